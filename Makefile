@@ -1,0 +1,68 @@
+# ksplice: build, test, demo and benchmark.
+#
+# make demo   the main job, end to end in a lab VM (installs its own deps)
+# make test   all tests: unit tests, then the lab tests on a real Debian kernel
+# make bench  benchmarks, each with a baseline measured in the same run
+# make lint   gofmt, go vet
+
+GO       ?= go
+KERNEL   ?= debian:6.1.0-55-amd64
+KSPLICE_CACHE ?= /var/cache/ksplice
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/ksplice-go/ksplice/internal/cli.Version=$(VERSION)
+# The CLI is statically linked so that the very same binary runs inside the
+# lab guest's initramfs.
+export CGO_ENABLED := 0
+export KSPLICE_CACHE
+
+BIN       := bin/ksplice
+BIN_ARM64 := bin/ksplice-linux-arm64
+
+.PHONY: all build deps test unit labtest testdata demo bench lint clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: $(BIN) $(BIN_ARM64)
+
+$(BIN): FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ksplice
+
+$(BIN_ARM64): FORCE
+	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ksplice
+
+FORCE:
+
+# Test objects are compiled from the C sources in testdata/ with the
+# kernel's compilers and flags; they are not checked in.
+testdata:
+	@for d in testdata/*/; do \
+		if [ -f $$d/Makefile ]; then $(MAKE) -s -C $$d || exit 1; fi; \
+	done
+
+unit: deps testdata
+	$(GO) test -count=1 ./...
+
+# Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
+test: deps testdata build
+	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 40m ./...
+
+demo: deps build
+	./scripts/demo.sh $(KERNEL)
+
+bench: deps testdata build
+	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
+	@for d in testdata/*/; do \
+		if [ -f $$d/Makefile ]; then $(MAKE) -s -C $$d clean; fi; \
+	done

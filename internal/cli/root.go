@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the ksplice version, set at link time by the Makefile.
+var Version = "dev"
+
+// Streams are the standard streams a command reads and writes. Tests inject
+// buffers; Main uses the process's own.
+type Streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// SystemStreams returns the process's standard streams.
+func SystemStreams() Streams {
+	return Streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+}
+
+// Main runs ksplice with args and returns the process exit code. Errors are
+// printed once, here, as "ksplice: <message>".
+func Main(args []string, s Streams) int {
+	root := NewRootCmd(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		var se *statusError
+		if !errors.As(err, &se) || se.msg != "" {
+			fmt.Fprintf(s.ErrOut, "ksplice: %v\n", err)
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(s.ErrOut, "Run 'ksplice --help' for usage.")
+		}
+	}
+	return exitCode(err)
+}
+
+// NewRootCmd builds the command tree. Only commands that work are added.
+func NewRootCmd(s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ksplice",
+		Short: "Rebootless Linux kernel updates from a unified diff",
+		Long: `ksplice turns a unified diff against the source of a running kernel into an
+update that is applied to that kernel in memory, without a reboot, and can be
+undone.
+
+The lab boots real distribution kernels in QEMU, so that an update can be
+tried on the exact kernel it is meant for before it is rolled out.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err}
+	})
+
+	root.AddCommand(
+		newLabCmd(s),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with the error marked as a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with the error marked as a usage error.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+// writeJSON writes v as indented JSON followed by a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

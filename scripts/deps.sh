@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs what building and testing ksplice needs on a Debian 12 machine:
+# Debian packages (only those missing) and the Go modules of go.mod.
+# Runs apt-get as root, through sudo when not root.
+set -eu
+
+pkgs="
+	bc bison flex cpio xz-utils zstd rsync patch kmod make gcc gcc-12
+	libelf-dev libssl-dev dwarves
+	qemu-system-x86 qemu-system-arm
+	busybox-static
+	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
+"
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -n "$missing" ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "deps: installing Debian packages:$missing"
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "deps: Go is not installed; install Go 1.26 or newer (https://go.dev/doc/install)" >&2
+	exit 1
+fi
+go mod download
