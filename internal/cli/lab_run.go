@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ksplice-go/ksplice/internal/lab"
+)
+
+type labRunOptions struct {
+	Kernel      string
+	Cache       string
+	Files       []string
+	Timeout     time.Duration
+	SMP         int
+	Memory      int
+	KVM         string
+	Console     string
+	GuestBinary string
+	Command     []string
+}
+
+func newLabRunCmd(s Streams) *cobra.Command {
+	opts := &labRunOptions{}
+	cmd := &cobra.Command{
+		Use:   "run --kernel DISTRO:RELEASE [flags] -- CMD [ARG...]",
+		Short: "Boot a kernel in QEMU and run a command in it as root",
+		Long: `Boot a lab kernel (fetched first if needed) with a generated initramfs and run
+CMD as root in the guest, in /root. The initramfs holds busybox, this ksplice
+binary as /bin/ksplice, and the files given with --file.
+
+CMD's stdout and stderr stream to ours, and ksplice exits with CMD's exit
+status. The run fails, whatever CMD did, if the guest console shows an Oops,
+BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
+		Example: `  ksplice lab run --kernel debian:6.1.0-55-amd64 -- uname -r
+  ksplice lab run --kernel debian:6.1.0-55-amd64 --file hello.ko -- insmod hello.ko
+  ksplice lab run --kernel debian:6.1.0-55-amd64 --console boot.log -- dmesg`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Command = args
+			return runLabRun(cmd.Context(), opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot, e.g. debian:6.1.0-55-amd64 (required)")
+	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	f.StringArrayVar(&opts.Files, "file", nil, "copy HOST[:GUEST] into the guest (default GUEST: /root/BASENAME); repeatable")
+	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")
+	f.IntVar(&opts.SMP, "smp", 2, "virtual CPUs")
+	f.IntVar(&opts.Memory, "memory", 1024, "guest memory in MiB")
+	f.StringVar(&opts.KVM, "kvm", "auto", "hardware virtualisation: auto (only if a guest really boots with it), on, off")
+	f.StringVar(&opts.Console, "console", "", "keep the full guest console log in this file")
+	f.StringVar(&opts.GuestBinary, "guest-ksplice", "", "ksplice binary for the guest (default: this one, or bin/ksplice-linux-ARCH beside it)")
+	cmd.MarkFlagRequired("kernel")
+	return cmd
+}
+
+func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
+	spec, err := lab.ParseSpec(opts.Kernel)
+	if err != nil {
+		return err
+	}
+	var files []lab.File
+	for _, f := range opts.Files {
+		lf, err := lab.ParseFile(f)
+		if err != nil {
+			return &usageError{err}
+		}
+		if _, err := os.Stat(lf.Host); err != nil {
+			return fmt.Errorf("--file: %w", err)
+		}
+		files = append(files, lf)
+	}
+	guest, err := guestBinary(opts.GuestBinary, spec.Arch.GOARCH)
+	if err != nil {
+		return err
+	}
+	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut})
+	if err != nil {
+		return err
+	}
+	ro := lab.RunOptions{
+		Kernel:      k,
+		Command:     opts.Command,
+		Files:       files,
+		GuestBinary: guest,
+		SMP:         opts.SMP,
+		MemoryMB:    opts.Memory,
+		KVM:         lab.KVMMode(opts.KVM),
+		Timeout:     opts.Timeout,
+		CacheDir:    opts.Cache,
+		Stdout:      s.Out,
+		Stderr:      s.ErrOut,
+	}
+	if opts.Console != "" {
+		f, err := os.Create(opts.Console)
+		if err != nil {
+			return fmt.Errorf("--console: %w", err)
+		}
+		defer f.Close()
+		ro.Console = f
+	}
+	res, err := lab.Run(ctx, ro)
+	if err != nil {
+		if opts.Console != "" {
+			err = fmt.Errorf("%w (console log: %s)", err, opts.Console)
+		}
+		return err
+	}
+	if res.ExitCode != 0 {
+		return &statusError{code: res.ExitCode}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// DefaultCacheDir is where fetched kernels live unless KSPLICE_CACHE or an
+// explicit directory says otherwise.
+const DefaultCacheDir = "/var/cache/ksplice"
+
+// CacheDir returns the cache directory to use: dir if set, else
+// $KSPLICE_CACHE, else DefaultCacheDir.
+func CacheDir(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	if env := os.Getenv("KSPLICE_CACHE"); env != "" {
+		return env
+	}
+	return DefaultCacheDir
+}
+
+// lockFile takes an exclusive advisory lock on path, creating it if needed,
+// and returns the function that releases it. Locks die with the process, so
+// a crashed fetch never leaves the cache locked.
+func lockFile(path string, waiting func()) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fd := int(f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if waiting != nil {
+			waiting()
+		}
+		if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return func() { f.Close() }, nil
+}
+
+// stampName marks a stage directory as complete.
+const stampName = ".ksplice-complete"
+
+// stage makes dir by calling build on it, then marks it complete. A dir
+// without the mark is the remains of an interrupted or failed stage: it is
+// removed and made again, never mistaken for a good one. Stages are built in
+// place because Kbuild output trees record their own path. The caller holds
+// the kernel's lock.
+func stage(dir string, build func(dir string) error) error {
+	stamp := filepath.Join(dir, stampName)
+	if _, err := os.Stat(stamp); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := build(dir); err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	return os.WriteFile(stamp, nil, 0o644)
+}
+
+// complete reports whether dir is a finished stage.
+func complete(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, stampName))
+	return err == nil
+}

@@ -1,0 +1,363 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Kernel is a fetched and prepared kernel in the cache. Its JSON form is
+// what `ksplice lab fetch --json` prints and is stable.
+type Kernel struct {
+	Spec    string `json:"spec"`    // "debian:6.1.0-55-amd64"
+	Release string `json:"release"` // uname -r of the guest
+	Arch    string `json:"arch"`    // Debian architecture
+	Version string `json:"version"` // package version of image, headers and source
+
+	Dir     string `json:"dir"`     // the kernel's directory in the cache
+	Image   string `json:"image"`   // bootable kernel image (bzImage / Image)
+	Config  string `json:"config"`  // the image's .config
+	Modules string `json:"modules"` // /lib/modules/RELEASE of the image
+	Headers string `json:"headers"` // headers tree: make -C Headers M=DIR modules
+	Source  string `json:"source"`  // pristine linux-source tree; never written after fetch
+	Build   string `json:"build"`   // Kbuild output tree (O=) configured like the image
+	Busybox string `json:"busybox"` // statically linked busybox for the guest
+
+	// Make is the make command line prefix that builds in Source with
+	// O=Build exactly as the image was built (compiler, ARCH,
+	// KERNELRELEASE).
+	MakeArgs []string `json:"make_args"`
+	// Compiler is CONFIG_CC_VERSION_TEXT, the compiler the image was built
+	// with; HostCompiler is what `CC --version` says on this machine.
+	Compiler     string `json:"compiler"`
+	HostCompiler string `json:"host_compiler"`
+
+	Packages map[string]string `json:"packages"` // package name -> version used
+}
+
+// FetchOptions control Fetch.
+type FetchOptions struct {
+	CacheDir string    // see CacheDir
+	Log      io.Writer // progress lines; nil for silence
+	Jobs     int       // make -j; 0 means 2
+}
+
+const kernelJSON = "kernel.json"
+
+// Fetch downloads and prepares the kernel named by spec in the cache, or
+// returns the prepared one. It is idempotent and safe to run concurrently:
+// one process prepares, others wait for its lock. Errors wrap ErrNotServed
+// when the mirror no longer has the kernel, and verdict.ErrUnsupported when a
+// host tool is missing.
+func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = 2
+	}
+	dir := filepath.Join(CacheDir(opts.CacheDir), "kernels", spec.Distro, spec.Release)
+
+	// The fast path needs no lock: kernel.json is written last, by rename.
+	if k, err := loadKernel(dir); err == nil {
+		return k, nil
+	}
+	for _, t := range []struct{ name, pkg string }{
+		{"apt-get", "apt"}, {"dpkg-deb", "dpkg"}, {"tar", "tar"}, {"xz", "xz-utils"},
+		{"make", "make"}, {"flex", "flex"}, {"bison", "bison"}, {"bc", "bc"},
+	} {
+		if _, err := lookTool(t.name, t.pkg); err != nil {
+			return nil, err
+		}
+	}
+	unlock, err := lockFile(dir+".lock", func() {
+		fmt.Fprintf(log, "lab: waiting for another ksplice preparing %s\n", spec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	defer unlock()
+	if k, err := loadKernel(dir); err == nil {
+		return k, nil
+	}
+	f := &fetcher{spec: spec, dir: dir, log: log, jobs: opts.Jobs, apt: &apt{log: log}}
+	return f.fetch(ctx)
+}
+
+func loadKernel(dir string) (*Kernel, error) {
+	b, err := os.ReadFile(filepath.Join(dir, kernelJSON))
+	if err != nil {
+		return nil, err
+	}
+	var k Kernel
+	if err := json.Unmarshal(b, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, kernelJSON), err)
+	}
+	for _, d := range []string{"debs", "image", "headers", "busybox", "source", "build"} {
+		if !complete(filepath.Join(dir, d)) {
+			return nil, fmt.Errorf("%s: stage %s incomplete", dir, d)
+		}
+	}
+	return &k, nil
+}
+
+type fetcher struct {
+	spec Spec
+	dir  string
+	log  io.Writer
+	jobs int
+	apt  *apt
+}
+
+func (f *fetcher) path(elem ...string) string {
+	return filepath.Join(append([]string{f.dir}, elem...)...)
+}
+
+func (f *fetcher) step(what string, fn func() error) error {
+	start := time.Now()
+	fmt.Fprintf(f.log, "lab: %s\n", what)
+	if err := fn(); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.log, "lab: %s: done in %.1fs\n", what, time.Since(start).Seconds())
+	return nil
+}
+
+func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
+	spec, arch := f.spec, f.spec.Arch.Debian
+	image := "linux-image-" + spec.Release
+	version, err := f.apt.version(ctx, qualify(image, arch))
+	var nse *NotServedError
+	if errors.As(err, &nse) {
+		nse.Served = f.apt.kernelReleases(ctx, spec.ABI[:strings.LastIndex(spec.ABI, "-")+1], spec.Flavour)
+		return nil, fmt.Errorf("kernel %s: %w", spec, nse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", spec, err)
+	}
+	series := spec.ABI[:strings.LastIndex(spec.ABI[:strings.LastIndex(spec.ABI, "-")], ".")] // "6.1"
+	source := "linux-source-" + series
+	if ok, err := f.apt.hasVersion(ctx, source, version); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("kernel %s: the image is served but not its source: %w", spec, &NotServedError{Package: source + "=" + version})
+	}
+
+	// linux-kbuild is served only at the newest version of the series; its
+	// host tools work with older headers of the same series.
+	pkgs := []string{
+		qualify(image, arch) + "=" + version,
+		qualify("linux-headers-"+spec.Release, arch) + "=" + version,
+		"linux-headers-" + spec.ABI + "-common=" + version,
+		"linux-kbuild-" + series,
+		qualify("busybox-static", arch),
+		source + "=" + version,
+	}
+	var debs map[string]string
+	err = f.step(fmt.Sprintf("download %s %s and its headers, kbuild, source, busybox", image, version), func() error {
+		return stage(f.path("debs"), func(dir string) error {
+			if err := f.apt.download(ctx, dir, pkgs); err != nil {
+				return err
+			}
+			_, err := findDebs(dir, pkgs)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	debs, err = findDebs(f.path("debs"), pkgs)
+	if err != nil {
+		return nil, err
+	}
+
+	err = f.step("extract the kernel image", func() error {
+		return stage(f.path("image"), func(dir string) error {
+			return extractDeb(ctx, debs[image], dir)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	headers := f.path("headers", "usr", "src", "linux-headers-"+spec.Release)
+	err = f.step("extract headers and kbuild into one root", func() error {
+		return stage(f.path("headers"), func(dir string) error {
+			for _, p := range []string{"linux-headers-" + spec.Release, "linux-headers-" + spec.ABI + "-common", "linux-kbuild-" + series} {
+				if err := extractDeb(ctx, debs[p], dir); err != nil {
+					return err
+				}
+			}
+			return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = f.step("extract busybox", func() error {
+		return stage(f.path("busybox"), func(dir string) error {
+			return extractDeb(ctx, debs["busybox-static"], dir)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = f.step(fmt.Sprintf("extract %s %s", source, version), func() error {
+		return stage(f.path("source"), func(dir string) error {
+			tarball := "./usr/src/" + source + ".tar.xz"
+			return shell(ctx, dir, fmt.Sprintf(
+				"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
+				debs[source], tarball))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	config := f.path("image", "boot", "config-"+spec.Release)
+	cc, ccText, err := compilerFromConfig(config, spec.Arch)
+	if err != nil {
+		return nil, err
+	}
+	hostCC := ""
+	if out, err := command(ctx, "", nil, cc, "--version"); err == nil {
+		hostCC = strings.SplitN(string(out), "\n", 2)[0]
+	} else {
+		return nil, fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
+	}
+	build := f.path("build")
+	makeArgs := []string{"make", "-C", f.path("source"), "O=" + build, "CC=" + cc, "KERNELRELEASE=" + spec.Release}
+	if spec.Arch.Debian != hostDebianArch() {
+		makeArgs = append(makeArgs, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
+	}
+	err = f.step(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), func() error {
+		return stage(build, func(dir string) error {
+			cfg, err := os.ReadFile(config)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, ".config"), cfg, 0o644); err != nil {
+				return err
+			}
+			mk := append(append([]string{}, makeArgs[1:]...), "-s", fmt.Sprintf("-j%d", f.jobs), "olddefconfig", "prepare")
+			if _, err := command(ctx, "", nil, "make", mk...); err != nil {
+				return fmt.Errorf("prepare source tree: %w", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	k := &Kernel{
+		Spec:         spec.String(),
+		Release:      spec.Release,
+		Arch:         spec.Arch.Debian,
+		Version:      version,
+		Dir:          f.dir,
+		Image:        f.path("image", "boot", "vmlinuz-"+spec.Release),
+		Config:       config,
+		Modules:      f.path("image", "lib", "modules", spec.Release),
+		Headers:      headers,
+		Source:       f.path("source"),
+		Build:        build,
+		Busybox:      f.path("busybox", "bin", "busybox"),
+		MakeArgs:     makeArgs,
+		Compiler:     ccText,
+		HostCompiler: hostCC,
+		Packages:     map[string]string{},
+	}
+	for name, deb := range debs {
+		// pkg_version_arch.deb, with the epoch's ':' escaped as %3a.
+		parts := strings.Split(filepath.Base(deb), "_")
+		if len(parts) == 3 {
+			k.Packages[name] = strings.ReplaceAll(parts[1], "%3a", ":")
+		}
+	}
+	for _, p := range []string{k.Image, k.Busybox, k.Headers, k.Modules} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("kernel %s: prepared cache lacks %s: %w", spec, p, err)
+		}
+	}
+	b, err := json.MarshalIndent(k, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	tmp := f.path(kernelJSON + ".partial")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, f.path(kernelJSON)); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// findDebs maps each requested package to its downloaded .deb.
+func findDebs(dir string, pkgs []string) (map[string]string, error) {
+	debs := map[string]string{}
+	for _, p := range pkgs {
+		name, _, _ := strings.Cut(p, "=")
+		name, _, _ = strings.Cut(name, ":")
+		m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb"))
+		if len(m) != 1 {
+			return nil, fmt.Errorf("cache %s: expected one %s .deb, found %d", dir, name, len(m))
+		}
+		debs[name] = m[0]
+	}
+	return debs, nil
+}
+
+// relocateHeaders points the headers' Makefile, which includes the common
+// headers by their absolute install path, at the extracted copy.
+func relocateHeaders(headers, srcRoot string) error {
+	mk := filepath.Join(headers, "Makefile")
+	b, err := os.ReadFile(mk)
+	if err != nil {
+		return fmt.Errorf("headers: %w", err)
+	}
+	out := strings.ReplaceAll(string(b), "include /usr/src/", "include "+srcRoot+"/")
+	if out == string(b) {
+		return fmt.Errorf("headers: %s does not include the common headers by /usr/src path; layout changed?", mk)
+	}
+	return os.WriteFile(mk, []byte(out), 0o644)
+}
+
+// compilerFromConfig reads CONFIG_CC_VERSION_TEXT and returns the compiler
+// command to build with: the same gcc major version, cross-prefixed when the
+// kernel is for another architecture.
+func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) {
+	f, err := os.Open(config)
+	if err != nil {
+		return "", "", fmt.Errorf("kernel config: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_CC_VERSION_TEXT="); ok {
+			text = strings.Trim(v, `"`)
+			break
+		}
+	}
+	if text == "" {
+		return "", "", fmt.Errorf("kernel config %s: no CONFIG_CC_VERSION_TEXT", config)
+	}
+	name := strings.Fields(text)[0] // "gcc-12"
+	if !strings.HasPrefix(name, "gcc") {
+		return "", "", fmt.Errorf("kernel config %s: compiler %q is not gcc", config, text)
+	}
+	cc = arch.CrossCompile + name
+	if _, err := exec.LookPath(cc); err != nil {
+		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
+	}
+	return cc, text, nil
+}

@@ -1,0 +1,154 @@
+package lab
+
+import (
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// File is a host file to place in the guest.
+type File struct {
+	Host  string // path on the host
+	Guest string // absolute path in the guest
+}
+
+// ParseFile parses HOST[:GUEST]. Without GUEST the file lands in the
+// guest's working directory, /root, under its base name.
+func ParseFile(s string) (File, error) {
+	host, guest, ok := strings.Cut(s, ":")
+	if host == "" {
+		return File{}, fmt.Errorf("--file %q: empty host path", s)
+	}
+	if !ok || guest == "" {
+		guest = path.Join(guestWorkDir, path.Base(host))
+	} else if !path.IsAbs(guest) {
+		guest = path.Join(guestWorkDir, guest)
+	}
+	return File{Host: host, Guest: path.Clean(guest)}, nil
+}
+
+const (
+	guestWorkDir = "/root"
+	// Markers the guest's init writes to the console; the host reads them
+	// to follow the run. They are spelt so that no kernel message could be
+	// mistaken for one.
+	markerStart    = "KSPLICE-LAB-START"
+	markerExit     = "KSPLICE-LAB-EXIT"
+	markerNotFound = "KSPLICE-LAB-NOTFOUND"
+)
+
+// initScript is the guest's /init. The command's stdout and stderr go to
+// their own serial ports, so that they reach the host's stdout and stderr
+// unmixed with kernel messages; its exit status is reported on the console.
+func initScript(a *Arch, argv []string) string {
+	quoted := make([]string, len(argv))
+	for i, s := range argv {
+		quoted[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return fmt.Sprintf(`#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=%[1]s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+echo 0 > /proc/sys/kernel/kptr_restrict
+stty -F /dev/%[2]s raw -echo
+stty -F /dev/%[3]s raw -echo
+cd %[1]s
+set -- %[4]s
+if ! command -v "$1" >/dev/null 2>&1; then
+	echo "%[5]s $1" > /dev/console
+	echo "%[6]s 127" > /dev/console
+else
+	echo "%[7]s $(cut -d' ' -f1 /proc/uptime)" > /dev/console
+	"$@" < /dev/null > /dev/%[2]s 2> /dev/%[3]s
+	echo "%[6]s $?" > /dev/console
+fi
+sync
+poweroff -f
+`, guestWorkDir, a.OutputDev, a.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart)
+}
+
+// writeInitramfs writes an uncompressed newc archive: uncompressed because
+// the guest unpacks it faster than it could decompress it under emulation.
+func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File, argv []string) error {
+	if err := checkStatic(ksplice, a); err != nil {
+		return err
+	}
+	recs := []cpio.Record{
+		cpio.Directory("bin", 0o755),
+		cpio.Directory("dev", 0o755),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		cpio.Directory("root", 0o700),
+		cpio.Directory("sbin", 0o755),
+		cpio.Directory("usr", 0o755),
+		cpio.Directory("usr/bin", 0o755),
+		cpio.Directory("usr/sbin", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticFile("init", initScript(a, argv), 0o755),
+	}
+	add := func(host, guest string) error {
+		b, err := os.ReadFile(host)
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		fi, err := os.Stat(host)
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		recs = append(recs, cpio.StaticRecord(b, cpio.Info{
+			Mode: cpio.S_IFREG | uint64(fi.Mode().Perm()),
+			Name: strings.TrimPrefix(guest, "/"),
+		}))
+		return nil
+	}
+	if err := add(busybox, "/bin/busybox"); err != nil {
+		return err
+	}
+	if err := add(ksplice, "/bin/ksplice"); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := add(f.Host, f.Guest); err != nil {
+			return err
+		}
+	}
+	rw := cpio.NewDedupWriter(cpio.Newc.Writer(w))
+	if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := cpio.WriteTrailer(rw); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	return nil
+}
+
+// checkStatic makes sure the ksplice binary will run in the guest: built for
+// its architecture and statically linked (busybox is all the guest has).
+func checkStatic(bin string, a *Arch) error {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return fmt.Errorf("guest ksplice binary: %w", err)
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[a.GOARCH]
+	if f.Machine != want {
+		return fmt.Errorf("guest ksplice binary %s is for %v, the guest is %s (make build makes bin/ksplice-linux-%s)", bin, f.Machine, a.GOARCH, a.GOARCH)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("guest ksplice binary %s is dynamically linked; build it with CGO_ENABLED=0 (make build)", bin)
+		}
+	}
+	return nil
+}
