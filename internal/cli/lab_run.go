@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -55,11 +56,13 @@ BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 	f.StringVar(&opts.KVM, "kvm", "auto", "hardware virtualisation: auto (only if a guest really boots with it), on, off")
 	f.StringVar(&opts.Console, "console", "", "keep the full guest console log in this file")
 	f.StringVar(&opts.GuestBinary, "guest-ksplice", "", "ksplice binary for the guest (default: this one, or bin/ksplice-linux-ARCH beside it)")
-	cmd.MarkFlagRequired("kernel")
 	return cmd
 }
 
 func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
+	if opts.Kernel == "" {
+		return &usageError{errors.New("lab run: --kernel is required, e.g. --kernel debian:6.1.0-55-amd64")}
+	}
 	spec, err := lab.ParseSpec(opts.Kernel)
 	if err != nil {
 		return err

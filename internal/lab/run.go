@@ -44,7 +44,7 @@ type RunOptions struct {
 
 // Result is what a finished guest run reports.
 type Result struct {
-	ExitCode int           // the command's exit status
+	ExitCode int           // the command's exit status; -1 if it did not finish
 	Accel    string        // "kvm" or "tcg"
 	Boot     time.Duration // from starting QEMU to the command starting
 	Total    time.Duration // from starting QEMU to its exit
@@ -219,7 +219,7 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 	<-monDone
 	wg.Wait()
 
-	res := &Result{ExitCode: -1, Accel: accel, Boot: mon.boot, Total: total}
+	res := &Result{ExitCode: mon.exit, Accel: accel, Boot: mon.boot, Total: total}
 	switch {
 	case mon.problem != "":
 		return res, &KernelProblemError{Line: mon.problem}
@@ -236,7 +236,6 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		}
 		return res, fmt.Errorf("guest stopped before the command finished (last console line: %q) %s", mon.last, msg)
 	}
-	res.ExitCode = mon.exit
 	return res, nil
 }
 

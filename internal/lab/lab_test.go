@@ -1,0 +1,167 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+)
+
+// These tests boot the real Debian kernel under test (make test enables
+// them with KSPLICE_LAB=1).
+
+func TestLabUname(t *testing.T) {
+	k := labtest.Kernel(t)
+	out := labtest.Run(t, lab.RunOptions{Command: []string{"uname", "-r"}})
+	if got := strings.TrimSpace(out.Stdout); got != k.Release {
+		t.Errorf("uname -r in the guest = %q, want %q", got, k.Release)
+	}
+	if out.Result.ExitCode != 0 {
+		t.Errorf("exit code = %d, want 0", out.Result.ExitCode)
+	}
+	// The guest really is the fetched image: its version line names the
+	// Debian package version.
+	if !strings.Contains(out.Console, k.Version) {
+		t.Errorf("console does not mention package version %s", k.Version)
+	}
+}
+
+func TestLabExitStatusAndStreams(t *testing.T) {
+	out := labtest.Run(t, lab.RunOptions{
+		Command: []string{"sh", "-c", `echo "to stdout"; echo 'to stderr' >&2; exit 7`},
+	})
+	if out.Result.ExitCode != 7 {
+		t.Errorf("exit code = %d, want 7", out.Result.ExitCode)
+	}
+	if out.Stdout != "to stdout\n" {
+		t.Errorf("stdout = %q, want %q", out.Stdout, "to stdout\n")
+	}
+	if out.Stderr != "to stderr\n" {
+		t.Errorf("stderr = %q, want %q", out.Stderr, "to stderr\n")
+	}
+}
+
+func TestLabFilesAndArguments(t *testing.T) {
+	dir := t.TempDir()
+	host := filepath.Join(dir, "note.txt")
+	if err := os.WriteFile(host, []byte("hello from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f1, _ := lab.ParseFile(host)
+	f2, _ := lab.ParseFile(host + ":/etc/other name.txt")
+	out := labtest.Run(t, lab.RunOptions{
+		Files: []lab.File{f1, f2},
+		// An argument with quotes and spaces must reach the guest intact.
+		Command: []string{"sh", "-c", `cat note.txt "/etc/other name.txt"; echo "$0"`, `it's "quoted"`},
+	})
+	want := "hello from the host\nhello from the host\nit's \"quoted\"\n"
+	if out.Stdout != want {
+		t.Errorf("stdout = %q, want %q", out.Stdout, want)
+	}
+}
+
+func TestLabCommandNotFound(t *testing.T) {
+	_, err := labtest.RunErr(t, lab.RunOptions{Command: []string{"no-such-command"}})
+	if !errors.Is(err, lab.ErrCommandNotFound) || !strings.Contains(err.Error(), "no-such-command") {
+		t.Fatalf("err = %v, want ErrCommandNotFound naming the command", err)
+	}
+}
+
+func TestLabTimeout(t *testing.T) {
+	_, err := labtest.RunErr(t, lab.RunOptions{Command: []string{"sleep", "600"}, Timeout: 20 * time.Second})
+	if !errors.Is(err, lab.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+}
+
+// buildHello builds testdata/kmod-hello against the lab kernel's headers.
+func buildHello(t *testing.T, k *lab.Kernel) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "hello")
+	if err := lab.CopyDir("../../testdata/kmod-hello", dir); err != nil {
+		t.Fatal(err)
+	}
+	kos, err := lab.BuildModule(context.Background(), k, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kos[0]
+}
+
+func TestLabModuleLoadsAndUnloads(t *testing.T) {
+	k := labtest.Kernel(t)
+	ko := buildHello(t, k)
+	f, _ := lab.ParseFile(ko)
+	out := labtest.Run(t, lab.RunOptions{
+		Files: []lab.File{f},
+		Command: []string{"sh", "-ec", `
+insmod ksplice_lab_hello.ko
+grep -w ksplice_lab_hello /proc/modules | cut -d' ' -f1,5
+rmmod ksplice_lab_hello
+grep -c -w ksplice_lab_hello /proc/modules || true
+dmesg | grep 'ksplice_lab_hello:'`},
+	})
+	wantLines := []string{
+		"ksplice_lab_hello Live",
+		"0",
+		"ksplice_lab_hello: loaded into " + k.Release,
+		"ksplice_lab_hello: unloaded",
+	}
+	got := out.Stdout
+	for _, w := range wantLines {
+		if !strings.Contains(got, w) {
+			t.Errorf("guest output lacks %q:\n%s", w, got)
+		}
+	}
+}
+
+func TestLabKernelWarningFailsRun(t *testing.T) {
+	k := labtest.Kernel(t)
+	ko := buildHello(t, k)
+	f, _ := lab.ParseFile(ko)
+	out, err := labtest.RunErr(t, lab.RunOptions{
+		Files:   []lab.File{f},
+		Command: []string{"insmod", "ksplice_lab_hello.ko", "warn=1"},
+	})
+	var kp *lab.KernelProblemError
+	if !errors.As(err, &kp) {
+		t.Fatalf("err = %v, want a KernelProblemError", err)
+	}
+	if !strings.Contains(kp.Line, "WARNING:") || !strings.Contains(kp.Line, "ksplice_lab_hello") {
+		t.Errorf("problem line = %q, want the WARNING in ksplice_lab_hello", kp.Line)
+	}
+	// The command itself succeeded: only the console tells.
+	if out.Result.ExitCode != 0 {
+		t.Errorf("insmod exit code = %d, want 0", out.Result.ExitCode)
+	}
+}
+
+func TestLabFetchIsIdempotent(t *testing.T) {
+	k := labtest.Kernel(t)
+	stamp := filepath.Join(k.Build, ".ksplice-complete")
+	before, err := os.Stat(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := lab.ParseSpec(k.Spec)
+	k2, err := lab.Fetch(context.Background(), spec, lab.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2.Headers != k.Headers || k2.Version != k.Version {
+		t.Errorf("second fetch = %+v, want %+v", k2, k)
+	}
+	after, err := os.Stat(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("second fetch prepared the source tree again")
+	}
+}

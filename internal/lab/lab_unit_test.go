@@ -1,0 +1,241 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+func TestParseSpec(t *testing.T) {
+	for _, tc := range []struct {
+		in, release, abi, flavour, arch string
+		err                             error
+	}{
+		{in: "debian:6.1.0-55-amd64", release: "6.1.0-55-amd64", abi: "6.1.0-55", flavour: "amd64", arch: "amd64"},
+		{in: "debian:6.1.0-47-cloud-amd64", release: "6.1.0-47-cloud-amd64", abi: "6.1.0-47", flavour: "cloud-amd64", arch: "amd64"},
+		{in: "debian:6.1.0-55-sparc64", err: verdict.ErrUnsupported},
+		{in: "fedora:6.1.0-55-amd64", err: verdict.ErrUnsupported},
+		{in: "6.1.0-55-amd64"},
+		{in: "debian:latest"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			s, err := ParseSpec(tc.in)
+			if tc.release == "" {
+				if err == nil {
+					t.Fatalf("ParseSpec(%q) = %+v, want an error", tc.in, s)
+				}
+				if tc.err != nil && !errors.Is(err, tc.err) {
+					t.Fatalf("ParseSpec(%q) error = %v, want %v", tc.in, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Release != tc.release || s.ABI != tc.abi || s.Flavour != tc.flavour || s.Arch.Debian != tc.arch {
+				t.Errorf("ParseSpec(%q) = %+v", tc.in, s)
+			}
+			if s.String() != tc.in {
+				t.Errorf("String() = %q, want %q", s.String(), tc.in)
+			}
+		})
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	for _, tc := range []struct{ in, host, guest string }{
+		{"a/b/x.ko", "a/b/x.ko", "/root/x.ko"},
+		{"x.ko:/lib/y.ko", "x.ko", "/lib/y.ko"},
+		{"x.ko:sub/y.ko", "x.ko", "/root/sub/y.ko"},
+		{"x.ko:", "x.ko", "/root/x.ko"},
+	} {
+		f, err := ParseFile(tc.in)
+		if err != nil || f.Host != tc.host || f.Guest != tc.guest {
+			t.Errorf("ParseFile(%q) = %+v, %v; want {%s %s}", tc.in, f, err, tc.host, tc.guest)
+		}
+	}
+	if _, err := ParseFile(":/x"); err == nil {
+		t.Error("ParseFile with empty host path: want an error")
+	}
+}
+
+func TestConsoleMonitor(t *testing.T) {
+	for _, tc := range []struct {
+		name, console    string
+		exit             int
+		problem, missing string
+	}{
+		{name: "clean", console: "[    1.0] Run /init\r\nKSPLICE-LAB-START 1.2\nKSPLICE-LAB-EXIT 3\n[ 1.5] reboot: Power down\n", exit: 3},
+		{name: "interleaved marker", console: "[ 1.0] foo KSPLICE-LAB-EXIT 0\n", exit: 0},
+		{name: "not found", console: "KSPLICE-LAB-NOTFOUND frob\nKSPLICE-LAB-EXIT 127\n", exit: 127, missing: "frob"},
+		{name: "warning", console: "KSPLICE-LAB-START 1\n[ 2.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2\n[ 2.1] Call Trace:\nKSPLICE-LAB-EXIT 0\n", exit: 0, problem: "[ 2.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"},
+		{name: "oops", console: "[ 3.0] Oops: 0002 [#1] PREEMPT SMP NOPTI\n", exit: -1, problem: "[ 3.0] Oops: 0002 [#1] PREEMPT SMP NOPTI"},
+		{name: "no exit", console: "[ 1.0] booting\n", exit: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			m := &consoleMonitor{log: &log}
+			m.read(strings.NewReader(tc.console))
+			if m.exit != tc.exit || m.problem != tc.problem || m.notFound != tc.missing {
+				t.Errorf("got exit=%d problem=%q notFound=%q; want %d %q %q", m.exit, m.problem, m.notFound, tc.exit, tc.problem, tc.missing)
+			}
+			if strings.Contains(log.String(), "\r") {
+				t.Errorf("console log keeps carriage returns")
+			}
+		})
+	}
+}
+
+func TestStage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	calls := 0
+	fail := errors.New("boom")
+	// A failing stage leaves nothing behind.
+	err := stage(dir, func(d string) error {
+		calls++
+		os.WriteFile(filepath.Join(d, "half"), nil, 0o644)
+		return fail
+	})
+	if !errors.Is(err, fail) {
+		t.Fatalf("stage error = %v, want %v", err, fail)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("failed stage left %s behind", dir)
+	}
+	// A directory without the completion mark is redone.
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "stale"), nil, 0o644)
+	build := func(d string) error {
+		calls++
+		return os.WriteFile(filepath.Join(d, "good"), nil, 0o644)
+	}
+	if err := stage(dir, build); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stale")); !os.IsNotExist(err) {
+		t.Error("incomplete stage was reused instead of redone")
+	}
+	// A complete stage is kept.
+	if err := stage(dir, build); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("build ran %d times, want 2", calls)
+	}
+	if !complete(dir) {
+		t.Error("stage not marked complete")
+	}
+}
+
+func TestLockSerialises(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.lock")
+	unlock, err := lockFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	waited := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		u, err := lockFile(path, func() { close(waited) })
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		mu.Lock()
+		order = append(order, "second")
+		mu.Unlock()
+		u()
+		close(done)
+	}()
+	<-waited
+	mu.Lock()
+	order = append(order, "first")
+	mu.Unlock()
+	unlock()
+	<-done
+	if strings.Join(order, ",") != "first,second" {
+		t.Errorf("lock order = %v", order)
+	}
+}
+
+func TestInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.Executable() // a Go test binary: static when CGO_ENABLED=0
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := filepath.Join(dir, "extra")
+	os.WriteFile(extra, []byte("payload"), 0o600)
+	a := arches["amd64"]
+	var buf bytes.Buffer
+	err = writeInitramfs(&buf, a, extra, self, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"})
+	if err != nil {
+		if strings.Contains(err.Error(), "dynamically linked") {
+			t.Skip("test binary built with cgo; run with CGO_ENABLED=0 (make does)")
+		}
+		t.Fatal(err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(buf.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]cpio.Record{}
+	for _, r := range recs {
+		byName[r.Name] = r
+	}
+	for _, name := range []string{"init", "bin/busybox", "bin/ksplice", "opt", "opt/deep", "opt/deep/extra", "dev/console"} {
+		if _, ok := byName[name]; !ok {
+			t.Errorf("initramfs lacks %s", name)
+		}
+	}
+	r := byName["opt/deep/extra"]
+	b := make([]byte, r.FileSize)
+	r.ReadAt(b, 0)
+	if string(b) != "payload" || r.Mode&0o777 != 0o600 {
+		t.Errorf("extra file = %q mode %o", b, r.Mode&0o777)
+	}
+	init := byName["init"]
+	ib := make([]byte, init.FileSize)
+	init.ReadAt(ib, 0)
+	if !strings.Contains(string(ib), `set -- 'echo' 'a'\''b'`) {
+		t.Errorf("init does not quote the command safely:\n%s", ib)
+	}
+}
+
+func TestCheckStaticRefusesDynamic(t *testing.T) {
+	err := checkStatic("/bin/sh", arches["amd64"])
+	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Fatalf("checkStatic(/bin/sh) = %v, want dynamically linked refusal", err)
+	}
+	if err := checkStatic("/etc/passwd", arches["amd64"]); err == nil {
+		t.Fatal("checkStatic(/etc/passwd) = nil, want an error")
+	}
+}
+
+func TestRelocateHeaders(t *testing.T) {
+	dir := t.TempDir()
+	mk := filepath.Join(dir, "Makefile")
+	os.WriteFile(mk, []byte("include /usr/src/linux-headers-6.1.0-55-common/Makefile\n"), 0o644)
+	if err := relocateHeaders(dir, "/cache/src"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(mk)
+	if string(b) != "include /cache/src/linux-headers-6.1.0-55-common/Makefile\n" {
+		t.Errorf("Makefile = %q", b)
+	}
+	os.WriteFile(mk, []byte("something else\n"), 0o644)
+	if err := relocateHeaders(dir, "/cache/src"); err == nil {
+		t.Error("unexpected Makefile layout: want an error")
+	}
+}

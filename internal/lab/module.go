@@ -1,0 +1,62 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// BuildModule builds the out-of-tree module whose Kbuild file is in dir
+// against k's headers, the way the distribution builds its own modules, and
+// returns the paths of the .ko files it made. dir must be writable: Kbuild
+// writes its output beside the sources. Compiler errors are in the returned
+// *CommandError.
+func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer) ([]string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-C", k.Headers, "M=" + abs, "-j2", "modules"}
+	spec, err := ParseSpec(k.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Arch.Debian != hostDebianArch() {
+		args = append(args, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
+	}
+	if _, err := command(ctx, "", log, "make", args...); err != nil {
+		return nil, fmt.Errorf("build module in %s: %w", dir, err)
+	}
+	kos, _ := filepath.Glob(filepath.Join(abs, "*.ko"))
+	if len(kos) == 0 {
+		return nil, fmt.Errorf("build module in %s: make made no .ko", dir)
+	}
+	return kos, nil
+}
+
+// CopyDir copies the regular files of src (not its subdirectories) into a
+// new directory dst; tests use it to build testdata modules out of tree.
+func CopyDir(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
