@@ -17,6 +17,7 @@ import (
 // Kernel is a fetched and prepared kernel in the cache. Its JSON form is
 // what `ksplice lab fetch --json` prints and is stable.
 type Kernel struct {
+	Format  int    `json:"format"`  // kernelFormat; an older kernel.json is rewritten
 	Spec    string `json:"spec"`    // "debian:6.1.0-55-amd64"
 	Release string `json:"release"` // uname -r of the guest
 	Arch    string `json:"arch"`    // Debian architecture
@@ -31,10 +32,10 @@ type Kernel struct {
 	Build   string `json:"build"`   // Kbuild output tree (O=) configured like the image
 	Busybox string `json:"busybox"` // statically linked busybox for the guest
 
-	// Make is the make command line prefix that builds in Source with
-	// O=Build exactly as the image was built (compiler, ARCH,
-	// KERNELRELEASE).
-	MakeArgs []string `json:"make_args"`
+	// MakeVars are the make variables that build code exactly as the image
+	// was built: CC, KERNELRELEASE, and ARCH and CROSS_COMPILE for a
+	// foreign architecture.
+	MakeVars []string `json:"make_vars"`
 	// Compiler is CONFIG_CC_VERSION_TEXT, the compiler the image was built
 	// with; HostCompiler is what `CC --version` says on this machine.
 	Compiler     string `json:"compiler"`
@@ -50,7 +51,10 @@ type FetchOptions struct {
 	Jobs     int       // make -j; 0 means 2
 }
 
-const kernelJSON = "kernel.json"
+const (
+	kernelJSON   = "kernel.json"
+	kernelFormat = 2
+)
 
 // Fetch downloads and prepares the kernel named by spec in the cache, or
 // returns the prepared one. It is idempotent and safe to run concurrently:
@@ -102,6 +106,9 @@ func loadKernel(dir string) (*Kernel, error) {
 	if err := json.Unmarshal(b, &k); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, kernelJSON), err)
 	}
+	if k.Format != kernelFormat {
+		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kernelFormat)
+	}
 	for _, d := range []string{"debs", "image", "headers", "busybox", "source", "build"} {
 		if !complete(filepath.Join(dir, d)) {
 			return nil, fmt.Errorf("%s: stage %s incomplete", dir, d)
@@ -122,10 +129,15 @@ func (f *fetcher) path(elem ...string) string {
 	return filepath.Join(append([]string{f.dir}, elem...)...)
 }
 
-func (f *fetcher) step(what string, fn func() error) error {
+// stage makes one stage directory of the kernel, saying what it does when
+// there is work to do.
+func (f *fetcher) stage(what, dir string, build func(dir string) error) error {
+	if complete(dir) {
+		return nil
+	}
 	start := time.Now()
 	fmt.Fprintf(f.log, "lab: %s\n", what)
-	if err := fn(); err != nil {
+	if err := stage(dir, build); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.log, "lab: %s: done in %.1fs\n", what, time.Since(start).Seconds())
@@ -163,14 +175,12 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		source + "=" + version,
 	}
 	var debs map[string]string
-	err = f.step(fmt.Sprintf("download %s %s and its headers, kbuild, source, busybox", image, version), func() error {
-		return stage(f.path("debs"), func(dir string) error {
-			if err := f.apt.download(ctx, dir, pkgs); err != nil {
-				return err
-			}
-			_, err := findDebs(dir, pkgs)
+	err = f.stage(fmt.Sprintf("download %s %s and its headers, kbuild, source, busybox", image, version), f.path("debs"), func(dir string) error {
+		if err := f.apt.download(ctx, dir, pkgs); err != nil {
 			return err
-		})
+		}
+		_, err := findDebs(dir, pkgs)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -180,43 +190,35 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		return nil, err
 	}
 
-	err = f.step("extract the kernel image", func() error {
-		return stage(f.path("image"), func(dir string) error {
-			return extractDeb(ctx, debs[image], dir)
-		})
+	err = f.stage("extract the kernel image", f.path("image"), func(dir string) error {
+		return extractDeb(ctx, debs[image], dir)
 	})
 	if err != nil {
 		return nil, err
 	}
 	headers := f.path("headers", "usr", "src", "linux-headers-"+spec.Release)
-	err = f.step("extract headers and kbuild into one root", func() error {
-		return stage(f.path("headers"), func(dir string) error {
-			for _, p := range []string{"linux-headers-" + spec.Release, "linux-headers-" + spec.ABI + "-common", "linux-kbuild-" + series} {
-				if err := extractDeb(ctx, debs[p], dir); err != nil {
-					return err
-				}
+	err = f.stage("extract headers and kbuild into one root", f.path("headers"), func(dir string) error {
+		for _, p := range []string{"linux-headers-" + spec.Release, "linux-headers-" + spec.ABI + "-common", "linux-kbuild-" + series} {
+			if err := extractDeb(ctx, debs[p], dir); err != nil {
+				return err
 			}
-			return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))
-		})
+		}
+		return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = f.step("extract busybox", func() error {
-		return stage(f.path("busybox"), func(dir string) error {
-			return extractDeb(ctx, debs["busybox-static"], dir)
-		})
+	err = f.stage("extract busybox", f.path("busybox"), func(dir string) error {
+		return extractDeb(ctx, debs["busybox-static"], dir)
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = f.step(fmt.Sprintf("extract %s %s", source, version), func() error {
-		return stage(f.path("source"), func(dir string) error {
-			tarball := "./usr/src/" + source + ".tar.xz"
-			return shell(ctx, dir, fmt.Sprintf(
-				"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
-				debs[source], tarball))
-		})
+	err = f.stage(fmt.Sprintf("extract %s %s", source, version), f.path("source"), func(dir string) error {
+		tarball := "./usr/src/" + source + ".tar.xz"
+		return shell(ctx, dir, fmt.Sprintf(
+			"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
+			debs[source], tarball))
 	})
 	if err != nil {
 		return nil, err
@@ -234,31 +236,31 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
 	}
 	build := f.path("build")
-	makeArgs := []string{"make", "-C", f.path("source"), "O=" + build, "CC=" + cc, "KERNELRELEASE=" + spec.Release}
+	makeVars := []string{"CC=" + cc, "KERNELRELEASE=" + spec.Release}
 	if spec.Arch.Debian != hostDebianArch() {
-		makeArgs = append(makeArgs, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
+		makeVars = append(makeVars, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
 	}
-	err = f.step(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), func() error {
-		return stage(build, func(dir string) error {
-			cfg, err := os.ReadFile(config)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(dir, ".config"), cfg, 0o644); err != nil {
-				return err
-			}
-			mk := append(append([]string{}, makeArgs[1:]...), "-s", fmt.Sprintf("-j%d", f.jobs), "olddefconfig", "prepare")
-			if _, err := command(ctx, "", nil, "make", mk...); err != nil {
-				return fmt.Errorf("prepare source tree: %w", err)
-			}
-			return nil
-		})
+	err = f.stage(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), build, func(dir string) error {
+		cfg, err := os.ReadFile(config)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".config"), cfg, 0o644); err != nil {
+			return err
+		}
+		mk := append([]string{"-C", f.path("source"), "O=" + dir}, makeVars...)
+		mk = append(mk, "-s", fmt.Sprintf("-j%d", f.jobs), "olddefconfig", "prepare")
+		if _, err := command(ctx, "", nil, "make", mk...); err != nil {
+			return fmt.Errorf("prepare source tree: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 
 	k := &Kernel{
+		Format:       kernelFormat,
 		Spec:         spec.String(),
 		Release:      spec.Release,
 		Arch:         spec.Arch.Debian,
@@ -271,7 +273,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		Source:       f.path("source"),
 		Build:        build,
 		Busybox:      f.path("busybox", "bin", "busybox"),
-		MakeArgs:     makeArgs,
+		MakeVars:     makeVars,
 		Compiler:     ccText,
 		HostCompiler: hostCC,
 		Packages:     map[string]string{},
