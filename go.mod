@@ -3,8 +3,10 @@ module github.com/ksplice-go/ksplice
 go 1.26.0
 
 require (
+	github.com/bluekeyes/go-gitdiff v0.9.0
 	github.com/spf13/cobra v1.10.2
 	github.com/u-root/u-root v0.16.0
+	golang.org/x/arch v0.33.0
 )
 
 require (

@@ -363,3 +363,10 @@ func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) 
 	}
 	return cc, text, nil
 }
+
+// Lock takes the kernel's cache lock, which Fetch also takes, for work that
+// writes into the kernel's directory (building objects in Build, for one).
+// waiting is called if another process holds it.
+func (k *Kernel) Lock(waiting func()) (unlock func(), err error) {
+	return lockFile(k.Dir+".lock", waiting)
+}

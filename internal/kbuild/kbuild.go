@@ -1,0 +1,182 @@
+// Package kbuild builds single objects of a kernel tree with the kernel's
+// own Kbuild, the way the running kernel was built, and reads what Kbuild
+// records about them.
+package kbuild
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// SectionFlags are the compiler flags every object ksplice compares is
+// built with: one section per function and per data object, so that the
+// ELF diff can work section by section.
+const SectionFlags = "-ffunction-sections -fdata-sections"
+
+// Tree is a kernel source tree with an O= output tree configured for it.
+type Tree struct {
+	Source string   // srctree
+	Build  string   // objtree (O=)
+	Vars   []string // make variables: CC=, KERNELRELEASE=, ARCH=, CROSS_COMPILE=
+	Jobs   int      // make -j; 0 means 2
+}
+
+// Object is one object file built from the tree.
+type Object struct {
+	Rel  string // path relative to the tree: "fs/proc/cmdline.o"
+	Path string // absolute path of the .o in the build tree
+	// Module is the module the object is linked into, or "" when it is
+	// built into vmlinux (Kbuild compiles module objects with -DMODULE
+	// and names the module in KBUILD_MODNAME).
+	Module string
+	// Cmd is the compiler command line Kbuild recorded.
+	Cmd string
+}
+
+// Target is where an object's code runs: "vmlinux" or the module name.
+func (o Object) Target() string {
+	if o.Module == "" {
+		return "vmlinux"
+	}
+	return o.Module
+}
+
+// BuildError is a failed build, with the compiler's own error lines.
+type BuildError struct {
+	Targets []string
+	Output  string
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("build %s:\n%s", strings.Join(e.Targets, " "), e.Output)
+}
+
+// ErrNotBuilt means the kernel's configuration does not build an object.
+var ErrNotBuilt = errors.New("not built by this kernel's configuration")
+
+// BuildObjects builds the given objects (paths relative to the tree, such as
+// "fs/proc/cmdline.o") in one make invocation (each costs seconds of Kbuild
+// start-up) with SectionFlags, and describes them. Objects that exist are
+// rebuilt only when Kbuild sees a reason to.
+func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([]Object, error) {
+	jobs := t.Jobs
+	if jobs <= 0 {
+		jobs = 2
+	}
+	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.Vars...)
+	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+SectionFlags)
+	args = append(args, objs...)
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if log != nil {
+		cmd.Stdout = io.MultiWriter(&out, log)
+		cmd.Stderr = cmd.Stdout
+	}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &BuildError{Targets: objs, Output: compilerErrors(out.String())}
+	}
+	var res []Object
+	for _, rel := range objs {
+		o := Object{Rel: rel, Path: filepath.Join(t.Build, rel)}
+		if _, err := os.Stat(o.Path); err != nil {
+			return nil, fmt.Errorf("%s: %w", rel, ErrNotBuilt)
+		}
+		c, err := ReadCmd(t.Build, rel)
+		if err != nil {
+			return nil, err
+		}
+		o.Cmd = c
+		o.Module = moduleOf(c)
+		res = append(res, o)
+	}
+	return res, nil
+}
+
+// Remove deletes built objects and Kbuild's records of them, so that the
+// next build cannot mistake them for up to date.
+func (t Tree) Remove(objs []string) error {
+	for _, rel := range objs {
+		for _, p := range []string{filepath.Join(t.Build, rel), cmdPath(t.Build, rel)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func cmdPath(build, rel string) string {
+	return filepath.Join(build, filepath.Dir(rel), "."+filepath.Base(rel)+".cmd")
+}
+
+// ReadCmd returns the command line Kbuild recorded for an object in its
+// .cmd file.
+func ReadCmd(build, rel string) (string, error) {
+	f, err := os.Open(cmdPath(build, rel))
+	if err != nil {
+		return "", fmt.Errorf("%s: Kbuild record: %w", rel, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "cmd_") || strings.HasPrefix(line, "savedcmd_") {
+			if _, v, ok := strings.Cut(line, " := "); ok {
+				return v, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s: Kbuild record has no command line", rel)
+}
+
+// diagnostic matches gcc's diagnostics with their source excerpts and
+// carets, and make's errors.
+var diagnostic = regexp.MustCompile(`error|Error|warning:|note:|In function|No rule to make target|^\s+\d+ \||^\s+\|`)
+
+var modname = regexp.MustCompile(`-DKBUILD_MODNAME='"([^"]+)"'`)
+
+func moduleOf(cmd string) string {
+	if !strings.Contains(" "+cmd+" ", " -DMODULE ") {
+		return ""
+	}
+	if m := modname.FindStringSubmatch(cmd); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// compilerErrors keeps what a failed build said that matters: the
+// compiler's diagnostics and make's own errors, not the progress lines.
+func compilerErrors(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if diagnostic.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		if len(lines) > 20 {
+			lines = lines[len(lines)-20:]
+		}
+		keep = lines
+	}
+	if len(keep) > 40 {
+		keep = keep[:40]
+	}
+	return strings.Join(keep, "\n")
+}

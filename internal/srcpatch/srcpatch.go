@@ -1,0 +1,185 @@
+// Package srcpatch reads unified diffs against a kernel source tree and
+// applies them to scratch copies of it.
+//
+// Parsing uses github.com/bluekeyes/go-gitdiff, which understands both git
+// and plain unified diffs; applying uses GNU patch, which tolerates the line
+// offsets that backported fixes carry but, with fuzz 0, never changed
+// context.
+package srcpatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bluekeyes/go-gitdiff/gitdiff"
+
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+var (
+	// ErrEmpty means the input holds no file changes.
+	ErrEmpty = errors.New("patch changes no files")
+	// ErrDoesNotApply means the patch does not apply to the tree; the
+	// *ApplyError says which hunk.
+	ErrDoesNotApply = fmt.Errorf("%w: patch does not apply", verdict.ErrRefused)
+)
+
+// Change is one file a patch touches, with paths relative to the tree root.
+type Change struct {
+	Old, New string // "" for a created (Old) or deleted (New) file
+}
+
+// Path is the file's path after the patch, or before it for a deletion.
+func (c Change) Path() string {
+	if c.New != "" {
+		return c.New
+	}
+	return c.Old
+}
+
+// Patch is a parsed unified diff.
+type Patch struct {
+	Raw     []byte
+	Strip   int // leading path components to strip, as patch -p
+	Changes []Change
+	files   []*gitdiff.File
+}
+
+// Parse reads a unified diff. Paths stay as written until Resolve strips
+// them against a tree.
+func Parse(r io.Reader) (*Patch, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	files, _, err := gitdiff.Parse(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse patch: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, ErrEmpty
+	}
+	for _, f := range files {
+		if f.IsBinary {
+			return nil, fmt.Errorf("parse patch: %s: binary changes are not supported", f.NewName)
+		}
+	}
+	return &Patch{Raw: raw, files: files}, nil
+}
+
+// ParseFile is Parse for a file on disk.
+func ParseFile(name string) (*Patch, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Resolve finds how many leading components to strip from the patch's
+// paths so that every file it modifies exists in tree (0 for git diffs,
+// whose a/ and b/ prefixes the parser already removed; usually 1 for
+// diff -u output), and fills in Changes.
+func (p *Patch) Resolve(tree string) error {
+	for strip := 0; strip <= 3; strip++ {
+		changes, ok := p.changes(tree, strip)
+		if ok {
+			p.Strip, p.Changes = strip, changes
+			return nil
+		}
+	}
+	var names []string
+	for _, f := range p.files {
+		if !f.IsNew {
+			names = append(names, f.OldName)
+		}
+	}
+	return fmt.Errorf("%w: the files it changes are not in %s: %s", ErrDoesNotApply, tree, strings.Join(names, ", "))
+}
+
+func (p *Patch) changes(tree string, strip int) ([]Change, bool) {
+	var out []Change
+	for _, f := range p.files {
+		var c Change
+		var ok bool
+		if !f.IsNew {
+			if c.Old, ok = stripPath(f.OldName, strip); !ok {
+				return nil, false
+			}
+			if fi, err := os.Stat(filepath.Join(tree, c.Old)); err != nil || !fi.Mode().IsRegular() {
+				return nil, false
+			}
+		}
+		if !f.IsDelete {
+			if c.New, ok = stripPath(f.NewName, strip); !ok {
+				return nil, false
+			}
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path() < out[j].Path() })
+	return out, true
+}
+
+func stripPath(name string, n int) (string, bool) {
+	parts := strings.Split(path.Clean(name), "/")
+	if len(parts) <= n {
+		return "", false
+	}
+	rest := path.Join(parts[n:]...)
+	if rest == ".." || strings.HasPrefix(rest, "../") || path.IsAbs(rest) {
+		return "", false
+	}
+	return rest, true
+}
+
+// ApplyError is a patch that did not apply, with what patch said about the
+// failing hunks.
+type ApplyError struct {
+	Output string
+}
+
+func (e *ApplyError) Error() string {
+	return ErrDoesNotApply.Error() + ":\n" + strings.TrimRight(e.Output, "\n")
+}
+
+func (e *ApplyError) Unwrap() error { return ErrDoesNotApply }
+
+// Apply applies the patch to the tree at dir, which must be a scratch copy:
+// files are replaced, not written in place, so a tree of hard links to a
+// pristine one stays pristine. Resolve must have been called.
+func (p *Patch) Apply(ctx context.Context, dir string) error {
+	if p.Changes == nil {
+		return errors.New("apply patch: Resolve first")
+	}
+	if _, err := exec.LookPath("patch"); err != nil {
+		return fmt.Errorf("%w: GNU patch not found (apt-get install patch)", verdict.ErrUnsupported)
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "patch", fmt.Sprintf("-p%d", p.Strip),
+		"--batch", "--forward", "--fuzz=0", "--no-backup-if-mismatch", "--reject-file=-", "-d", dir)
+	cmd.Stdin = bytes.NewReader(p.Raw)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return &ApplyError{Output: out.String()}
+		}
+		return fmt.Errorf("apply patch: %w", err)
+	}
+	return nil
+}
