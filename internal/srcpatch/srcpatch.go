@@ -169,17 +169,39 @@ func (p *Patch) Apply(ctx context.Context, dir string) error {
 	if _, err := exec.LookPath("patch"); err != nil {
 		return fmt.Errorf("%w: GNU patch not found (apt-get install patch)", verdict.ErrUnsupported)
 	}
+	// The parser already dropped git's a/ and b/ prefixes from the names
+	// Resolve saw; patch reads the raw names, so find its level by a dry
+	// run, preferring the level of kernel diffs.
+	var first *ApplyError
+	for _, strip := range []int{p.Strip + 1, p.Strip} {
+		out, err := p.runPatch(ctx, dir, strip, true)
+		if err == nil {
+			if out, err = p.runPatch(ctx, dir, strip, false); err != nil {
+				return fmt.Errorf("apply patch: dry run passed but patch failed: %v\n%s", err, out)
+			}
+			return nil
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return fmt.Errorf("apply patch: %w", err)
+		}
+		if first == nil || strings.Contains(first.Output, "No file to patch") {
+			first = &ApplyError{Output: out}
+		}
+	}
+	return first
+}
+
+func (p *Patch) runPatch(ctx context.Context, dir string, strip int, dry bool) (string, error) {
+	args := []string{fmt.Sprintf("-p%d", strip), "--batch", "--forward", "--fuzz=0",
+		"--no-backup-if-mismatch", "--reject-file=-", "-d", dir}
+	if dry {
+		args = append(args, "--dry-run")
+	}
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "patch", fmt.Sprintf("-p%d", p.Strip),
-		"--batch", "--forward", "--fuzz=0", "--no-backup-if-mismatch", "--reject-file=-", "-d", dir)
+	cmd := exec.CommandContext(ctx, "patch", args...)
 	cmd.Stdin = bytes.NewReader(p.Raw)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return &ApplyError{Output: out.String()}
-		}
-		return fmt.Errorf("apply patch: %w", err)
-	}
-	return nil
+	err := cmd.Run()
+	return out.String(), err
 }

@@ -1,0 +1,66 @@
+package create
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+func TestBuildPairsCmdline(t *testing.T) {
+	k := labtest.Kernel(t)
+	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(k.Source); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := plan(p.Changes, k.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	timed := func(name string, fn func() error) error {
+		start := time.Now()
+		err := fn()
+		t.Logf("%s: %v", name, time.Since(start))
+		return err
+	}
+	pairs, err := buildPairs(context.Background(), k, p, pl.Objects, dir, os.Stderr, timed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 1 || pairs[0].Rel != "fs/proc/cmdline.o" || pairs[0].Target != "vmlinux" {
+		t.Fatalf("pairs = %+v", pairs)
+	}
+	pre, err := elfdiff.Open(pairs[0].Pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := elfdiff.Open(pairs[0].Post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := elfdiff.Diff(pre, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range res.Functions {
+		t.Logf("%s %s %v", fd.Name, fd.Status, fd.Reasons)
+	}
+	if got := res.Carry.Functions; len(got) != 1 || got[0] != "cmdline_proc_show" {
+		t.Errorf("carried functions = %v, want [cmdline_proc_show]", got)
+	}
+	// The pristine tree is untouched.
+	b, _ := os.ReadFile(k.Source + "/fs/proc/cmdline.c")
+	if string(b) == "" || strings.Contains(string(b), "ksplice=patched") {
+		t.Error("pristine source was modified")
+	}
+}
+
