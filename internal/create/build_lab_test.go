@@ -63,4 +63,3 @@ func TestBuildPairsCmdline(t *testing.T) {
 		t.Error("pristine source was modified")
 	}
 }
-
