@@ -1,0 +1,236 @@
+// Package update reads and writes ksplice update tarballs: a manifest, the
+// patch the update was made from, the kernel modules that carry it, and the
+// pre- and post-patch objects it was computed from, each file checksummed
+// in the manifest. The format is specified in docs/update-format.md.
+package update
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// FormatVersion is the version of the tarball layout and manifest this
+// package writes. Readers refuse other versions.
+const FormatVersion = 1
+
+// ManifestName is the manifest's name in the tarball; it comes first.
+const ManifestName = "manifest.json"
+
+var (
+	// ErrFormat means the file is not a ksplice update this version reads.
+	ErrFormat = errors.New("not a ksplice update")
+	// ErrChecksum means a file in the update does not match its checksum.
+	ErrChecksum = errors.New("checksum mismatch")
+)
+
+// Manifest describes an update. Its JSON form is stable within a
+// FormatVersion.
+type Manifest struct {
+	Format      int       `json:"format"`
+	ID          string    `json:"id"`
+	Description string    `json:"description"`
+	Created     time.Time `json:"created"`
+	Tool        string    `json:"tool"` // "ksplice VERSION"
+	Kernel      Kernel    `json:"kernel"`
+	Patch       string    `json:"patch"` // name of the patch file in the tarball
+	// Core is the engine module every update module depends on.
+	Core    string   `json:"core"`
+	Targets []Target `json:"targets"`
+	// Files maps every other file of the tarball to its sha256, in hex.
+	Files map[string]string `json:"files"`
+}
+
+// Kernel is the kernel an update is for.
+type Kernel struct {
+	Release  string `json:"release"`  // uname -r
+	Machine  string `json:"machine"`  // uname -m: "x86_64", "aarch64"
+	Vermagic string `json:"vermagic"` // of the update's modules
+	Spec     string `json:"spec,omitempty"`
+	Compiler string `json:"compiler"`
+}
+
+// Target is the code in one place of the running kernel that an update
+// changes: vmlinux or one module.
+type Target struct {
+	Name      string     `json:"name"`   // "vmlinux" or the module's name
+	Module    string     `json:"module"` // the update module for it, in the tarball
+	Objects   []string   `json:"objects"`
+	Functions []Function `json:"functions"`
+}
+
+// Function is a function an update replaces or adds.
+type Function struct {
+	Name    string `json:"name"`
+	Object  string `json:"object"` // "fs/proc/cmdline.o"
+	Status  string `json:"status"` // "changed" (replaced) or "new"
+	OldSize uint64 `json:"old_size,omitempty"`
+	NewSize uint64 `json:"new_size"`
+}
+
+// Replaced returns the functions of t that replace running code.
+func (t Target) Replaced() []Function {
+	var out []Function
+	for _, f := range t.Functions {
+		if f.Status == "changed" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,31}$`)
+
+// ValidID reports whether id can name an update: it becomes part of module
+// and sysfs names, so lower-case letters, digits and '_' only, at most 32.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
+// Update is a read update tarball.
+type Update struct {
+	Manifest Manifest
+	Files    map[string][]byte
+}
+
+// Write writes a tarball holding m and files. It fills in m.Files with the
+// checksums and m.Format.
+func Write(w io.Writer, m *Manifest, files map[string][]byte) error {
+	m.Format = FormatVersion
+	m.Files = map[string]string{}
+	names := make([]string, 0, len(files))
+	for name, b := range files {
+		if name == ManifestName || !validName(name) {
+			return fmt.Errorf("write update: bad file name %q", name)
+		}
+		sum := sha256.Sum256(b)
+		m.Files[name] = hex.EncodeToString(sum[:])
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	put := func(name string, b []byte) error {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: m.Created, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	if err := put(ManifestName, append(mj, '\n')); err != nil {
+		return fmt.Errorf("write update: %w", err)
+	}
+	for _, n := range names {
+		if err := put(n, files[n]); err != nil {
+			return fmt.Errorf("write update: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write update: %w", err)
+	}
+	return nil
+}
+
+func validName(name string) bool {
+	return name != "" && !path.IsAbs(name) && path.Clean(name) == name && name != ".." &&
+		!bytes.HasPrefix([]byte(name), []byte("../"))
+}
+
+// maxFile bounds one file of an update; real ones are well under a few MB.
+const maxFile = 256 << 20
+
+// Read reads and verifies an update tarball: the manifest's format, and
+// every file against its checksum, with no file missing or extra. Errors
+// wrap ErrFormat or ErrChecksum.
+func Read(r io.Reader) (*Update, error) {
+	tr := tar.NewReader(r)
+	u := &Update{Files: map[string][]byte{}}
+	var sawManifest bool
+	for i := 0; ; i++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			return nil, fmt.Errorf("%w: %s is not a regular file", ErrFormat, hdr.Name)
+		}
+		if hdr.Size > maxFile {
+			return nil, fmt.Errorf("%w: %s is %d bytes", ErrFormat, hdr.Name, hdr.Size)
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, hdr.Name, err)
+		}
+		if int64(len(b)) != hdr.Size {
+			return nil, fmt.Errorf("%w: %s is truncated", ErrFormat, hdr.Name)
+		}
+		if i == 0 {
+			if hdr.Name != ManifestName {
+				return nil, fmt.Errorf("%w: first file is %s, not %s", ErrFormat, hdr.Name, ManifestName)
+			}
+			if err := json.Unmarshal(b, &u.Manifest); err != nil {
+				return nil, fmt.Errorf("%w: manifest: %v", ErrFormat, err)
+			}
+			if u.Manifest.Format != FormatVersion {
+				return nil, fmt.Errorf("%w: format version %d, this ksplice reads %d", ErrFormat, u.Manifest.Format, FormatVersion)
+			}
+			sawManifest = true
+			continue
+		}
+		if _, dup := u.Files[hdr.Name]; dup || !validName(hdr.Name) {
+			return nil, fmt.Errorf("%w: bad or repeated file %q", ErrFormat, hdr.Name)
+		}
+		u.Files[hdr.Name] = b
+	}
+	if !sawManifest {
+		return nil, fmt.Errorf("%w: empty archive", ErrFormat)
+	}
+	for name, want := range u.Manifest.Files {
+		b, ok := u.Files[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is missing", ErrChecksum, name)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			return nil, fmt.Errorf("%w: %s has sha256 %s, the manifest says %s", ErrChecksum, name, got, want)
+		}
+	}
+	for name := range u.Files {
+		if _, ok := u.Manifest.Files[name]; !ok {
+			return nil, fmt.Errorf("%w: %s is not in the manifest", ErrChecksum, name)
+		}
+	}
+	if !ValidID(u.Manifest.ID) {
+		return nil, fmt.Errorf("%w: bad update id %q", ErrFormat, u.Manifest.ID)
+	}
+	return u, nil
+}
+
+// ReadFile reads and verifies the update tarball at name.
+func ReadFile(name string) (*Update, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	u, err := Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return u, nil
+}

@@ -1,0 +1,161 @@
+package update
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() (*Manifest, map[string][]byte) {
+	m := &Manifest{
+		ID:          "cmdline_fix",
+		Description: "mark /proc/cmdline",
+		Created:     time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
+		Tool:        "ksplice test",
+		Kernel:      Kernel{Release: "6.1.0-55-amd64", Machine: "x86_64", Vermagic: "6.1.0-55-amd64 SMP preempt mod_unload modversions "},
+		Patch:       "patch.diff",
+		Core:        "ksplice.ko",
+		Targets: []Target{{Name: "vmlinux", Module: "ksplice_cmdline_fix_vmlinux.ko", Objects: []string{"fs/proc/cmdline.o"},
+			Functions: []Function{{Name: "cmdline_proc_show", Object: "fs/proc/cmdline.o", Status: "changed", OldSize: 42, NewSize: 57}}}},
+	}
+	files := map[string][]byte{
+		"patch.diff":                     []byte("--- a\n+++ b\n"),
+		"ksplice.ko":                     []byte("\x7fELF core"),
+		"ksplice_cmdline_fix_vmlinux.ko": []byte("\x7fELF update"),
+	}
+	return m, files
+}
+
+func write(t *testing.T) []byte {
+	t.Helper()
+	m, files := sample()
+	var buf bytes.Buffer
+	if err := Write(&buf, m, files); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	m, files := sample()
+	u, err := Read(bytes.NewReader(write(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(u.Files, files) {
+		t.Errorf("files differ")
+	}
+	if u.Manifest.Format != FormatVersion || u.Manifest.ID != m.ID || len(u.Manifest.Files) != 3 ||
+		!reflect.DeepEqual(u.Manifest.Targets, m.Targets) || !u.Manifest.Created.Equal(m.Created) {
+		t.Errorf("manifest = %+v", u.Manifest)
+	}
+}
+
+// rewrite copies an update tarball, letting edit change each file.
+func rewrite(t *testing.T, in []byte, edit func(name string, b []byte) (string, []byte)) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(in))
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		var b bytes.Buffer
+		b.ReadFrom(tr)
+		name, data := edit(hdr.Name, b.Bytes())
+		if data == nil {
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+	}
+	tw.Close()
+	return out.Bytes()
+}
+
+func TestReadRefuses(t *testing.T) {
+	good := write(t)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+		msg  string
+	}{
+		{"tampered module", rewrite(t, good, func(n string, b []byte) (string, []byte) {
+			if n == "ksplice.ko" {
+				b = append([]byte{}, b...)
+				b[1] ^= 1
+			}
+			return n, b
+		}), ErrChecksum, "ksplice.ko has sha256"},
+		{"missing file", rewrite(t, good, func(n string, b []byte) (string, []byte) {
+			if n == "patch.diff" {
+				return n, nil
+			}
+			return n, b
+		}), ErrChecksum, "patch.diff is missing"},
+		{"extra file", append(rewrite(t, good, func(n string, b []byte) (string, []byte) { return n, b })[:0:0],
+			rewrite(t, good, func(n string, b []byte) (string, []byte) {
+				if n == "patch.diff" {
+					return "evil.ko", b
+				}
+				return n, b
+			})...), ErrChecksum, ""},
+		{"newer format", rewrite(t, good, func(n string, b []byte) (string, []byte) {
+			if n == ManifestName {
+				return n, bytes.Replace(b, []byte(`"format": 1`), []byte(`"format": 99`), 1)
+			}
+			return n, b
+		}), ErrFormat, "format version 99"},
+		{"not a tarball", []byte("hello"), ErrFormat, ""},
+		{"empty", nil, ErrFormat, ""},
+		// Cut at a file boundary this reads as a missing file, inside one
+		// as a broken archive: either way, refused.
+		{"truncated", good[:len(good)/2], nil, ""},
+		{"path traversal", rewrite(t, good, func(n string, b []byte) (string, []byte) {
+			if n == "patch.diff" {
+				return "../patch.diff", b
+			}
+			return n, b
+		}), ErrFormat, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Read(bytes.NewReader(tc.data))
+			if tc.want == nil && err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("Read = %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q lacks %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{"cmdline_fix": true, "a1": true, "": false, "Upper": false, "has-dash": false, "x/../y": false,
+		strings.Repeat("a", 33): false} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%q) = %v", id, !want)
+		}
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add([]byte{})
+	m, files := sample()
+	var buf bytes.Buffer
+	Write(&buf, m, files)
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, err := Read(bytes.NewReader(b))
+		if err == nil && (u == nil || !ValidID(u.Manifest.ID)) {
+			t.Fatal("Read accepted an update without a valid id")
+		}
+	})
+}
