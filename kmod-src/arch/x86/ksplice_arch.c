@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksplice_arch.c - x86-64: relocations, code the kernel rewrote at boot,
+ * trampolines and text patching.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/elf.h>
+#include <linux/kernel.h>
+#include <linux/mutex.h>
+#include <linux/string.h>
+#include <asm/cpufeature.h>
+#include <asm/unaligned.h>
+#include "../../ksplice_internal.h"
+
+#define OP_CALL		0xe8
+#define OP_JMP32	0xe9
+#define OP_JMP8		0xeb
+#define OP_RET		0xc3
+#define OP_INT3		0xcc
+#define OP_NOP1		0x90
+#define OP_REX_B	0x41
+#define OP_INDIRECT	0xff
+#define MODRM_CALL	0xd0	/* call *%reg: mod 3, reg 2 */
+#define MODRM_JMP	0xe0	/* jmp *%reg: mod 3, reg 4 */
+#define TRAMP_LEN	5
+
+static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+static const u8 nop2[] = { 0x66, 0x90 };
+static const u8 lfence[] = { 0x0f, 0xae, 0xe8 };
+
+/* Unexported: found in kallsyms at load time. */
+static void *(*text_poke_fn)(void *addr, const void *opcode, size_t len);
+static void *(*text_poke_kgdb_fn)(void *addr, const void *opcode, size_t len);
+static void (*text_poke_sync_fn)(void);
+static struct mutex *text_mutex_p;
+
+/* Where apply_returns() may have left a "jmp" to instead of "ret; int3". */
+static const char * const return_thunks[] = {
+	"__x86_return_thunk", "retbleed_return_thunk", "srso_return_thunk",
+	"srso_alias_return_thunk", "its_return_thunk",
+	"call_depth_return_thunk",
+};
+
+static unsigned long return_thunk_addr[ARRAY_SIZE(return_thunks)];
+
+/* Register numbers of the retpoline thunks, in x86 encoding order. */
+static const char * const thunk_regs[] = {
+	"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+};
+
+#define RETPOLINE_PREFIX "__x86_indirect_thunk_"
+
+int ksplice_arch_init(void)
+{
+	unsigned int i;
+
+	text_poke_fn = (void *)ksplice_lookup_name("text_poke");
+	text_mutex_p = (void *)ksplice_lookup_name("text_mutex");
+	if (!text_poke_fn || !text_mutex_p) {
+		pr_err("cannot find text_poke and text_mutex in kallsyms\n");
+		return -ENOENT;
+	}
+	/* Optional: made for "no other CPU is running" (kgdb, stop_machine). */
+	text_poke_kgdb_fn = (void *)ksplice_lookup_name("text_poke_kgdb");
+	text_poke_sync_fn = (void *)ksplice_lookup_name("text_poke_sync");
+	for (i = 0; i < ARRAY_SIZE(return_thunks); i++)
+		return_thunk_addr[i] = ksplice_lookup_name(return_thunks[i]);
+	return 0;
+}
+
+static int field_size(u32 type)
+{
+	switch (type) {
+	case R_X86_64_PC32:
+	case R_X86_64_PLT32:
+	case R_X86_64_32:
+	case R_X86_64_32S:
+		return 4;
+	case R_X86_64_64:
+	case R_X86_64_PC64:
+		return 8;
+	}
+	return -EOPNOTSUPP;
+}
+
+/* The target S that a relocated field holds, given its address P. */
+static unsigned long deduce(u32 type, const u8 *field, unsigned long place,
+			    s64 addend)
+{
+	switch (type) {
+	case R_X86_64_PC32:
+	case R_X86_64_PLT32:
+		return place + (s32)get_unaligned_le32(field) - addend;
+	case R_X86_64_32S:
+		return (s64)(s32)get_unaligned_le32(field) - addend;
+	case R_X86_64_32:
+		return (u64)get_unaligned_le32(field) - addend;
+	case R_X86_64_64:
+		return get_unaligned_le64(field) - addend;
+	case R_X86_64_PC64:
+		return place + get_unaligned_le64(field) - addend;
+	}
+	return 0;
+}
+
+static bool is_return_thunk(unsigned long addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(return_thunk_addr); i++)
+		if (addr && addr == return_thunk_addr[i])
+			return true;
+	return false;
+}
+
+static int thunk_reg(const char *symbol)
+{
+	unsigned int i;
+
+	if (strncmp(symbol, RETPOLINE_PREFIX, strlen(RETPOLINE_PREFIX)))
+		return -1;
+	symbol += strlen(RETPOLINE_PREFIX);
+	for (i = 0; i < ARRAY_SIZE(thunk_regs); i++)
+		if (!strcmp(symbol, thunk_regs[i]))
+			return i;
+	return -1;
+}
+
+static bool its_thunks(void)
+{
+#ifdef X86_FEATURE_INDIRECT_THUNK_ITS
+	return cpu_feature_enabled(X86_FEATURE_INDIRECT_THUNK_ITS);
+#else
+	return false;
+#endif
+}
+
+/*
+ * A retpoline site: "call/jmp __x86_indirect_thunk_REG" (or a Jcc to it)
+ * in the object. apply_retpolines() leaves it, or turns it into
+ * "[jncc.d8 1f;] [lfence;] call/jmp *%REG; [int3;] nop...; 1:", or (ITS)
+ * into a call/jmp to a per-register thunk with no name.
+ */
+static bool match_retpoline(const u8 *old, const u8 *run, u32 len, int reg,
+			    unsigned long dest, const char *symbol)
+{
+	bool jcc = len == 6;
+	u8 op = jcc ? OP_JMP32 : old[0];
+	u32 i = 0;
+
+	if (!memcmp(run, old, len - 4)) {
+		if (dest == ksplice_lookup_name(symbol))
+			return true;
+		return its_thunks();
+	}
+	if (jcc) {
+		if (run[0] != (0x70 | ((old[1] & 0xf) ^ 1)) || run[1] != len - 2)
+			return false;
+		i = 2;
+	}
+	if (!memcmp(run + i, lfence, sizeof(lfence)))
+		i += sizeof(lfence);
+	if (reg >= 8) {
+		if (run[i++] != OP_REX_B)
+			return false;
+	}
+	if (run[i++] != OP_INDIRECT)
+		return false;
+	if (run[i++] != (op == OP_CALL ? MODRM_CALL : MODRM_JMP) + (reg & 7))
+		return false;
+	if (op == OP_JMP32 && i < len && run[i] == OP_INT3)
+		i++;
+	while (i < len && run[i] == OP_NOP1)
+		i++;
+	return i == len;
+}
+
+/* "jmp __x86_return_thunk": apply_returns() leaves a jmp or "ret; int3...". */
+static bool match_return(const u8 *run, unsigned long dest)
+{
+	unsigned int i;
+
+	if (run[0] == OP_JMP32)
+		return is_return_thunk(dest);
+	if (run[0] != OP_RET)
+		return false;
+	for (i = 1; i < TRAMP_LEN; i++)
+		if (run[i] != OP_INT3)
+			return false;
+	return true;
+}
+
+/* A static call: a call/jmp to whatever it points at, a nop, or a ret. */
+static bool match_static_call(const u8 *run)
+{
+	unsigned int i;
+
+	if (run[0] == OP_CALL || run[0] == OP_JMP32)
+		return true;
+	if (!memcmp(run, nop5, sizeof(nop5)))
+		return true;
+	if (run[0] != OP_RET)
+		return false;
+	for (i = 1; i < TRAMP_LEN; i++)
+		if (run[i] != OP_INT3)
+			return false;
+	return true;
+}
+
+/**
+ * ksplice_arch_match_reloc - compare a relocated site with the running code
+ * @r:		the relocation
+ * @old:	old code of the function
+ * @run:	a copy of the running code
+ * @run_addr:	where the running code is
+ * @size:	length of both
+ * @start:	first byte of the site (the opcode, for rewritten branches)
+ * @end:	byte after the site
+ * @value:	the deduced target, if @has_value
+ * @has_value:	whether @value means something
+ *
+ * Bytes of the site are not compared by the caller. Returns 0 if the site
+ * matches, -ENOEXEC if not, -EOPNOTSUPP for relocation types this code
+ * does not know, -EINVAL if the field does not fit in the function.
+ */
+int ksplice_arch_match_reloc(const struct ksplice_reloc *r, const u8 *old,
+			     const u8 *run, unsigned long run_addr, u32 size,
+			     u32 *start, u32 *end, unsigned long *value,
+			     bool *has_value)
+{
+	int fsize = field_size(r->type);
+	u32 off = r->offset;
+	bool pcrel = r->type == R_X86_64_PC32 || r->type == R_X86_64_PLT32;
+	unsigned long dest;
+	int reg;
+
+	*has_value = false;
+	if (fsize < 0)
+		return -EOPNOTSUPP;
+	if (off + fsize > size)
+		return -EINVAL;
+
+	if (pcrel && r->addend == -4 && off >= 1 &&
+	    (old[off - 1] == OP_CALL || old[off - 1] == OP_JMP32)) {
+		dest = run_addr + off + 4 + (s32)get_unaligned_le32(run + off);
+		*start = off - 1;
+		*end = off + 4;
+		if (old[off - 1] == OP_CALL && !strcmp(r->symbol, "__fentry__")) {
+			/* A nop, or a call into ftrace while it traces. */
+			if (!memcmp(run + off - 1, nop5, sizeof(nop5)) ||
+			    run[off - 1] == OP_CALL)
+				return 0;
+			return -ENOEXEC;
+		}
+		if (old[off - 1] == OP_JMP32 &&
+		    !strcmp(r->symbol, "__x86_return_thunk"))
+			return match_return(run + off - 1, dest) ? 0 : -ENOEXEC;
+		reg = thunk_reg(r->symbol);
+		if (reg >= 0)
+			return match_retpoline(old + off - 1, run + off - 1, 5,
+					       reg, dest, r->symbol) ?
+				0 : -ENOEXEC;
+		if (!strncmp(r->symbol, "__SCT__", 7))
+			return match_static_call(run + off - 1) ? 0 : -ENOEXEC;
+	}
+	if (pcrel && r->addend == -4 && off >= 2 && old[off - 2] == 0x0f &&
+	    (old[off - 1] & 0xf0) == 0x80) {
+		reg = thunk_reg(r->symbol);
+		if (reg >= 0) {
+			dest = run_addr + off + 4 +
+				(s32)get_unaligned_le32(run + off);
+			*start = off - 2;
+			*end = off + 4;
+			return match_retpoline(old + off - 2, run + off - 2, 6,
+					       reg, dest, r->symbol) ?
+				0 : -ENOEXEC;
+		}
+	}
+
+	*start = off;
+	*end = off + fsize;
+	*value = deduce(r->type, run + off, run_addr + off, r->addend);
+	*has_value = true;
+	return 0;
+}
+
+static bool jump_to(const u8 *run, u32 off, u32 len, s32 target)
+{
+	if (len == 2 && run[0] == OP_JMP8)
+		return (s64)off + 2 + (s8)run[1] == target;
+	if (len == 5 && run[0] == OP_JMP32)
+		return (s64)off + 5 + (s32)get_unaligned_le32(run + 1) == target;
+	return false;
+}
+
+/**
+ * ksplice_arch_match_site - compare a rewritten site with the running code
+ * @s:		the site
+ * @old:	old code of the function
+ * @run:	a copy of the running code
+ * @size:	length of both
+ *
+ * Returns 0 if the running bytes are one of the forms the site can take,
+ * -ENOEXEC if not, -EINVAL for a malformed site.
+ */
+int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
+			    const u8 *run, u32 size)
+{
+	const u8 *o = old + s->offset, *p = run + s->offset;
+
+	if (s->offset + s->len > size)
+		return -EINVAL;
+	switch (s->kind) {
+	case KSPLICE_SITE_JUMP_LABEL:
+		if (s->len != 2 && s->len != 5)
+			return -EINVAL;
+		if (!memcmp(o, p, s->len))
+			return 0;
+		if (!memcmp(p, s->len == 2 ? nop2 : nop5, s->len))
+			return 0;
+		return jump_to(p, s->offset, s->len, s->target) ? 0 : -ENOEXEC;
+	case KSPLICE_SITE_ALTERNATIVE:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/**
+ * ksplice_arch_reloc_bytes - encode a relocation of the new code
+ * @type:	ELF relocation type
+ * @place:	address of the field
+ * @sym:	the target's address
+ * @addend:	the addend
+ * @buf:	the field's new bytes
+ *
+ * Returns the field's length, -EOPNOTSUPP for an unknown type, -ERANGE if
+ * the value does not fit.
+ */
+int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
+			     s64 addend, u8 *buf)
+{
+	s64 v = sym + addend;
+
+	switch (type) {
+	case R_X86_64_PC32:
+	case R_X86_64_PLT32:
+		v -= place;
+		fallthrough;
+	case R_X86_64_32S:
+		if (v != (s32)v)
+			return -ERANGE;
+		put_unaligned_le32(v, buf);
+		return 4;
+	case R_X86_64_32:
+		if (v != (u32)v)
+			return -ERANGE;
+		put_unaligned_le32(v, buf);
+		return 4;
+	case R_X86_64_PC64:
+		v -= place;
+		fallthrough;
+	case R_X86_64_64:
+		put_unaligned_le64(v, buf);
+		return 8;
+	}
+	return -EOPNOTSUPP;
+}
+
+/*
+ * The trampoline goes after "call __fentry__" (a nop while not traced), so
+ * that ftrace finds the bytes it expects there and can still trace the
+ * old function; the traced call returns into the trampoline.
+ */
+u32 ksplice_arch_tramp_offset(const struct ksplice_func *f)
+{
+	const struct ksplice_reloc *r = f->old_relocs;
+
+	if (f->nr_old_relocs && r->offset == 1 && f->old_size >= 5 &&
+	    f->old_code[0] == OP_CALL && !strcmp(r->symbol, "__fentry__"))
+		return 5;
+	return 0;
+}
+
+u32 ksplice_arch_tramp_len(void)
+{
+	return TRAMP_LEN;
+}
+
+/* "jmp rel32" from @site to @target; -ERANGE beyond +-2 GiB. */
+int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf)
+{
+	s64 rel = target - (site + TRAMP_LEN);
+
+	if (rel != (s32)rel)
+		return -ERANGE;
+	buf[0] = OP_JMP32;
+	put_unaligned_le32(rel, buf + 1);
+	return TRAMP_LEN;
+}
+
+bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
+			       unsigned long *target)
+{
+	if (bytes[0] != OP_JMP32)
+		return false;
+	*target = site + TRAMP_LEN + (s32)get_unaligned_le32(bytes + 1);
+	return true;
+}
+
+/*
+ * text_mutex serialises us with every other user of text_poke*() (ftrace,
+ * kprobes, jump labels, static calls). Callers take it after
+ * cpus_read_lock(), in the kernel's own order.
+ */
+void ksplice_arch_lock_text(void)
+{
+	mutex_lock(text_mutex_p);
+}
+
+void ksplice_arch_unlock_text(void)
+{
+	mutex_unlock(text_mutex_p);
+}
+
+/* Write code nobody executes yet (new code): text_mutex held. */
+void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
+{
+	text_poke_fn(addr, bytes, len);
+}
+
+/*
+ * Write code inside stop_machine: every other CPU spins with interrupts
+ * off, so nothing executes these bytes while they change and a plain
+ * text_poke() is safe. text_poke_bp() is not: it waits for IPIs that the
+ * stopped CPUs cannot answer. text_poke_kgdb() is text_poke() without the
+ * lockdep assertion, made for exactly this situation; text_mutex is held
+ * by the task that called stop_machine.
+ */
+void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
+{
+	if (text_poke_kgdb_fn)
+		text_poke_kgdb_fn(addr, bytes, len);
+	else
+		text_poke_fn(addr, bytes, len);
+}
+
+/* After stop_machine: serialise every CPU before it runs the new bytes. */
+void ksplice_arch_sync(void)
+{
+	if (text_poke_sync_fn)
+		text_poke_sync_fn();
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksplice.h - the tables an update module hands to the ksplice engine.
+ *
+ * An update module carries, for every function it replaces, the code the
+ * function had in the object the update was built from ("old code"), the
+ * relocations inside that code, and the address of the replacement; plus
+ * the relocations of the replacement code that only the engine can resolve.
+ * It registers the tables from its init function and unregisters them from
+ * its exit function; the engine (ksplice.ko) does everything else.
+ *
+ * The layout is fixed (see docs/update-format.md, "Module tables"): every
+ * field is naturally aligned, there is no implicit padding, and the sizes
+ * are checked by the engine at build time, so a generator may emit the
+ * tables as C initialisers or as assembly (.quad/.long/.short directives).
+ * Pointers are plain data relocations (R_X86_64_64, R_AARCH64_ABS64) that
+ * the module loader resolves inside the update module.
+ *
+ * Changing the layout or the meaning of a field means bumping
+ * KSPLICE_FORMAT_VERSION; the engine refuses versions it does not know.
+ */
+#ifndef _KSPLICE_H
+#define _KSPLICE_H
+
+#include <linux/types.h>
+
+#define KSPLICE_FORMAT_VERSION	1
+
+/* Longest id: it names a sysfs directory, /sys/kernel/ksplice/<id>. */
+#define KSPLICE_ID_MAX		64
+
+/**
+ * struct ksplice_reloc - a relocation inside the old code of a function
+ * @offset:	offset of the relocated field from the start of the function
+ * @type:	ELF relocation type (R_X86_64_*, R_AARCH64_*)
+ * @symbol:	target symbol, as named in the object the update was built
+ *		from (a section name such as ".rodata.str1.1" for section
+ *		symbols)
+ * @addend:	the relocation's addend
+ *
+ * The bytes of the field are wildcards while the old code is matched
+ * against the running kernel; the engine instead deduces the target's
+ * address from what the running code holds there (for R_X86_64_PC32 and
+ * R_X86_64_PLT32: S = P + (s32)field - A, with P the field's address;
+ * for R_X86_64_32S: S = (s32)field - A; for R_X86_64_64: S = field - A)
+ * and requires every use of a symbol to deduce the same address. Symbols
+ * whose names start with '.' are local to their object: their uses are
+ * only compared within one function.
+ *
+ * Entries of one function are sorted by @offset. 24 bytes.
+ */
+struct ksplice_reloc {
+	u32 offset;
+	u32 type;
+	const char *symbol;
+	s64 addend;
+};
+
+/* Kinds of struct ksplice_site. */
+enum ksplice_site_kind {
+	/* A static branch: a jump to @target, or a nop of the same length. */
+	KSPLICE_SITE_JUMP_LABEL = 1,
+	/* An alternative or paravirt site: any @len bytes are accepted. */
+	KSPLICE_SITE_ALTERNATIVE = 2,
+};
+
+/**
+ * struct ksplice_site - code the kernel rewrites at boot or at run time
+ * @offset:	offset of the site from the start of the function
+ * @len:	length of the site in bytes
+ * @kind:	enum ksplice_site_kind
+ * @target:	KSPLICE_SITE_JUMP_LABEL: offset of the jump target from the
+ *		start of the function (from the entry in __jump_table)
+ * @reserved:	zero
+ *
+ * The generator takes them from the old object's __jump_table,
+ * .altinstructions and .parainstructions. Sorted by @offset, not
+ * overlapping. 16 bytes.
+ */
+struct ksplice_site {
+	u32 offset;
+	u16 len;
+	u16 kind;
+	s32 target;
+	u32 reserved;
+};
+
+/**
+ * struct ksplice_func - one function to replace
+ * @name:	its name in kallsyms (may be shared by several functions:
+ *		run-pre matching picks the one whose code matches)
+ * @old_code:	its bytes in the object the update was built from
+ * @old_size:	length of @old_code (the function's st_size)
+ * @nr_old_relocs: number of entries in @old_relocs
+ * @old_relocs:	relocations inside @old_code, sorted by offset
+ * @nr_sites:	number of entries in @sites
+ * @new_size:	length of the replacement function
+ * @sites:	code the kernel rewrites at run time, sorted by offset
+ * @new_func:	the replacement function, in the update module
+ *
+ * 56 bytes.
+ */
+struct ksplice_func {
+	const char *name;
+	const u8 *old_code;
+	u32 old_size;
+	u32 nr_old_relocs;
+	const struct ksplice_reloc *old_relocs;
+	u32 nr_sites;
+	u32 new_size;
+	const struct ksplice_site *sites;
+	void *new_func;
+};
+
+/**
+ * struct ksplice_new_reloc - a relocation the engine writes into new code
+ * @place:	the field to write, inside the update module
+ * @type:	ELF relocation type (R_X86_64_PC32, _PLT32, _32S, _32, _64)
+ * @reserved:	zero
+ * @symbol:	the target symbol
+ * @old_func:	name of a function of this update (a struct ksplice_func
+ *		@name) whose old code refers to @symbol: the symbol's address
+ *		is then the one deduced by run-pre matching. NULL: look the
+ *		symbol up in kallsyms (vmlinux, then the target module), where
+ *		it must be unique.
+ * @addend:	the relocation's addend
+ *
+ * For what the module loader cannot resolve: symbols that are not exported
+ * (static functions and data, unexported globals). The generator leaves
+ * the field zero and emits no relocation for it; the engine writes
+ * S + A (- P for PC-relative types) with the kernel's text patching
+ * primitive before the update is applied. 40 bytes.
+ */
+struct ksplice_new_reloc {
+	void *place;
+	u32 type;
+	u32 reserved;
+	const char *symbol;
+	const char *old_func;
+	s64 addend;
+};
+
+/**
+ * struct ksplice_update - an update, as registered by its module
+ * @format_version: KSPLICE_FORMAT_VERSION
+ * @flags:	zero
+ * @id:		unique id, [A-Za-z0-9_.-], at most KSPLICE_ID_MAX-1 chars
+ * @description: one line for humans
+ * @target:	"vmlinux", or the name of the module whose functions are
+ *		replaced (it must be loaded)
+ * @mod:	THIS_MODULE
+ * @nr_funcs:	number of entries in @funcs
+ * @nr_new_relocs: number of entries in @new_relocs
+ * @funcs:	the functions to replace
+ * @new_relocs:	relocations of the new code for the engine to resolve
+ *
+ * 64 bytes. May be const: the engine never writes the tables.
+ */
+struct ksplice_update {
+	u32 format_version;
+	u32 flags;
+	const char *id;
+	const char *description;
+	const char *target;
+	struct module *mod;
+	u32 nr_funcs;
+	u32 nr_new_relocs;
+	const struct ksplice_func *funcs;
+	const struct ksplice_new_reloc *new_relocs;
+};
+
+/*
+ * ksplice_register_update - make an update known to the engine
+ *
+ * Checks the tables and creates /sys/kernel/ksplice/<id>/; nothing in the
+ * running kernel changes until "apply" is written to its stage file.
+ * Returns 0, -EINVAL for malformed tables or an unknown format version,
+ * -EEXIST if the id is taken, or -ENOMEM.
+ */
+int ksplice_register_update(const struct ksplice_update *update);
+
+/*
+ * ksplice_unregister_update - forget an update (from the module's exit)
+ *
+ * An applied update holds a reference on its module, so this only runs
+ * for updates that are not applied.
+ */
+void ksplice_unregister_update(const struct ksplice_update *update);
+
+/*
+ * KSPLICE_UPDATE_MODULE - the init and exit functions of an update module
+ */
+#define KSPLICE_UPDATE_MODULE(update)					\
+static int __init ksplice_update_init(void)				\
+{									\
+	return ksplice_register_update(&(update));			\
+}									\
+static void __exit ksplice_update_exit(void)				\
+{									\
+	ksplice_unregister_update(&(update));				\
+}									\
+module_init(ksplice_update_init);					\
+module_exit(ksplice_update_exit)
+
+#endif /* _KSPLICE_H */

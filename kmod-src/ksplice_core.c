@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksplice_core.c - the ksplice engine: registration, apply and reverse.
+ *
+ * An update module registers its tables (ksplice.h); writing "apply" to
+ * /sys/kernel/ksplice/<id>/stage then matches the old code against the
+ * running kernel (ksplice_match.c), resolves the new code's relocations,
+ * and in one stop_machine checks that no task is inside a function being
+ * replaced and writes a jump from each old function to its replacement.
+ * "reverse" undoes it, newest update first.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/cpu.h>
+#include <linux/ctype.h>
+#include <linux/delay.h>
+#include <linux/kallsyms.h>
+#include <linux/kprobes.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "ksplice_internal.h"
+
+/* Layout of the tables, as docs/update-format.md specifies it. */
+static_assert(sizeof(struct ksplice_reloc) == 24);
+static_assert(sizeof(struct ksplice_site) == 16);
+static_assert(sizeof(struct ksplice_func) == 56);
+static_assert(sizeof(struct ksplice_new_reloc) == 40);
+static_assert(sizeof(struct ksplice_update) == 64);
+
+#define KSPLICE_STACK_ENTRIES	128
+#define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
+#define KSPLICE_RETRY_MS	20	/* first sleep between them, doubled */
+
+struct ksplice_kernel ksplice_kernel;
+DEFINE_MUTEX(ksplice_mutex);
+
+/* Registered updates, oldest first; protected by ksplice_mutex. */
+static LIST_HEAD(ksplice_updates);
+/* Applied updates, newest first; protected by ksplice_mutex. */
+LIST_HEAD(ksplice_applied);
+
+/*
+ * Stack traces of the stack check. Only the CPU running the stop_machine
+ * callback uses it, one stop_machine at a time (ksplice_mutex).
+ */
+static unsigned long *ksplice_stack;
+
+static const struct {
+	const char *name;
+	int err;
+} ksplice_reasons[KSPLICE_NR_REASONS] = {
+	[KSPLICE_OK]		  = { "none", 0 },
+	[KSPLICE_BAD_FORMAT]	  = { "bad_format", -EINVAL },
+	[KSPLICE_TARGET_MISSING]  = { "target_not_loaded", -ENOENT },
+	[KSPLICE_NO_CANDIDATE]	  = { "no_candidate", -ENOENT },
+	[KSPLICE_CODE_MISMATCH]	  = { "code_mismatch", -ENOEXEC },
+	[KSPLICE_AMBIGUOUS]	  = { "ambiguous", -ENOTUNIQ },
+	[KSPLICE_SYMBOL_CONFLICT] = { "symbol_conflict", -ENOEXEC },
+	[KSPLICE_UNRESOLVED]	  = { "unresolved_symbol", -ENOENT },
+	[KSPLICE_BAD_RELOC]	  = { "bad_relocation", -EINVAL },
+	[KSPLICE_TOO_SHORT]	  = { "too_short", -EINVAL },
+	[KSPLICE_BUSY]		  = { "busy", -EBUSY },
+	[KSPLICE_NOT_LAST]	  = { "not_last", -EBUSY },
+	[KSPLICE_CODE_CHANGED]	  = { "code_changed", -EIO },
+	[KSPLICE_BAD_STAGE]	  = { "bad_stage", -EINVAL },
+	[KSPLICE_NOMEM]		  = { "nomem", -ENOMEM },
+};
+
+const char *ksplice_reason_name(enum ksplice_reason reason)
+{
+	return ksplice_reasons[reason].name;
+}
+
+const char *ksplice_stage_name(enum ksplice_stage stage)
+{
+	switch (stage) {
+	case KSPLICE_STAGE_LOADED:
+		return "loaded";
+	case KSPLICE_STAGE_APPLIED:
+		return "applied";
+	case KSPLICE_STAGE_REVERSED:
+		return "reversed";
+	}
+	return "unknown";
+}
+
+/* Record why the current operation fails; may run inside stop_machine. */
+void ksplice_set_reason(struct ksplice_state *st, enum ksplice_reason reason,
+			const char *fmt, ...)
+{
+	va_list args;
+
+	st->reason = reason;
+	va_start(args, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, args);
+	va_end(args);
+}
+
+static int ksplice_fail(struct ksplice_state *st)
+{
+	pr_warn("%s: %s: %s\n", st->u->id, ksplice_reason_name(st->reason),
+		st->message);
+	return ksplice_reasons[st->reason].err;
+}
+
+unsigned long ksplice_lookup_name(const char *name)
+{
+	return ksplice_kernel.lookup_name(name);
+}
+
+/*
+ * kallsyms_lookup_name() is not exported since 5.7, but a kprobe on it
+ * tells where it is.
+ */
+static int __init ksplice_find_lookup_name(void)
+{
+	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+	int ret;
+
+	ret = register_kprobe(&kp);
+	if (ret) {
+		pr_err("cannot find kallsyms_lookup_name: kprobe: %d\n", ret);
+		return ret;
+	}
+	ksplice_kernel.lookup_name = (void *)kp.addr;
+	unregister_kprobe(&kp);
+	return 0;
+}
+
+static int __init ksplice_find_helpers(void)
+{
+	const struct {
+		const char *name;
+		void **slot;
+		bool optional;
+	} syms[] = {
+		{ "kallsyms_on_each_match_symbol",
+		  (void **)&ksplice_kernel.on_each_match_symbol },
+		{ "module_kallsyms_on_each_symbol",
+		  (void **)&ksplice_kernel.module_on_each_symbol },
+		{ "stop_machine_cpuslocked",
+		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
+		{ "stack_trace_save_tsk_reliable",
+		  (void **)&ksplice_kernel.save_stack_reliable },
+		{ "kallsyms_lookup_size_offset",
+		  (void **)&ksplice_kernel.size_offset },
+		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(syms); i++) {
+		*syms[i].slot = (void *)ksplice_lookup_name(syms[i].name);
+		if (!*syms[i].slot && !syms[i].optional) {
+			pr_err("cannot find %s in kallsyms\n", syms[i].name);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+/* The newest applied replacement of the function at @addr, if any. */
+struct ksplice_func_state *ksplice_top_at(unsigned long addr)
+{
+	struct ksplice_state *st;
+	unsigned int i;
+
+	list_for_each_entry(st, &ksplice_applied, applied)
+		for (i = 0; i < st->u->nr_funcs; i++)
+			if (st->funcs[i].addr == addr)
+				return &st->funcs[i];
+	return NULL;
+}
+
+static bool ksplice_valid_id(const char *id)
+{
+	size_t i, len = strnlen(id, KSPLICE_ID_MAX);
+
+	if (!len || len == KSPLICE_ID_MAX || id[0] == '.')
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isalnum(id[i]) && !strchr("_.-", id[i]))
+			return false;
+	return true;
+}
+
+static int ksplice_check_func(const struct ksplice_update *u,
+			      const struct ksplice_func *f)
+{
+	u32 i, end = 0;
+
+	if (!f->name || !f->old_code || !f->old_size || !f->new_func ||
+	    !f->new_size || (f->nr_old_relocs && !f->old_relocs) ||
+	    (f->nr_sites && !f->sites))
+		return -EINVAL;
+	if (!within_module((unsigned long)f->new_func, u->mod))
+		return -EINVAL;
+	for (i = 0; i < f->nr_old_relocs; i++) {
+		const struct ksplice_reloc *r = &f->old_relocs[i];
+
+		if (!r->symbol || r->offset >= f->old_size ||
+		    (i && r->offset <= f->old_relocs[i - 1].offset))
+			return -EINVAL;
+	}
+	for (i = 0; i < f->nr_sites; i++) {
+		const struct ksplice_site *s = &f->sites[i];
+
+		if (s->offset < end || s->offset + s->len > f->old_size)
+			return -EINVAL;
+		end = s->offset + s->len;
+	}
+	return 0;
+}
+
+static int ksplice_check_update(const struct ksplice_update *u)
+{
+	u32 i, j;
+
+	if (u->format_version != KSPLICE_FORMAT_VERSION) {
+		pr_err("update format version %u, this engine knows %u\n",
+		       u->format_version, KSPLICE_FORMAT_VERSION);
+		return -EINVAL;
+	}
+	if (!u->id || !ksplice_valid_id(u->id) || !u->target || !u->mod ||
+	    !u->nr_funcs || !u->funcs ||
+	    (u->nr_new_relocs && !u->new_relocs)) {
+		pr_err("update %s: malformed header\n", u->id ?: "(no id)");
+		return -EINVAL;
+	}
+	for (i = 0; i < u->nr_funcs; i++) {
+		if (ksplice_check_func(u, &u->funcs[i])) {
+			pr_err("update %s: malformed function %u (%s)\n",
+			       u->id, i, u->funcs[i].name ?: "no name");
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < u->nr_new_relocs; i++) {
+		const struct ksplice_new_reloc *r = &u->new_relocs[i];
+		bool found = !r->old_func;
+
+		for (j = 0; !found && j < u->nr_funcs; j++)
+			found = !strcmp(r->old_func, u->funcs[j].name);
+		if (!r->symbol || !found ||
+		    !within_module((unsigned long)r->place, u->mod)) {
+			pr_err("update %s: malformed new code relocation %u\n",
+			       u->id, i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static struct ksplice_state *ksplice_find(const struct ksplice_update *u)
+{
+	struct ksplice_state *st;
+
+	list_for_each_entry(st, &ksplice_updates, list)
+		if (st->u == u)
+			return st;
+	return NULL;
+}
+
+void ksplice_state_release(struct ksplice_state *st)
+{
+	unsigned int i;
+
+	if (st->funcs) {
+		for (i = 0; i < st->u->nr_funcs; i++) {
+			kfree(st->funcs[i].values);
+			bitmap_free(st->funcs[i].known);
+		}
+	}
+	kfree(st->funcs);
+	kfree(st);
+}
+
+static struct ksplice_state *ksplice_state_alloc(const struct ksplice_update *u)
+{
+	struct ksplice_state *st;
+	unsigned int i;
+
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return NULL;
+	st->u = u;
+	INIT_LIST_HEAD(&st->list);
+	INIT_LIST_HEAD(&st->applied);
+	st->funcs = kcalloc(u->nr_funcs, sizeof(*st->funcs), GFP_KERNEL);
+	if (!st->funcs)
+		goto free;
+	for (i = 0; i < u->nr_funcs; i++) {
+		u32 n = max(u->funcs[i].nr_old_relocs, 1U);
+
+		st->funcs[i].f = &u->funcs[i];
+		st->funcs[i].values = kcalloc(n, sizeof(unsigned long),
+					      GFP_KERNEL);
+		st->funcs[i].known = bitmap_zalloc(n, GFP_KERNEL);
+		if (!st->funcs[i].values || !st->funcs[i].known)
+			goto free;
+	}
+	return st;
+free:
+	ksplice_state_release(st);
+	return NULL;
+}
+
+int ksplice_register_update(const struct ksplice_update *u)
+{
+	struct ksplice_state *st, *other;
+	int ret;
+
+	ret = ksplice_check_update(u);
+	if (ret)
+		return ret;
+	st = ksplice_state_alloc(u);
+	if (!st)
+		return -ENOMEM;
+
+	mutex_lock(&ksplice_mutex);
+	list_for_each_entry(other, &ksplice_updates, list) {
+		if (!strcmp(other->u->id, u->id)) {
+			mutex_unlock(&ksplice_mutex);
+			pr_err("update %s: id already registered\n", u->id);
+			ksplice_state_release(st);
+			return -EEXIST;
+		}
+	}
+	list_add_tail(&st->list, &ksplice_updates);
+	mutex_unlock(&ksplice_mutex);
+
+	ret = ksplice_sysfs_add(st);	/* on failure, frees st */
+	if (ret) {
+		mutex_lock(&ksplice_mutex);
+		list_del(&st->list);
+		mutex_unlock(&ksplice_mutex);
+		return ret;
+	}
+	pr_info("%s: registered: %u functions in %s\n", u->id, u->nr_funcs,
+		u->target);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(ksplice_register_update);
+
+void ksplice_unregister_update(const struct ksplice_update *u)
+{
+	struct ksplice_state *st;
+
+	mutex_lock(&ksplice_mutex);
+	st = ksplice_find(u);
+	if (WARN_ON(!st)) {
+		mutex_unlock(&ksplice_mutex);
+		return;
+	}
+	/* An applied update holds a reference on its module. */
+	WARN_ON(st->stage == KSPLICE_STAGE_APPLIED);
+	list_del(&st->list);
+	st->dead = true;
+	mutex_unlock(&ksplice_mutex);
+	pr_info("%s: unregistered\n", u->id);
+	/* Waits for sysfs readers and writers, which see st->dead. */
+	kobject_put(&st->kobj);
+}
+EXPORT_SYMBOL_GPL(ksplice_unregister_update);
+
+static void ksplice_add_conflict(struct ksplice_state *st,
+				 struct task_struct *t, const char *func,
+				 unsigned long offset, bool unreliable)
+{
+	struct ksplice_conflict *c;
+
+	if (st->nr_conflicts == KSPLICE_MAX_CONFLICTS)
+		return;
+	c = &st->conflicts[st->nr_conflicts++];
+	c->pid = task_pid_nr(t);
+	get_task_comm(c->comm, t);
+	c->func = func;
+	c->offset = offset;
+	c->unreliable = unreliable;
+}
+
+static bool ksplice_in(unsigned long a, unsigned long start, unsigned long len)
+{
+	return a >= start && a <= start + len;
+}
+
+/*
+ * Whether @a is in code that the operation takes out of use: the patched
+ * function and, when applying, the code run-pre matched (an earlier
+ * replacement), or, when reversing, our replacement.
+ */
+static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
+			       bool reverse, unsigned long *offset)
+{
+	unsigned int i;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+		unsigned long other = reverse ?
+			(unsigned long)fs->f->new_func : fs->code;
+		unsigned long other_len = reverse ?
+			fs->f->new_size : fs->code_size;
+
+		if (ksplice_in(a, fs->addr, fs->addr_size)) {
+			*offset = a - fs->addr;
+			return fs->f->name;
+		}
+		if (ksplice_in(a, other, other_len)) {
+			*offset = a - other;
+			return reverse ? "(replacement)" : "(earlier replacement)";
+		}
+	}
+	return NULL;
+}
+
+static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
+			      bool reverse)
+{
+	unsigned long offset;
+	const char *func;
+	int i, nr;
+
+	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
+						KSPLICE_STACK_ENTRIES);
+	if (nr < 0) {
+		ksplice_add_conflict(st, t, "(unreliable stack)", 0, true);
+		return -EBUSY;
+	}
+	for (i = 0; i < nr; i++) {
+		func = ksplice_hit(st, ksplice_stack[i], reverse, &offset);
+		if (func) {
+			ksplice_add_conflict(st, t, func, offset, false);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Inside stop_machine: every task except the stoppers is off its CPU, its
+ * state saved on its stack, interrupted ones with their pt_regs, which the
+ * unwinder walks through. Stoppers (on_cpu) run multi_cpu_stop() only.
+ */
+static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
+{
+	struct task_struct *g, *t;
+	int cpu, ret = 0;
+
+	st->nr_conflicts = 0;
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (t == current || READ_ONCE(t->on_cpu))
+			continue;
+		if (ksplice_check_task(st, t, reverse))
+			ret = -EBUSY;
+	}
+	rcu_read_unlock();
+	if (ksplice_kernel.idle_task) {
+		for_each_online_cpu(cpu) {
+			t = ksplice_kernel.idle_task(cpu);
+			if (t == current || READ_ONCE(t->on_cpu))
+				continue;
+			if (ksplice_check_task(st, t, reverse))
+				ret = -EBUSY;
+		}
+	}
+	if (ret) {
+		struct ksplice_conflict *c = &st->conflicts[0];
+
+		if (c->unreliable)
+			ksplice_set_reason(st, KSPLICE_BUSY,
+					   "task %d (%s): cannot walk its stack reliably",
+					   c->pid, c->comm);
+		else
+			ksplice_set_reason(st, KSPLICE_BUSY,
+					   "task %d (%s) is inside %s+0x%lx",
+					   c->pid, c->comm, c->func, c->offset);
+	}
+	return ret;
+}
+
+/* The trampoline bytes of each function still are @expect (saved/tramp). */
+static int ksplice_check_bytes(struct ksplice_state *st, bool reverse)
+{
+	unsigned int i;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+		const u8 *site = (const u8 *)fs->addr + fs->tramp_off;
+		const u8 *expect = reverse ? fs->tramp : fs->saved;
+
+		if (memcmp(site, expect, fs->tramp_len)) {
+			ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
+					   "function %s: bytes at +0x%x are %*ph, expected %*ph",
+					   fs->f->name, fs->tramp_off,
+					   fs->tramp_len, site, fs->tramp_len,
+					   expect);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The stop_machine callback of apply. Runs on one CPU while all others
+ * spin with interrupts off; it only checks stacks and bytes and writes the
+ * trampolines prepared before: nothing here allocates or can sleep.
+ */
+static int ksplice_apply_stopped(void *data)
+{
+	struct ksplice_state *st = data;
+	u64 t0 = ktime_get_ns();
+	unsigned int i;
+	int ret;
+
+	ret = ksplice_check_stacks(st, false);
+	if (!ret)
+		ret = ksplice_check_bytes(st, false);
+	if (!ret) {
+		for (i = 0; i < st->u->nr_funcs; i++) {
+			struct ksplice_func_state *fs = &st->funcs[i];
+
+			ksplice_arch_poke_stopped((void *)fs->addr + fs->tramp_off,
+						  fs->tramp, fs->tramp_len);
+		}
+	}
+	st->stop_ns = ktime_get_ns() - t0;
+	return ret;
+}
+
+/* The stop_machine callback of reverse; as ksplice_apply_stopped(). */
+static int ksplice_reverse_stopped(void *data)
+{
+	struct ksplice_state *st = data;
+	u64 t0 = ktime_get_ns();
+	unsigned int i;
+	int ret;
+
+	ret = ksplice_check_stacks(st, true);
+	if (!ret)
+		ret = ksplice_check_bytes(st, true);
+	if (!ret) {
+		for (i = 0; i < st->u->nr_funcs; i++) {
+			struct ksplice_func_state *fs = &st->funcs[i];
+
+			ksplice_arch_poke_stopped((void *)fs->addr + fs->tramp_off,
+						  fs->saved, fs->tramp_len);
+		}
+	}
+	st->stop_ns = ktime_get_ns() - t0;
+	return ret;
+}
+
+/*
+ * Run @fn in stop_machine, retrying with growing sleeps while a task is in
+ * the way. The hotplug lock, then text_mutex, are taken as the kernel's
+ * own text patchers take them (kprobes, jump labels).
+ */
+static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
+{
+	unsigned int delay = KSPLICE_RETRY_MS;
+	u64 t0;
+	int ret;
+
+	for (st->attempts = 1; ; st->attempts++) {
+		cpus_read_lock();
+		ksplice_arch_lock_text();
+		t0 = ktime_get_ns();
+		ret = ksplice_kernel.stop_machine_cpuslocked(fn, st, NULL);
+		st->stop_total_ns = ktime_get_ns() - t0;
+		ksplice_arch_unlock_text();
+		cpus_read_unlock();
+		if (ret != -EBUSY || st->attempts == KSPLICE_TRIES)
+			break;
+		msleep(delay);
+		delay *= 2;
+	}
+	ksplice_arch_sync();
+	return ret;
+}
+
+struct ksplice_find_mod {
+	const char *name;
+	struct module *mod;
+};
+
+/* Called with module_mutex held: the module cannot go away under us. */
+static int ksplice_find_mod_cb(void *data, const char *sym, struct module *mod,
+			       unsigned long addr)
+{
+	struct ksplice_find_mod *fm = data;
+
+	if (!mod || strcmp(mod->name, fm->name))
+		return 0;
+	if (try_module_get(mod))
+		fm->mod = mod;
+	return 1;
+}
+
+/* Takes a reference on the target module; find_module() is not exported. */
+static int ksplice_get_target(struct ksplice_state *st)
+{
+	struct ksplice_find_mod fm = { .name = st->u->target };
+
+	st->target = NULL;
+	if (!strcmp(st->u->target, "vmlinux"))
+		return 0;
+	ksplice_kernel.module_on_each_symbol(ksplice_find_mod_cb, &fm);
+	if (!fm.mod) {
+		ksplice_set_reason(st, KSPLICE_TARGET_MISSING,
+				   "target module %s is not loaded",
+				   st->u->target);
+		return -ENOENT;
+	}
+	st->target = fm.mod;
+	return 0;
+}
+
+/* Trampoline bytes and the bytes they replace, read under text_mutex. */
+static int ksplice_prepare_tramps(struct ksplice_state *st)
+{
+	unsigned int i;
+	int len;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+		unsigned long site = fs->addr + fs->tramp_off;
+
+		len = ksplice_arch_tramp(site, (unsigned long)fs->f->new_func,
+					 fs->tramp);
+		if (len < 0) {
+			ksplice_set_reason(st, KSPLICE_BAD_RELOC,
+					   "function %s: replacement out of jump range",
+					   fs->f->name);
+			return len;
+		}
+		fs->tramp_len = len;
+		if (copy_from_kernel_nofault(fs->saved, (void *)site, len)) {
+			ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
+					   "function %s: cannot read +0x%x",
+					   fs->f->name, fs->tramp_off);
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+/* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_apply(struct ksplice_state *st)
+{
+	const struct ksplice_update *u = st->u;
+	unsigned int i;
+	int ret;
+
+	st->reason = KSPLICE_OK;
+	st->message[0] = '\0';
+	st->nr_conflicts = 0;
+	if (st->stage == KSPLICE_STAGE_APPLIED) {
+		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "already applied");
+		return ksplice_fail(st);
+	}
+	for (i = 0; i < u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		fs->tramp_off = ksplice_arch_tramp_offset(fs->f);
+		if (fs->tramp_off + ksplice_arch_tramp_len() > fs->f->old_size) {
+			ksplice_set_reason(st, KSPLICE_TOO_SHORT,
+					   "function %s is %u bytes, the trampoline needs %u",
+					   fs->f->name, fs->f->old_size,
+					   fs->tramp_off + ksplice_arch_tramp_len());
+			return ksplice_fail(st);
+		}
+	}
+	/* Pins the replacement code while the trampolines point to it. */
+	if (!try_module_get(u->mod)) {
+		ksplice_set_reason(st, KSPLICE_BAD_STAGE,
+				   "module %s is being removed", u->mod->name);
+		return ksplice_fail(st);
+	}
+	ret = ksplice_get_target(st);
+	if (ret)
+		goto put_mod;
+	ret = ksplice_run_pre(st);
+	if (ret)
+		goto put_target;
+	ret = ksplice_resolve_new_relocs(st);
+	if (ret)
+		goto put_target;
+	ksplice_arch_lock_text();
+	ret = ksplice_prepare_tramps(st);
+	ksplice_arch_unlock_text();
+	if (ret)
+		goto put_target;
+	ret = ksplice_stop(st, ksplice_apply_stopped);
+	if (ret)
+		goto put_target;
+
+	list_add(&st->applied, &ksplice_applied);
+	st->stage = KSPLICE_STAGE_APPLIED;
+	pr_info("%s: applied: %u functions, stop_machine %llu ns (callback %llu ns), %u attempts\n",
+		u->id, u->nr_funcs, st->stop_total_ns, st->stop_ns,
+		st->attempts);
+	return 0;
+
+put_target:
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+put_mod:
+	module_put(u->mod);
+	return ksplice_fail(st);
+}
+
+/* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_reverse(struct ksplice_state *st)
+{
+	struct ksplice_state *top;
+	int ret;
+
+	st->reason = KSPLICE_OK;
+	st->message[0] = '\0';
+	st->nr_conflicts = 0;
+	if (st->stage != KSPLICE_STAGE_APPLIED) {
+		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "not applied (%s)",
+				   ksplice_stage_name(st->stage));
+		return ksplice_fail(st);
+	}
+	top = list_first_entry(&ksplice_applied, struct ksplice_state, applied);
+	if (top != st) {
+		ksplice_set_reason(st, KSPLICE_NOT_LAST,
+				   "update %s was applied later: reverse it first",
+				   top->u->id);
+		return ksplice_fail(st);
+	}
+	ret = ksplice_stop(st, ksplice_reverse_stopped);
+	if (ret)
+		return ksplice_fail(st);
+
+	list_del_init(&st->applied);
+	st->stage = KSPLICE_STAGE_REVERSED;
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+	module_put(st->u->mod);
+	pr_info("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
+		st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
+	return 0;
+}
+
+static int __init ksplice_init(void)
+{
+	int ret;
+
+	ret = ksplice_find_lookup_name();
+	if (ret)
+		return ret;
+	ret = ksplice_find_helpers();
+	if (ret)
+		return ret;
+	ret = ksplice_arch_init();
+	if (ret)
+		return ret;
+	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
+				GFP_KERNEL);
+	if (!ksplice_stack)
+		return -ENOMEM;
+	ret = ksplice_sysfs_init();
+	if (ret)
+		goto free_stack;
+	pr_info("engine loaded, update format %u\n", KSPLICE_FORMAT_VERSION);
+	return 0;
+
+free_stack:
+	kfree(ksplice_stack);
+	return ret;
+}
+
+static void __exit ksplice_exit(void)
+{
+	ksplice_sysfs_exit();
+	kfree(ksplice_stack);
+}
+
+module_init(ksplice_init);
+module_exit(ksplice_exit);
+MODULE_DESCRIPTION("ksplice: rebootless kernel updates (engine)");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksplice_internal.h - what the parts of the engine share.
+ */
+#ifndef _KSPLICE_INTERNAL_H
+#define _KSPLICE_INTERNAL_H
+
+#include <linux/kobject.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/stop_machine.h>
+#include "ksplice.h"
+
+/* Longest trampoline of any architecture, and where it may go. */
+#define KSPLICE_TRAMP_MAX	16
+
+/* Tasks named in the conflicts file, at most. */
+#define KSPLICE_MAX_CONFLICTS	16
+
+#define KSPLICE_MSG_LEN		512
+
+enum ksplice_stage {
+	KSPLICE_STAGE_LOADED,	/* registered, never applied */
+	KSPLICE_STAGE_APPLIED,
+	KSPLICE_STAGE_REVERSED,	/* applied once, then undone */
+};
+
+/*
+ * Why the last apply or reverse failed. Each reason has one message
+ * format (ksplice_set_reason() callers) and a stable name in abort_cause.
+ */
+enum ksplice_reason {
+	KSPLICE_OK,
+	KSPLICE_BAD_FORMAT,		/* tables malformed or unknown version */
+	KSPLICE_TARGET_MISSING,		/* target module not loaded */
+	KSPLICE_NO_CANDIDATE,		/* no symbol of that name */
+	KSPLICE_CODE_MISMATCH,		/* run-pre: running code differs */
+	KSPLICE_AMBIGUOUS,		/* run-pre: several candidates match */
+	KSPLICE_SYMBOL_CONFLICT,	/* run-pre: deductions disagree */
+	KSPLICE_UNRESOLVED,		/* new code: symbol not resolved */
+	KSPLICE_BAD_RELOC,		/* unsupported type or out of range */
+	KSPLICE_TOO_SHORT,		/* no room for the trampoline */
+	KSPLICE_BUSY,			/* a task is inside a function */
+	KSPLICE_NOT_LAST,		/* undo out of order */
+	KSPLICE_CODE_CHANGED,		/* bytes we wrote or saved changed */
+	KSPLICE_BAD_STAGE,		/* e.g. apply when applied */
+	KSPLICE_NOMEM,
+	KSPLICE_NR_REASONS,
+};
+
+struct ksplice_conflict {
+	pid_t pid;
+	char comm[TASK_COMM_LEN];
+	const char *func;
+	unsigned long offset;
+	bool unreliable;		/* stack could not be walked reliably */
+};
+
+/* The engine's state for one function of an update. */
+struct ksplice_func_state {
+	const struct ksplice_func *f;
+	unsigned long addr;		/* the function patched (running) */
+	unsigned long code;		/* the code run-pre matched */
+	unsigned long code_size;
+	unsigned long *values;		/* deduced S per old reloc */
+	unsigned long *known;		/* bitmap: values[i] is deduced */
+	unsigned long addr_size;	/* its size, from kallsyms */
+	u32 tramp_off;			/* trampoline at addr + tramp_off */
+	u32 tramp_len;
+	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
+	u8 saved[KSPLICE_TRAMP_MAX];	/* bytes we replaced */
+};
+
+/* The engine's state for one registered update. */
+struct ksplice_state {
+	struct kobject kobj;
+	struct list_head list;		/* in ksplice_updates, registration order */
+	struct list_head applied;	/* in ksplice_applied, newest first */
+	const struct ksplice_update *u;
+	struct module *target;		/* NULL for vmlinux; ref held when applied */
+	struct ksplice_func_state *funcs;
+	bool dead;			/* unregistered: sysfs writes refused */
+
+	enum ksplice_stage stage;
+	enum ksplice_reason reason;
+	char message[KSPLICE_MSG_LEN];
+	unsigned int nr_conflicts;
+	struct ksplice_conflict conflicts[KSPLICE_MAX_CONFLICTS];
+	unsigned int attempts;		/* stop_machine rounds of the last try */
+	u64 stop_ns;			/* inside the stop_machine callback */
+	u64 stop_total_ns;		/* around stop_machine() */
+};
+
+/* Unexported kernel helpers, found at load time. */
+struct ksplice_kernel {
+	unsigned long (*lookup_name)(const char *name);
+	int (*on_each_match_symbol)(int (*fn)(void *, unsigned long),
+				    const char *name, void *data);
+	int (*module_on_each_symbol)(int (*fn)(void *, const char *,
+					       struct module *, unsigned long),
+				     void *data);
+	int (*stop_machine_cpuslocked)(cpu_stop_fn_t fn, void *data,
+				       const struct cpumask *cpus);
+	int (*save_stack_reliable)(struct task_struct *tsk,
+				   unsigned long *store, unsigned int size);
+	struct task_struct *(*idle_task)(int cpu);
+	int (*size_offset)(unsigned long addr, unsigned long *size,
+			   unsigned long *offset);
+};
+
+extern struct ksplice_kernel ksplice_kernel;
+
+/*
+ * ksplice_mutex serialises everything that reads or changes the list of
+ * updates and their stages: registration, apply, reverse, sysfs reads of
+ * the state. Taken before cpus_read_lock() and text_mutex.
+ */
+extern struct mutex ksplice_mutex;
+extern struct list_head ksplice_applied;
+
+unsigned long ksplice_lookup_name(const char *name);
+struct ksplice_func_state *ksplice_top_at(unsigned long addr);
+void ksplice_set_reason(struct ksplice_state *st, enum ksplice_reason reason,
+			const char *fmt, ...) __printf(3, 4);
+const char *ksplice_reason_name(enum ksplice_reason reason);
+const char *ksplice_stage_name(enum ksplice_stage stage);
+
+/* ksplice_core.c */
+int ksplice_apply(struct ksplice_state *st);
+int ksplice_reverse(struct ksplice_state *st);
+
+/* ksplice_match.c */
+int ksplice_run_pre(struct ksplice_state *st);
+int ksplice_resolve_new_relocs(struct ksplice_state *st);
+int ksplice_count_symbol(struct ksplice_state *st, const char *name,
+			 unsigned long *addr);
+
+/* ksplice_sysfs.c */
+int ksplice_sysfs_init(void);
+void ksplice_sysfs_exit(void);
+int ksplice_sysfs_add(struct ksplice_state *st);
+void ksplice_state_release(struct ksplice_state *st);
+
+/* arch/<arch>/ksplice_arch.c */
+int ksplice_arch_init(void);
+int ksplice_arch_match_reloc(const struct ksplice_reloc *r, const u8 *old,
+			     const u8 *run, unsigned long run_addr, u32 size,
+			     u32 *start, u32 *end, unsigned long *value,
+			     bool *has_value);
+int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
+			    const u8 *run, u32 size);
+int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
+			     s64 addend, u8 *buf);
+u32 ksplice_arch_tramp_len(void);
+u32 ksplice_arch_tramp_offset(const struct ksplice_func *f);
+int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf);
+bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
+			       unsigned long *target);
+void ksplice_arch_lock_text(void);
+void ksplice_arch_unlock_text(void);
+void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
+void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
+void ksplice_arch_sync(void);
+
+#endif /* _KSPLICE_INTERNAL_H */

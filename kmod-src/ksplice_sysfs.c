@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksplice_sysfs.c - /sys/kernel/ksplice/<id>/, the control interface.
+ *
+ * Root only. Writing "apply" or "reverse" to stage does it and returns
+ * when it is done: the write fails with the errno of the reason, which
+ * abort_cause names and abort_message explains. See
+ * docs/kernel-interface.md.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kobject.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+#include "ksplice_internal.h"
+
+static struct kobject *ksplice_root;
+
+struct ksplice_attr {
+	struct attribute attr;
+	ssize_t (*show)(struct ksplice_state *st, char *buf);
+	ssize_t (*store)(struct ksplice_state *st, const char *buf,
+			 size_t count);
+};
+
+#define to_state(k) container_of(k, struct ksplice_state, kobj)
+#define to_attr(a) container_of(a, struct ksplice_attr, attr)
+
+static ssize_t ksplice_attr_show(struct kobject *kobj, struct attribute *attr,
+				 char *buf)
+{
+	struct ksplice_state *st = to_state(kobj);
+	ssize_t ret;
+
+	mutex_lock(&ksplice_mutex);
+	ret = to_attr(attr)->show(st, buf);
+	mutex_unlock(&ksplice_mutex);
+	return ret;
+}
+
+static ssize_t ksplice_attr_store(struct kobject *kobj, struct attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct ksplice_state *st = to_state(kobj);
+	struct ksplice_attr *a = to_attr(attr);
+	ssize_t ret;
+
+	if (!a->store)
+		return -EIO;
+	mutex_lock(&ksplice_mutex);
+	ret = st->dead ? -ENODEV : a->store(st, buf, count);
+	mutex_unlock(&ksplice_mutex);
+	return ret;
+}
+
+static const struct sysfs_ops ksplice_sysfs_ops = {
+	.show = ksplice_attr_show,
+	.store = ksplice_attr_store,
+};
+
+static ssize_t stage_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", ksplice_stage_name(st->stage));
+}
+
+static ssize_t stage_store(struct ksplice_state *st, const char *buf,
+			   size_t count)
+{
+	int ret;
+
+	if (sysfs_streq(buf, "apply"))
+		ret = ksplice_apply(st);
+	else if (sysfs_streq(buf, "reverse"))
+		ret = ksplice_reverse(st);
+	else
+		return -EINVAL;
+	return ret ? ret : count;
+}
+
+static ssize_t abort_cause_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", ksplice_reason_name(st->reason));
+}
+
+static ssize_t abort_message_show(struct ksplice_state *st, char *buf)
+{
+	if (!st->message[0])
+		return 0;
+	return sysfs_emit(buf, "%s\n", st->message);
+}
+
+static ssize_t conflicts_show(struct ksplice_state *st, char *buf)
+{
+	unsigned int i;
+	int len = 0;
+
+	for (i = 0; i < st->nr_conflicts; i++) {
+		struct ksplice_conflict *c = &st->conflicts[i];
+
+		if (c->unreliable)
+			len += sysfs_emit_at(buf, len, "%d %s unreliable\n",
+					     c->pid, c->comm);
+		else
+			len += sysfs_emit_at(buf, len, "%d %s %s+0x%lx\n",
+					     c->pid, c->comm, c->func,
+					     c->offset);
+	}
+	return len;
+}
+
+static ssize_t functions_show(struct ksplice_state *st, char *buf)
+{
+	unsigned int i;
+	int len = 0;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		len += sysfs_emit_at(buf, len, "%s 0x%lx 0x%lx\n",
+				     fs->f->name,
+				     st->stage == KSPLICE_STAGE_APPLIED ?
+				     fs->addr : 0,
+				     (unsigned long)fs->f->new_func);
+	}
+	return len;
+}
+
+static ssize_t description_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", st->u->description ?: "");
+}
+
+static ssize_t target_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", st->u->target);
+}
+
+static ssize_t stop_machine_ns_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", st->stop_ns);
+}
+
+static ssize_t stop_machine_total_ns_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", st->stop_total_ns);
+}
+
+static ssize_t attempts_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", st->attempts);
+}
+
+static ssize_t format_version_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", st->u->format_version);
+}
+
+#define KSPLICE_ATTR_RO(_name) \
+	static struct ksplice_attr ksplice_attr_##_name = \
+		__ATTR(_name, 0400, _name##_show, NULL)
+
+static struct ksplice_attr ksplice_attr_stage =
+	__ATTR(stage, 0600, stage_show, stage_store);
+KSPLICE_ATTR_RO(abort_cause);
+KSPLICE_ATTR_RO(abort_message);
+KSPLICE_ATTR_RO(conflicts);
+KSPLICE_ATTR_RO(functions);
+KSPLICE_ATTR_RO(description);
+KSPLICE_ATTR_RO(target);
+KSPLICE_ATTR_RO(stop_machine_ns);
+KSPLICE_ATTR_RO(stop_machine_total_ns);
+KSPLICE_ATTR_RO(attempts);
+KSPLICE_ATTR_RO(format_version);
+
+static struct attribute *ksplice_attrs[] = {
+	&ksplice_attr_stage.attr,
+	&ksplice_attr_abort_cause.attr,
+	&ksplice_attr_abort_message.attr,
+	&ksplice_attr_conflicts.attr,
+	&ksplice_attr_functions.attr,
+	&ksplice_attr_description.attr,
+	&ksplice_attr_target.attr,
+	&ksplice_attr_stop_machine_ns.attr,
+	&ksplice_attr_stop_machine_total_ns.attr,
+	&ksplice_attr_attempts.attr,
+	&ksplice_attr_format_version.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(ksplice);
+
+static void ksplice_kobj_release(struct kobject *kobj)
+{
+	ksplice_state_release(to_state(kobj));
+}
+
+static struct kobj_type ksplice_ktype = {
+	.sysfs_ops = &ksplice_sysfs_ops,
+	.release = ksplice_kobj_release,
+	.default_groups = ksplice_groups,
+};
+
+/* Creates /sys/kernel/ksplice/<id>; on failure, frees @st. */
+int ksplice_sysfs_add(struct ksplice_state *st)
+{
+	int ret;
+
+	ret = kobject_init_and_add(&st->kobj, &ksplice_ktype, ksplice_root,
+				   "%s", st->u->id);
+	if (ret)
+		kobject_put(&st->kobj);
+	return ret;
+}
+
+int ksplice_sysfs_init(void)
+{
+	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
+	return ksplice_root ? 0 : -ENOMEM;
+}
+
+void ksplice_sysfs_exit(void)
+{
+	kobject_put(ksplice_root);
+}
