@@ -1,0 +1,188 @@
+package arch
+
+import (
+	"debug/elf"
+	"fmt"
+
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+var (
+	// ErrUnsupportedArch means the ELF machine is not one ksplice handles.
+	// It wraps verdict.ErrUnsupported.
+	ErrUnsupportedArch = fmt.Errorf("architecture %w", verdict.ErrUnsupported)
+
+	// ErrUnsupportedReloc means a relocation type is not one ksplice knows
+	// how to compare or apply. It wraps verdict.ErrUnsupported: a patcher
+	// must not skip what it does not understand.
+	ErrUnsupportedReloc = fmt.Errorf("relocation type %w", verdict.ErrUnsupported)
+)
+
+// RelocKind says what a relocation computes, independently of architecture.
+type RelocKind int
+
+const (
+	// RelocNone does nothing (R_X86_64_NONE): objtool turns patched-out
+	// static-key jumps into these; the bytes under them are real code.
+	RelocNone RelocKind = iota
+	// RelocAbs stores an absolute address (S + A), or part of one.
+	RelocAbs
+	// RelocPCRel stores a PC-relative displacement to data or code (S + A - P).
+	RelocPCRel
+	// RelocBranch is a PC-relative call or jump (S + A - P).
+	RelocBranch
+	// RelocPage stores the distance between 4 KiB pages (AArch64 ADRP).
+	RelocPage
+	// RelocPageOff stores the low 12 bits of an absolute address (AArch64
+	// :lo12:), paired with a RelocPage.
+	RelocPageOff
+)
+
+var kindNames = [...]string{"none", "abs", "pcrel", "branch", "page", "pageoff"}
+
+func (k RelocKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("RelocKind(%d)", int(k))
+}
+
+// RelocInfo describes one relocation type.
+type RelocInfo struct {
+	Name string    // the ELF name, e.g. "R_X86_64_PLT32"
+	Kind RelocKind // what it computes
+	Size int       // bytes of the field it writes (0 for RelocNone)
+}
+
+// Insn is one decoded instruction.
+type Insn struct {
+	Off, Len int
+	// MovImm is set for a move of an immediate into a register (x86 "mov
+	// $imm, %reg", AArch64 "movz/movn"), the form in which a __LINE__
+	// argument is passed. Reg and Imm are then the register and the value.
+	MovImm bool
+	Reg    int
+	Imm    int64
+}
+
+// Arch is what ksplice knows about one architecture.
+type Arch struct {
+	// Name is the name used in reports and in Debian kernel flavours'
+	// spirit: "x86_64" or "arm64".
+	Name    string
+	Machine elf.Machine
+
+	// FtraceSection is the section in which the compiler records ftrace
+	// call sites, one pointer per function: "__mcount_loc" (x86-64,
+	// -mrecord-mcount) or "__patchable_function_entries" (arm64).
+	FtraceSection string
+	// FtraceSiteSize is how many bytes at a function's ftrace site belong to
+	// ftrace (x86-64: the 5-byte call __fentry__; arm64: the two NOPs). The
+	// trampoline is written right after them so that ftrace keeps working.
+	FtraceSiteSize int
+	// TrampolineSize is the size of the jump written into a replaced
+	// function (x86-64: jmp rel32; arm64: ldr x16, #8; br x16; .quad).
+	TrampolineSize int
+
+	// DefaultPCBias is the distance from a PC-relative field to the end of
+	// its instruction when the instruction cannot be decoded (x86-64: 4).
+	DefaultPCBias int
+
+	relocs map[uint32]RelocInfo
+	decode func(code []byte) []Insn
+	// pcBiased reports whether a PC-relative field in code is relative to
+	// the end of its instruction (x86) rather than to the field (arm64).
+	pcBiased bool
+}
+
+// For returns the Arch of an ELF machine. The error wraps
+// ErrUnsupportedArch for machines other than x86-64 and AArch64.
+func For(m elf.Machine) (*Arch, error) {
+	switch m {
+	case elf.EM_X86_64:
+		return x86_64, nil
+	case elf.EM_AARCH64:
+		return arm64, nil
+	}
+	return nil, fmt.Errorf("%w: %v", ErrUnsupportedArch, m)
+}
+
+// Reloc returns what relocation type typ computes. The error wraps
+// ErrUnsupportedReloc for a type this architecture's table does not list.
+func (a *Arch) Reloc(typ uint32) (RelocInfo, error) {
+	if info, ok := a.relocs[typ]; ok {
+		return info, nil
+	}
+	return RelocInfo{}, fmt.Errorf("%w: %s type %d", ErrUnsupportedReloc, a.Name, typ)
+}
+
+// RelocName returns the ELF name of relocation type typ, known or not.
+func (a *Arch) RelocName(typ uint32) string {
+	if info, ok := a.relocs[typ]; ok {
+		return info.Name
+	}
+	switch a.Machine {
+	case elf.EM_X86_64:
+		return elf.R_X86_64(typ).String()
+	case elf.EM_AARCH64:
+		return elf.R_AARCH64(typ).String()
+	}
+	return fmt.Sprint(typ)
+}
+
+// MinFuncSize is the smallest function a trampoline fits in: the ftrace
+// site, when the function has one, followed by the trampoline.
+func (a *Arch) MinFuncSize(hasFtraceSite bool) int {
+	if hasFtraceSite {
+		return a.FtraceSiteSize + a.TrampolineSize
+	}
+	return a.TrampolineSize
+}
+
+// TrampolineOffset is where the trampoline goes in a function.
+func (a *Arch) TrampolineOffset(hasFtraceSite bool) int {
+	if hasFtraceSite {
+		return a.FtraceSiteSize
+	}
+	return 0
+}
+
+// Decode decodes code linearly from its start. Bytes that do not decode
+// become one-byte instructions, so the result always covers all of code.
+func (a *Arch) Decode(code []byte) []Insn {
+	return a.decode(code)
+}
+
+// PCBias returns how far a PC-relative field at offset off of code lies
+// before the point its displacement is relative to: on x86-64 the end of
+// the instruction (usually 4, more when an immediate follows), on arm64 0.
+// insns is the result of Decode(code).
+func (a *Arch) PCBias(insns []Insn, off int) int {
+	if !a.pcBiased {
+		return 0
+	}
+	if in, ok := Containing(insns, off); ok {
+		if end := in.Off + in.Len; end > off {
+			return end - off
+		}
+	}
+	return a.DefaultPCBias
+}
+
+// Containing returns the instruction of insns (sorted, as Decode returns
+// them) that contains byte off.
+func Containing(insns []Insn, off int) (Insn, bool) {
+	lo, hi := 0, len(insns)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if insns[m].Off+insns[m].Len <= off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(insns) && insns[lo].Off <= off {
+		return insns[lo], true
+	}
+	return Insn{}, false
+}

@@ -1,0 +1,74 @@
+package arch
+
+import (
+	"debug/elf"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+var x86_64 = &Arch{
+	Name:           "x86_64",
+	Machine:        elf.EM_X86_64,
+	FtraceSection:  "__mcount_loc",
+	FtraceSiteSize: 5, // call __fentry__ (a 5-byte nop at run time)
+	TrampolineSize: 5, // jmp rel32
+	DefaultPCBias:  4,
+	pcBiased:       true,
+	decode:         decodeX86,
+	relocs: relocTable(
+		x86(elf.R_X86_64_NONE, RelocNone, 0),
+		x86(elf.R_X86_64_64, RelocAbs, 8),
+		x86(elf.R_X86_64_32, RelocAbs, 4),
+		x86(elf.R_X86_64_32S, RelocAbs, 4),
+		x86(elf.R_X86_64_16, RelocAbs, 2),
+		x86(elf.R_X86_64_8, RelocAbs, 1),
+		x86(elf.R_X86_64_PC32, RelocPCRel, 4),
+		x86(elf.R_X86_64_PC64, RelocPCRel, 8),
+		x86(elf.R_X86_64_PC16, RelocPCRel, 2),
+		x86(elf.R_X86_64_PC8, RelocPCRel, 1),
+		x86(elf.R_X86_64_PLT32, RelocBranch, 4),
+		x86(elf.R_X86_64_GOTPCREL, RelocPCRel, 4),
+		x86(elf.R_X86_64_GOTPCRELX, RelocPCRel, 4),
+		x86(elf.R_X86_64_REX_GOTPCRELX, RelocPCRel, 4),
+	),
+}
+
+func x86(t elf.R_X86_64, k RelocKind, size int) relocEntry {
+	return relocEntry{uint32(t), RelocInfo{t.String(), k, size}}
+}
+
+type relocEntry struct {
+	typ  uint32
+	info RelocInfo
+}
+
+func relocTable(es ...relocEntry) map[uint32]RelocInfo {
+	m := make(map[uint32]RelocInfo, len(es))
+	for _, e := range es {
+		m[e.typ] = e.info
+	}
+	return m
+}
+
+func decodeX86(code []byte) []Insn {
+	insns := make([]Insn, 0, len(code)/3)
+	for off := 0; off < len(code); {
+		inst, err := x86asm.Decode(code[off:], 64)
+		if err != nil || inst.Len == 0 {
+			insns = append(insns, Insn{Off: off, Len: 1})
+			off++
+			continue
+		}
+		in := Insn{Off: off, Len: inst.Len}
+		if inst.Op == x86asm.MOV {
+			if r, ok := inst.Args[0].(x86asm.Reg); ok {
+				if imm, ok := inst.Args[1].(x86asm.Imm); ok {
+					in.MovImm, in.Reg, in.Imm = true, int(r), int64(imm)
+				}
+			}
+		}
+		insns = append(insns, in)
+		off += inst.Len
+	}
+	return insns
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Just enough of the kernel's headers for the elfdiff test objects: the
+ * section attributes and the shapes of the special-section entries the
+ * kernel's macros emit (WARN/BUG, exception tables, jump labels,
+ * alternatives, static calls, ORC, ...). The entries are written with the
+ * same pushsection blocks as the kernel's macros; elfdiff must derive their
+ * sizes from the objects, not from this file.
+ */
+#ifndef KSPLICE_TEST_KERNEL_H
+#define KSPLICE_TEST_KERNEL_H
+
+#define __section(s)	__attribute__((__section__(s)))
+#define __init		__section(".init.text") __attribute__((__cold__))
+#define __exit		__section(".exit.text") __attribute__((__cold__))
+#define __initdata	__section(".init.data")
+#define __read_mostly	__section(".data..read_mostly")
+#define __once_data	__section(".data.once")
+#define noinline	__attribute__((__noinline__))
+#define notrace		__attribute__((__no_instrument_function__))
+#define __cold		__attribute__((__cold__))
+#define __noreturn	__attribute__((__noreturn__))
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define barrier()	asm volatile("" : : : "memory")
+#define __stringify_1(x) #x
+#define __stringify(x)	__stringify_1(x)
+#define NULL		((void *)0)
+
+typedef unsigned long size_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+extern int _printk(const char *fmt, ...);
+#define pr_info(fmt, ...) _printk("\0016" fmt, ##__VA_ARGS__)
+#define pr_err(fmt, ...) _printk("\0013" fmt, ##__VA_ARGS__)
+
+extern void __might_sleep(const char *file, int line);
+#define might_sleep() __might_sleep(__FILE__, __LINE__)
+
+extern void __noreturn panic(const char *fmt, ...);
+
+#ifdef __x86_64__
+#define BUG_INSN	"ud2"
+#define NOP_INSN	".byte 0x0f,0x1f,0x44,0x00,0x00"
+#define ASM_PTR		".quad"
+#else
+#define BUG_INSN	"brk 0x800"
+#define NOP_INSN	"nop"
+#define ASM_PTR		".quad"
+#endif
+
+/* struct bug_entry with relative pointers and BUGVERBOSE: addr, file, line, flags. */
+#define BUGFLAG_WARNING	(1 << 0)
+#define __BUG_FLAGS(flags)						\
+	asm volatile("1:\t" BUG_INSN "\n"				\
+		".pushsection .rodata.str1.1,\"aMS\",@progbits,1\n"	\
+		"3:\t.string \"" __FILE__ "\"\n"			\
+		".popsection\n"						\
+		".pushsection __bug_table,\"aw\"\n"			\
+		"2:\t.long 1b - .\n"					\
+		"\t.long 3b - .\n"					\
+		"\t.short " __stringify(__LINE__) "\n"			\
+		"\t.short " __stringify(flags) "\n"			\
+		".popsection" : : : "memory")
+
+#define WARN_ON(condition) ({						\
+	int __ret_warn_on = !!(condition);				\
+	if (unlikely(__ret_warn_on))					\
+		__BUG_FLAGS(BUGFLAG_WARNING);				\
+	unlikely(__ret_warn_on);					\
+})
+
+#define BUG() do { __BUG_FLAGS(0); __builtin_unreachable(); } while (0)
+
+/* Exception table entry: insn, fixup, data (x86 and arm64 shapes). */
+#ifdef __x86_64__
+static inline int get_user_int(int *dst, const int *src)
+{
+	int err = 0;
+
+	asm volatile("1:\tmovl (%2), %1\n"
+		     "2:\n"
+		     ".pushsection __ex_table,\"a\"\n"
+		     "\t.balign 4\n"
+		     "\t.long 1b - .\n"
+		     "\t.long 2b - .\n"
+		     "\t.long 3\n"
+		     ".popsection"
+		     : "+r"(err), "=r"(*dst) : "r"(src));
+	return err;
+}
+#else
+static inline int get_user_int(int *dst, const int *src)
+{
+	int err = 0;
+
+	asm volatile("1:\tldr %w1, [%2]\n"
+		     "2:\n"
+		     ".pushsection __ex_table,\"a\"\n"
+		     "\t.balign 4\n"
+		     "\t.long 1b - .\n"
+		     "\t.long 2b - .\n"
+		     "\t.short 3\n"
+		     "\t.short 0\n"
+		     ".popsection"
+		     : "+r"(err), "=r"(*dst) : "r"(src));
+	return err;
+}
+#endif
+
+/* Jump labels: struct jump_entry { s32 code; s32 target; long key; }. */
+struct static_key { int enabled; };
+static inline __attribute__((always_inline)) bool static_key_false(struct static_key *key)
+{
+	asm goto("1:\t" NOP_INSN "\n"
+		 ".pushsection __jump_table,\"aw\"\n"
+		 "\t.balign 8\n"
+		 "\t.long 1b - .\n"
+		 "\t.long %l[l_yes] - .\n"
+		 "\t.quad %c0 - .\n"
+		 ".popsection"
+		 : : "i"(key) : : l_yes);
+	return false;
+l_yes:
+	return true;
+}
+
+/* Alternatives: struct alt_instr { s32 instr; s32 repl; u16 cpuid; u8 instrlen; u8 replacementlen; }. */
+#ifdef __x86_64__
+#define ALT_OLD		"lfence"
+#define ALT_NEW		"mfence"
+#else
+#define ALT_OLD		"nop"
+#define ALT_NEW		"dmb ish"
+#endif
+#define alternative_barrier()						\
+	asm volatile("661:\n\t" ALT_OLD "\n662:\n"			\
+		".pushsection .altinstructions,\"a\"\n"			\
+		"\t.long 661b - .\n"					\
+		"\t.long 6641f - .\n"					\
+		"\t.short 42\n"						\
+		"\t.byte 662b - 661b\n"					\
+		"\t.byte 6651f - 6641f\n"				\
+		".popsection\n"						\
+		".pushsection .altinstr_replacement,\"ax\"\n"		\
+		"6641:\n\t" ALT_NEW "\n6651:\n"				\
+		".popsection" : : : "memory")
+
+/* Static calls: struct static_call_site { s32 addr; s32 key; }. */
+struct static_call_key { void *func; };
+#define static_call_site_mark(key)					\
+	asm volatile("1:\n"						\
+		".pushsection .static_call_sites,\"a\"\n"		\
+		"\t.long 1b - .\n"					\
+		"\t.long %c0 - .\n"					\
+		".popsection" : : "i"(key))
+
+/* Objtool-style site lists: one s32 per site. */
+#define site_mark(sec)							\
+	asm volatile("1:\n"						\
+		".pushsection " sec ",\"a\"\n"				\
+		"\t.long 1b - .\n"					\
+		".popsection")
+
+/* ORC: .orc_unwind_ip (s32 per entry) parallel to .orc_unwind (6 bytes per entry). */
+#define orc_mark()							\
+	asm volatile("1:\n"						\
+		".pushsection .orc_unwind_ip,\"a\"\n"			\
+		"\t.long 1b - .\n"					\
+		".popsection\n"						\
+		".pushsection .orc_unwind,\"a\"\n"			\
+		"\t.short 16, 0, 5\n"					\
+		".popsection")
+
+/* Lock prefixes: .smp_locks holds s32 pointers to lock prefixes (x86). */
+#ifdef __x86_64__
+static inline void atomic_inc(int *v)
+{
+	asm volatile(".pushsection .smp_locks,\"a\"\n"
+		     "\t.balign 4\n"
+		     "\t.long 671f - .\n"
+		     ".popsection\n"
+		     "671:\n\tlock incl %0" : "+m"(*v));
+}
+#else
+static inline void atomic_inc(int *v)
+{
+	__atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
+}
+#endif
+
+
+/* Paravirt patch sites (x86): struct paravirt_patch_site { u8 *instr; u8 type; u8 len; }. */
+#ifdef __x86_64__
+#define paravirt_mark()							\
+	asm volatile("771:\n\tpushfq\n\tpopq %%rax\n772:\n"		\
+		".pushsection .parainstructions,\"a\"\n"		\
+		"\t.balign 8\n"						\
+		"\t.quad 771b\n"						\
+		"\t.byte 3\n"						\
+		"\t.byte 772b - 771b\n"					\
+		".popsection" : : : "rax", "memory")
+#else
+#define paravirt_mark() barrier()
+#endif
+
+/* The printk index (CONFIG_PRINTK_INDEX): a pointer per printk to its record. */
+struct pi_entry {
+	const char *fmt;
+	const char *func;
+	const char *file;
+	unsigned int line;
+	const char *level;
+	const char *subsys_fmt_prefix;
+};
+#define pr_info_indexed(_fmt, ...) ({					\
+	static const struct pi_entry _entry = {				\
+		.fmt = _fmt, .func = __func__, .file = __FILE__,		\
+		.line = __LINE__, .level = "6",				\
+	};								\
+	static const struct pi_entry *_entry_ptr			\
+		__attribute__((__used__)) __section(".printk_index") = &_entry; \
+	_printk("\0016" _fmt, ##__VA_ARGS__);				\
+})
+
+#endif /* KSPLICE_TEST_KERNEL_H */
