@@ -69,6 +69,7 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 
 	root.AddCommand(
 		newLabCmd(s),
+		newDiffCmd(s),
 	)
 	return root
 }

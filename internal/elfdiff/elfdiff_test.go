@@ -1,0 +1,364 @@
+package elfdiff
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/elfdiff/golden")
+
+const testdata = "../../testdata/elfdiff"
+
+var arches = []string{"x86_64", "arm64"}
+
+// TestMain builds the test objects from their C sources (a no-op when they
+// are up to date), as make test does.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	out, err := exec.Command("make", "-s", "-j2", "-C", testdata).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the test objects: make -C %s: %v\n%s", testdata, err, out)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func pairNames(t testing.TB) []string {
+	t.Helper()
+	srcs, err := filepath.Glob(filepath.Join(testdata, "*.orig.c"))
+	if err != nil || len(srcs) == 0 {
+		t.Fatalf("no test pairs in %s: %v", testdata, err)
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, strings.TrimSuffix(filepath.Base(s), ".orig.c"))
+	}
+	return names
+}
+
+func diffPair(t testing.TB, arch, name string) *Result {
+	t.Helper()
+	pre, err := Open(filepath.Join(testdata, arch, name+".orig.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := Open(filepath.Join(testdata, arch, name+".patched.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Diff(pre, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestGolden compares the JSON answer for every pair with the golden file.
+func TestGolden(t *testing.T) {
+	for _, arch := range arches {
+		for _, name := range pairNames(t) {
+			t.Run(arch+"/"+name, func(t *testing.T) {
+				res := diffPair(t, arch, name)
+				var buf bytes.Buffer
+				if err := res.WriteJSON(&buf); err != nil {
+					t.Fatal(err)
+				}
+				got := buf.Bytes()
+				golden := filepath.Join(testdata, "golden", arch, name+".json")
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./internal/elfdiff -update)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s differs from the result:\n%s", golden, got)
+				}
+			})
+		}
+	}
+}
+
+// expect is what a kernel engineer reading a pair's patch expects, on both
+// architectures.
+type expect struct {
+	status   map[string]Status // functions and data objects
+	carry    []string          // functions, in any order
+	carryX86 []string          // and on x86-64 only (gcc splits .cold parts there)
+	data     []string          // carried data objects
+	refusals []string          // "symbol:rule"
+	reason   map[string]string // a substring of some reason of the symbol
+}
+
+var expectations = map[string]expect{
+	"body": {
+		status: map[string]Status{"scale": StatusChanged, "add": StatusUnchanged, "keep": StatusUnchanged, "counter": StatusUnchanged},
+		carry:  []string{"scale"},
+		reason: map[string]string{"scale": "bytes differ at +0x"},
+	},
+	"strings": {
+		status: map[string]Status{"hello": StatusChanged, "bye": StatusUnchanged},
+		carry:  []string{"hello"},
+		reason: map[string]string{"hello": `now targets string "\x016hello from a patched kernel: %d\n"`},
+	},
+	"statics": {
+		status: map[string]Status{"tack": StatusNew, "tick": StatusUnchanged, "tock": StatusUnchanged},
+		carry:  []string{"tack"},
+		data:   []string{"count.2"},
+	},
+	"clones": {
+		status: map[string]Status{"compute": StatusRemoved, "compute.constprop.0": StatusNew, "use1": StatusChanged,
+			"use2": StatusChanged, "sum.isra.0": StatusUnchanged, "lookup.part.0": StatusUnchanged, "use_sum": StatusUnchanged},
+		carry:    []string{"compute.constprop.0", "use1", "use2", "check"},
+		carryX86: []string{"check.cold"},
+	},
+	"warnline": {
+		status: map[string]Status{"checked": StatusNoise, "traced": StatusNoise, "fixed": StatusChanged},
+		carry:  []string{"fixed"},
+		reason: map[string]string{"checked": "__LINE__ argument of __might_sleep", "traced": "__LINE__ argument of _printk"},
+	},
+	"data": {
+		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
+		carry:    []string{"weigh"},
+		data:     []string{"weights"},
+		refusals: []string{"limit:data-changed", "primes:rodata-changed"},
+	},
+	"initfn": {
+		status:   map[string]Status{"thing_init": StatusChanged, "thing_exit": StatusChanged, "thing_user": StatusUnchanged},
+		carry:    []string{"thing_init", "thing_exit"},
+		refusals: []string{"thing_init:init", "thing_exit:init"},
+	},
+	"mostly": {
+		status:   map[string]Status{"mode": StatusChanged, "warned": StatusChanged, "get_mode": StatusUnchanged},
+		refusals: []string{"mode:read-mostly", "warned:data-once"},
+	},
+	"short": {
+		status:   map[string]Status{"empty_hook": StatusChanged, "long_enough": StatusChanged},
+		carry:    []string{"empty_hook", "long_enough"},
+		refusals: []string{"empty_hook:too-short"},
+	},
+	"newfunc": {
+		status: map[string]Status{"helper": StatusNew, "caller": StatusChanged, "first": StatusUnchanged},
+		carry:  []string{"helper", "caller"},
+	},
+	"midref": {
+		status: map[string]Status{"worker": StatusUnchanged, "resume": StatusChanged},
+		carry:  []string{"worker", "resume"},
+		reason: map[string]string{"worker": "carried: carried resume references +0x8 inside it"},
+	},
+	"special": {
+		status: map[string]Status{"changed": StatusChanged, "same": StatusUnchanged},
+		carry:  []string{"changed"},
+	},
+	"unknownsec": {
+		status:   map[string]Status{"odd": StatusChanged},
+		carry:    []string{"odd"},
+		refusals: []string{"odd:unknown-section"},
+	},
+}
+
+func TestRules(t *testing.T) {
+	for _, arch := range arches {
+		for _, name := range pairNames(t) {
+			t.Run(arch+"/"+name, func(t *testing.T) {
+				want, ok := expectations[name]
+				if !ok {
+					t.Fatalf("no expectation for pair %s", name)
+				}
+				res := diffPair(t, arch, name)
+				got := map[string]*FuncDiff{}
+				for _, fd := range res.Functions {
+					got[fd.Name] = fd
+				}
+				gotData := map[string]*DataDiff{}
+				for _, dd := range res.Data {
+					gotData[dd.Name] = dd
+				}
+				for sym, st := range want.status {
+					var have Status
+					var reasons []string
+					if fd := got[sym]; fd != nil {
+						have, reasons = fd.Status, fd.Reasons
+					} else if dd := gotData[sym]; dd != nil {
+						have, reasons = dd.Status, dd.Reasons
+					} else if arch == "arm64" && name == "clones" && sym == "check" {
+						continue
+					}
+					if have != st {
+						t.Errorf("%s: status %q, want %q (reasons %q)", sym, have, st, reasons)
+					}
+				}
+				wantCarry := want.carry
+				if arch == "x86_64" {
+					wantCarry = append(slices.Clone(wantCarry), want.carryX86...)
+				}
+				if !sameElems(res.Carry.Functions, wantCarry) {
+					t.Errorf("carried functions %q, want %q", res.Carry.Functions, wantCarry)
+				}
+				if !sameElems(res.Carry.Data, want.data) {
+					t.Errorf("carried data %q, want %q", res.Carry.Data, want.data)
+				}
+				var rules []string
+				for _, r := range res.Refusals {
+					rules = append(rules, r.Symbol+":"+r.Rule)
+				}
+				if !sameElems(rules, want.refusals) {
+					t.Errorf("refusals %q, want %q", rules, want.refusals)
+				}
+				if (len(want.refusals) > 0) != errors.Is(res.Err(), verdict.ErrRefused) {
+					t.Errorf("Err() = %v with %d refusals", res.Err(), len(res.Refusals))
+				}
+				for sym, sub := range want.reason {
+					fd := got[sym]
+					if fd == nil || !slices.ContainsFunc(fd.Reasons, func(r string) bool { return strings.Contains(r, sub) }) {
+						t.Errorf("%s: no reason containing %q in %v", sym, sub, fd)
+					}
+				}
+			})
+		}
+	}
+}
+
+func sameElems(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// TestClonesCold checks that check.cold is check's child and that changing
+// only the cold part carries both (x86-64, where gcc splits it).
+func TestClonesCold(t *testing.T) {
+	res := diffPair(t, "x86_64", "clones")
+	var cold *FuncDiff
+	for _, fd := range res.Functions {
+		if fd.Name == "check.cold" {
+			cold = fd
+		}
+	}
+	if cold == nil || cold.Parent != "check" || cold.Status != StatusChanged {
+		t.Fatalf("check.cold = %+v, want a changed child of check", cold)
+	}
+	if !slices.Contains(res.Carry.Functions, "check") || !slices.Contains(res.Carry.Functions, "check.cold") {
+		t.Errorf("carry = %q, want check and check.cold", res.Carry.Functions)
+	}
+}
+
+// TestSpecialEntries checks that every special section of the special pair
+// has its entries attached to the right function, with derived sizes.
+func TestSpecialEntries(t *testing.T) {
+	for _, arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			f, err := Open(filepath.Join(testdata, arch, "special.orig.o"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"__bug_table", "__ex_table", "__jump_table", ".altinstructions", ".static_call_sites",
+				".retpoline_sites", ".return_sites", ".call_sites", ".orc_unwind_ip", ".orc_unwind", ".printk_index"}
+			if arch == "x86_64" {
+				want = append(want, ".parainstructions", ".smp_locks")
+			}
+			for _, fn := range f.Functions {
+				var names []string
+				for _, e := range fn.Entries {
+					names = append(names, e.Special.Name)
+					if e.Special.EntrySize == 0 || uint64(len(e.Data)) > e.Special.EntrySize {
+						t.Errorf("%s: %s entry of %d bytes, entry size %d", fn.Name, e.Special.Name, len(e.Data), e.Special.EntrySize)
+					}
+				}
+				if !sameElems(names, want) {
+					t.Errorf("%s: entries in %q, want one in each of %q", fn.Name, names, want)
+				}
+			}
+			if len(f.Unattached) != 0 {
+				t.Errorf("%d unattached entries", len(f.Unattached))
+			}
+			// The sizes the kernel's structs have on both arches.
+			sizes := map[string]uint64{"__bug_table": 12, "__ex_table": 12, "__jump_table": 16, ".altinstructions": 12,
+				".static_call_sites": 8, ".retpoline_sites": 4, ".orc_unwind": 6, ".printk_index": 8, ".parainstructions": 16}
+			for _, sp := range f.Special {
+				if want, ok := sizes[sp.Name]; ok && sp.EntrySize != want {
+					t.Errorf("%s: derived entry size %d, want %d", sp.Name, sp.EntrySize, want)
+				}
+			}
+		})
+	}
+}
+
+func TestArchMismatch(t *testing.T) {
+	pre, err := Open(filepath.Join(testdata, "x86_64", "body.orig.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := Open(filepath.Join(testdata, "arm64", "body.patched.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Diff(pre, post)
+	var ae *ArchError
+	if !errors.As(err, &ae) || !errors.Is(err, ErrArchMismatch) || !errors.Is(err, verdict.ErrRefused) {
+		t.Fatalf("Diff(x86_64, arm64) = %v, want an *ArchError refusal", err)
+	}
+}
+
+func TestNoFunctionSections(t *testing.T) {
+	for _, arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			pre, err := Open(filepath.Join(testdata, arch, "nosections.orig.o"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			post, err := Open(filepath.Join(testdata, arch, "body.patched.o"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Diff(pre, post)
+			var ne *NoFunctionSectionsError
+			if !errors.As(err, &ne) || !errors.Is(err, verdict.ErrRefused) || ne.Section != ".text" {
+				t.Fatalf("Diff = %v, want *NoFunctionSectionsError for .text", err)
+			}
+		})
+	}
+}
+
+// TestSelfDiff diffs every object against itself: nothing may change.
+func TestSelfDiff(t *testing.T) {
+	for _, arch := range arches {
+		objs, _ := filepath.Glob(filepath.Join(testdata, arch, "*.o"))
+		for _, p := range objs {
+			if strings.Contains(p, "nosections") {
+				continue
+			}
+			t.Run(arch+"/"+filepath.Base(p), func(t *testing.T) {
+				f, err := Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := Diff(f, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Carry.Functions)+len(res.Carry.Data)+len(res.Refusals) != 0 {
+					t.Errorf("self diff carries %v, refuses %v", res.Carry, res.Refusals)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package elfdiff
+
+import "strings"
+
+// normalize strips the numbers the compiler adds to local names, so that
+// renumbered twins compare equal: "count.3" -> "count",
+// "foo.constprop.0.isra.1" -> "foo.constprop.isra", "bar.cold.2" ->
+// "bar.cold". What remains of the suffixes still tells clones of different
+// kinds apart.
+func normalize(name string) string {
+	if !strings.Contains(name, ".") {
+		return name
+	}
+	parts := strings.Split(name, ".")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if p != "" && strings.Trim(p, "0123456789") == "" {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ".")
+}
+
+// parentName returns the name of the function a .cold or .part clone was
+// split from ("foo.isra.0.cold" -> "foo.isra.0"), or "".
+func parentName(name string) string {
+	parts := strings.Split(name, ".")
+	n := len(parts[0])
+	for _, p := range parts[1:] {
+		if p == "cold" || p == "part" {
+			return name[:n]
+		}
+		n += 1 + len(p)
+	}
+	return ""
+}

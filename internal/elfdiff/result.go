@@ -1,0 +1,130 @@
+package elfdiff
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// Status is what happened to a function or data object between the pre and
+// the post object.
+type Status string
+
+const (
+	// StatusUnchanged: same bytes and same relocation targets.
+	StatusUnchanged Status = "unchanged"
+	// StatusNoise: differs only by known noise, named in the reasons
+	// (__LINE__ arguments, __bug_table line fields, printk index records).
+	StatusNoise Status = "unchanged-noise"
+	// StatusChanged: differs; the reasons say where.
+	StatusChanged Status = "changed"
+	// StatusNew: only in the post object.
+	StatusNew Status = "new"
+	// StatusRemoved: only in the pre object.
+	StatusRemoved Status = "removed"
+)
+
+// Result is the answer of Diff. Its JSON form is ksplice diff --json and is
+// documented in docs/elfdiff.md; keep it stable.
+type Result struct {
+	Arch      string      `json:"arch"`
+	Functions []*FuncDiff `json:"functions"`
+	Data      []*DataDiff `json:"data"`
+	Refusals  []Refusal   `json:"refusals"`
+	// Carry names what an update built from this diff must carry.
+	Carry Carry `json:"carry"`
+
+	Pre  *File `json:"-"`
+	Post *File `json:"-"`
+}
+
+// Carry lists, by name in the post object, the functions an update must
+// carry (changed, new, their .cold/.part relatives, and functions forced in
+// by references into their middle) and the data objects it must carry (new
+// data, changed read-only data used only by carried code).
+type Carry struct {
+	Functions []string `json:"functions"`
+	Data      []string `json:"data"`
+}
+
+// FuncDiff is the verdict on one function.
+type FuncDiff struct {
+	Name    string   `json:"name"`
+	Section string   `json:"section"`
+	Status  Status   `json:"status"`
+	Reasons []string `json:"reasons"`
+	// Parent is the function a .cold or .part clone belongs to.
+	Parent string `json:"parent,omitempty"`
+	// Carry is set when the update must carry the function.
+	Carry bool `json:"carry"`
+
+	// Pre and Post are the function in each object; Pre is nil for new
+	// functions, Post for removed ones. For a replaced function, Pre is the
+	// old code run-pre matching looks for.
+	Pre  *Function `json:"-"`
+	Post *Function `json:"-"`
+}
+
+// DataDiff is the verdict on one data object.
+type DataDiff struct {
+	Name    string   `json:"name"`
+	Section string   `json:"section"`
+	Status  Status   `json:"status"`
+	Reasons []string `json:"reasons"`
+	Carry   bool     `json:"carry"`
+
+	Pre  *Object `json:"-"`
+	Post *Object `json:"-"`
+}
+
+// Refusal is a change an update cannot carry safely.
+type Refusal struct {
+	Symbol  string `json:"symbol"`
+	Section string `json:"section"`
+	// Rule is a stable identifier of the rule that refused (see
+	// docs/elfdiff.md): "data-changed", "rodata-changed", "read-mostly",
+	// "data-once", "init", "init-data", "too-short", "unknown-section",
+	// "middle-reference".
+	Rule string `json:"rule"`
+	// Reason says why, and what the author can do instead.
+	Reason string `json:"reason"`
+}
+
+// Err returns a *RefusedError when the result has refusals, else nil.
+func (r *Result) Err() error {
+	if len(r.Refusals) == 0 {
+		return nil
+	}
+	return &RefusedError{Refusals: r.Refusals}
+}
+
+// CarriedFunctions returns the functions the update must carry, in the
+// order of the post object.
+func (r *Result) CarriedFunctions() []*FuncDiff {
+	var out []*FuncDiff
+	for _, fd := range r.Functions {
+		if fd.Carry {
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+// CarriedData returns the data objects the update must carry.
+func (r *Result) CarriedData() []*DataDiff {
+	var out []*DataDiff
+	for _, dd := range r.Data {
+		if dd.Carry {
+			out = append(out, dd)
+		}
+	}
+	return out
+}
+
+// WriteJSON writes the result as indented JSON, the stable form of
+// ksplice diff --json.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}

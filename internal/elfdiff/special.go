@@ -1,0 +1,213 @@
+package elfdiff
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+// SpecialSections are the kernel's special sections elfdiff understands:
+// tables with one entry per site in some function, attached to that
+// function so that the update can carry them and run-pre matching can use
+// them. Their entry sizes are derived from each object, never assumed.
+var SpecialSections = []string{
+	"__bug_table", "__ex_table", "__jump_table",
+	".altinstructions", ".parainstructions",
+	".static_call_sites", ".retpoline_sites", ".return_sites", ".call_sites",
+	".ibt_endbr_seal", ".smp_locks",
+	".orc_unwind_ip", ".orc_unwind", ".printk_index",
+}
+
+// payloadSections hold code or data that special entries point to; they
+// have no entries of their own.
+var payloadSections = []string{".altinstr_replacement", ".altinstr_aux"}
+
+func isSpecial(name string) bool {
+	return slices.Contains(SpecialSections, name) || slices.Contains(payloadSections, name)
+}
+
+// loadSpecial splits the special sections into entries and attaches each to
+// the function it describes.
+func (f *File) loadSpecial() error {
+	byName := map[string]*Special{}
+	for _, sec := range f.Sections[1:] {
+		if sec.Kind != KindSpecial || slices.Contains(payloadSections, sec.Name) {
+			continue
+		}
+		sp := byName[sec.Name]
+		if sp == nil {
+			sp = &Special{Name: sec.Name}
+			byName[sec.Name] = sp
+			f.Special = append(f.Special, sp)
+		}
+		sp.Sections = append(sp.Sections, sec)
+	}
+	for _, sp := range f.Special {
+		for _, sec := range sp.Sections {
+			if sec.Data == nil && sec.Size != 0 {
+				return &FormatError{Section: sec.Name, Msg: "special section without contents"}
+			}
+		}
+		if sp.Name == ".orc_unwind" {
+			continue
+		}
+		for _, sec := range sp.Sections {
+			size, err := deriveEntrySize(sec)
+			if err != nil {
+				return err
+			}
+			if size == 0 {
+				continue
+			}
+			if sp.EntrySize != 0 && sp.EntrySize != size {
+				return &FormatError{Section: sec.Name, Msg: fmt.Sprintf("entry size %d here, %d in another section of the same name", size, sp.EntrySize)}
+			}
+			sp.EntrySize = size
+			f.splitEntries(sp, sec, size)
+		}
+	}
+	if orc := byName[".orc_unwind"]; orc != nil {
+		if err := f.loadORC(orc, byName[".orc_unwind_ip"]); err != nil {
+			return err
+		}
+	}
+	for _, sp := range f.Special {
+		for _, e := range sp.Entries {
+			if e.Owner == nil {
+				f.Unattached = append(f.Unattached, e)
+			} else {
+				e.Owner.Entries = append(e.Owner.Entries, e)
+			}
+		}
+	}
+	return nil
+}
+
+// deriveEntrySize finds the entry size of a special section from its
+// relocations: entries repeat the same pattern of relocation offsets,
+// types and kinds of target, so the smallest number of relocations per
+// entry whose pattern repeats at a constant stride, and whose stride fits
+// the section size, gives the size.
+func deriveEntrySize(sec *Section) (uint64, error) {
+	rs := sec.Relocs
+	c := len(rs)
+	if sec.Size == 0 {
+		return 0, nil
+	}
+	if c == 0 {
+		return 0, &FormatError{Section: sec.Name, Msg: fmt.Sprintf("cannot derive the entry size: %#x bytes without relocations", sec.Size)}
+	}
+	for per := 1; per <= c; per++ {
+		if c%per != 0 {
+			continue
+		}
+		n := uint64(c / per)
+		if n == 1 {
+			return sec.Size, nil
+		}
+		stride := rs[per].Offset - rs[0].Offset
+		if stride == 0 || rs[0].Offset >= stride || rs[per-1].Offset-rs[0].Offset >= stride {
+			continue
+		}
+		ok := sec.Size > (n-1)*stride && sec.Size <= n*stride
+		for i := per; ok && i < c; i++ {
+			b := rs[i%per]
+			ok = rs[i].Offset-b.Offset == uint64(i/per)*stride && rs[i].Type == b.Type &&
+				targetKind(rs[i]) == targetKind(b)
+		}
+		if ok {
+			return stride, nil
+		}
+	}
+	return 0, &FormatError{Section: sec.Name, Msg: "cannot derive the entry size from the relocations"}
+}
+
+func targetKind(r Reloc) SectionKind {
+	if r.Sym == nil || r.Sym.Section == nil {
+		return KindMeta
+	}
+	return r.Sym.Section.Kind
+}
+
+func (f *File) splitEntries(sp *Special, sec *Section, size uint64) {
+	for off := uint64(0); off < sec.Size; off += size {
+		n := min(size, sec.Size-off)
+		e := &Entry{Special: sp, Section: sec, Index: len(sp.Entries), Offset: off, Anchor: -1}
+		if sec.Data != nil {
+			e.Data = sec.Data[off : off+n]
+		}
+		e.Relocs = f.resolve(sec, off, n, nil)
+		f.attach(e)
+		sp.Entries = append(sp.Entries, e)
+	}
+}
+
+// attach finds the function an entry describes: the first relocation that
+// points into a function, or, for .printk_index, the function whose
+// __func__ the pointed-to record names.
+func (f *File) attach(e *Entry) {
+	for _, r := range e.Relocs {
+		if fn := r.Target.Sym.Function(); fn != nil {
+			e.Owner, e.Anchor = fn, r.Target.Off
+			return
+		}
+	}
+	if e.Special.Name != ".printk_index" {
+		return
+	}
+	for _, r := range e.Relocs {
+		rec := r.Target.Sym.Object()
+		if rec == nil {
+			continue
+		}
+		for _, rr := range rec.Relocs {
+			if fn := f.functionNamed(rr.Target); fn != nil {
+				e.Owner, e.Anchor = fn, -1
+				return
+			}
+		}
+	}
+}
+
+// functionNamed returns the function whose name is the string t points to
+// (a __func__ object or a literal).
+func (f *File) functionNamed(t Target) *Function {
+	var name []byte
+	switch {
+	case t.IsString:
+		name = []byte(t.String)
+	case t.Sym.Object() != nil && t.Off == 0:
+		name, _, _ = bytes.Cut(t.Sym.Object().Data, []byte{0})
+	default:
+		return nil
+	}
+	for _, fn := range f.Functions {
+		if fn.Name == string(name) {
+			return fn
+		}
+	}
+	return nil
+}
+
+// loadORC splits .orc_unwind, which has no relocations, into as many
+// entries as .orc_unwind_ip has, each belonging to the function of its
+// .orc_unwind_ip twin.
+func (f *File) loadORC(orc, ip *Special) error {
+	if len(orc.Sections) != 1 || ip == nil || len(ip.Sections) != 1 {
+		return &FormatError{Section: ".orc_unwind", Msg: "expected one .orc_unwind and one .orc_unwind_ip"}
+	}
+	sec, n := orc.Sections[0], uint64(len(ip.Entries))
+	if n == 0 || sec.Size%n != 0 {
+		return &FormatError{Section: sec.Name, Msg: fmt.Sprintf("size %#x is not a multiple of the %d .orc_unwind_ip entries", sec.Size, n)}
+	}
+	orc.EntrySize = sec.Size / n
+	for i, ipe := range ip.Entries {
+		off := uint64(i) * orc.EntrySize
+		e := &Entry{Special: orc, Section: sec, Index: i, Offset: off, Owner: ipe.Owner, Anchor: ipe.Anchor}
+		if sec.Data != nil {
+			e.Data = sec.Data[off : off+orc.EntrySize]
+		}
+		orc.Entries = append(orc.Entries, e)
+	}
+	return nil
+}
