@@ -1,0 +1,26 @@
+# Two updates of one function: cmdline-v2 was built on top of cmdline-v1,
+# so its run-pre follows v1's trampoline and matches v1's new code. Undo
+# is last-in first-out.
+# Files: lib.sh ksplice.ko ksplice_cmdline_v1.ko ksplice_cmdline_v2.ko
+. ./lib.sh
+before=$(cat /proc/cmdline)
+load ksplice.ko
+load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v2.ko
+refused cmdline-v2 apply code_mismatch
+echo "ok: v2 does not match the original code"
+stage cmdline-v1 apply
+stage cmdline-v2 apply
+expect "v2 on top of v1" "$(cat /proc/cmdline)" "ksplice-v2: console="
+refused cmdline-v1 reverse not_last
+expect "names the later update" "$(cat $K/cmdline-v1/abort_message)" "update cmdline-v2 was applied later"
+expect "v2 still applied" "$(cat /proc/cmdline)" "ksplice-v2: console="
+stage cmdline-v2 reverse
+expect "back to v1" "$(cat /proc/cmdline)" "ksplice-v1: console="
+stage cmdline-v1 reverse
+[ "$(cat /proc/cmdline)" = "$before" ] || fail "not restored: $(cat /proc/cmdline)"
+echo "ok: /proc/cmdline restored"
+rmmod ksplice_cmdline_v2 || fail "rmmod v2"
+rmmod ksplice_cmdline_v1 || fail "rmmod v1"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
