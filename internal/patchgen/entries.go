@@ -1,0 +1,173 @@
+package patchgen
+
+import (
+	"debug/elf"
+	"fmt"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+// Special sections of new code. The module loader processes each of these
+// for the update module as for any module, so the new code gets the same
+// treatment as the code it replaces (alternatives patched, jump labels
+// registered, exception fixups found, ftrace sites recorded).
+var carriedSections = map[string]bool{
+	"__bug_table":       true,
+	"__ex_table":        true,
+	"__jump_table":      true,
+	".altinstructions":  true,
+	".parainstructions": true,
+	".smp_locks":        true,
+}
+
+// regenerated are the sections objtool makes anew when Kbuild assembles
+// new.S, from the code itself: carrying the compiler's copies would
+// duplicate them.
+var regenerated = map[string]bool{
+	".orc_unwind":        true,
+	".orc_unwind_ip":     true,
+	".return_sites":      true,
+	".retpoline_sites":   true,
+	".call_sites":        true,
+	".static_call_sites": true,
+	".ibt_endbr_seal":    true,
+}
+
+// dropped are special sections an update does not need: .printk_index only
+// feeds the printk format catalogue in debugfs.
+var dropped = map[string]bool{
+	".printk_index": true,
+}
+
+func carriedEntry(name string) bool { return carriedSections[name] }
+
+// entries emits the special-section entries of a carried function, and its
+// ftrace call site record.
+func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
+	if f.FtraceSite >= 0 {
+		fmt.Fprintf(&g.asm, "\t.pushsection __mcount_loc,\"a\",%%progbits\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
+			lbl, f.Offset+uint64(f.FtraceSite))
+	}
+	for _, e := range f.Entries {
+		name := e.Special.Name
+		switch {
+		case regenerated[name], dropped[name]:
+			continue
+		case !carriedSections[name]:
+			return fmt.Errorf("%w: %s has a %s entry, which updates cannot carry yet", ErrUnsupported, f.Name, name)
+		}
+		flags := "a"
+		if e.Section.Flags&elf.SHF_WRITE != 0 {
+			flags = "aw"
+		}
+		if name == ".altinstructions" {
+			if err := g.altReplacement(o, e); err != nil {
+				return err
+			}
+		}
+		el := fmt.Sprintf(".Lksplice_e%d", g.nlabel)
+		g.nlabel++
+		align := e.Section.Addralign
+		if align == 0 {
+			align = 1
+		}
+		fmt.Fprintf(&g.asm, "\t.pushsection %s,\"%s\",%%progbits\n\t.balign %d\n%s:\n", name, flags, align, el)
+		writeBytes(&g.asm, e.Data)
+		fmt.Fprintf(&g.asm, "\t.popsection\n")
+		for _, r := range e.Relocs {
+			if err := g.reloc(o, fmt.Sprintf("%s+%#x", el, r.Offset), r); err != nil {
+				return fmt.Errorf("%s entry of %s: %w", name, f.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// altReplacement carries the replacement code an .altinstructions entry
+// points to: the whole .altinstr_replacement section of the object, once.
+func (g *gen) altReplacement(o Object, e *elfdiff.Entry) error {
+	for _, r := range e.Relocs {
+		if r.Sym == nil || r.Sym.Section == nil || r.Sym.Section.Name != ".altinstr_replacement" {
+			continue
+		}
+		s := r.Sym.Section
+		if _, ok := g.labels[s]; ok {
+			return nil
+		}
+		g.label(s)
+		return g.sectionWithRelocs(o, s)
+	}
+	return nil
+}
+
+// sectionWithRelocs emits a carried section whose relocations are not
+// owned by functions or objects (replacement code): each is resolved
+// through its symbol alone.
+func (g *gen) sectionWithRelocs(o Object, s *elfdiff.Section) error {
+	lbl := g.labels[s]
+	fmt.Fprintf(&g.asm, "\n/* %s %s */\n\t.section .ksplice.altinstr_replacement.%s,\"ax\",%%progbits\n%s:\n", o.Rel, s.Name, lbl, lbl)
+	writeBytes(&g.asm, s.Data)
+	for _, r := range s.Relocs {
+		if r.Info.Kind == 0 {
+			continue
+		}
+		if r.Sym != nil && r.Sym.Section != nil {
+			if l, ok := g.labels[r.Sym.Section]; ok {
+				fmt.Fprintf(&g.asm, "\t.reloc %s+%#x, %s, %s%+d\n", lbl, r.Offset, o.Result.Post.Arch.RelocName(r.Type), l, int64(symValue(r.Sym))+r.Addend)
+				continue
+			}
+		}
+		if r.Sym != nil && r.Sym.Section == nil && g.in.Exported(r.Sym.Name) {
+			fmt.Fprintf(&g.asm, "\t.reloc %s+%#x, %s, %s%+d\n", lbl, r.Offset, o.Result.Post.Arch.RelocName(r.Type), r.Sym.Name, r.Addend)
+			continue
+		}
+		return fmt.Errorf("%w: replacement code in %s refers to %s, which is not exported", ErrUnsupported, s.Name, describe(r))
+	}
+	return nil
+}
+
+// Kinds of engine sites, as in kmod-src/ksplice.h.
+const (
+	siteJumpLabel   = 1
+	siteAlternative = 2
+)
+
+// jumpSite describes a static branch of old code: a jump or a nop of the
+// same length, whose target the __jump_table entry gives.
+func jumpSite(f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
+	s := site{off: uint64(e.Anchor), kind: siteJumpLabel}
+	if e.Anchor < 0 || uint64(e.Anchor) >= f.Size {
+		return s, fmt.Errorf("%w: __jump_table entry of %s points outside it", ErrUnsupported, f.Name)
+	}
+	switch c := f.Code[e.Anchor:]; {
+	case c[0] == 0xeb, len(c) >= 2 && c[0] == 0x66 && c[1] == 0x90:
+		s.len = 2
+	default:
+		s.len = 5
+	}
+	if len(e.Relocs) < 2 || e.Relocs[1].Target.Sym == nil || e.Relocs[1].Target.Sym.Function() != f {
+		return s, fmt.Errorf("%w: __jump_table entry of %s jumps outside it", ErrUnsupported, f.Name)
+	}
+	s.target = e.Relocs[1].Target.Off
+	return s, nil
+}
+
+// altSite describes an alternative or paravirt site of old code, whose
+// length its entry records: instrlen of struct alt_instr (after two s32
+// offsets and a u16 feature), len of struct paravirt_patch_site (after a
+// pointer and a u8 type).
+func altSite(f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
+	s := site{off: uint64(e.Anchor), kind: siteAlternative}
+	at := 10
+	if e.Special.Name == ".parainstructions" {
+		at = 9
+	}
+	if e.Anchor < 0 || len(e.Data) <= at {
+		return s, fmt.Errorf("%w: %s entry of %s is malformed", ErrUnsupported, e.Special.Name, f.Name)
+	}
+	s.len = int(e.Data[at])
+	if uint64(e.Anchor)+uint64(s.len) > f.Size {
+		return s, fmt.Errorf("%w: %s entry of %s runs past its end", ErrUnsupported, e.Special.Name, f.Name)
+	}
+	return s, nil
+}
