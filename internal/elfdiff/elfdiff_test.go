@@ -362,3 +362,41 @@ func TestSelfDiff(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDiffTestdata loads and diffs every test pair of both arches per
+// iteration and reports objects per second.
+func BenchmarkDiffTestdata(b *testing.B) {
+	names := pairNames(b)
+	type pair struct{ pre, post []byte }
+	var pairs []pair
+	for _, arch := range arches {
+		for _, n := range names {
+			pre, err := os.ReadFile(filepath.Join(testdata, arch, n+".orig.o"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			post, err := os.ReadFile(filepath.Join(testdata, arch, n+".patched.o"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pairs = append(pairs, pair{pre, post})
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range pairs {
+			pre, err := NewFile(bytes.NewReader(p.pre))
+			if err != nil {
+				b.Fatal(err)
+			}
+			post, err := NewFile(bytes.NewReader(p.post))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Diff(pre, post); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(2*len(pairs)*b.N)/b.Elapsed().Seconds(), "objects/s")
+}
