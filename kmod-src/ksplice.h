@@ -187,19 +187,4 @@ int ksplice_register_update(const struct ksplice_update *update);
  */
 void ksplice_unregister_update(const struct ksplice_update *update);
 
-/*
- * KSPLICE_UPDATE_MODULE - the init and exit functions of an update module
- */
-#define KSPLICE_UPDATE_MODULE(update)					\
-static int __init ksplice_update_init(void)				\
-{									\
-	return ksplice_register_update(&(update));			\
-}									\
-static void __exit ksplice_update_exit(void)				\
-{									\
-	ksplice_unregister_update(&(update));				\
-}									\
-module_init(ksplice_update_init);					\
-module_exit(ksplice_update_exit)
-
 #endif /* _KSPLICE_H */

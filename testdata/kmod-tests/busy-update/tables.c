@@ -52,6 +52,17 @@ static const struct ksplice_update update = {
 	.new_relocs = new_relocs,
 };
 
-KSPLICE_UPDATE_MODULE(update);
+static int __init ksplice_update_init(void)
+{
+	return ksplice_register_update(&update);
+}
+
+static void __exit ksplice_update_exit(void)
+{
+	ksplice_unregister_update(&update);
+}
+
+module_init(ksplice_update_init);
+module_exit(ksplice_update_exit);
 MODULE_DESCRIPTION("ksplice update busy-v2");
 MODULE_LICENSE("GPL");
