@@ -100,13 +100,24 @@ type Symbol struct {
 }
 
 // Defined reports whether the symbol is defined in this object.
-func (s *Symbol) Defined() bool { return s.Section != nil }
+func (s *Symbol) Defined() bool { return s != nil && s.Section != nil }
 
-// Function returns the function the symbol names, or nil.
-func (s *Symbol) Function() *Function { return s.fn }
+// Function returns the function the symbol names, or nil. It is nil-safe:
+// relocations of type NONE may have no symbol.
+func (s *Symbol) Function() *Function {
+	if s == nil {
+		return nil
+	}
+	return s.fn
+}
 
-// Object returns the data object the symbol names, or nil.
-func (s *Symbol) Object() *Object { return s.obj }
+// Object returns the data object the symbol names, or nil (nil-safe).
+func (s *Symbol) Object() *Object {
+	if s == nil {
+		return nil
+	}
+	return s.obj
+}
 
 // Reloc is one relocation, with its offset relative to the start of
 // whatever holds it (a section, a function, an object or an entry).
