@@ -68,6 +68,7 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 	})
 
 	root.AddCommand(
+		newCreateCmd(s),
 		newLabCmd(s),
 		newDiffCmd(s),
 	)

@@ -11,14 +11,16 @@ import (
 // BuildModule builds the out-of-tree module whose Kbuild file is in dir
 // against k's headers, the way the distribution builds its own modules, and
 // returns the paths of the .ko files it made. dir must be writable: Kbuild
-// writes its output beside the sources. Compiler errors are in the returned
+// writes its output beside the sources. vars are extra make variables, such
+// as KBUILD_EXTRA_SYMBOLS. Compiler errors are in the returned
 // *CommandError.
-func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer) ([]string, error) {
+func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars ...string) ([]string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-C", k.Headers, "M=" + abs, "-j2", "modules"}
+	args := append([]string{"-C", k.Headers, "M=" + abs, "-j2"}, vars...)
+	args = append(args, "modules")
 	spec, err := ParseSpec(k.Spec)
 	if err != nil {
 		return nil, err

@@ -81,7 +81,10 @@ func (g *gen) tables(module string) string {
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
 	}
-	w("};\n\nKSPLICE_UPDATE_MODULE(ksplice_update);\n")
+	w("};\n\n")
+	w("static int __init ksplice_update_init(void)\n{\n\treturn ksplice_register_update(&ksplice_update);\n}\n\n")
+	w("static void __exit ksplice_update_exit(void)\n{\n\tksplice_unregister_update(&ksplice_update);\n}\n\n")
+	w("module_init(ksplice_update_init);\nmodule_exit(ksplice_update_exit);\n")
 	w("MODULE_DESCRIPTION(%s);\nMODULE_LICENSE(\"GPL\");\n", cString("ksplice update "+g.in.ID+": "+g.in.Description))
 	return b.String()
 }

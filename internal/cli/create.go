@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+type createOptions struct {
+	Kernel        string
+	Cache         string
+	ID            string
+	Description   string
+	Output        string
+	KmodSrc       string
+	JSON          bool
+	Jobs          int
+	ForceCompiler bool
+	Patch         string
+}
+
+func newCreateCmd(s Streams) *cobra.Command {
+	opts := &createOptions{}
+	cmd := &cobra.Command{
+		Use:   "create --kernel DISTRO:RELEASE [flags] PATCH",
+		Short: "Build an update tarball from a unified diff",
+		Long: `Build a rebootless update from a unified diff against the kernel's source.
+
+The objects the patch touches are built before and after it, with one
+section per function, through the kernel's own Kbuild and with the compiler
+the kernel was built with; their difference decides which functions the
+update replaces. The update module carries the new code and the old code
+that must be found in the running kernel, and is built against the kernel's
+headers. The result, ksplice-ID.tar, is applied with ksplice apply.
+
+Refused with exit code 3, and the reason: a patch that does not apply, that
+changes no object code, that touches assembly, the build, data or __init
+code, or that needs what the update format cannot carry.`,
+		Example: `  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
+  ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Patch = args[0]
+			return runCreate(cmd.Context(), opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Kernel, "kernel", "", "target kernel, e.g. debian:6.1.0-55-amd64 (fetched into the cache if needed)")
+	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	f.StringVar(&opts.ID, "id", "", "update id: lower-case letters, digits, '_' (default: from the patch)")
+	f.StringVar(&opts.Description, "description", "", "one line describing the update (default: the patch's Subject)")
+	f.StringVarP(&opts.Output, "output", "o", "", "output file (default ksplice-ID.tar)")
+	f.StringVar(&opts.KmodSrc, "kmod-src", "", "engine sources (default: kmod-src beside the binary, or $KSPLICE_KMOD_SRC)")
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary, with each stage's duration")
+	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs")
+	f.BoolVar(&opts.ForceCompiler, "force-compiler", false, "build even if the compiler differs from the kernel's (warns)")
+	return cmd
+}
+
+func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
+	if opts.Kernel == "" {
+		return &usageError{errors.New("create: --kernel is required, e.g. --kernel debian:6.1.0-55-amd64")}
+	}
+	spec, err := lab.ParseSpec(opts.Kernel)
+	if err != nil {
+		return err
+	}
+	p, err := srcpatch.ParseFile(opts.Patch)
+	if err != nil {
+		return err
+	}
+	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
+	if err != nil {
+		return err
+	}
+	res, err := create.Create(ctx, create.Options{
+		Kernel: k, Patch: p, PatchName: opts.Patch, ID: opts.ID, Description: opts.Description,
+		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
+		Tool: "ksplice " + Version, Log: s.ErrOut,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(s.Out, res)
+	}
+	printCreate(s.Out, res)
+	return nil
+}
+
+func printCreate(w io.Writer, r *create.Result) {
+	m := r.Manifest
+	fmt.Fprintf(w, "update %s: %s\n", m.ID, m.Description)
+	fmt.Fprintf(w, "kernel %s (%s)\n", m.Kernel.Release, m.Kernel.Machine)
+	for _, t := range m.Targets {
+		fmt.Fprintf(w, "target %s (%s)\n", t.Name, t.Module)
+		for _, f := range t.Functions {
+			if f.Status == "changed" {
+				fmt.Fprintf(w, "  replace %-32s %s  %d -> %d bytes\n", f.Name, f.Object, f.OldSize, f.NewSize)
+			} else {
+				fmt.Fprintf(w, "  add     %-32s %s  %d bytes\n", f.Name, f.Object, f.NewSize)
+			}
+		}
+	}
+	var total int64
+	for _, st := range r.Stages {
+		total += st.Millis
+	}
+	fmt.Fprintf(w, "wrote %s in %.1fs\n", r.Output, float64(total)/1000)
+}
