@@ -115,4 +115,3 @@ func writeFile(name string, b []byte) error {
 	}
 	return os.WriteFile(name, b, 0o644)
 }
-
