@@ -68,8 +68,11 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 	})
 
 	root.AddCommand(
+		newApplyCmd(s),
 		newCreateCmd(s),
 		newLabCmd(s),
+		newListCmd(s),
+		newUndoCmd(s),
 		newDiffCmd(s),
 	)
 	return root

@@ -1,0 +1,268 @@
+// Package apply applies updates to the running kernel, undoes them, and
+// keeps the record of what is applied (under /var/lib/ksplice), so that an
+// update is applied completely or not at all and list and undo know what
+// is there.
+package apply
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/kmod"
+	"github.com/ksplice-go/ksplice/internal/update"
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+// DefaultStateDir is where applied updates are recorded.
+const DefaultStateDir = "/var/lib/ksplice"
+
+// CoreModule is the engine's module name.
+const CoreModule = "ksplice"
+
+var (
+	// ErrAlreadyApplied means the update is applied already; not a failure.
+	ErrAlreadyApplied = errors.New("already applied")
+	// ErrUnknown means no applied update has the id.
+	ErrUnknown = errors.New("no applied update with that id")
+	// ErrWrongKernel means the update was built for another kernel.
+	ErrWrongKernel = fmt.Errorf("%w: update built for another kernel", verdict.ErrRefused)
+	// ErrTargetNotLoaded means a module the update patches is not loaded.
+	ErrTargetNotLoaded = fmt.Errorf("%w: target module not loaded", verdict.ErrRefused)
+)
+
+// Record is what is kept about an applied update.
+type Record struct {
+	ID          string          `json:"id"`
+	Description string          `json:"description"`
+	Applied     time.Time       `json:"applied"`
+	Seq         int             `json:"seq"` // order of application
+	Kernel      string          `json:"kernel"`
+	Targets     []update.Target `json:"targets"`
+	// StopMachineNs is how long each target's apply held the CPUs.
+	StopMachineNs map[string]int64 `json:"stop_machine_ns"`
+	// Stage is the engine's stage of the update now (list fills it in).
+	Stage string `json:"stage,omitempty"`
+}
+
+// Options control Apply and Undo.
+type Options struct {
+	StateDir string    // default DefaultStateDir
+	Log      io.Writer // progress lines
+}
+
+func (o *Options) defaults() {
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+func recordPath(dir, id string) string { return filepath.Join(dir, "updates", id+".json") }
+
+// Apply applies u to the running kernel: checks it is for this kernel,
+// loads the engine if needed and the update's modules, and asks the engine
+// to apply each target. On any failure everything it loaded is reversed
+// and unloaded. Errors wrap ErrAlreadyApplied (with the record),
+// ErrWrongKernel, ErrTargetNotLoaded, kmod.ErrNotRoot or kmod.ErrAborted.
+func Apply(u *update.Update, o Options) (*Record, error) {
+	o.defaults()
+	m := u.Manifest
+	release, machine, err := kmod.Uname()
+	if err != nil {
+		return nil, err
+	}
+	if release != m.Kernel.Release || machine != m.Kernel.Machine {
+		return nil, fmt.Errorf("%w: %s is for %s (%s); this kernel is %s (%s)", ErrWrongKernel, m.ID, m.Kernel.Release, m.Kernel.Machine, release, machine)
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("apply %s: %w", m.ID, kmod.ErrNotRoot)
+	}
+	if rec, err := readRecord(o.StateDir, m.ID); err == nil {
+		if st, _ := (kmod.Update{ID: m.ID}).Stage(); st == "applied" {
+			return rec, fmt.Errorf("%s: %w", m.ID, ErrAlreadyApplied)
+		}
+		// A record the kernel does not back is from before a reboot.
+		os.Remove(recordPath(o.StateDir, m.ID))
+	}
+	for _, t := range m.Targets {
+		if t.Name != "vmlinux" && !kmod.Loaded(t.Name) {
+			return nil, fmt.Errorf("%w: %s patches module %s, which is not loaded (load it first)", ErrTargetNotLoaded, m.ID, t.Name)
+		}
+	}
+
+	var undo []func()
+	rollback := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	if !kmod.Loaded(CoreModule) {
+		if err := kmod.Load(CoreModule, u.Files[m.Core]); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Log, "apply: loaded the engine (%s)\n", m.Core)
+		undo = append(undo, func() { unloadCoreIfIdle(o.StateDir) })
+	}
+	for _, t := range m.Targets {
+		name := strings.TrimSuffix(t.Module, ".ko")
+		if err := kmod.Load(name, u.Files[t.Module]); err != nil {
+			rollback()
+			return nil, err
+		}
+		undo = append(undo, func() { kmod.Unload(name) })
+		if !(kmod.Update{ID: m.ID}).Registered() {
+			rollback()
+			return nil, fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module)
+		}
+	}
+	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
+		Targets: m.Targets, StopMachineNs: map[string]int64{}}
+	// One engine update per id: the engine applies all of its targets'
+	// functions in one stop_machine.
+	upd := kmod.Update{ID: m.ID}
+	if err := upd.SetStage("apply"); err != nil {
+		rollback()
+		return nil, err
+	}
+	ns, _ := upd.StopMachineNs()
+	rec.StopMachineNs["all"] = ns
+	seq, err := nextSeq(o.StateDir)
+	if err == nil {
+		rec.Seq = seq
+		err = writeRecord(o.StateDir, rec)
+	}
+	if err != nil {
+		upd.SetStage("reverse")
+		rollback()
+		return nil, fmt.Errorf("apply %s: record it: %w (reversed)", m.ID, err)
+	}
+	return rec, nil
+}
+
+// Undo reverses an applied update and unloads its modules. The engine
+// refuses, with the reason, to reverse an update that a later one stacks
+// on, or while a task runs the new code.
+func Undo(id string, o Options) (*Record, error) {
+	o.defaults()
+	rec, err := readRecord(o.StateDir, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (ksplice list shows what is applied)", id, ErrUnknown)
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("undo %s: %w", id, kmod.ErrNotRoot)
+	}
+	upd := kmod.Update{ID: id}
+	if st, err := upd.Stage(); err == nil && st == "applied" {
+		if err := upd.SetStage("reverse"); err != nil {
+			return nil, err
+		}
+		rec.StopMachineNs["undo"], _ = upd.StopMachineNs()
+	}
+	var errs []error
+	for i := len(rec.Targets) - 1; i >= 0; i-- {
+		if err := kmod.Unload(strings.TrimSuffix(rec.Targets[i].Module, ".ko")); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(recordPath(o.StateDir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	unloadCoreIfIdle(o.StateDir)
+	return rec, errors.Join(errs...)
+}
+
+// List returns the applied updates, newest first, with the engine's stage
+// of each.
+func List(o Options) ([]*Record, error) {
+	o.defaults()
+	ents, err := os.ReadDir(filepath.Join(o.StateDir, "updates"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recs []*Record
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		rec, err := readRecord(o.StateDir, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Stage, err = (kmod.Update{ID: id}).Stage()
+		if err != nil {
+			rec.Stage = "missing" // recorded, but the kernel does not have it (rebooted?)
+		}
+		recs = append(recs, rec)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq > recs[j].Seq })
+	return recs, nil
+}
+
+// unloadCoreIfIdle unloads the engine when no update is recorded.
+func unloadCoreIfIdle(stateDir string) {
+	ents, _ := os.ReadDir(filepath.Join(stateDir, "updates"))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".json") {
+			return
+		}
+	}
+	kmod.Unload(CoreModule)
+}
+
+func readRecord(dir, id string) (*Record, error) {
+	if !update.ValidID(id) {
+		return nil, fmt.Errorf("bad update id %q", id)
+	}
+	b, err := os.ReadFile(recordPath(dir, id))
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", recordPath(dir, id), err)
+	}
+	if r.StopMachineNs == nil {
+		r.StopMachineNs = map[string]int64{}
+	}
+	return &r, nil
+}
+
+func writeRecord(dir string, r *Record) error {
+	p := recordPath(dir, r.ID)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+func nextSeq(dir string) (int, error) {
+	recs, err := List(Options{StateDir: dir})
+	if err != nil {
+		return 0, err
+	}
+	if len(recs) == 0 {
+		return 1, nil
+	}
+	return recs[0].Seq + 1, nil
+}
