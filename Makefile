@@ -14,11 +14,13 @@ LDFLAGS  := -s -w -X github.com/ksplice-go/ksplice/internal/cli.Version=$(VERSIO
 # lab guest's initramfs.
 export CGO_ENABLED := 0
 export KSPLICE_CACHE
+# create builds the engine from these sources.
+export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit labtest testdata demo bench lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench lint clean
 
 all: build
 
@@ -45,8 +47,15 @@ testdata:
 unit: deps testdata
 	$(GO) test -count=1 ./...
 
+# Every parser of untrusted input has a fuzz target; each runs briefly in
+# make test (longer runs: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/elfdiff
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/update
+
 # Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
-test: deps testdata build
+test: deps testdata build fuzz
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -timeout 40m ./...
 

@@ -70,6 +70,7 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 	root.AddCommand(
 		newApplyCmd(s),
 		newCreateCmd(s),
+		newInspectCmd(s),
 		newLabCmd(s),
 		newListCmd(s),
 		newUndoCmd(s),
