@@ -56,7 +56,7 @@ func runInspect(opts *inspectOptions, s Streams) error {
 	}
 	if opts.JSON {
 		return writeJSON(s.Out, struct {
-			Manifest update.Manifest           `json:"manifest"`
+			Manifest update.Manifest            `json:"manifest"`
 			Explain  map[string]*elfdiff.Result `json:"explain,omitempty"`
 		}{m, diffs})
 	}
