@@ -751,6 +751,40 @@ int ksplice_reverse(struct ksplice_state *st)
 	return 0;
 }
 
+struct ksplice_bench {
+	u64 ns;
+};
+
+static int ksplice_empty_stopped(void *data)
+{
+	struct ksplice_bench *b = data;
+	u64 t0 = ktime_get_ns();
+
+	b->ns = ktime_get_ns() - t0;
+	return 0;
+}
+
+/*
+ * ksplice_bench_empty - one empty stop_machine round, taken the way apply
+ * takes it: the baseline for stop_machine_total_ns.
+ */
+int ksplice_bench_empty(u64 *total_ns)
+{
+	struct ksplice_bench b;
+	u64 t0;
+	int ret;
+
+	cpus_read_lock();
+	ksplice_arch_lock_text();
+	t0 = ktime_get_ns();
+	ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_empty_stopped, &b,
+						     NULL);
+	*total_ns = ktime_get_ns() - t0;
+	ksplice_arch_unlock_text();
+	cpus_read_unlock();
+	return ret;
+}
+
 static int __init ksplice_init(void)
 {
 	int ret;

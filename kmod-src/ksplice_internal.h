@@ -129,6 +129,7 @@ const char *ksplice_stage_name(enum ksplice_stage stage);
 /* ksplice_core.c */
 int ksplice_apply(struct ksplice_state *st);
 int ksplice_reverse(struct ksplice_state *st);
+int ksplice_bench_empty(u64 *total_ns);
 
 /* ksplice_match.c */
 int ksplice_run_pre(struct ksplice_state *st);

@@ -80,18 +80,19 @@ static unsigned int ksplice_symbols(struct module *mod, const char *name,
 /*
  * ksplice_count_symbol - how many symbols are called @name
  *
- * In vmlinux, and if there are none there, in the update's target module.
- * @addr gets the first one.
+ * In the update's target module if it has any (its own symbols shadow
+ * vmlinux's), else in vmlinux. @addr gets the first one.
  */
 int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 			 unsigned long *addr)
 {
-	unsigned int n;
+	unsigned int n = 0;
 
 	*addr = 0;
-	n = ksplice_symbols(NULL, name, addr, 1);
-	if (!n && st->target)
+	if (st->target)
 		n = ksplice_symbols(st->target, name, addr, 1);
+	if (!n)
+		n = ksplice_symbols(NULL, name, addr, 1);
 	return n;
 }
 

@@ -212,13 +212,53 @@ int ksplice_sysfs_add(struct ksplice_state *st)
 	return ret;
 }
 
+/* Last empty round; protected by ksplice_mutex. */
+static u64 ksplice_empty_ns;
+
+static ssize_t stop_machine_empty_ns_show(struct kobject *kobj,
+					  struct kobj_attribute *attr,
+					  char *buf)
+{
+	u64 ns;
+
+	mutex_lock(&ksplice_mutex);
+	ns = ksplice_empty_ns;
+	mutex_unlock(&ksplice_mutex);
+	return sysfs_emit(buf, "%llu\n", ns);
+}
+
+/* Writing anything runs one empty stop_machine round (a benchmark). */
+static ssize_t stop_machine_empty_ns_store(struct kobject *kobj,
+					   struct kobj_attribute *attr,
+					   const char *buf, size_t count)
+{
+	int ret;
+
+	mutex_lock(&ksplice_mutex);
+	ret = ksplice_bench_empty(&ksplice_empty_ns);
+	mutex_unlock(&ksplice_mutex);
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute ksplice_attr_empty =
+	__ATTR(stop_machine_empty_ns, 0600, stop_machine_empty_ns_show,
+	       stop_machine_empty_ns_store);
+
 int ksplice_sysfs_init(void)
 {
+	int ret;
+
 	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
-	return ksplice_root ? 0 : -ENOMEM;
+	if (!ksplice_root)
+		return -ENOMEM;
+	ret = sysfs_create_file(ksplice_root, &ksplice_attr_empty.attr);
+	if (ret)
+		kobject_put(ksplice_root);
+	return ret;
 }
 
 void ksplice_sysfs_exit(void)
 {
+	sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
 	kobject_put(ksplice_root);
 }

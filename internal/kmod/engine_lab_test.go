@@ -134,7 +134,10 @@ func labKernel(t *testing.T, ctx context.Context) *lab.Kernel {
 	return k
 }
 
-var stopMachineNS = regexp.MustCompile(`stop_machine (\d+) ns, callback (\d+) ns`)
+var (
+	stopMachineNS = regexp.MustCompile(`stop_machine (\d+) ns, callback (\d+) ns`)
+	emptyNS       = regexp.MustCompile(`empty stop_machine round (\d+) ns`)
+)
 
 func TestEngineLab(t *testing.T) {
 	ctx := context.Background()
@@ -155,6 +158,7 @@ func TestEngineLab(t *testing.T) {
 				"ok: /proc/cmdline: ksplice-v1: console=",
 				"ok: rmmod of the applied update refused",
 				"ok: /proc/cmdline restored",
+				"ok: empty stop_machine round",
 			},
 		},
 		{
@@ -236,6 +240,9 @@ func TestEngineLab(t *testing.T) {
 			}
 			for _, m := range stopMachineNS.FindAllStringSubmatch(out, -1) {
 				t.Logf("stop_machine %s ns (callback %s ns)", m[1], m[2])
+			}
+			for _, m := range emptyNS.FindAllStringSubmatch(out, -1) {
+				t.Logf("empty stop_machine %s ns", m[1])
 			}
 		})
 	}

@@ -21,6 +21,8 @@ stage cmdline-v1 reverse
 expect "stage after reverse" "$(cat $K/cmdline-v1/stage)" reversed
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "after reverse: /proc/cmdline is '$(cat /proc/cmdline)'"
 echo "ok: /proc/cmdline restored"
+echo 1 > $K/stop_machine_empty_ns || fail "empty stop_machine round"
+echo "ok: empty stop_machine round $(cat $K/stop_machine_empty_ns) ns"
 stage cmdline-v1 apply
 expect "re-applied" "$(cat /proc/cmdline)" "ksplice-v1: "
 stage cmdline-v1 reverse
