@@ -16,6 +16,7 @@ type labRunOptions struct {
 	Kernel      string
 	Cache       string
 	Files       []string
+	Modules     []string
 	Timeout     time.Duration
 	SMP         int
 	Memory      int
@@ -50,6 +51,7 @@ BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot, e.g. debian:6.1.0-55-amd64 (required)")
 	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
 	f.StringArrayVar(&opts.Files, "file", nil, "copy HOST[:GUEST] into the guest (default GUEST: /root/BASENAME); repeatable")
+	f.StringArrayVar(&opts.Modules, "module", nil, "load this module of the kernel image (and what it needs) before CMD; repeatable")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")
 	f.IntVar(&opts.SMP, "smp", 2, "virtual CPUs")
 	f.IntVar(&opts.Memory, "memory", 1024, "guest memory in MiB")
@@ -90,6 +92,7 @@ func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
 		Kernel:      k,
 		Command:     opts.Command,
 		Files:       files,
+		Modules:     opts.Modules,
 		GuestBinary: guest,
 		SMP:         opts.SMP,
 		MemoryMB:    opts.Memory,

@@ -40,12 +40,13 @@ const (
 	markerStart    = "KSPLICE-LAB-START"
 	markerExit     = "KSPLICE-LAB-EXIT"
 	markerNotFound = "KSPLICE-LAB-NOTFOUND"
+	markerModule   = "KSPLICE-LAB-MODPROBE-FAILED"
 )
 
 // initScript is the guest's /init. The command's stdout and stderr go to
 // their own serial ports, so that they reach the host's stdout and stderr
 // unmixed with kernel messages; its exit status is reported on the console.
-func initScript(a *Arch, argv []string) string {
+func initScript(a *Arch, argv, modules []string) string {
 	quoted := make([]string, len(argv))
 	for i, s := range argv {
 		quoted[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -63,6 +64,9 @@ echo 0 > /proc/sys/kernel/kptr_restrict
 stty -F /dev/%[2]s raw -echo
 stty -F /dev/%[3]s raw -echo
 cd %[1]s
+for m in %[8]s; do
+	modprobe "$m" || echo "%[9]s $m" > /dev/console
+done
 set -- %[4]s
 if ! command -v "$1" >/dev/null 2>&1; then
 	echo "%[5]s $1" > /dev/console
@@ -74,12 +78,13 @@ else
 fi
 sync
 poweroff -f
-`, guestWorkDir, a.OutputDev, a.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart)
+`, guestWorkDir, a.OutputDev, a.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart,
+		strings.Join(modules, " "), markerModule)
 }
 
 // writeInitramfs writes an uncompressed newc archive: uncompressed because
 // the guest unpacks it faster than it could decompress it under emulation.
-func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File, argv []string) error {
+func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File, argv, modules []string) error {
 	if err := checkStatic(ksplice, a); err != nil {
 		return err
 	}
@@ -95,7 +100,7 @@ func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File,
 		cpio.Directory("usr/bin", 0o755),
 		cpio.Directory("usr/sbin", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", initScript(a, argv), 0o755),
+		cpio.StaticFile("init", initScript(a, argv, modules), 0o755),
 	}
 	add := func(host, guest string) error {
 		b, err := os.ReadFile(host)

@@ -165,3 +165,19 @@ func TestLabFetchIsIdempotent(t *testing.T) {
 		t.Errorf("second fetch prepared the source tree again")
 	}
 }
+
+func TestLabModulesOfTheImage(t *testing.T) {
+	out := labtest.Run(t, lab.RunOptions{
+		Modules: []string{"ext4"},
+		Command: []string{"sh", "-c", `cut -d' ' -f1 /proc/modules | sort | tr '\n' ' '`},
+	})
+	for _, m := range []string{"ext4", "jbd2", "mbcache"} {
+		if !strings.Contains(" "+out.Stdout, " "+m+" ") {
+			t.Errorf("module %s not loaded in the guest; /proc/modules: %s", m, out.Stdout)
+		}
+	}
+	_, err := labtest.RunErr(t, lab.RunOptions{Modules: []string{"no_such_module"}, Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "no_such_module") {
+		t.Errorf("unknown module: err = %v, want one naming it", err)
+	}
+}

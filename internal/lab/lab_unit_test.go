@@ -179,7 +179,7 @@ func TestInitramfs(t *testing.T) {
 	os.WriteFile(extra, []byte("payload"), 0o600)
 	a := arches["amd64"]
 	var buf bytes.Buffer
-	err = writeInitramfs(&buf, a, extra, self, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"})
+	err = writeInitramfs(&buf, a, extra, self, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
 	if err != nil {
 		if strings.Contains(err.Error(), "dynamically linked") {
 			t.Skip("test binary built with cgo; run with CGO_ENABLED=0 (make does)")
@@ -208,6 +208,9 @@ func TestInitramfs(t *testing.T) {
 	init := byName["init"]
 	ib := make([]byte, init.FileSize)
 	init.ReadAt(ib, 0)
+	if !strings.Contains(string(ib), "for m in ext4; do") {
+		t.Errorf("init does not load the requested module:\n%s", ib)
+	}
 	if !strings.Contains(string(ib), `set -- 'echo' 'a'\''b'`) {
 		t.Errorf("init does not quote the command safely:\n%s", ib)
 	}
@@ -253,7 +256,7 @@ func BenchmarkInitramfs(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var cw countWriter
-			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}); err != nil {
+			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}, nil); err != nil {
 				b.Skip(err)
 			}
 			size = cw.n

@@ -31,6 +31,7 @@ type RunOptions struct {
 	Kernel      *Kernel
 	Command     []string // run as root in the guest, in /root
 	Files       []File   // extra files for the guest
+	Modules     []string // modules of the image to load (with modprobe) before Command
 	GuestBinary string   // statically linked ksplice for the guest's arch
 	SMP         int      // virtual CPUs; 0 means 2
 	MemoryMB    int      // guest memory; 0 means 1024
@@ -125,7 +126,17 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	err = writeInitramfs(f, a, opts.Kernel.Busybox, opts.GuestBinary, opts.Files, opts.Command)
+	mods, err := moduleFiles(ctx, opts.Kernel, opts.Modules)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	for _, m := range mods {
+		if strings.HasPrefix(filepath.Base(m.Host), "ksplice-modules-dep-") {
+			defer os.Remove(m.Host)
+		}
+	}
+	err = writeInitramfs(f, a, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, opts.Modules)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -227,6 +238,8 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		return res, fmt.Errorf("%w after %v (last console line: %q)", ErrTimeout, opts.Timeout, mon.last)
 	case ctx.Err() != nil:
 		return res, ctx.Err()
+	case mon.modprobe != "":
+		return res, fmt.Errorf("modprobe %s failed in the guest (last console line: %q)", mon.modprobe, mon.last)
 	case mon.notFound != "":
 		return res, fmt.Errorf("%w: %s (the guest has busybox, ksplice in /bin, and --file files)", ErrCommandNotFound, mon.notFound)
 	case mon.exit < 0:
@@ -247,6 +260,7 @@ type consoleMonitor struct {
 	boot     time.Duration
 	exit     int
 	notFound string
+	modprobe string // a module that failed to load
 	problem  string
 	last     string
 }
@@ -264,6 +278,8 @@ func (m *consoleMonitor) read(r io.Reader) {
 		}
 		if i := strings.Index(line, markerStart); i >= 0 {
 			m.boot = time.Since(m.start)
+		} else if i := strings.Index(line, markerModule+" "); i >= 0 {
+			m.modprobe = strings.TrimSpace(line[i+len(markerModule)+1:])
 		} else if i := strings.Index(line, markerNotFound+" "); i >= 0 {
 			m.notFound = strings.TrimSpace(line[i+len(markerNotFound)+1:])
 		} else if i := strings.Index(line, markerExit+" "); i >= 0 {
