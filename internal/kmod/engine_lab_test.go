@@ -72,6 +72,7 @@ var moduleDirs = []struct {
 	{"testdata/kmod-update-cmdline/bad", "ksplice_cmdline_bad"},
 	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
 	{"testdata/kmod-tests/busy-update", "ksplice_busy_update"},
+	{"testdata/kmod-tests/seqread-update", "ksplice_seqread_same"},
 }
 
 // buildModules copies the module sources into a scratch tree (so the
@@ -195,6 +196,11 @@ func TestEngineLab(t *testing.T) {
 				"ok: result of the new code",
 				"ok: result after reverse",
 			},
+		},
+		{
+			script:  "seqread.sh",
+			modules: []string{"ksplice", "ksplice_seqread_same"},
+			want:    []string{"ok: apply seqread-same", "ok: /proc reads through the copy of seq_read_iter"},
 		},
 		{
 			script:  "load.sh",

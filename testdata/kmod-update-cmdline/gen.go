@@ -289,6 +289,18 @@ func findSites(f *fn) []site {
 	return out
 }
 
+var needPlaceholder bool
+
+// placeholder relocates a PC-relative field that the engine resolves
+// against ksplice_unresolved in the meantime.
+func placeholder(dirs *[]string, sym string, r reloc) {
+	if r.typ != elf.R_X86_64_PC32 && r.typ != elf.R_X86_64_PLT32 {
+		return
+	}
+	needPlaceholder = true
+	*dirs = append(*dirs, fmt.Sprintf("\t.reloc %s+0x%x, %s, ksplice_unresolved%+d\n", sym, r.off, r.typ, r.addend))
+}
+
 // emitAsm writes the new function as .byte runs with .reloc directives for
 // what the module loader resolves (exported symbols, data copied along);
 // the relocations it returns are left to the engine.
@@ -314,6 +326,7 @@ func emitAsm(w *bytes.Buffer, f *fn, sym string, old *fn, exported map[string]bo
 			for i := 0; i < 4; i++ {
 				code[r.off+uint64(i)] = 0
 			}
+			placeholder(&dirs, sym, r)
 			continue
 		case elf.ST_TYPE(r.sym.Info) == elf.STT_SECTION:
 			sec := f.f.Sections[r.sym.Section]
@@ -335,6 +348,7 @@ func emitAsm(w *bytes.Buffer, f *fn, sym string, old *fn, exported map[string]bo
 			for i := 0; i < 4; i++ {
 				code[r.off+uint64(i)] = 0
 			}
+			placeholder(&dirs, sym, r)
 			continue
 		}
 		dirs = append(dirs, fmt.Sprintf("\t.reloc %s+0x%x, %s, %s%+d\n", sym, r.off, r.typ, target, r.addend))
@@ -350,6 +364,14 @@ func emitAsm(w *bytes.Buffer, f *fn, sym string, old *fn, exported map[string]bo
 	fmt.Fprintf(bw, "\t.size %s, .-%s\n", sym, sym)
 	for _, d := range dirs {
 		bw.WriteString(d)
+	}
+	if needPlaceholder {
+		// Engine-resolved calls point here until the engine writes them,
+		// so that objtool sees a call to a function, not into the middle
+		// of this one.
+		fmt.Fprintf(bw, "\n\t.section .text.ksplice_unresolved, \"ax\", @progbits\n\t.type ksplice_unresolved, @function\n"+
+			"ksplice_unresolved:\n\tud2\n\t.size ksplice_unresolved, .-ksplice_unresolved\n")
+		needPlaceholder = false
 	}
 	for _, name := range dataOrder {
 		sec := f.f.Section(name)

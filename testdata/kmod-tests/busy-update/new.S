@@ -13,4 +13,11 @@ ksplice_new_ksplice_busy_park:
 	.reloc ksplice_new_ksplice_busy_park+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_new_ksplice_busy_park+0x8, R_X86_64_PLT32, kthread_should_stop-4
 	.reloc ksplice_new_ksplice_busy_park+0x16, R_X86_64_PLT32, msleep-4
+	.reloc ksplice_new_ksplice_busy_park+0x1c, R_X86_64_PC32, ksplice_unresolved-4
 	.reloc ksplice_new_ksplice_busy_park+0x2a, R_X86_64_PLT32, __x86_return_thunk-4
+
+	.section .text.ksplice_unresolved, "ax", @progbits
+	.type ksplice_unresolved, @function
+ksplice_unresolved:
+	ud2
+	.size ksplice_unresolved, .-ksplice_unresolved

@@ -14,9 +14,16 @@ ksplice_new_cmdline_proc_show:
 	.reloc ksplice_new_cmdline_proc_show+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_new_cmdline_proc_show+0x9, R_X86_64_32S, .Lksplice_data_0+0
 	.reloc ksplice_new_cmdline_proc_show+0x11, R_X86_64_PLT32, seq_puts-4
+	.reloc ksplice_new_cmdline_proc_show+0x18, R_X86_64_PC32, ksplice_unresolved-4
 	.reloc ksplice_new_cmdline_proc_show+0x20, R_X86_64_PLT32, seq_puts-4
 	.reloc ksplice_new_cmdline_proc_show+0x2d, R_X86_64_PLT32, seq_putc-4
 	.reloc ksplice_new_cmdline_proc_show+0x35, R_X86_64_PLT32, __x86_return_thunk-4
+
+	.section .text.ksplice_unresolved, "ax", @progbits
+	.type ksplice_unresolved, @function
+ksplice_unresolved:
+	ud2
+	.size ksplice_unresolved, .-ksplice_unresolved
 
 	.section .rodata.ksplice_new_cmdline_proc_show.32, "a"
 .Lksplice_data_0:
