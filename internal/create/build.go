@@ -2,11 +2,13 @@ package create
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
@@ -22,8 +24,8 @@ type Pair struct {
 }
 
 // workspace is the kernel's persistent post-patch build area: post/src, a
-// tree of hard links to the pristine source that is remade for every update
-// (a second), and post/build, an O= tree whose host tools (objtool,
+// tree of hard links to the pristine source into which each update's patch
+// is applied (and taken out again by the next), and post/build, an O= tree whose host tools (objtool,
 // resolve_btfids) are built once and kept, since Kbuild rebuilds them in a
 // tree it has not seen (seconds per update). The pristine source and build
 // trees are never written, except that pre-patch objects are built into
@@ -47,17 +49,30 @@ func (w *workspace) postTree() kbuild.Tree {
 	return kbuild.Tree{Source: w.src, Build: w.objs, Vars: w.k.MakeVars}
 }
 
-// reset makes post/src a fresh link farm of the pristine source and makes
-// sure post/build exists.
-func (w *workspace) reset(ctx context.Context) error {
-	if err := os.RemoveAll(w.src); err != nil {
-		return fmt.Errorf("reset scratch tree: %w", err)
+// touchedRecord lists, in post/src, the files the last patch may have
+// changed; it is written before a patch is applied, so that the next reset
+// knows what to restore even if this one was interrupted.
+const touchedRecord = ".ksplice-touched"
+
+// reset makes post/src a copy of the pristine source again, ready for a
+// patch touching files: the first time (or when in doubt) a fresh tree of
+// hard links (cp -al, a second or more for the 70,000 files), later by
+// restoring only the files the previous patch touched.
+func (w *workspace) reset(ctx context.Context, files []string) error {
+	if err := w.restore(); err != nil {
+		if err := os.RemoveAll(w.src); err != nil {
+			return fmt.Errorf("reset scratch tree: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(w.src), 0o755); err != nil {
+			return err
+		}
+		if out, err := exec.CommandContext(ctx, "cp", "-al", w.k.Source, w.src).CombinedOutput(); err != nil {
+			os.RemoveAll(w.src)
+			return fmt.Errorf("make scratch tree: %v: %s", err, out)
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(w.src), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(w.src, touchedRecord), []byte(strings.Join(files, "\n")+"\n"), 0o644); err != nil {
 		return err
-	}
-	if out, err := exec.CommandContext(ctx, "cp", "-al", w.k.Source, w.src).CombinedOutput(); err != nil {
-		return fmt.Errorf("make scratch tree: %v: %s", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(w.objs, ".config")); err != nil {
 		os.RemoveAll(w.objs)
@@ -69,9 +84,37 @@ func (w *workspace) reset(ctx context.Context) error {
 	return nil
 }
 
-// cleanup removes the patched scratch source; the build tree stays.
-func (w *workspace) cleanup() {
-	os.RemoveAll(w.src)
+// restore puts back the pristine version of every file the last patch
+// touched: a hard link to the pristine file, or nothing if the pristine
+// tree has no such file. Any doubt is an error, and the caller starts over.
+func (w *workspace) restore() error {
+	b, err := os.ReadFile(filepath.Join(w.src, touchedRecord))
+	if err != nil {
+		return err
+	}
+	for _, rel := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if rel == "" {
+			continue
+		}
+		if filepath.IsAbs(rel) || strings.HasPrefix(filepath.Clean(rel), "..") {
+			return fmt.Errorf("bad entry %q in %s", rel, touchedRecord)
+		}
+		dst := filepath.Join(w.src, rel)
+		if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		src := filepath.Join(w.k.Source, rel)
+		if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Link(src, dst); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // buildPairs builds objs before and after the patch and copies them into
@@ -83,7 +126,6 @@ func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, objs []st
 	}
 	defer unlock()
 	w := newWorkspace(k)
-	defer w.cleanup()
 
 	var pre, post []kbuild.Object
 	err = timed("build-pre", func() error {
@@ -95,7 +137,11 @@ func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, objs []st
 		return nil, err
 	}
 	err = timed("apply-patch", func() error {
-		if err := w.reset(ctx); err != nil {
+		var files []string
+		for _, c := range p.Changes {
+			files = append(files, c.Old, c.New)
+		}
+		if err := w.reset(ctx, files); err != nil {
 			return err
 		}
 		return p.Apply(ctx, w.src)
