@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -53,6 +54,16 @@ type Module struct {
 	Funcs []Func
 }
 
+// placeholderAsm is the target of engine-resolved calls until the engine
+// resolves them: a trap, should one ever run.
+const placeholderAsm = `
+	.section .ksplice.text.placeholder,"ax",%%progbits
+	.type ksplice_placeholder, @function
+ksplice_placeholder:
+	%s
+	.size ksplice_placeholder, .-ksplice_placeholder
+`
+
 // ModuleName returns the name of the update module of id for target.
 func ModuleName(id, target string) string {
 	return "ksplice_" + id + "_" + strings.NewReplacer("-", "_", ".", "_").Replace(target)
@@ -74,6 +85,9 @@ func Generate(in Input) (*Module, error) {
 		return nil, fmt.Errorf("%w: no function to replace in %s", verdict.ErrRefused, in.Target)
 	}
 	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}}
+	if g.placeholder {
+		fmt.Fprintf(&g.asm, placeholderAsm, g.trap)
+	}
 	m.Files["new.S"] = []byte(g.asm.String())
 	m.Files["tables.c"] = []byte(g.tables(m.Name))
 	m.Files["Kbuild"] = []byte(fmt.Sprintf(
@@ -89,6 +103,9 @@ type gen struct {
 	funcs  []Func
 	labels map[*elfdiff.Section]string // carried section -> its label
 	nlabel int
+	// placeholder is set when new.S needs ksplice_placeholder.
+	placeholder bool
+	trap        string // the architecture's trap instruction
 
 	replaced  []replaced
 	newRelocs []newReloc
@@ -131,6 +148,10 @@ type newReloc struct {
 func (g *gen) object(o Object) error {
 	res := o.Result
 	post := res.Post
+	g.trap = "ud2"
+	if post.Arch.Machine == elf.EM_AARCH64 {
+		g.trap = "brk #0x800"
+	}
 	g.preNames = map[*elfdiff.Symbol]string{}
 	for _, fd := range res.Functions {
 		if fd.Pre != nil && fd.Post != nil {
@@ -343,6 +364,14 @@ func (g *gen) reloc(o Object, place string, r elfdiff.Reloc) error {
 		return fmt.Errorf("%w: relocation %s at %s refers to unnamed data %s of the running kernel", ErrUnsupported, name, place, sym)
 	}
 	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
+	if r.Info.Kind == arch.RelocBranch {
+		// The engine writes the real target before the code can run;
+		// until then the call goes to a trap of our own, so that objtool,
+		// checking new.S, sees a call to a function rather than into
+		// the middle of the caller.
+		g.placeholder = true
+		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, ksplice_placeholder%+d\n", place, name, r.Addend)
+	}
 	return nil
 }
 
