@@ -186,3 +186,20 @@ func Containing(insns []Insn, off int) (Insn, bool) {
 	}
 	return Insn{}, false
 }
+
+// BranchField reports whether the relocated field at off in code is the
+// target of a direct call or jump (x86-64: e8/e9 rel32, 0f 8x jcc rel32;
+// arm64: relocations of the branch kind), whatever relocation type the
+// compiler chose for it (calls to local functions are R_X86_64_PC32).
+func (a *Arch) BranchField(code []byte, off int, kind RelocKind) bool {
+	if kind == RelocBranch {
+		return true
+	}
+	if a.Machine != elf.EM_X86_64 || off < 1 || off > len(code) {
+		return false
+	}
+	if op := code[off-1]; op == 0xe8 || op == 0xe9 {
+		return true
+	}
+	return off >= 2 && code[off-2] == 0x0f && code[off-1]&0xf0 == 0x80
+}

@@ -158,6 +158,10 @@ var expectations = map[string]expect{
 		status: map[string]Status{"helper": StatusNew, "caller": StatusChanged, "first": StatusUnchanged},
 		carry:  []string{"helper", "caller"},
 	},
+	"calls": {
+		status: map[string]Status{"use": StatusChanged, "scale": StatusUnchanged},
+		carry:  []string{"use"},
+	},
 	"midref": {
 		status: map[string]Status{"worker": StatusUnchanged, "resume": StatusChanged},
 		carry:  []string{"worker", "resume"},

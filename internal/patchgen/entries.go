@@ -75,7 +75,7 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 		writeBytes(&g.asm, e.Data)
 		fmt.Fprintf(&g.asm, "\t.popsection\n")
 		for _, r := range e.Relocs {
-			if err := g.reloc(o, fmt.Sprintf("%s+%#x", el, r.Offset), r); err != nil {
+			if err := g.reloc(o, fmt.Sprintf("%s+%#x", el, r.Offset), r, nil); err != nil {
 				return fmt.Errorf("%s entry of %s: %w", name, f.Name, err)
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -170,10 +169,10 @@ func (g *gen) object(o Object) error {
 	for _, fd := range carried {
 		g.label(fd.Post.Section)
 	}
+	// elfdiff carries data only the carried code uses: new data, or
+	// read-only data that changed. New writable data starts from its
+	// initializer in the update module, as it would have at boot.
 	for _, dd := range res.CarriedData() {
-		if dd.Post.Section.Type == elf.SHT_NOBITS || dd.Post.Section.Writable() {
-			return fmt.Errorf("%w: new writable data %s (use shadow data or a hook)", ErrUnsupported, dd.Name)
-		}
 		g.label(dd.Post.Section)
 	}
 	// String literal pools referenced by carried code are carried whole:
@@ -259,8 +258,14 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 	lbl := g.labels[s]
 	flags := "a"
 	typ := "%progbits"
-	if s.Flags&elf.SHF_EXECINSTR != 0 {
+	switch {
+	case s.Flags&elf.SHF_EXECINSTR != 0:
 		flags = "ax"
+	case s.Writable():
+		flags = "aw"
+	}
+	if s.Type == elf.SHT_NOBITS {
+		typ = "%nobits"
 	}
 	align := s.Addralign
 	if align == 0 {
@@ -275,7 +280,11 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		fmt.Fprintf(&g.asm, "\t.type %s, @object\n", lbl)
 	}
 	fmt.Fprintf(&g.asm, "%s:\n", lbl)
-	writeBytes(&g.asm, s.Data)
+	if s.Type == elf.SHT_NOBITS {
+		fmt.Fprintf(&g.asm, "\t.zero %d\n", s.Size)
+	} else {
+		writeBytes(&g.asm, s.Data)
+	}
 	fmt.Fprintf(&g.asm, "\t.size %s, .-%s\n", lbl, lbl)
 	// The relocations: per function and data object, whose relocations
 	// elfdiff resolved to targets; a literal pool has none.
@@ -284,7 +293,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		if f.Section == s {
 			covered += len(f.Relocs)
 			for _, r := range f.Relocs {
-				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, f.Offset+r.Offset), r); err != nil {
+				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, f.Offset+r.Offset), r, f.Code); err != nil {
 					return err
 				}
 			}
@@ -294,7 +303,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		if d.Section == s {
 			covered += len(d.Relocs)
 			for _, r := range d.Relocs {
-				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, d.Offset+r.Offset), r); err != nil {
+				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, d.Offset+r.Offset), r, nil); err != nil {
 					return err
 				}
 			}
@@ -313,6 +322,10 @@ func sectionPrefix(s *elfdiff.Section) string {
 	switch {
 	case s.Flags&elf.SHF_EXECINSTR != 0:
 		return ".text"
+	case s.Type == elf.SHT_NOBITS:
+		return ".bss"
+	case s.Writable():
+		return ".data"
 	default:
 		return ".rodata"
 	}
@@ -337,7 +350,7 @@ func writeBytes(w io.Writer, b []byte) {
 // module loader; anything else (static functions and data of the running
 // kernel, unexported globals) is resolved by the engine, from run-pre
 // matching where an old function refers to it, else from kallsyms.
-func (g *gen) reloc(o Object, place string, r elfdiff.Reloc) error {
+func (g *gen) reloc(o Object, place string, r elfdiff.Reloc, code []byte) error {
 	if r.Info.Kind == 0 { // R_*_NONE: nothing to do, the bytes are code.
 		return nil
 	}
@@ -364,7 +377,7 @@ func (g *gen) reloc(o Object, place string, r elfdiff.Reloc) error {
 		return fmt.Errorf("%w: relocation %s at %s refers to unnamed data %s of the running kernel", ErrUnsupported, name, place, sym)
 	}
 	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
-	if r.Info.Kind == arch.RelocBranch {
+	if code != nil && o.Result.Post.Arch.BranchField(code, int(r.Offset), r.Info.Kind) {
 		// The engine writes the real target before the code can run;
 		// until then the call goes to a trap of our own, so that objtool,
 		// checking new.S, sees a call to a function rather than into

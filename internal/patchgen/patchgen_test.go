@@ -1,0 +1,151 @@
+package patchgen
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+func diffPair(t *testing.T, name string) *elfdiff.Result {
+	t.Helper()
+	dir := "../../testdata/elfdiff/x86_64"
+	pre, err := elfdiff.Open(filepath.Join(dir, name+".orig.o"))
+	if err != nil {
+		t.Skipf("%v (make testdata builds the objects)", err)
+	}
+	post, err := elfdiff.Open(filepath.Join(dir, name+".patched.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := elfdiff.Diff(pre, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// undefinedExported treats every undefined symbol as exported, static
+// definitions as not.
+func undefinedExported(string) bool { return true }
+
+// assemble assembles new.S the way Kbuild would (through cpp) and opens
+// the object.
+func assemble(t *testing.T, src []byte) *elf.File {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "new.S")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "new.o")
+	if b, err := exec.Command("gcc", "-c", in, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("assemble new.S: %v\n%s\n%s", err, b, src)
+	}
+	f, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestNewCodeRoundTrip checks that new.S, once assembled, holds exactly the
+// carried functions' bytes, with a relocation for every relocation of the
+// compiler's that the module loader resolves, against the same symbol.
+func TestNewCodeRoundTrip(t *testing.T) {
+	for _, pair := range []string{"newfunc", "body", "strings", "statics"} {
+		t.Run(pair, func(t *testing.T) {
+			res := diffPair(t, pair)
+			m, err := Generate(Input{ID: "t", Description: "test", Target: "vmlinux",
+				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := assemble(t, m.Files["new.S"])
+			syms, _ := f.Symbols()
+			for _, fd := range res.CarriedFunctions() {
+				fn := fd.Post
+				// Find the label of the function's section in new.o.
+				var sec *elf.Section
+				for _, s := range f.Sections {
+					if strings.HasPrefix(s.Name, ".ksplice.text.") && s.Size == fn.Section.Size {
+						if b, _ := s.Data(); bytes.Equal(b, fn.Section.Data) {
+							sec = s
+						}
+					}
+				}
+				if sec == nil {
+					t.Fatalf("%s: no section of new.o holds its bytes", fd.Name)
+				}
+				var loaderRelocs int
+				for _, r := range fn.Relocs {
+					if r.Info.Kind != 0 && (r.Sym.Section == nil || r.Sym.Section.Kind == elfdiff.KindStrings || r.Sym.Function() != nil && r.Sym.Function().Section == fn.Section) {
+						loaderRelocs++
+					}
+				}
+				rela := f.Section(".rela" + sec.Name)
+				got := 0
+				if rela != nil {
+					got = int(rela.Size / 24)
+				}
+				if got < loaderRelocs {
+					t.Errorf("%s: %d relocations in new.o, want at least %d", fd.Name, got, loaderRelocs)
+				}
+			}
+			_ = syms
+			if !strings.Contains(string(m.Files["tables.c"]), "ksplice_register_update(&ksplice_update)") {
+				t.Error("tables.c does not register the update")
+			}
+		})
+	}
+}
+
+// TestEngineRelocsNameRunningSymbols checks the relocations left to the
+// engine: a static function of the running kernel called from new code is
+// named as the running kernel names it and tied to a replaced function whose
+// old code calls it, and the call goes to the placeholder meanwhile.
+func TestEngineRelocsNameRunningSymbols(t *testing.T) {
+	res := diffPair(t, "calls")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "calls.o", Result: res}},
+		Exported: func(s string) bool { return s == "__fentry__" || s == "__x86_return_thunk" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := string(m.Files["tables.c"])
+	if n := strings.Count(tables, `.symbol = "scale", .old_func = "use"`); n != 2 {
+		t.Errorf("tables.c resolves %d calls to scale() through use's old code, want 2:\n%s", n, tables)
+	}
+	if !strings.Contains(string(m.Files["new.S"]), "ksplice_placeholder") {
+		t.Error("new.S has no placeholder for the engine-resolved call")
+	}
+	assemble(t, m.Files["new.S"])
+	var replaced, added []string
+	for _, f := range m.Funcs {
+		if f.Replaced {
+			replaced = append(replaced, f.Name)
+		} else {
+			added = append(added, f.Name)
+		}
+	}
+	if strings.Join(replaced, ",") != "use" || len(added) != 0 {
+		t.Errorf("replaced %v, added %v; want [use], []", replaced, added)
+	}
+}
+
+func TestModuleName(t *testing.T) {
+	if got := ModuleName("fix_1", "nf-conntrack"); got != "ksplice_fix_1_nf_conntrack" {
+		t.Errorf("ModuleName = %q", got)
+	}
+}
+
+func TestCString(t *testing.T) {
+	if got := cString("a \"b\" \\ \n é"); got != `"a \"b\" \\ \012 \303\251"` {
+		t.Errorf("cString = %s", got)
+	}
+}
