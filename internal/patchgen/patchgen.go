@@ -483,6 +483,12 @@ func oldTarget(r elfdiff.Reloc) (string, int64) {
 		addend += int64(symValue(r.Sym)) - int64(symValue(t))
 	}
 	if t.Type == elf.STT_SECTION && t.Section != nil {
+		if t.Section.Flags&elf.SHF_MERGE != 0 {
+			// The linker merges these pools across objects: in the
+			// running kernel the constants keep no offsets relative to
+			// each other, so each is a symbol of its own.
+			return fmt.Sprintf("%s+%#x", t.Section.Name, r.Target.Off), r.Addend - r.Target.Off
+		}
 		return t.Section.Name, addend
 	}
 	return t.Name, addend

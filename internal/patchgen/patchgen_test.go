@@ -149,3 +149,24 @@ func TestCString(t *testing.T) {
 		t.Errorf("cString = %s", got)
 	}
 }
+
+// TestMergedStringsNamedApart checks that references to string literals in
+// the old code name each string on its own: the linker merges literal pools
+// across objects, so their offsets within a pool mean nothing in the
+// running kernel.
+func TestMergedStringsNamedApart(t *testing.T) {
+	res := diffPair(t, "strings")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "strings.o", Result: res}}, Exported: undefinedExported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := string(m.Files["tables.c"])
+	for _, l := range strings.Split(tables, "\n") {
+		if strings.Contains(l, `.symbol = ".rodata`) && strings.Contains(l, ".str") && !strings.Contains(l, `+0x`) {
+			t.Errorf("string reference not named by its string: %s", l)
+		}
+	}
+	if !strings.Contains(tables, `.str1.1+0x`) && !strings.Contains(tables, `.str1.8+0x`) {
+		t.Skipf("no string reference in the old code of the strings pair:\n%s", tables)
+	}
+}

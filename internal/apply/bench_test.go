@@ -1,0 +1,151 @@
+package apply_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/update"
+)
+
+// benchFile is where the benchmark's updates change functions: lib/bitmap.c
+// has dozens of global, out-of-line functions built into vmlinux.
+const benchFile = "lib/bitmap.c"
+
+var funcStart = regexp.MustCompile(`^[a-z_].*\b([a-z_][a-z0-9_]*)\(`)
+
+// nopPatch writes a patch that adds a nop to the first n global functions of
+// benchFile, so that an update replaces exactly n functions.
+func nopPatch(t testing.TB, src string, n int) (string, []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(src, benchFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var out, names []string
+	var hunks strings.Builder
+	sig := -1
+	for i, l := range lines {
+		if funcStart.MatchString(l) && !strings.HasPrefix(l, "static") && !strings.Contains(l, "__init") {
+			sig = i
+		}
+		if l == "{" && sig >= 0 && len(names) < n && strings.HasSuffix(lines[i-1], ")") {
+			names = append(names, funcStart.FindStringSubmatch(lines[sig])[1])
+			// A hunk of one added line, with the brace and the line after
+			// it as context.
+			fmt.Fprintf(&hunks, "@@ -%d,2 +%d,3 @@\n %s\n+\tasm volatile(\"nop\");\n %s\n",
+				i+1, i+1+len(names)-1, l, lines[i+1])
+			sig = -1
+		}
+	}
+	if len(names) < n {
+		t.Fatalf("%s has only %d candidate functions", benchFile, len(names))
+	}
+	out = append(out, "Subject: [PATCH] bench: a nop in "+strconv.Itoa(n)+" functions", "",
+		"--- a/"+benchFile, "+++ b/"+benchFile, strings.TrimSuffix(hunks.String(), "\n"))
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("nop%d.diff", n))
+	if err := os.WriteFile(p, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, names
+}
+
+// BenchmarkStopMachine applies updates of 1, 10 and 20 functions in one
+// boot and reports how long each held the CPUs in stop_machine, next to an
+// empty stop_machine round measured in the same boot.
+func BenchmarkStopMachine(b *testing.B) {
+	k := labtest.Kernel(b)
+	kmodSrc, err := create.FindKmodSrc(os.Getenv("KSPLICE_KMOD_SRC"))
+	if err != nil {
+		b.Skip(err)
+	}
+	dir := b.TempDir()
+	var files []lab.File
+	sizes := []int{1, 10, 20}
+	for _, n := range sizes {
+		patch, _ := nopPatch(b, k.Source, n)
+		p, err := srcpatch.ParseFile(patch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := filepath.Join(dir, fmt.Sprintf("nop%d.tar", n))
+		res, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: p, PatchName: patch,
+			ID: fmt.Sprintf("nop%d", n), Output: out, KmodSrc: kmodSrc})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := len(res.Manifest.Targets[0].Replaced()); got != n {
+			b.Fatalf("nop%d replaces %d functions", n, got)
+		}
+		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
+	}
+	script := `set -e
+for i in 1 2 3 4 5; do
+	for n in 1 10 20; do
+		ksplice apply nop$n.tar >/dev/null
+		echo "nop$n $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+		ksplice undo nop$n >/dev/null
+	done
+	insmod ksplice.ko 2>/dev/null || true
+	echo 1 > /sys/kernel/ksplice/stop_machine_empty_ns
+	echo "empty $(cat /sys/kernel/ksplice/stop_machine_empty_ns) 0"
+done
+`
+	sp := filepath.Join(dir, "bench.sh")
+	os.WriteFile(sp, []byte(script), 0o644)
+	// The engine module, loaded for the empty rounds between updates.
+	eng := filepath.Join(dir, "ksplice.ko")
+	if err := extractEngine(files[0].Host, eng); err != nil {
+		b.Fatal(err)
+	}
+	files = append(files, lab.File{Host: sp, Guest: "/root/bench.sh"}, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
+	b.ResetTimer()
+	out := labtest.Run(b, lab.RunOptions{Files: files, Command: []string{"sh", "bench.sh"}})
+	b.StopTimer()
+	sum := map[string][2]float64{}
+	count := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(out.Stdout))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		total, _ := strconv.ParseFloat(f[1], 64)
+		cb, _ := strconv.ParseFloat(f[2], 64)
+		s := sum[f[0]]
+		sum[f[0]] = [2]float64{s[0] + total, s[1] + cb}
+		count[f[0]]++
+	}
+	if count["empty"] == 0 || count["nop20"] == 0 {
+		b.Fatalf("no measurements:\n%s\n%s", out.Stdout, out.Stderr)
+	}
+	empty := sum["empty"][0] / count["empty"]
+	b.ReportMetric(empty/1e6, "empty-ms")
+	for _, n := range sizes {
+		id := fmt.Sprintf("nop%d", n)
+		avg := sum[id][0] / count[id]
+		b.ReportMetric(avg/1e6, fmt.Sprintf("%dfn-ms", n))
+		b.ReportMetric(sum[id][1]/count[id]/1e6, fmt.Sprintf("%dfn-callback-ms", n))
+		b.ReportMetric(avg/empty, fmt.Sprintf("%dfn/empty", n))
+	}
+}
+
+// extractEngine copies the engine module out of an update tarball.
+func extractEngine(tarball, dst string) error {
+	u, err := update.ReadFile(tarball)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, u.Files[u.Manifest.Core], 0o644)
+}
