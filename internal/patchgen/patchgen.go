@@ -56,7 +56,7 @@ type Module struct {
 // placeholderAsm is the target of engine-resolved calls until the engine
 // resolves them: a trap, should one ever run.
 const placeholderAsm = `
-	.section .ksplice.text.placeholder,"ax",%%progbits
+	.section .ksplice.placeholder,"ax",%%progbits
 	.type ksplice_placeholder, @function
 ksplice_placeholder:
 	%s
