@@ -1,0 +1,328 @@
+package apply_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/update"
+)
+
+// observable are the sample patches whose effect a shell in the guest can
+// see: read is a command, want what it prints only while the update is
+// applied.
+var observable = []struct {
+	patch, read, want string
+	modules           []string // image modules to load first (the target)
+}{
+	{patch: "proc-cmdline-string", read: "cat /proc/cmdline", want: " ksplice=patched"},
+	{patch: "proc-version-string", read: "cat /proc/version", want: "ksplice: live-patched"},
+	{patch: "power-state-show-dup", read: "cat /sys/power/state", want: "disk ksplice"},
+	{patch: "proc-loadavg-new-helper", read: "cut -d' ' -f6- /proc/loadavg", want: "ksplice"},
+	{patch: "memory-state-show-warn", read: "cat /sys/devices/system/memory/memory*/state | sort -u", want: "online-ksplice"},
+	// Nothing to see from user space: the update names its target.
+	{patch: "ext4-mballoc-6.1.192-2", read: "ksplice list --json", want: `"name": "ext4"`, modules: []string{"ext4"}},
+}
+
+var (
+	updatesOnce sync.Once
+	updates     map[string]*create.Result
+	updatesDir  string
+	updatesErr  error
+)
+
+// buildUpdates creates the update of every observable patch, once per test
+// process.
+func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, string) {
+	t.Helper()
+	updatesOnce.Do(func() {
+		updatesDir, updatesErr = os.MkdirTemp("", "ksplice-apply-lab-")
+		if updatesErr != nil {
+			return
+		}
+		kmodSrc, _ := filepath.Abs("../../kmod-src")
+		updates = map[string]*create.Result{}
+		for _, c := range observable {
+			p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", c.patch+".diff"))
+			if err != nil {
+				updatesErr = err
+				return
+			}
+			start := time.Now()
+			res, err := create.Create(context.Background(), create.Options{
+				Kernel: k, Patch: p, PatchName: c.patch + ".diff",
+				Output: filepath.Join(updatesDir, c.patch+".tar"), KmodSrc: kmodSrc, Tool: "ksplice test",
+			})
+			if err != nil {
+				updatesErr = fmt.Errorf("create %s: %w", c.patch, err)
+				return
+			}
+			t.Logf("create %s: %v", c.patch, time.Since(start).Round(time.Millisecond))
+			updates[c.patch] = res
+		}
+	})
+	if updatesErr != nil {
+		t.Fatal(updatesErr)
+	}
+	return updates, updatesDir
+}
+
+func scriptFile(t *testing.T) lab.File {
+	t.Helper()
+	lib, err := filepath.Abs("../../testdata/lab-scripts/lib.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lab.File{Host: lib, Guest: "/root/lib.sh"}
+}
+
+// TestApplyObservable applies and undoes every observable sample update in
+// one boot per update, watching the behaviour change and come back.
+func TestApplyObservable(t *testing.T) {
+	k := labtest.Kernel(t)
+	ups, dir := buildUpdates(t, k)
+	for _, c := range observable {
+		t.Run(c.patch, func(t *testing.T) {
+			res := ups[c.patch]
+			script := fmt.Sprintf(". ./lib.sh\nobserve %s %s %s %s\necho PASS\n",
+				shq(c.patch+".tar"), shq(res.ID), shq(c.read), shq(c.want))
+			out := labtest.Run(t, lab.RunOptions{
+				Files:   []lab.File{scriptFile(t), {Host: filepath.Join(dir, c.patch+".tar"), Guest: "/root/" + c.patch + ".tar"}},
+				Modules: c.modules,
+				Command: []string{"sh", "-c", script},
+			})
+			t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+			if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+				t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+			}
+			for _, want := range []string{"ok: " + res.ID + ": applied", "ok: " + res.ID + ": listed", "ok: " + res.ID + ": undone"} {
+				if !strings.Contains(out.Stdout, want) {
+					t.Errorf("guest output lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestApplyBadInput feeds apply and undo what they must refuse, in one
+// boot, and checks after each that the kernel is untouched.
+func TestApplyBadInput(t *testing.T) {
+	k := labtest.Kernel(t)
+	ups, dir := buildUpdates(t, k)
+	good := filepath.Join(dir, "proc-version-string.tar")
+	res := ups["proc-version-string"]
+	u, err := update.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := res.Manifest.Targets[0].Module
+	bad := t.TempDir()
+	write := func(name string, edit func(m *update.Manifest, files map[string][]byte)) string {
+		m := u.Manifest
+		m.Targets = append([]update.Target(nil), m.Targets...)
+		files := map[string][]byte{}
+		for n, b := range u.Files {
+			files[n] = append([]byte(nil), b...)
+		}
+		edit(&m, files)
+		var buf bytes.Buffer
+		if err := update.Write(&buf, &m, files); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(bad, name)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A byte flipped inside the module, checksums left as they were.
+	tampered := filepath.Join(bad, "tampered.tar")
+	if err := os.WriteFile(tampered, flipInTar(t, good, mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrongRelease := write("release.tar", func(m *update.Manifest, _ map[string][]byte) { m.Kernel.Release = "6.1.0-99-amd64" })
+	wrongArch := write("arch.tar", func(m *update.Manifest, _ map[string][]byte) { m.Kernel.Machine = "aarch64" })
+	truncated := write("truncated.tar", func(_ *update.Manifest, f map[string][]byte) { f[mod] = f[mod][:len(f[mod])/2] })
+	// The old code of version_proc_show with one byte changed, checksums
+	// recomputed: what an update built from a different source looks like
+	// to run-pre matching.
+	var off int
+	mismatch := write("mismatch.tar", func(_ *update.Manifest, f map[string][]byte) {
+		f[mod], off = flipOldCode(t, f[mod])
+	})
+	t.Logf("mismatch: old code of version_proc_show changed at +%#x", off)
+
+	files := []lab.File{scriptFile(t), {Host: good, Guest: "/root/good.tar"}}
+	for _, p := range []string{tampered, wrongRelease, wrongArch, truncated, mismatch} {
+		files = append(files, lab.File{Host: p, Guest: "/root/" + filepath.Base(p)})
+	}
+	script := `. ./lib.sh
+v=$(cat /proc/version)
+same() { [ "$(cat /proc/version)" = "$v" ] || fail "/proc/version changed: $(cat /proc/version)"; untouched; }
+run 1 ksplice apply tampered.tar; same
+run 3 ksplice apply release.tar; same
+run 3 ksplice apply arch.tar; same
+run 1 ksplice apply truncated.tar; same
+run 3 ksplice apply mismatch.tar; same
+run 1 ksplice undo unknown_id; same
+chmod 755 /root; chmod 644 good.tar
+mkdir -p /etc; grep -q '^nobody:' /etc/passwd 2>/dev/null || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
+run 1 su -s /bin/sh nobody -c 'id -u; ksplice apply good.tar'; same
+run 0 ksplice apply good.tar
+run 0 ksplice apply good.tar
+run 1 su -s /bin/sh nobody -c 'ksplice undo ` + res.ID + `'
+case "$(cat /proc/version)" in *"ksplice: live-patched"*) ok "still applied" ;; *) fail "undo by nobody changed something" ;; esac
+run 0 ksplice undo ` + res.ID + `; same
+echo PASS
+`
+	out := labtest.Run(t, lab.RunOptions{Files: files, Command: []string{"sh", "-c", script}})
+	t.Logf("guest:\n%s", out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	// What each refusal says.
+	for _, c := range []struct{ cmd, want string }{
+		{"apply tampered.tar", "checksum"},
+		{"apply release.tar", "6.1.0-99-amd64"},
+		{"apply arch.tar", "aarch64"},
+		{"apply mismatch.tar", "version_proc_show"},
+		{"undo unknown_id", "unknown_id"},
+		{"id -u; ksplice apply good.tar", "root"},
+		{"nobody -c ksplice undo " + res.ID, "root"},
+	} {
+		section := regexp.MustCompile(`(?s)--- [^\n]*` + regexp.QuoteMeta(c.cmd) + ` \(exit \d+\)\n(.*?)\n---\n`).FindStringSubmatch(out.Stdout)
+		if section == nil {
+			t.Errorf("%s: no output section", c.cmd)
+			continue
+		}
+		if !strings.Contains(section[1], c.want) {
+			t.Errorf("%s: output %q does not mention %q", c.cmd, section[1], c.want)
+		}
+	}
+}
+
+// shq quotes s for sh.
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// flipInTar returns the tarball at name with one byte of member flipped,
+// everything else (the manifest's checksums too) as it was.
+func flipInTar(t *testing.T, name, member string) []byte {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(f), tar.NewWriter(&buf)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Name == member {
+			b[len(b)/2] ^= 0xff
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// flipOldCode changes one byte of ksplice_old_code_0 in an update module,
+// the first one past the __fentry__ call that no relocation or site of the
+// old code covers, and returns the module and that offset.
+func flipOldCode(t *testing.T, ko []byte) ([]byte, int) {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(ko))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(name string) *elf.Symbol {
+		for i := range syms {
+			if syms[i].Name == name {
+				return &syms[i]
+			}
+		}
+		return nil
+	}
+	code := find("ksplice_old_code_0")
+	if code == nil {
+		t.Fatal("no ksplice_old_code_0 in the update module")
+	}
+	sec := f.Sections[code.Section]
+	data, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[int]bool{}
+	if r := find("ksplice_old_relocs_0"); r != nil {
+		b := f.Sections[r.Section]
+		d, _ := b.Data()
+		for i := r.Value; i+24 <= r.Value+r.Size; i += 24 {
+			o := int(binary.LittleEndian.Uint32(d[i:]))
+			for j := o; j < o+8; j++ { // at most an 8-byte field
+				covered[j] = true
+			}
+		}
+	}
+	if s := find("ksplice_sites_0"); s != nil {
+		d, _ := f.Sections[s.Section].Data()
+		for i := s.Value; i+16 <= s.Value+s.Size; i += 16 {
+			o, n := int(binary.LittleEndian.Uint32(d[i:])), int(binary.LittleEndian.Uint16(d[i+4:]))
+			for j := o; j < o+n; j++ {
+				covered[j] = true
+			}
+		}
+	}
+	off := -1
+	for i := 5; i < int(code.Size); i++ {
+		if !covered[i] {
+			off = i
+			break
+		}
+	}
+	if off < 0 {
+		t.Fatal("every byte of the old code is relocated")
+	}
+	at := sec.Offset + code.Value + uint64(off)
+	if sec.Type != elf.SHT_PROGBITS || code.Value+uint64(off) >= uint64(len(data)) {
+		t.Fatal("old code is not in a PROGBITS section")
+	}
+	out := append([]byte(nil), ko...)
+	out[at] ^= 0x01
+	return out, off
+}

@@ -1,0 +1,59 @@
+# Helpers of the apply lab tests (busybox sh, in /root of the guest, with
+# ksplice in $PATH). Every check prints "ok: ..."; a failure prints
+# "FAIL: ...", the end of the kernel log, and exits 1.
+
+fail() {
+	echo "FAIL: $*"
+	dmesg | tail -n 25
+	exit 1
+}
+
+ok() { echo "ok: $*"; }
+
+# untouched: no ksplice module is loaded and nothing is recorded as applied.
+untouched() {
+	if lsmod | grep -q '^ksplice'; then
+		fail "ksplice modules loaded: $(lsmod | grep '^ksplice' | tr '\n' ' ')"
+	fi
+	l=$(ksplice list --json) || fail "ksplice list: exit $?"
+	case "$l" in
+	*'"id"'*) fail "ksplice list is not empty: $l" ;;
+	esac
+	ok "untouched: no ksplice module, nothing applied"
+}
+
+# run CODE CMD...: runs CMD, prints its output between markers (and keeps it
+# in $out), and checks that it exits with CODE.
+run() {
+	local code=$1 rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	echo "--- $* (exit $rc)"
+	echo "$out"
+	echo "---"
+	[ "$rc" = "$code" ] || fail "$*: exit $rc, want $code"
+}
+
+# observe TAR ID READ WANT: READ (a command) does not print WANT before the
+# update is applied, prints it after, and does not after undo; the whole
+# output before and after undo is the same.
+observe() {
+	local tar=$1 id=$2 read=$3 want=$4 before after restored
+	untouched
+	before=$(eval "$read")
+	case "$before" in *"$want"*) fail "$id: before apply, '$read' already shows '$want'" ;; esac
+	run 0 ksplice apply "$tar"
+	after=$(eval "$read")
+	echo "after apply: $after"
+	case "$after" in *"$want"*) ok "$id: applied: '$read' shows '$want'" ;;
+	*) fail "$id: after apply, '$read' is '$after', want '*$want*'" ;; esac
+	run 0 ksplice list --json
+	case "$out" in *"\"id\": \"$id\""*) ok "$id: listed" ;; *) fail "$id: not in ksplice list" ;; esac
+	lsmod | grep -q "^ksplice_$id" || fail "$id: update module not loaded"
+	run 0 ksplice undo "$id"
+	restored=$(eval "$read")
+	[ "$restored" = "$before" ] || fail "$id: after undo, '$read' is '$restored', want '$before'"
+	ok "$id: undone: '$read' restored"
+	untouched
+}
