@@ -46,6 +46,14 @@ var (
 	updatesErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if updatesDir != "" {
+		os.RemoveAll(updatesDir)
+	}
+	os.Exit(code)
+}
+
 // buildUpdates creates the update of every observable patch, once per test
 // process.
 func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, string) {
