@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +17,9 @@ import (
 
 type createOptions struct {
 	Kernel        string
+	Src           string
+	Config        string
+	Headers       string
 	Cache         string
 	ID            string
 	Description   string
@@ -29,7 +34,7 @@ type createOptions struct {
 func newCreateCmd(s Streams) *cobra.Command {
 	opts := &createOptions{}
 	cmd := &cobra.Command{
-		Use:   "create --kernel DISTRO:RELEASE [flags] PATCH",
+		Use:   "create (--kernel DISTRO:RELEASE | --src DIR [--config FILE] [--headers DIR]) [flags] PATCH",
 		Short: "Build an update tarball from a unified diff",
 		Long: `Build a rebootless update from a unified diff against the kernel's source.
 
@@ -44,7 +49,8 @@ Refused with exit code 3, and the reason: a patch that does not apply, that
 changes no object code, that touches assembly, the build, data or __init
 code, or that needs what the update format cannot carry.`,
 		Example: `  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
-  ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff`,
+  ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff
+  ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Patch = args[0]
@@ -53,6 +59,9 @@ code, or that needs what the update format cannot carry.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Kernel, "kernel", "", "target kernel, e.g. debian:6.1.0-55-amd64 (fetched into the cache if needed)")
+	f.StringVar(&opts.Src, "src", "", "instead of --kernel: a clean kernel source tree the running kernel was built from (only read)")
+	f.StringVar(&opts.Config, "config", "", "with --src: the kernel's config (default SRC/.config)")
+	f.StringVar(&opts.Headers, "headers", "", "with --src: the kernel's headers (default /lib/modules/$(uname -r)/build)")
 	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
 	f.StringVar(&opts.ID, "id", "", "update id: lower-case letters, digits, '_' (default: from the patch)")
 	f.StringVar(&opts.Description, "description", "", "one line describing the update (default: the patch's Subject)")
@@ -65,18 +74,33 @@ code, or that needs what the update format cannot carry.`,
 }
 
 func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
-	if opts.Kernel == "" {
-		return &usageError{errors.New("create: --kernel is required, e.g. --kernel debian:6.1.0-55-amd64")}
+	if (opts.Kernel == "") == (opts.Src == "") {
+		return &usageError{errors.New("create: give --kernel DISTRO:RELEASE (e.g. debian:6.1.0-55-amd64) or --src DIR")}
 	}
-	spec, err := lab.ParseSpec(opts.Kernel)
-	if err != nil {
-		return err
+	if opts.Src == "" && (opts.Config != "" || opts.Headers != "") {
+		return &usageError{errors.New("create: --config and --headers go with --src")}
 	}
 	p, err := srcpatch.ParseFile(opts.Patch)
 	if err != nil {
 		return err
 	}
-	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
+	var k *lab.Kernel
+	if opts.Src != "" {
+		headers := opts.Headers
+		if headers == "" {
+			if rel, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+				headers = "/lib/modules/" + strings.TrimSpace(string(rel)) + "/build"
+			}
+		}
+		k, err = lab.FromSource(ctx, lab.SourceOptions{Source: opts.Src, Config: opts.Config, Headers: headers,
+			CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
+	} else {
+		var spec lab.Spec
+		if spec, err = lab.ParseSpec(opts.Kernel); err != nil {
+			return err
+		}
+		k, err = lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
+	}
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ const SysfsRoot = "/sys/kernel/ksplice"
 
 var (
 	// ErrNotRoot means loading modules needs privileges the caller lacks.
-	ErrNotRoot = errors.New("loading kernel modules needs root (CAP_SYS_MODULE)")
+	ErrNotRoot = errors.New("changing the running kernel needs root (CAP_SYS_MODULE)")
 	// ErrAborted means the engine refused to apply or reverse an update;
 	// the *AbortError says why.
 	ErrAborted = fmt.Errorf("%w by the kernel", verdict.ErrRefused)

@@ -21,12 +21,12 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 	}
 	args := append([]string{"-C", k.Headers, "M=" + abs, "-j2"}, vars...)
 	args = append(args, "modules")
-	spec, err := ParseSpec(k.Spec)
+	a, err := archByDebian(k.Arch)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Arch.Debian != hostDebianArch() {
-		args = append(args, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
+	if a.Debian != hostDebianArch() {
+		args = append(args, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
 	}
 	if _, err := command(ctx, "", log, "make", args...); err != nil {
 		return nil, fmt.Errorf("build module in %s: %w", dir, err)

@@ -41,6 +41,16 @@ var dropped = map[string]bool{
 
 func carriedEntry(name string) bool { return carriedSections[name] }
 
+// entryKind says what an entry of each carried section is, for messages.
+var entryKind = map[string]string{
+	"__bug_table":       "a BUG/WARN site",
+	"__ex_table":        "an exception fixup",
+	"__jump_table":      "a jump label: static key or tracepoint",
+	".altinstructions":  "an alternative",
+	".parainstructions": "a paravirt site",
+	".smp_locks":        "a lock prefix",
+}
+
 // entries emits the special-section entries of a carried function, and its
 // ftrace call site record.
 func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
@@ -75,8 +85,8 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 		writeBytes(&g.asm, e.Data)
 		fmt.Fprintf(&g.asm, "\t.popsection\n")
 		for _, r := range e.Relocs {
-			if err := g.reloc(o, fmt.Sprintf("%s+%#x", el, r.Offset), r, nil); err != nil {
-				return fmt.Errorf("%s entry of %s: %w", name, f.Name, err)
+			if err := g.relocIn(o, fmt.Sprintf("%s+%#x", el, r.Offset), r, nil, false); err != nil {
+				return fmt.Errorf("%s entry of %s (%s): %w", name, f.Name, entryKind[name], err)
 			}
 		}
 	}

@@ -351,6 +351,13 @@ func writeBytes(w io.Writer, b []byte) {
 // kernel, unexported globals) is resolved by the engine, from run-pre
 // matching where an old function refers to it, else from kallsyms.
 func (g *gen) reloc(o Object, place string, r elfdiff.Reloc, code []byte) error {
+	return g.relocIn(o, place, r, code, true)
+}
+
+// relocIn is reloc; engine says whether the engine may resolve it. Special
+// sections are processed by the module loader before the engine could
+// write anything into them, so their relocations must be the loader's.
+func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engine bool) error {
 	if r.Info.Kind == 0 { // R_*_NONE: nothing to do, the bytes are code.
 		return nil
 	}
@@ -370,6 +377,9 @@ func (g *gen) reloc(o Object, place string, r elfdiff.Reloc, code []byte) error 
 	}
 	// The engine resolves it: by the running kernel's name of the target.
 	sym, addend := g.engineTarget(r)
+	if !engine {
+		return fmt.Errorf("%w: it refers to %s, which is not exported: the module loader processes the entry at load time, before ksplice could resolve it", ErrUnsupported, sym)
+	}
 	if sym == "" {
 		return fmt.Errorf("%w: relocation %s at %s to %s: no name the running kernel knows", ErrUnsupported, name, place, describe(r))
 	}
