@@ -87,7 +87,7 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		return nil, fmt.Errorf("apply %s: %w", m.ID, kmod.ErrNotRoot)
 	}
 	if rec, err := readRecord(o.StateDir, m.ID); err == nil {
-		if st, _ := (kmod.Update{ID: m.ID}).Stage(); st == "applied" {
+		if st, _ := (kmod.Update{ID: m.EngineID(m.Targets[0])}).Stage(); st == "applied" {
 			return rec, fmt.Errorf("%s: %w", m.ID, ErrAlreadyApplied)
 		}
 		// A record the kernel does not back is from before a reboot.
@@ -119,29 +119,31 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 			return nil, err
 		}
 		undo = append(undo, func() { kmod.Unload(name) })
-		if !(kmod.Update{ID: m.ID}).Registered() {
+		if !(kmod.Update{ID: m.EngineID(t)}).Registered() {
 			rollback()
 			return nil, fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module)
 		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
 		Targets: m.Targets, StopMachineNs: map[string]int64{}}
-	// One engine update per id: the engine applies all of its targets'
-	// functions in one stop_machine.
-	upd := kmod.Update{ID: m.ID}
-	if err := upd.SetStage("apply"); err != nil {
-		rollback()
-		return nil, err
+	// Each target's module is one engine update, applied in one
+	// stop_machine; an update of several targets is applied target by
+	// target and taken back whole if one of them is refused.
+	for _, t := range m.Targets {
+		upd := kmod.Update{ID: m.EngineID(t)}
+		if err := upd.SetStage("apply"); err != nil {
+			rollback()
+			return nil, err
+		}
+		undo = append(undo, func() { upd.SetStage("reverse") })
+		rec.StopMachineNs[t.Name], _ = upd.StopMachineNs()
 	}
-	ns, _ := upd.StopMachineNs()
-	rec.StopMachineNs["all"] = ns
 	seq, err := nextSeq(o.StateDir)
 	if err == nil {
 		rec.Seq = seq
 		err = writeRecord(o.StateDir, rec)
 	}
 	if err != nil {
-		upd.SetStage("reverse")
 		rollback()
 		return nil, fmt.Errorf("apply %s: record it: %w (reversed)", m.ID, err)
 	}
@@ -160,12 +162,20 @@ func Undo(id string, o Options) (*Record, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("undo %s: %w", id, kmod.ErrNotRoot)
 	}
-	upd := kmod.Update{ID: id}
-	if st, err := upd.Stage(); err == nil && st == "applied" {
-		if err := upd.SetStage("reverse"); err != nil {
-			return nil, err
+	m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
+	for i := len(rec.Targets) - 1; i >= 0; i-- {
+		t := rec.Targets[i]
+		upd := kmod.Update{ID: m.EngineID(t)}
+		if st, err := upd.Stage(); err == nil && st == "applied" {
+			if err := upd.SetStage("reverse"); err != nil {
+				// Put back what this undo reversed: all or nothing.
+				for _, t := range rec.Targets[i+1:] {
+					(kmod.Update{ID: m.EngineID(t)}).SetStage("apply")
+				}
+				return nil, err
+			}
+			rec.StopMachineNs["undo:"+t.Name], _ = upd.StopMachineNs()
 		}
-		rec.StopMachineNs["undo"], _ = upd.StopMachineNs()
 	}
 	var errs []error
 	for i := len(rec.Targets) - 1; i >= 0; i-- {
@@ -201,9 +211,15 @@ func List(o Options) ([]*Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		rec.Stage, err = (kmod.Update{ID: id}).Stage()
-		if err != nil {
-			rec.Stage = "missing" // recorded, but the kernel does not have it (rebooted?)
+		m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
+		for _, t := range rec.Targets {
+			st, err := (kmod.Update{ID: m.EngineID(t)}).Stage()
+			if err != nil {
+				st = "missing" // recorded, but the kernel does not have it (rebooted?)
+			}
+			if rec.Stage == "" || st != "applied" {
+				rec.Stage = st
+			}
 		}
 		recs = append(recs, rec)
 	}

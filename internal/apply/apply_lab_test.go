@@ -37,6 +37,8 @@ var observable = []struct {
 	{patch: "memory-state-show-warn", read: "cat /sys/devices/system/memory/memory*/state | sort -u", want: "online-ksplice"},
 	// Nothing to see from user space: the update names its target.
 	{patch: "ext4-mballoc-6.1.192-2", read: "ksplice list --json", want: `"name": "ext4"`, modules: []string{"ext4"}},
+	// One update, two targets: applied and undone together.
+	{patch: "multi-cmdline-ext4", read: "cat /proc/cmdline; ls /sys/kernel/ksplice", want: " ksplice=patched", modules: []string{"ext4"}},
 }
 
 var (

@@ -67,7 +67,9 @@ func runApply(opts *applyOptions, s Streams) error {
 	}
 	fmt.Fprintf(s.Out, "applied %s: %s\n", rec.ID, rec.Description)
 	printTargets(s.Out, rec.Targets)
-	fmt.Fprintf(s.Out, "stop_machine: %.3f ms\n", float64(rec.StopMachineNs["all"])/1e6)
+	for _, t := range rec.Targets {
+		fmt.Fprintf(s.Out, "stop_machine (%s): %.3f ms\n", t.Name, float64(rec.StopMachineNs[t.Name])/1e6)
+	}
 	return nil
 }
 

@@ -207,8 +207,12 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	sort.Strings(targets)
 	err = timed("build-module", func() error {
 		for _, t := range targets {
+			engineID := id
+			if len(targets) > 1 {
+				engineID = id + "." + t // as update.Manifest.EngineID says
+			}
 			gm, err := patchgen.Generate(patchgen.Input{
-				ID: id, Description: desc, Target: t, Objects: byTarget[t],
+				ID: id, EngineID: engineID, Description: desc, Target: t, Objects: byTarget[t],
 				Exported: func(s string) bool { return exported[s] },
 			})
 			if err != nil {

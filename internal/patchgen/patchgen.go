@@ -28,6 +28,7 @@ type Object struct {
 // objects of one target (vmlinux or one module).
 type Input struct {
 	ID          string // update id
+	EngineID    string // id the module registers with the engine; default ID
 	Description string
 	Target      string // "vmlinux" or a module name
 	Objects     []Object

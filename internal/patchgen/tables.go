@@ -76,7 +76,11 @@ func (g *gen) tables(module string) string {
 	}
 	w("\nstatic const struct ksplice_update ksplice_update = {\n")
 	w("\t.format_version = KSPLICE_FORMAT_VERSION,\n")
-	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(g.in.ID), cString(g.in.Description), cString(g.in.Target))
+	id := g.in.EngineID
+	if id == "" {
+		id = g.in.ID
+	}
+	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
 	w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")

@@ -218,7 +218,23 @@ func Read(r io.Reader) (*Update, error) {
 	if !ValidID(u.Manifest.ID) {
 		return nil, fmt.Errorf("%w: bad update id %q", ErrFormat, u.Manifest.ID)
 	}
+	if len(u.Manifest.Targets) == 0 {
+		return nil, fmt.Errorf("%w: the manifest names no target", ErrFormat)
+	}
+	for _, name := range append([]string{u.Manifest.Core}, targetModules(u.Manifest.Targets)...) {
+		if _, ok := u.Files[name]; !ok {
+			return nil, fmt.Errorf("%w: module %q of the manifest is not in the update", ErrFormat, name)
+		}
+	}
 	return u, nil
+}
+
+func targetModules(ts []Target) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Module)
+	}
+	return out
 }
 
 // ReadFile reads and verifies the update tarball at name.
@@ -233,4 +249,14 @@ func ReadFile(name string) (*Update, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return u, nil
+}
+
+// EngineID is the id under which target t's module registers with the
+// engine (/sys/kernel/ksplice/ID): the update's id when it has one target,
+// else ID.TARGET, since each target's module registers on its own.
+func (m *Manifest) EngineID(t Target) string {
+	if len(m.Targets) <= 1 {
+		return m.ID
+	}
+	return m.ID + "." + t.Name
 }

@@ -159,3 +159,14 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestEngineID(t *testing.T) {
+	m, _ := sample()
+	if got := m.EngineID(m.Targets[0]); got != "cmdline_fix" {
+		t.Errorf("one target: EngineID = %q", got)
+	}
+	m.Targets = append(m.Targets, Target{Name: "ext4", Module: "x.ko"})
+	if got := m.EngineID(m.Targets[1]); got != "cmdline_fix.ext4" {
+		t.Errorf("two targets: EngineID = %q", got)
+	}
+}
