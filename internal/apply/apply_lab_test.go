@@ -336,3 +336,67 @@ func flipOldCode(t *testing.T, ko []byte) ([]byte, int) {
 	out[at] ^= 0x01
 	return out, off
 }
+
+// TestApplyStacked stacks two updates on one function: the second, made
+// with --after the first's patch, applies only on top of the first; the
+// first cannot be undone while the second is applied; undone newest first,
+// the kernel is back where it started.
+func TestApplyStacked(t *testing.T) {
+	k := labtest.Kernel(t)
+	kmodSrc, _ := filepath.Abs("../../kmod-src")
+	dir := t.TempDir()
+	read := func(name string) *srcpatch.Patch {
+		p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", name+".diff"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var files []lab.File
+	for i, c := range []struct {
+		patch string
+		after []*srcpatch.Patch
+	}{
+		{"proc-cmdline-string", nil},
+		{"proc-cmdline-stacked", []*srcpatch.Patch{read("proc-cmdline-string")}},
+	} {
+		out := filepath.Join(dir, fmt.Sprintf("stack%d.tar", i+1))
+		_, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: read(c.patch), PatchName: c.patch,
+			After: c.after, ID: fmt.Sprintf("stack%d", i+1), Output: out, KmodSrc: kmodSrc})
+		if err != nil {
+			t.Fatalf("create %s: %v", c.patch, err)
+		}
+		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
+	}
+	out := labtest.Run(t, lab.RunOptions{Files: files, Command: []string{"sh", "-c", `
+ksplice apply stack2.tar >/dev/null 2>&1; echo "apply2-alone $?"
+ksplice apply stack1.tar >/dev/null; echo "apply1 $?"
+ksplice apply stack2.tar >/dev/null; echo "apply2 $?"
+echo "cmdline $(cat /proc/cmdline)"
+ksplice undo stack1 >/dev/null 2>&1; echo "undo1-first $?"
+echo "cmdline $(cat /proc/cmdline)"
+ksplice undo stack2 >/dev/null; echo "undo2 $?"
+ksplice undo stack1 >/dev/null; echo "undo1 $?"
+echo "cmdline $(cat /proc/cmdline)"
+ksplice list`}})
+	want := []string{
+		"apply2-alone 3", "apply1 0", "apply2 0",
+		"ksplice=patched stacked=yes", "undo1-first 3", "undo2 0", "undo1 0",
+		"no updates applied",
+	}
+	for _, w := range want {
+		if !strings.Contains(out.Stdout, w) {
+			t.Errorf("guest output lacks %q:\n%s", w, out.Stdout)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.Stdout), "\n")
+	var cmdlines []string
+	for _, l := range lines {
+		if c, ok := strings.CutPrefix(l, "cmdline "); ok {
+			cmdlines = append(cmdlines, c)
+		}
+	}
+	if len(cmdlines) != 3 || cmdlines[1] != cmdlines[0] || strings.Contains(cmdlines[2], "ksplice") {
+		t.Errorf("cmdline after apply, refused undo, full undo = %q", cmdlines)
+	}
+}

@@ -28,6 +28,7 @@ type createOptions struct {
 	JSON          bool
 	Jobs          int
 	ForceCompiler bool
+	After         []string
 	Patch         string
 }
 
@@ -50,7 +51,8 @@ changes no object code, that touches assembly, the build, data or __init
 code, or that needs what the update format cannot carry.`,
 		Example: `  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff
-  ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff`,
+  ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff
+  ksplice create --kernel debian:6.1.0-55-amd64 --after fix.diff fix2.diff`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Patch = args[0]
@@ -70,6 +72,7 @@ code, or that needs what the update format cannot carry.`,
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary, with each stage's duration")
 	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs")
 	f.BoolVar(&opts.ForceCompiler, "force-compiler", false, "build even if the compiler differs from the kernel's (warns)")
+	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
 	return cmd
 }
 
@@ -83,6 +86,14 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	p, err := srcpatch.ParseFile(opts.Patch)
 	if err != nil {
 		return err
+	}
+	var after []*srcpatch.Patch
+	for _, a := range opts.After {
+		ap, err := srcpatch.ParseFile(a)
+		if err != nil {
+			return fmt.Errorf("--after: %w", err)
+		}
+		after = append(after, ap)
 	}
 	var k *lab.Kernel
 	if opts.Src != "" {
@@ -105,7 +116,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 		return err
 	}
 	res, err := create.Create(ctx, create.Options{
-		Kernel: k, Patch: p, PatchName: opts.Patch, ID: opts.ID, Description: opts.Description,
+		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})

@@ -37,8 +37,10 @@ type workspace struct {
 	objs string
 }
 
-func newWorkspace(k *lab.Kernel) *workspace {
-	return &workspace{k: k, src: filepath.Join(k.Dir, "post", "src"), objs: filepath.Join(k.Dir, "post", "build")}
+// newWorkspace returns the workspace called name: "post" for the patched
+// tree, "base" for the tree with the patches of earlier updates (--after).
+func newWorkspace(k *lab.Kernel, name string) *workspace {
+	return &workspace{k: k, src: filepath.Join(k.Dir, name, "src"), objs: filepath.Join(k.Dir, name, "build")}
 }
 
 func (w *workspace) preTree() kbuild.Tree {
@@ -117,45 +119,70 @@ func (w *workspace) restore() error {
 	return nil
 }
 
+// prepare resets the workspace and applies patches to it in order.
+func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) error {
+	var files []string
+	for _, p := range patches {
+		for _, c := range p.Changes {
+			files = append(files, c.Old, c.New)
+		}
+	}
+	if err := w.reset(ctx, files); err != nil {
+		return err
+	}
+	for _, p := range patches {
+		if err := p.Apply(ctx, w.src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // buildPairs builds objs before and after the patch and copies them into
-// dir/pre and dir/post.
-func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, objs []string, dir string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+// dir/pre and dir/post. With earlier patches (the updates this one stacks
+// on), "before" is the tree with those applied.
+func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	w := newWorkspace(k)
+	post := newWorkspace(k, "post")
+	preTree := post.preTree()
+	if len(after) > 0 {
+		base := newWorkspace(k, "base")
+		err = timed("apply-base", func() error { return base.prepare(ctx, after) })
+		if err != nil {
+			return nil, fmt.Errorf("earlier patches (--after): %w", err)
+		}
+		preTree = base.postTree()
+		if err := preTree.Remove(objs); err != nil {
+			return nil, err
+		}
+	}
 
-	var pre, post []kbuild.Object
+	var pre, postObjs []kbuild.Object
 	err = timed("build-pre", func() error {
 		var err error
-		pre, err = w.preTree().BuildObjects(ctx, objs, nil)
+		pre, err = preTree.BuildObjects(ctx, objs, nil)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	err = timed("apply-patch", func() error {
-		var files []string
-		for _, c := range p.Changes {
-			files = append(files, c.Old, c.New)
-		}
-		if err := w.reset(ctx, files); err != nil {
-			return err
-		}
-		return p.Apply(ctx, w.src)
+		return post.prepare(ctx, append(append([]*srcpatch.Patch{}, after...), p))
 	})
 	if err != nil {
 		return nil, err
 	}
 	err = timed("build-post", func() error {
-		t := w.postTree()
+		t := post.postTree()
 		if err := t.Remove(objs); err != nil {
 			return err
 		}
 		var err error
-		post, err = t.BuildObjects(ctx, objs, nil)
+		postObjs, err = t.BuildObjects(ctx, objs, nil)
 		return err
 	})
 	if err != nil {
@@ -163,8 +190,8 @@ func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, objs []st
 	}
 	pairs := make([]Pair, len(pre))
 	for i := range pre {
-		if pre[i].Module != post[i].Module {
-			return nil, fmt.Errorf("%s moves from %s to %s: the patch changes the build", pre[i].Rel, pre[i].Target(), post[i].Target())
+		if pre[i].Module != postObjs[i].Module {
+			return nil, fmt.Errorf("%s moves from %s to %s: the patch changes the build", pre[i].Rel, pre[i].Target(), postObjs[i].Target())
 		}
 		pairs[i] = Pair{
 			Rel:    pre[i].Rel,
@@ -176,7 +203,7 @@ func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, objs []st
 		if err := copyFile(pre[i].Path, pairs[i].Pre); err != nil {
 			return nil, err
 		}
-		if err := copyFile(post[i].Path, pairs[i].Post); err != nil {
+		if err := copyFile(postObjs[i].Path, pairs[i].Post); err != nil {
 			return nil, err
 		}
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	Kernel        *lab.Kernel
 	Patch         *srcpatch.Patch
 	PatchName     string // file name, for the id and the tarball
+	// After are the patches of the applied updates this one stacks on,
+	// oldest first: the update is built against the tree with them
+	// applied, and must be applied after them.
+	After []*srcpatch.Patch
 	ID            string // default: derived from the patch
 	Description   string // default: the patch's subject
 	Output        string // default: ksplice-ID.tar
@@ -110,6 +114,11 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
+	for _, a := range o.After {
+		if err := a.Resolve(k.Source); err != nil {
+			return nil, fmt.Errorf("earlier patch (--after): %w", err)
+		}
+	}
 	if err := o.Patch.Resolve(k.Source); err != nil {
 		return nil, err
 	}
@@ -128,7 +137,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(scratch)
 
-	pairs, err := buildPairs(ctx, k, o.Patch, pl.Objects, scratch, o.Log, timed)
+	pairs, err := buildPairs(ctx, k, o.Patch, o.After, pl.Objects, scratch, o.Log, timed)
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +274,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 }
 
 var stageTitle = map[string]string{
+	"apply-base":   "applying the earlier patches (--after) to a scratch tree",
 	"build-pre":    "building the touched objects before the patch",
 	"apply-patch":  "applying the patch to a scratch tree",
 	"build-post":   "building the touched objects after the patch",
