@@ -39,13 +39,13 @@ var (
 
 // Options control Create.
 type Options struct {
-	Kernel        *lab.Kernel
-	Patch         *srcpatch.Patch
-	PatchName     string // file name, for the id and the tarball
+	Kernel    *lab.Kernel
+	Patch     *srcpatch.Patch
+	PatchName string // file name, for the id and the tarball
 	// After are the patches of the applied updates this one stacks on,
 	// oldest first: the update is built against the tree with them
 	// applied, and must be applied after them.
-	After []*srcpatch.Patch
+	After         []*srcpatch.Patch
 	ID            string // default: derived from the patch
 	Description   string // default: the patch's subject
 	Output        string // default: ksplice-ID.tar
