@@ -377,7 +377,7 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		return nil
 	}
 	// The engine resolves it: by the running kernel's name of the target.
-	sym, addend := g.engineTarget(r)
+	sym, addend := runningTarget(r, g.preNames)
 	if !engine {
 		return fmt.Errorf("%w: it refers to %s, which is not exported: the module loader processes the entry at load time, before ksplice could resolve it", ErrUnsupported, sym)
 	}
@@ -397,27 +397,6 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, ksplice_placeholder%+d\n", place, name, r.Addend)
 	}
 	return nil
-}
-
-// engineTarget names a relocation's target for the engine: the containing
-// function or object by its pre-patch name, with the addend rebased to it.
-func (g *gen) engineTarget(r elfdiff.Reloc) (string, int64) {
-	t := r.Target.Sym
-	if t == nil {
-		return "", 0
-	}
-	addend := r.Addend
-	if t != r.Sym {
-		addend += int64(symValue(r.Sym)) - int64(symValue(t))
-	}
-	name := t.Name
-	if pre, ok := g.preNames[t]; ok {
-		name = pre
-	}
-	if t.Type == elf.STT_SECTION && t.Section != nil {
-		name = t.Section.Name
-	}
-	return name, addend
 }
 
 func symValue(s *elfdiff.Symbol) uint64 {
@@ -455,7 +434,7 @@ func (g *gen) oldFunc(f *elfdiff.Function, newFunc string) (replaced, error) {
 		if rel.Info.Kind == 0 {
 			continue
 		}
-		sym, addend := oldTarget(rel)
+		sym, addend := runningTarget(rel, nil)
 		if sym == "" {
 			return r, fmt.Errorf("%w: old code of %s: relocation at +%#x has no target", ErrUnsupported, f.Name, rel.Offset)
 		}
@@ -481,10 +460,12 @@ func (g *gen) oldFunc(f *elfdiff.Function, newFunc string) (replaced, error) {
 	return r, nil
 }
 
-// oldTarget names a relocation target in the pre object, which is the
-// running kernel: the containing function or object, or the section for
-// anonymous data.
-func oldTarget(r elfdiff.Reloc) (string, int64) {
+// runningTarget names a relocation's target as the running kernel knows
+// it: the containing function or object, by its pre-patch name when
+// preNames maps a post-patch symbol to one (the old code's symbols are
+// pre-patch already), or the section for anonymous data; the addend is
+// rebased to that target.
+func runningTarget(r elfdiff.Reloc, preNames map[*elfdiff.Symbol]string) (string, int64) {
 	t := r.Target.Sym
 	if t == nil {
 		return "", 0
@@ -501,6 +482,9 @@ func oldTarget(r elfdiff.Reloc) (string, int64) {
 			return fmt.Sprintf("%s+%#x", t.Section.Name, r.Target.Off), r.Addend - r.Target.Off
 		}
 		return t.Section.Name, addend
+	}
+	if pre, ok := preNames[t]; ok {
+		return pre, addend
 	}
 	return t.Name, addend
 }
