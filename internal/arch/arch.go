@@ -84,12 +84,26 @@ type Arch struct {
 	// function (x86-64: jmp rel32; arm64: ldr x16, #8; br x16; .quad).
 	TrampolineSize int
 
+	// BranchVeneer is the code of a veneer that jumps to the 64-bit address
+	// stored right after it (at offset len(BranchVeneer)), for calls from
+	// an update module to kernel code beyond a direct branch's reach
+	// (arm64: modules lie up to 2 GiB from the kernel's text, "bl" reaches
+	// 128 MiB). Nil where a direct branch reaches every target (x86-64:
+	// rel32 covers the +-2 GiB of the kernel's code model).
+	BranchVeneer []byte
+	// Abs64 is the relocation type of a 64-bit absolute address
+	// (R_X86_64_64, R_AARCH64_ABS64).
+	Abs64 uint32
+
 	// DefaultPCBias is the distance from a PC-relative field to the end of
 	// its instruction when the instruction cannot be decoded (x86-64: 4).
 	DefaultPCBias int
 
 	relocs map[uint32]RelocInfo
 	decode func(code []byte) []Insn
+	// jumpSiteLen is the length of a static branch (jump label) site
+	// starting at code[0].
+	jumpSiteLen func(code []byte) int
 	// pcBiased reports whether a PC-relative field in code is relative to
 	// the end of its instruction (x86) rather than to the field (arm64).
 	pcBiased bool
@@ -167,6 +181,18 @@ func (a *Arch) PCBias(insns []Insn, off int) int {
 		}
 	}
 	return a.DefaultPCBias
+}
+
+// JumpSiteLen returns the length of the static branch (jump label) that
+// starts at code[0], in either of its forms: the jump or the nop that
+// replaces it. x86-64: 2 (jmp rel8, 2-byte nop) or 5 (jmp rel32, 5-byte
+// nop); arm64: 4. Returns 0 when code is too short for one.
+func (a *Arch) JumpSiteLen(code []byte) int {
+	n := a.jumpSiteLen(code)
+	if n > len(code) {
+		return 0
+	}
+	return n
 }
 
 // Containing returns the instruction of insns (sorted, as Decode returns

@@ -81,3 +81,25 @@ func TestDecodeLineArgs(t *testing.T) {
 		t.Errorf("arm64 PC bias: %d, want 0", b)
 	}
 }
+
+func TestJumpSiteLen(t *testing.T) {
+	tests := []struct {
+		m    elf.Machine
+		code []byte
+		want int
+	}{
+		{elf.EM_X86_64, []byte{0xeb, 0x10, 0, 0, 0}, 2},
+		{elf.EM_X86_64, []byte{0x66, 0x90, 0, 0, 0}, 2},
+		{elf.EM_X86_64, []byte{0xe9, 0, 0, 0, 0}, 5},
+		{elf.EM_X86_64, []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}, 5},
+		{elf.EM_X86_64, []byte{0xe9, 0}, 0},
+		{elf.EM_AARCH64, []byte{0x1f, 0x20, 0x03, 0xd5}, 4},
+		{elf.EM_AARCH64, []byte{0x1f, 0x20}, 0},
+	}
+	for _, tt := range tests {
+		a, _ := For(tt.m)
+		if got := a.JumpSiteLen(tt.code); got != tt.want {
+			t.Errorf("%s JumpSiteLen(% x) = %d, want %d", a.Name, tt.code, got, tt.want)
+		}
+	}
+}

@@ -11,7 +11,11 @@ var arm64 = &Arch{
 	FtraceSection:  "__patchable_function_entries",
 	FtraceSiteSize: 8,  // two NOPs (mov x9, x30; nop at run time)
 	TrampolineSize: 16, // ldr x16, #8; br x16; .quad target
-	decode:         decodeARM64,
+	Abs64:          uint32(elf.R_AARCH64_ABS64),
+	// ldr x16, .+8; br x16
+	BranchVeneer: []byte{0x50, 0x00, 0x00, 0x58, 0x00, 0x02, 0x1f, 0xd6},
+	decode:       decodeARM64,
+	jumpSiteLen:  func([]byte) int { return 4 }, // b or nop
 	relocs: relocTable(
 		a64(elf.R_AARCH64_NONE, RelocNone, 0),
 		a64(elf.R_AARCH64_ABS64, RelocAbs, 8),

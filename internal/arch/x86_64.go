@@ -14,7 +14,9 @@ var x86_64 = &Arch{
 	TrampolineSize: 5, // jmp rel32
 	DefaultPCBias:  4,
 	pcBiased:       true,
+	Abs64:          uint32(elf.R_X86_64_64),
 	decode:         decodeX86,
+	jumpSiteLen:    jumpSiteLenX86,
 	relocs: relocTable(
 		x86(elf.R_X86_64_NONE, RelocNone, 0),
 		x86(elf.R_X86_64_64, RelocAbs, 8),
@@ -48,6 +50,15 @@ func relocTable(es ...relocEntry) map[uint32]RelocInfo {
 		m[e.typ] = e.info
 	}
 	return m
+}
+
+// jumpSiteLenX86: jmp rel8 (eb) or the 2-byte nop (66 90) is 2 bytes;
+// anything else is jmp rel32 or a 5-byte nop.
+func jumpSiteLenX86(c []byte) int {
+	if len(c) >= 1 && c[0] == 0xeb || len(c) >= 2 && c[0] == 0x66 && c[1] == 0x90 {
+		return 2
+	}
+	return 5
 }
 
 func decodeX86(code []byte) []Insn {
