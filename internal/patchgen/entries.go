@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 )
 
@@ -52,11 +53,18 @@ var entryKind = map[string]string{
 }
 
 // entries emits the special-section entries of a carried function, and its
-// ftrace call site record.
+// ftrace call site record in the section the architecture's compiler uses
+// (__mcount_loc on x86-64, __patchable_function_entries on arm64), where
+// the module loader finds it for ftrace_module_init().
 func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 	if f.FtraceSite >= 0 {
-		fmt.Fprintf(&g.asm, "\t.pushsection __mcount_loc,\"a\",%%progbits\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
-			lbl, f.Offset+uint64(f.FtraceSite))
+		sec := o.Result.Post.Arch.FtraceSection
+		flags := "a"
+		if sec == "__patchable_function_entries" {
+			flags = "aw" // as gcc's -fpatchable-function-entry emits it
+		}
+		fmt.Fprintf(&g.asm, "\t.pushsection %s,\"%s\",%%progbits\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
+			sec, flags, lbl, f.Offset+uint64(f.FtraceSite))
 	}
 	for _, e := range f.Entries {
 		name := e.Special.Name
@@ -143,17 +151,14 @@ const (
 )
 
 // jumpSite describes a static branch of old code: a jump or a nop of the
-// same length, whose target the __jump_table entry gives.
-func jumpSite(f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
+// same length (a.JumpSiteLen), whose target the __jump_table entry gives.
+func jumpSite(a *arch.Arch, f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
 	s := site{off: uint64(e.Anchor), kind: siteJumpLabel}
 	if e.Anchor < 0 || uint64(e.Anchor) >= f.Size {
 		return s, fmt.Errorf("%w: __jump_table entry of %s points outside it", ErrUnsupported, f.Name)
 	}
-	switch c := f.Code[e.Anchor:]; {
-	case c[0] == 0xeb, len(c) >= 2 && c[0] == 0x66 && c[1] == 0x90:
-		s.len = 2
-	default:
-		s.len = 5
+	if s.len = a.JumpSiteLen(f.Code[e.Anchor:]); s.len == 0 {
+		return s, fmt.Errorf("%w: __jump_table entry of %s: the branch runs past its end", ErrUnsupported, f.Name)
 	}
 	if len(e.Relocs) < 2 || e.Relocs[1].Target.Sym == nil || e.Relocs[1].Target.Sym.Function() != f {
 		return s, fmt.Errorf("%w: __jump_table entry of %s jumps outside it", ErrUnsupported, f.Name)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -109,6 +110,10 @@ type gen struct {
 
 	replaced  []replaced
 	newRelocs []newReloc
+	// veneers maps an engine-resolved branch target to the label of its
+	// veneer (architectures with a BranchVeneer); veneerLabels in order.
+	veneers      map[string]string
+	veneerLabels []string
 	// preNames maps post-object symbols to their names in the pre object,
 	// which are the running kernel's names.
 	preNames map[*elfdiff.Symbol]string
@@ -196,7 +201,7 @@ func (g *gen) object(o Object) error {
 	oldOf := map[*elfdiff.FuncDiff]int{}
 	for _, fd := range carried {
 		if fd.Pre != nil && !isCold(fd.Name) {
-			r, err := g.oldFunc(fd.Pre, fmt.Sprintf("%s+%#x", g.labels[fd.Post.Section], fd.Post.Offset))
+			r, err := g.oldFunc(res.Pre.Arch, fd.Pre, fmt.Sprintf("%s+%#x", g.labels[fd.Post.Section], fd.Post.Offset))
 			if err != nil {
 				return err
 			}
@@ -387,8 +392,17 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 	if strings.HasPrefix(sym, ".") {
 		return fmt.Errorf("%w: relocation %s at %s refers to unnamed data %s of the running kernel", ErrUnsupported, name, place, sym)
 	}
+	a := o.Result.Post.Arch
+	if code != nil && a.BranchVeneer != nil && a.BranchField(code, int(r.Offset), r.Info.Kind) {
+		// The target may lie beyond the branch's reach: the call goes
+		// to a veneer of the update module, whose 64-bit literal the
+		// engine writes.
+		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
+		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s\n", place, name, v)
+		return nil
+	}
 	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
-	if code != nil && o.Result.Post.Arch.BranchField(code, int(r.Offset), r.Info.Kind) {
+	if code != nil && a.BranchField(code, int(r.Offset), r.Info.Kind) {
 		// The engine writes the real target before the code can run;
 		// until then the call goes to a trap of our own, so that objtool,
 		// checking new.S, sees a call to a function rather than into
@@ -397,6 +411,28 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, ksplice_placeholder%+d\n", place, name, r.Addend)
 	}
 	return nil
+}
+
+// veneer returns the label of a veneer of the update module that jumps to
+// the target of r, emitting it (and r, placed at its literal) the first
+// time that target is asked for.
+func (g *gen) veneer(a *arch.Arch, r newReloc) string {
+	key := fmt.Sprintf("%s%+d@%s", r.symbol, r.addend, r.oldFunc)
+	if l, ok := g.veneers[key]; ok {
+		return l
+	}
+	l := fmt.Sprintf("ksplice_v%d", len(g.veneerLabels))
+	if g.veneers == nil {
+		g.veneers = map[string]string{}
+	}
+	g.veneers[key] = l
+	g.veneerLabels = append(g.veneerLabels, l)
+	fmt.Fprintf(&g.asm, "\t.pushsection .ksplice.text.veneer,\"ax\",%%progbits\n\t.balign 8\n\t.globl %s\n\t.type %s, @function\n%s:\n", l, l, l)
+	writeBytes(&g.asm, a.BranchVeneer)
+	fmt.Fprintf(&g.asm, "\t.quad 0 /* %s%+d, written by the engine */\n\t.size %s, .-%s\n\t.popsection\n", r.symbol, r.addend, l, l)
+	r.place = fmt.Sprintf("%s+%#x", l, len(a.BranchVeneer))
+	g.newRelocs = append(g.newRelocs, r)
+	return l
 }
 
 func symValue(s *elfdiff.Symbol) uint64 {
@@ -428,7 +464,7 @@ func (g *gen) oldUser(sym string) string {
 }
 
 // oldFunc builds the run-pre matching data of a replaced function.
-func (g *gen) oldFunc(f *elfdiff.Function, newFunc string) (replaced, error) {
+func (g *gen) oldFunc(a *arch.Arch, f *elfdiff.Function, newFunc string) (replaced, error) {
 	r := replaced{name: f.Name, old: f, label: newFunc}
 	for _, rel := range f.Relocs {
 		if rel.Info.Kind == 0 {
@@ -443,7 +479,7 @@ func (g *gen) oldFunc(f *elfdiff.Function, newFunc string) (replaced, error) {
 	for _, e := range f.Entries {
 		switch e.Special.Name {
 		case "__jump_table":
-			s, err := jumpSite(f, e)
+			s, err := jumpSite(a, f, e)
 			if err != nil {
 				return r, err
 			}

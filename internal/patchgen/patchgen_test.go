@@ -14,7 +14,13 @@ import (
 
 func diffPair(t *testing.T, name string) *elfdiff.Result {
 	t.Helper()
-	dir := "../../testdata/elfdiff/x86_64"
+	return diffPairArch(t, "x86_64", name)
+}
+
+// diffPairArch diffs the pair name built for arch ("x86_64", "arm64").
+func diffPairArch(t *testing.T, arch, name string) *elfdiff.Result {
+	t.Helper()
+	dir := filepath.Join("../../testdata/elfdiff", arch)
 	pre, err := elfdiff.Open(filepath.Join(dir, name+".orig.o"))
 	if err != nil {
 		t.Skipf("%v (make testdata builds the objects)", err)
@@ -38,13 +44,22 @@ func undefinedExported(string) bool { return true }
 // the object.
 func assemble(t *testing.T, src []byte) *elf.File {
 	t.Helper()
+	return assembleWith(t, "gcc", src)
+}
+
+// assembleWith is assemble with the compiler driver cc.
+func assembleWith(t *testing.T, cc string, src []byte) *elf.File {
+	t.Helper()
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("%s: %v", cc, err)
+	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "new.S")
 	if err := os.WriteFile(in, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "new.o")
-	if b, err := exec.Command("gcc", "-c", in, "-o", out).CombinedOutput(); err != nil {
+	if b, err := exec.Command(cc, "-c", in, "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("assemble new.S: %v\n%s\n%s", err, b, src)
 	}
 	f, err := elf.Open(out)

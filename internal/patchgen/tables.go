@@ -21,6 +21,9 @@ func (g *gen) tables(module string) string {
 			w("extern char %s[];\n", l)
 		}
 	}
+	for _, l := range g.veneerLabels {
+		w("extern char %s[];\n", l)
+	}
 	for i, r := range g.replaced {
 		w("\n/* %s: the old code run-pre matching looks for */\n", r.name)
 		w("static const u8 ksplice_old_code_%d[] = {\n", i)
