@@ -147,7 +147,9 @@ static int __init ksplice_find_helpers(void)
 		{ "stop_machine_cpuslocked",
 		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
 		{ "stack_trace_save_tsk_reliable",
-		  (void **)&ksplice_kernel.save_stack_reliable },
+		  (void **)&ksplice_kernel.save_stack_reliable, true },
+		{ "stack_trace_save_tsk",
+		  (void **)&ksplice_kernel.save_stack, true },
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
@@ -161,6 +163,12 @@ static int __init ksplice_find_helpers(void)
 			return -ENOENT;
 		}
 	}
+	if (!ksplice_kernel.save_stack_reliable && !ksplice_kernel.save_stack) {
+		pr_err("cannot find stack_trace_save_tsk in kallsyms\n");
+		return -ENOENT;
+	}
+	if (!ksplice_kernel.save_stack_reliable)
+		pr_info("no reliable stack unwinder: stacks are walked with stack_trace_save_tsk\n");
 	return 0;
 }
 
@@ -424,8 +432,17 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	const char *func;
 	int i, nr;
 
-	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
-						KSPLICE_STACK_ENTRIES);
+	/*
+	 * Without a reliable unwinder (arm64 in 6.1: frame records, through
+	 * exception frames), the walk may miss the caller of a function
+	 * interrupted before it saved its frame record.
+	 */
+	if (ksplice_kernel.save_stack_reliable)
+		nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
+							KSPLICE_STACK_ENTRIES);
+	else
+		nr = ksplice_kernel.save_stack(t, ksplice_stack,
+					       KSPLICE_STACK_ENTRIES, 0);
 	if (nr < 0) {
 		ksplice_add_conflict(st, t, "(unreliable stack)", 0, true);
 		return -EBUSY;

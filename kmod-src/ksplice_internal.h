@@ -104,6 +104,10 @@ struct ksplice_kernel {
 				       const struct cpumask *cpus);
 	int (*save_stack_reliable)(struct task_struct *tsk,
 				   unsigned long *store, unsigned int size);
+	/* Where there is no reliable unwinder (arm64 in 6.1). */
+	unsigned int (*save_stack)(struct task_struct *tsk,
+				   unsigned long *store, unsigned int size,
+				   unsigned int skipnr);
 	struct task_struct *(*idle_task)(int cpu);
 	int (*size_offset)(unsigned long addr, unsigned long *size,
 			   unsigned long *offset);
@@ -145,8 +149,9 @@ void ksplice_state_release(struct ksplice_state *st);
 
 /* arch/<arch>/ksplice_arch.c */
 int ksplice_arch_init(void);
-int ksplice_arch_match_reloc(const struct ksplice_reloc *r, const u8 *old,
-			     const u8 *run, unsigned long run_addr, u32 size,
+void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run);
+int ksplice_arch_match_reloc(const struct ksplice_func *f, u32 i,
+			     const u8 *run, unsigned long run_addr,
 			     u32 *start, u32 *end, unsigned long *value,
 			     bool *has_value);
 int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,

@@ -147,8 +147,7 @@ static int ksplice_match_code(const struct ksplice_func *f, const u8 *run,
 		rs = size;
 		ss = si < f->nr_sites ? f->sites[si].offset : size;
 		if (ri < f->nr_old_relocs) {
-			rret = ksplice_arch_match_reloc(&f->old_relocs[ri], old,
-							run, run_addr, size,
+			rret = ksplice_arch_match_reloc(f, ri, run, run_addr,
 							&rs, &re, &value,
 							&has_value);
 			if (rret == -EOPNOTSUPP || rret == -EINVAL) {
@@ -260,6 +259,7 @@ static int ksplice_match_func(struct ksplice_state *st,
 		}
 		if (copy_from_kernel_nofault(buf, (void *)code, f->old_size))
 			continue;
+		ksplice_arch_prepare_run(f, buf);
 		ret = ksplice_match_code(f, buf, code, fs->values, fs->known,
 					 &mm, &bad);
 		if (ret == -EOPNOTSUPP || ret == -EINVAL) {
@@ -335,6 +335,7 @@ static int ksplice_choose(struct ksplice_state *st,
 		fs->code_size = fs->f->old_size;
 	if (copy_from_kernel_nofault(buf, (void *)fs->code, fs->f->old_size))
 		return -EFAULT;
+	ksplice_arch_prepare_run(fs->f, buf);
 	return ksplice_match_code(fs->f, buf, fs->code, fs->values, fs->known,
 				  &mm, &bad);
 }

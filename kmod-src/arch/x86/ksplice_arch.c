@@ -211,11 +211,10 @@ static bool match_static_call(const u8 *run)
 
 /**
  * ksplice_arch_match_reloc - compare a relocated site with the running code
- * @r:		the relocation
- * @old:	old code of the function
+ * @f:		the function
+ * @i:		index of the relocation in @f->old_relocs
  * @run:	a copy of the running code
  * @run_addr:	where the running code is
- * @size:	length of both
  * @start:	first byte of the site (the opcode, for rewritten branches)
  * @end:	byte after the site
  * @value:	the deduced target, if @has_value
@@ -225,11 +224,14 @@ static bool match_static_call(const u8 *run)
  * matches, -ENOEXEC if not, -EOPNOTSUPP for relocation types this code
  * does not know, -EINVAL if the field does not fit in the function.
  */
-int ksplice_arch_match_reloc(const struct ksplice_reloc *r, const u8 *old,
-			     const u8 *run, unsigned long run_addr, u32 size,
+int ksplice_arch_match_reloc(const struct ksplice_func *f, u32 i,
+			     const u8 *run, unsigned long run_addr,
 			     u32 *start, u32 *end, unsigned long *value,
 			     bool *has_value)
 {
+	const struct ksplice_reloc *r = &f->old_relocs[i];
+	const u8 *old = f->old_code;
+	u32 size = f->old_size;
 	int fsize = field_size(r->type);
 	u32 off = r->offset;
 	bool pcrel = r->type == R_X86_64_PC32 || r->type == R_X86_64_PLT32;
@@ -284,6 +286,11 @@ int ksplice_arch_match_reloc(const struct ksplice_reloc *r, const u8 *old,
 	*value = deduce(r->type, run + off, run_addr + off, r->addend);
 	*has_value = true;
 	return 0;
+}
+
+/* Boot-time rewrites at the entry are relocation sites (__fentry__). */
+void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run)
+{
 }
 
 static bool jump_to(const u8 *run, u32 off, u32 len, s32 target)
