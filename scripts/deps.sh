@@ -12,6 +12,18 @@ pkgs="
 	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
 "
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+# The lab fetches arm64 kernels and busybox (apt-get download PKG:arm64):
+# apt must know the arm64 architecture and have its package lists.
+update=""
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	echo "deps: adding the arm64 architecture to dpkg (for arm64 lab kernels)"
+	$sudo dpkg --add-architecture arm64
+	update=1
+fi
+
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -19,11 +31,11 @@ for p in $pkgs; do
 	fi
 done
 
-if [ -n "$missing" ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	echo "deps: installing Debian packages:$missing"
+if [ -n "$missing" ] || [ -n "$update" ]; then
 	$sudo apt-get update -q
+fi
+if [ -n "$missing" ]; then
+	echo "deps: installing Debian packages:$missing"
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
 fi
 
