@@ -21,6 +21,16 @@ type Arch struct {
 	Console   string
 	OutputDev string
 	ErrorDev  string
+	// OutputBus are QEMU arguments, given once, that add the bus the
+	// output ports sit on; none for serial ports.
+	OutputBus []string
+	// OutputPort is the QEMU -device that makes one output port, with %s
+	// for its chardev id; "" makes each an extra serial port.
+	OutputPort string
+	// OutputModules are modules of the image that make the output ports
+	// appear in the guest; init loads them, and waits for OutputDev and
+	// ErrorDev, before anything else.
+	OutputModules []string
 	// KVMArgs are added when KVM is used.
 	KVMArgs []string
 }
@@ -37,12 +47,34 @@ var arches = map[string]*Arch{
 		ErrorDev:    "ttyS2",
 		KVMArgs:     []string{"-cpu", "host"},
 	},
+	// QEMU's virt machine has a single PL011 UART, the console; the
+	// command's streams go to ports of a virtio-serial device (vport0p1,
+	// vport0p2), whose drivers Debian builds as modules. Virtio console
+	// ports (hvc) would be ttys as well, but pass output 16 bytes at a
+	// time: 1.3 MB of output took 28 s under TCG, against 1 s on these.
+	"arm64": {
+		Debian:       "arm64",
+		GOARCH:       "arm64",
+		KernelArch:   "arm64",
+		CrossCompile: "aarch64-linux-gnu-",
+		QEMU:         "qemu-system-aarch64",
+		// cortex-a72 boots in 3-4 s under TCG; "max,pauth-impdef=on" adds
+		// pointer authentication for 7-9 s (LAB.md).
+		MachineArgs:   []string{"-machine", "virt", "-cpu", "cortex-a72"},
+		Console:       "ttyAMA0",
+		OutputDev:     "vport0p1",
+		ErrorDev:      "vport0p2",
+		OutputBus:     []string{"-device", "virtio-serial-device"},
+		OutputPort:    "virtserialport,chardev=%s",
+		OutputModules: []string{"virtio_mmio", "virtio_console"},
+		KVMArgs:       []string{"-cpu", "host"},
+	},
 }
 
 func archByDebian(name string) (*Arch, error) {
 	a, ok := arches[name]
 	if !ok {
-		return nil, fmt.Errorf("%w guest architecture %q (the lab boots amd64 guests)", verdict.ErrUnsupported, name)
+		return nil, fmt.Errorf("%w guest architecture %q (the lab boots amd64 and arm64 guests)", verdict.ErrUnsupported, name)
 	}
 	return a, nil
 }

@@ -41,10 +41,12 @@ const (
 	markerExit     = "KSPLICE-LAB-EXIT"
 	markerNotFound = "KSPLICE-LAB-NOTFOUND"
 	markerModule   = "KSPLICE-LAB-MODPROBE-FAILED"
+	markerNoPort   = "KSPLICE-LAB-NO-PORT"
 )
 
 // initScript is the guest's /init. The command's stdout and stderr go to
-// their own serial ports, so that they reach the host's stdout and stderr
+// ports of their own (serial, or virtio serial after loading the arch's
+// OutputModules), so that they reach the host's stdout and stderr
 // unmixed with kernel messages; its exit status is reported on the console.
 func initScript(a *Arch, argv, modules []string) string {
 	quoted := make([]string, len(argv))
@@ -61,9 +63,7 @@ mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 echo 0 > /proc/sys/kernel/kptr_restrict
-stty -F /dev/%[2]s raw -echo
-stty -F /dev/%[3]s raw -echo
-cd %[1]s
+%[10]scd %[1]s
 for m in %[8]s; do
 	modprobe "$m" || echo "%[9]s $m" > /dev/console
 done
@@ -79,7 +79,32 @@ fi
 sync
 poweroff -f
 `, guestWorkDir, a.OutputDev, a.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart,
-		strings.Join(modules, " "), markerModule)
+		strings.Join(modules, " "), markerModule, portSetup(a))
+}
+
+// portSetup is the part of init that readies the command's output ports.
+// Serial ports are there from boot and are set raw, so that no "\r" is
+// added to the command's output. Virtio serial ports, not ttys, pass bytes
+// unchanged; they appear once their drivers are loaded and the device has
+// announced its ports.
+func portSetup(a *Arch) string {
+	var b strings.Builder
+	if a.OutputPort == "" {
+		for _, dev := range []string{a.OutputDev, a.ErrorDev} {
+			fmt.Fprintf(&b, "stty -F /dev/%s raw -echo\n", dev)
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, `for m in %[1]s; do
+	modprobe "$m" || echo "%[2]s $m" > /dev/console
+done
+for p in /dev/%[3]s /dev/%[4]s; do
+	n=0
+	while [ ! -e $p ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+	[ -e $p ] || { echo "%[5]s $p" > /dev/console; poweroff -f; }
+done
+`, strings.Join(a.OutputModules, " "), markerModule, a.OutputDev, a.ErrorDev, markerNoPort)
+	return b.String()
 }
 
 // writeInitramfs writes an uncompressed newc archive: uncompressed because

@@ -21,6 +21,8 @@ func TestParseSpec(t *testing.T) {
 	}{
 		{in: "debian:6.1.0-55-amd64", release: "6.1.0-55-amd64", abi: "6.1.0-55", flavour: "amd64", arch: "amd64"},
 		{in: "debian:6.1.0-47-cloud-amd64", release: "6.1.0-47-cloud-amd64", abi: "6.1.0-47", flavour: "cloud-amd64", arch: "amd64"},
+		{in: "debian:6.1.0-55-arm64", release: "6.1.0-55-arm64", abi: "6.1.0-55", flavour: "arm64", arch: "arm64"},
+		{in: "debian:6.1.0-55-rt-arm64", release: "6.1.0-55-rt-arm64", abi: "6.1.0-55", flavour: "rt-arm64", arch: "arm64"},
 		{in: "debian:6.1.0-55-sparc64", err: verdict.ErrUnsupported},
 		{in: "fedora:6.1.0-55-amd64", err: verdict.ErrUnsupported},
 		{in: "6.1.0-55-amd64"},
@@ -69,9 +71,9 @@ func TestParseFile(t *testing.T) {
 
 func TestConsoleMonitor(t *testing.T) {
 	for _, tc := range []struct {
-		name, console    string
-		exit             int
-		problem, missing string
+		name, console            string
+		exit                     int
+		problem, missing, noPort string
 	}{
 		{name: "clean", console: "[    1.0] Run /init\r\nKSPLICE-LAB-START 1.2\nKSPLICE-LAB-EXIT 3\n[ 1.5] reboot: Power down\n", exit: 3},
 		{name: "interleaved marker", console: "[ 1.0] foo KSPLICE-LAB-EXIT 0\n", exit: 0},
@@ -79,13 +81,14 @@ func TestConsoleMonitor(t *testing.T) {
 		{name: "warning", console: "KSPLICE-LAB-START 1\n[ 2.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2\n[ 2.1] Call Trace:\nKSPLICE-LAB-EXIT 0\n", exit: 0, problem: "[ 2.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"},
 		{name: "oops", console: "[ 3.0] Oops: 0002 [#1] PREEMPT SMP NOPTI\n", exit: -1, problem: "[ 3.0] Oops: 0002 [#1] PREEMPT SMP NOPTI"},
 		{name: "no exit", console: "[ 1.0] booting\n", exit: -1},
+		{name: "no port", console: "KSPLICE-LAB-NO-PORT /dev/hvc0\n[ 9.0] reboot: Power down\n", exit: -1, noPort: "/dev/hvc0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
 			m := &consoleMonitor{log: &log}
 			m.read(strings.NewReader(tc.console))
-			if m.exit != tc.exit || m.problem != tc.problem || m.notFound != tc.missing {
-				t.Errorf("got exit=%d problem=%q notFound=%q; want %d %q %q", m.exit, m.problem, m.notFound, tc.exit, tc.problem, tc.missing)
+			if m.exit != tc.exit || m.problem != tc.problem || m.notFound != tc.missing || m.noPort != tc.noPort {
+				t.Errorf("got exit=%d problem=%q notFound=%q noPort=%q; want %d %q %q %q", m.exit, m.problem, m.notFound, m.noPort, tc.exit, tc.problem, tc.missing, tc.noPort)
 			}
 			if strings.Contains(log.String(), "\r") {
 				t.Errorf("console log keeps carriage returns")
@@ -213,6 +216,32 @@ func TestInitramfs(t *testing.T) {
 	}
 	if !strings.Contains(string(ib), `set -- 'echo' 'a'\''b'`) {
 		t.Errorf("init does not quote the command safely:\n%s", ib)
+	}
+}
+
+// TestInitScriptPorts checks that init sends the command's streams to the
+// arch's output ports, and on arm64 loads the virtio console driver and
+// waits for the ports before the command and the user's modules.
+func TestInitScriptPorts(t *testing.T) {
+	for _, tc := range []struct {
+		arch    string
+		inOrder []string
+	}{
+		{arch: "amd64", inOrder: []string{"stty -F /dev/ttyS1 raw -echo", "stty -F /dev/ttyS2 raw -echo", "for m in ext4; do", `"$@" < /dev/null > /dev/ttyS1 2> /dev/ttyS2`}},
+		{arch: "arm64", inOrder: []string{"for m in virtio_mmio virtio_console; do", "for p in /dev/vport0p1 /dev/vport0p2; do",
+			"for m in ext4; do", `"$@" < /dev/null > /dev/vport0p1 2> /dev/vport0p2`}},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			s := initScript(arches[tc.arch], []string{"true"}, []string{"ext4"})
+			at := 0
+			for _, want := range tc.inOrder {
+				i := strings.Index(s[at:], want)
+				if i < 0 {
+					t.Fatalf("init lacks %q after offset %d:\n%s", want, at, s)
+				}
+				at += i + len(want)
+			}
+		})
 	}
 }
 

@@ -126,7 +126,7 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	mods, err := moduleFiles(ctx, opts.Kernel, opts.Modules)
+	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, a.OutputModules...), opts.Modules...))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -144,8 +144,9 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		return nil, err
 	}
 
-	// QEMU connects to a socket of ours for each serial port: console,
-	// command stdout, command stderr.
+	// QEMU connects to a socket of ours for each port: the console (a
+	// serial port), command stdout, command stderr (serial or virtio
+	// console ports, as the arch says).
 	ports := []struct {
 		name string
 		ln   net.Listener
@@ -163,6 +164,7 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 	if accel == "kvm" {
 		args = append(args, a.KVMArgs...)
 	}
+	args = append(args, a.OutputBus...)
 	for i := range ports {
 		p := filepath.Join(tmp, ports[i].name+".sock")
 		ln, err := net.Listen("unix", p)
@@ -171,8 +173,12 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		}
 		defer ln.Close()
 		ports[i].ln = ln
-		args = append(args, "-chardev", fmt.Sprintf("socket,id=%s,path=%s", ports[i].name, p),
-			"-serial", "chardev:"+ports[i].name)
+		args = append(args, "-chardev", fmt.Sprintf("socket,id=%s,path=%s", ports[i].name, p))
+		if i == 0 || a.OutputPort == "" {
+			args = append(args, "-serial", "chardev:"+ports[i].name)
+		} else {
+			args = append(args, "-device", fmt.Sprintf(a.OutputPort, ports[i].name))
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
@@ -240,6 +246,8 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		return res, ctx.Err()
 	case mon.modprobe != "":
 		return res, fmt.Errorf("modprobe %s failed in the guest (last console line: %q)", mon.modprobe, mon.last)
+	case mon.noPort != "":
+		return res, fmt.Errorf("the guest's output port %s did not appear (last console line: %q)", mon.noPort, mon.last)
 	case mon.notFound != "":
 		return res, fmt.Errorf("%w: %s (the guest has busybox, ksplice in /bin, and --file files)", ErrCommandNotFound, mon.notFound)
 	case mon.exit < 0:
@@ -261,6 +269,7 @@ type consoleMonitor struct {
 	exit     int
 	notFound string
 	modprobe string // a module that failed to load
+	noPort   string // an output port that did not appear
 	problem  string
 	last     string
 }
@@ -280,6 +289,8 @@ func (m *consoleMonitor) read(r io.Reader) {
 			m.boot = time.Since(m.start)
 		} else if i := strings.Index(line, markerModule+" "); i >= 0 {
 			m.modprobe = strings.TrimSpace(line[i+len(markerModule)+1:])
+		} else if i := strings.Index(line, markerNoPort+" "); i >= 0 {
+			m.noPort = strings.TrimSpace(line[i+len(markerNoPort)+1:])
 		} else if i := strings.Index(line, markerNotFound+" "); i >= 0 {
 			m.notFound = strings.TrimSpace(line[i+len(markerNotFound)+1:])
 		} else if i := strings.Index(line, markerExit+" "); i >= 0 {
