@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -61,10 +62,14 @@ func TestUnsupportedKernel(t *testing.T) {
 	}
 }
 
-// TestLabRunCLI runs the built binary the way users and CI scripts do.
-func TestLabRunCLI(t *testing.T) {
-	k := labtest.Kernel(t)
+// TestLabRunCLI runs the built binary the way users and CI scripts do, on
+// every lab kernel: for a guest of another architecture the binary finds
+// bin/ksplice-linux-GOARCH beside itself.
+func TestLabRunCLI(t *testing.T) { labtest.ForEachKernel(t, testLabRunCLI) }
+
+func testLabRunCLI(t *testing.T, k *lab.Kernel) {
 	bin := labtest.GuestBinary(t)
+	labtest.GuestBinaryFor(t, labtest.GOARCH(t, k)) // built beside bin
 	for _, tc := range []struct {
 		args   []string
 		code   int

@@ -41,10 +41,19 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 // BenchmarkBoot measures QEMU start to the command starting in the guest,
-// per accelerator, and reports the guest kernel's own boot time (uptime at
-// /init) as the floor it is compared with.
+// per lab kernel (labtest.Kernels) and accelerator, and reports the guest
+// kernel's own boot time (uptime at /init) as the floor it is compared with.
 func BenchmarkBoot(b *testing.B) {
-	k := labtest.Kernel(b)
+	if !labtest.Enabled() {
+		b.Skip("lab benchmark: set KSPLICE_LAB=1 (make bench does) to boot real kernels")
+	}
+	for _, spec := range labtest.Kernels() {
+		_, release, _ := strings.Cut(spec, ":")
+		b.Run(release, func(b *testing.B) { benchBoot(b, labtest.KernelFor(b, spec)) })
+	}
+}
+
+func benchBoot(b *testing.B, k *lab.Kernel) {
 	for _, mode := range []lab.KVMMode{lab.KVMOff, lab.KVMOn} {
 		b.Run(map[lab.KVMMode]string{lab.KVMOff: "tcg", lab.KVMOn: "kvm"}[mode], func(b *testing.B) {
 			var boot, total, kernel time.Duration

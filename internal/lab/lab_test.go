@@ -13,12 +13,13 @@ import (
 	"github.com/ksplice-go/ksplice/internal/labtest"
 )
 
-// These tests boot the real Debian kernel under test (make test enables
-// them with KSPLICE_LAB=1).
+// These tests boot the real Debian kernels under test (make test enables
+// them with KSPLICE_LAB=1), each test once per kernel of labtest.Kernels.
 
-func TestLabUname(t *testing.T) {
-	k := labtest.Kernel(t)
-	out := labtest.Run(t, lab.RunOptions{Command: []string{"uname", "-r"}})
+func TestLabUname(t *testing.T) { labtest.ForEachKernel(t, testUname) }
+
+func testUname(t *testing.T, k *lab.Kernel) {
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Command: []string{"uname", "-r"}})
 	if got := strings.TrimSpace(out.Stdout); got != k.Release {
 		t.Errorf("uname -r in the guest = %q, want %q", got, k.Release)
 	}
@@ -32,9 +33,14 @@ func TestLabUname(t *testing.T) {
 	}
 }
 
-func TestLabExitStatusAndStreams(t *testing.T) {
+func TestLabExitStatusAndStreams(t *testing.T) { labtest.ForEachKernel(t, testExitStatusAndStreams) }
+
+func testExitStatusAndStreams(t *testing.T, k *lab.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{
-		Command: []string{"sh", "-c", `echo "to stdout"; echo 'to stderr' >&2; exit 7`},
+		Kernel: k,
+		// Kernel messages printed while the command runs must not reach
+		// its streams either.
+		Command: []string{"sh", "-c", `echo "to stdout"; echo '<4>ksplice-lab: kernel line' > /dev/kmsg; echo 'to stderr' >&2; exit 7`},
 	})
 	if out.Result.ExitCode != 7 {
 		t.Errorf("exit code = %d, want 7", out.Result.ExitCode)
@@ -45,9 +51,14 @@ func TestLabExitStatusAndStreams(t *testing.T) {
 	if out.Stderr != "to stderr\n" {
 		t.Errorf("stderr = %q, want %q", out.Stderr, "to stderr\n")
 	}
+	if !strings.Contains(out.Console, "ksplice-lab: kernel line") {
+		t.Errorf("console lacks the kernel line the command wrote to /dev/kmsg")
+	}
 }
 
-func TestLabFilesAndArguments(t *testing.T) {
+func TestLabFilesAndArguments(t *testing.T) { labtest.ForEachKernel(t, testFilesAndArguments) }
+
+func testFilesAndArguments(t *testing.T, k *lab.Kernel) {
 	dir := t.TempDir()
 	host := filepath.Join(dir, "note.txt")
 	if err := os.WriteFile(host, []byte("hello from the host\n"), 0o644); err != nil {
@@ -56,7 +67,8 @@ func TestLabFilesAndArguments(t *testing.T) {
 	f1, _ := lab.ParseFile(host)
 	f2, _ := lab.ParseFile(host + ":/etc/other name.txt")
 	out := labtest.Run(t, lab.RunOptions{
-		Files: []lab.File{f1, f2},
+		Kernel: k,
+		Files:  []lab.File{f1, f2},
 		// An argument with quotes and spaces must reach the guest intact.
 		Command: []string{"sh", "-c", `cat note.txt "/etc/other name.txt"; echo "$0"`, `it's "quoted"`},
 	})
@@ -66,13 +78,17 @@ func TestLabFilesAndArguments(t *testing.T) {
 	}
 }
 
-func TestLabCommandNotFound(t *testing.T) {
-	_, err := labtest.RunErr(t, lab.RunOptions{Command: []string{"no-such-command"}})
+func TestLabCommandNotFound(t *testing.T) { labtest.ForEachKernel(t, testCommandNotFound) }
+
+func testCommandNotFound(t *testing.T, k *lab.Kernel) {
+	_, err := labtest.RunErr(t, lab.RunOptions{Kernel: k, Command: []string{"no-such-command"}})
 	if !errors.Is(err, lab.ErrCommandNotFound) || !strings.Contains(err.Error(), "no-such-command") {
 		t.Fatalf("err = %v, want ErrCommandNotFound naming the command", err)
 	}
 }
 
+// TestLabTimeout runs on the first kernel only: the timeout is the host's
+// business, and the test costs its full 20 s.
 func TestLabTimeout(t *testing.T) {
 	_, err := labtest.RunErr(t, lab.RunOptions{Command: []string{"sleep", "600"}, Timeout: 20 * time.Second})
 	if !errors.Is(err, lab.ErrTimeout) {
@@ -94,12 +110,14 @@ func buildHello(t *testing.T, k *lab.Kernel) string {
 	return kos[0]
 }
 
-func TestLabModuleLoadsAndUnloads(t *testing.T) {
-	k := labtest.Kernel(t)
+func TestLabModuleLoadsAndUnloads(t *testing.T) { labtest.ForEachKernel(t, testModuleLoadsAndUnloads) }
+
+func testModuleLoadsAndUnloads(t *testing.T, k *lab.Kernel) {
 	ko := buildHello(t, k)
 	f, _ := lab.ParseFile(ko)
 	out := labtest.Run(t, lab.RunOptions{
-		Files: []lab.File{f},
+		Kernel: k,
+		Files:  []lab.File{f},
 		Command: []string{"sh", "-ec", `
 insmod ksplice_lab_hello.ko
 grep -w ksplice_lab_hello /proc/modules | cut -d' ' -f1,5
@@ -121,11 +139,13 @@ dmesg | grep 'ksplice_lab_hello:'`},
 	}
 }
 
-func TestLabKernelWarningFailsRun(t *testing.T) {
-	k := labtest.Kernel(t)
+func TestLabKernelWarningFailsRun(t *testing.T) { labtest.ForEachKernel(t, testKernelWarningFailsRun) }
+
+func testKernelWarningFailsRun(t *testing.T, k *lab.Kernel) {
 	ko := buildHello(t, k)
 	f, _ := lab.ParseFile(ko)
 	out, err := labtest.RunErr(t, lab.RunOptions{
+		Kernel:  k,
 		Files:   []lab.File{f},
 		Command: []string{"insmod", "ksplice_lab_hello.ko", "warn=1"},
 	})
@@ -142,8 +162,9 @@ func TestLabKernelWarningFailsRun(t *testing.T) {
 	}
 }
 
-func TestLabFetchIsIdempotent(t *testing.T) {
-	k := labtest.Kernel(t)
+func TestLabFetchIsIdempotent(t *testing.T) { labtest.ForEachKernel(t, testFetchIsIdempotent) }
+
+func testFetchIsIdempotent(t *testing.T, k *lab.Kernel) {
 	stamp := filepath.Join(k.Build, ".ksplice-complete")
 	before, err := os.Stat(stamp)
 	if err != nil {
@@ -166,8 +187,11 @@ func TestLabFetchIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestLabModulesOfTheImage(t *testing.T) {
+func TestLabModulesOfTheImage(t *testing.T) { labtest.ForEachKernel(t, testModulesOfTheImage) }
+
+func testModulesOfTheImage(t *testing.T, k *lab.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{
+		Kernel:  k,
 		Modules: []string{"ext4"},
 		Command: []string{"sh", "-c", `cut -d' ' -f1 /proc/modules | sort | tr '\n' ' '`},
 	})
@@ -176,7 +200,7 @@ func TestLabModulesOfTheImage(t *testing.T) {
 			t.Errorf("module %s not loaded in the guest; /proc/modules: %s", m, out.Stdout)
 		}
 	}
-	_, err := labtest.RunErr(t, lab.RunOptions{Modules: []string{"no_such_module"}, Command: []string{"true"}})
+	_, err := labtest.RunErr(t, lab.RunOptions{Kernel: k, Modules: []string{"no_such_module"}, Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "no_such_module") {
 		t.Errorf("unknown module: err = %v, want one naming it", err)
 	}

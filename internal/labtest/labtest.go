@@ -1,6 +1,7 @@
 // Package labtest helps tests boot lab kernels: it gates them on
-// KSPLICE_LAB=1 (make test sets it), fetches the kernel under test once per
-// process, and provides a statically linked ksplice for the guest.
+// KSPLICE_LAB=1 (make test sets it), says which kernels to run on, fetches
+// each once per process, and provides a statically linked ksplice for each
+// guest architecture.
 package labtest
 
 import (
@@ -18,69 +19,186 @@ import (
 )
 
 // DefaultKernel is the kernel lab tests boot unless KSPLICE_LAB_KERNEL says
-// otherwise.
-const DefaultKernel = "debian:6.1.0-55-amd64"
-
-var (
-	fetchOnce sync.Once
-	kernel    *lab.Kernel
-	fetchErr  error
-
-	binOnce sync.Once
-	bin     string
-	binErr  error
+// otherwise; DefaultArm64Kernel is added by KSPLICE_LAB_ARM64=1.
+const (
+	DefaultKernel      = "debian:6.1.0-55-amd64"
+	DefaultArm64Kernel = "debian:6.1.0-55-arm64"
 )
 
+type fetched struct {
+	once   sync.Once
+	kernel *lab.Kernel
+	err    error
+}
+
+var (
+	fetchMu sync.Mutex
+	fetches = map[string]*fetched{}
+
+	binMu  sync.Mutex
+	binDir string
+	bins   = map[string]*built{} // by GOARCH
+)
+
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Enabled says whether lab tests run: KSPLICE_LAB=1.
+func Enabled() bool { return os.Getenv("KSPLICE_LAB") == "1" }
+
+// Kernels returns the specs of the kernels that tests running on every lab
+// kernel (ForEachKernel) use: the space- or comma-separated list in
+// KSPLICE_LAB_KERNELS, else the one kernel of Kernel, plus
+// DefaultArm64Kernel when KSPLICE_LAB_ARM64=1.
+func Kernels() []string {
+	specs := strings.FieldsFunc(os.Getenv("KSPLICE_LAB_KERNELS"), func(r rune) bool { return r == ' ' || r == ',' })
+	if len(specs) == 0 {
+		specs = []string{primary()}
+	}
+	if os.Getenv("KSPLICE_LAB_ARM64") == "1" {
+		has := false
+		for _, s := range specs {
+			has = has || s == DefaultArm64Kernel
+		}
+		if !has {
+			specs = append(specs, DefaultArm64Kernel)
+		}
+	}
+	return specs
+}
+
+// primary is the kernel of tests that run on one kernel only:
+// KSPLICE_LAB_KERNEL, else the first of KSPLICE_LAB_KERNELS, else
+// DefaultKernel.
+func primary() string {
+	if name := os.Getenv("KSPLICE_LAB_KERNEL"); name != "" {
+		return name
+	}
+	if f := strings.FieldsFunc(os.Getenv("KSPLICE_LAB_KERNELS"), func(r rune) bool { return r == ' ' || r == ',' }); len(f) > 0 {
+		return f[0]
+	}
+	return DefaultKernel
+}
+
 // Kernel skips t unless lab tests are enabled, and returns the prepared
-// kernel under test, fetching it on first use.
+// kernel under test (KSPLICE_LAB_KERNEL), fetching it on first use.
 func Kernel(t testing.TB) *lab.Kernel {
 	t.Helper()
-	if os.Getenv("KSPLICE_LAB") != "1" {
+	return KernelFor(t, primary())
+}
+
+// KernelFor skips t unless lab tests are enabled, and returns the prepared
+// kernel spec, fetching it on first use.
+func KernelFor(t testing.TB, spec string) *lab.Kernel {
+	t.Helper()
+	if !Enabled() {
 		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
 	}
-	fetchOnce.Do(func() {
-		name := os.Getenv("KSPLICE_LAB_KERNEL")
-		if name == "" {
-			name = DefaultKernel
-		}
-		spec, err := lab.ParseSpec(name)
+	fetchMu.Lock()
+	f := fetches[spec]
+	if f == nil {
+		f = &fetched{}
+		fetches[spec] = f
+	}
+	fetchMu.Unlock()
+	f.once.Do(func() {
+		s, err := lab.ParseSpec(spec)
 		if err != nil {
-			fetchErr = err
+			f.err = err
 			return
 		}
-		kernel, fetchErr = lab.Fetch(context.Background(), spec, lab.FetchOptions{})
+		f.kernel, f.err = lab.Fetch(context.Background(), s, lab.FetchOptions{})
 	})
-	if fetchErr != nil {
-		t.Fatalf("fetch lab kernel: %v", fetchErr)
+	if f.err != nil {
+		t.Fatalf("fetch lab kernel %s: %v", spec, f.err)
 	}
-	return kernel
+	return f.kernel
+}
+
+// ForEachKernel runs test once per kernel of Kernels, as a subtest named
+// after the kernel's release ("6.1.0-55-arm64"). It skips t unless lab
+// tests are enabled.
+func ForEachKernel(t *testing.T, test func(t *testing.T, k *lab.Kernel)) {
+	t.Helper()
+	if !Enabled() {
+		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
+	}
+	for _, spec := range Kernels() {
+		_, release, _ := strings.Cut(spec, ":")
+		t.Run(release, func(t *testing.T) { test(t, KernelFor(t, spec)) })
+	}
+}
+
+// GOARCH returns Go's name for k's architecture.
+func GOARCH(t testing.TB, k *lab.Kernel) string {
+	t.Helper()
+	s, err := lab.ParseSpec(k.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Arch.GOARCH
 }
 
 // GuestBinary returns a statically linked ksplice for the host's
-// architecture: $KSPLICE_BIN when set (make test sets it), else one built
-// once into a temporary directory.
+// architecture; see GuestBinaryFor.
 func GuestBinary(t testing.TB) string {
 	t.Helper()
+	return GuestBinaryFor(t, runtime.GOARCH)
+}
+
+// GuestBinaryFor returns a statically linked ksplice for goarch. With
+// $KSPLICE_BIN set (make test sets it to bin/ksplice) that binary serves the
+// host's architecture and bin/ksplice-linux-GOARCH beside it the others, as
+// make build makes them. Otherwise it is built once per architecture into a
+// temporary directory, named the same way, so that a host binary from there
+// finds its guest binaries as bin/ksplice does.
+func GuestBinaryFor(t testing.TB, goarch string) string {
+	t.Helper()
 	if env := os.Getenv("KSPLICE_BIN"); env != "" {
-		return env
+		if goarch == runtime.GOARCH {
+			return env
+		}
+		other := filepath.Join(filepath.Dir(env), "ksplice-linux-"+goarch)
+		if _, err := os.Stat(other); err != nil {
+			t.Fatalf("no ksplice for %s guests beside $KSPLICE_BIN: %v (make build makes it)", goarch, err)
+		}
+		return other
 	}
-	binOnce.Do(func() {
+	binMu.Lock()
+	if binDir == "" {
 		dir, err := os.MkdirTemp("", "ksplice-labtest-")
 		if err != nil {
-			binErr = err
-			return
+			binMu.Unlock()
+			t.Fatal(err)
 		}
-		bin = filepath.Join(dir, "ksplice")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/ksplice-go/ksplice/cmd/ksplice")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+runtime.GOARCH)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = &buildError{out: string(out), err: err}
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build guest ksplice: %v", binErr)
+		binDir = dir
 	}
-	return bin
+	b := bins[goarch]
+	if b == nil {
+		b = &built{}
+		bins[goarch] = b
+	}
+	dir := binDir
+	binMu.Unlock()
+	b.once.Do(func() {
+		name := filepath.Join(dir, "ksplice")
+		if goarch != runtime.GOARCH {
+			name = filepath.Join(dir, "ksplice-linux-"+goarch)
+		}
+		cmd := exec.Command("go", "build", "-o", name, "github.com/ksplice-go/ksplice/cmd/ksplice")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = &buildError{out: string(out), err: err}
+		}
+		b.path = name
+	})
+	if b.err != nil {
+		t.Fatalf("build guest ksplice for %s: %v", goarch, b.err)
+	}
+	return b.path
 }
 
 type buildError struct {
@@ -116,7 +234,7 @@ func RunErr(t testing.TB, opts lab.RunOptions) (Output, error) {
 		opts.Kernel = Kernel(t)
 	}
 	if opts.GuestBinary == "" {
-		opts.GuestBinary = GuestBinary(t)
+		opts.GuestBinary = GuestBinaryFor(t, GOARCH(t, opts.Kernel))
 	}
 	var stdout, stderr, console bytes.Buffer
 	opts.Stdout, opts.Stderr, opts.Console = &stdout, &stderr, &console
