@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,16 +105,25 @@ func TestNewCodeRoundTripARM64(t *testing.T) {
 					}
 				}
 			}
-			pfe := f.Section("__patchable_function_entries")
-			if sites > 0 && (pfe == nil || pfe.Size != uint64(8*sites)) {
-				t.Errorf("__patchable_function_entries: %v, want %d entries", pfe, sites)
-			}
-			if pfe != nil {
-				for _, r := range relocsOf(t, f, pfe) {
+			// Ordered after the code, as gcc makes them: ld refuses to
+			// mix ordered and unordered sections of one name.
+			entries := 0
+			for _, s := range f.Sections {
+				if s.Name != "__patchable_function_entries" {
+					continue
+				}
+				entries += int(s.Size / 8)
+				if s.Flags&elf.SHF_LINK_ORDER == 0 {
+					t.Errorf("__patchable_function_entries without SHF_LINK_ORDER: %v", s.Flags)
+				}
+				for _, r := range relocsOf(t, f, s) {
 					if !strings.Contains(r, "R_AARCH64_ABS64 ksplice_n") {
 						t.Errorf("__patchable_function_entries entry %s, want R_AARCH64_ABS64 to carried code", r)
 					}
 				}
+			}
+			if entries != sites {
+				t.Errorf("%d __patchable_function_entries entries, want %d", entries, sites)
 			}
 		})
 	}
@@ -201,4 +213,36 @@ func TestJumpSiteARM64(t *testing.T) {
 		return
 	}
 	t.Fatal("changed() is not replaced")
+}
+
+// TestNewCodeLinksWithCARM64 links new.o with an object gcc made with
+// -fpatchable-function-entry=2, as Kbuild links new.o with tables.o: both
+// must record their ftrace sites in compatible __patchable_function_entries
+// sections (ld: "has both ordered and unordered sections" otherwise).
+func TestNewCodeLinksWithCARM64(t *testing.T) {
+	res := diffPairArch(t, "arm64", "body")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "body.o", Result: res}}, Exported: undefinedExported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := assembleWith(t, arm64CC, m.Files["new.S"])
+	f.Close()
+	dir := t.TempDir()
+	newS := filepath.Join(dir, "new.S")
+	cfile := filepath.Join(dir, "tables.c")
+	if err := os.WriteFile(newS, m.Files["new.S"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfile, []byte("int ksplice_t(int x) { return x + 1; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{
+		{arm64CC, "-c", newS, "-o", filepath.Join(dir, "new.o")},
+		{arm64CC, "-O2", "-fpatchable-function-entry=2", "-c", cfile, "-o", filepath.Join(dir, "tables.o")},
+		{"aarch64-linux-gnu-ld", "-r", "-o", filepath.Join(dir, "m.o"), filepath.Join(dir, "tables.o"), filepath.Join(dir, "new.o")},
+	} {
+		if b, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, b)
+		}
+	}
 }

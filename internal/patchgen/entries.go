@@ -59,11 +59,15 @@ var entryKind = map[string]string{
 func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 	if f.FtraceSite >= 0 {
 		sec := o.Result.Post.Arch.FtraceSection
-		flags := "a"
+		flags := "\"a\",%progbits"
 		if sec == "__patchable_function_entries" {
-			flags = "aw" // as gcc's -fpatchable-function-entry emits it
+			// As gcc's -fpatchable-function-entry emits it: ordered
+			// after the code (SHF_LINK_ORDER). ld refuses to merge
+			// ordered and unordered sections of one name, and the
+			// module's C files bring ordered ones.
+			flags = "\"awo\",%progbits," + lbl
 		}
-		fmt.Fprintf(&g.asm, "\t.pushsection %s,\"%s\",%%progbits\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
+		fmt.Fprintf(&g.asm, "\t.pushsection %s,%s\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
 			sec, flags, lbl, f.Offset+uint64(f.FtraceSite))
 	}
 	for _, e := range f.Entries {
