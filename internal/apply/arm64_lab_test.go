@@ -1,0 +1,89 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+// arm64Kernel is the AArch64 kernel of TestApplyARM64.
+const arm64Kernel = "debian:6.1.0-55-arm64"
+
+// arm64Script applies the update, checks /proc/cmdline, traces the replaced
+// function with the function tracer (ftrace's pair at +0/+4 must keep
+// working with the trampoline at +8: the traced call continues into the
+// replacement), undoes and re-applies while it is traced, and undoes.
+const arm64Script = `set -e
+T=/sys/kernel/tracing
+[ -e $T/trace ] || mount -t tracefs nodev $T
+check() { if cat /proc/cmdline | grep -q 'ksplice=patched'; then s=patched; else s=original; fi
+	[ "$s" = "$1" ] || { echo "FAIL: $2: /proc/cmdline is $s"; exit 1; }; echo "ok: $2"; }
+check original before
+ksplice apply /root/u.tar
+check patched applied
+echo cmdline_proc_show > $T/set_ftrace_filter
+echo function > $T/current_tracer
+check patched traced
+n=$(grep -c 'cmdline_proc_show <-' $T/trace || true)
+[ "$n" -ge 1 ] || { echo "FAIL: the tracer saw no call"; exit 1; }
+echo "ok: traced $n"
+ksplice undo %[1]s
+check original "undone while traced"
+ksplice apply /root/u.tar
+check patched "applied while traced"
+echo nop > $T/current_tracer
+ksplice undo %[1]s
+check original undone
+if dmesg | grep -iE 'ftrace (bug|failed)'; then echo "FAIL: ftrace complained"; exit 1; fi
+echo PASS
+`
+
+// TestApplyARM64 creates the proc-cmdline-string update for the arm64 lab
+// kernel and applies and undoes it in a guest, with the function tracer on
+// the replaced function. It runs with KSPLICE_LAB=1 and KSPLICE_LAB_ARM64=1.
+func TestApplyARM64(t *testing.T) {
+	if os.Getenv("KSPLICE_LAB_ARM64") != "1" {
+		t.Skip("arm64 lab test: set KSPLICE_LAB=1 KSPLICE_LAB_ARM64=1 to boot " + arm64Kernel)
+	}
+	k := labtest.KernelFor(t, arm64Kernel)
+	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kmodSrc, _ := filepath.Abs("../../kmod-src")
+	out := filepath.Join(t.TempDir(), "u.tar")
+	start := time.Now()
+	res, err := create.Create(context.Background(), create.Options{
+		Kernel: k, Patch: p, PatchName: "proc-cmdline-string.diff",
+		Output: out, KmodSrc: kmodSrc, Tool: "ksplice test",
+		// Debian's cross compiler (gcc-12-aarch64-linux-gnu 12.2.0-14)
+		// is not the exact build of Debian's arm64 kernel compiler
+		// (12.2.0-14+deb12u1): run-pre matching is what decides.
+		ForceCompiler: true,
+	})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Logf("create: %v", time.Since(start).Round(time.Millisecond))
+	run := labtest.Run(t, lab.RunOptions{
+		Kernel:  k,
+		Files:   []lab.File{{Host: out, Guest: "/root/u.tar"}},
+		Command: []string{"sh", "-c", fmt.Sprintf(arm64Script, res.ID)},
+	})
+	t.Logf("guest (boot %v, total %v):\n%s", run.Result.Boot.Round(time.Millisecond), run.Result.Total.Round(time.Millisecond), run.Stdout)
+	if run.Result.ExitCode != 0 || !strings.Contains(run.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", run.Result.ExitCode, run.Stdout, run.Stderr)
+	}
+	if !strings.Contains(run.Console, "applied: 1 functions") {
+		t.Errorf("console lacks the engine's apply line:\n%s", run.Console)
+	}
+}
