@@ -37,6 +37,8 @@ var observable = []struct {
 	{patch: "memory-state-show-warn", read: "cat /sys/devices/system/memory/memory*/state | sort -u", want: "online-ksplice"},
 	// Nothing to see from user space: the update names its target.
 	{patch: "ext4-mballoc-6.1.192-2", read: "ksplice list --json", want: `"name": "ext4"`, modules: []string{"ext4"}},
+	// From a header change; the replaced functions serve /proc/PID/fd.
+	{patch: "proc-fd-header", read: "readlink /proc/self/fd/0; ksplice list --json", want: `"seq_show"`},
 	// One update, two targets: applied and undone together.
 	{patch: "multi-cmdline-ext4", read: "cat /proc/cmdline; ls /sys/kernel/ksplice", want: " ksplice=patched", modules: []string{"ext4"}},
 }

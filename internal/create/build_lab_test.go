@@ -21,7 +21,7 @@ func TestBuildPairsCmdline(t *testing.T) {
 	if err := p.Resolve(k.Source); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := plan(p.Changes, k.Source)
+	pl, err := plan(p.Changes, func(string) ([]string, error) { return nil, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -122,13 +124,24 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Patch.Resolve(k.Source); err != nil {
 		return nil, err
 	}
-	pl, err := plan(o.Patch.Changes, k.Source)
+	var idx includeIndex
+	headerUsers := func(h string) ([]string, error) {
+		if idx == nil {
+			fmt.Fprintf(o.Log, "create: %s changes: finding what includes it\n", h)
+			var err error
+			if idx, err = loadIncludeIndex(k.Dir, k.Source); err != nil {
+				return nil, err
+			}
+		}
+		return idx.includers(h, k.SrcArch()), nil
+	}
+	pl, err := plan(o.Patch.Changes, headerUsers)
 	if err != nil {
 		return nil, err
 	}
 	res.Plan = pl
-	for h, users := range pl.Headers {
-		fmt.Fprintf(o.Log, "create: %s is included by %d objects: %s\n", h, len(users), strings.Join(users, " "))
+	if err := configured(ctx, k, pl, o.Log); err != nil {
+		return nil, err
 	}
 
 	scratch, err := os.MkdirTemp("", "ksplice-create-")
@@ -282,6 +295,60 @@ var stageTitle = map[string]string{
 	"build-engine": "building the engine module (cached per kernel)",
 	"build-module": "generating and building the update module",
 	"write":        "writing the update",
+}
+
+// MaxObjects bounds the objects one update rebuilds: a header included
+// everywhere would take hours to rebuild twice, and is better fixed in the
+// .c files that need the change.
+const MaxObjects = 64
+
+// configured keeps the objects the kernel's configuration builds (Kbuild
+// compiles any object it is asked for, so it must be asked from the
+// Kbuild files themselves), and bounds their number.
+func configured(ctx context.Context, k *lab.Kernel, pl *Plan, log io.Writer) error {
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, k.SrcArch())
+	defer r.Close()
+	var built []string
+	for _, obj := range pl.Objects {
+		_, err := r.Where(ctx, obj)
+		switch {
+		case errors.Is(err, kbuild.ErrNotConfigured):
+			pl.NotBuilt = append(pl.NotBuilt, obj)
+		case err != nil:
+			return err
+		default:
+			built = append(built, obj)
+		}
+	}
+	for h, users := range pl.Headers {
+		n := 0
+		for _, u := range users {
+			if !slices.Contains(pl.NotBuilt, u) {
+				n++
+			}
+		}
+		fmt.Fprintf(log, "create: %s is included by %d objects, %d of them built by this kernel's configuration\n", h, len(users), n)
+	}
+	if len(built) == 0 {
+		return fmt.Errorf("%w: %s: not built by this kernel's configuration; nothing to update", verdict.ErrRefused, strings.Join(pl.NotBuilt, ", "))
+	}
+	if len(built) > MaxObjects {
+		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); an update rebuilds at most %d: put the change in the .c files that need it", verdict.ErrRefused, len(built), strings.Join(headerNames(pl), ", "), MaxObjects)
+	}
+	pl.Objects = built
+	return nil
+}
+
+func headerNames(pl *Plan) []string {
+	var hs []string
+	for h := range pl.Headers {
+		hs = append(hs, h)
+	}
+	sort.Strings(hs)
+	if len(hs) == 0 {
+		return []string{"its .c files"}
+	}
+	return hs
 }
 
 // RefusedError lists every reason the diff refused the patch.

@@ -44,6 +44,11 @@ var goodPatches = []struct {
 		funcs: map[string]string{"state_show": "changed"}},
 	// Debian's own fix of 6.1.192-2; ext4_mb_get_buddy_page_lock() is
 	// inlined into ext4_mb_init_group().
+	// A header change: fs/proc/fd.h's inline proc_fd() changes every
+	// function using it, in the objects that include the header; seq_show
+	// has over a hundred namesakes in vmlinux.
+	{patch: "proc-fd-header", target: "vmlinux",
+		funcs: map[string]string{"proc_fd_link": "changed", "seq_show": "changed", "tid_fd_revalidate": "changed"}},
 	{patch: "ext4-mballoc-6.1.192-2", target: "ext4",
 		funcs: map[string]string{"ext4_mb_init_group": "changed", "ext4_mb_load_buddy_gfp": "changed"}},
 }
@@ -65,6 +70,7 @@ var refusedPatches = []struct {
 	{"doc-proc-version", []string{"changes no compiled code", "Documentation/filesystems/proc.rst"}, nil},
 	{"x86-memcpy-asm", []string{"arch/x86/lib/memcpy_64.S", "assembly"}, nil},
 	{"sys-line-shift", []string{"changes nothing in the object code", "kernel/sys.o"}, nil},
+	{"utsname-header-wide", []string{"include/linux/utsname.h", "objects this kernel builds", "at most 64"}, nil},
 }
 
 func TestCreateSamplePatches(t *testing.T) {

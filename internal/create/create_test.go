@@ -13,12 +13,6 @@ import (
 )
 
 func TestPlan(t *testing.T) {
-	tree := t.TempDir()
-	os.MkdirAll(filepath.Join(tree, "fs", "proc"), 0o755)
-	os.WriteFile(filepath.Join(tree, "fs", "proc", "internal.h"), nil, 0o644)
-	os.WriteFile(filepath.Join(tree, "fs", "proc", "base.c"), []byte("#include \"internal.h\"\n"), 0o644)
-	os.WriteFile(filepath.Join(tree, "fs", "proc", "array.c"), []byte("# include \"internal.h\" /* x */\n"), 0o644)
-	os.WriteFile(filepath.Join(tree, "fs", "proc", "cmdline.c"), []byte("#include <linux/fs.h>\n"), 0o644)
 	ch := func(paths ...string) []srcpatch.Change {
 		var cs []srcpatch.Change
 		for _, p := range paths {
@@ -26,14 +20,20 @@ func TestPlan(t *testing.T) {
 		}
 		return cs
 	}
-	p, err := plan(ch("fs/proc/cmdline.c", "Documentation/x.rst"), tree)
+	users := func(h string) ([]string, error) {
+		if h == "fs/proc/internal.h" {
+			return []string{"fs/proc/array.c", "fs/proc/base.c"}, nil
+		}
+		return nil, nil
+	}
+	p, err := plan(ch("fs/proc/cmdline.c", "Documentation/x.rst"), users)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(p.Objects, " ") != "fs/proc/cmdline.o" || strings.Join(p.Ignored, " ") != "Documentation/x.rst" {
 		t.Errorf("plan = %+v", p)
 	}
-	p, err = plan(ch("fs/proc/internal.h"), tree)
+	p, err = plan(ch("fs/proc/internal.h"), users)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,13 +45,13 @@ func TestPlan(t *testing.T) {
 		want    string
 	}{
 		{ch("arch/x86/lib/memcpy_64.S"), "assembly"},
-		{ch("include/linux/fs.h"), "shared header"},
+		{ch("include/linux/unused.h"), "changes no compiled code"},
 		{ch("fs/proc/Makefile"), "build configuration"},
 		{ch("Documentation/x.rst"), "changes no compiled code"},
 		{[]srcpatch.Change{{New: "fs/proc/new.c"}}, "new file"},
 		{[]srcpatch.Change{{Old: "fs/proc/cmdline.c"}}, "deleted"},
 	} {
-		_, err := plan(tc.changes, tree)
+		_, err := plan(tc.changes, users)
 		if !errors.Is(err, verdict.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("plan(%v) = %v, want refusal mentioning %q", tc.changes, err, tc.want)
 		}
@@ -74,5 +74,50 @@ func TestDeriveIDAndSubject(t *testing.T) {
 	}
 	if s := subject([]byte("--- a/x\n+++ b/x\n"), "dir/f.diff"); s != "f.diff" {
 		t.Errorf("subject without header = %q", s)
+	}
+}
+
+func TestIncluders(t *testing.T) {
+	tree := t.TempDir()
+	files := map[string]string{
+		"include/linux/a.h":        "#include <linux/b.h>\n",
+		"include/linux/b.h":        "static inline int b(void) { return 1; }\n",
+		"include/uapi/linux/u.h":   "#define U 1\n",
+		"arch/x86/include/asm/x.h": "#include <linux/a.h>\n",
+		"fs/p/local.h":             "#include <asm/x.h>\n",
+		"fs/p/one.c":               "#include \"local.h\"\n",
+		"fs/p/two.c":               "  #  include <linux/b.h>\n",
+		"fs/q/three.c":             "#include \"../p/local.h\"\n",
+		"fs/q/four.c":              "#include <linux/u.h>\n#include \"inner.c\"\n",
+		"fs/q/inner.c":             "#include <linux/b.h>\n",
+		"fs/q/none.c":              "#include <linux/other.h>\n",
+		"Documentation/x.c":        "#include <linux/b.h>\n",
+	}
+	for name, text := range files {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(tree, name), []byte(text), 0o644)
+	}
+	idx, err := indexIncludes(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{
+		"include/linux/b.h":      "fs/p/one.c fs/p/two.c fs/q/four.c fs/q/inner.c fs/q/three.c",
+		"fs/p/local.h":           "fs/p/one.c fs/q/three.c",
+		"include/uapi/linux/u.h": "fs/q/four.c",
+	} {
+		if got := strings.Join(idx.includers(h, "x86"), " "); got != want {
+			t.Errorf("includers(%s) = %s, want %s", h, got, want)
+		}
+	}
+	// The index is kept, and read back the same.
+	cache := t.TempDir()
+	first, err := loadIncludeIndex(cache, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadIncludeIndex(cache, t.TempDir()) // an empty tree: must come from the cache
+	if err != nil || len(again) != len(first) || len(again) == 0 {
+		t.Errorf("cached index: %d spellings (%v), want %d", len(again), err, len(first))
 	}
 }

@@ -1,0 +1,188 @@
+package kbuild
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotConfigured means the kernel's configuration does not build an
+// object: Kbuild compiles any object it is asked for, configured or not,
+// so this has to be asked separately.
+var ErrNotConfigured = errors.New("not built by this kernel's configuration")
+
+// evalMakefile is a makefile that reads one directory's Kbuild file with
+// the kernel's configuration and prints its object lists, the way
+// scripts/Makefile.build would see them.
+const evalMakefile = `.DEFAULT_GOAL := all
+all: ;
+FORCE: ;
+include $(objtree)/include/config/auto.conf
+src := $(srctree)/$(dir)
+obj := $(dir)
+kbuild-file := $(firstword $(wildcard $(src)/Kbuild $(src)/Makefile))
+ifneq ($(kbuild-file),)
+include $(kbuild-file)
+endif
+$(info obj-y $(obj-y))
+$(info obj-m $(obj-m))
+$(info lib-y $(lib-y))
+$(foreach o,$(filter %.o,$(obj-y) $(obj-m)),$(info comp $(o) $($(o:.o=-y)) $($(o:.o=-objs)) $(if $(filter $(o),$(obj-m)),$($(o:.o=-m)))))
+`
+
+// dirLists are the object lists of one directory's Kbuild file.
+type dirLists struct {
+	y, m map[string]bool     // obj-y (and lib-y), obj-m entries: "x.o", "sub/"
+	comp map[string][]string // composite object -> its parts
+}
+
+// Resolver tells where the objects of a configured tree end up, by asking
+// make to read the tree's Kbuild files with the configuration.
+type Resolver struct {
+	Tree   Tree
+	SrcArc string // SRCARCH: "x86", "arm64"
+	dirs   map[string]*dirLists
+	mkfile string
+}
+
+// NewResolver returns a Resolver for t, whose kernel architecture is
+// srcarch.
+func NewResolver(t Tree, srcarch string) *Resolver {
+	return &Resolver{Tree: t, SrcArc: srcarch, dirs: map[string]*dirLists{}}
+}
+
+func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
+	if l, ok := r.dirs[dir]; ok {
+		return l, nil
+	}
+	l := &dirLists{y: map[string]bool{}, m: map[string]bool{}, comp: map[string][]string{}}
+	r.dirs[dir] = l
+	if _, err := os.Stat(filepath.Join(r.Tree.Source, dir)); err != nil {
+		return l, nil
+	}
+	if r.mkfile == "" {
+		f, err := os.CreateTemp("", "ksplice-kbuild-*.mk")
+		if err != nil {
+			return nil, err
+		}
+		f.WriteString(evalMakefile)
+		f.Close()
+		r.mkfile = f.Name()
+	}
+	args := []string{"-s", "-f", r.mkfile, "srctree=" + r.Tree.Source, "objtree=" + r.Tree.Build,
+		"dir=" + dir, "SRCARCH=" + r.SrcArc, "ARCH=" + r.SrcArc}
+	if r.SrcArc == "x86" {
+		args = append(args, "BITS=64") // set by arch/x86/Makefile, used in Kbuild files
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Dir = r.Tree.Source
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("read %s/Makefile with the kernel's configuration: %v: %s", dir, err, strings.TrimSpace(stderr.String()))
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "obj-y", "lib-y":
+			for _, o := range f[1:] {
+				l.y[o] = true
+			}
+		case "obj-m":
+			for _, o := range f[1:] {
+				l.m[o] = true
+			}
+		case "comp":
+			if len(f) > 1 {
+				l.comp[f[1]] = f[2:]
+			}
+		}
+	}
+	return l, nil
+}
+
+// Close removes the Resolver's temporary makefile.
+func (r *Resolver) Close() {
+	if r.mkfile != "" {
+		os.Remove(r.mkfile)
+	}
+}
+
+// Where says where the object rel ("fs/proc/cmdline.o") ends up: in
+// vmlinux (module ""), or in the named module. The error wraps
+// ErrNotConfigured when the configuration does not build it.
+func (r *Resolver) Where(ctx context.Context, rel string) (module string, err error) {
+	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+		l, err := r.lists(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		name := strings.TrimPrefix(rel, dir+"/")
+		found, builtin, mod := false, false, ""
+		switch {
+		case l.y[name]:
+			found, builtin = true, true
+		case l.m[name]:
+			found, mod = true, strings.TrimSuffix(path.Base(name), ".o")
+		default:
+			for c, parts := range l.comp {
+				for _, p := range parts {
+					if p == name {
+						found = true
+						if l.y[c] {
+							builtin = true
+						} else {
+							mod = strings.TrimSuffix(path.Base(c), ".o")
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			continue
+		}
+		reach, err := r.reachable(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		if !reach || !builtin && mod == "" {
+			break
+		}
+		return strings.ReplaceAll(mod, "-", "_"), nil
+	}
+	return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+}
+
+// topDirs are the directories the top-level Makefile descends into.
+var topDirs = map[string]bool{
+	"block": true, "certs": true, "crypto": true, "drivers": true, "fs": true, "init": true,
+	"io_uring": true, "ipc": true, "kernel": true, "lib": true, "mm": true, "net": true,
+	"security": true, "sound": true, "usr": true, "virt": true,
+}
+
+// reachable reports whether Kbuild descends into dir.
+func (r *Resolver) reachable(ctx context.Context, dir string) (bool, error) {
+	if topDirs[dir] || dir == "arch/"+r.SrcArc {
+		return true, nil
+	}
+	for p := path.Dir(dir); p != "."; p = path.Dir(p) {
+		l, err := r.lists(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		sub := strings.TrimPrefix(dir, p+"/") + "/"
+		if l.y[sub] || l.m[sub] {
+			return r.reachable(ctx, p)
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,40 @@
+package kbuild_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+)
+
+// TestWhere asks the Debian kernel's Kbuild files where objects go.
+func TestWhere(t *testing.T) {
+	k := labtest.Kernel(t)
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, "x86")
+	defer r.Close()
+	for obj, want := range map[string]string{
+		"fs/proc/cmdline.o":                  "",        // composite proc.o, built in
+		"kernel/sys.o":                       "",        // obj-y
+		"lib/string.o":                       "",        // lib-y
+		"fs/ext4/mballoc.o":                  "ext4",    // composite ext4.o, a module
+		"drivers/net/ethernet/sun/cassini.o": "cassini", // obj-m, two directories down
+		"drivers/char/tpm/eventlog/tpm2.o":   "",        // part of tpm.o, listed with its subdirectory
+		"arch/x86/kernel/head_64.o":          "",        // $(BITS) in the Makefile
+		"drivers/char/tpm/tpm_tis_i2c.o":     "!",       // CONFIG_TCG_TIS_I2C is not set
+		"arch/arm64/kernel/setup.o":          "!",       // another architecture
+		"fs/proc/nonexistent.o":              "!",
+	} {
+		got, err := r.Where(context.Background(), obj)
+		if want == "!" {
+			if !errors.Is(err, kbuild.ErrNotConfigured) {
+				t.Errorf("Where(%s) = %q, %v; want ErrNotConfigured", obj, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("Where(%s) = %q, %v; want %q", obj, got, err, want)
+		}
+	}
+}
