@@ -370,3 +370,12 @@ func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) 
 func (k *Kernel) Lock(waiting func()) (unlock func(), err error) {
 	return lockFile(k.Dir+".lock", waiting)
 }
+
+// SrcArch is the kernel's own name of the kernel's architecture (SRCARCH):
+// "x86", "arm64".
+func (k *Kernel) SrcArch() string {
+	if a, err := archByDebian(k.Arch); err == nil {
+		return a.KernelArch
+	}
+	return ""
+}
