@@ -3,10 +3,12 @@ package create
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -119,5 +121,35 @@ func TestIncluders(t *testing.T) {
 	again, err := loadIncludeIndex(cache, t.TempDir()) // an empty tree: must come from the cache
 	if err != nil || len(again) != len(first) || len(again) == 0 {
 		t.Errorf("cached index: %d spellings (%v), want %d", len(again), err, len(first))
+	}
+}
+
+func TestCheckCompiler(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "x.c")
+	os.WriteFile(src, []byte("int x(void) { return 1; }\n"), 0o644)
+	obj := filepath.Join(dir, "x.o")
+	if out, err := exec.Command("gcc", "-c", src, "-o", obj).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	version, err := exec.Command("gcc", "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "gcc (Debian 12.2.0-14+deb12u1) 12.2.0": the kernel records the
+	// program name it was built with, the object only the rest.
+	_, host, _ := strings.Cut(strings.SplitN(string(version), "\n", 2)[0], " ")
+	pairs := []Pair{{Rel: "x.o", Pre: obj}}
+	same := &lab.Kernel{Compiler: "gcc-12 " + host}
+	if w, err := checkCompiler(same, pairs, false); err != nil || w != "" {
+		t.Errorf("same compiler: %q, %v", w, err)
+	}
+	other := &lab.Kernel{Compiler: "gcc-11 (Debian 11.3.0-12) 11.3.0"}
+	_, err = checkCompiler(other, pairs, false)
+	if !errors.Is(err, ErrCompiler) || !errors.Is(err, verdict.ErrRefused) || !strings.Contains(err.Error(), "11.3.0") || !strings.Contains(err.Error(), host) {
+		t.Errorf("other compiler: err = %v, want a refusal naming both", err)
+	}
+	if w, err := checkCompiler(other, pairs, true); err != nil || !strings.Contains(w, "--force-compiler") {
+		t.Errorf("forced: %q, %v; want a warning", w, err)
 	}
 }
