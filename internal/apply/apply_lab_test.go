@@ -380,11 +380,16 @@ echo "cmdline $(cat /proc/cmdline)"
 ksplice undo stack2 >/dev/null; echo "undo2 $?"
 ksplice undo stack1 >/dev/null; echo "undo1 $?"
 echo "cmdline $(cat /proc/cmdline)"
-ksplice list`}})
+ksplice list
+ksplice apply stack1.tar >/dev/null && ksplice apply stack2.tar >/dev/null
+ksplice undo --all --json | tr -d ' \n'; echo
+echo "after-all $(cat /proc/cmdline) $(ksplice list)"`}})
 	want := []string{
 		"apply2-alone 3", "apply1 0", "apply2 0",
 		"ksplice=patched stacked=yes", "undo1-first 3", "undo2 0", "undo1 0",
 		"no updates applied",
+		// undo --all: newest first.
+		`[{"id":"stack2"`, `},{"id":"stack1"`,
 	}
 	for _, w := range want {
 		if !strings.Contains(out.Stdout, w) {
@@ -400,5 +405,10 @@ ksplice list`}})
 	}
 	if len(cmdlines) != 3 || cmdlines[1] != cmdlines[0] || strings.Contains(cmdlines[2], "ksplice") {
 		t.Errorf("cmdline after apply, refused undo, full undo = %q", cmdlines)
+	}
+	for _, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "after-all "); ok && (strings.Contains(rest, "ksplice=") || !strings.Contains(rest, "no updates applied")) {
+			t.Errorf("after undo --all: %s", rest)
+		}
 	}
 }
