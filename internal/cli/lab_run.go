@@ -33,14 +33,18 @@ func newLabRunCmd(s Streams) *cobra.Command {
 		Short: "Boot a kernel in QEMU and run a command in it as root",
 		Long: `Boot a lab kernel (fetched first if needed) with a generated initramfs and run
 CMD as root in the guest, in /root. The initramfs holds busybox, this ksplice
-binary as /bin/ksplice, and the files given with --file.
+binary (or bin/ksplice-linux-ARCH beside it, for a guest of another
+architecture) as /bin/ksplice, and the files given with --file. amd64 and
+arm64 kernels boot; a guest of another architecture than the host's is
+emulated.
 
 CMD's stdout and stderr stream to ours, and ksplice exits with CMD's exit
 status. The run fails, whatever CMD did, if the guest console shows an Oops,
 BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 		Example: `  ksplice lab run --kernel debian:6.1.0-55-amd64 -- uname -r
   ksplice lab run --kernel debian:6.1.0-55-amd64 --file hello.ko -- insmod hello.ko
-  ksplice lab run --kernel debian:6.1.0-55-amd64 --console boot.log -- dmesg`,
+  ksplice lab run --kernel debian:6.1.0-55-amd64 --console boot.log -- dmesg
+  ksplice lab run --kernel debian:6.1.0-55-arm64 -- uname -m   # emulated on any host`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Command = args
