@@ -3,11 +3,13 @@ package lab
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
 
@@ -308,3 +310,20 @@ func BenchmarkInitramfs(b *testing.B) {
 type countWriter struct{ n int64 }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+func TestBootStallWatch(t *testing.T) {
+	m := &consoleMonitor{log: io.Discard, lastAt: time.Now().Add(-2 * bootStall)}
+	if m.stalledFor() < bootStall {
+		t.Errorf("silent booting guest: stalledFor = %v, want more than %v", m.stalledFor(), bootStall)
+	}
+	m.read(strings.NewReader("[ 1.0] booting\n"))
+	if d := m.stalledFor(); d > time.Second {
+		t.Errorf("after a console line: stalledFor = %v", d)
+	}
+	m.lastAt = time.Now().Add(-2 * bootStall)
+	m.read(strings.NewReader("KSPLICE-LAB-START 1.5\n"))
+	m.lastAt = time.Now().Add(-2 * bootStall)
+	if d := m.stalledFor(); d != 0 {
+		t.Errorf("a quiet command is not a stalled boot: stalledFor = %v", d)
+	}
+}

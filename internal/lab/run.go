@@ -93,8 +93,29 @@ func Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return boot(ctx, spec.Arch, accel, opts)
+	for attempt := 1; ; attempt++ {
+		res, err := boot(ctx, spec.Arch, accel, opts)
+		if !errors.Is(err, errBootStalled) || attempt == bootAttempts {
+			return res, err
+		}
+		// Nothing of the command ran: booting again is safe.
+		if opts.Console != nil {
+			fmt.Fprintf(opts.Console, "ksplice-lab: %v; booting again (attempt %d of %d)\n", err, attempt+1, bootAttempts)
+		}
+	}
 }
+
+const (
+	// bootStall is how long a booting guest may print nothing on its
+	// console before it is taken for hung. Under TCG on a loaded host a
+	// guest was seen to stop early in boot for good, once in many boots.
+	bootStall = 60 * time.Second
+	// bootAttempts bounds the boots of one run.
+	bootAttempts = 3
+)
+
+// errBootStalled means the guest hung before the command started.
+var errBootStalled = errors.New("guest hung while booting")
 
 func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result, error) {
 	qemu, err := lookTool(a.QEMU, "qemu-system-"+map[string]string{"amd64": "x86", "arm64": "arm"}[a.Debian])
@@ -183,6 +204,11 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	// stalled ends QEMU when the boot stalls, telling it apart from the
+	// run's own timeout.
+	stallCtx, stall := context.WithCancel(ctx)
+	defer stall()
+	ctx = stallCtx
 	var qerr strings.Builder
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.Stdout = &qerr
@@ -224,11 +250,25 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 	go func() { defer wg.Done(); io.Copy(opts.Stdout, conns[1]) }()
 	go func() { defer wg.Done(); io.Copy(opts.Stderr, conns[2]) }()
 
-	mon := &consoleMonitor{log: opts.Console, start: start}
+	mon := &consoleMonitor{log: opts.Console, start: start, lastAt: start}
 	monDone := make(chan struct{})
 	go func() { mon.read(conns[0]); close(monDone) }()
-
-	werr := <-waitErr
+	stalled := false
+	watch := time.NewTicker(time.Second)
+	defer watch.Stop()
+	var werr error
+wait:
+	for {
+		select {
+		case werr = <-waitErr:
+			break wait
+		case <-watch.C:
+			if mon.stalledFor() > bootStall {
+				stalled = true
+				stall()
+			}
+		}
+	}
 	total := time.Since(start)
 	for _, c := range conns {
 		c.Close()
@@ -238,6 +278,8 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 
 	res := &Result{ExitCode: mon.exit, Accel: accel, Boot: mon.boot, Total: total}
 	switch {
+	case stalled && mon.problem == "":
+		return res, fmt.Errorf("%w: no console output for %v (last line: %q)", errBootStalled, bootStall, mon.last)
 	case mon.problem != "":
 		return res, &KernelProblemError{Line: mon.problem}
 	case ctx.Err() == context.DeadlineExceeded:
@@ -272,6 +314,21 @@ type consoleMonitor struct {
 	noPort   string // an output port that did not appear
 	problem  string
 	last     string
+
+	mu      sync.Mutex // guards lastAt and started, read by the watchdog
+	lastAt  time.Time  // when the console last printed a line
+	started bool       // the command has started
+}
+
+// stalledFor returns how long a guest that has not started the command yet
+// has printed nothing; 0 once the command started.
+func (m *consoleMonitor) stalledFor() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return 0
+	}
+	return time.Since(m.lastAt)
 }
 
 func (m *consoleMonitor) read(r io.Reader) {
@@ -282,11 +339,17 @@ func (m *consoleMonitor) read(r io.Reader) {
 		line := strings.TrimRight(sc.Text(), "\r")
 		fmt.Fprintln(m.log, line)
 		m.last = line
+		m.mu.Lock()
+		m.lastAt = time.Now()
+		m.mu.Unlock()
 		if m.problem == "" && kernelProblem.MatchString(line) {
 			m.problem = line
 		}
 		if i := strings.Index(line, markerStart); i >= 0 {
 			m.boot = time.Since(m.start)
+			m.mu.Lock()
+			m.started = true
+			m.mu.Unlock()
 		} else if i := strings.Index(line, markerModule+" "); i >= 0 {
 			m.modprobe = strings.TrimSpace(line[i+len(markerModule)+1:])
 		} else if i := strings.Index(line, markerNoPort+" "); i >= 0 {
