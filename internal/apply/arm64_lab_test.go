@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +50,11 @@ echo PASS
 
 // TestApplyARM64 creates the proc-cmdline-string update for the arm64 lab
 // kernel and applies and undoes it in a guest, with the function tracer on
-// the replaced function. It runs with KSPLICE_LAB=1 and KSPLICE_LAB_ARM64=1.
+// the replaced function. It runs when the arm64 kernel is one of the lab's
+// (labtest.Kernels: make test lists it; or KSPLICE_LAB_ARM64=1).
 func TestApplyARM64(t *testing.T) {
-	if os.Getenv("KSPLICE_LAB_ARM64") != "1" {
-		t.Skip("arm64 lab test: set KSPLICE_LAB=1 KSPLICE_LAB_ARM64=1 to boot " + arm64Kernel)
+	if !slices.Contains(labtest.Kernels(), arm64Kernel) {
+		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
 	}
 	k := labtest.KernelFor(t, arm64Kernel)
 	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
