@@ -23,7 +23,7 @@ export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit fuzz testdata demo bench lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench install lint clean
 
 all: build
 
@@ -70,6 +70,14 @@ demo: deps build
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+
+# Installs the CLI and the engine's sources, which create builds for each
+# target kernel (found in $(PREFIX)/share/ksplice/kmod-src).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ksplice
+	cd kmod-src && for f in $$(git ls-files -- '*.c' '*.h' Kbuild 2>/dev/null || find . -name '*.[ch]' -o -name Kbuild); do \
+		install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/ksplice/kmod-src/$$f; done
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -9,7 +9,8 @@ import (
 
 // FindKmodSrc finds the engine's sources (kmod-src/): dir if given, else
 // $KSPLICE_KMOD_SRC, else kmod-src beside the binary's directory (a
-// checkout's bin/ksplice), else /usr/share/ksplice/kmod-src. The sources
+// checkout's bin/ksplice), else share/ksplice/kmod-src under /usr/local or
+// /usr (make install puts them there). The sources
 // cannot live inside the Go binary: Go refuses packages holding C files.
 func FindKmodSrc(dir string) (string, error) {
 	var cands []string
@@ -22,7 +23,7 @@ func FindKmodSrc(dir string) (string, error) {
 		if exe, err := os.Executable(); err == nil {
 			cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "kmod-src"))
 		}
-		cands = append(cands, "/usr/share/ksplice/kmod-src")
+		cands = append(cands, "/usr/local/share/ksplice/kmod-src", "/usr/share/ksplice/kmod-src")
 	}
 	for _, c := range cands {
 		if _, err := os.Stat(filepath.Join(c, "ksplice.h")); err == nil {
