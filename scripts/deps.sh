@@ -2,6 +2,9 @@
 # Installs what building and testing ksplice needs on a Debian 12 machine:
 # Debian packages (only those missing) and the Go modules of go.mod.
 # Runs apt-get as root, through sudo when not root.
+# qemu-user runs the arm64 kernel's own gcc (fetched by the lab) on an
+# amd64 host; it registers nothing with binfmt_misc (its recommended
+# qemu-user-binfmt would, and is not installed: --no-install-recommends).
 set -eu
 
 pkgs="
@@ -10,6 +13,7 @@ pkgs="
 	qemu-system-x86 qemu-system-arm
 	busybox-static
 	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
+	qemu-user
 "
 
 sudo=""

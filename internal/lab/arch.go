@@ -12,7 +12,12 @@ type Arch struct {
 	GOARCH       string // Go's name for it, for the guest's ksplice binary
 	KernelArch   string // ARCH= for Kbuild: "x86", "arm64"
 	CrossCompile string // CROSS_COMPILE= for Kbuild when the host differs
-	QEMU         string // the QEMU system emulator
+	// GNUType is the GNU triplet of Debian's native toolchain for the
+	// architecture, and QEMUUser the user-mode emulator that runs that
+	// toolchain on another host (see toolchain.go).
+	GNUType  string
+	QEMUUser string
+	QEMU     string // the QEMU system emulator
 	// MachineArgs select the machine and CPU model.
 	MachineArgs []string
 	// Console is the guest's kernel console device; the command's own
@@ -40,6 +45,8 @@ var arches = map[string]*Arch{
 		Debian:      "amd64",
 		GOARCH:      "amd64",
 		KernelArch:  "x86",
+		GNUType:     "x86_64-linux-gnu",
+		QEMUUser:    "qemu-x86_64",
 		QEMU:        "qemu-system-x86_64",
 		MachineArgs: []string{"-machine", "q35"},
 		Console:     "ttyS0",
@@ -57,6 +64,8 @@ var arches = map[string]*Arch{
 		GOARCH:       "arm64",
 		KernelArch:   "arm64",
 		CrossCompile: "aarch64-linux-gnu-",
+		GNUType:      "aarch64-linux-gnu",
+		QEMUUser:     "qemu-aarch64",
 		QEMU:         "qemu-system-aarch64",
 		// A CPU with pointer authentication, so that the kernel's
 		// paciasp/autiasp pairs really check return addresses, as on

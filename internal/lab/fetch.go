@@ -40,6 +40,10 @@ type Kernel struct {
 	// with; HostCompiler is what `CC --version` says on this machine.
 	Compiler     string `json:"compiler"`
 	HostCompiler string `json:"host_compiler"`
+	// Toolchain is the root of the kernel architecture's native toolchain,
+	// run under user-mode QEMU, when CC is that (toolchain.go); "" when CC
+	// is a compiler of the host.
+	Toolchain string `json:"toolchain,omitempty"`
 
 	Packages map[string]string `json:"packages"` // package name -> version used
 }
@@ -53,7 +57,7 @@ type FetchOptions struct {
 
 const (
 	kernelJSON   = "kernel.json"
-	kernelFormat = 2
+	kernelFormat = 3
 )
 
 // Fetch downloads and prepares the kernel named by spec in the cache, or
@@ -109,7 +113,11 @@ func loadKernel(dir string) (*Kernel, error) {
 	if k.Format != kernelFormat {
 		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kernelFormat)
 	}
-	for _, d := range []string{"debs", "image", "headers", "busybox", "source", "build"} {
+	stages := []string{"debs", "image", "headers", "busybox", "source", filepath.Base(k.Build)}
+	if k.Toolchain != "" {
+		stages = append(stages, "toolchain-debs", "toolchain")
+	}
+	for _, d := range stages {
 		if !complete(filepath.Join(dir, d)) {
 			return nil, fmt.Errorf("%s: stage %s incomplete", dir, d)
 		}
@@ -229,18 +237,50 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostCC := ""
-	if out, err := command(ctx, "", nil, cc, "--version"); err == nil {
-		hostCC = strings.SplitN(string(out), "\n", 2)[0]
-	} else {
+	hostCC, err := versionLine(ctx, cc)
+	if err != nil {
 		return nil, fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
 	}
+	// The O= tree is built with one compiler; one built with another is a
+	// directory of its own, so that a cache prepared before is never used
+	// with the wrong compiler.
 	build := f.path("build")
+	toolchain := ""
+	if spec.Arch.Debian != hostDebianArch() && compilerVersion(hostCC) != compilerVersion(ccText) {
+		driver, err := f.nativeToolchain(ctx, ccText)
+		var nse *NotServedError
+		switch {
+		case errors.As(err, &nse):
+			fmt.Fprintf(f.log, "lab: %s; building with %s, which is not the kernel's compiler\n", err, hostCC)
+		case err != nil:
+			return nil, fmt.Errorf("kernel %s: %w", spec, err)
+		default:
+			cc, toolchain, build = driver, f.path("toolchain"), f.path("build-native")
+			if hostCC, err = versionLine(ctx, cc); err != nil {
+				return nil, fmt.Errorf("kernel %s: the native toolchain under %s: %w", spec, spec.Arch.QEMUUser, err)
+			}
+			if compilerVersion(hostCC) != compilerVersion(ccText) {
+				return nil, fmt.Errorf("kernel %s was built with %q, but the native toolchain says %q", spec, ccText, hostCC)
+			}
+		}
+	}
 	makeVars := []string{"CC=" + cc, "KERNELRELEASE=" + spec.Release}
 	if spec.Arch.Debian != hostDebianArch() {
 		makeVars = append(makeVars, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
 	}
 	err = f.stage(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), build, func(dir string) error {
+		// Trees copied from an earlier build tree (create's workspaces)
+		// are stale once it is made again.
+		for _, ws := range []string{"post", "base"} {
+			if err := os.RemoveAll(f.path(ws, "build")); err != nil {
+				return err
+			}
+		}
+		if build != f.path("build") {
+			if err := os.RemoveAll(f.path("build")); err != nil {
+				return err
+			}
+		}
 		cfg, err := os.ReadFile(config)
 		if err != nil {
 			return err
@@ -252,6 +292,17 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		mk = append(mk, "-s", fmt.Sprintf("-j%d", f.jobs), "olddefconfig", "prepare")
 		if _, err := command(ctx, "", nil, "make", mk...); err != nil {
 			return fmt.Errorf("prepare source tree: %w", err)
+		}
+		if toolchain != "" {
+			// The point of the native toolchain: Kconfig kept the image's
+			// configuration, compiler text included.
+			got, err := configCompilerText(filepath.Join(dir, ".config"))
+			if err != nil {
+				return err
+			}
+			if got != ccText {
+				return fmt.Errorf("prepare source tree: olddefconfig with %s made CONFIG_CC_VERSION_TEXT %q, want %q", cc, got, ccText)
+			}
 		}
 		return nil
 	})
@@ -276,6 +327,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		MakeVars:     makeVars,
 		Compiler:     ccText,
 		HostCompiler: hostCC,
+		Toolchain:    toolchain,
 		Packages:     map[string]string{},
 	}
 	for name, deb := range debs {
@@ -338,20 +390,9 @@ func relocateHeaders(headers, srcRoot string) error {
 // command to build with: the same gcc major version, cross-prefixed when the
 // kernel is for another architecture.
 func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) {
-	f, err := os.Open(config)
+	text, err = configCompilerText(config)
 	if err != nil {
-		return "", "", fmt.Errorf("kernel config: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_CC_VERSION_TEXT="); ok {
-			text = strings.Trim(v, `"`)
-			break
-		}
-	}
-	if text == "" {
-		return "", "", fmt.Errorf("kernel config %s: no CONFIG_CC_VERSION_TEXT", config)
+		return "", "", err
 	}
 	name := strings.Fields(text)[0] // "gcc-12"
 	if !strings.HasPrefix(name, "gcc") {
@@ -362,6 +403,31 @@ func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) 
 		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
 	}
 	return cc, text, nil
+}
+
+// configCompilerText reads CONFIG_CC_VERSION_TEXT from a kernel config.
+func configCompilerText(config string) (string, error) {
+	f, err := os.Open(config)
+	if err != nil {
+		return "", fmt.Errorf("kernel config: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_CC_VERSION_TEXT="); ok {
+			return strings.Trim(v, `"`), nil
+		}
+	}
+	return "", fmt.Errorf("kernel config %s: no CONFIG_CC_VERSION_TEXT", config)
+}
+
+// versionLine is the first line of `cc --version`.
+func versionLine(ctx context.Context, cc string) (string, error) {
+	out, err := command(ctx, "", nil, cc, "--version")
+	if err != nil {
+		return "", err
+	}
+	return strings.SplitN(string(out), "\n", 2)[0], nil
 }
 
 // Lock takes the kernel's cache lock, which Fetch also takes, for work that
