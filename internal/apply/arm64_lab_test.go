@@ -47,44 +47,69 @@ if dmesg | grep -iE 'ftrace (bug|failed)'; then echo "FAIL: ftrace complained"; 
 echo PASS
 `
 
-// TestApplyARM64 creates the proc-cmdline-string update for the arm64 lab
-// kernel and applies and undoes it in a guest, with the function tracer on
-// the replaced function. It runs when the arm64 kernel is one of the lab's
+// arm64LoadavgScript applies the proc-loadavg-new-helper update, whose
+// loadavg_proc_show Debian's cross compiler (12.2.0-14) lays out
+// differently from the kernel's (a run-pre mismatch at +0x1e): it applies
+// only when built with the kernel's own compiler, the native toolchain the
+// lab runs under qemu-user.
+const arm64LoadavgScript = `set -e
+tagged() { case "$(cat /proc/loadavg)" in *" ksplice") echo yes;; *) echo no;; esac; }
+[ "$(tagged)" = no ] || { echo "FAIL: tagged before"; exit 1; }
+ksplice apply /root/u.tar
+[ "$(tagged)" = yes ] || { echo "FAIL: not tagged while applied: $(cat /proc/loadavg)"; exit 1; }
+echo "ok: $(cat /proc/loadavg)"
+ksplice undo %[1]s
+[ "$(tagged)" = no ] || { echo "FAIL: tagged after undo"; exit 1; }
+echo PASS
+`
+
+// TestApplyARM64 creates updates for the arm64 lab kernel and applies and
+// undoes them in a guest: proc-cmdline-string with the function tracer on
+// the replaced function, and proc-loadavg-new-helper. Both are built with
+// the kernel's exact compiler (no ForceCompiler): lab.Fetch runs Debian's
+// native arm64 gcc under qemu-user when the host's cross compiler is
+// another build. It runs when the arm64 kernel is one of the lab's
 // (labtest.Kernels: make test lists it; or KSPLICE_LAB_ARM64=1).
 func TestApplyARM64(t *testing.T) {
 	if !slices.Contains(labtest.Kernels(), arm64Kernel) {
 		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
 	}
 	k := labtest.KernelFor(t, arm64Kernel)
-	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
-	if err != nil {
-		t.Fatal(err)
+	if k.Toolchain == "" {
+		t.Logf("%s is built with %s, not the kernel's %s", arm64Kernel, k.HostCompiler, k.Compiler)
 	}
-	kmodSrc, _ := filepath.Abs("../../kmod-src")
-	out := filepath.Join(t.TempDir(), "u.tar")
-	start := time.Now()
-	res, err := create.Create(context.Background(), create.Options{
-		Kernel: k, Patch: p, PatchName: "proc-cmdline-string.diff",
-		Output: out, KmodSrc: kmodSrc, Tool: "ksplice test",
-		// Debian's cross compiler (gcc-12-aarch64-linux-gnu 12.2.0-14)
-		// is not the exact build of Debian's arm64 kernel compiler
-		// (12.2.0-14+deb12u1): run-pre matching is what decides.
-		ForceCompiler: true,
-	})
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	t.Logf("create: %v", time.Since(start).Round(time.Millisecond))
-	run := labtest.Run(t, lab.RunOptions{
-		Kernel:  k,
-		Files:   []lab.File{{Host: out, Guest: "/root/u.tar"}},
-		Command: []string{"sh", "-c", fmt.Sprintf(arm64Script, res.ID)},
-	})
-	t.Logf("guest (boot %v, total %v):\n%s", run.Result.Boot.Round(time.Millisecond), run.Result.Total.Round(time.Millisecond), run.Stdout)
-	if run.Result.ExitCode != 0 || !strings.Contains(run.Stdout, "\nPASS\n") {
-		t.Fatalf("guest script failed (exit %d):\n%s\n%s", run.Result.ExitCode, run.Stdout, run.Stderr)
-	}
-	if !strings.Contains(run.Console, "applied: 1 functions") {
-		t.Errorf("console lacks the engine's apply line:\n%s", run.Console)
+	for _, tc := range []struct{ name, patch, script, consoleWant string }{
+		{"cmdline", "proc-cmdline-string.diff", arm64Script, "applied: 1 functions"},
+		{"loadavg", "proc-loadavg-new-helper.diff", arm64LoadavgScript, ": applied: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := srcpatch.ParseFile("../../testdata/patches/" + tc.patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kmodSrc, _ := filepath.Abs("../../kmod-src")
+			out := filepath.Join(t.TempDir(), "u.tar")
+			start := time.Now()
+			res, err := create.Create(context.Background(), create.Options{
+				Kernel: k, Patch: p, PatchName: tc.patch,
+				Output: out, KmodSrc: kmodSrc, Tool: "ksplice test",
+			})
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			t.Logf("create: %v", time.Since(start).Round(time.Millisecond))
+			run := labtest.Run(t, lab.RunOptions{
+				Kernel:  k,
+				Files:   []lab.File{{Host: out, Guest: "/root/u.tar"}},
+				Command: []string{"sh", "-c", fmt.Sprintf(tc.script, res.ID)},
+			})
+			t.Logf("guest (boot %v, total %v):\n%s", run.Result.Boot.Round(time.Millisecond), run.Result.Total.Round(time.Millisecond), run.Stdout)
+			if run.Result.ExitCode != 0 || !strings.Contains(run.Stdout, "\nPASS\n") {
+				t.Fatalf("guest script failed (exit %d):\n%s\n%s", run.Result.ExitCode, run.Stdout, run.Stderr)
+			}
+			if !strings.Contains(run.Console, tc.consoleWant) {
+				t.Errorf("console lacks the engine's apply line %q:\n%s", tc.consoleWant, run.Console)
+			}
+		})
 	}
 }
