@@ -24,7 +24,7 @@
 
 #include <linux/types.h>
 
-#define KSPLICE_FORMAT_VERSION	1
+#define KSPLICE_FORMAT_VERSION	2
 
 /* Longest id: it names a sysfs directory, /sys/kernel/ksplice/<id>. */
 #define KSPLICE_ID_MAX		64
@@ -153,8 +153,21 @@ struct ksplice_new_reloc {
  * @nr_new_relocs: number of entries in @new_relocs
  * @funcs:	the functions to replace
  * @new_relocs:	relocations of the new code for the engine to resolve
+ * @pre_apply:	author hook or NULL: runs after run-pre matching and the
+ *		resolution of the new code, before stop_machine; non-zero
+ *		aborts the apply (abort_cause "hook")
+ * @post_apply:	author hook or NULL: runs once the jumps are written,
+ *		outside stop_machine
+ * @pre_reverse: author hook or NULL: runs before stop_machine of reverse;
+ *		non-zero vetoes the reverse (abort_cause "hook")
+ * @post_reverse: author hook or NULL: runs once the old bytes are restored
  *
- * 64 bytes. May be const: the engine never writes the tables.
+ * An update with a hook may replace no function (@nr_funcs zero, @funcs
+ * NULL): its hooks then do all the work, e.g. set a variable whose
+ * initializer the patch changes.
+ *
+ * 96 bytes (format version 2). May be const: the engine never writes the
+ * tables.
  */
 struct ksplice_update {
 	u32 format_version;
@@ -167,6 +180,10 @@ struct ksplice_update {
 	u32 nr_new_relocs;
 	const struct ksplice_func *funcs;
 	const struct ksplice_new_reloc *new_relocs;
+	int (*pre_apply)(void);
+	void (*post_apply)(void);
+	int (*pre_reverse)(void);
+	void (*post_reverse)(void);
 };
 
 /*

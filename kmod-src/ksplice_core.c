@@ -31,7 +31,7 @@ static_assert(sizeof(struct ksplice_reloc) == 24);
 static_assert(sizeof(struct ksplice_site) == 16);
 static_assert(sizeof(struct ksplice_func) == 56);
 static_assert(sizeof(struct ksplice_new_reloc) == 40);
-static_assert(sizeof(struct ksplice_update) == 64);
+static_assert(sizeof(struct ksplice_update) == 96);
 
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
@@ -70,6 +70,7 @@ static const struct {
 	[KSPLICE_CODE_CHANGED]	  = { "code_changed", -EIO },
 	[KSPLICE_BAD_STAGE]	  = { "bad_stage", -EINVAL },
 	[KSPLICE_NOMEM]		  = { "nomem", -ENOMEM },
+	[KSPLICE_HOOK]		  = { "hook", -ECANCELED },
 };
 
 const char *ksplice_reason_name(enum ksplice_reason reason)
@@ -227,6 +228,7 @@ static int ksplice_check_func(const struct ksplice_update *u,
 
 static int ksplice_check_update(const struct ksplice_update *u)
 {
+	bool has_hooks;
 	u32 i, j;
 
 	if (u->format_version != KSPLICE_FORMAT_VERSION) {
@@ -234,8 +236,10 @@ static int ksplice_check_update(const struct ksplice_update *u)
 		       u->format_version, KSPLICE_FORMAT_VERSION);
 		return -EINVAL;
 	}
+	has_hooks = u->pre_apply || u->post_apply || u->pre_reverse ||
+		    u->post_reverse;
 	if (!u->id || !ksplice_valid_id(u->id) || !u->target || !u->mod ||
-	    !u->nr_funcs || !u->funcs ||
+	    (!u->nr_funcs && !has_hooks) || (u->nr_funcs && !u->funcs) ||
 	    (u->nr_new_relocs && !u->new_relocs)) {
 		pr_err("update %s: malformed header\n", u->id ?: "(no id)");
 		return -EINVAL;
@@ -712,12 +716,22 @@ int ksplice_apply(struct ksplice_state *st)
 	ksplice_arch_unlock_text();
 	if (ret)
 		goto put_target;
+	if (u->pre_apply) {
+		ret = u->pre_apply();
+		if (ret) {
+			ksplice_set_reason(st, KSPLICE_HOOK,
+					   "pre_apply hook returned %d", ret);
+			goto put_target;
+		}
+	}
 	ret = ksplice_stop(st, ksplice_apply_stopped);
 	if (ret)
 		goto put_target;
 
 	list_add(&st->applied, &ksplice_applied);
 	st->stage = KSPLICE_STAGE_APPLIED;
+	if (u->post_apply)
+		u->post_apply();
 	pr_info("%s: applied: %u functions, stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		u->id, u->nr_funcs, st->stop_total_ns, st->stop_ns,
 		st->attempts);
@@ -753,6 +767,14 @@ int ksplice_reverse(struct ksplice_state *st)
 				   top->u->id);
 		return ksplice_fail(st);
 	}
+	if (st->u->pre_reverse) {
+		ret = st->u->pre_reverse();
+		if (ret) {
+			ksplice_set_reason(st, KSPLICE_HOOK,
+					   "pre_reverse hook returned %d", ret);
+			return ksplice_fail(st);
+		}
+	}
 	ret = ksplice_stop(st, ksplice_reverse_stopped);
 	if (ret)
 		return ksplice_fail(st);
@@ -762,6 +784,8 @@ int ksplice_reverse(struct ksplice_state *st)
 	if (st->target)
 		module_put(st->target);
 	st->target = NULL;
+	if (st->u->post_reverse)
+		st->u->post_reverse();
 	module_put(st->u->mod);
 	pr_info("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);

@@ -46,6 +46,7 @@ enum ksplice_reason {
 	KSPLICE_CODE_CHANGED,		/* bytes we wrote or saved changed */
 	KSPLICE_BAD_STAGE,		/* e.g. apply when applied */
 	KSPLICE_NOMEM,
+	KSPLICE_HOOK,			/* an author hook refused */
 	KSPLICE_NR_REASONS,
 };
 

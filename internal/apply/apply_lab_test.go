@@ -29,6 +29,11 @@ import (
 var observable = []struct {
 	patch, read, want string
 	modules           []string // image modules to load first (the target)
+	// hooks is the author's hook file (testdata/patches/PATCH.hooks.c)
+	// and allowData the changed data it sets (create --hooks,
+	// --allow-data).
+	hooks     bool
+	allowData []string
 }{
 	{patch: "proc-cmdline-string", read: "cat /proc/cmdline", want: " ksplice=patched"},
 	{patch: "proc-version-string", read: "cat /proc/version", want: "ksplice: live-patched"},
@@ -41,6 +46,9 @@ var observable = []struct {
 	{patch: "proc-fd-header", read: "readlink /proc/self/fd/0; ksplice list --json", want: `"seq_show"`},
 	// One update, two targets: applied and undone together.
 	{patch: "multi-cmdline-ext4", read: "cat /proc/cmdline; ls /sys/kernel/ksplice", want: " ksplice=patched", modules: []string{"ext4"}},
+	// A data change: no function replaced, the author's hooks set the
+	// live value after apply and put the old one back after undo.
+	{patch: "sys-data-overflowuid", read: "cat /proc/sys/kernel/overflowuid", want: "65533", hooks: true, allowData: []string{"overflowuid"}},
 }
 
 var (
@@ -75,10 +83,15 @@ func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, strin
 				updatesErr = err
 				return
 			}
+			var hooks string
+			if c.hooks {
+				hooks = filepath.Join("../../testdata/patches", c.patch+".hooks.c")
+			}
 			start := time.Now()
 			res, err := create.Create(context.Background(), create.Options{
 				Kernel: k, Patch: p, PatchName: c.patch + ".diff",
 				Output: filepath.Join(updatesDir, c.patch+".tar"), KmodSrc: kmodSrc, Tool: "ksplice test",
+				Hooks: hooks, AllowData: c.allowData,
 			})
 			if err != nil {
 				updatesErr = fmt.Errorf("create %s: %w", c.patch, err)

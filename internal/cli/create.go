@@ -13,6 +13,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/create"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
 type createOptions struct {
@@ -29,6 +30,8 @@ type createOptions struct {
 	Jobs          int
 	ForceCompiler bool
 	After         []string
+	Hooks         string
+	AllowData     []string
 	Patch         string
 }
 
@@ -48,11 +51,19 @@ headers. The result, ksplice-ID.tar, is applied with ksplice apply.
 
 Refused with exit code 3, and the reason: a patch that does not apply, that
 changes no object code, that touches assembly, the build, data or __init
-code, or that needs what the update format cannot carry.`,
+code, or that needs what the update format cannot carry.
+
+A patch that changes the initializer of data needs hooks: --hooks FILE.c
+is kernel C compiled into the update module (of vmlinux, or of the only
+target) that may define int ksplice_hook_pre_apply(void),
+void ksplice_hook_post_apply(void), int ksplice_hook_pre_reverse(void) and
+void ksplice_hook_post_reverse(void); --allow-data SYMBOL then accepts the
+change of SYMBOL, whose live value the hooks set and restore.`,
 		Example: `  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff
   ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff
-  ksplice create --kernel debian:6.1.0-55-amd64 --after fix.diff fix2.diff`,
+  ksplice create --kernel debian:6.1.0-55-amd64 --after fix.diff fix2.diff
+  ksplice create --kernel debian:6.1.0-55-amd64 --hooks fix.hooks.c --allow-data overflowuid fix.diff`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Patch = args[0]
@@ -73,6 +84,8 @@ code, or that needs what the update format cannot carry.`,
 	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs")
 	f.BoolVar(&opts.ForceCompiler, "force-compiler", false, "build even if the compiler differs from the kernel's (warns)")
 	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
+	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
+	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
 	return cmd
 }
 
@@ -82,6 +95,10 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	}
 	if opts.Src == "" && (opts.Config != "" || opts.Headers != "") {
 		return &usageError{errors.New("create: --config and --headers go with --src")}
+	}
+	if len(opts.AllowData) > 0 && opts.Hooks == "" {
+		return fmt.Errorf("%w: --allow-data %s: the running kernel keeps the old value of changed data; add hooks (--hooks FILE.c) that set the new value in post_apply and restore it in post_reverse",
+			verdict.ErrRefused, strings.Join(opts.AllowData, ", "))
 	}
 	p, err := srcpatch.ParseFile(opts.Patch)
 	if err != nil {
@@ -118,6 +135,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	res, err := create.Create(ctx, create.Options{
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
+		Hooks: opts.Hooks, AllowData: opts.AllowData,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})
 	if err != nil {

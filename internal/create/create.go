@@ -53,9 +53,16 @@ type Options struct {
 	Output        string // default: ksplice-ID.tar
 	KmodSrc       string // see FindKmodSrc
 	ForceCompiler bool
-	Tool          string    // "ksplice VERSION", recorded in the manifest
-	Log           io.Writer // progress lines
-	Now           func() time.Time
+	// Hooks is the author's hook file (kernel C, see patchgen.HookNames),
+	// compiled into the update module of vmlinux or of the only target.
+	Hooks string
+	// AllowData names data objects whose changed initializers the update
+	// may leave to the hooks: elfdiff's "data-changed" refusal of them
+	// becomes a warning. Only with Hooks.
+	AllowData []string
+	Tool      string    // "ksplice VERSION", recorded in the manifest
+	Log       io.Writer // progress lines
+	Now       func() time.Time
 }
 
 // Stage is one timed step of Create.
@@ -83,6 +90,20 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if len(o.AllowData) > 0 && o.Hooks == "" {
+		return nil, fmt.Errorf("%w: --allow-data %s: the running kernel keeps the old value of changed data; add hooks (--hooks FILE.c) that set the new value in post_apply and restore it in post_reverse", verdict.ErrRefused, strings.Join(o.AllowData, ", "))
+	}
+	var hooks []byte
+	if o.Hooks != "" {
+		var err error
+		if hooks, err = os.ReadFile(o.Hooks); err != nil {
+			return nil, fmt.Errorf("hooks: %w", err)
+		}
+	}
+	allowed := map[string]bool{}
+	for _, s := range o.AllowData {
+		allowed[s] = true
 	}
 	k := o.Kernel
 	res := &Result{Diffs: map[string]*elfdiff.Result{}}
@@ -162,8 +183,11 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	byTarget := map[string][]patchgen.Object{}
+	var hookTarget string
 	err = timed("diff", func() error {
 		var refusals []string
+		dataTargets := map[string]bool{}
+		used := map[string]bool{}
 		for _, p := range pairs {
 			pre, err := elfdiff.Open(p.Pre)
 			if err != nil {
@@ -179,7 +203,19 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 			}
 			res.Diffs[p.Rel] = d
 			for _, r := range d.Refusals {
-				refusals = append(refusals, fmt.Sprintf("%s: %s (%s): %s", p.Rel, r.Symbol, r.Rule, r.Reason))
+				if r.Rule == "data-changed" && allowed[r.Symbol] {
+					w := fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, r.Symbol, r.Rule, r.Reason)
+					fmt.Fprintf(o.Log, "create: warning: %s\n", w)
+					res.Warnings = append(res.Warnings, w)
+					dataTargets[p.Target] = true
+					used[r.Symbol] = true
+					continue
+				}
+				reason := r.Reason
+				if r.Rule == "data-changed" {
+					reason += " (or write hooks that set it: --hooks FILE.c --allow-data " + r.Symbol + ")"
+				}
+				refusals = append(refusals, fmt.Sprintf("%s: %s (%s): %s", p.Rel, r.Symbol, r.Rule, reason))
 			}
 			if len(d.Carry.Functions) > 0 {
 				byTarget[p.Target] = append(byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
@@ -187,6 +223,22 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 		}
 		if len(refusals) > 0 {
 			return &RefusedError{Reasons: refusals}
+		}
+		for _, a := range o.AllowData {
+			if !used[a] {
+				w := fmt.Sprintf("--allow-data %s: the patch does not change it", a)
+				fmt.Fprintf(o.Log, "create: warning: %s\n", w)
+				res.Warnings = append(res.Warnings, w)
+			}
+		}
+		if hooks != nil {
+			var err error
+			if hookTarget, err = chooseHookTarget(byTarget, dataTargets); err != nil {
+				return err
+			}
+			if _, ok := byTarget[hookTarget]; !ok {
+				byTarget[hookTarget] = nil
+			}
 		}
 		if len(byTarget) == 0 {
 			return fmt.Errorf("%w (%s)", ErrNoChanges, strings.Join(pl.Objects, ", "))
@@ -233,10 +285,14 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 			if len(targets) > 1 {
 				engineID = id + "." + t // as update.Manifest.EngineID says
 			}
-			gm, err := patchgen.Generate(patchgen.Input{
+			in := patchgen.Input{
 				ID: id, EngineID: engineID, Description: desc, Target: t, Objects: byTarget[t],
 				Exported: func(s string) bool { return exported[s] },
-			})
+			}
+			if t == hookTarget {
+				in.Hooks = hooks
+			}
+			gm, err := patchgen.Generate(in)
 			if err != nil {
 				return err
 			}
@@ -284,6 +340,31 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Manifest = m
 	return res, nil
+}
+
+// chooseHookTarget picks the target whose update module carries the
+// hooks: vmlinux if the update has it, else its only target; an update that
+// replaces no function takes the target of the data its hooks set.
+func chooseHookTarget(byTarget map[string][]patchgen.Object, dataTargets map[string]bool) (string, error) {
+	all := map[string]bool{}
+	for t := range byTarget {
+		all[t] = true
+	}
+	if len(all) == 0 {
+		all = dataTargets
+	}
+	if all["vmlinux"] {
+		return "vmlinux", nil
+	}
+	if len(all) == 1 {
+		for t := range all {
+			return t, nil
+		}
+	}
+	if len(all) == 0 {
+		return "", fmt.Errorf("%w: --hooks: the patch changes no function and no allowed data (--allow-data)", verdict.ErrRefused)
+	}
+	return "", fmt.Errorf("%w: --hooks: the update has several targets and none is vmlinux: the hooks would not know which module they run in", verdict.ErrRefused)
 }
 
 var stageTitle = map[string]string{

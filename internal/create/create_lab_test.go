@@ -64,7 +64,7 @@ var refusedPatches = []struct {
 	// __jump_table entry cannot be carried (the loader would process it
 	// before the engine resolves the key).
 	{"proc-oom-adj-static-local", []string{"__set_oom_adj", "__jump_table", "__tracepoint_oom_score_adj_update", "not exported"}, verdict.ErrUnsupported},
-	{"sys-data-overflowuid", []string{"kernel/sys.o", "overflowuid", "initializer"}, nil},
+	{"sys-data-overflowuid", []string{"kernel/sys.o", "overflowuid", "initializer", "--hooks FILE.c --allow-data overflowuid"}, nil},
 	{"proc-version-init", []string{"fs/proc/version.o", "proc_version_init", "__init"}, nil},
 	{"proc-version-noapply", []string{"does not apply", "fs/proc/version.c", "Hunk #1 FAILED"}, nil},
 	{"doc-proc-version", []string{"changes no compiled code", "Documentation/filesystems/proc.rst"}, nil},
@@ -375,10 +375,10 @@ func decodeTables(ko []byte) (*tables, error) {
 	}
 	u32 := func(off uint64) uint32 { return binary.LittleEndian.Uint32(data[off:]) }
 	base := upd.Value
-	if base+64 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
+	if base+96 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
 		return nil, errors.New("tables out of their section")
 	}
-	if v := u32(base); v != 1 {
+	if v := u32(base); v != 2 {
 		return nil, fmt.Errorf("format_version %d", v)
 	}
 	if tab.id, err = str(base + 8); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -151,5 +152,45 @@ func TestCheckCompiler(t *testing.T) {
 	}
 	if w, err := checkCompiler(other, pairs, true); err != nil || !strings.Contains(w, "--force-compiler") {
 		t.Errorf("forced: %q, %v; want a warning", w, err)
+	}
+}
+
+// TestAllowDataNeedsHooks: --allow-data alone would leave the running
+// kernel with the old value, so it is refused before anything is built.
+func TestAllowDataNeedsHooks(t *testing.T) {
+	_, err := Create(t.Context(), Options{AllowData: []string{"overflowuid"}})
+	if !errors.Is(err, verdict.ErrRefused) {
+		t.Fatalf("Create with --allow-data and no --hooks: %v, want a refusal", err)
+	}
+	for _, want := range []string{"overflowuid", "--hooks"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestChooseHookTarget(t *testing.T) {
+	objs := func(ts ...string) map[string][]patchgen.Object {
+		m := map[string][]patchgen.Object{}
+		for _, t := range ts {
+			m[t] = nil
+		}
+		return m
+	}
+	for _, c := range []struct {
+		targets []string
+		data    map[string]bool
+		want    string
+	}{
+		{[]string{"vmlinux", "ext4"}, nil, "vmlinux"},
+		{[]string{"ext4"}, nil, "ext4"},
+		{nil, map[string]bool{"vmlinux": true}, "vmlinux"},
+		{[]string{"ext4", "xfs"}, nil, ""},
+		{nil, nil, ""},
+	} {
+		got, err := chooseHookTarget(objs(c.targets...), c.data)
+		if got != c.want || (err == nil) != (c.want != "") {
+			t.Errorf("chooseHookTarget(%v, %v) = %q, %v; want %q", c.targets, c.data, got, err, c.want)
+		}
 	}
 }

@@ -185,3 +185,61 @@ func TestMergedStringsNamedApart(t *testing.T) {
 		t.Skipf("no string reference in the old code of the strings pair:\n%s", tables)
 	}
 }
+
+// TestHookTables checks the hook entries of tables.c: weak declarations
+// and the four fields with --hooks, none without, and an update of hooks
+// alone (no function replaced) with no function table.
+func TestHookTables(t *testing.T) {
+	res := diffPair(t, "body")
+	hooks := []byte("int ksplice_hook_pre_apply(void) { return 0; }\n")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "body.o", Result: res}},
+		Exported: undefinedExported, Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := string(m.Files["tables.c"])
+	for _, want := range []string{
+		"extern int ksplice_hook_pre_apply(void) __weak;\n",
+		"extern void ksplice_hook_post_apply(void) __weak;\n",
+		"extern int ksplice_hook_pre_reverse(void) __weak;\n",
+		"extern void ksplice_hook_post_reverse(void) __weak;\n",
+		"\t.pre_apply = ksplice_hook_pre_apply,\n",
+		"\t.post_apply = ksplice_hook_post_apply,\n",
+		"\t.pre_reverse = ksplice_hook_pre_reverse,\n",
+		"\t.post_reverse = ksplice_hook_post_reverse,\n",
+		"\t.funcs = ksplice_funcs,\n",
+	} {
+		if !strings.Contains(tables, want) {
+			t.Errorf("tables.c lacks %q:\n%s", want, tables)
+		}
+	}
+	if !bytes.Equal(m.Files["hooks.c"], hooks) {
+		t.Errorf("hooks.c = %q, want %q", m.Files["hooks.c"], hooks)
+	}
+	if kb := string(m.Files["Kbuild"]); !strings.Contains(kb, "-y := tables.o new.o hooks.o\n") {
+		t.Errorf("Kbuild does not build hooks.o:\n%s", kb)
+	}
+
+	m, err = Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "body.o", Result: res}},
+		Exported: undefinedExported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(m.Files["tables.c"]); strings.Contains(s, "ksplice_hook") {
+		t.Errorf("tables.c without hooks names hooks:\n%s", s)
+	}
+	if _, ok := m.Files["hooks.c"]; ok {
+		t.Error("hooks.c without hooks")
+	}
+
+	m, err = Generate(Input{ID: "t", Target: "vmlinux", Exported: undefinedExported, Hooks: hooks})
+	if err != nil {
+		t.Fatalf("hooks alone: %v", err)
+	}
+	if s := string(m.Files["tables.c"]); strings.Contains(s, "ksplice_funcs") || !strings.Contains(s, ".post_apply = ksplice_hook_post_apply") {
+		t.Errorf("tables.c of hooks alone:\n%s", s)
+	}
+	if _, err := Generate(Input{ID: "t", Target: "vmlinux", Exported: undefinedExported}); err == nil {
+		t.Error("no function and no hooks: generated")
+	}
+}

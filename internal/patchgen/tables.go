@@ -24,6 +24,18 @@ func (g *gen) tables(module string) string {
 	for _, l := range g.veneerLabels {
 		w("extern char %s[];\n", l)
 	}
+	if g.in.Hooks != nil {
+		// Weak: a hook hooks.c does not define stays NULL (the module
+		// loader resolves undefined weak symbols to zero).
+		w("\n/* The author's hooks, in hooks.c */\n")
+		for i, h := range HookNames {
+			ret := "int"
+			if i%2 == 1 {
+				ret = "void"
+			}
+			w("extern %s %s(void) __weak;\n", ret, h)
+		}
+	}
 	for i, r := range g.replaced {
 		w("\n/* %s: the old code run-pre matching looks for */\n", r.name)
 		w("static const u8 ksplice_old_code_%d[] = {\n", i)
@@ -54,7 +66,9 @@ func (g *gen) tables(module string) string {
 			w("};\n")
 		}
 	}
-	w("\nstatic const struct ksplice_func ksplice_funcs[] = {\n")
+	if len(g.replaced) > 0 {
+		w("\nstatic const struct ksplice_func ksplice_funcs[] = {\n")
+	}
 	for i, r := range g.replaced {
 		w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name), i, r.old.Size)
 		if len(r.relocs) > 0 {
@@ -65,7 +79,9 @@ func (g *gen) tables(module string) string {
 		}
 		w("\t\t.new_size = %d,\n\t\t.new_func = %s,\n\t},\n", g.newSize(r), expr(r.label))
 	}
-	w("};\n")
+	if len(g.replaced) > 0 {
+		w("};\n")
+	}
 	if len(g.newRelocs) > 0 {
 		w("\nstatic const struct ksplice_new_reloc ksplice_new_relocs[] = {\n")
 		for _, r := range g.newRelocs {
@@ -84,9 +100,16 @@ func (g *gen) tables(module string) string {
 		id = g.in.ID
 	}
 	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
-	w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
+	if len(g.replaced) > 0 {
+		w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
+	}
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
+	}
+	if g.in.Hooks != nil {
+		for _, h := range HookNames {
+			w("\t.%s = %s,\n", strings.TrimPrefix(h, "ksplice_hook_"), h)
+		}
 	}
 	w("};\n\n")
 	w("static int __init ksplice_update_init(void)\n{\n\treturn ksplice_register_update(&ksplice_update);\n}\n\n")
