@@ -98,6 +98,10 @@ func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, strin
 				return
 			}
 			t.Logf("create %s: %v", c.patch, time.Since(start).Round(time.Millisecond))
+			if got, want := res.Manifest.Hooks != "", c.hooks; got != want {
+				updatesErr = fmt.Errorf("create %s: manifest names hooks %q, want hooks: %v", c.patch, res.Manifest.Hooks, want)
+				return
+			}
 			updates[c.patch] = res
 		}
 	})

@@ -79,6 +79,9 @@ func printTargets(w io.Writer, ts []update.Target) {
 		for _, f := range t.Functions {
 			names = append(names, f.Name)
 		}
+		if len(names) == 0 {
+			names = []string{"(hooks only)"}
+		}
 		fmt.Fprintf(w, "  %s: %s\n", t.Name, strings.Join(names, " "))
 	}
 }

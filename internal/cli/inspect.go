@@ -74,6 +74,9 @@ func runInspect(opts *inspectOptions, s Streams) error {
 			}
 		}
 	}
+	if m.Hooks != "" {
+		fmt.Fprintf(w, "hooks: %s, run by the engine around apply and undo (%d bytes of C)\n", m.Hooks, len(u.Files[m.Hooks]))
+	}
 	fmt.Fprintln(w, "files:")
 	names := make([]string, 0, len(m.Files))
 	for n := range m.Files {

@@ -260,6 +260,11 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 		Patch:  "patch.diff", Core: "ksplice.ko",
 	}
 	files["patch.diff"] = o.Patch.Raw
+	if hooks != nil {
+		// Kept for whoever audits the update: the hooks run in the kernel.
+		files["hooks.c"] = hooks
+		m.Hooks = "hooks.c"
+	}
 
 	var engine string
 	err = timed("build-engine", func() error {

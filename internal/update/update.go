@@ -44,6 +44,8 @@ type Manifest struct {
 	Tool        string    `json:"tool"` // "ksplice VERSION"
 	Kernel      Kernel    `json:"kernel"`
 	Patch       string    `json:"patch"` // name of the patch file in the tarball
+	// Hooks names the author's hook source in the tarball, if any.
+	Hooks string `json:"hooks,omitempty"`
 	// Core is the engine module every update module depends on.
 	Core    string   `json:"core"`
 	Targets []Target `json:"targets"`
