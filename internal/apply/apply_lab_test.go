@@ -429,3 +429,35 @@ echo "after-all $(cat /proc/cmdline) $(ksplice list)"`}})
 		}
 	}
 }
+
+// TestApplyHookVeto applies an update whose only hook, pre_apply, refuses:
+// apply must exit 3 naming the hook, with /proc/cmdline unchanged and
+// nothing left loaded.
+func TestApplyHookVeto(t *testing.T) {
+	k := labtest.Kernel(t)
+	kmodSrc, _ := filepath.Abs("../../kmod-src")
+	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "veto.tar")
+	_, err = create.Create(context.Background(), create.Options{Kernel: k, Patch: p, PatchName: "veto", ID: "veto",
+		Hooks: "../../testdata/patches/proc-cmdline-veto.hooks.c", Output: out, KmodSrc: kmodSrc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := labtest.Run(t, lab.RunOptions{Files: []lab.File{{Host: out, Guest: "/root/veto.tar"}}, Command: []string{"sh", "-c", `
+before=$(cat /proc/cmdline)
+ksplice apply veto.tar; echo "apply $?"
+[ "$(cat /proc/cmdline)" = "$before" ] && echo "cmdline unchanged"
+ksplice list
+grep -c ksplice /proc/modules || true`}})
+	for _, w := range []string{"apply 3", "cmdline unchanged", "no updates applied", "\n0\n"} {
+		if !strings.Contains(run.Stdout, w) {
+			t.Errorf("guest stdout lacks %q:\n%s", w, run.Stdout)
+		}
+	}
+	if !strings.Contains(run.Stderr, "hook") {
+		t.Errorf("the refusal does not name the hook:\n%s", run.Stderr)
+	}
+}
