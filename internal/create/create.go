@@ -286,12 +286,8 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	sort.Strings(targets)
 	err = timed("build-module", func() error {
 		for _, t := range targets {
-			engineID := id
-			if len(targets) > 1 {
-				engineID = id + "." + t // as update.Manifest.EngineID says
-			}
 			in := patchgen.Input{
-				ID: id, EngineID: engineID, Description: desc, Target: t, Objects: byTarget[t],
+				ID: id, EngineID: update.EngineID(id, len(targets), t), Description: desc, Target: t, Objects: byTarget[t],
 				Exported: func(s string) bool { return exported[s] },
 			}
 			if t == hookTarget {

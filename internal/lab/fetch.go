@@ -264,10 +264,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 			}
 		}
 	}
-	makeVars := []string{"CC=" + cc, "KERNELRELEASE=" + spec.Release}
-	if spec.Arch.Debian != hostDebianArch() {
-		makeVars = append(makeVars, "ARCH="+spec.Arch.KernelArch, "CROSS_COMPILE="+spec.Arch.CrossCompile)
-	}
+	vars := makeVars(cc, spec.Release, spec.Arch)
 	err = f.stage(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), build, func(dir string) error {
 		// Trees copied from an earlier build tree (create's workspaces)
 		// are stale once it is made again.
@@ -285,13 +282,8 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, ".config"), cfg, 0o644); err != nil {
+		if err := prepareBuild(ctx, f.path("source"), dir, cfg, vars, f.jobs); err != nil {
 			return err
-		}
-		mk := append([]string{"-C", f.path("source"), "O=" + dir}, makeVars...)
-		mk = append(mk, "-s", fmt.Sprintf("-j%d", f.jobs), "olddefconfig", "prepare")
-		if _, err := command(ctx, "", nil, "make", mk...); err != nil {
-			return fmt.Errorf("prepare source tree: %w", err)
 		}
 		if toolchain != "" {
 			// The point of the native toolchain: Kconfig kept the image's
@@ -324,7 +316,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		Source:       f.path("source"),
 		Build:        build,
 		Busybox:      f.path("busybox", "bin", "busybox"),
-		MakeVars:     makeVars,
+		MakeVars:     vars,
 		Compiler:     ccText,
 		HostCompiler: hostCC,
 		Toolchain:    toolchain,

@@ -77,10 +77,7 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 	k := &Kernel{
 		Format: kernelFormat, Spec: "src:" + src, Release: release, Arch: arch.Debian,
 		Dir: dir, Config: config, Headers: headers, Source: src, Build: filepath.Join(dir, "build"),
-		MakeVars: []string{"CC=" + cc, "KERNELRELEASE=" + release}, Compiler: ccText,
-	}
-	if arch.Debian != hostDebianArch() {
-		k.MakeVars = append(k.MakeVars, "ARCH="+arch.KernelArch, "CROSS_COMPILE="+arch.CrossCompile)
+		MakeVars: makeVars(cc, release, arch), Compiler: ccText,
 	}
 	if out, err := command(ctx, "", nil, cc, "--version"); err == nil {
 		k.HostCompiler = strings.SplitN(string(out), "\n", 2)[0]
@@ -98,6 +95,16 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// makeVars are the make variables that build for a kernel release with cc,
+// cross-compiling for a foreign architecture.
+func makeVars(cc, release string, a *Arch) []string {
+	vars := []string{"CC=" + cc, "KERNELRELEASE=" + release}
+	if a.Debian != hostDebianArch() {
+		vars = append(vars, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
+	}
+	return vars
 }
 
 // prepareBuild configures the O= tree dir for src with cfg.

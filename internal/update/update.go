@@ -257,8 +257,14 @@ func ReadFile(name string) (*Update, error) {
 // engine (/sys/kernel/ksplice/ID): the update's id when it has one target,
 // else ID.TARGET, since each target's module registers on its own.
 func (m *Manifest) EngineID(t Target) string {
-	if len(m.Targets) <= 1 {
-		return m.ID
+	return EngineID(m.ID, len(m.Targets), t.Name)
+}
+
+// EngineID is Manifest.EngineID for an update id with targets targets, for
+// use before the manifest is complete.
+func EngineID(id string, targets int, target string) string {
+	if targets <= 1 {
+		return id
 	}
-	return m.ID + "." + t.Name
+	return id + "." + target
 }
