@@ -72,6 +72,17 @@ type Arch struct {
 	Name    string
 	Machine elf.Machine
 
+	// Names of the architecture in the tools around the kernel.
+	Debian  string // Debian's architecture: "amd64", "arm64"
+	GOARCH  string // Go's, for the ksplice binary that runs on it
+	Uname   string // the kernel's, as uname -m prints it: "x86_64", "aarch64"
+	SrcArch string // Kbuild's ARCH= and SRCARCH: "x86", "arm64"
+	GNUType string // the GNU triplet of Debian's toolchain: "x86_64-linux-gnu"
+
+	// Trap is the assembly of an instruction that traps, written where
+	// code must never run (x86-64: ud2; arm64: brk).
+	Trap string
+
 	// FtraceSection is the section in which the compiler records ftrace
 	// call sites, one pointer per function: "__mcount_loc" (x86-64,
 	// -mrecord-mcount) or "__patchable_function_entries" (arm64).
@@ -101,6 +112,13 @@ type Arch struct {
 
 	relocs map[uint32]RelocInfo
 	decode func(code []byte) []Insn
+	// relocName names a relocation type that the table does not list.
+	relocName func(typ uint32) string
+	// disasm renders one decoded instruction; "" when it does not decode.
+	disasm func(b []byte, off int) string
+	// branchOpcode reports whether the relocated field at off of code is
+	// the operand of a direct call or jump whatever its relocation type.
+	branchOpcode func(code []byte, off int) bool
 	// jumpSiteLen is the length of a static branch (jump label) site
 	// starting at code[0].
 	jumpSiteLen func(code []byte) int
@@ -109,17 +127,34 @@ type Arch struct {
 	pcBiased bool
 }
 
+// all lists every architecture ksplice handles.
+var all = []*Arch{x86_64, arm64}
+
 // For returns the Arch of an ELF machine. The error wraps
 // ErrUnsupportedArch for machines other than x86-64 and AArch64.
 func For(m elf.Machine) (*Arch, error) {
-	switch m {
-	case elf.EM_X86_64:
-		return x86_64, nil
-	case elf.EM_AARCH64:
-		return arm64, nil
+	for _, a := range all {
+		if a.Machine == m {
+			return a, nil
+		}
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnsupportedArch, m)
 }
+
+// ByName returns the Arch that any of its names denotes: Debian's
+// ("amd64"), the kernel's uname ("x86_64", "aarch64"), Go's or ksplice's
+// own. The error wraps ErrUnsupportedArch.
+func ByName(name string) (*Arch, error) {
+	for _, a := range all {
+		if name == a.Name || name == a.Debian || name == a.Uname || name == a.GOARCH {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q (ksplice handles amd64 and arm64)", ErrUnsupportedArch, name)
+}
+
+// All returns every architecture ksplice handles.
+func All() []*Arch { return append([]*Arch(nil), all...) }
 
 // Reloc returns what relocation type typ computes. The error wraps
 // ErrUnsupportedReloc for a type this architecture's table does not list.
@@ -135,13 +170,7 @@ func (a *Arch) RelocName(typ uint32) string {
 	if info, ok := a.relocs[typ]; ok {
 		return info.Name
 	}
-	switch a.Machine {
-	case elf.EM_X86_64:
-		return elf.R_X86_64(typ).String()
-	case elf.EM_AARCH64:
-		return elf.R_AARCH64(typ).String()
-	}
-	return fmt.Sprint(typ)
+	return a.relocName(typ)
 }
 
 // MinFuncSize is the smallest function a trampoline fits in: the ftrace
@@ -221,11 +250,8 @@ func (a *Arch) BranchField(code []byte, off int, kind RelocKind) bool {
 	if kind == RelocBranch {
 		return true
 	}
-	if a.Machine != elf.EM_X86_64 || off < 1 || off > len(code) {
+	if off < 1 || off > len(code) || a.branchOpcode == nil {
 		return false
 	}
-	if op := code[off-1]; op == 0xe8 || op == 0xe9 {
-		return true
-	}
-	return off >= 2 && code[off-2] == 0x0f && code[off-1]&0xf0 == 0x80
+	return a.branchOpcode(code, off)
 }

@@ -8,6 +8,12 @@ import (
 var arm64 = &Arch{
 	Name:           "arm64",
 	Machine:        elf.EM_AARCH64,
+	Debian:         "arm64",
+	GOARCH:         "arm64",
+	Uname:          "aarch64",
+	SrcArch:        "arm64",
+	GNUType:        "aarch64-linux-gnu",
+	Trap:           "brk #0x800", // BUG_BRK_IMM: the kernel reports it as a BUG
 	FtraceSection:  "__patchable_function_entries",
 	FtraceSiteSize: 8,  // two NOPs (mov x9, x30; nop at run time)
 	TrampolineSize: 16, // ldr x16, #8; br x16; .quad target
@@ -15,6 +21,8 @@ var arm64 = &Arch{
 	// ldr x16, .+8; br x16
 	BranchVeneer: []byte{0x50, 0x00, 0x00, 0x58, 0x00, 0x02, 0x1f, 0xd6},
 	decode:       decodeARM64,
+	relocName:    func(t uint32) string { return elf.R_AARCH64(t).String() },
+	disasm:       disasmARM64,
 	jumpSiteLen:  func([]byte) int { return 4 }, // b or nop
 	relocs: relocTable(
 		a64(elf.R_AARCH64_NONE, RelocNone, 0),

@@ -15,25 +15,30 @@ func (a *Arch) Disassemble(code []byte) []string {
 	var out []string
 	for _, in := range a.Decode(code) {
 		b := code[in.Off : in.Off+in.Len]
-		text := ""
-		switch a.Machine {
-		case x86_64.Machine:
-			if inst, err := x86asm.Decode(b, 64); err == nil {
-				text = x86asm.GNUSyntax(inst, uint64(in.Off), nil)
-			}
-		case arm64.Machine:
-			if len(b) == 4 {
-				if inst, err := arm64asm.Decode(b); err == nil {
-					text = arm64asm.GNUSyntax(inst)
-				} else {
-					text = fmt.Sprintf(".inst %#08x", binary.LittleEndian.Uint32(b))
-				}
-			}
-		}
+		text := a.disasm(b, in.Off)
 		if text == "" {
 			text = fmt.Sprintf(".byte % x", b)
 		}
 		out = append(out, fmt.Sprintf("+%#04x: %s", in.Off, text))
 	}
 	return out
+}
+
+func disasmX86(b []byte, off int) string {
+	inst, err := x86asm.Decode(b, 64)
+	if err != nil {
+		return ""
+	}
+	return x86asm.GNUSyntax(inst, uint64(off), nil)
+}
+
+func disasmARM64(b []byte, _ int) string {
+	if len(b) != 4 {
+		return ""
+	}
+	inst, err := arm64asm.Decode(b)
+	if err != nil {
+		return fmt.Sprintf(".inst %#08x", binary.LittleEndian.Uint32(b))
+	}
+	return arm64asm.GNUSyntax(inst)
 }

@@ -9,6 +9,12 @@ import (
 var x86_64 = &Arch{
 	Name:           "x86_64",
 	Machine:        elf.EM_X86_64,
+	Debian:         "amd64",
+	GOARCH:         "amd64",
+	Uname:          "x86_64",
+	SrcArch:        "x86",
+	GNUType:        "x86_64-linux-gnu",
+	Trap:           "ud2",
 	FtraceSection:  "__mcount_loc",
 	FtraceSiteSize: 5, // call __fentry__ (a 5-byte nop at run time)
 	TrampolineSize: 5, // jmp rel32
@@ -16,6 +22,9 @@ var x86_64 = &Arch{
 	pcBiased:       true,
 	Abs64:          uint32(elf.R_X86_64_64),
 	decode:         decodeX86,
+	relocName:      func(t uint32) string { return elf.R_X86_64(t).String() },
+	disasm:         disasmX86,
+	branchOpcode:   branchOpcodeX86,
 	jumpSiteLen:    jumpSiteLenX86,
 	relocs: relocTable(
 		x86(elf.R_X86_64_NONE, RelocNone, 0),
@@ -82,4 +91,13 @@ func decodeX86(code []byte) []Insn {
 		off += inst.Len
 	}
 	return insns
+}
+
+// branchOpcodeX86: call/jmp rel32 (e8, e9) and jcc rel32 (0f 8x). Calls to
+// local functions are R_X86_64_PC32, not PLT32, so the opcode tells.
+func branchOpcodeX86(code []byte, off int) bool {
+	if op := code[off-1]; op == 0xe8 || op == 0xe9 {
+		return true
+	}
+	return off >= 2 && code[off-2] == 0x0f && code[off-1]&0xf0 == 0x80
 }

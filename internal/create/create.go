@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
@@ -253,10 +254,14 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel exports: %w", err)
 	}
+	machine, err := machineOf(k.Arch)
+	if err != nil {
+		return nil, err
+	}
 	files := map[string][]byte{}
 	m := &update.Manifest{
 		ID: id, Description: desc, Created: o.Now().UTC().Truncate(time.Second), Tool: o.Tool,
-		Kernel: update.Kernel{Release: k.Release, Machine: machineOf(k.Arch), Spec: k.Spec, Compiler: k.Compiler},
+		Kernel: update.Kernel{Release: k.Release, Machine: machine, Spec: k.Spec, Compiler: k.Compiler},
 		Patch:  "patch.diff", Core: "ksplice.ko",
 	}
 	files["patch.diff"] = o.Patch.Raw
@@ -501,11 +506,13 @@ func subject(raw []byte, name string) string {
 	return filepath.Base(name)
 }
 
-func machineOf(debArch string) string {
-	if debArch == "arm64" {
-		return "aarch64"
+// machineOf is the uname -m of a Debian architecture.
+func machineOf(debArch string) (string, error) {
+	a, err := arch.ByName(debArch)
+	if err != nil {
+		return "", err
 	}
-	return "x86_64"
+	return a.Uname, nil
 }
 
 // checkCompiler compares the compiler recorded in the pre objects with the

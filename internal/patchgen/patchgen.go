@@ -168,10 +168,7 @@ type newReloc struct {
 func (g *gen) object(o Object) error {
 	res := o.Result
 	post := res.Post
-	g.trap = "ud2"
-	if post.Arch.Machine == elf.EM_AARCH64 {
-		g.trap = "brk #0x800"
-	}
+	g.trap = post.Arch.Trap
 	g.preNames = map[*elfdiff.Symbol]string{}
 	for _, fd := range res.Functions {
 		if fd.Pre != nil && fd.Post != nil {
