@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
@@ -68,9 +68,9 @@ func (w *workspace) reset(ctx context.Context, files []string) error {
 		if err := os.MkdirAll(filepath.Dir(w.src), 0o755); err != nil {
 			return err
 		}
-		if out, err := exec.CommandContext(ctx, "cp", "-al", w.k.Source, w.src).CombinedOutput(); err != nil {
+		if err := run.New("cp", "-al", w.k.Source, w.src).Run(ctx); err != nil {
 			os.RemoveAll(w.src)
-			return fmt.Errorf("make scratch tree: %v: %s", err, out)
+			return fmt.Errorf("make scratch tree: %w", err)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(w.src, touchedRecord), []byte(strings.Join(files, "\n")+"\n"), 0o644); err != nil {
@@ -78,9 +78,9 @@ func (w *workspace) reset(ctx context.Context, files []string) error {
 	}
 	if _, err := os.Stat(filepath.Join(w.objs, ".config")); err != nil {
 		os.RemoveAll(w.objs)
-		if out, err := exec.CommandContext(ctx, "cp", "-a", w.k.Build, w.objs).CombinedOutput(); err != nil {
+		if err := run.New("cp", "-a", w.k.Build, w.objs).Run(ctx); err != nil {
 			os.RemoveAll(w.objs)
-			return fmt.Errorf("make scratch build tree: %v: %s", err, out)
+			return fmt.Errorf("make scratch build tree: %w", err)
 		}
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
@@ -86,6 +87,99 @@ type Result struct {
 // Create builds the update. Refusals wrap verdict.ErrRefused and name what
 // was refused and why; nothing is left behind on any error.
 func Create(ctx context.Context, o Options) (*Result, error) {
+	c, err := newCreation(o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.cleanup()
+	for _, st := range c.stages() {
+		if err := c.clock.time(st.name, func() error { return st.run(ctx) }); err != nil {
+			return nil, err
+		}
+	}
+	return c.res, nil
+}
+
+// creation is the state of one Create as it passes through its stages.
+type creation struct {
+	o       Options
+	k       *lab.Kernel
+	res     *Result
+	clock   clock
+	hooks   []byte          // the author's hook file
+	allowed map[string]bool // --allow-data
+	kmodSrc string
+	scratch string // removed by cleanup
+
+	plan       *Plan
+	pairs      []Pair
+	byTarget   map[string][]patchgen.Object // carried objects per target
+	targets    []string                     // the keys of byTarget, sorted
+	hookTarget string
+	modules    []*patchgen.Module // per target, in the order of targets
+	engine     string             // the directory of the built engine
+	manifest   *update.Manifest
+	files      map[string][]byte // the tarball's files
+}
+
+// stage is one step of a creation. A stage whose name is "" times its own
+// parts (see clock).
+type stage struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// stages lists the steps of a creation, in order.
+func (c *creation) stages() []stage {
+	return []stage{
+		{"resolve", c.resolve},
+		{"plan", c.planObjects},
+		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
+		{"check-compiler", c.checkCompiler},
+		{"diff", c.diff},
+		{"generate", c.generate},
+		{"build-engine", c.buildEngine},
+		{"build-modules", c.buildModules},
+		{"write", c.write},
+	}
+}
+
+var stageTitle = map[string]string{
+	"resolve":        "reading the patch against the kernel tree",
+	"plan":           "finding the objects the patch touches",
+	"apply-base":     "applying the earlier patches (--after) to a scratch tree",
+	"build-pre":      "building the touched objects before the patch",
+	"apply-patch":    "applying the patch to a scratch tree",
+	"build-post":     "building the touched objects after the patch",
+	"check-compiler": "checking the compiler against the kernel's",
+	"diff":           "comparing the objects",
+	"generate":       "generating the update modules",
+	"build-engine":   "building the engine module (cached per kernel)",
+	"build-modules":  "building the update modules",
+	"write":          "writing the update",
+}
+
+// clock times the stages of a creation and says on the log what each does.
+type clock struct {
+	log    io.Writer
+	stages []Stage
+}
+
+// time runs fn as the stage name and records how long it took; a stage
+// named "" is not recorded, its parts time themselves.
+func (c *clock) time(name string, fn func() error) error {
+	if name == "" {
+		return fn()
+	}
+	start := time.Now()
+	fmt.Fprintf(c.log, "create: %s\n", stageTitle[name])
+	err := fn()
+	c.stages = append(c.stages, Stage{Name: name, Millis: time.Since(start).Milliseconds()})
+	return err
+}
+
+// newCreation checks the options that need no kernel tree.
+func newCreation(o Options) (*creation, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -95,61 +189,71 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	if len(o.AllowData) > 0 && o.Hooks == "" {
 		return nil, fmt.Errorf("%w: --allow-data %s: the running kernel keeps the old value of changed data; add hooks (--hooks FILE.c) that set the new value in post_apply and restore it in post_reverse", verdict.ErrRefused, strings.Join(o.AllowData, ", "))
 	}
-	var hooks []byte
+	c := &creation{
+		o: o, k: o.Kernel,
+		res:     &Result{Diffs: map[string]*elfdiff.Result{}},
+		clock:   clock{log: o.Log},
+		allowed: map[string]bool{},
+		files:   map[string][]byte{},
+	}
 	if o.Hooks != "" {
 		var err error
-		if hooks, err = os.ReadFile(o.Hooks); err != nil {
+		if c.hooks, err = os.ReadFile(o.Hooks); err != nil {
 			return nil, fmt.Errorf("hooks: %w", err)
 		}
 	}
-	allowed := map[string]bool{}
 	for _, s := range o.AllowData {
-		allowed[s] = true
+		c.allowed[s] = true
 	}
-	k := o.Kernel
-	res := &Result{Diffs: map[string]*elfdiff.Result{}}
-	timed := func(name string, fn func() error) error {
-		start := time.Now()
-		fmt.Fprintf(o.Log, "create: %s\n", stageTitle[name])
-		err := fn()
-		res.Stages = append(res.Stages, Stage{Name: name, Millis: time.Since(start).Milliseconds()})
+	c.res.ID = o.ID
+	if c.res.ID == "" {
+		c.res.ID = deriveID(o.PatchName, o.Patch.Raw)
+	}
+	if !update.ValidID(c.res.ID) {
+		return nil, fmt.Errorf("update id %q: use at most 32 lower-case letters, digits and '_'", c.res.ID)
+	}
+	c.res.Output = o.Output
+	if c.res.Output == "" {
+		c.res.Output = "ksplice-" + c.res.ID + ".tar"
+	}
+	return c, nil
+}
+
+func (c *creation) cleanup() {
+	if c.scratch != "" {
+		os.RemoveAll(c.scratch)
+	}
+	c.res.Stages = c.clock.stages
+}
+
+func (c *creation) warn(w string) {
+	fmt.Fprintf(c.o.Log, "create: warning: %s\n", w)
+	c.res.Warnings = append(c.res.Warnings, w)
+}
+
+// resolve finds the engine's sources and the patch's files in the tree.
+func (c *creation) resolve(context.Context) error {
+	var err error
+	if c.kmodSrc, err = FindKmodSrc(c.o.KmodSrc); err != nil {
 		return err
 	}
-
-	id := o.ID
-	if id == "" {
-		id = deriveID(o.PatchName, o.Patch.Raw)
-	}
-	if !update.ValidID(id) {
-		return nil, fmt.Errorf("update id %q: use at most 32 lower-case letters, digits and '_'", id)
-	}
-	res.ID = id
-	desc := o.Description
-	if desc == "" {
-		desc = subject(o.Patch.Raw, o.PatchName)
-	}
-	out := o.Output
-	if out == "" {
-		out = "ksplice-" + id + ".tar"
-	}
-	res.Output = out
-	kmodSrc, err := FindKmodSrc(o.KmodSrc)
-	if err != nil {
-		return nil, err
-	}
-
-	for _, a := range o.After {
-		if err := a.Resolve(k.Source); err != nil {
-			return nil, fmt.Errorf("earlier patch (--after): %w", err)
+	for _, a := range c.o.After {
+		if err := a.Resolve(c.k.Source); err != nil {
+			return fmt.Errorf("earlier patch (--after): %w", err)
 		}
 	}
-	if err := o.Patch.Resolve(k.Source); err != nil {
-		return nil, err
-	}
+	return c.o.Patch.Resolve(c.k.Source)
+}
+
+// planObjects finds the objects to rebuild: those of the changed .c files
+// and of every file that includes a changed header, that the kernel's
+// configuration builds.
+func (c *creation) planObjects(ctx context.Context) error {
+	k := c.k
 	var idx includeIndex
 	headerUsers := func(h string) ([]string, error) {
 		if idx == nil {
-			fmt.Fprintf(o.Log, "create: %s changes: finding what includes it\n", h)
+			fmt.Fprintf(c.o.Log, "create: %s changes: finding what includes it\n", h)
 			var err error
 			if idx, err = loadIncludeIndex(k.Dir, k.Source); err != nil {
 				return nil, err
@@ -157,195 +261,209 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 		}
 		return idx.includers(h, k.SrcArch()), nil
 	}
-	pl, err := plan(o.Patch.Changes, headerUsers)
+	pl, err := plan(c.o.Patch.Changes, headerUsers)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res.Plan = pl
-	if err := configured(ctx, k, pl, o.Log); err != nil {
-		return nil, err
-	}
+	c.plan, c.res.Plan = pl, pl
+	return configured(ctx, k, pl, c.o.Log)
+}
 
-	scratch, err := os.MkdirTemp("", "ksplice-create-")
+// buildPairs builds the planned objects before and after the patch into a
+// scratch directory.
+func (c *creation) buildPairs(ctx context.Context) error {
+	var err error
+	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
+		return err
+	}
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, c.o.Log, c.clock.time)
+	return err
+}
+
+func (c *creation) checkCompiler(context.Context) error {
+	w, err := checkCompiler(c.k, c.pairs, c.o.ForceCompiler)
+	if w != "" {
+		c.warn(w)
+	}
+	return err
+}
+
+// diff compares each pair and sorts what the update carries by target.
+// Every refusal of every object is reported together.
+func (c *creation) diff(context.Context) error {
+	var refusals []Refusal
+	dataTargets := map[string]bool{}
+	used := map[string]bool{}
+	c.byTarget = map[string][]patchgen.Object{}
+	for _, p := range c.pairs {
+		d, err := diffPair(p)
+		if err != nil {
+			return err
+		}
+		c.res.Diffs[p.Rel] = d
+		for _, r := range d.Refusals {
+			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
+				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, r.Symbol, r.Rule, r.Reason))
+				dataTargets[p.Target] = true
+				used[r.Symbol] = true
+				continue
+			}
+			ref := Refusal{Object: p.Rel, Refusal: r}
+			if r.Rule == elfdiff.RuleDataChanged {
+				ref.Hint = "or write hooks that set it: --hooks FILE.c --allow-data " + r.Symbol
+			}
+			refusals = append(refusals, ref)
+		}
+		if len(d.Carry.Functions) > 0 {
+			c.byTarget[p.Target] = append(c.byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
+		}
+	}
+	if len(refusals) > 0 {
+		return &RefusedError{Refusals: refusals}
+	}
+	for _, a := range c.o.AllowData {
+		if !used[a] {
+			c.warn(fmt.Sprintf("--allow-data %s: the patch does not change it", a))
+		}
+	}
+	if c.hooks != nil {
+		var err error
+		if c.hookTarget, err = chooseHookTarget(c.byTarget, dataTargets); err != nil {
+			return err
+		}
+		if _, ok := c.byTarget[c.hookTarget]; !ok {
+			c.byTarget[c.hookTarget] = nil
+		}
+	}
+	if len(c.byTarget) == 0 {
+		return fmt.Errorf("%w (%s)", ErrNoChanges, strings.Join(c.plan.Objects, ", "))
+	}
+	for t := range c.byTarget {
+		c.targets = append(c.targets, t)
+	}
+	sort.Strings(c.targets)
+	return nil
+}
+
+func diffPair(p Pair) (*elfdiff.Result, error) {
+	pre, err := elfdiff.Open(p.Pre)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p.Rel, err)
 	}
-	defer os.RemoveAll(scratch)
-
-	pairs, err := buildPairs(ctx, k, o.Patch, o.After, pl.Objects, scratch, o.Log, timed)
+	post, err := elfdiff.Open(p.Post)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p.Rel, err)
 	}
-	if w, err := checkCompiler(k, pairs, o.ForceCompiler); err != nil {
-		return nil, err
-	} else if w != "" {
-		fmt.Fprintf(o.Log, "create: warning: %s\n", w)
-		res.Warnings = append(res.Warnings, w)
-	}
-
-	byTarget := map[string][]patchgen.Object{}
-	var hookTarget string
-	err = timed("diff", func() error {
-		var refusals []string
-		dataTargets := map[string]bool{}
-		used := map[string]bool{}
-		for _, p := range pairs {
-			pre, err := elfdiff.Open(p.Pre)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.Rel, err)
-			}
-			post, err := elfdiff.Open(p.Post)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.Rel, err)
-			}
-			d, err := elfdiff.Diff(pre, post)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.Rel, err)
-			}
-			res.Diffs[p.Rel] = d
-			for _, r := range d.Refusals {
-				if r.Rule == "data-changed" && allowed[r.Symbol] {
-					w := fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, r.Symbol, r.Rule, r.Reason)
-					fmt.Fprintf(o.Log, "create: warning: %s\n", w)
-					res.Warnings = append(res.Warnings, w)
-					dataTargets[p.Target] = true
-					used[r.Symbol] = true
-					continue
-				}
-				reason := r.Reason
-				if r.Rule == "data-changed" {
-					reason += " (or write hooks that set it: --hooks FILE.c --allow-data " + r.Symbol + ")"
-				}
-				refusals = append(refusals, fmt.Sprintf("%s: %s (%s): %s", p.Rel, r.Symbol, r.Rule, reason))
-			}
-			if len(d.Carry.Functions) > 0 {
-				byTarget[p.Target] = append(byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
-			}
-		}
-		if len(refusals) > 0 {
-			return &RefusedError{Reasons: refusals}
-		}
-		for _, a := range o.AllowData {
-			if !used[a] {
-				w := fmt.Sprintf("--allow-data %s: the patch does not change it", a)
-				fmt.Fprintf(o.Log, "create: warning: %s\n", w)
-				res.Warnings = append(res.Warnings, w)
-			}
-		}
-		if hooks != nil {
-			var err error
-			if hookTarget, err = chooseHookTarget(byTarget, dataTargets); err != nil {
-				return err
-			}
-			if _, ok := byTarget[hookTarget]; !ok {
-				byTarget[hookTarget] = nil
-			}
-		}
-		if len(byTarget) == 0 {
-			return fmt.Errorf("%w (%s)", ErrNoChanges, strings.Join(pl.Objects, ", "))
-		}
-		return nil
-	})
+	d, err := elfdiff.Diff(pre, post)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p.Rel, err)
 	}
+	return d, nil
+}
 
+// generate writes the source of one update module per target, and starts
+// the manifest.
+func (c *creation) generate(context.Context) error {
+	k := c.k
 	exported, err := patchgen.ReadSymvers(filepath.Join(k.Headers, "Module.symvers"))
 	if err != nil {
-		return nil, fmt.Errorf("kernel exports: %w", err)
+		return fmt.Errorf("kernel exports: %w", err)
 	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	files := map[string][]byte{}
-	m := &update.Manifest{
-		ID: id, Description: desc, Created: o.Now().UTC().Truncate(time.Second), Tool: o.Tool,
+	desc := c.o.Description
+	if desc == "" {
+		desc = subject(c.o.Patch.Raw, c.o.PatchName)
+	}
+	id := c.res.ID
+	c.manifest = &update.Manifest{
+		ID: id, Description: desc, Created: c.o.Now().UTC().Truncate(time.Second), Tool: c.o.Tool,
 		Kernel: update.Kernel{Release: k.Release, Machine: machine, Spec: k.Spec, Compiler: k.Compiler},
 		Patch:  "patch.diff", Core: "ksplice.ko",
 	}
-	files["patch.diff"] = o.Patch.Raw
-	if hooks != nil {
+	c.files["patch.diff"] = c.o.Patch.Raw
+	if c.hooks != nil {
 		// Kept for whoever audits the update: the hooks run in the kernel.
-		files["hooks.c"] = hooks
-		m.Hooks = "hooks.c"
+		c.files["hooks.c"] = c.hooks
+		c.manifest.Hooks = "hooks.c"
 	}
-
-	var engine string
-	err = timed("build-engine", func() error {
-		var err error
-		engine, err = buildEngine(ctx, k, kmodSrc)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if files["ksplice.ko"], err = os.ReadFile(filepath.Join(engine, "ksplice.ko")); err != nil {
-		return nil, err
-	}
-
-	targets := make([]string, 0, len(byTarget))
-	for t := range byTarget {
-		targets = append(targets, t)
-	}
-	sort.Strings(targets)
-	err = timed("build-module", func() error {
-		for _, t := range targets {
-			in := patchgen.Input{
-				ID: id, EngineID: update.EngineID(id, len(targets), t), Description: desc, Target: t, Objects: byTarget[t],
-				Exported: func(s string) bool { return exported[s] },
-			}
-			if t == hookTarget {
-				in.Hooks = hooks
-			}
-			gm, err := patchgen.Generate(in)
-			if err != nil {
-				return err
-			}
-			dir := filepath.Join(scratch, "module", t)
-			ko, err := buildUpdateModule(ctx, k, gm, dir, kmodSrc, engine)
-			if err != nil {
-				return err
-			}
-			b, err := os.ReadFile(ko)
-			if err != nil {
-				return err
-			}
-			vm, err := vermagic(b)
-			if err != nil {
-				return fmt.Errorf("%s: %w", filepath.Base(ko), err)
-			}
-			m.Kernel.Vermagic = vm
-			name := gm.Name + ".ko"
-			files[name] = b
-			tgt := update.Target{Name: t, Module: name}
-			for _, obj := range byTarget[t] {
-				tgt.Objects = append(tgt.Objects, obj.Rel)
-				files["objects/pre/"+obj.Rel], _ = os.ReadFile(filepath.Join(scratch, "pre", obj.Rel))
-				files["objects/post/"+obj.Rel], _ = os.ReadFile(filepath.Join(scratch, "post", obj.Rel))
-			}
-			for _, f := range gm.Funcs {
-				st := "new"
-				if f.Replaced {
-					st = "changed"
-				}
-				tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, OldSize: f.OldSize, NewSize: f.NewSize})
-			}
-			m.Targets = append(m.Targets, tgt)
-			fmt.Fprintf(o.Log, "create: %s: %d functions, module %s\n", t, len(tgt.Functions), name)
+	for _, t := range c.targets {
+		in := patchgen.Input{
+			ID: id, EngineID: update.EngineID(id, len(c.targets), t), Description: desc, Target: t, Objects: c.byTarget[t],
+			Exported: func(s string) bool { return exported[s] },
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if t == c.hookTarget {
+			in.Hooks = c.hooks
+		}
+		gm, err := patchgen.Generate(in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+		c.modules = append(c.modules, gm)
 	}
+	return nil
+}
 
-	err = timed("write", func() error { return writeTarball(out, m, files) })
-	if err != nil {
-		return nil, err
+func (c *creation) buildEngine(ctx context.Context) error {
+	var err error
+	if c.engine, err = buildEngine(ctx, c.k, c.kmodSrc); err != nil {
+		return err
 	}
-	res.Manifest = m
-	return res, nil
+	c.files["ksplice.ko"], err = os.ReadFile(filepath.Join(c.engine, "ksplice.ko"))
+	return err
+}
+
+// buildModules builds each update module with Kbuild and describes it in
+// the manifest.
+func (c *creation) buildModules(ctx context.Context) error {
+	m := c.manifest
+	for i, t := range c.targets {
+		gm := c.modules[i]
+		ko, err := buildUpdateModule(ctx, c.k, gm, filepath.Join(c.scratch, "module", t), c.kmodSrc, c.engine)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(ko)
+		if err != nil {
+			return err
+		}
+		vm, err := vermagic(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(ko), err)
+		}
+		m.Kernel.Vermagic = vm
+		name := gm.Name + ".ko"
+		c.files[name] = b
+		tgt := update.Target{Name: t, Module: name}
+		for _, obj := range c.byTarget[t] {
+			tgt.Objects = append(tgt.Objects, obj.Rel)
+			for _, side := range []string{"pre", "post"} {
+				if c.files["objects/"+side+"/"+obj.Rel], err = os.ReadFile(filepath.Join(c.scratch, side, obj.Rel)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, f := range gm.Funcs {
+			st := "new"
+			if f.Replaced {
+				st = "changed"
+			}
+			tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, OldSize: f.OldSize, NewSize: f.NewSize})
+		}
+		m.Targets = append(m.Targets, tgt)
+		fmt.Fprintf(c.o.Log, "create: %s: %d functions, module %s\n", t, len(tgt.Functions), name)
+	}
+	return nil
+}
+
+func (c *creation) write(context.Context) error {
+	if err := writeTarball(c.res.Output, c.manifest, c.files); err != nil {
+		return err
+	}
+	c.res.Manifest = c.manifest
+	return nil
 }
 
 // chooseHookTarget picks the target whose update module carries the
@@ -371,17 +489,6 @@ func chooseHookTarget(byTarget map[string][]patchgen.Object, dataTargets map[str
 		return "", fmt.Errorf("%w: --hooks: the patch changes no function and no allowed data (--allow-data)", verdict.ErrRefused)
 	}
 	return "", fmt.Errorf("%w: --hooks: the update has several targets and none is vmlinux: the hooks would not know which module they run in", verdict.ErrRefused)
-}
-
-var stageTitle = map[string]string{
-	"apply-base":   "applying the earlier patches (--after) to a scratch tree",
-	"build-pre":    "building the touched objects before the patch",
-	"apply-patch":  "applying the patch to a scratch tree",
-	"build-post":   "building the touched objects after the patch",
-	"diff":         "comparing the objects",
-	"build-engine": "building the engine module (cached per kernel)",
-	"build-module": "generating and building the update module",
-	"write":        "writing the update",
 }
 
 // MaxObjects bounds the objects one update rebuilds: a header included
@@ -438,36 +545,59 @@ func headerNames(pl *Plan) []string {
 	return hs
 }
 
-// RefusedError lists every reason the diff refused the patch.
+// Refusal is a refusal of the diff of one object.
+type Refusal struct {
+	Object string `json:"object"` // the object, such as "fs/proc/cmdline.o"
+	elfdiff.Refusal
+	Hint string `json:"hint,omitempty"` // what else the author can do
+}
+
+func (r Refusal) Error() string {
+	msg := r.Object + ": " + r.Refusal.Error()
+	if r.Hint != "" {
+		msg += " (" + r.Hint + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the elfdiff refusal, which unwraps to its rule's sentinel.
+func (r Refusal) Unwrap() error { return r.Refusal }
+
+// RefusedError lists every refusal of every object of the patch. It
+// unwraps to verdict.ErrRefused and to each Refusal, so that
+// errors.Is(err, elfdiff.ErrDataChanged) tells whether data changed.
 type RefusedError struct {
-	Reasons []string
+	Refusals []Refusal
 }
 
 func (e *RefusedError) Error() string {
-	return "update refused:\n  " + strings.Join(e.Reasons, "\n  ")
+	lines := make([]string, len(e.Refusals))
+	for i, r := range e.Refusals {
+		lines[i] = r.Error()
+	}
+	return "update refused:\n  " + strings.Join(lines, "\n  ")
 }
 
-func (e *RefusedError) Unwrap() error { return verdict.ErrRefused }
+func (e *RefusedError) Unwrap() []error {
+	errs := []error{verdict.ErrRefused}
+	for _, r := range e.Refusals {
+		errs = append(errs, r)
+	}
+	return errs
+}
 
 // writeTarball writes the update beside its final name and renames it into
 // place, so that a failed create never leaves a partial tarball.
 func writeTarball(out string, m *update.Manifest, files map[string][]byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".ksplice-*.tar")
+	t, err := renameio.NewPendingFile(out, renameio.WithPermissions(0o644))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := update.Write(tmp, m, files); err != nil {
-		tmp.Close()
+	defer t.Cleanup()
+	if err := update.Write(t, m, files); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return t.CloseAtomicallyReplace()
 }
 
 var nonID = regexp.MustCompile(`[^a-z0-9]+`)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -191,6 +192,55 @@ func TestChooseHookTarget(t *testing.T) {
 		got, err := chooseHookTarget(objs(c.targets...), c.data)
 		if got != c.want || (err == nil) != (c.want != "") {
 			t.Errorf("chooseHookTarget(%v, %v) = %q, %v; want %q", c.targets, c.data, got, err, c.want)
+		}
+	}
+}
+
+func TestRefusedErrorUnwrapsPerRule(t *testing.T) {
+	err := error(&RefusedError{Refusals: []Refusal{
+		{Object: "a.o", Refusal: elfdiff.Refusal{Symbol: "x", Rule: elfdiff.RuleDataChanged, Reason: "initializer of x changed"},
+			Hint: "or write hooks that set it"},
+		{Object: "b.o", Refusal: elfdiff.Refusal{Symbol: "f", Rule: elfdiff.RuleInit, Reason: "f is __init"}},
+	}})
+	for _, want := range []error{verdict.ErrRefused, elfdiff.ErrDataChanged, elfdiff.ErrInit} {
+		if !errors.Is(err, want) {
+			t.Errorf("errors.Is(err, %v) = false", want)
+		}
+	}
+	if errors.Is(err, elfdiff.ErrTooShort) {
+		t.Error("errors.Is(err, ErrTooShort) = true for an update with no too-short refusal")
+	}
+	msg := err.Error()
+	for _, sub := range []string{"a.o: x (data-changed): initializer of x changed (or write hooks that set it)", "b.o: f (init): f is __init"} {
+		if !strings.Contains(msg, sub) {
+			t.Errorf("message %q lacks %q", msg, sub)
+		}
+	}
+}
+
+func TestClockRecordsStagesInOrder(t *testing.T) {
+	var log strings.Builder
+	c := clock{log: &log}
+	boom := errors.New("boom")
+	if err := c.time("plan", func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.time("", func() error { return c.time("build-pre", func() error { return boom }) }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the stage's own error", err)
+	}
+	var names []string
+	for _, s := range c.stages {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "plan,build-pre" {
+		t.Errorf("stages %v, want plan,build-pre (a stage named \"\" times only its parts)", names)
+	}
+	if !strings.Contains(log.String(), stageTitle["build-pre"]) {
+		t.Errorf("log %q does not say what build-pre does", log.String())
+	}
+	for _, st := range (&creation{}).stages() {
+		if _, ok := stageTitle[st.name]; st.name != "" && !ok {
+			t.Errorf("stage %s has no title", st.name)
 		}
 	}
 }

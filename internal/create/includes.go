@@ -2,6 +2,7 @@ package create
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/gob"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/google/renameio/v2"
 )
 
 var includeLine = regexp.MustCompile(`^\s*#\s*include\s*([<"])([^>"]+)[>"]`)
@@ -163,13 +166,10 @@ func loadIncludeIndex(cacheDir, tree string) (includeIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index the includes of %s: %w", tree, err)
 	}
-	tmp, err := os.CreateTemp(cacheDir, ".includes-*.gob")
-	if err != nil {
-		return idx, nil // a cache we cannot write only costs time
+	// A cache we cannot write only costs time: the error is dropped.
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(idx); err == nil {
+		_ = renameio.WriteFile(p, buf.Bytes(), 0o644)
 	}
-	if err := gob.NewEncoder(tmp).Encode(idx); err == nil && tmp.Close() == nil {
-		os.Rename(tmp.Name(), p)
-	}
-	os.Remove(tmp.Name())
 	return idx, nil
 }

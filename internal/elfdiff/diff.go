@@ -682,7 +682,7 @@ func (d *differ) refuse() {
 		}
 		g := fd.Post
 		if g.Section.Init() {
-			d.refusal(fd.Name, g.Section.Name, "init",
+			d.refusal(fd.Name, g.Section.Name, RuleInit,
 				"%s is __init or __exit code (section %s): init code ran at boot and was freed, exit code runs at unload; "+
 					"put the fix in code that runs later, or apply it with a load hook", fd.Name, g.Section.Name)
 			continue
@@ -690,7 +690,7 @@ func (d *differ) refuse() {
 		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") {
 			need := a.MinFuncSize(f.FtraceSite >= 0)
 			if int(f.Size) < need {
-				d.refusal(fd.Name, g.Section.Name, "too-short",
+				d.refusal(fd.Name, g.Section.Name, RuleTooShort,
 					"%s is %d bytes; the %s trampoline needs %d (at +%d): patch its callers instead, or make it longer",
 					f.Name, f.Size, a.Name, need, a.TrampolineOffset(f.FtraceSite >= 0))
 			}
@@ -704,15 +704,15 @@ func (d *differ) refuse() {
 		sec := o.Section.Name
 		switch {
 		case o.Section.Init():
-			d.refusal(dd.Name, sec, "init-data", "%s is __initdata (section %s) and changed: it was used at boot and freed", dd.Name, sec)
+			d.refusal(dd.Name, sec, RuleInitData, "%s is __initdata (section %s) and changed: it was used at boot and freed", dd.Name, sec)
 		case strings.HasPrefix(sec, ".data..read_mostly"):
-			d.refusal(dd.Name, sec, "read-mostly", "%s in .data..read_mostly changed (%s): it holds run-time state; "+
+			d.refusal(dd.Name, sec, RuleReadMostly, "%s in .data..read_mostly changed (%s): it holds run-time state; "+
 				"set the new value from a load hook instead", dd.Name, strings.Join(dd.Reasons, "; "))
 		case strings.HasPrefix(sec, ".data.once"):
-			d.refusal(dd.Name, sec, "data-once", "%s in .data.once changed (%s): once-flags hold run-time state; "+
+			d.refusal(dd.Name, sec, RuleDataOnce, "%s in .data.once changed (%s): once-flags hold run-time state; "+
 				"leave them as they are or use a new flag", dd.Name, strings.Join(dd.Reasons, "; "))
 		case o.Section.Writable():
-			d.refusal(dd.Name, sec, "data-changed", "initializer of %s changed (%s): the running kernel's copy keeps its "+
+			d.refusal(dd.Name, sec, RuleDataChanged, "initializer of %s changed (%s): the running kernel's copy keeps its "+
 				"current value; set it from a load hook, or use shadow data", dd.Name, strings.Join(dd.Reasons, "; "))
 		default:
 			var unchanged []string
@@ -728,7 +728,7 @@ func (d *differ) refuse() {
 				}
 			}
 			if len(unchanged) > 0 {
-				d.refusal(dd.Name, sec, "rodata-changed", "read-only %s changed (%s) but unchanged %s uses it: "+
+				d.refusal(dd.Name, sec, RuleRodataChanged, "read-only %s changed (%s) but unchanged %s uses it: "+
 					"change the code that uses it too, or add the new data under a new name", dd.Name,
 					strings.Join(dd.Reasons, "; "), strings.Join(unchanged, ", "))
 			} else {
@@ -757,7 +757,7 @@ func (d *differ) refuseStrayReferences() {
 		}
 		for _, r := range o.Relocs {
 			if fd := mid(r.Target); fd != nil {
-				d.refusal(o.Name, o.Section.Name, "middle-reference", "%s points to +%#x inside carried function %s "+
+				d.refusal(o.Name, o.Section.Name, RuleMiddleReference, "%s points to +%#x inside carried function %s "+
 					"and cannot be rewritten", o.Name, r.Target.Off, fd.Name)
 			}
 		}
@@ -771,7 +771,7 @@ func (d *differ) refuseStrayReferences() {
 			t := d.post.target(r.Sym, r.Addend)
 			if fd := mid(t); fd != nil && !seen[sec.Name+fd.Name] {
 				seen[sec.Name+fd.Name] = true
-				d.refusal(fd.Name, sec.Name, "unknown-section", "section %s, which ksplice does not know, points to +%#x "+
+				d.refusal(fd.Name, sec.Name, RuleUnknownSection, "section %s, which ksplice does not know, points to +%#x "+
 					"inside carried function %s: its entries cannot be carried", sec.Name, t.Off, fd.Name)
 			}
 		}
@@ -827,11 +827,11 @@ func (d *differ) refuseChangedUnknownSections() {
 			}
 		}
 		if why != "" {
-			d.refusal(n, n, "unknown-section", "section %s, which ksplice does not know how to carry, changed: %s", n, why)
+			d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s", n, why)
 		}
 	}
 }
 
-func (d *differ) refusal(sym, sec, rule, format string, args ...any) {
+func (d *differ) refusal(sym, sec string, rule Rule, format string, args ...any) {
 	d.res.Refusals = append(d.res.Refusals, Refusal{Symbol: sym, Section: sec, Rule: rule, Reason: fmt.Sprintf(format, args...)})
 }

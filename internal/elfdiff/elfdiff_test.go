@@ -221,13 +221,20 @@ func TestRules(t *testing.T) {
 				}
 				var rules []string
 				for _, r := range res.Refusals {
-					rules = append(rules, r.Symbol+":"+r.Rule)
+					rules = append(rules, r.Symbol+":"+string(r.Rule))
 				}
 				if !sameElems(rules, want.refusals) {
 					t.Errorf("refusals %q, want %q", rules, want.refusals)
 				}
 				if (len(want.refusals) > 0) != errors.Is(res.Err(), verdict.ErrRefused) {
 					t.Errorf("Err() = %v with %d refusals", res.Err(), len(res.Refusals))
+				}
+				// Each refusal's rule is testable on the error alone.
+				for _, rule := range Rules() {
+					wantIs := slices.ContainsFunc(res.Refusals, func(r Refusal) bool { return r.Rule == rule })
+					if errors.Is(res.Err(), rule.Err()) != wantIs {
+						t.Errorf("errors.Is(Err(), %s sentinel) = %v, want %v", rule, !wantIs, wantIs)
+					}
 				}
 				for sym, sub := range want.reason {
 					fd := got[sym]
@@ -403,4 +410,30 @@ func BenchmarkDiffTestdata(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(2*len(pairs)*b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+func TestRuleSentinels(t *testing.T) {
+	seen := map[error]Rule{}
+	for _, r := range Rules() {
+		err := r.Err()
+		if err == ErrRefused {
+			t.Errorf("rule %s has no sentinel of its own", r)
+		}
+		if other, dup := seen[err]; dup {
+			t.Errorf("rules %s and %s share a sentinel", r, other)
+		}
+		seen[err] = r
+		if !errors.Is(err, verdict.ErrRefused) || !strings.Contains(err.Error(), string(r)) {
+			t.Errorf("%s sentinel %q: not a refusal naming its rule", r, err)
+		}
+	}
+	if !errors.Is(Rule("no-such-rule").Err(), ErrRefused) {
+		t.Error("an unknown rule is not a refusal")
+	}
+	ref := Refusal{Symbol: "x", Section: ".data.x", Rule: RuleDataChanged, Reason: "initializer of x changed"}
+	err := error(&RefusedError{Refusals: []Refusal{ref}})
+	if !errors.Is(err, ErrDataChanged) || errors.Is(err, ErrTooShort) {
+		t.Errorf("RefusedError of a data-changed refusal: Is(ErrDataChanged)=%v Is(ErrTooShort)=%v",
+			errors.Is(err, ErrDataChanged), errors.Is(err, ErrTooShort))
+	}
 }

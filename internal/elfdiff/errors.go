@@ -105,7 +105,9 @@ func (e *NoFunctionSectionsError) Error() string {
 
 func (e *NoFunctionSectionsError) Unwrap() error { return ErrNoFunctionSections }
 
-// RefusedError lists the refusals of a diff. It unwraps to ErrRefused.
+// RefusedError lists the refusals of a diff. It unwraps to ErrRefused and
+// to each refusal, so errors.Is(err, ErrDataChanged) tells whether one
+// refusal was of that rule.
 type RefusedError struct {
 	Refusals []Refusal
 }
@@ -119,4 +121,10 @@ func (e *RefusedError) Error() string {
 	return msg
 }
 
-func (e *RefusedError) Unwrap() error { return ErrRefused }
+func (e *RefusedError) Unwrap() []error {
+	errs := []error{ErrRefused}
+	for _, r := range e.Refusals {
+		errs = append(errs, r)
+	}
+	return errs
+}

@@ -161,7 +161,7 @@ func TestRealKernelObjects(t *testing.T) {
 			}
 			var rules []string
 			for _, r := range res.Refusals {
-				rules = append(rules, r.Symbol+":"+r.Rule)
+				rules = append(rules, r.Symbol+":"+string(r.Rule))
 				t.Logf("refused: %s [%s] %s", r.Symbol, r.Rule, r.Reason)
 			}
 			if !slices.Equal(rules, c.refusals) {

@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 )
 
@@ -80,14 +81,18 @@ type DataDiff struct {
 type Refusal struct {
 	Symbol  string `json:"symbol"`
 	Section string `json:"section"`
-	// Rule is a stable identifier of the rule that refused (see
-	// docs/elfdiff.md): "data-changed", "rodata-changed", "read-mostly",
-	// "data-once", "init", "init-data", "too-short", "unknown-section",
-	// "middle-reference".
-	Rule string `json:"rule"`
+	// Rule is the rule that refused (see Rules and docs/elfdiff.md).
+	Rule Rule `json:"rule"`
 	// Reason says why, and what the author can do instead.
 	Reason string `json:"reason"`
 }
+
+// Error returns "SYMBOL (RULE): REASON".
+func (r Refusal) Error() string { return fmt.Sprintf("%s (%s): %s", r.Symbol, r.Rule, r.Reason) }
+
+// Unwrap returns the sentinel of the refusal's rule, such as
+// ErrDataChanged.
+func (r Refusal) Unwrap() error { return r.Rule.Err() }
 
 // Err returns a *RefusedError when the result has refusals, else nil.
 func (r *Result) Err() error {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
 
+	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -182,7 +183,7 @@ func (p *Patch) Apply(ctx context.Context, dir string) error {
 			return nil
 		}
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
+		if !errors.As(err, &ee) { // patch did not run, or was killed
 			return fmt.Errorf("apply patch: %w", err)
 		}
 		if first == nil || strings.Contains(first.Output, "No file to patch") {
@@ -199,9 +200,9 @@ func (p *Patch) runPatch(ctx context.Context, dir string, strip int, dry bool) (
 		args = append(args, "--dry-run")
 	}
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "patch", args...)
-	cmd.Stdin = bytes.NewReader(p.Raw)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	c := run.New("patch", args...)
+	c.Stdin = bytes.NewReader(p.Raw)
+	c.Log = &out // all of it, in order: ApplyError shows the failing hunks
+	err := c.Run(ctx)
 	return out.String(), err
 }
