@@ -171,6 +171,11 @@ var expectations = map[string]expect{
 		status: map[string]Status{"changed": StatusChanged, "same": StatusUnchanged},
 		carry:  []string{"changed"},
 	},
+	"trampsite": {
+		status:   map[string]Status{"early": StatusChanged, "late": StatusChanged},
+		carry:    []string{"early", "late"},
+		refusals: []string{"early:trampoline-site"},
+	},
 	"unknownsec": {
 		status:   map[string]Status{"odd": StatusChanged},
 		carry:    []string{"odd"},

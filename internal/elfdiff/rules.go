@@ -30,6 +30,11 @@ const (
 	// RuleUnknownSection: a section elfdiff does not know changed, or
 	// points into a carried function.
 	RuleUnknownSection Rule = "unknown-section"
+	// RuleTrampolineSite: the bytes the trampoline would overwrite hold a
+	// site the kernel rewrites at run time (a jump label, a static call,
+	// an alternative, a paravirt or lock-prefix site): the next rewrite
+	// would corrupt the trampoline, or BUG on it.
+	RuleTrampolineSite Rule = "trampoline-site"
 )
 
 // The sentinels of the rules. Each wraps ErrRefused (and so
@@ -44,6 +49,7 @@ var (
 	ErrRodataChanged   = RuleRodataChanged.newSentinel("changes read-only data that unchanged code uses")
 	ErrMiddleReference = RuleMiddleReference.newSentinel("reference into the middle of a carried function")
 	ErrUnknownSection  = RuleUnknownSection.newSentinel("changes a section ksplice cannot carry")
+	ErrTrampolineSite  = RuleTrampolineSite.newSentinel("trampoline over a site the kernel rewrites at run time")
 )
 
 // ruleSentinels maps each rule to its sentinel; filled by newSentinel,
@@ -77,5 +83,5 @@ func (r Rule) Err() error {
 // Rules lists every refusal rule.
 func Rules() []Rule {
 	return []Rule{RuleInit, RuleTooShort, RuleInitData, RuleReadMostly, RuleDataOnce,
-		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection}
+		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleTrampolineSite}
 }
