@@ -65,6 +65,8 @@ var refusedPatches = []struct {
 	// before the engine resolves the key).
 	{"proc-oom-adj-static-local", []string{"__set_oom_adj", "__jump_table", "__tracepoint_oom_score_adj_update", "not exported"}, verdict.ErrUnsupported},
 	{"sys-data-overflowuid", []string{"kernel/sys.o", "overflowuid", "initializer", "--hooks FILE.c --allow-data overflowuid"}, nil},
+	// .bss -> .data: a changed initializer, not "no change".
+	{"panic-bss-initializer", []string{"kernel/panic.o", "pause_on_oops", "initializer", "--allow-data pause_on_oops"}, nil},
 	{"proc-version-init", []string{"fs/proc/version.o", "proc_version_init", "__init"}, nil},
 	{"proc-version-noapply", []string{"does not apply", "fs/proc/version.c", "Hunk #1 FAILED"}, nil},
 	{"doc-proc-version", []string{"changes no compiled code", "Documentation/filesystems/proc.rst"}, nil},
@@ -103,7 +105,7 @@ func TestCreateSamplePatches(t *testing.T) {
 		t.Logf("create %s: %v", name, time.Since(start).Round(time.Millisecond))
 		if res != nil {
 			for _, s := range res.Stages {
-				t.Logf("  %-12s %6d ms", s.Name, s.Millis)
+				t.Logf("  %-14s %6d ms", s.Name, s.Millis)
 			}
 		}
 		if left, _ := filepath.Glob(filepath.Join(tmp, "ksplice-create-*")); len(left) > 0 {

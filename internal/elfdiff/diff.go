@@ -559,7 +559,10 @@ func (d *differ) compareObjects() {
 				rs.add("size %#x -> %#x", dd.Pre.Size, o.Size)
 			}
 			d.compareRelocs(&rs, "", dd.Pre.Relocs, o.Relocs)
-			if diffs := byteDiffs(dd.Pre.Data, o.Data, dd.Pre.Relocs, o.Relocs); len(diffs) > 0 {
+			// Zero-initialized objects live in .bss (no contents): compare
+			// initializers, so that "static int x;" -> "static int x = 1;"
+			// (.bss.x -> .data.x) is the data change it is.
+			if diffs := byteDiffs(dd.Pre.Initializer(), o.Initializer(), dd.Pre.Relocs, o.Relocs); len(diffs) > 0 {
 				rs.add("initializer differs at +%#x", diffs[0])
 			}
 			dd.Reasons = rs.list()

@@ -171,6 +171,10 @@ var expectations = map[string]expect{
 		status: map[string]Status{"changed": StatusChanged, "same": StatusUnchanged},
 		carry:  []string{"changed"},
 	},
+	"bssinit": {
+		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
+		refusals: []string{"threshold:data-changed", "limit:data-changed"},
+	},
 	"trampsite": {
 		status:   map[string]Status{"early": StatusChanged, "late": StatusChanged},
 		carry:    []string{"early", "late"},

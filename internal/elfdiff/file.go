@@ -191,6 +191,16 @@ type Object struct {
 	key string
 }
 
+// Initializer returns the object's initial contents: Data, or Size zero
+// bytes for an object in a SHT_NOBITS section (.bss), which a changed
+// initializer moves to .data and back.
+func (o *Object) Initializer() []byte {
+	if o.Section.Type == elf.SHT_NOBITS {
+		return make([]byte, o.Size)
+	}
+	return o.Data
+}
+
 // Special is one kind of special section, with the entries of every
 // section of that name (gcc emits one __patchable_function_entries per
 // function, for example).
