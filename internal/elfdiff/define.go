@@ -87,6 +87,13 @@ func (f *File) resolve(sec *Section, off, size uint64, code *Function) []Reloc {
 	return out
 }
 
+// SectionRelocs returns the relocations of a whole section, resolved to
+// their targets like those of functions and objects: for sections that
+// hold neither, such as jump tables.
+func (f *File) SectionRelocs(sec *Section) []Reloc {
+	return f.resolve(sec, 0, sec.Size, nil)
+}
+
 // target resolves sym+off to the function or object containing it, or to a
 // string in a literal pool.
 func (f *File) target(sym *Symbol, off int64) Target {

@@ -175,6 +175,10 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
 	},
+	"jumptable": {
+		status: map[string]Status{"dispatch": StatusChanged},
+		carry:  []string{"dispatch"},
+	},
 	"trampsite": {
 		status:   map[string]Status{"early": StatusChanged, "late": StatusChanged},
 		carry:    []string{"early", "late"},

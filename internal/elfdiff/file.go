@@ -84,6 +84,15 @@ func (s *Section) Init() bool {
 // Writable reports whether the section is writable at run time.
 func (s *Section) Writable() bool { return s.Flags&elf.SHF_WRITE != 0 }
 
+// AnonymousReadOnly reports whether the section holds read-only data that
+// no symbol names: jump tables (.rodata.FUNC), constant pools
+// (.rodata.cst16 and its .LC labels), string literals. The running kernel
+// has no name for such data, and nothing can tell a copy from it.
+func (s *Section) AnonymousReadOnly() bool {
+	return (s.Kind == KindData || s.Kind == KindStrings) && !s.Writable() &&
+		s.Type != elf.SHT_NOBITS && len(s.Defs) == 0 && !s.Init()
+}
+
 // Symbol is one ELF symbol.
 type Symbol struct {
 	Index   int

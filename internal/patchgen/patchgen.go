@@ -208,6 +208,9 @@ func (g *gen) object(o Object) error {
 			}
 		}
 	}
+	// So is any other anonymous read-only data they read (jump tables,
+	// constant pools), and what that data points to in turn.
+	g.labelAnonymous(res.Post, carried)
 	// The old code first: the new code's relocations name the replaced
 	// function whose old code refers to the same symbol.
 	oldOf := map[*elfdiff.FuncDiff]int{}
@@ -250,6 +253,38 @@ func (g *gen) object(o Object) error {
 		}
 	}
 	return nil
+}
+
+// labelAnonymous labels the anonymous read-only sections that carried
+// functions, their carried entries, or anonymous data already labelled
+// refer to, so that the update carries a copy of each.
+func (g *gen) labelAnonymous(post *elfdiff.File, carried []*elfdiff.FuncDiff) {
+	var work []*elfdiff.Section
+	visit := func(rs []elfdiff.Reloc) {
+		for _, r := range rs {
+			s := r.Sym
+			if s == nil || s.Section == nil || !s.Section.AnonymousReadOnly() || !sectionOf(post, s.Section) {
+				continue
+			}
+			if _, ok := g.labels[s.Section]; !ok {
+				g.label(s.Section)
+				work = append(work, s.Section)
+			}
+		}
+	}
+	for _, fd := range carried {
+		visit(fd.Post.Relocs)
+		for _, e := range fd.Post.Entries {
+			if carriedEntry(e.Special.Name) {
+				visit(e.Relocs)
+			}
+		}
+	}
+	for len(work) > 0 {
+		s := work[0]
+		work = work[1:]
+		visit(post.SectionRelocs(s))
+	}
 }
 
 func sectionOf(f *elfdiff.File, s *elfdiff.Section) bool {
@@ -325,6 +360,15 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 					return err
 				}
 			}
+		}
+	}
+	if covered == 0 && len(s.Defs) == 0 {
+		// Anonymous data (a jump table): its relocations are its own.
+		for _, r := range o.Result.Post.SectionRelocs(s) {
+			if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, r.Offset), r, nil); err != nil {
+				return err
+			}
+			covered++
 		}
 	}
 	if covered != len(s.Relocs) {

@@ -1,0 +1,92 @@
+package patchgen
+
+import (
+	"bytes"
+	"debug/elf"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+// TestAnonymousReadOnlyDataIsCopied: a jump table lives in an anonymous
+// section (.rodata.dispatch) that the running kernel has no name for. The
+// update must carry a copy with its relocations rebased onto the new code,
+// and the new code must address the copy, on both architectures.
+func TestAnonymousReadOnlyDataIsCopied(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "jumptable")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "jumptable.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			var orig *elfdiff.Section
+			for _, s := range res.Post.Sections[1:] {
+				if s.Name == ".rodata.dispatch" {
+					orig = s
+				}
+			}
+			if orig == nil {
+				t.Fatal("the test object has no .rodata.dispatch: rebuild testdata")
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			var table, code *elf.Section
+			for _, s := range f.Sections {
+				switch {
+				case strings.HasPrefix(s.Name, ".ksplice.rodata."):
+					table = s
+				case strings.HasPrefix(s.Name, ".ksplice.text.ksplice_n"): // not the veneers
+					code = s
+				}
+			}
+			if table == nil || code == nil {
+				t.Fatalf("new.S carries no copy of the table (sections %v)", sectionNames(f))
+			}
+			b, _ := table.Data()
+			if !bytes.Equal(b, orig.Data) {
+				t.Errorf("copied table differs from .rodata.dispatch:\n% x\n% x", b, orig.Data)
+			}
+			syms, _ := f.Symbols()
+			tableSym := table.Name[len(".ksplice.rodata."):]
+			codeSym := code.Name[len(".ksplice.text."):]
+			if n := relocsTo(t, f, code, syms, tableSym); n == 0 {
+				t.Errorf("the new code does not address the copied table %s", tableSym)
+			}
+			if want := len(orig.Relocs); relocsTo(t, f, table, syms, codeSym) != want {
+				t.Errorf("the copied table has %d relocations to the new code %s, want %d", relocsTo(t, f, table, syms, codeSym), codeSym, want)
+			}
+		})
+	}
+}
+
+func sectionNames(f *elf.File) []string {
+	var out []string
+	for _, s := range f.Sections {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// relocsTo counts the relocations applying to sec whose symbol is name.
+func relocsTo(t *testing.T, f *elf.File, sec *elf.Section, syms []elf.Symbol, name string) int {
+	t.Helper()
+	n := 0
+	for _, rs := range f.Sections {
+		if rs.Type != elf.SHT_RELA || f.Sections[rs.Info] != sec {
+			continue
+		}
+		b, err := rs.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+24 <= len(b); off += 24 {
+			info := f.ByteOrder.Uint64(b[off+8:])
+			if idx := int(info >> 32); idx > 0 && idx <= len(syms) && syms[idx-1].Name == name {
+				n++
+			}
+		}
+	}
+	return n
+}
