@@ -46,6 +46,10 @@ var observable = []struct {
 	{patch: "proc-fd-header", read: "readlink /proc/self/fd/0; ksplice list --json", want: `"seq_show"`},
 	// One update, two targets: applied and undone together.
 	{patch: "multi-cmdline-ext4", read: "cat /proc/cmdline; ls /sys/kernel/ksplice", want: " ksplice=patched", modules: []string{"ext4"}},
+	// cpu_feature_enabled(): an asm goto into .altinstr_aux and two
+	// alternatives at one instruction (ALTERNATIVE_TERNARY); the update
+	// carries its piece of .altinstr_aux.
+	{patch: "x86-cpuinfo-mhz-altaux", read: "grep -m1 'cpu MHz' /proc/cpuinfo", want: "1234.567"},
 	// A data change: no function replaced, the author's hooks set the
 	// live value after apply and put the old one back after undo.
 	{patch: "sys-data-overflowuid", read: "cat /proc/sys/kernel/overflowuid", want: "65533", hooks: true, allowData: []string{"overflowuid"}},

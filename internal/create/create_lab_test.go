@@ -49,6 +49,9 @@ var goodPatches = []struct {
 	// has over a hundred namesakes in vmlinux.
 	{patch: "proc-fd-header", target: "vmlinux",
 		funcs: map[string]string{"proc_fd_link": "changed", "seq_show": "changed", "tid_fd_revalidate": "changed"}},
+	// cpu_feature_enabled(): .altinstr_aux and overlapping alternatives.
+	{patch: "x86-cpuinfo-mhz-altaux", target: "vmlinux",
+		funcs: map[string]string{"arch_freq_get_on_cpu": "changed"}},
 	{patch: "ext4-mballoc-6.1.192-2", target: "ext4",
 		funcs: map[string]string{"ext4_mb_init_group": "changed", "ext4_mb_load_buddy_gfp": "changed"}},
 }

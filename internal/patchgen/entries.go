@@ -82,11 +82,6 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 		if e.Section.Flags&elf.SHF_WRITE != 0 {
 			flags = "aw"
 		}
-		if name == ".altinstructions" {
-			if err := g.altReplacement(o, e); err != nil {
-				return err
-			}
-		}
 		el := fmt.Sprintf(".Lksplice_e%d", g.nlabel)
 		g.nlabel++
 		align := e.Section.Addralign
@@ -101,49 +96,6 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 				return fmt.Errorf("%s entry of %s (%s): %w", name, f.Name, entryKind[name], err)
 			}
 		}
-	}
-	return nil
-}
-
-// altReplacement carries the replacement code an .altinstructions entry
-// points to: the whole .altinstr_replacement section of the object, once.
-func (g *gen) altReplacement(o Object, e *elfdiff.Entry) error {
-	for _, r := range e.Relocs {
-		if r.Sym == nil || r.Sym.Section == nil || r.Sym.Section.Name != ".altinstr_replacement" {
-			continue
-		}
-		s := r.Sym.Section
-		if _, ok := g.labels[s]; ok {
-			return nil
-		}
-		g.label(s)
-		return g.sectionWithRelocs(o, s)
-	}
-	return nil
-}
-
-// sectionWithRelocs emits a carried section whose relocations are not
-// owned by functions or objects (replacement code): each is resolved
-// through its symbol alone.
-func (g *gen) sectionWithRelocs(o Object, s *elfdiff.Section) error {
-	lbl := g.labels[s]
-	fmt.Fprintf(&g.asm, "\n/* %s %s */\n\t.section .ksplice.altinstr_replacement.%s,\"ax\",%%progbits\n%s:\n", o.Rel, s.Name, lbl, lbl)
-	writeBytes(&g.asm, s.Data)
-	for _, r := range s.Relocs {
-		if r.Info.Kind == 0 {
-			continue
-		}
-		if r.Sym != nil && r.Sym.Section != nil {
-			if l, ok := g.labels[r.Sym.Section]; ok {
-				fmt.Fprintf(&g.asm, "\t.reloc %s+%#x, %s, %s%+d\n", lbl, r.Offset, o.Result.Post.Arch.RelocName(r.Type), l, int64(symValue(r.Sym))+r.Addend)
-				continue
-			}
-		}
-		if r.Sym != nil && r.Sym.Section == nil && g.in.Exported(r.Sym.Name) {
-			fmt.Fprintf(&g.asm, "\t.reloc %s+%#x, %s, %s%+d\n", lbl, r.Offset, o.Result.Post.Arch.RelocName(r.Type), r.Sym.Name, r.Addend)
-			continue
-		}
-		return fmt.Errorf("%w: replacement code in %s refers to %s, which is not exported", ErrUnsupported, s.Name, describe(r))
 	}
 	return nil
 }

@@ -129,6 +129,10 @@ type gen struct {
 	// veneer (architectures with a BranchVeneer); veneerLabels in order.
 	veneers      map[string]string
 	veneerLabels []string
+	// carriedFn are the post object's carried functions, and spans the
+	// pieces of its payload sections (see payloadSections).
+	carriedFn map[*elfdiff.Function]bool
+	spans     map[*elfdiff.Section][]span
 	// preNames maps post-object symbols to their names in the pre object,
 	// which are the running kernel's names.
 	preNames map[*elfdiff.Symbol]string
@@ -211,6 +215,14 @@ func (g *gen) object(o Object) error {
 	// So is any other anonymous read-only data they read (jump tables,
 	// constant pools), and what that data points to in turn.
 	g.labelAnonymous(res.Post, carried)
+	// And the pieces of shared code (alternatives' replacements,
+	// static_cpu_has()'s slow path) that they use.
+	g.carriedFn = map[*elfdiff.Function]bool{}
+	for _, fd := range carried {
+		g.carriedFn[fd.Post] = true
+	}
+	g.spans = payloadSpans(res.Post)
+	g.labelPayload(carried)
 	// The old code first: the new code's relocations name the replaced
 	// function whose old code refers to the same symbol.
 	oldOf := map[*elfdiff.FuncDiff]int{}
@@ -308,6 +320,9 @@ func (g *gen) label(s *elfdiff.Section) string {
 // section emits one carried section: its bytes under its label, and its
 // relocations.
 func (g *gen) section(o Object, s *elfdiff.Section) error {
+	if payloadSections[s.Name] {
+		return g.payload(o, s)
+	}
 	lbl := g.labels[s]
 	flags := "a"
 	typ := "%progbits"
@@ -548,8 +563,8 @@ func (g *gen) oldFunc(a *arch.Arch, f *elfdiff.Function, newFunc string) (replac
 			r.sites = append(r.sites, s)
 		}
 	}
-	sort.Slice(r.sites, func(i, j int) bool { return r.sites[i].off < r.sites[j].off })
-	return r, nil
+	r.sites = mergeSites(r.sites)
+	return r, r.validate()
 }
 
 // runningTarget names a relocation's target as the running kernel knows

@@ -1,0 +1,60 @@
+package patchgen
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+// ErrMalformed means patchgen was about to write tables the engine would
+// reject at load time (ksplice_check_func in kmod-src/ksplice_core.c). It is
+// a bug of ksplice, never of the patch, and create stops before writing the
+// update. It wraps verdict.ErrUnsupported.
+var ErrMalformed = fmt.Errorf("%w: generated tables the engine would reject", verdict.ErrUnsupported)
+
+// mergeSites sorts the sites of old code and merges those that overlap.
+// Several entries can describe one place: ALTERNATIVE_2 and
+// ALTERNATIVE_TERNARY (static_cpu_has) emit two .altinstructions entries
+// for the same instruction, and a jump label may sit inside an
+// alternative. The engine wants disjoint sites in order; a merged site is an
+// alternative spanning them all, whose bytes run-pre matching leaves to the
+// kernel's boot-time rewriting, as it does for any alternative.
+func mergeSites(sites []site) []site {
+	sort.SliceStable(sites, func(i, j int) bool { return sites[i].off < sites[j].off })
+	var out []site
+	for _, s := range sites {
+		if n := len(out); n > 0 && s.off < out[n-1].off+uint64(out[n-1].len) {
+			last := &out[n-1]
+			end := max(last.off+uint64(last.len), s.off+uint64(s.len))
+			last.len = int(end - last.off)
+			last.kind, last.target = siteAlternative, 0
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// validate checks a replaced function's tables the way the engine will
+// (ksplice_check_func): relocations in increasing order inside the old
+// code, sites in order, disjoint, inside the old code.
+func (r *replaced) validate() error {
+	size := r.old.Size
+	if r.name == "" || size == 0 || len(r.old.Code) != int(size) {
+		return fmt.Errorf("%w: %s: old code of %d bytes, size %d", ErrMalformed, r.name, len(r.old.Code), size)
+	}
+	for i, rel := range r.relocs {
+		if rel.symbol == "" || rel.off >= size || i > 0 && rel.off <= r.relocs[i-1].off {
+			return fmt.Errorf("%w: %s: old relocation %d at +%#x (of %d bytes) is out of order or outside the function", ErrMalformed, r.name, i, rel.off, size)
+		}
+	}
+	var end uint64
+	for i, s := range r.sites {
+		if s.off < end || s.off+uint64(s.len) > size {
+			return fmt.Errorf("%w: %s: site %d at +%#x (%d bytes) overlaps the previous or leaves the function", ErrMalformed, r.name, i, s.off, s.len)
+		}
+		end = s.off + uint64(s.len)
+	}
+	return nil
+}
