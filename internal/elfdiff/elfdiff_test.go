@@ -175,6 +175,11 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
 	},
+	"funclocal": {
+		status: map[string]Status{"work": StatusChanged, "t.1": StatusNew, "s.2": StatusUnchanged, "__func__.0": StatusUnchanged},
+		carry:  []string{"work"},
+		data:   []string{"t.1"},
+	},
 	"jumptable": {
 		status: map[string]Status{"dispatch": StatusChanged},
 		carry:  []string{"dispatch"},

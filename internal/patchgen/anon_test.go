@@ -90,3 +90,39 @@ func relocsTo(t *testing.T, f *elf.File, sec *elf.Section, syms []elf.Symbol, na
 	}
 	return n
 }
+
+// TestFunctionLocalReadOnlyIsCopied: a new record points to work()'s
+// __func__, which no old code refers to directly. The engine could only
+// look "__func__.N" up by name, among hundreds of namesakes: the update
+// carries a copy of the string instead, and asks the engine for nothing
+// about it.
+func TestFunctionLocalReadOnlyIsCopied(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "funclocal")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "funclocal.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if tables := string(m.Files["tables.c"]); strings.Contains(tables, `.symbol = "__func__`) {
+				t.Errorf("the engine is asked to find __func__ by name:\n%s", tables)
+			}
+			// The record s, which old code does use, still binds through
+			// run-pre matching.
+			if tables := string(m.Files["tables.c"]); !strings.Contains(tables, `.symbol = "s.`) || !strings.Contains(tables, `.old_func = "work"`) {
+				t.Errorf("s is not bound through work's old code:\n%s", tables)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			found := false
+			for _, s := range f.Sections {
+				if b, _ := s.Data(); strings.HasPrefix(s.Name, ".ksplice.rodata.") && bytes.Equal(b, []byte("work\x00")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("new.S carries no copy of work's __func__ (sections %v)", sectionNames(f))
+			}
+		})
+	}
+}

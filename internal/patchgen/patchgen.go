@@ -237,6 +237,9 @@ func (g *gen) object(o Object) error {
 		}
 	}
 
+	// Function-local read-only statics that no old code refers to.
+	g.labelLocalReadOnly(res, carried)
+
 	// Emit carried sections in index order for a stable output.
 	secs := make([]*elfdiff.Section, 0, len(g.labels))
 	for s := range g.labels {
@@ -296,6 +299,46 @@ func (g *gen) labelAnonymous(post *elfdiff.File, carried []*elfdiff.FuncDiff) {
 		s := work[0]
 		work = work[1:]
 		visit(post.SectionRelocs(s))
+	}
+}
+
+// labelLocalReadOnly labels the read-only statics of functions (__func__.N,
+// a const table.N) that carried code, entries or data refer to and that no
+// replaced function's old code refers to: run-pre matching cannot bind them,
+// and by name a kernel has hundreds (295 __func__.1 in Debian's 6.1). Their
+// contents never change and nothing compares their addresses, so the
+// update carries a copy. Read-only statics that old code does refer to keep
+// binding through run-pre; writable ones are never copied.
+func (g *gen) labelLocalReadOnly(res *elfdiff.Result, carried []*elfdiff.FuncDiff) {
+	visit := func(rs []elfdiff.Reloc) {
+		for _, r := range rs {
+			o := r.Target.Sym.Object()
+			if o == nil || o.Section.Writable() || o.Section.Init() || o.Sym.Bind != elf.STB_LOCAL ||
+				!strings.Contains(o.Name, ".") || !sectionOf(res.Post, o.Section) {
+				continue
+			}
+			if _, ok := g.labels[o.Section]; ok {
+				continue
+			}
+			name := o.Name
+			if pre, ok := g.preNames[o.Sym]; ok {
+				name = pre
+			}
+			if g.oldUser(name) == "" {
+				g.label(o.Section)
+			}
+		}
+	}
+	for _, fd := range carried {
+		visit(fd.Post.Relocs)
+		for _, e := range fd.Post.Entries {
+			if carriedEntry(e.Special.Name) {
+				visit(e.Relocs)
+			}
+		}
+	}
+	for _, dd := range res.CarriedData() {
+		visit(dd.Post.Relocs)
 	}
 }
 
