@@ -50,6 +50,9 @@ var observable = []struct {
 	// alternatives at one instruction (ALTERNATIVE_TERNARY); the update
 	// carries its piece of .altinstr_aux.
 	{patch: "x86-cpuinfo-mhz-altaux", read: "grep -m1 'cpu MHz' /proc/cpuinfo", want: "1234.567"},
+	// kernel/sched/rt.c is built only as part of build_policy.c, which
+	// #includes it: that object is rebuilt.
+	{patch: "sched-rt-included-c", read: "echo 0 > /proc/sys/kernel/sched_rr_timeslice_ms; cat /proc/sys/kernel/sched_rr_timeslice_ms", want: "101"},
 	// A data change: no function replaced, the author's hooks set the
 	// live value after apply and put the old one back after undo.
 	{patch: "sys-data-overflowuid", read: "cat /proc/sys/kernel/overflowuid", want: "65533", hooks: true, allowData: []string{"overflowuid"}},

@@ -266,7 +266,7 @@ func (c *creation) planObjects(ctx context.Context) error {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	return configured(ctx, k, pl, c.o.Log)
+	return configured(ctx, k, pl, headerUsers, c.o.Log)
 }
 
 // buildPairs builds the planned objects before and after the patch into a
@@ -499,22 +499,70 @@ const MaxObjects = 64
 // configured keeps the objects the kernel's configuration builds (Kbuild
 // compiles any object it is asked for, so it must be asked from the
 // Kbuild files themselves), and bounds their number.
-func configured(ctx context.Context, k *lab.Kernel, pl *Plan, log io.Writer) error {
+//
+// A changed .c file that no Kbuild file builds may be #included by one
+// that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
+// build_utility.c): its includers are rebuilt instead, found as a header's
+// are, and the plan lists them under Headers.
+func configured(ctx context.Context, k *lab.Kernel, pl *Plan, includers func(string) ([]string, error), log io.Writer) error {
 	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, k.SrcArch())
 	defer r.Close()
 	var built []string
-	for _, obj := range pl.Objects {
+	isBuilt := func(obj string) (bool, error) {
 		_, err := r.Where(ctx, obj)
 		switch {
 		case errors.Is(err, kbuild.ErrNotConfigured):
-			pl.NotBuilt = append(pl.NotBuilt, obj)
+			return false, nil
 		case err != nil:
-			return err
-		default:
-			built = append(built, obj)
+			return false, err
 		}
+		return true, nil
 	}
+	for _, obj := range pl.Objects {
+		ok, err := isBuilt(obj)
+		if err != nil {
+			return err
+		}
+		if ok {
+			built = append(built, obj)
+			continue
+		}
+		src := strings.TrimSuffix(obj, ".o") + ".c"
+		if !slices.Contains(pl.Sources, src) {
+			pl.NotBuilt = append(pl.NotBuilt, obj)
+			continue
+		}
+		users, err := includers(src)
+		if err != nil {
+			return err
+		}
+		var via []string
+		for _, u := range users {
+			o := strings.TrimSuffix(u, ".c") + ".o"
+			if slices.Contains(built, o) {
+				via = append(via, o)
+				continue
+			}
+			if ok, err := isBuilt(o); err != nil {
+				return err
+			} else if ok {
+				built = append(built, o)
+				via = append(via, o)
+			}
+		}
+		if len(via) == 0 {
+			pl.NotBuilt = append(pl.NotBuilt, obj)
+			continue
+		}
+		pl.Headers[src] = via
+		fmt.Fprintf(log, "create: %s is not built on its own; %s includes it\n", src, strings.Join(via, ", "))
+	}
+	sort.Strings(built)
+	built = slices.Compact(built)
 	for h, users := range pl.Headers {
+		if strings.HasSuffix(h, ".c") {
+			continue // said above
+		}
 		n := 0
 		for _, u := range users {
 			if !slices.Contains(pl.NotBuilt, u) {

@@ -16,8 +16,12 @@ type Plan struct {
 	// relative to the tree: "fs/proc/cmdline.o".
 	Objects []string
 	// Headers are the changed headers and, for each, the objects that
-	// include it, directly or not.
+	// include it, directly or not; and the changed .c files that are built
+	// only as part of another (#include "rt.c"), with the objects that
+	// include them.
 	Headers map[string][]string
+	// Sources are the changed .c files.
+	Sources []string
 	// NotBuilt are objects the patch touches that the kernel's
 	// configuration does not build: nothing to update there.
 	NotBuilt []string
@@ -44,6 +48,7 @@ func plan(changes []srcpatch.Change, headerUsers func(header string) ([]string, 
 				return nil, fmt.Errorf("%w: %s is a new file; a live update cannot add objects to the build (put new code in the changed files)", verdict.ErrRefused, name)
 			}
 			objs[strings.TrimSuffix(name, ".c")+".o"] = true
+			p.Sources = append(p.Sources, name)
 		case ext == ".S" || ext == ".s":
 			return nil, fmt.Errorf("%w: %s is assembly; ksplice builds updates from compiled C only", verdict.ErrRefused, name)
 		case ext == ".h":
