@@ -828,7 +828,8 @@ func (d *differ) refuseChangedUnknownSections() {
 			names = append(names, n)
 		}
 	}
-	sort.Strings(names)
+	sort.Strings(names) // ___ksymtab+NAME before __ksymtab_strings
+	exportRefused := false
 	for _, n := range names {
 		a, b := pa[n], pb[n]
 		why := ""
@@ -853,10 +854,38 @@ func (d *differ) refuseChangedUnknownSections() {
 				}
 			}
 		}
-		if why != "" {
-			d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s", n, why)
+		if why == "" {
+			continue
+		}
+		if sym, ok := exportSection(n); ok {
+			// EXPORT_SYMBOL(sym) emits ___ksymtab+sym (and
+			// ___ksymtab_gpl+sym), whose entry the kernel's export table
+			// holds from boot: an update cannot add or remove one.
+			verb := "adds"
+			if len(b) == 0 {
+				verb = "removes"
+			}
+			d.refusal(sym, n, RuleExportChanged, "the patch %s EXPORT_SYMBOL(%s): the running kernel's table of exports cannot change; "+
+				"leave the export as it is (modules built later can use an update's function only through an export that exists)", verb, sym)
+			exportRefused = true
+			continue
+		}
+		if n == "__ksymtab_strings" && exportRefused {
+			continue // the names of the exports refused above
+		}
+		d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s", n, why)
+	}
+}
+
+// exportSection returns the symbol an export section (___ksymtab+NAME,
+// ___ksymtab_gpl+NAME) exports.
+func exportSection(name string) (string, bool) {
+	for _, p := range []string{"___ksymtab+", "___ksymtab_gpl+"} {
+		if sym, ok := strings.CutPrefix(name, p); ok {
+			return sym, true
 		}
 	}
+	return "", false
 }
 
 func (d *differ) refusal(sym, sec string, rule Rule, format string, args ...any) {

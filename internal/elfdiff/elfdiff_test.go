@@ -175,6 +175,10 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
 	},
+	"export": {
+		status:   map[string]Status{"shown": StatusUnchanged, "hidden": StatusUnchanged},
+		refusals: []string{"hidden:export-changed", "shown:export-changed"},
+	},
 	"funclocal": {
 		status: map[string]Status{"work": StatusChanged, "t.1": StatusNew, "s.2": StatusUnchanged, "__func__.0": StatusUnchanged},
 		carry:  []string{"work"},

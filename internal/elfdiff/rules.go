@@ -35,6 +35,9 @@ const (
 	// an alternative, a paravirt or lock-prefix site): the next rewrite
 	// would corrupt the trampoline, or BUG on it.
 	RuleTrampolineSite Rule = "trampoline-site"
+	// RuleExportChanged: the patch adds or removes an EXPORT_SYMBOL: the
+	// running kernel's export table cannot change.
+	RuleExportChanged Rule = "export-changed"
 )
 
 // The sentinels of the rules. Each wraps ErrRefused (and so
@@ -50,6 +53,7 @@ var (
 	ErrMiddleReference = RuleMiddleReference.newSentinel("reference into the middle of a carried function")
 	ErrUnknownSection  = RuleUnknownSection.newSentinel("changes a section ksplice cannot carry")
 	ErrTrampolineSite  = RuleTrampolineSite.newSentinel("trampoline over a site the kernel rewrites at run time")
+	ErrExportChanged   = RuleExportChanged.newSentinel("adds or removes an exported symbol")
 )
 
 // ruleSentinels maps each rule to its sentinel; filled by newSentinel,
@@ -83,5 +87,5 @@ func (r Rule) Err() error {
 // Rules lists every refusal rule.
 func Rules() []Rule {
 	return []Rule{RuleInit, RuleTooShort, RuleInitData, RuleReadMostly, RuleDataOnce,
-		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleTrampolineSite}
+		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleTrampolineSite, RuleExportChanged}
 }

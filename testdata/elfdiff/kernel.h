@@ -225,4 +225,22 @@ struct pi_entry {
 	_printk("\0016" _fmt, ##__VA_ARGS__);				\
 })
 
+/*
+ * EXPORT_SYMBOL as 6.1 emits it (include/linux/export.h): the name in
+ * __ksymtab_strings, and a struct kernel_symbol of three relative offsets
+ * in a section of its own, ___ksymtab+NAME.
+ */
+#define EXPORT_SYMBOL(sym)						\
+	asm("	.section \"__ksymtab_strings\",\"aMS\",%progbits,1\n"	\
+	    "__kstrtab_" #sym ":	.asciz \"" #sym "\"\n"			\
+	    "__kstrtabns_" #sym ":	.asciz \"\"\n"				\
+	    "	.previous\n"						\
+	    "	.section \"___ksymtab+" #sym "\", \"a\"\n"		\
+	    "	.balign 4\n"						\
+	    "__ksymtab_" #sym ":\n"					\
+	    "	.long " #sym " - .\n"					\
+	    "	.long __kstrtab_" #sym " - .\n"			\
+	    "	.long __kstrtabns_" #sym " - .\n"			\
+	    "	.previous\n")
+
 #endif /* KSPLICE_TEST_KERNEL_H */
