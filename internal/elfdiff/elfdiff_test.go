@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/testutil"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -24,12 +23,7 @@ var arches = []string{"x86_64", "arm64"}
 // TestMain builds the test objects from their C sources (a no-op when they
 // are up to date), as make test does.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	out, err := exec.Command("make", "-s", "-j2", "-C", testdata).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building the test objects: make -C %s: %v\n%s", testdata, err, out)
-		os.Exit(1)
-	}
+	testutil.MainMake(testdata)
 	os.Exit(m.Run())
 }
 
