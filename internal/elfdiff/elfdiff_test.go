@@ -3,7 +3,6 @@ package elfdiff
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +12,6 @@ import (
 	"github.com/ksplice-go/ksplice/internal/testutil"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/elfdiff/golden")
 
 const testdata = "../../testdata/elfdiff"
 
@@ -67,24 +64,7 @@ func TestGolden(t *testing.T) {
 				if err := res.WriteJSON(&buf); err != nil {
 					t.Fatal(err)
 				}
-				got := buf.Bytes()
-				golden := filepath.Join(testdata, "golden", arch, name+".json")
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(golden, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./internal/elfdiff -update)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("%s differs from the result:\n%s", golden, got)
-				}
+				testutil.Golden(t, filepath.Join(testdata, "golden", arch, name+".json"), buf.Bytes())
 			})
 		}
 	}
