@@ -205,7 +205,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 			res.Diffs[p.Rel] = d
 			for _, r := range d.Refusals {
 				if r.Rule == "data-changed" && allowed[r.Symbol] {
-					w := fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, r.Symbol, r.Rule, r.Reason)
+					w := fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason)
 					fmt.Fprintf(o.Log, "create: warning: %s\n", w)
 					res.Warnings = append(res.Warnings, w)
 					dataTargets[p.Target] = true
@@ -216,7 +216,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 				if r.Rule == "data-changed" {
 					reason += " (or write hooks that set it: --hooks FILE.c --allow-data " + r.Symbol + ")"
 				}
-				refusals = append(refusals, fmt.Sprintf("%s: %s (%s): %s", p.Rel, r.Symbol, r.Rule, reason))
+				refusals = append(refusals, fmt.Sprintf("%s: %s (%s): %s", p.Rel, elfdiff.Display(r.Symbol), r.Rule, reason))
 			}
 			if len(d.Carry.Functions) > 0 {
 				byTarget[p.Target] = append(byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
