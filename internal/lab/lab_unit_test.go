@@ -179,15 +179,15 @@ func TestInitramfs(t *testing.T) {
 	// The guest's ksplice must be a static binary: busybox-static's
 	// stands in for it (this test binary is static only when built with
 	// CGO_ENABLED=0).
-	self := "/bin/busybox"
-	if _, err := os.Stat(self); err != nil {
+	guestBin := "/bin/busybox"
+	if _, err := os.Stat(guestBin); err != nil {
 		t.Fatalf("%v (make deps installs busybox-static)", err)
 	}
 	extra := filepath.Join(dir, "extra")
 	os.WriteFile(extra, []byte("payload"), 0o600)
 	a := arches["amd64"]
 	var buf bytes.Buffer
-	err := writeInitramfs(&buf, a, extra, self, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
+	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
 	if err != nil {
 		t.Fatal(err)
 	}
