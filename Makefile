@@ -40,8 +40,10 @@ $(BIN_ARM64): FORCE
 
 FORCE:
 
-# Test objects are compiled from the C sources in testdata/ with the
-# kernel's compilers and flags; they are not checked in.
+# Test objects are compiled from the C (and Rust) sources in testdata/ with
+# the kernel's compilers and flags; they are not checked in. The tests that
+# use them also build them (internal/testutil.Make), and fail, never skip,
+# when a compiler make deps installs is missing.
 testdata:
 	@for d in testdata/*/; do \
 		if [ -f $$d/Makefile ]; then $(MAKE) -s -C $$d || exit 1; fi; \

@@ -2,6 +2,7 @@
 # Installs what building and testing ksplice needs on a Debian 12 machine:
 # Debian packages (only those missing) and the Go modules of go.mod.
 # Runs apt-get as root, through sudo when not root.
+# rustc (Debian's) builds the Rust test objects of testdata/rust.
 # qemu-user runs the arm64 kernel's own gcc (fetched by the lab) on an
 # amd64 host; it registers nothing with binfmt_misc (its recommended
 # qemu-user-binfmt would, and is not installed: --no-install-recommends).
@@ -14,6 +15,7 @@ pkgs="
 	busybox-static
 	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
 	qemu-user
+	rustc
 "
 
 sudo=""

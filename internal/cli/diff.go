@@ -76,8 +76,9 @@ func writeDiffText(w io.Writer, res *elfdiff.Result, all bool) error {
 		if carry {
 			mark = "*"
 		}
+		name = elfdiff.Display(name)
 		if parent != "" {
-			name += " (of " + parent + ")"
+			name += " (of " + elfdiff.Display(parent) + ")"
 		}
 		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", mark, kind, status, name, section, strings.Join(reasons, "; "))
 	}
@@ -101,10 +102,19 @@ func writeDiffText(w io.Writer, res *elfdiff.Result, all bool) error {
 		fmt.Fprintf(w, "  (%d unchanged symbols not shown; --all lists them)\n", unchanged)
 	}
 	fmt.Fprintf(w, "carry: %d functions (%s), %d data objects (%s)\n",
-		len(res.Carry.Functions), strings.Join(res.Carry.Functions, ", "),
-		len(res.Carry.Data), strings.Join(res.Carry.Data, ", "))
+		len(res.Carry.Functions), displayJoin(res.Carry.Functions),
+		len(res.Carry.Data), displayJoin(res.Carry.Data))
 	for _, r := range res.Refusals {
-		fmt.Fprintf(w, "refused: %s [%s]: %s\n", r.Symbol, r.Rule, r.Reason)
+		fmt.Fprintf(w, "refused: %s [%s]: %s\n", elfdiff.Display(r.Symbol), r.Rule, r.Reason)
 	}
 	return nil
+}
+
+// displayJoin lists symbol names as elfdiff.Display shows them.
+func displayJoin(names []string) string {
+	shown := make([]string, len(names))
+	for i, n := range names {
+		shown[i] = elfdiff.Display(n)
+	}
+	return strings.Join(shown, ", ")
 }

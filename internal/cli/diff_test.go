@@ -3,23 +3,22 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/testutil"
 )
 
 const elfdiffTestdata = "../../testdata/elfdiff"
 
-var buildElfdiffObjects = sync.OnceValues(func() ([]byte, error) {
-	return exec.Command("make", "-s", "-j2", "-C", elfdiffTestdata).CombinedOutput()
-})
+var buildElfdiffObjects = sync.OnceValue(func() error { return testutil.Make(elfdiffTestdata) })
 
 func diffObjects(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	if out, err := buildElfdiffObjects(); err != nil {
-		t.Fatalf("make -C %s: %v\n%s", elfdiffTestdata, err, out)
+	if err := buildElfdiffObjects(); err != nil {
+		t.Fatal(err)
 	}
 	for i, a := range args {
 		if strings.HasSuffix(a, ".o") {

@@ -68,9 +68,9 @@ func runInspect(opts *inspectOptions, s Streams) error {
 		fmt.Fprintf(w, "target %s: module %s\n", t.Name, t.Module)
 		for _, f := range t.Functions {
 			if f.Status == "changed" {
-				fmt.Fprintf(w, "  replace %s (%s) %d -> %d bytes\n", f.Name, f.Object, f.OldSize, f.NewSize)
+				fmt.Fprintf(w, "  replace %s (%s) %d -> %d bytes\n", elfdiff.Display(f.Name), f.Object, f.OldSize, f.NewSize)
 			} else {
-				fmt.Fprintf(w, "  add     %s (%s) %d bytes\n", f.Name, f.Object, f.NewSize)
+				fmt.Fprintf(w, "  add     %s (%s) %d bytes\n", elfdiff.Display(f.Name), f.Object, f.NewSize)
 			}
 		}
 	}
@@ -132,7 +132,7 @@ func explain(w io.Writer, obj string, d *elfdiff.Result) {
 		if fd.Carry {
 			mark = "*"
 		}
-		fmt.Fprintf(w, "%s %s %s: %s\n", mark, fd.Status, fd.Name, strings.Join(fd.Reasons, "; "))
+		fmt.Fprintf(w, "%s %s %s: %s\n", mark, fd.Status, elfdiff.Display(fd.Name), strings.Join(fd.Reasons, "; "))
 		if !fd.Carry {
 			continue
 		}
@@ -159,7 +159,7 @@ func explain(w io.Writer, obj string, d *elfdiff.Result) {
 		}
 	}
 	for _, r := range d.Refusals {
-		fmt.Fprintf(w, "! refused %s: %s\n", r.Symbol, r.Reason)
+		fmt.Fprintf(w, "! refused %s: %s\n", elfdiff.Display(r.Symbol), r.Reason)
 	}
 }
 
@@ -195,8 +195,8 @@ func target(r elfdiff.Reloc) string {
 	case t.Sym == nil:
 		return "?"
 	case t.Off == 0:
-		return t.Sym.Name
+		return elfdiff.Display(t.Sym.Name)
 	default:
-		return fmt.Sprintf("%s%+#x", t.Sym.Name, t.Off)
+		return fmt.Sprintf("%s%+#x", elfdiff.Display(t.Sym.Name), t.Off)
 	}
 }

@@ -102,6 +102,7 @@ func minArgs(n int) cobra.PositionalArgs {
 // writeJSON writes v as indented JSON followed by a newline.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // demangled Rust names: "<T as Trait>::f"
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -303,7 +303,7 @@ func (c *creation) diff(context.Context) error {
 		c.res.Diffs[p.Rel] = d
 		for _, r := range d.Refusals {
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
-				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, r.Symbol, r.Rule, r.Reason))
+				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
 				dataTargets[p.Target] = true
 				used[r.Symbol] = true
 				continue

@@ -3,19 +3,15 @@ package elfdiff
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/testutil"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/elfdiff/golden")
 
 const testdata = "../../testdata/elfdiff"
 
@@ -24,12 +20,7 @@ var arches = []string{"x86_64", "arm64"}
 // TestMain builds the test objects from their C sources (a no-op when they
 // are up to date), as make test does.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	out, err := exec.Command("make", "-s", "-j2", "-C", testdata).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building the test objects: make -C %s: %v\n%s", testdata, err, out)
-		os.Exit(1)
-	}
+	testutil.MainMake(testdata)
 	os.Exit(m.Run())
 }
 
@@ -73,24 +64,7 @@ func TestGolden(t *testing.T) {
 				if err := res.WriteJSON(&buf); err != nil {
 					t.Fatal(err)
 				}
-				got := buf.Bytes()
-				golden := filepath.Join(testdata, "golden", arch, name+".json")
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(golden, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./internal/elfdiff -update)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("%s differs from the result:\n%s", golden, got)
-				}
+				testutil.Golden(t, filepath.Join(testdata, "golden", arch, name+".json"), buf.Bytes())
 			})
 		}
 	}

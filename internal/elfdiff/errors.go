@@ -114,7 +114,7 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	r := e.Refusals[0]
-	msg := fmt.Sprintf("%v: %s: %s", ErrRefused, r.Symbol, r.Reason)
+	msg := fmt.Sprintf("%v: %s: %s", ErrRefused, Display(r.Symbol), r.Reason)
 	if len(e.Refusals) > 1 {
 		msg += fmt.Sprintf(" (and %d more)", len(e.Refusals)-1)
 	}

@@ -1,6 +1,100 @@
 package elfdiff
 
-import "strings"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/ianlancetaylor/demangle"
+)
+
+// Display returns a symbol's name as people read it: Rust symbols, as
+// kernels built with CONFIG_RUST have them, demangled (legacy mangling,
+// _ZN...17h<hash>E, shown without its hash; v0 mangling, _R...), and any
+// other name unchanged. It is for output only: diffs pair, carry and refuse
+// symbols by their raw names, and the JSON form keeps the raw name of every
+// demangled one as "mangled".
+func Display(name string) string {
+	if !strings.HasPrefix(name, "_R") && !strings.HasPrefix(name, "_ZN") {
+		return name
+	}
+	s, err := demangle.ToString(name)
+	if err != nil || s == "" {
+		return name
+	}
+	return s
+}
+
+// mangled is the raw name of a symbol that Display shows otherwise, else "".
+func mangled(name string) string {
+	if Display(name) == name {
+		return ""
+	}
+	return name
+}
+
+// MarshalJSON writes the function's JSON form (docs/elfdiff.md): "name" is
+// as Display shows it, "mangled" the raw symbol name when they differ.
+func (fd FuncDiff) MarshalJSON() ([]byte, error) {
+	type plain FuncDiff
+	return marshal(struct {
+		Name    string `json:"name"`
+		Mangled string `json:"mangled,omitempty"`
+		plain
+	}{Display(fd.Name), mangled(fd.Name), plain(fd)})
+}
+
+// MarshalJSON writes the data object's JSON form, named as FuncDiff's.
+func (dd DataDiff) MarshalJSON() ([]byte, error) {
+	type plain DataDiff
+	return marshal(struct {
+		Name    string `json:"name"`
+		Mangled string `json:"mangled,omitempty"`
+		plain
+	}{Display(dd.Name), mangled(dd.Name), plain(dd)})
+}
+
+// MarshalJSON writes the refusal's JSON form: "symbol" as Display shows
+// it, "mangled" the raw symbol name when they differ.
+func (r Refusal) MarshalJSON() ([]byte, error) {
+	type plain Refusal
+	return marshal(struct {
+		Symbol  string `json:"symbol"`
+		Mangled string `json:"mangled,omitempty"`
+		plain
+	}{Display(r.Symbol), mangled(r.Symbol), plain(r)})
+}
+
+// MarshalJSON writes the carried names as Display shows them, as the
+// functions and data objects they name are shown.
+func (c Carry) MarshalJSON() ([]byte, error) {
+	type plain Carry
+	d := plain{Functions: displayAll(c.Functions), Data: displayAll(c.Data)}
+	return marshal(d)
+}
+
+func displayAll(names []string) []string {
+	if names == nil {
+		return nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = Display(n)
+	}
+	return out
+}
+
+// marshal is json.Marshal without HTML escaping: demangled names hold
+// '<' and '>' ("<T as Trait>::f").
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
 
 // normalize strips the numbers the compiler adds to local names, so that
 // renumbered twins compare equal: "count.3" -> "count",

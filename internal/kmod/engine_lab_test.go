@@ -63,16 +63,20 @@ func repoRoot(t *testing.T) string {
 }
 
 // moduleDirs are built in this order, each against the engine's symbols.
+// The updates' sources were written by patchgen (gen.go in
+// testdata/kmod-update-cmdline, run by the regen scripts) and, as create's,
+// include the engine's ksplice.h from include/.
 var moduleDirs = []struct {
 	dir, module string
+	update      bool
 }{
-	{"kmod-src", "ksplice"},
-	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1"},
-	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2"},
-	{"testdata/kmod-update-cmdline/bad", "ksplice_cmdline_bad"},
-	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
-	{"testdata/kmod-tests/busy-update", "ksplice_busy_update"},
-	{"testdata/kmod-tests/seqread-update", "ksplice_seqread_same"},
+	{"kmod-src", "ksplice", false},
+	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1_vmlinux", true},
+	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2_vmlinux", true},
+	{"testdata/kmod-update-cmdline/bad", "ksplice_cmdline_bad_vmlinux", true},
+	{"testdata/kmod-tests/busy", "ksplice_test_busy", false},
+	{"testdata/kmod-tests/busy-update", "ksplice_busy_v2_ksplice_test_busy", true},
+	{"testdata/kmod-tests/seqread-update", "ksplice_seqread_same_vmlinux", true},
 }
 
 // buildModules copies the module sources into a scratch tree (so the
@@ -92,6 +96,18 @@ func buildModules(t *testing.T, ctx context.Context, k *lab.Kernel) map[string]s
 		}
 		if out, err := exec.CommandContext(ctx, "cp", "-a", src, dst).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", m.dir, err, out)
+		}
+		if m.update {
+			h, err := os.ReadFile(filepath.Join(root, "kmod-src", "ksplice.h"))
+			if err == nil {
+				err = os.MkdirAll(filepath.Join(dst, "include"), 0o755)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dst, "include", "ksplice.h"), h, 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		args := []string{"-s", "-C", k.Headers, "M=" + dst, "-j2"}
 		if m.dir != "kmod-src" {
@@ -153,7 +169,7 @@ func TestEngineLab(t *testing.T) {
 	}{
 		{
 			script:  "apply-undo.sh",
-			modules: []string{"ksplice", "ksplice_cmdline_v1"},
+			modules: []string{"ksplice", "ksplice_cmdline_v1_vmlinux"},
 			want: []string{
 				"ok: apply cmdline-v1",
 				"ok: /proc/cmdline: ksplice-v1: console=",
@@ -164,7 +180,7 @@ func TestEngineLab(t *testing.T) {
 		},
 		{
 			script:  "mismatch.sh",
-			modules: []string{"ksplice", "ksplice_cmdline_bad"},
+			modules: []string{"ksplice", "ksplice_cmdline_bad_vmlinux"},
 			want: []string{
 				"ok: apply cmdline-bad refused: function cmdline_proc_show: byte +0xe differs (candidate 1 of 1): expected 8b fb e8 00, found 89 fb e8",
 				"ok: /proc/cmdline unchanged",
@@ -172,7 +188,7 @@ func TestEngineLab(t *testing.T) {
 		},
 		{
 			script:  "stacking.sh",
-			modules: []string{"ksplice", "ksplice_cmdline_v1", "ksplice_cmdline_v2"},
+			modules: []string{"ksplice", "ksplice_cmdline_v1_vmlinux", "ksplice_cmdline_v2_vmlinux"},
 			want: []string{
 				"ok: v2 does not match the original code",
 				"ok: v2 on top of v1",
@@ -183,12 +199,12 @@ func TestEngineLab(t *testing.T) {
 		},
 		{
 			script:  "ftrace.sh",
-			modules: []string{"ksplice", "ksplice_cmdline_v1"},
+			modules: []string{"ksplice", "ksplice_cmdline_v1_vmlinux"},
 			want:    []string{"ok: function tracer saw it", "ok: traced after apply"},
 		},
 		{
 			script:  "busy.sh",
-			modules: []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"},
+			modules: []string{"ksplice", "ksplice_test_busy", "ksplice_busy_v2_ksplice_test_busy"},
 			want: []string{
 				"ok: apply busy-v2 refused: target module ksplice_test_busy is not loaded",
 				"(ksplice_busy) is inside ksplice_busy_park+0x",
@@ -199,12 +215,12 @@ func TestEngineLab(t *testing.T) {
 		},
 		{
 			script:  "seqread.sh",
-			modules: []string{"ksplice", "ksplice_seqread_same"},
+			modules: []string{"ksplice", "ksplice_seqread_same_vmlinux"},
 			want:    []string{"ok: apply seqread-same", "ok: /proc reads through the copy of seq_read_iter"},
 		},
 		{
 			script:  "load.sh",
-			modules: []string{"ksplice", "ksplice_cmdline_v1"},
+			modules: []string{"ksplice", "ksplice_cmdline_v1_vmlinux"},
 			want:    []string{"ok: 50 apply/reverse cycles under load"},
 		},
 	}

@@ -1,11 +1,11 @@
 # A kthread parked inside the function to replace makes apply refuse,
 # after retries, naming the task; the kernel is untouched. Once the thread
 # is out, apply succeeds. Also: an update of a module that is not loaded.
-# Files: lib.sh ksplice.ko ksplice_test_busy.ko ksplice_busy_update.ko
+# Files: lib.sh ksplice.ko ksplice_test_busy.ko ksplice_busy_v2_ksplice_test_busy.ko
 . ./lib.sh
 P=/sys/module/ksplice_test_busy/parameters
 load ksplice.ko
-load ksplice_busy_update.ko
+load ksplice_busy_v2_ksplice_test_busy.ko
 refused busy-v2 apply target_not_loaded
 expect "names the module" "$(cat $K/busy-v2/abort_message)" "target module ksplice_test_busy is not loaded"
 load ksplice_test_busy.ko
@@ -28,7 +28,7 @@ echo "ok: rmmod of the patched target refused"
 stage busy-v2 reverse
 sleep 1
 expect "result after reverse" "$(cat $P/result)" 1
-rmmod ksplice_busy_update || fail "rmmod update"
+rmmod ksplice_busy_v2_ksplice_test_busy || fail "rmmod update"
 rmmod ksplice_test_busy || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS

@@ -1,10 +1,10 @@
 # ftrace keeps working on a replaced function: the trampoline is written
 # after the __fentry__ site, whose bytes ftrace verifies before patching.
-# Files: lib.sh ksplice.ko ksplice_cmdline_v1.ko
+# Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko
 . ./lib.sh
 T=/sys/kernel/tracing
 load ksplice.ko
-load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v1_vmlinux.ko
 stage cmdline-v1 apply
 echo cmdline_proc_show > $T/set_ftrace_filter || fail "set_ftrace_filter"
 echo function > $T/current_tracer || fail "current_tracer"
@@ -24,6 +24,6 @@ expect "traced after apply" "$(cat $T/trace)" "cmdline_proc_show"
 stage cmdline-v1 reverse
 echo nop > $T/current_tracer
 expect "restored" "$(cat /proc/cmdline)" "console="
-rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice_cmdline_v1_vmlinux || fail "rmmod update"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS

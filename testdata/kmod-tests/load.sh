@@ -1,9 +1,9 @@
 # 50 apply/undo cycles while every CPU reads /proc/cmdline in a loop: the
 # patched function is called all the time, the console stays clean.
-# Files: lib.sh ksplice.ko ksplice_cmdline_v1.ko
+# Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko
 . ./lib.sh
 load ksplice.ko
-load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v1_vmlinux.ko
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 pids=
 i=0
@@ -27,6 +27,6 @@ kill $pids
 wait 2>/dev/null
 echo "ok: 50 apply/reverse cycles under load (longest callback $max ns)"
 expect "restored" "$(cat /proc/cmdline)" "console="
-rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice_cmdline_v1_vmlinux || fail "rmmod update"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS

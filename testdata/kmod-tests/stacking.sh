@@ -1,12 +1,12 @@
 # Two updates of one function: cmdline-v2 was built on top of cmdline-v1,
 # so its run-pre follows v1's trampoline and matches v1's new code. Undo
 # is last-in first-out.
-# Files: lib.sh ksplice.ko ksplice_cmdline_v1.ko ksplice_cmdline_v2.ko
+# Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko ksplice_cmdline_v2_vmlinux.ko
 . ./lib.sh
 before=$(cat /proc/cmdline)
 load ksplice.ko
-load ksplice_cmdline_v1.ko
-load ksplice_cmdline_v2.ko
+load ksplice_cmdline_v1_vmlinux.ko
+load ksplice_cmdline_v2_vmlinux.ko
 refused cmdline-v2 apply code_mismatch
 echo "ok: v2 does not match the original code"
 stage cmdline-v1 apply
@@ -20,7 +20,7 @@ expect "back to v1" "$(cat /proc/cmdline)" "ksplice-v1: console="
 stage cmdline-v1 reverse
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "not restored: $(cat /proc/cmdline)"
 echo "ok: /proc/cmdline restored"
-rmmod ksplice_cmdline_v2 || fail "rmmod v2"
-rmmod ksplice_cmdline_v1 || fail "rmmod v1"
+rmmod ksplice_cmdline_v2_vmlinux || fail "rmmod v2"
+rmmod ksplice_cmdline_v1_vmlinux || fail "rmmod v1"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS

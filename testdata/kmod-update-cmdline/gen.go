@@ -1,396 +1,106 @@
 //go:build ignore
 
-// Command gen writes the source of a one-function ksplice update module,
-// the way patchgen will: the old code of the function (from the object
-// built from the running kernel's source) with its relocations, and its new
-// code (from the object built from the patched source) as .byte runs with
-// .reloc directives, and the tables of ksplice.h. It only knows what these
-// tests need: one function, x86-64, data referenced by the new code must be
-// relocation-free (string literals).
+// Command gen writes the source of an update module for the engine's lab
+// tests with patchgen, as ksplice create does, from an object built before
+// a patch and the same object built after it. The tests need two things
+// create never does, which gen does to the diff before generating:
+// -carry replaces a function by its own code (pre and post the same
+// object), and -tamper flips a byte of the old code (a run-pre mismatch).
 //
-//	go run gen.go -pre cmdline.orig.o -post cmdline.v1.o -func cmdline_proc_show \
-//	    -id cmdline-v1 -module ksplice_cmdline_v1 -symvers Module.symvers -out v1
+//	go run testdata/kmod-update-cmdline/gen.go -pre cmdline.orig.o -post cmdline.v1.o \
+//	    -rel fs/proc/cmdline.o -func cmdline_proc_show -id cmdline_v1 -engine-id cmdline-v1 \
+//	    -symvers Module.symvers -out testdata/kmod-update-cmdline/v1
+//
+// It prints the module's name; the module is built with the engine's
+// ksplice.h in DIR/include (as create copies it there).
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"debug/elf"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"slices"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/patchgen"
 )
-
-type reloc struct {
-	off    uint64
-	typ    elf.R_X86_64
-	sym    elf.Symbol
-	name   string // symbol name, or section name for section symbols
-	addend int64
-}
-
-type fn struct {
-	f      *elf.File
-	name   string
-	code   []byte
-	relocs []reloc
-	syms   []elf.Symbol
-	sec    *elf.Section
-	start  uint64
-}
-
-type site struct {
-	off, len uint64
-	kind     string
-	target   int64
-}
 
 func main() {
 	pre := flag.String("pre", "", "object built from the running kernel's source")
 	post := flag.String("post", "", "object built from the patched source")
-	name := flag.String("func", "", "function to replace")
-	id := flag.String("id", "", "update id")
-	mod := flag.String("module", "", "update module name")
+	rel := flag.String("rel", "", "the object's path in its tree (default: post's base name)")
+	fn := flag.String("func", "", "the function the update must replace")
+	carry := flag.Bool("carry", false, "carry -func even when it did not change")
+	id := flag.String("id", "", "update id (the module is ksplice_ID_TARGET)")
+	engineID := flag.String("engine-id", "", "id the module registers with the engine (default: -id)")
 	desc := flag.String("desc", "", "description")
 	target := flag.String("target", "vmlinux", "vmlinux or a module name")
-	symvers := flag.String("symvers", "", "Module.symvers files, comma-separated: exported symbols")
+	symvers := flag.String("symvers", "", "Module.symvers: the symbols the module loader resolves")
+	tamper := flag.Int("tamper", -1, "flip bit 1 of this byte of -func's old code")
 	out := flag.String("out", "", "output directory")
-	tamper := flag.Int("tamper", -1, "flip this byte of the old code (a run-pre mismatch test)")
 	flag.Parse()
-	if *pre == "" || *post == "" || *name == "" || *id == "" || *mod == "" || *out == "" {
+	if *pre == "" || *post == "" || *fn == "" || *id == "" || *out == "" || *symvers == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	exported := map[string]bool{}
-	for _, p := range strings.Split(*symvers, ",") {
-		if p == "" {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			log.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 {
-				exported[f[1]] = true
-			}
-		}
+	if *rel == "" {
+		*rel = filepath.Base(*post)
 	}
-	old := load(*pre, *name)
-	nw := load(*post, *name)
-	sites := findSites(old)
+	exported, err := patchgen.ReadSymvers(*symvers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := elfdiff.Open(*pre)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := elfdiff.Open(*post)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := elfdiff.Diff(a, b)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := res.Err(); err != nil {
+		log.Fatal(err)
+	}
+	i := slices.IndexFunc(res.Functions, func(fd *elfdiff.FuncDiff) bool { return fd.Name == *fn })
+	if i < 0 || res.Functions[i].Pre == nil {
+		log.Fatalf("%s: no function %s in both objects", *rel, *fn)
+	}
+	fd := res.Functions[i]
+	if *carry {
+		fd.Carry = true
+	}
+	if !fd.Carry {
+		log.Fatalf("%s: %s is not carried (%s); -carry replaces it by its own code", *rel, *fn, fd.Status)
+	}
 	if *tamper >= 0 {
-		old.code[*tamper] ^= 0x02
+		if *tamper >= len(fd.Pre.Code) {
+			log.Fatalf("-tamper %d: the old code of %s has %d bytes", *tamper, *fn, len(fd.Pre.Code))
+		}
+		code := slices.Clone(fd.Pre.Code)
+		code[*tamper] ^= 0x02
+		fd.Pre.Code = code
+	}
+	m, err := patchgen.Generate(patchgen.Input{
+		ID: *id, EngineID: *engineID, Description: *desc, Target: *target,
+		Objects:  []patchgen.Object{{Rel: *rel, Result: res}},
+		Exported: func(s string) bool { return exported[s] },
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	newSym := "ksplice_new_" + *name
-	var asm, c bytes.Buffer
-	engine := emitAsm(&asm, nw, newSym, old, exported)
-
-	fmt.Fprintf(&c, "// SPDX-License-Identifier: GPL-2.0\n/*\n * The tables of update %s, generated by testdata/kmod-update-cmdline/gen.go\n"+
-		" * from %s (old code) and %s (new code). Do not edit.\n */\n", *id, filepath.Base(*pre), filepath.Base(*post))
-	fmt.Fprintf(&c, "#include <linux/elf.h>\n#include <linux/module.h>\n#include \"ksplice.h\"\n\n")
-	fmt.Fprintf(&c, "extern char %s[];\n\n", newSym)
-	fmt.Fprintf(&c, "static const u8 old_code[%d] = {", len(old.code))
-	for i, b := range old.code {
-		if i%12 == 0 {
-			fmt.Fprintf(&c, "\n\t")
-		} else {
-			fmt.Fprintf(&c, " ")
-		}
-		fmt.Fprintf(&c, "0x%02x,", b)
-	}
-	fmt.Fprintf(&c, "\n};\n\nstatic const struct ksplice_reloc old_relocs[] = {\n")
-	for _, r := range old.relocs {
-		fmt.Fprintf(&c, "\t{ .offset = 0x%x, .type = %s, .symbol = %q, .addend = %d },\n", r.off, r.typ, r.name, r.addend)
-	}
-	fmt.Fprintf(&c, "};\n\n")
-	if len(sites) > 0 {
-		fmt.Fprintf(&c, "static const struct ksplice_site sites[] = {\n")
-		for _, s := range sites {
-			fmt.Fprintf(&c, "\t{ .offset = 0x%x, .len = %d, .kind = %s, .target = 0x%x },\n", s.off, s.len, s.kind, s.target)
-		}
-		fmt.Fprintf(&c, "};\n\n")
-	}
-	fmt.Fprintf(&c, "static const struct ksplice_func funcs[] = {\n\t{\n")
-	fmt.Fprintf(&c, "\t\t.name = %q,\n\t\t.old_code = old_code,\n\t\t.old_size = sizeof(old_code),\n", *name)
-	fmt.Fprintf(&c, "\t\t.nr_old_relocs = ARRAY_SIZE(old_relocs),\n\t\t.old_relocs = old_relocs,\n")
-	if len(sites) > 0 {
-		fmt.Fprintf(&c, "\t\t.nr_sites = ARRAY_SIZE(sites),\n\t\t.sites = sites,\n")
-	}
-	fmt.Fprintf(&c, "\t\t.new_func = %s,\n\t\t.new_size = %d,\n\t},\n};\n\n", newSym, len(nw.code))
-	if len(engine) > 0 {
-		fmt.Fprintf(&c, "static const struct ksplice_new_reloc new_relocs[] = {\n")
-		for _, r := range engine {
-			of := "NULL"
-			if refers(old, r.name) {
-				of = fmt.Sprintf("%q", *name)
-			}
-			fmt.Fprintf(&c, "\t{ .place = %s + 0x%x, .type = %s, .symbol = %q, .old_func = %s, .addend = %d },\n",
-				newSym, r.off, r.typ, r.name, of, r.addend)
-		}
-		fmt.Fprintf(&c, "};\n\n")
-	}
-	fmt.Fprintf(&c, "static const struct ksplice_update update = {\n\t.format_version = KSPLICE_FORMAT_VERSION,\n")
-	fmt.Fprintf(&c, "\t.id = %q,\n\t.description = %q,\n\t.target = %q,\n\t.mod = THIS_MODULE,\n", *id, *desc, *target)
-	fmt.Fprintf(&c, "\t.nr_funcs = ARRAY_SIZE(funcs),\n\t.funcs = funcs,\n")
-	if len(engine) > 0 {
-		fmt.Fprintf(&c, "\t.nr_new_relocs = ARRAY_SIZE(new_relocs),\n\t.new_relocs = new_relocs,\n")
-	}
-	fmt.Fprintf(&c, "};\n\nstatic int __init ksplice_update_init(void)\n{\n\treturn ksplice_register_update(&update);\n}\n\n"+
-		"static void __exit ksplice_update_exit(void)\n{\n\tksplice_unregister_update(&update);\n}\n\n"+
-		"module_init(ksplice_update_init);\nmodule_exit(ksplice_update_exit);\nMODULE_DESCRIPTION(%q);\nMODULE_LICENSE(\"GPL\");\n", "ksplice update "+*id)
-
-	kbuild := fmt.Sprintf("# SPDX-License-Identifier: GPL-2.0\n# Generated by gen.go. Build: make -C <headers> M=$PWD KBUILD_EXTRA_SYMBOLS=<kmod-src>/Module.symvers\n"+
-		"obj-m := %s.o\n%s-y := tables.o new.o\nccflags-y += -I$(src)/../../../kmod-src\n", *mod, *mod)
-	write(filepath.Join(*out, "new.S"), asm.Bytes())
-	write(filepath.Join(*out, "tables.c"), c.Bytes())
-	write(filepath.Join(*out, "Kbuild"), []byte(kbuild))
-}
-
-func write(p string, b []byte) {
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		log.Fatal(err)
-	}
-}
-
-func refers(f *fn, name string) bool {
-	for _, r := range f.relocs {
-		if r.name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// load finds function name in object path: its bytes and relocations.
-func load(path, name string) *fn {
-	f, err := elf.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	syms, err := f.Symbols()
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, s := range syms {
-		if s.Name != name || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
-			continue
-		}
-		sec := f.Sections[s.Section]
-		data, err := sec.Data()
-		if err != nil {
+	for name, b := range m.Files {
+		if err := os.WriteFile(filepath.Join(*out, name), b, 0o644); err != nil {
 			log.Fatal(err)
 		}
-		r := &fn{f: f, name: name, code: append([]byte(nil), data[s.Value:s.Value+s.Size]...), syms: syms, sec: sec, start: s.Value}
-		for _, rel := range relocsOf(f, sec, syms) {
-			if rel.off >= s.Value && rel.off < s.Value+s.Size {
-				rel.off -= s.Value
-				r.relocs = append(r.relocs, rel)
-			}
-		}
-		return r
 	}
-	log.Fatalf("%s: no function %s", path, name)
-	return nil
-}
-
-// relocsOf returns the relocations applying to section sec, sorted.
-func relocsOf(f *elf.File, sec *elf.Section, syms []elf.Symbol) []reloc {
-	var out []reloc
-	for _, rs := range f.Sections {
-		if rs.Type != elf.SHT_RELA || f.Sections[rs.Info] != sec {
-			continue
-		}
-		data, err := rs.Data()
-		if err != nil {
-			log.Fatal(err)
-		}
-		for i := 0; i+24 <= len(data); i += 24 {
-			off := f.ByteOrder.Uint64(data[i:])
-			info := f.ByteOrder.Uint64(data[i+8:])
-			add := int64(f.ByteOrder.Uint64(data[i+16:]))
-			si := int(info >> 32)
-			typ := elf.R_X86_64(info & 0xffffffff)
-			if typ == elf.R_X86_64_NONE {
-				continue // objtool turned a static branch into a nop: real bytes
-			}
-			s := syms[si-1] // debug/elf drops the null symbol
-			n := s.Name
-			if elf.ST_TYPE(s.Info) == elf.STT_SECTION {
-				n = f.Sections[s.Section].Name
-			}
-			out = append(out, reloc{off: off, typ: typ, sym: s, name: n, addend: add})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
-	return out
-}
-
-// findSites reads the entries of __jump_table and .altinstructions that
-// point into the function.
-func findSites(f *fn) []site {
-	var out []site
-	secIdx := -1
-	for i, s := range f.f.Sections {
-		if s == f.sec {
-			secIdx = i
-		}
-	}
-	inFunc := func(r reloc) (int64, bool) {
-		if int(r.sym.Section) != secIdx || elf.ST_TYPE(r.sym.Info) != elf.STT_SECTION {
-			return 0, false
-		}
-		off := r.addend - int64(f.start)
-		return off, off >= 0 && off < int64(len(f.code))
-	}
-	if jt := f.f.Section("__jump_table"); jt != nil {
-		rels := relocsOf(f.f, jt, f.syms)
-		byOff := map[uint64]reloc{}
-		for _, r := range rels {
-			byOff[r.off] = r
-		}
-		for e := uint64(0); e < jt.Size; e += 16 {
-			code, ok := inFunc(byOff[e])
-			if !ok {
-				continue
-			}
-			// "label - ." in both fields: the addend is the label's offset.
-			tgt, _ := inFunc(byOff[e+4])
-			l := uint64(5)
-			if b := f.code[code]; b == 0xeb || b == 0x66 {
-				l = 2
-			}
-			out = append(out, site{off: uint64(code), len: l, kind: "KSPLICE_SITE_JUMP_LABEL", target: tgt})
-		}
-	}
-	if alt := f.f.Section(".altinstructions"); alt != nil {
-		data, _ := alt.Data()
-		rels := relocsOf(f.f, alt, f.syms)
-		byOff := map[uint64]reloc{}
-		for _, r := range rels {
-			byOff[r.off] = r
-		}
-		for e := uint64(0); e+12 <= alt.Size; e += 12 {
-			code, ok := inFunc(byOff[e])
-			if !ok {
-				continue
-			}
-			out = append(out, site{off: uint64(code), len: uint64(data[e+10]), kind: "KSPLICE_SITE_ALTERNATIVE"})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
-	return out
-}
-
-var needPlaceholder bool
-
-// placeholder relocates a PC-relative field that the engine resolves
-// against ksplice_unresolved in the meantime.
-func placeholder(dirs *[]string, sym string, r reloc) {
-	if r.typ != elf.R_X86_64_PC32 && r.typ != elf.R_X86_64_PLT32 {
-		return
-	}
-	needPlaceholder = true
-	*dirs = append(*dirs, fmt.Sprintf("\t.reloc %s+0x%x, %s, ksplice_unresolved%+d\n", sym, r.off, r.typ, r.addend))
-}
-
-// emitAsm writes the new function as .byte runs with .reloc directives for
-// what the module loader resolves (exported symbols, data copied along);
-// the relocations it returns are left to the engine.
-func emitAsm(w *bytes.Buffer, f *fn, sym string, old *fn, exported map[string]bool) []reloc {
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
-	fmt.Fprintf(bw, "/* SPDX-License-Identifier: GPL-2.0 */\n/* New code of %s, generated by gen.go. Do not edit. */\n", f.name)
-	fmt.Fprintf(bw, "\t.section .text.%s, \"ax\", @progbits\n\t.globl %s\n\t.type %s, @function\n\t.p2align 4\n%s:\n", sym, sym, sym, sym)
-	code := append([]byte(nil), f.code...)
-	var engine []reloc
-	var dirs []string
-	data := map[string]string{} // section -> label
-	var dataOrder []string
-	for _, r := range f.relocs {
-		var target string
-		switch {
-		case elf.ST_TYPE(r.sym.Info) == elf.STT_SECTION && refers(old, r.name) &&
-			f.f.Sections[r.sym.Section].Flags&elf.SHF_STRINGS == 0:
-			// The variable the old code uses (a static, with
-			// -fdata-sections alone in its section): the engine
-			// resolves it from what run-pre deduced.
-			engine = append(engine, r)
-			for i := 0; i < 4; i++ {
-				code[r.off+uint64(i)] = 0
-			}
-			placeholder(&dirs, sym, r)
-			continue
-		case elf.ST_TYPE(r.sym.Info) == elf.STT_SECTION:
-			sec := f.f.Sections[r.sym.Section]
-			if sec.Flags&elf.SHF_STRINGS == 0 {
-				log.Fatalf("reference to new data %s: not supported by this generator", sec.Name)
-			}
-			if sec.Flags&elf.SHF_EXECINSTR != 0 {
-				log.Fatalf("reference to code section %s: not supported by this generator", sec.Name)
-			}
-			if _, ok := data[sec.Name]; !ok {
-				data[sec.Name] = fmt.Sprintf(".Lksplice_data_%d", len(dataOrder))
-				dataOrder = append(dataOrder, sec.Name)
-			}
-			target = data[sec.Name]
-		case r.sym.Section == elf.SHN_UNDEF && (exported[r.name] || r.name == "__fentry__"):
-			target = r.name
-		default:
-			engine = append(engine, r)
-			for i := 0; i < 4; i++ {
-				code[r.off+uint64(i)] = 0
-			}
-			placeholder(&dirs, sym, r)
-			continue
-		}
-		dirs = append(dirs, fmt.Sprintf("\t.reloc %s+0x%x, %s, %s%+d\n", sym, r.off, r.typ, target, r.addend))
-	}
-	for i := 0; i < len(code); i += 12 {
-		end := min(i+12, len(code))
-		var parts []string
-		for _, b := range code[i:end] {
-			parts = append(parts, fmt.Sprintf("0x%02x", b))
-		}
-		fmt.Fprintf(bw, "\t.byte %s\n", strings.Join(parts, ", "))
-	}
-	fmt.Fprintf(bw, "\t.size %s, .-%s\n", sym, sym)
-	for _, d := range dirs {
-		bw.WriteString(d)
-	}
-	if needPlaceholder {
-		// Engine-resolved calls point here until the engine writes them,
-		// so that objtool sees a call to a function, not into the middle
-		// of this one.
-		fmt.Fprintf(bw, "\n\t.section .text.ksplice_unresolved, \"ax\", @progbits\n\t.type ksplice_unresolved, @function\n"+
-			"ksplice_unresolved:\n\tud2\n\t.size ksplice_unresolved, .-ksplice_unresolved\n")
-		needPlaceholder = false
-	}
-	for _, name := range dataOrder {
-		sec := f.f.Section(name)
-		if len(relocsOf(f.f, sec, f.syms)) > 0 {
-			log.Fatalf("data section %s has relocations: not supported by this generator", name)
-		}
-		b, err := sec.Data()
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Fprintf(bw, "\n\t.section .rodata.%s.%d, \"a\"\n%s:\n", sym, len(name), data[name])
-		for i := 0; i < len(b); i += 12 {
-			end := min(i+12, len(b))
-			var parts []string
-			for _, x := range b[i:end] {
-				parts = append(parts, fmt.Sprintf("0x%02x", x))
-			}
-			fmt.Fprintf(bw, "\t.byte %s\n", strings.Join(parts, ", "))
-		}
-	}
-	return engine
+	fmt.Println(m.Name)
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Regenerates the update modules' sources v1/, v2/ and bad/ from the running
+# Regenerates the update modules' sources v1/, v2/ and bad/ (modules
+# ksplice_cmdline_{v1,v2,bad}_vmlinux) from the running
 # kernel's fs/proc/cmdline.c and the patches cmdline.v1.patch (prints
 # "ksplice-v1: " before the command line) and cmdline.v2.patch (on top of
 # v1 for stacking: "ksplice-v2: "). Run from the repository root:
@@ -38,10 +39,11 @@ obj orig
 obj v1 $here/cmdline.v1.patch
 obj v2 $here/cmdline.v1.patch $here/cmdline.v2.patch
 
-gen() { go run $here/gen.go -func cmdline_proc_show -symvers "$headers/Module.symvers" "$@"; }
-gen -pre "$tmp/orig.o" -post "$tmp/v1.o" -id cmdline-v1 -module ksplice_cmdline_v1 \
+# gen.go writes each module's source with patchgen, as ksplice create does.
+gen() { go run $here/gen.go -func cmdline_proc_show -rel fs/proc/cmdline.o -symvers "$headers/Module.symvers" "$@"; }
+gen -pre "$tmp/orig.o" -post "$tmp/v1.o" -id cmdline_v1 -engine-id cmdline-v1 \
 	-desc 'cmdline: print ksplice-v1 before the command line' -out $here/v1
-gen -pre "$tmp/v1.o" -post "$tmp/v2.o" -id cmdline-v2 -module ksplice_cmdline_v2 \
+gen -pre "$tmp/v1.o" -post "$tmp/v2.o" -id cmdline_v2 -engine-id cmdline-v2 \
 	-desc 'cmdline: print ksplice-v2 (on top of v1)' -out $here/v2
-gen -pre "$tmp/orig.o" -post "$tmp/v1.o" -id cmdline-bad -module ksplice_cmdline_bad \
+gen -pre "$tmp/orig.o" -post "$tmp/v1.o" -id cmdline_bad -engine-id cmdline-bad \
 	-desc 'cmdline: old code tampered at +0xe (run-pre must refuse)' -tamper 14 -out $here/bad
