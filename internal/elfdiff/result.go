@@ -88,7 +88,9 @@ type Refusal struct {
 }
 
 // Error returns "SYMBOL (RULE): REASON".
-func (r Refusal) Error() string { return fmt.Sprintf("%s (%s): %s", Display(r.Symbol), r.Rule, r.Reason) }
+func (r Refusal) Error() string {
+	return fmt.Sprintf("%s (%s): %s", Display(r.Symbol), r.Rule, r.Reason)
+}
 
 // Unwrap returns the sentinel of the refusal's rule, such as
 // ErrDataChanged.
