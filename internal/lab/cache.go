@@ -6,7 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/gofrs/flock"
 )
 
 // DefaultCacheDir is where fetched kernels live unless KSPLICE_CACHE or an
@@ -25,32 +26,28 @@ func CacheDir(dir string) string {
 	return DefaultCacheDir
 }
 
-// lockFile takes an exclusive advisory lock on path, creating it if needed,
-// and returns the function that releases it. Locks die with the process, so
-// a crashed fetch never leaves the cache locked.
+// lockFile takes an exclusive advisory lock (flock(2)) on path, creating it
+// if needed, and returns the function that releases it. waiting, when set,
+// is called first if another process holds the lock. Locks die with the
+// process, so a crashed fetch never leaves the cache locked.
 func lockFile(path string, waiting func()) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	l := flock.New(path, flock.SetPermissions(0o644))
+	ok, err := l.TryLock()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	fd := int(f.Fd())
-	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
+	if !ok {
 		if waiting != nil {
 			waiting()
 		}
-		if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
-			f.Close()
+		if err := l.Lock(); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 	}
-	return func() { f.Close() }, nil
+	return func() { l.Unlock() }, nil
 }
 
 // stampName marks a stage directory as complete.

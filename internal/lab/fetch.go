@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // Kernel is a fetched and prepared kernel in the cache. Its JSON form is
@@ -338,11 +340,8 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := f.path(kernelJSON + ".partial")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, f.path(kernelJSON)); err != nil {
+	// Written last and atomically: its presence means a complete kernel.
+	if err := renameio.WriteFile(f.path(kernelJSON), b, 0o644); err != nil {
 		return nil, err
 	}
 	return k, nil
