@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // Kernel is a fetched and prepared kernel in the cache. Its JSON form is
@@ -85,7 +87,7 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 		{"apt-get", "apt"}, {"dpkg-deb", "dpkg"}, {"tar", "tar"}, {"xz", "xz-utils"},
 		{"make", "make"}, {"flex", "flex"}, {"bison", "bison"}, {"bc", "bc"},
 	} {
-		if _, err := lookTool(t.name, t.pkg); err != nil {
+		if _, err := run.LookTool(t.name, t.pkg); err != nil {
 			return nil, err
 		}
 	}
@@ -226,9 +228,11 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 	}
 	err = f.stage(fmt.Sprintf("extract %s %s", source, version), f.path("source"), func(dir string) error {
 		tarball := "./usr/src/" + source + ".tar.xz"
-		return shell(ctx, dir, fmt.Sprintf(
+		// A pipeline, with arguments the lab itself chose.
+		_, err := run.Command(ctx, dir, "sh", "-ec", fmt.Sprintf(
 			"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
 			debs[source], tarball))
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -414,7 +418,7 @@ func configCompilerText(config string) (string, error) {
 
 // versionLine is the first line of `cc --version`.
 func versionLine(ctx context.Context, cc string) (string, error) {
-	out, err := command(ctx, "", nil, cc, "--version")
+	out, err := run.Command(ctx, "", cc, "--version")
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // BuildModule builds the out-of-tree module whose Kbuild file is in dir
@@ -13,7 +15,7 @@ import (
 // returns the paths of the .ko files it made. dir must be writable: Kbuild
 // writes its output beside the sources. vars are extra make variables, such
 // as KBUILD_EXTRA_SYMBOLS. Compiler errors are in the returned
-// *CommandError.
+// *run.Error.
 func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars ...string) ([]string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -28,7 +30,9 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 	if a.Debian != hostDebianArch() {
 		args = append(args, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
 	}
-	if _, err := command(ctx, "", log, "make", args...); err != nil {
+	mk := run.New("make", args...)
+	mk.Stderr = log
+	if err := mk.Run(ctx); err != nil {
 		return nil, fmt.Errorf("build module in %s: %w", dir, err)
 	}
 	kos, _ := filepath.Glob(filepath.Join(abs, "*.ko"))

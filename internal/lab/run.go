@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // KVMMode says whether to use hardware virtualisation.
@@ -118,7 +120,7 @@ const (
 var errBootStalled = errors.New("guest hung while booting")
 
 func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result, error) {
-	qemu, err := lookTool(a.QEMU, "qemu-system-"+map[string]string{"amd64": "x86", "arm64": "arm"}[a.Debian])
+	qemu, err := run.LookTool(a.QEMU, "qemu-system-"+map[string]string{"amd64": "x86", "arm64": "arm"}[a.Debian])
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -79,7 +80,7 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 		Dir: dir, Config: config, Headers: headers, Source: src, Build: filepath.Join(dir, "build"),
 		MakeVars: makeVars(cc, release, arch), Compiler: ccText,
 	}
-	if out, err := command(ctx, "", nil, cc, "--version"); err == nil {
+	if out, err := run.Command(ctx, "", cc, "--version"); err == nil {
 		k.HostCompiler = strings.SplitN(string(out), "\n", 2)[0]
 	}
 	unlock, err := k.Lock(func() { fmt.Fprintf(o.Log, "lab: waiting for another ksplice preparing %s\n", src) })
@@ -114,7 +115,7 @@ func prepareBuild(ctx context.Context, src, dir string, cfg []byte, vars []strin
 	}
 	mk := append([]string{"-C", src, "O=" + dir}, vars...)
 	mk = append(mk, "-s", fmt.Sprintf("-j%d", jobs), "olddefconfig", "prepare")
-	if _, err := command(ctx, "", nil, "make", mk...); err != nil {
+	if _, err := run.Command(ctx, "", "make", mk...); err != nil {
 		return fmt.Errorf("prepare source tree: %w", err)
 	}
 	return nil

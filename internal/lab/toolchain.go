@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // A foreign-architecture kernel (arm64 on an amd64 host) is built with the
@@ -63,7 +65,7 @@ func toolchainPackages(gcc, version string, a *Arch) []string {
 // for all: each takes a second here.
 func (a *apt) depends(ctx context.Context, pkgs []string, arch string) (map[string][]string, error) {
 	args := append([]string{"show", "--no-all-versions"}, pkgs...)
-	out, err := command(ctx, "", nil, "apt-cache", args...)
+	out, err := run.Command(ctx, "", "apt-cache", args...)
 	if err != nil {
 		return nil, fmt.Errorf("apt-cache show: %w", err)
 	}
@@ -200,7 +202,7 @@ func (f *fetcher) nativeToolchain(ctx context.Context, ccText string) (string, e
 	if a.QEMUUser == "" || a.GNUType == "" {
 		return "", fmt.Errorf("no native toolchain is known for %s", a.Debian)
 	}
-	qemu, err := lookTool(a.QEMUUser, "qemu-user")
+	qemu, err := run.LookTool(a.QEMUUser, "qemu-user")
 	if err != nil {
 		return "", err
 	}
