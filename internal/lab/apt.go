@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,14 +47,6 @@ type apt struct {
 	log        io.Writer
 	updateOnce sync.Once
 	updateErr  error
-}
-
-// hostDebianArch is the Debian name of the machine the lab runs on.
-func hostDebianArch() string {
-	if runtime.GOARCH == "arm64" {
-		return "arm64"
-	}
-	return "amd64"
 }
 
 // qualify names pkg for arch the way apt wants it: foreign architectures

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/run"
 )
 
@@ -101,7 +102,11 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 	if k, err := loadKernel(dir); err == nil {
 		return k, nil
 	}
-	f := &fetcher{spec: spec, dir: dir, log: log, jobs: opts.Jobs, apt: &apt{log: log}}
+	g, err := guestFor(spec.Arch)
+	if err != nil {
+		return nil, err
+	}
+	f := &fetcher{spec: spec, guest: g, dir: dir, log: log, jobs: opts.Jobs, apt: &apt{log: log}}
 	return f.fetch(ctx)
 }
 
@@ -130,11 +135,12 @@ func loadKernel(dir string) (*Kernel, error) {
 }
 
 type fetcher struct {
-	spec Spec
-	dir  string
-	log  io.Writer
-	jobs int
-	apt  *apt
+	spec  Spec
+	guest *guest
+	dir   string
+	log   io.Writer
+	jobs  int
+	apt   *apt
 }
 
 func (f *fetcher) path(elem ...string) string {
@@ -263,7 +269,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		default:
 			cc, toolchain, build = driver, f.path("toolchain"), f.path("build-native")
 			if hostCC, err = versionLine(ctx, cc); err != nil {
-				return nil, fmt.Errorf("kernel %s: the native toolchain under %s: %w", spec, spec.Arch.QEMUUser, err)
+				return nil, fmt.Errorf("kernel %s: the native toolchain under %s: %w", spec, f.guest.QEMUUser, err)
 			}
 			if compilerVersion(hostCC) != compilerVersion(ccText) {
 				return nil, fmt.Errorf("kernel %s was built with %q, but the native toolchain says %q", spec, ccText, hostCC)
@@ -384,7 +390,7 @@ func relocateHeaders(headers, srcRoot string) error {
 // compilerFromConfig reads CONFIG_CC_VERSION_TEXT and returns the compiler
 // command to build with: the same gcc major version, cross-prefixed when the
 // kernel is for another architecture.
-func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) {
+func compilerFromConfig(config string, a *arch.Arch) (cc, text string, err error) {
 	text, err = configCompilerText(config)
 	if err != nil {
 		return "", "", err
@@ -393,7 +399,7 @@ func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) 
 	if !strings.HasPrefix(name, "gcc") {
 		return "", "", fmt.Errorf("kernel config %s: compiler %q is not gcc", config, text)
 	}
-	cc = arch.CrossCompile + name
+	cc = crossCompile(a) + name
 	if _, err := exec.LookPath(cc); err != nil {
 		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
 	}
@@ -436,7 +442,7 @@ func (k *Kernel) Lock(waiting func()) (unlock func(), err error) {
 // "x86", "arm64".
 func (k *Kernel) SrcArch() string {
 	if a, err := archByDebian(k.Arch); err == nil {
-		return a.KernelArch
+		return a.SrcArch
 	}
 	return ""
 }

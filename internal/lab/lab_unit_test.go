@@ -182,7 +182,7 @@ func TestInitramfs(t *testing.T) {
 	}
 	extra := filepath.Join(dir, "extra")
 	os.WriteFile(extra, []byte("payload"), 0o600)
-	a := arches["amd64"]
+	a := mustGuest(t, "amd64")
 	var buf bytes.Buffer
 	err = writeInitramfs(&buf, a, extra, self, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
 	if err != nil {
@@ -234,7 +234,7 @@ func TestInitScriptPorts(t *testing.T) {
 			"for m in ext4; do", `"$@" < /dev/null > /dev/vport0p1 2> /dev/vport0p2`}},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
-			s := initScript(arches[tc.arch], []string{"true"}, []string{"ext4"})
+			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"})
 			at := 0
 			for _, want := range tc.inOrder {
 				i := strings.Index(s[at:], want)
@@ -248,11 +248,11 @@ func TestInitScriptPorts(t *testing.T) {
 }
 
 func TestCheckStaticRefusesDynamic(t *testing.T) {
-	err := checkStatic("/bin/sh", arches["amd64"])
+	err := checkStatic("/bin/sh", mustGuest(t, "amd64").Arch)
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Fatalf("checkStatic(/bin/sh) = %v, want dynamically linked refusal", err)
 	}
-	if err := checkStatic("/etc/passwd", arches["amd64"]); err == nil {
+	if err := checkStatic("/etc/passwd", mustGuest(t, "amd64").Arch); err == nil {
 		t.Fatal("checkStatic(/etc/passwd) = nil, want an error")
 	}
 }
@@ -282,7 +282,7 @@ func BenchmarkInitramfs(b *testing.B) {
 	if _, err := os.Stat(busybox); err != nil {
 		b.Skip("no /bin/busybox on the host (apt-get install busybox-static)")
 	}
-	a := arches["amd64"]
+	a := mustGuest(b, "amd64")
 	var size int64
 	b.Run("write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -325,5 +325,34 @@ func TestBootStallWatch(t *testing.T) {
 	m.lastAt = time.Now().Add(-2 * bootStall)
 	if d := m.stalledFor(); d != 0 {
 		t.Errorf("a quiet command is not a stalled boot: stalledFor = %v", d)
+	}
+}
+
+func mustGuest(t testing.TB, name string) *guest {
+	t.Helper()
+	a, err := archByDebian(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guestFor(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGuests checks that every guest of the table is an architecture of
+// internal/arch with the names the lab needs.
+func TestGuests(t *testing.T) {
+	for _, name := range []string{"amd64", "arm64"} {
+		g := mustGuest(t, name)
+		if g.Debian != name || g.GNUType == "" || g.SrcArch == "" || g.QEMU == "" || g.QEMUPackage == "" {
+			t.Errorf("guest %s = %+v", name, g)
+		}
+	}
+	for _, name := range []string{"x86_64", "aarch64", "sparc64"} {
+		if _, err := archByDebian(name); !errors.Is(err, verdict.ErrUnsupported) {
+			t.Errorf("archByDebian(%q) = %v, want ErrUnsupported: it takes Debian's names only", name, err)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 		return nil, err
 	}
 	if a.Debian != hostDebianArch() {
-		args = append(args, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
+		args = append(args, "ARCH="+a.SrcArch, "CROSS_COMPILE="+crossCompile(a))
 	}
 	mk := run.New("make", args...)
 	mk.Stderr = log

@@ -91,12 +91,16 @@ func Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	accel, err := chooseAccel(ctx, spec.Arch, opts)
+	g, err := guestFor(spec.Arch)
+	if err != nil {
+		return nil, err
+	}
+	accel, err := chooseAccel(ctx, g, opts)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := boot(ctx, spec.Arch, accel, opts)
+		res, err := boot(ctx, g, accel, opts)
 		if !errors.Is(err, errBootStalled) || attempt == bootAttempts {
 			return res, err
 		}
@@ -119,8 +123,8 @@ const (
 // errBootStalled means the guest hung before the command started.
 var errBootStalled = errors.New("guest hung while booting")
 
-func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result, error) {
-	qemu, err := run.LookTool(a.QEMU, "qemu-system-"+map[string]string{"amd64": "x86", "arm64": "arm"}[a.Debian])
+func boot(ctx context.Context, a *guest, accel string, opts RunOptions) (*Result, error) {
+	qemu, err := run.LookTool(a.QEMU, a.QEMUPackage)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -100,10 +101,10 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 
 // makeVars are the make variables that build for a kernel release with cc,
 // cross-compiling for a foreign architecture.
-func makeVars(cc, release string, a *Arch) []string {
+func makeVars(cc, release string, a *arch.Arch) []string {
 	vars := []string{"CC=" + cc, "KERNELRELEASE=" + release}
 	if a.Debian != hostDebianArch() {
-		vars = append(vars, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
+		vars = append(vars, "ARCH="+a.SrcArch, "CROSS_COMPILE="+crossCompile(a))
 	}
 	return vars
 }
@@ -121,7 +122,7 @@ func prepareBuild(ctx context.Context, src, dir string, cfg []byte, vars []strin
 	return nil
 }
 
-func archOfConfig(cfg []byte) (*Arch, error) {
+func archOfConfig(cfg []byte) (*arch.Arch, error) {
 	sc := bufio.NewScanner(strings.NewReader(string(cfg)))
 	for sc.Scan() {
 		switch sc.Text() {

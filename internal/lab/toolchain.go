@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/run"
 )
 
@@ -51,7 +52,7 @@ func debianGCC(text string) (pkg, version string) {
 // toolchainPackages are the packages of the native toolchain that compiles
 // kernel objects: the compiler and the assembler (the rest comes in as
 // their dependencies).
-func toolchainPackages(gcc, version string, a *Arch) []string {
+func toolchainPackages(gcc, version string, a *arch.Arch) []string {
 	return []string{
 		qualify(gcc, a.Debian) + "=" + version,
 		qualify("binutils-"+strings.ReplaceAll(a.GNUType, "_", "-"), a.Debian),
@@ -162,7 +163,7 @@ const toolchainDriver = "kgcc"
 // /usr/bin/as symlink would be looked up in the host's PATH) and the driver
 // script. gcc's --version names the program it was run as, gcc-12, which is
 // how Kconfig's CONFIG_CC_VERSION_TEXT stays the image's.
-func writeToolchainDriver(root, gcc, qemu string, a *Arch) (string, error) {
+func writeToolchainDriver(root, gcc, qemu string, a *arch.Arch) (string, error) {
 	if strings.ContainsAny(root+qemu, "',\n") {
 		return "", fmt.Errorf("toolchain: path %q or %q contains a quote or comma, which gcc's -wrapper cannot carry", root, qemu)
 	}
@@ -194,15 +195,15 @@ func writeToolchainDriver(root, gcc, qemu string, a *Arch) (string, error) {
 // CONFIG_CC_VERSION_TEXT ccText, and returns the driver to use as CC. The
 // error wraps *NotServedError when the mirror no longer serves that gcc.
 func (f *fetcher) nativeToolchain(ctx context.Context, ccText string) (string, error) {
-	a := f.spec.Arch
+	a, g := f.spec.Arch, f.guest
 	gcc, version := debianGCC(ccText)
 	if gcc == "" {
 		return "", fmt.Errorf("the kernel was built with %q, not a Debian gcc the lab can fetch", ccText)
 	}
-	if a.QEMUUser == "" || a.GNUType == "" {
+	if g.QEMUUser == "" || a.GNUType == "" {
 		return "", fmt.Errorf("no native toolchain is known for %s", a.Debian)
 	}
-	qemu, err := run.LookTool(a.QEMUUser, "qemu-user")
+	qemu, err := run.LookTool(g.QEMUUser, "qemu-user")
 	if err != nil {
 		return "", err
 	}
@@ -223,7 +224,7 @@ func (f *fetcher) nativeToolchain(ctx context.Context, ccText string) (string, e
 		return "", err
 	}
 	root := f.path("toolchain")
-	err = f.stage(fmt.Sprintf("extract the native toolchain (runs under %s)", a.QEMUUser), root, func(dir string) error {
+	err = f.stage(fmt.Sprintf("extract the native toolchain (runs under %s)", g.QEMUUser), root, func(dir string) error {
 		debs, err := filepath.Glob(filepath.Join(debsDir, "*.deb"))
 		if err != nil {
 			return err
