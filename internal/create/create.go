@@ -25,7 +25,6 @@ import (
 	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
-	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
@@ -42,7 +41,7 @@ var (
 
 // Options control Create.
 type Options struct {
-	Kernel    *lab.Kernel
+	Kernel    *kbuild.Kernel
 	Patch     *srcpatch.Patch
 	PatchName string // file name, for the id and the tarball
 	// After are the patches of the applied updates this one stacks on,
@@ -392,8 +391,8 @@ const MaxObjects = 64
 // configured keeps the objects the kernel's configuration builds (Kbuild
 // compiles any object it is asked for, so it must be asked from the
 // Kbuild files themselves), and bounds their number.
-func configured(ctx context.Context, k *lab.Kernel, pl *Plan, log io.Writer) error {
-	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, k.SrcArch())
+func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, log io.Writer) error {
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 	defer r.Close()
 	var built []string
 	for _, obj := range pl.Objects {
@@ -517,7 +516,7 @@ func machineOf(debArch string) (string, error) {
 
 // checkCompiler compares the compiler recorded in the pre objects with the
 // one the kernel was built with.
-func checkCompiler(k *lab.Kernel, pairs []Pair, force bool) (string, error) {
+func checkCompiler(k *kbuild.Kernel, pairs []Pair, force bool) (string, error) {
 	want := k.Compiler
 	if i := strings.Index(want, " "); i > 0 {
 		want = want[i+1:] // drop the program name: "(Debian 12.2.0-14+deb12u1) 12.2.0"

@@ -121,12 +121,3 @@ func hostDebianArch() string {
 	}
 	return runtime.GOARCH
 }
-
-// crossCompile is Kbuild's CROSS_COMPILE for building code of a on this
-// host: "" for the host's own architecture.
-func crossCompile(a *arch.Arch) string {
-	if a.Debian == hostDebianArch() {
-		return ""
-	}
-	return a.GNUType + "-"
-}

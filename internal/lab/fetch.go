@@ -1,57 +1,21 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/renameio/v2"
 
-	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/run"
 )
-
-// Kernel is a fetched and prepared kernel in the cache. Its JSON form is
-// what `ksplice lab fetch --json` prints and is stable.
-type Kernel struct {
-	Format  int    `json:"format"`  // kernelFormat; an older kernel.json is rewritten
-	Spec    string `json:"spec"`    // "debian:6.1.0-55-amd64"
-	Release string `json:"release"` // uname -r of the guest
-	Arch    string `json:"arch"`    // Debian architecture
-	Version string `json:"version"` // package version of image, headers and source
-
-	Dir     string `json:"dir"`     // the kernel's directory in the cache
-	Image   string `json:"image"`   // bootable kernel image (bzImage / Image)
-	Config  string `json:"config"`  // the image's .config
-	Modules string `json:"modules"` // /lib/modules/RELEASE of the image
-	Headers string `json:"headers"` // headers tree: make -C Headers M=DIR modules
-	Source  string `json:"source"`  // pristine linux-source tree; never written after fetch
-	Build   string `json:"build"`   // Kbuild output tree (O=) configured like the image
-	Busybox string `json:"busybox"` // statically linked busybox for the guest
-
-	// MakeVars are the make variables that build code exactly as the image
-	// was built: CC, KERNELRELEASE, and ARCH and CROSS_COMPILE for a
-	// foreign architecture.
-	MakeVars []string `json:"make_vars"`
-	// Compiler is CONFIG_CC_VERSION_TEXT, the compiler the image was built
-	// with; HostCompiler is what `CC --version` says on this machine.
-	Compiler     string `json:"compiler"`
-	HostCompiler string `json:"host_compiler"`
-	// Toolchain is the root of the kernel architecture's native toolchain,
-	// run under user-mode QEMU, when CC is that (toolchain.go); "" when CC
-	// is a compiler of the host.
-	Toolchain string `json:"toolchain,omitempty"`
-
-	Packages map[string]string `json:"packages"` // package name -> version used
-}
 
 // FetchOptions control Fetch.
 type FetchOptions struct {
@@ -60,17 +24,16 @@ type FetchOptions struct {
 	Jobs     int       // make -j; 0 means 2
 }
 
-const (
-	kernelJSON   = "kernel.json"
-	kernelFormat = 3
-)
+// kernelJSON is the file, in the kernel's directory, that holds the
+// prepared kbuild.Kernel; it is written last.
+const kernelJSON = "kernel.json"
 
 // Fetch downloads and prepares the kernel named by spec in the cache, or
 // returns the prepared one. It is idempotent and safe to run concurrently:
 // one process prepares, others wait for its lock. Errors wrap ErrNotServed
 // when the mirror no longer has the kernel, and verdict.ErrUnsupported when a
 // host tool is missing.
-func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
+func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*kbuild.Kernel, error) {
 	log := opts.Log
 	if log == nil {
 		log = io.Discard
@@ -78,7 +41,7 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 2
 	}
-	dir := filepath.Join(CacheDir(opts.CacheDir), "kernels", spec.Distro, spec.Release)
+	dir := filepath.Join(kbuild.CacheDir(opts.CacheDir), "kernels", spec.Distro, spec.Release)
 
 	// The fast path needs no lock: kernel.json is written last, by rename.
 	if k, err := loadKernel(dir); err == nil {
@@ -92,7 +55,7 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 			return nil, err
 		}
 	}
-	unlock, err := lockFile(dir+".lock", func() {
+	unlock, err := kbuild.Lock(dir, func() {
 		fmt.Fprintf(log, "lab: waiting for another ksplice preparing %s\n", spec)
 	})
 	if err != nil {
@@ -110,24 +73,24 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 	return f.fetch(ctx)
 }
 
-func loadKernel(dir string) (*Kernel, error) {
+func loadKernel(dir string) (*kbuild.Kernel, error) {
 	b, err := os.ReadFile(filepath.Join(dir, kernelJSON))
 	if err != nil {
 		return nil, err
 	}
-	var k Kernel
+	var k kbuild.Kernel
 	if err := json.Unmarshal(b, &k); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, kernelJSON), err)
 	}
-	if k.Format != kernelFormat {
-		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kernelFormat)
+	if k.Format != kbuild.KernelFormat {
+		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kbuild.KernelFormat)
 	}
 	stages := []string{"debs", "image", "headers", "busybox", "source", filepath.Base(k.Build)}
 	if k.Toolchain != "" {
 		stages = append(stages, "toolchain-debs", "toolchain")
 	}
 	for _, d := range stages {
-		if !complete(filepath.Join(dir, d)) {
+		if !kbuild.Complete(filepath.Join(dir, d)) {
 			return nil, fmt.Errorf("%s: stage %s incomplete", dir, d)
 		}
 	}
@@ -150,19 +113,19 @@ func (f *fetcher) path(elem ...string) string {
 // stage makes one stage directory of the kernel, saying what it does when
 // there is work to do.
 func (f *fetcher) stage(what, dir string, build func(dir string) error) error {
-	if complete(dir) {
+	if kbuild.Complete(dir) {
 		return nil
 	}
 	start := time.Now()
 	fmt.Fprintf(f.log, "lab: %s\n", what)
-	if err := stage(dir, build); err != nil {
+	if err := kbuild.Stage(dir, build); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.log, "lab: %s: done in %.1fs\n", what, time.Since(start).Seconds())
 	return nil
 }
 
-func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
+func (f *fetcher) fetch(ctx context.Context) (*kbuild.Kernel, error) {
 	spec, arch := f.spec, f.spec.Arch.Debian
 	image := "linux-image-" + spec.Release
 	version, err := f.apt.version(ctx, qualify(image, arch))
@@ -245,11 +208,11 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 	}
 
 	config := f.path("image", "boot", "config-"+spec.Release)
-	cc, ccText, err := compilerFromConfig(config, spec.Arch)
+	cc, ccText, err := kbuild.ConfigCompiler(config, spec.Arch)
 	if err != nil {
 		return nil, err
 	}
-	hostCC, err := versionLine(ctx, cc)
+	hostCC, err := kbuild.CompilerVersion(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
 	}
@@ -268,7 +231,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 			return nil, fmt.Errorf("kernel %s: %w", spec, err)
 		default:
 			cc, toolchain, build = driver, f.path("toolchain"), f.path("build-native")
-			if hostCC, err = versionLine(ctx, cc); err != nil {
+			if hostCC, err = kbuild.CompilerVersion(ctx, cc); err != nil {
 				return nil, fmt.Errorf("kernel %s: the native toolchain under %s: %w", spec, f.guest.QEMUUser, err)
 			}
 			if compilerVersion(hostCC) != compilerVersion(ccText) {
@@ -276,7 +239,7 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 			}
 		}
 	}
-	vars := makeVars(cc, spec.Release, spec.Arch)
+	vars := kbuild.MakeVars(cc, spec.Release, spec.Arch)
 	err = f.stage(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), build, func(dir string) error {
 		// Trees copied from an earlier build tree (create's workspaces)
 		// are stale once it is made again.
@@ -294,13 +257,13 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		if err != nil {
 			return err
 		}
-		if err := prepareBuild(ctx, f.path("source"), dir, cfg, vars, f.jobs); err != nil {
+		if err := (kbuild.Tree{Source: f.path("source"), Build: dir, MakeVars: vars, Jobs: f.jobs}).Prepare(ctx, cfg); err != nil {
 			return err
 		}
 		if toolchain != "" {
 			// The point of the native toolchain: Kconfig kept the image's
 			// configuration, compiler text included.
-			got, err := configCompilerText(filepath.Join(dir, ".config"))
+			got, err := kbuild.ConfigCompilerText(filepath.Join(dir, ".config"))
 			if err != nil {
 				return err
 			}
@@ -314,8 +277,8 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		return nil, err
 	}
 
-	k := &Kernel{
-		Format:       kernelFormat,
+	k := &kbuild.Kernel{
+		Format:       kbuild.KernelFormat,
 		Spec:         spec.String(),
 		Release:      spec.Release,
 		Arch:         spec.Arch.Debian,
@@ -325,10 +288,8 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 		Config:       config,
 		Modules:      f.path("image", "lib", "modules", spec.Release),
 		Headers:      headers,
-		Source:       f.path("source"),
-		Build:        build,
+		Tree:         kbuild.Tree{Source: f.path("source"), Build: build, MakeVars: vars},
 		Busybox:      f.path("busybox", "bin", "busybox"),
-		MakeVars:     vars,
 		Compiler:     ccText,
 		HostCompiler: hostCC,
 		Toolchain:    toolchain,
@@ -385,64 +346,4 @@ func relocateHeaders(headers, srcRoot string) error {
 		return fmt.Errorf("headers: %s does not include the common headers by /usr/src path; layout changed?", mk)
 	}
 	return os.WriteFile(mk, []byte(out), 0o644)
-}
-
-// compilerFromConfig reads CONFIG_CC_VERSION_TEXT and returns the compiler
-// command to build with: the same gcc major version, cross-prefixed when the
-// kernel is for another architecture.
-func compilerFromConfig(config string, a *arch.Arch) (cc, text string, err error) {
-	text, err = configCompilerText(config)
-	if err != nil {
-		return "", "", err
-	}
-	name := strings.Fields(text)[0] // "gcc-12"
-	if !strings.HasPrefix(name, "gcc") {
-		return "", "", fmt.Errorf("kernel config %s: compiler %q is not gcc", config, text)
-	}
-	cc = crossCompile(a) + name
-	if _, err := exec.LookPath(cc); err != nil {
-		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
-	}
-	return cc, text, nil
-}
-
-// configCompilerText reads CONFIG_CC_VERSION_TEXT from a kernel config.
-func configCompilerText(config string) (string, error) {
-	f, err := os.Open(config)
-	if err != nil {
-		return "", fmt.Errorf("kernel config: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_CC_VERSION_TEXT="); ok {
-			return strings.Trim(v, `"`), nil
-		}
-	}
-	return "", fmt.Errorf("kernel config %s: no CONFIG_CC_VERSION_TEXT", config)
-}
-
-// versionLine is the first line of `cc --version`.
-func versionLine(ctx context.Context, cc string) (string, error) {
-	out, err := run.Command(ctx, "", cc, "--version")
-	if err != nil {
-		return "", err
-	}
-	return strings.SplitN(string(out), "\n", 2)[0], nil
-}
-
-// Lock takes the kernel's cache lock, which Fetch also takes, for work that
-// writes into the kernel's directory (building objects in Build, for one).
-// waiting is called if another process holds it.
-func (k *Kernel) Lock(waiting func()) (unlock func(), err error) {
-	return lockFile(k.Dir+".lock", waiting)
-}
-
-// SrcArch is the kernel's own name of the kernel's architecture (SRCARCH):
-// "x86", "arm64".
-func (k *Kernel) SrcArch() string {
-	if a, err := archByDebian(k.Arch); err == nil {
-		return a.SrcArch
-	}
-	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/run"
 )
 
@@ -17,7 +18,7 @@ import (
 // .ko files under /lib/modules/RELEASE and a modules.dep listing just them.
 // Debian's image package ships no modules.dep (depmod makes it at install
 // time), so the lab makes it once with the host's depmod.
-func moduleFiles(ctx context.Context, k *Kernel, names []string) ([]File, error) {
+func moduleFiles(ctx context.Context, k *kbuild.Kernel, names []string) ([]File, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}

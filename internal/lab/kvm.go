@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -78,5 +79,5 @@ func kvmMemoPath(cacheDir, release string) string {
 	if err != nil {
 		id = []byte("unknown")
 	}
-	return filepath.Join(CacheDir(cacheDir), "kvm-probe", strings.TrimSpace(string(id))+"-"+release)
+	return filepath.Join(kbuild.CacheDir(cacheDir), "kvm-probe", strings.TrimSpace(string(id))+"-"+release)
 }

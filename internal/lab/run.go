@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/run"
 )
 
@@ -30,7 +31,7 @@ const (
 
 // RunOptions describe one guest run.
 type RunOptions struct {
-	Kernel      *Kernel
+	Kernel      *kbuild.Kernel
 	Command     []string // run as root in the guest, in /root
 	Files       []File   // extra files for the guest
 	Modules     []string // modules of the image to load (with modprobe) before Command

@@ -1,10 +1,9 @@
-package lab
+package kbuild
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/ksplice-go/ksplice/internal/run"
@@ -23,11 +22,11 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 	}
 	args := append([]string{"-C", k.Headers, "M=" + abs, "-j2"}, vars...)
 	args = append(args, "modules")
-	a, err := archByDebian(k.Arch)
+	a, err := k.Machine()
 	if err != nil {
 		return nil, err
 	}
-	if a.Debian != hostDebianArch() {
+	if foreign(a) {
 		args = append(args, "ARCH="+a.SrcArch, "CROSS_COMPILE="+crossCompile(a))
 	}
 	mk := run.New("make", args...)
@@ -40,29 +39,4 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 		return nil, fmt.Errorf("build module in %s: make made no .ko", dir)
 	}
 	return kos, nil
-}
-
-// CopyDir copies the regular files of src (not its subdirectories) into a
-// new directory dst; tests use it to build testdata modules out of tree.
-func CopyDir(src, dst string) error {
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package lab
+package kbuild
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 	"github.com/gofrs/flock"
 )
 
-// DefaultCacheDir is where fetched kernels live unless KSPLICE_CACHE or an
-// explicit directory says otherwise.
+// DefaultCacheDir is where prepared kernels live, one directory each under
+// kernels/, unless KSPLICE_CACHE or an explicit directory says otherwise.
 const DefaultCacheDir = "/var/cache/ksplice"
 
 // CacheDir returns the cache directory to use: dir if set, else
@@ -26,11 +26,16 @@ func CacheDir(dir string) string {
 	return DefaultCacheDir
 }
 
-// lockFile takes an exclusive advisory lock (flock(2)) on path, creating it
-// if needed, and returns the function that releases it. waiting, when set,
-// is called first if another process holds the lock. Locks die with the
-// process, so a crashed fetch never leaves the cache locked.
-func lockFile(path string, waiting func()) (func(), error) {
+// Lock takes the lock of the kernel whose directory in the cache is dir,
+// which its preparation (lab.Fetch, FromSource) and all work that writes
+// into the directory (building objects in its Build tree, for one) hold,
+// and returns the function that releases it. waiting, when set, is called
+// first if another process holds it.
+//
+// The lock is an exclusive flock(2) of the file dir+".lock". Locks die with
+// the process, so a crashed fetch never leaves the cache locked.
+func Lock(dir string, waiting func()) (unlock func(), err error) {
+	path := dir + ".lock"
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -53,12 +58,12 @@ func lockFile(path string, waiting func()) (func(), error) {
 // stampName marks a stage directory as complete.
 const stampName = ".ksplice-complete"
 
-// stage makes dir by calling build on it, then marks it complete. A dir
-// without the mark is the remains of an interrupted or failed stage: it is
-// removed and made again, never mistaken for a good one. Stages are built in
-// place because Kbuild output trees record their own path. The caller holds
-// the kernel's lock.
-func stage(dir string, build func(dir string) error) error {
+// Stage makes dir by calling build on it, then marks it complete; a
+// complete dir is left as it is. A dir without the mark is the remains of an
+// interrupted or failed stage: it is removed and made again, never mistaken
+// for a good one. Stages are built in place because Kbuild output trees
+// record their own path. The caller holds the kernel's lock.
+func Stage(dir string, build func(dir string) error) error {
 	stamp := filepath.Join(dir, stampName)
 	if _, err := os.Stat(stamp); err == nil {
 		return nil
@@ -78,8 +83,8 @@ func stage(dir string, build func(dir string) error) error {
 	return os.WriteFile(stamp, nil, 0o644)
 }
 
-// complete reports whether dir is a finished stage.
-func complete(dir string) bool {
+// Complete reports whether dir is a finished stage.
+func Complete(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, stampName))
 	return err == nil
 }
