@@ -34,6 +34,9 @@ type SourceOptions struct {
 // lab.Fetch prepares a distribution's: an O= build tree configured with the
 // kernel's config, in the cache under a key of the tree's path and config,
 // so the user's tree is never written. The release comes from the headers.
+// Errors wrap verdict.ErrUnsupported for a configuration of an
+// architecture ksplice does not handle, and run.ErrToolMissing when make is
+// missing.
 func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
