@@ -124,6 +124,8 @@ const (
 // errBootStalled means the guest hung before the command started.
 var errBootStalled = errors.New("guest hung while booting")
 
+// boot boots the guest once: it writes the initramfs, opens the sockets of
+// the guest's ports, and runs QEMU on the command line qemuCommand makes.
 func boot(ctx context.Context, g *guest, accel string, opts RunOptions) (*Result, error) {
 	qemu, err := run.LookTool(g.QEMU, g.QEMUPackage)
 	if err != nil {
