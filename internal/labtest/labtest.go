@@ -136,11 +136,11 @@ func ForEachKernel(t *testing.T, test func(t *testing.T, k *kbuild.Kernel)) {
 // GOARCH returns Go's name for k's architecture.
 func GOARCH(t testing.TB, k *kbuild.Kernel) string {
 	t.Helper()
-	s, err := lab.ParseSpec(k.Spec)
+	a, err := k.Machine()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Arch.GOARCH
+	return a.GOARCH
 }
 
 // GuestBinary returns a statically linked ksplice for the host's
