@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -75,7 +76,7 @@ func TestMain(m *testing.M) {
 
 // buildUpdates creates the update of every observable patch, once per test
 // process.
-func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, string) {
+func buildUpdates(t *testing.T, k *kbuild.Kernel) (map[string]*create.Result, string) {
 	t.Helper()
 	updatesOnce.Do(func() {
 		updatesDir, updatesErr = os.MkdirTemp("", "ksplice-apply-lab-")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -76,7 +77,7 @@ change of SYMBOL, whose live value the hooks set and restore.`,
 	f.StringVar(&opts.Src, "src", "", "instead of --kernel: a clean kernel source tree the running kernel was built from (only read)")
 	f.StringVar(&opts.Config, "config", "", "with --src: the kernel's config (default SRC/.config)")
 	f.StringVar(&opts.Headers, "headers", "", "with --src: the kernel's headers (default /lib/modules/$(uname -r)/build)")
-	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	f.StringVar(&opts.ID, "id", "", "update id: lower-case letters, digits, '_' (default: from the patch)")
 	f.StringVar(&opts.Description, "description", "", "one line describing the update (default: the patch's Subject)")
 	f.StringVarP(&opts.Output, "output", "o", "", "output file (default ksplice-ID.tar)")
@@ -122,7 +123,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 		}
 		after = append(after, ap)
 	}
-	var k *lab.Kernel
+	var k *kbuild.Kernel
 	if opts.Src != "" {
 		headers := opts.Headers
 		if headers == "" {
@@ -130,7 +131,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 				headers = "/lib/modules/" + strings.TrimSpace(string(rel)) + "/build"
 			}
 		}
-		k, err = lab.FromSource(ctx, lab.SourceOptions{Source: opts.Src, Config: opts.Config, Headers: headers,
+		k, err = kbuild.FromSource(ctx, kbuild.SourceOptions{Source: opts.Src, Config: opts.Config, Headers: headers,
 			CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
 	} else {
 		var spec lab.Spec
