@@ -50,12 +50,19 @@ type Record struct {
 	StopMachineNs map[string]int64 `json:"stop_machine_ns"`
 	// Stage is the engine's stage of the update now (list fills it in).
 	Stage string `json:"stage,omitempty"`
+	// Disagreement, when set, says how the record and the kernel differ
+	// (list fills it in): recorded but not applied in the kernel, or
+	// applied in the kernel with no record.
+	Disagreement string `json:"disagreement,omitempty"`
 }
 
 // Options control Apply and Undo.
 type Options struct {
 	StateDir string    // default DefaultStateDir
 	Log      io.Writer // progress lines
+	// SysfsRoot is the engine's sysfs directory, read by List; default
+	// kmod.SysfsRoot.
+	SysfsRoot string
 }
 
 func (o *Options) defaults() {
@@ -192,16 +199,18 @@ func Undo(id string, o Options) (*Record, error) {
 }
 
 // List returns the applied updates, newest first, with the engine's stage
-// of each.
+// of each, reconciled with the kernel: a record whose update the kernel
+// does not have applied (after a reboot, or a failed undo) and an update
+// the kernel has applied without a record (its record lost, or applied by
+// hand through sysfs) both come back with a Disagreement that says so;
+// the latter as a record of its own, with only the engine id known.
 func List(o Options) ([]*Record, error) {
 	o.defaults()
 	ents, err := os.ReadDir(filepath.Join(o.StateDir, "updates"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	recorded := map[string]bool{}
 	var recs []*Record
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
@@ -214,17 +223,39 @@ func List(o Options) ([]*Record, error) {
 		}
 		m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
 		for _, t := range rec.Targets {
-			st, err := (kmod.Update{ID: m.EngineID(t)}).Stage()
+			eid := m.EngineID(t)
+			recorded[eid] = true
+			st, err := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage()
 			if err != nil {
-				st = "missing" // recorded, but the kernel does not have it (rebooted?)
+				st = "missing"
 			}
 			if rec.Stage == "" || st != "applied" {
 				rec.Stage = st
+			}
+			switch st {
+			case "applied":
+			case "missing":
+				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel does not have %s (rebooted since?)", eid)
+			default:
+				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel has %s %s", eid, st)
 			}
 		}
 		recs = append(recs, rec)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq > recs[j].Seq })
+	ids, err := kmod.Registered(o.SysfsRoot)
+	if err != nil {
+		return nil, err
+	}
+	for _, eid := range ids {
+		if recorded[eid] {
+			continue
+		}
+		if st, _ := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage(); st == "applied" {
+			recs = append(recs, &Record{ID: eid, Stage: st,
+				Disagreement: fmt.Sprintf("applied in the kernel, but not recorded in %s", filepath.Join(o.StateDir, "updates"))})
+		}
+	}
 	return recs, nil
 }
 
