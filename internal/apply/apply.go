@@ -107,29 +107,41 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		}
 	}
 
-	var undo []func()
-	rollback := func() {
+	// undo holds what to take back, newest last. A step of the rollback
+	// that fails is never dropped: the error comes back joined to the
+	// cause, and a target the engine could not reverse keeps a record,
+	// so that list shows it and undo can finish the job.
+	var undo []func() error
+	stillApplied := false
+	rollback := func(cause error) error {
+		errs := []error{cause}
 		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
+			if err := undo[i](); err != nil {
+				errs = append(errs, fmt.Errorf("roll back: %w", err))
+			}
 		}
+		return errors.Join(errs...)
 	}
 	if !kmod.Loaded(CoreModule) {
 		if err := kmod.Load(CoreModule, u.Files[m.Core]); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(o.Log, "apply: loaded the engine (%s)\n", m.Core)
-		undo = append(undo, func() { unloadCoreIfIdle(o.StateDir) })
+		undo = append(undo, func() error { unloadCoreIfIdle(o.StateDir); return nil })
 	}
 	for _, t := range m.Targets {
 		name := strings.TrimSuffix(t.Module, ".ko")
 		if err := kmod.Load(name, u.Files[t.Module]); err != nil {
-			rollback()
-			return nil, err
+			return nil, rollback(err)
 		}
-		undo = append(undo, func() { kmod.Unload(name) })
+		undo = append(undo, func() error {
+			if stillApplied {
+				return nil // its update is applied: the module must stay
+			}
+			return kmod.Unload(name)
+		})
 		if !(kmod.Update{ID: m.EngineID(t)}).Registered() {
-			rollback()
-			return nil, fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module)
+			return nil, rollback(fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module))
 		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
@@ -140,10 +152,15 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	for _, t := range m.Targets {
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if err := upd.SetStage("apply"); err != nil {
-			rollback()
-			return nil, err
+			return nil, rollbackApplied(o, rec, rollback(err), &stillApplied)
 		}
-		undo = append(undo, func() { upd.SetStage("reverse") })
+		undo = append(undo, func() error {
+			err := upd.SetStage("reverse")
+			if err != nil {
+				stillApplied = true
+			}
+			return err
+		})
 		rec.StopMachineNs[t.Name], _ = upd.StopMachineNs()
 	}
 	seq, err := nextSeq(o.StateDir)
@@ -152,10 +169,25 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		err = writeRecord(o.StateDir, rec)
 	}
 	if err != nil {
-		rollback()
-		return nil, fmt.Errorf("apply %s: record it: %w (reversed)", m.ID, err)
+		return nil, rollbackApplied(o, rec, rollback(fmt.Errorf("apply %s: record it: %w", m.ID, err)), &stillApplied)
 	}
 	return rec, nil
+}
+
+// rollbackApplied finishes a failed apply whose rollback could not reverse
+// every target: the update is recorded as it stands, so that list shows it
+// and undo can take it back, and the error says so.
+func rollbackApplied(o Options, rec *Record, err error, stillApplied *bool) error {
+	if !*stillApplied {
+		return err
+	}
+	if seq, serr := nextSeq(o.StateDir); serr == nil {
+		rec.Seq = seq
+		if werr := writeRecord(o.StateDir, rec); werr != nil {
+			return errors.Join(err, fmt.Errorf("record the partly applied %s: %w", rec.ID, werr))
+		}
+	}
+	return errors.Join(err, fmt.Errorf("%s is partly applied: ksplice undo %s takes back the rest", rec.ID, rec.ID))
 }
 
 // Undo reverses an applied update and unloads its modules. The engine
@@ -176,11 +208,15 @@ func Undo(id string, o Options) (*Record, error) {
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if st, err := upd.Stage(); err == nil && st == "applied" {
 			if err := upd.SetStage("reverse"); err != nil {
-				// Put back what this undo reversed: all or nothing.
+				// Put back what this undo reversed: all or nothing. A
+				// target that cannot be put back is said, never dropped.
+				errs := []error{err}
 				for _, t := range rec.Targets[i+1:] {
-					(kmod.Update{ID: m.EngineID(t)}).SetStage("apply")
+					if perr := (kmod.Update{ID: m.EngineID(t)}).SetStage("apply"); perr != nil {
+						errs = append(errs, fmt.Errorf("put back %s: %w (ksplice list shows the state; undo %s again to finish)", t.Name, perr, id))
+					}
 				}
-				return nil, err
+				return nil, errors.Join(errs...)
 			}
 			rec.StopMachineNs["undo:"+t.Name], _ = upd.StopMachineNs()
 		}
