@@ -95,23 +95,42 @@ func MakeVars(cc, release string, a *arch.Arch) []string {
 }
 
 // ConfigCompiler reads the CONFIG_CC_VERSION_TEXT of the kernel config file
-// and returns it and the compiler command to build with: the same gcc major
-// version, cross-prefixed when the kernel is for another architecture than
-// the host's.
+// and returns it and the compiler command to build with (see
+// CompilerCommand).
 func ConfigCompiler(config string, a *arch.Arch) (cc, text string, err error) {
 	text, err = ConfigCompilerText(config)
 	if err != nil {
 		return "", "", err
 	}
-	name := strings.Fields(text)[0] // "gcc-12"
-	if !strings.HasPrefix(name, "gcc") {
-		return "", "", fmt.Errorf("kernel config %s: compiler %q is not gcc", config, text)
+	cc, err = CompilerCommand(text, a)
+	if err != nil {
+		return "", "", fmt.Errorf("kernel config %s: %w", config, err)
 	}
-	cc = crossCompile(a) + name
 	if _, err := exec.LookPath(cc); err != nil {
 		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
 	}
 	return cc, text, nil
+}
+
+// CompilerCommand returns the command that runs, on this host, the gcc a
+// CONFIG_CC_VERSION_TEXT names: the program name the text starts with,
+// cross-prefixed when the kernel is for another architecture than the
+// host's. Debian's 6.1 kernels name it "gcc-12", its 6.12 kernels by its
+// GNU type, "x86_64-linux-gnu-gcc-12" or "aarch64-linux-gnu-gcc-12", which
+// are already the host's (or its cross compiler's) names.
+func CompilerCommand(text string, a *arch.Arch) (string, error) {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return "", fmt.Errorf("empty compiler text")
+	}
+	name := f[0]
+	if !strings.HasPrefix(strings.TrimPrefix(name, a.GNUType+"-"), "gcc") {
+		return "", fmt.Errorf("compiler %q is not gcc", text)
+	}
+	if strings.HasPrefix(name, a.GNUType+"-") {
+		return name, nil
+	}
+	return crossCompile(a) + name, nil
 }
 
 // ConfigCompilerText reads CONFIG_CC_VERSION_TEXT from a kernel config file.

@@ -111,3 +111,41 @@ func TestBuildErrorWrapsRunError(t *testing.T) {
 		t.Errorf("BuildError %+v, run.Error %+v", be, re)
 	}
 }
+
+// TestCompilerCommand checks the compiler command for the texts of Debian's
+// 6.1 ("gcc-12 ...") and 6.12 ("GNUTYPE-gcc-12 ...") kernels, on either
+// architecture.
+func TestCompilerCommand(t *testing.T) {
+	amd64, _ := arch.ByName("amd64")
+	arm64, _ := arch.ByName("arm64")
+	prefix := func(a *arch.Arch) string {
+		if a.GOARCH == runtime.GOARCH {
+			return ""
+		}
+		return a.GNUType + "-"
+	}
+	for _, tc := range []struct {
+		text string
+		a    *arch.Arch
+		want string
+	}{
+		{"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", amd64, prefix(amd64) + "gcc-12"},
+		{"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", arm64, prefix(arm64) + "gcc-12"},
+		{"x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", amd64, "x86_64-linux-gnu-gcc-12"},
+		{"aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", arm64, "aarch64-linux-gnu-gcc-12"},
+		{"Debian clang version 16.0.6 (15)", amd64, ""},
+		{"aarch64-linux-gnu-clang 16", arm64, ""},
+		{"", amd64, ""},
+	} {
+		got, err := CompilerCommand(tc.text, tc.a)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("CompilerCommand(%q, %s) = %q, want an error", tc.text, tc.a.Debian, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("CompilerCommand(%q, %s) = %q, %v; want %q", tc.text, tc.a.Debian, got, err, tc.want)
+		}
+	}
+}

@@ -9,9 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -118,31 +115,15 @@ func (a *apt) hasVersion(ctx context.Context, pkg, version string) (bool, error)
 	return false, nil
 }
 
-// kernelReleases lists the kernel releases of one flavour that the mirror
-// serves images for, oldest first, to suggest alternatives.
-func (a *apt) kernelReleases(ctx context.Context, abiPrefix, flavour string) []string {
-	out, err := run.Command(ctx, "", "apt-cache", "pkgnames", "linux-image-"+abiPrefix)
+// kernelReleases lists the kernel releases of spec's series, scheme and
+// flavour that the mirror serves images for, oldest first, to suggest
+// alternatives.
+func (a *apt) kernelReleases(ctx context.Context, spec Spec) []string {
+	out, err := run.Command(ctx, "", "apt-cache", "pkgnames", imagePrefix(spec))
 	if err != nil {
 		return nil
 	}
-	re := regexp.MustCompile(`^linux-image-(` + regexp.QuoteMeta(abiPrefix) + `(\d+))-` + regexp.QuoteMeta(flavour) + `$`)
-	type rel struct {
-		name string
-		n    int
-	}
-	var rels []rel
-	for _, p := range strings.Fields(string(out)) {
-		if m := re.FindStringSubmatch(p); m != nil {
-			n, _ := strconv.Atoi(m[2])
-			rels = append(rels, rel{m[1] + "-" + flavour, n})
-		}
-	}
-	sort.Slice(rels, func(i, j int) bool { return rels[i].n < rels[j].n })
-	names := make([]string, len(rels))
-	for i, r := range rels {
-		names[i] = r.name
-	}
-	return names
+	return servedReleases(spec, strings.Fields(string(out)))
 }
 
 // download fetches the given "pkg=version" (or plain "pkg") packages into

@@ -104,9 +104,10 @@ type fetcher struct {
 	apt   *apt
 
 	// Set by the resolve step.
-	version string   // of the image, headers and source packages
-	series  string   // "6.1"
-	pkgs    []string // apt-get download arguments
+	version string         // of the image, headers and source packages
+	names   kernelPackages // the packages that make the kernel
+	image   string         // the image package downloaded: names.Image or names.ImageUnsigned
+	pkgs    []string       // apt-get download arguments
 	debs    map[string]string
 	// Set by the compiler step.
 	config string // the image's .config
@@ -148,7 +149,7 @@ func (s fetchStage) applies(native bool) bool {
 var fetchStages = []fetchStage{
 	{name: "resolve", run: (*fetcher).resolve},
 	{name: "debs", what: func(f *fetcher) string {
-		return fmt.Sprintf("download linux-image-%s %s and its headers, kbuild, source, busybox", f.spec.Release, f.version)
+		return fmt.Sprintf("download %s %s and its headers, kbuild, source, busybox", f.image, f.version)
 	}, run: (*fetcher).download},
 	{name: "image", what: says("extract the kernel image"), run: (*fetcher).extractImage},
 	{name: "headers", what: says("extract headers and kbuild into one root"), run: (*fetcher).extractHeaders},
@@ -212,39 +213,50 @@ func (f *fetcher) runStage(ctx context.Context, s fetchStage) error {
 	return nil
 }
 
-func (f *fetcher) imagePackage() string  { return "linux-image-" + f.spec.Release }
-func (f *fetcher) sourcePackage() string { return "linux-source-" + f.series }
+func (f *fetcher) sourcePackage() string { return f.names.Source }
 
 // resolve asks apt for the version of the image, makes sure the mirror
 // serves its source at that version too, and lists the packages to
 // download.
 func (f *fetcher) resolve(ctx context.Context, _ string) error {
 	spec, arch := f.spec, f.spec.Arch.Debian
-	image := f.imagePackage()
-	version, err := f.apt.version(ctx, qualify(image, arch))
+	f.names = packagesFor(spec)
+	f.image = f.names.Image
+	version, err := f.apt.version(ctx, qualify(f.image, arch))
 	var nse *NotServedError
 	if errors.As(err, &nse) {
-		nse.Served = f.apt.kernelReleases(ctx, spec.ABI[:strings.LastIndex(spec.ABI, "-")+1], spec.Flavour)
+		// Some releases may be served unsigned only.
+		if v, uerr := f.apt.showVersion(ctx, qualify(f.names.ImageUnsigned, arch)); uerr == nil {
+			f.image, version, err = f.names.ImageUnsigned, v, nil
+		}
+	}
+	if errors.As(err, &nse) {
+		nse.Served = f.apt.kernelReleases(ctx, spec)
 		return fmt.Errorf("kernel %s: %w", spec, nse)
 	}
 	if err != nil {
 		return fmt.Errorf("kernel %s: %w", spec, err)
 	}
 	f.version = version
-	f.series = spec.ABI[:strings.LastIndex(spec.ABI[:strings.LastIndex(spec.ABI, "-")], ".")] // "6.1"
 	source := f.sourcePackage()
 	if ok, err := f.apt.hasVersion(ctx, source, version); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("kernel %s: the image is served but not its source: %w", spec, &NotServedError{Package: source + "=" + version})
 	}
-	// linux-kbuild is served only at the newest version of the series; its
-	// host tools work with older headers of the same series.
+	kbuildPkg := f.names.Kbuild
+	if f.names.KbuildPinned {
+		kbuildPkg += "=" + version
+	}
+	// The kbuild tools run on the host (qualify with the host's
+	// architecture: none); an ABI-number series' linux-kbuild is served
+	// only at its newest version, whose host tools work with older headers
+	// of the same series.
 	f.pkgs = []string{
-		qualify(image, arch) + "=" + version,
-		qualify("linux-headers-"+spec.Release, arch) + "=" + version,
-		"linux-headers-" + spec.ABI + "-common=" + version,
-		"linux-kbuild-" + f.series,
+		qualify(f.image, arch) + "=" + version,
+		qualify(f.names.Headers, arch) + "=" + version,
+		f.names.Common + "=" + version,
+		kbuildPkg,
 		qualify("busybox-static", arch),
 		source + "=" + version,
 	}
@@ -286,7 +298,7 @@ func (f *fetcher) extract(ctx context.Context, dir string, names ...string) erro
 }
 
 func (f *fetcher) extractImage(ctx context.Context, dir string) error {
-	return f.extract(ctx, dir, f.imagePackage())
+	return f.extract(ctx, dir, f.image)
 }
 
 func (f *fetcher) headersDir() string {
@@ -295,7 +307,7 @@ func (f *fetcher) headersDir() string {
 
 func (f *fetcher) extractHeaders(ctx context.Context, dir string) error {
 	spec := f.spec
-	if err := f.extract(ctx, dir, "linux-headers-"+spec.Release, "linux-headers-"+spec.ABI+"-common", "linux-kbuild-"+f.series); err != nil {
+	if err := f.extract(ctx, dir, f.names.Headers, f.names.Common, f.names.Kbuild); err != nil {
 		return err
 	}
 	return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))

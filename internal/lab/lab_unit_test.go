@@ -15,44 +15,6 @@ import (
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
-func TestParseSpec(t *testing.T) {
-	for _, tc := range []struct {
-		in, release, abi, flavour, arch string
-		err                             error
-	}{
-		{in: "debian:6.1.0-55-amd64", release: "6.1.0-55-amd64", abi: "6.1.0-55", flavour: "amd64", arch: "amd64"},
-		{in: "debian:6.1.0-47-cloud-amd64", release: "6.1.0-47-cloud-amd64", abi: "6.1.0-47", flavour: "cloud-amd64", arch: "amd64"},
-		{in: "debian:6.1.0-55-arm64", release: "6.1.0-55-arm64", abi: "6.1.0-55", flavour: "arm64", arch: "arm64"},
-		{in: "debian:6.1.0-55-rt-arm64", release: "6.1.0-55-rt-arm64", abi: "6.1.0-55", flavour: "rt-arm64", arch: "arm64"},
-		{in: "debian:6.1.0-55-sparc64", err: verdict.ErrUnsupported},
-		{in: "fedora:6.1.0-55-amd64", err: verdict.ErrUnsupported},
-		{in: "6.1.0-55-amd64"},
-		{in: "debian:latest"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			s, err := ParseSpec(tc.in)
-			if tc.release == "" {
-				if err == nil {
-					t.Fatalf("ParseSpec(%q) = %+v, want an error", tc.in, s)
-				}
-				if tc.err != nil && !errors.Is(err, tc.err) {
-					t.Fatalf("ParseSpec(%q) error = %v, want %v", tc.in, err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Release != tc.release || s.ABI != tc.abi || s.Flavour != tc.flavour || s.Arch.Debian != tc.arch {
-				t.Errorf("ParseSpec(%q) = %+v", tc.in, s)
-			}
-			if s.String() != tc.in {
-				t.Errorf("String() = %q, want %q", s.String(), tc.in)
-			}
-		})
-	}
-}
-
 func TestParseFile(t *testing.T) {
 	for _, tc := range []struct{ in, host, guest string }{
 		{"a/b/x.ko", "a/b/x.ko", "/root/x.ko"},

@@ -37,17 +37,19 @@ func compilerVersion(text string) string {
 	return v
 }
 
-var debianGCCRe = regexp.MustCompile(`^(gcc-\d+) \(Debian ([^)\s]+)\) `)
+var debianGCCRe = regexp.MustCompile(`^((?:[a-z0-9_]+-linux-gnu-)?(gcc-\d+)) \(Debian ([^)\s]+)\) `)
 
-// debianGCC returns the package name and Debian version of the gcc named
-// by a CONFIG_CC_VERSION_TEXT, "gcc-12" and "12.2.0-14+deb12u1", or "" when
-// the text is not a Debian gcc's.
-func debianGCC(text string) (pkg, version string) {
+// debianGCC reads the gcc named by a CONFIG_CC_VERSION_TEXT: the Debian
+// package that ships it ("gcc-12"), the program the text names ("gcc-12"
+// for Debian's 6.1 kernels, "aarch64-linux-gnu-gcc-12" for its 6.12 ones;
+// the native package ships both) and the package's version
+// ("12.2.0-14+deb12u1"); all "" when the text is not a Debian gcc's.
+func debianGCC(text string) (pkg, program, version string) {
 	m := debianGCCRe.FindStringSubmatch(text)
 	if m == nil {
-		return "", ""
+		return "", "", ""
 	}
-	return m[1], m[2]
+	return m[2], m[1], m[3]
 }
 
 // toolchainPackages are the packages of the native toolchain that compiles
@@ -162,8 +164,9 @@ const toolchainDriver = "kgcc"
 // writeToolchainDriver makes the toolchain extracted into root runnable on
 // this host: the tool directory where gcc looks for `as` natively (binutils'
 // /usr/bin/as symlink would be looked up in the host's PATH) and the driver
-// script. gcc's --version names the program it was run as, gcc-12, which is
-// how Kconfig's CONFIG_CC_VERSION_TEXT stays the image's.
+// script. gcc's --version names the program it was run as, gcc-12 or
+// aarch64-linux-gnu-gcc-12, which is how Kconfig's CONFIG_CC_VERSION_TEXT
+// stays the image's.
 func writeToolchainDriver(root, gcc, qemu string, a *arch.Arch) (string, error) {
 	if strings.ContainsAny(root+qemu, "',\n") {
 		return "", fmt.Errorf("toolchain: path %q or %q contains a quote or comma, which gcc's -wrapper cannot carry", root, qemu)
@@ -194,7 +197,8 @@ func writeToolchainDriver(root, gcc, qemu string, a *arch.Arch) (string, error) 
 // nativeToolchain is the native Debian gcc that built a kernel, to fetch
 // into the kernel's cache and build its objects with.
 type nativeToolchain struct {
-	gcc, version string   // "gcc-12", "12.2.0-14+deb12u1"
+	gcc, version string   // the package and its version: "gcc-12", "12.2.0-14+deb12u1"
+	program      string   // what to run, as the kernel's compiler text names it: "gcc-12", "aarch64-linux-gnu-gcc-12"
 	qemu         string   // the user-mode QEMU that runs it
 	pkgs         []string // apt-get download arguments: gcc, binutils, and all they depend on
 }
@@ -205,7 +209,7 @@ type nativeToolchain struct {
 // package it needs.
 func (f *fetcher) nativeToolchain(ctx context.Context) (*nativeToolchain, error) {
 	a, g := f.spec.Arch, f.guest
-	gcc, version := debianGCC(f.ccText)
+	gcc, program, version := debianGCC(f.ccText)
 	if gcc == "" {
 		return nil, fmt.Errorf("the kernel was built with %q, not a Debian gcc the lab can fetch", f.ccText)
 	}
@@ -221,7 +225,7 @@ func (f *fetcher) nativeToolchain(ctx context.Context) (*nativeToolchain, error)
 	} else if !ok {
 		return nil, &NotServedError{Package: qualify(gcc, a.Debian) + "=" + version}
 	}
-	t := &nativeToolchain{gcc: gcc, version: version, qemu: qemu}
+	t := &nativeToolchain{gcc: gcc, program: program, version: version, qemu: qemu}
 	// What to download is needed only while the packages are not.
 	if !kbuild.Complete(f.path("toolchain-debs")) {
 		if t.pkgs, err = f.apt.closure(ctx, toolchainPackages(gcc, version, a), a.Debian); err != nil {
@@ -251,7 +255,7 @@ func (f *fetcher) extractToolchain(ctx context.Context, dir string) error {
 			return fmt.Errorf("kernel %s: %w", f.spec, err)
 		}
 	}
-	if _, err = writeToolchainDriver(dir, f.native.gcc, f.native.qemu, f.spec.Arch); err != nil {
+	if _, err = writeToolchainDriver(dir, f.native.program, f.native.qemu, f.spec.Arch); err != nil {
 		return fmt.Errorf("kernel %s: %w", f.spec, err)
 	}
 	return nil

@@ -9,15 +9,17 @@ import (
 )
 
 func TestDebianGCC(t *testing.T) {
-	for _, tc := range []struct{ text, pkg, version, bare string }{
-		{"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", "gcc-12", "12.2.0-14+deb12u1", "(Debian 12.2.0-14+deb12u1) 12.2.0"},
-		{"aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0", "", "", "(Debian 12.2.0-14) 12.2.0"},
-		{"gcc (GCC) 13.2.1 20230801", "", "", "(GCC) 13.2.1 20230801"},
-		{"Debian clang version 14.0.6", "", "", "clang version 14.0.6"},
+	for _, tc := range []struct{ text, pkg, program, version, bare string }{
+		{"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", "gcc-12", "gcc-12", "12.2.0-14+deb12u1", "(Debian 12.2.0-14+deb12u1) 12.2.0"},
+		// Debian's 6.12 kernels name the compiler by its GNU type.
+		{"aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", "gcc-12", "aarch64-linux-gnu-gcc-12", "12.2.0-14+deb12u1", "(Debian 12.2.0-14+deb12u1) 12.2.0"},
+		{"x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", "gcc-12", "x86_64-linux-gnu-gcc-12", "12.2.0-14+deb12u1", "(Debian 12.2.0-14+deb12u1) 12.2.0"},
+		{"gcc (GCC) 13.2.1 20230801", "", "", "", "(GCC) 13.2.1 20230801"},
+		{"Debian clang version 14.0.6", "", "", "", "clang version 14.0.6"},
 	} {
-		pkg, version := debianGCC(tc.text)
-		if pkg != tc.pkg || version != tc.version {
-			t.Errorf("debianGCC(%q) = %q, %q; want %q, %q", tc.text, pkg, version, tc.pkg, tc.version)
+		pkg, program, version := debianGCC(tc.text)
+		if pkg != tc.pkg || program != tc.program || version != tc.version {
+			t.Errorf("debianGCC(%q) = %q, %q, %q; want %q, %q, %q", tc.text, pkg, program, version, tc.pkg, tc.program, tc.version)
 		}
 		if got := compilerVersion(tc.text); got != tc.bare {
 			t.Errorf("compilerVersion(%q) = %q, want %q", tc.text, got, tc.bare)
