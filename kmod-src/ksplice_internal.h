@@ -170,4 +170,6 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
 
+#include "ksplice_compat.h"
+
 #endif /* _KSPLICE_INTERNAL_H */

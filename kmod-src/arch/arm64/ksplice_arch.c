@@ -16,7 +16,6 @@
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include <asm/unaligned.h>
 #include "../../ksplice_internal.h"
 
 #define A64_NOP		0xd503201fU

@@ -10,7 +10,6 @@
 #include <linux/mutex.h>
 #include <linux/string.h>
 #include <asm/cpufeature.h>
-#include <asm/unaligned.h>
 #include "../../ksplice_internal.h"
 
 #define OP_CALL		0xe8
