@@ -16,6 +16,7 @@ type labFetchOptions struct {
 	Cache string
 	JSON  bool
 	Jobs  int
+	Boot  bool
 }
 
 func newLabFetchCmd(s Streams) *cobra.Command {
@@ -32,9 +33,14 @@ func newLabFetchCmd(s Streams) *cobra.Command {
     (make olddefconfig prepare, same gcc), for building single objects,
   - busybox, for the guest's initramfs.
 
+With --boot-only, only what booting it (lab run) and building modules for
+it need: image, headers, busybox; a later fetch adds the source.
+
 Fetching again is quick: prepared kernels are reused. Concurrent fetches of
 the same kernel wait for each other.`,
 		Example: `  ksplice lab fetch debian:6.1.0-55-amd64
+  ksplice lab fetch debian:6.12.117+deb12-rt-arm64
+  ksplice lab fetch --boot-only debian:6.12.117+deb12-cloud-amd64
   ksplice lab fetch --json debian:6.1.0-55-amd64 | jq -r .headers`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +50,7 @@ the same kernel wait for each other.`,
 	}
 	cmd.Flags().StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the prepared kernel as JSON")
+	cmd.Flags().BoolVar(&opts.Boot, "boot-only", false, "fetch only what booting the kernel and building modules need, not its source")
 	cmd.Flags().IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs when preparing the source tree")
 	return cmd
 }
@@ -53,7 +60,7 @@ func runLabFetch(ctx context.Context, opts *labFetchOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
+	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs, BootOnly: opts.Boot})
 	if err != nil {
 		return err
 	}
@@ -68,6 +75,11 @@ func printKernel(w io.Writer, k *kbuild.Kernel) {
 	fmt.Fprintf(w, "kernel   %s (%s %s)\n", k.Spec, k.Arch, k.Version)
 	fmt.Fprintf(w, "image    %s\n", k.Image)
 	fmt.Fprintf(w, "headers  %s\n", k.Headers)
+	if k.BootOnly {
+		fmt.Fprintf(w, "source   (not fetched: boot only)\n")
+		fmt.Fprintf(w, "compiler %s\n", k.Compiler)
+		return
+	}
 	fmt.Fprintf(w, "source   %s\n", k.Source)
 	fmt.Fprintf(w, "build    %s\n", k.Build)
 	fmt.Fprintf(w, "compiler %s (host: %s)\n", k.Compiler, k.HostCompiler)

@@ -89,7 +89,7 @@ func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut})
+	k, err := lab.Fetch(ctx, spec, lab.FetchOptions{CacheDir: opts.Cache, Log: s.ErrOut, BootOnly: true})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Kernel struct {
 	// run under user-mode QEMU, when CC is that (see package lab); "" when
 	// CC is a compiler of the host.
 	Toolchain string `json:"toolchain,omitempty"`
+	// BootOnly marks a kernel fetched for booting and building modules
+	// only (lab.FetchOptions.BootOnly): its Tree is empty.
+	BootOnly bool `json:"boot_only,omitempty"`
 
 	Packages map[string]string `json:"packages"` // package name -> version used
 }

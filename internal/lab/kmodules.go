@@ -3,7 +3,9 @@ package lab
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -109,4 +111,37 @@ func moduleName(p string) string {
 		base = base[:i]
 	}
 	return strings.ReplaceAll(base, "-", "_")
+}
+
+// builtinModules returns the names of the modules built into the kernel,
+// from the image's modules.builtin.
+func builtinModules(k *kbuild.Kernel) (map[string]bool, error) {
+	b, err := os.ReadFile(filepath.Join(k.Modules, "modules.builtin"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("modules of the image: %w", err)
+	}
+	return parseModulesBuiltin(string(b)), nil
+}
+
+// parseModulesBuiltin reads a modules.builtin file: one path a line.
+func parseModulesBuiltin(s string) map[string]bool {
+	names := map[string]bool{}
+	for _, l := range strings.Fields(s) {
+		names[moduleName(l)] = true
+	}
+	return names
+}
+
+// notBuiltin returns the names of names that are not built in.
+func notBuiltin(names []string, builtin map[string]bool) []string {
+	var out []string
+	for _, n := range names {
+		if !builtin[strings.ReplaceAll(n, "-", "_")] {
+			out = append(out, n)
+		}
+	}
+	return out
 }

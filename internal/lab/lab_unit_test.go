@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,18 @@ func TestGuests(t *testing.T) {
 		if _, err := archByDebian(name); !errors.Is(err, verdict.ErrUnsupported) {
 			t.Errorf("archByDebian(%q) = %v, want ErrUnsupported: it takes Debian's names only", name, err)
 		}
+	}
+}
+
+// TestNotBuiltin checks that modules the kernel has built in are not
+// loaded: Debian's 6.12 arm64 kernels build virtio_console in.
+func TestNotBuiltin(t *testing.T) {
+	builtin := parseModulesBuiltin("kernel/drivers/char/virtio_console.ko\nkernel/fs/ext4/ext4.ko\nkernel/drivers/block/virtio_blk.ko\n")
+	got := notBuiltin([]string{"virtio_mmio", "virtio_console", "virtio-blk", "jbd2"}, builtin)
+	if want := []string{"virtio_mmio", "jbd2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("notBuiltin = %q, want %q", got, want)
+	}
+	if got := notBuiltin([]string{"ext4"}, nil); len(got) != 1 {
+		t.Errorf("with no modules.builtin: %q", got)
 	}
 }

@@ -180,7 +180,17 @@ func (o RunOptions) withDefaults() RunOptions {
 // guest's ksplice, opts.Files, and the modules of the image the guest
 // loads (the arch's output port drivers and opts.Modules).
 func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path string) error {
-	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, g.OutputModules...), opts.Modules...))
+	// A module the kernel has built in is there already: Debian's 6.12
+	// arm64 kernels build virtio_console in, its 6.1 ones as a module.
+	builtin, err := builtinModules(opts.Kernel)
+	if err != nil {
+		return err
+	}
+	gb := *g
+	gb.OutputModules = notBuiltin(g.OutputModules, builtin)
+	g = &gb
+	userMods := notBuiltin(opts.Modules, builtin)
+	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, g.OutputModules...), userMods...))
 	if err != nil {
 		return err
 	}
@@ -193,7 +203,7 @@ func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path st
 	if err != nil {
 		return err
 	}
-	err = writeInitramfs(f, g, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, opts.Modules)
+	err = writeInitramfs(f, g, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, userMods)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
