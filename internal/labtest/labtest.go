@@ -2,6 +2,15 @@
 // KSPLICE_LAB=1 (make test sets it), says which kernels to run on, fetches
 // each once per process, and provides a statically linked ksplice for each
 // guest architecture.
+//
+// Two lists of kernels. Kernels (KSPLICE_LAB_KERNELS, make's LAB_KERNELS)
+// are the kernels of each series and architecture: update tests create
+// and apply updates on them (Kernel, KernelFor: fetched with their source
+// trees), and the lab's own tests run in full on each (ForEachKernel).
+// Flavours (KSPLICE_LAB_FLAVOURS, make's LAB_FLAVOURS) are every flavour
+// Debian ships, on which the lab's boot, uname and module tests run once
+// (ForEachFlavour). The lab's own tests fetch for booting only
+// (BootKernelFor), unless an update test needs the same kernel prepared.
 package labtest
 
 import (
@@ -26,6 +35,11 @@ const (
 	DefaultArm64Kernel = "debian:6.1.0-55-arm64"
 )
 
+type fetchKey struct {
+	spec     string
+	bootOnly bool
+}
+
 type fetched struct {
 	once   sync.Once
 	kernel *kbuild.Kernel
@@ -34,7 +48,7 @@ type fetched struct {
 
 var (
 	fetchMu sync.Mutex
-	fetches = map[string]*fetched{}
+	fetches = map[fetchKey]*fetched{}
 
 	binMu  sync.Mutex
 	binDir string
@@ -55,7 +69,7 @@ func Enabled() bool { return os.Getenv("KSPLICE_LAB") == "1" }
 // KSPLICE_LAB_KERNELS, else the one kernel of Kernel, plus
 // DefaultArm64Kernel when KSPLICE_LAB_ARM64=1.
 func Kernels() []string {
-	specs := strings.FieldsFunc(os.Getenv("KSPLICE_LAB_KERNELS"), func(r rune) bool { return r == ' ' || r == ',' })
+	specs := splitList(os.Getenv("KSPLICE_LAB_KERNELS"))
 	if len(specs) == 0 {
 		specs = []string{primary()}
 	}
@@ -78,7 +92,7 @@ func primary() string {
 	if name := os.Getenv("KSPLICE_LAB_KERNEL"); name != "" {
 		return name
 	}
-	if f := strings.FieldsFunc(os.Getenv("KSPLICE_LAB_KERNELS"), func(r rune) bool { return r == ' ' || r == ',' }); len(f) > 0 {
+	if f := splitList(os.Getenv("KSPLICE_LAB_KERNELS")); len(f) > 0 {
 		return f[0]
 	}
 	return DefaultKernel
@@ -91,18 +105,45 @@ func Kernel(t testing.TB) *kbuild.Kernel {
 	return KernelFor(t, primary())
 }
 
+// Flavours returns the specs of the kernels ForEachFlavour runs on: the
+// space- or comma-separated list in KSPLICE_LAB_FLAVOURS, else Kernels.
+func Flavours() []string {
+	if specs := splitList(os.Getenv("KSPLICE_LAB_FLAVOURS")); len(specs) > 0 {
+		return specs
+	}
+	return Kernels()
+}
+
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' })
+}
+
 // KernelFor skips t unless lab tests are enabled, and returns the prepared
 // kernel spec, fetching it on first use.
 func KernelFor(t testing.TB, spec string) *kbuild.Kernel {
+	t.Helper()
+	return fetchFor(t, spec, false)
+}
+
+// BootKernelFor is KernelFor for tests that only boot the kernel and build
+// modules for it: the kernel is fetched without its source tree
+// (lab.FetchOptions.BootOnly), unless it is prepared already.
+func BootKernelFor(t testing.TB, spec string) *kbuild.Kernel {
+	t.Helper()
+	return fetchFor(t, spec, true)
+}
+
+func fetchFor(t testing.TB, spec string, bootOnly bool) *kbuild.Kernel {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
 	}
 	fetchMu.Lock()
-	f := fetches[spec]
+	key := fetchKey{spec, bootOnly}
+	f := fetches[key]
 	if f == nil {
 		f = &fetched{}
-		fetches[spec] = f
+		fetches[key] = f
 	}
 	fetchMu.Unlock()
 	f.once.Do(func() {
@@ -111,7 +152,7 @@ func KernelFor(t testing.TB, spec string) *kbuild.Kernel {
 			f.err = err
 			return
 		}
-		f.kernel, f.err = lab.Fetch(context.Background(), s, lab.FetchOptions{})
+		f.kernel, f.err = lab.Fetch(context.Background(), s, lab.FetchOptions{BootOnly: bootOnly})
 	})
 	if f.err != nil {
 		t.Fatalf("fetch lab kernel %s: %v", spec, f.err)
@@ -119,17 +160,29 @@ func KernelFor(t testing.TB, spec string) *kbuild.Kernel {
 	return f.kernel
 }
 
-// ForEachKernel runs test once per kernel of Kernels, as a subtest named
-// after the kernel's release ("6.1.0-55-arm64"). It skips t unless lab
-// tests are enabled.
+// ForEachKernel runs test once per kernel of Kernels, fetched for booting
+// (BootKernelFor), as a subtest named after the kernel's release
+// ("6.1.0-55-arm64"). It skips t unless lab tests are enabled.
 func ForEachKernel(t *testing.T, test func(t *testing.T, k *kbuild.Kernel)) {
+	t.Helper()
+	forEach(t, Kernels(), test)
+}
+
+// ForEachFlavour is ForEachKernel over Flavours: subtests named
+// "6.12.117+deb12-rt-amd64" and so on.
+func ForEachFlavour(t *testing.T, test func(t *testing.T, k *kbuild.Kernel)) {
+	t.Helper()
+	forEach(t, Flavours(), test)
+}
+
+func forEach(t *testing.T, specs []string, test func(t *testing.T, k *kbuild.Kernel)) {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
 	}
-	for _, spec := range Kernels() {
+	for _, spec := range specs {
 		_, release, _ := strings.Cut(spec, ":")
-		t.Run(release, func(t *testing.T) { test(t, KernelFor(t, spec)) })
+		t.Run(release, func(t *testing.T) { test(t, BootKernelFor(t, spec)) })
 	}
 }
 
