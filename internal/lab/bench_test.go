@@ -42,15 +42,16 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 // BenchmarkBoot measures QEMU start to the command starting in the guest,
-// per lab kernel (labtest.Kernels) and accelerator, and reports the guest
-// kernel's own boot time (uptime at /init) as the floor it is compared with.
+// per lab flavour (labtest.Flavours, fetched for booting only) and
+// accelerator, and reports the guest kernel's own boot time (uptime at
+// /init) as the floor it is compared with.
 func BenchmarkBoot(b *testing.B) {
 	if !labtest.Enabled() {
 		b.Skip("lab benchmark: set KSPLICE_LAB=1 (make bench does) to boot real kernels")
 	}
-	for _, spec := range labtest.Kernels() {
+	for _, spec := range labtest.Flavours() {
 		_, release, _ := strings.Cut(spec, ":")
-		b.Run(release, func(b *testing.B) { benchBoot(b, labtest.KernelFor(b, spec)) })
+		b.Run(release, func(b *testing.B) { benchBoot(b, labtest.BootKernelFor(b, spec)) })
 	}
 }
 
