@@ -97,8 +97,11 @@ func loadKernel(dir string, bootOnly bool) (*kbuild.Kernel, error) {
 	if k.BootOnly && !bootOnly {
 		return nil, fmt.Errorf("%s: prepared for booting only", dir)
 	}
+	// Booting needs only the boot stages, of any kernel: a prepared kernel
+	// whose source stages are not (a cache made before a stage was added)
+	// still boots as it is, and is not rewritten as boot-only.
 	for _, s := range fetchStages {
-		if s.what != nil && s.applies(k.Toolchain != "", k.BootOnly) && !kbuild.Complete(filepath.Join(dir, s.name)) {
+		if s.what != nil && s.applies(k.Toolchain != "", k.BootOnly || bootOnly) && !kbuild.Complete(filepath.Join(dir, s.name)) {
 			return nil, fmt.Errorf("%s: stage %s incomplete", dir, s.name)
 		}
 	}

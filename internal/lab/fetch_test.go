@@ -77,5 +77,16 @@ func TestLoadKernel(t *testing.T) {
 		if _, err := loadKernel(dir, false); (err == nil) == tc.bootOnly {
 			t.Errorf("%+v: load for building: err = %v", tc, err)
 		}
+		// A prepared kernel with a source stage missing (a cache made
+		// before source-deb existed) still serves a boot-only fetch.
+		if !tc.bootOnly {
+			os.Remove(filepath.Join(dir, "source-deb", ".ksplice-complete"))
+			if _, err := loadKernel(dir, false); err == nil {
+				t.Errorf("%+v: loaded for building without source-deb", tc)
+			}
+			if _, err := loadKernel(dir, true); err != nil {
+				t.Errorf("%+v: boot-only load without source-deb: %v", tc, err)
+			}
+		}
 	}
 }
