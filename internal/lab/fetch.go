@@ -23,8 +23,8 @@ type FetchOptions struct {
 	Log      io.Writer // progress lines; nil for silence
 	Jobs     int       // make -j; 0 means 2
 	// BootOnly fetches what booting the kernel and building modules for
-	// it need (image, headers, busybox), not its source tree: 10-20 s
-	// and about 500 MB instead of a minute or more and 2.3 GB. A later
+	// it need (image, headers, busybox), not its source tree: 10-30 s
+	// and 200-570 MB instead of one to seven minutes and 2.3 GB. A later
 	// fetch without BootOnly adds the source stages to the same
 	// directory.
 	BootOnly bool
