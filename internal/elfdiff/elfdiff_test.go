@@ -149,6 +149,14 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
 	},
+	"lockown": {
+		status: map[string]Status{"take": StatusChanged, "lock": StatusUnchanged},
+		carry:  []string{"take"},
+	},
+	"lockother": {
+		status: map[string]Status{"peek": StatusChanged, "set": StatusUnchanged, "get": StatusUnchanged, "lock": StatusUnchanged},
+		carry:  []string{"peek"},
+	},
 	"export": {
 		status:   map[string]Status{"shown": StatusUnchanged, "hidden": StatusUnchanged},
 		refusals: []string{"hidden:export-changed", "shown:export-changed"},

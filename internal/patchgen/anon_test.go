@@ -126,3 +126,51 @@ func TestFunctionLocalReadOnlyIsCopied(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticsBindPerObject: two objects of one update each have a static
+// "lock". The new code of lockother reads its own lock, which no old code
+// of lockother refers to; take() of lockown refers to lockown's. The engine
+// must never be told to take lockother's lock from take()'s old code.
+func TestStaticsBindPerObject(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux",
+				Objects: []Object{
+					{Rel: "lockown.o", Result: diffPairArch(t, arch, "lockown")},
+					{Rel: "lockother.o", Result: diffPairArch(t, arch, "lockother")},
+				},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			// take's own relocations bind through take; peek's must not:
+			// they are left to kallsyms, which refuses namesakes.
+			takeLabel := ""
+			for _, l := range strings.Split(string(m.Files["new.S"]), "\n") {
+				if strings.HasPrefix(l, "/* lockown.o .text.take */") {
+					takeLabel = "next"
+				} else if takeLabel == "next" && strings.HasPrefix(l, "ksplice_n") {
+					takeLabel = strings.TrimSuffix(l, ":")
+				}
+			}
+			var viaTake, unbound int
+			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+				if !strings.Contains(l, ".place =") || !strings.Contains(l, `.symbol = "lock"`) {
+					continue
+				}
+				inTake := strings.Contains(l, "("+takeLabel+" ")
+				switch {
+				case strings.Contains(l, `.old_func = "take"`) && inTake:
+					viaTake++
+				case strings.Contains(l, ".old_func = NULL") && !inTake:
+					unbound++
+				default:
+					t.Errorf("lock bound through the wrong old code (take is %s): %s", takeLabel, l)
+				}
+			}
+			if viaTake == 0 || unbound == 0 {
+				t.Errorf("%d of take's and %d of peek's relocations to lock, want some of each", viaTake, unbound)
+			}
+		})
+	}
+}
