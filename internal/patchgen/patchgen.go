@@ -162,9 +162,9 @@ type site struct {
 }
 
 type newReloc struct {
-	place   string // label+offset expression
-	typ     uint32
-	symbol  string
+	place  string // label+offset expression
+	typ    uint32
+	symbol string
 	// oldFunc is the index in gen.replaced of the function whose old
 	// code refers to symbol, -1 for none.
 	oldFunc int
