@@ -63,6 +63,11 @@ type Insn struct {
 	MovImm bool
 	Reg    int
 	Imm    int64
+	// Arg is, for MovImm, the position (1-based) of Reg among the integer
+	// argument registers of the kernel's calling convention (x86-64: rdi,
+	// rsi, rdx, rcx, r8, r9 in any width; arm64: x0-x7/w0-w7), or 0 when
+	// Reg passes no argument.
+	Arg int
 }
 
 // Arch is what ksplice knows about one architecture.

@@ -65,7 +65,7 @@ func TestDecodeLineArgs(t *testing.T) {
 	// mov $0x2a,%esi; call rel32; lea 0x0(%rip),%rdi
 	code := []byte{0xbe, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x48, 0x8d, 0x3d, 0, 0, 0, 0}
 	insns := x.Decode(code)
-	if len(insns) != 3 || !insns[0].MovImm || insns[0].Imm != 42 || insns[1].MovImm {
+	if len(insns) != 3 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Arg != 2 || insns[1].MovImm {
 		t.Fatalf("x86 decode: %+v", insns)
 	}
 	if b := x.PCBias(insns, 13); b != 4 {
@@ -74,7 +74,7 @@ func TestDecodeLineArgs(t *testing.T) {
 	a, _ := For(elf.EM_AARCH64)
 	// mov w1, #0x2a; bl 0
 	insns = a.Decode([]byte{0x41, 0x05, 0x80, 0x52, 0, 0, 0, 0x94})
-	if len(insns) != 2 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Reg != 1 || insns[1].MovImm {
+	if len(insns) != 2 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Reg != 1 || insns[0].Arg != 2 || insns[1].MovImm {
 		t.Fatalf("arm64 decode: %+v", insns)
 	}
 	if b := a.PCBias(insns, 4); b != 0 {

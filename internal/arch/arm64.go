@@ -77,6 +77,9 @@ func decodeARM64(code []byte) []Insn {
 			in.MovImm, in.Reg = true, int(w&31)
 			in.Imm = ^(int64((w>>5)&0xffff) << (16 * ((w >> 21) & 3)))
 		}
+		if in.MovImm && in.Reg < 8 {
+			in.Arg = in.Reg + 1 // x0-x7 pass the first eight arguments
+		}
 		insns = append(insns, in)
 	}
 	for ; off < len(code); off++ {

@@ -40,6 +40,7 @@ func Diff(pre, post *File) (*Result, error) {
 	}
 	d.pairFunctions()
 	d.pairObjects()
+	d.findLineShifts()
 	d.compareFunctions()
 	d.compareObjects()
 	d.carryClosure()
@@ -88,6 +89,8 @@ type differ struct {
 	anonEq      map[string]bool
 	preUsers    map[*Object]map[string]bool
 	postUsers   map[*Object]map[string]bool
+	// lineShifts are the line shifts the object proves (findLineShifts).
+	lineShifts map[int64]bool
 }
 
 func (d *differ) link(a, b *Symbol) {
@@ -423,58 +426,178 @@ func byteDiffs(a, b []byte, ra, rb []Reloc) []int {
 	return out
 }
 
-// lineTakers are functions called with __LINE__ as an argument by the
-// kernel's macros (might_sleep, WARN, printk of __LINE__, RCU lockdep).
-var lineTakers = []string{
-	"__might_sleep", "__might_resched", "__might_fault", "__cant_sleep", "__cant_migrate",
-	"___might_sleep", "warn_slowpath_fmt", "__warn_printk", "_printk", "printk",
-	"__dynamic_pr_debug", "__dynamic_dev_dbg", "__dynamic_netdev_dbg",
-	"lockdep_rcu_suspicious", "_dev_warn", "_dev_err", "_dev_info", "_dev_notice",
+// A __LINE__ argument is recognised by its shape, not by its callee: an
+// immediate moved into an argument register and passed to the next call,
+// whose value changed by a line shift of the object. The line shifts (post
+// line minus pre line, one per hunk that adds or removes lines) are those
+// that something else in the object proves to be lines: the line field of
+// a __bug_table entry, a dynamic debug descriptor's lineno, or an immediate
+// argument passed in the same call as a file name (a string literal naming
+// a .c or .h file: __FILE__) or the caller's name (a __func__ object), the
+// way WARN, might_sleep and subsystems' error helpers (__ext4_error,
+// __btrfs_handle_fs_error, asswarn) pass it. A changed constant argument
+// whose change is not such a shift stays a change.
+
+// lineArg is an immediate argument that differs between a and b at the
+// instruction at Off of both.
+type lineArg struct {
+	off      int
+	pre      int64
+	post     int64
+	arg      int
+	callee   string
+	evidence bool // the same call passes __FILE__ or __func__
 }
 
-// lineNoise reports whether every difference between a and b (same size,
-// same relocations) lies in a move of an immediate into a register that
-// feeds a call to a line-taking function: a __LINE__ moved by an unrelated
-// edit.
-func (d *differ) lineNoise(a, b *Function, diffs []int) ([]string, bool) {
+// lineArgs returns the differing bytes of a and b (same size, same
+// relocations) as immediate arguments of calls, or false when some
+// difference is not one.
+func (d *differ) lineArgs(a, b *Function, diffs []int) ([]lineArg, bool) {
 	ia, ib := a.Insns(), b.Insns()
-	var noise []string
+	var out []lineArg
 	last := -1
 	for _, off := range diffs {
 		x, ok1 := arch.Containing(ia, off)
 		y, ok2 := arch.Containing(ib, off)
-		if !ok1 || !ok2 || x.Off != y.Off || x.Len != y.Len || !x.MovImm || !y.MovImm || x.Reg != y.Reg {
+		if !ok1 || !ok2 || x.Off != y.Off || x.Len != y.Len || !x.MovImm || !y.MovImm || x.Reg != y.Reg || y.Arg == 0 {
 			return nil, false
 		}
 		if x.Off == last {
 			continue
 		}
 		last = x.Off
-		callee := nextCall(b, x.Off+x.Len)
-		if !slices.Contains(lineTakers, callee) {
+		call, ok := nextCall(b, x.Off+x.Len)
+		if !ok {
 			return nil, false
 		}
-		noise = append(noise, fmt.Sprintf("__LINE__ argument of %s at +%#x: %d -> %d", callee, x.Off, x.Imm, y.Imm))
+		out = append(out, lineArg{off: x.Off, pre: x.Imm, post: y.Imm, arg: y.Arg,
+			callee: call.Target.Sym.Name, evidence: passesLocation(b, x.Off, int(call.Offset))})
+	}
+	return out, true
+}
+
+// findLineShifts collects the line shifts the object proves (see lineArg).
+func (d *differ) findLineShifts() {
+	d.lineShifts = map[int64]bool{}
+	add := func(pre, post int64) {
+		if pre > 0 && post > 0 && pre != post {
+			d.lineShifts[post-pre] = true
+		}
+	}
+	for _, b := range d.post.Functions {
+		ps := d.rpair[b.Sym]
+		if ps == nil {
+			continue
+		}
+		a := ps.Function()
+		if a.Size == b.Size && len(a.Relocs) == len(b.Relocs) {
+			if args, ok := d.lineArgs(a, b, byteDiffs(a.Code, b.Code, a.Relocs, b.Relocs)); ok {
+				for _, la := range args {
+					if la.evidence {
+						add(la.pre, la.post)
+					}
+				}
+			}
+		}
+		ea, eb := a.entriesOf("__bug_table"), b.entriesOf("__bug_table")
+		if len(ea) == len(eb) {
+			for i := range ea {
+				la, oka := bugLine(ea[i])
+				lb, okb := bugLine(eb[i])
+				if oka && okb {
+					add(la, lb)
+				}
+			}
+		}
+		ea, eb = a.entriesOf("__dyndbg"), b.entriesOf("__dyndbg")
+		if len(ea) == len(eb) {
+			for i := range ea {
+				la, oka := ddebugLine(ea[i])
+				lb, okb := ddebugLine(eb[i])
+				if oka && okb {
+					add(la, lb)
+				}
+			}
+		}
+	}
+}
+
+// entriesOf returns the function's entries of one special section.
+func (f *Function) entriesOf(special string) []*Entry {
+	var out []*Entry
+	for _, e := range f.Entries {
+		if e.Special.Name == special {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// lineNoise reports whether every difference between a and b (same size,
+// same relocations) is a __LINE__ argument moved by a line shift of the
+// object, and describes them.
+func (d *differ) lineNoise(a, b *Function, diffs []int) ([]string, bool) {
+	args, ok := d.lineArgs(a, b, diffs)
+	if !ok {
+		return nil, false
+	}
+	var noise []string
+	for _, la := range args {
+		if la.pre <= 0 || !d.lineShifts[la.post-la.pre] {
+			return nil, false
+		}
+		noise = append(noise, fmt.Sprintf("__LINE__ argument %d of %s at +%#x: %d -> %d", la.arg, la.callee, la.off, la.pre, la.post))
 	}
 	return noise, true
 }
 
-// nextCall returns the name of the function called by the first call or
-// jump at or after off, within 64 bytes.
-func nextCall(fn *Function, off int) string {
+// nextCall returns the relocation of the first call or jump out of the
+// function at or after off, within 64 bytes. A call is recognised by its
+// instruction, whatever its relocation type (R_X86_64_PLT32, or PC32 from
+// older binutils).
+func nextCall(fn *Function, off int) (Reloc, bool) {
 	for _, r := range fn.Relocs {
-		if r.Offset < uint64(off) || r.Info.Kind != arch.RelocBranch || r.Target.Sym == nil {
+		if r.Offset < uint64(off) || r.Target.Sym == nil || !fn.file.Arch.BranchField(fn.Code, int(r.Offset), r.Info.Kind) {
 			continue
 		}
 		if r.Offset > uint64(off)+64 {
-			return ""
+			break
 		}
 		if r.Target.Sym.Defined() && r.Target.Sym.Function() == fn {
 			continue // a branch within the function
 		}
-		return r.Target.Sym.Name
+		return r, true
 	}
-	return ""
+	return Reloc{}, false
+}
+
+// passesLocation reports whether the call whose relocated field is at call
+// also gets, among the arguments set up since the previous call (from the
+// instruction at from backwards and up to the call), a file name (a string
+// literal ending in .c or .h, as __FILE__ is) or a __func__ object.
+func passesLocation(fn *Function, from, call int) bool {
+	lo := 0
+	for _, r := range fn.Relocs {
+		if int(r.Offset) >= from {
+			break
+		}
+		if fn.file.Arch.BranchField(fn.Code, int(r.Offset), r.Info.Kind) {
+			lo = int(r.Offset) + r.Info.Size
+		}
+	}
+	for _, r := range fn.Relocs {
+		if int(r.Offset) < lo || int(r.Offset) >= call {
+			continue
+		}
+		t := r.Target
+		if t.IsString && (strings.HasSuffix(t.String, ".c") || strings.HasSuffix(t.String, ".h")) {
+			return true
+		}
+		if o := t.Sym.Object(); o != nil && o.key == "__func__" {
+			return true
+		}
+	}
+	return false
 }
 
 // compareEntries compares the special-section entries of a and b.
@@ -546,6 +669,15 @@ func bugLineField(e *Entry) (int, bool) {
 		end = max(end, int(r.Offset)+r.Info.Size)
 	}
 	return end, end+2 <= len(e.Data)
+}
+
+// bugLine returns the line of a __bug_table entry.
+func bugLine(e *Entry) (int64, bool) {
+	lo, ok := bugLineField(e)
+	if !ok {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint16(e.Data[lo:])), true
 }
 
 func (d *differ) compareObjects() {

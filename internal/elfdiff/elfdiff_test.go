@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -132,7 +134,13 @@ var expectations = map[string]expect{
 	"warnline": {
 		status: map[string]Status{"checked": StatusNoise, "traced": StatusNoise, "fixed": StatusChanged},
 		carry:  []string{"fixed"},
-		reason: map[string]string{"checked": "__LINE__ argument of __might_sleep", "traced": "__LINE__ argument of _printk"},
+		reason: map[string]string{"checked": "__LINE__ argument 2 of __might_sleep", "traced": "__LINE__ argument 2 of _printk"},
+	},
+	"lineargs": {
+		status: map[string]Status{"fs_check": StatusNoise, "fs_verify": StatusNoise, "marked": StatusNoise, "tune": StatusChanged},
+		carry:  []string{"tune"},
+		reason: map[string]string{"fs_check": "__LINE__ argument 3 of __fs_error", "fs_verify": "__LINE__ argument 4 of fs_asswarn",
+			"marked": "__LINE__ argument 1 of note_line", "tune": "bytes differ"},
 	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
@@ -445,4 +453,56 @@ func TestRuleSentinels(t *testing.T) {
 		t.Errorf("RefusedError of a data-changed refusal: Is(ErrDataChanged)=%v Is(ErrTooShort)=%v",
 			errors.Is(err, ErrDataChanged), errors.Is(err, ErrTooShort))
 	}
+}
+
+// TestLineNoisePC32 relocates every call of the x86-64 pairs with
+// __LINE__ noise with R_X86_64_PC32, as older binutils did, instead of
+// PLT32: the verdicts must not change.
+func TestLineNoisePC32(t *testing.T) {
+	pc32, err := x86Arch().Reloc(uint32(elf.R_X86_64_PC32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"warnline", "lineargs"} {
+		t.Run(name, func(t *testing.T) {
+			want := diffPair(t, "x86_64", name)
+			var files [2]*File
+			for i, half := range []string{"orig", "patched"} {
+				f, err := Open(filepath.Join(testdata, "x86_64", name+"."+half+".o"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for _, fn := range f.Functions {
+					for i := range fn.Relocs {
+						if fn.Relocs[i].Type == uint32(elf.R_X86_64_PLT32) {
+							fn.Relocs[i].Type, fn.Relocs[i].Info = uint32(elf.R_X86_64_PC32), pc32
+							n++
+						}
+					}
+				}
+				if n == 0 {
+					t.Fatalf("%s.%s.o: no PLT32 call to rewrite", name, half)
+				}
+				files[i] = f
+			}
+			got, err := Diff(files[0], files[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, fd := range got.Functions {
+				if w := want.Functions[i]; fd.Status != w.Status || !slices.Equal(fd.Reasons, w.Reasons) {
+					t.Errorf("%s with PC32 calls: %s %q, with PLT32: %s %q", fd.Name, fd.Status, fd.Reasons, w.Status, w.Reasons)
+				}
+			}
+		})
+	}
+}
+
+func x86Arch() *arch.Arch {
+	a, err := arch.For(elf.EM_X86_64)
+	if err != nil {
+		panic(err)
+	}
+	return a
 }

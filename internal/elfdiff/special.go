@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -248,4 +249,31 @@ func (e *Entry) SiteLen(a *arch.Arch) int {
 		return 1
 	}
 	return 0
+}
+
+// ddebugLine returns the line of a dynamic debug descriptor (struct
+// _ddebug): the low 18 bits of the word after its relocated pointers
+// (modname, function, filename, format), "unsigned int lineno:18" first
+// in its bit-fields in every kernel since 2.6.30.
+func ddebugLine(e *Entry) (int64, bool) {
+	lo, ok := afterRelocs(e, 4)
+	if !ok {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint32(e.Data[lo:]) & ddebugLineMask), true
+}
+
+const ddebugLineMask = 1<<18 - 1
+
+// afterRelocs returns the offset just past the entry's relocated fields,
+// when n bytes follow it.
+func afterRelocs(e *Entry, n int) (int, bool) {
+	if len(e.Relocs) == 0 {
+		return 0, false
+	}
+	end := 0
+	for _, r := range e.Relocs {
+		end = max(end, int(r.Offset)+r.Info.Size)
+	}
+	return end, end+n <= len(e.Data)
 }

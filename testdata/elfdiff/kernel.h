@@ -41,6 +41,22 @@ extern void __might_sleep(const char *file, int line);
 
 extern void __noreturn panic(const char *fmt, ...);
 
+/*
+ * Subsystems' own error helpers take __func__ or __FILE__ and __LINE__
+ * (fs/ext4: __ext4_error(sb, __func__, __LINE__, ...); btrfs:
+ * __btrfs_handle_fs_error(fs_info, __func__, __LINE__, ...); xfs:
+ * asswarn(mp, expr, __FILE__, __LINE__)).
+ */
+struct super_block;
+extern void __fs_error(struct super_block *sb, const char *function,
+		       unsigned int line, int err, const char *fmt, ...);
+#define fs_error(sb, err, fmt, ...) \
+	__fs_error(sb, __func__, __LINE__, err, fmt, ##__VA_ARGS__)
+extern void fs_asswarn(struct super_block *sb, const char *expr,
+		       const char *file, int line);
+#define FS_ASSERT(sb, expr) \
+	(void)(likely(expr) || (fs_asswarn(sb, #expr, __FILE__, __LINE__), 0))
+
 #ifdef __x86_64__
 #define BUG_INSN	"ud2"
 #define NOP_INSN	".byte 0x0f,0x1f,0x44,0x00,0x00"
