@@ -355,6 +355,13 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.IsString || b.IsString {
 		return a.IsString && b.IsString && a.String == b.String
 	}
+	if ea, offA := entryAt(a); ea != nil {
+		eb, offB := entryAt(b)
+		return eb != nil && offA == offB && d.sameEntry(ea, eb)
+	}
+	if eb, _ := entryAt(b); eb != nil {
+		return false
+	}
 	if a.Off != b.Off {
 		return false
 	}
@@ -377,6 +384,20 @@ func (d *differ) sameTarget(a, b Target) bool {
 		return false // removed vs new
 	}
 	return a.Sym.Name == b.Sym.Name && d.sameAnon(a.Sym.Section, b.Sym.Section)
+}
+
+// sameEntry reports whether special-section entries are the same entry of
+// paired functions: their names, numbers (the __UNIQUE_ID_ddebug counter)
+// and offsets in their sections do not matter, as whatever a patch added
+// before them moves them.
+func (d *differ) sameEntry(a, b *Entry) bool {
+	if a.Special.Name != b.Special.Name {
+		return false
+	}
+	if a.Owner == nil || b.Owner == nil {
+		return a.Owner == b.Owner && a.Index == b.Index
+	}
+	return d.pair[a.Owner.Sym] == b.Owner.Sym && a.nth == b.nth
 }
 
 // sameAnon compares sections that hold anonymous data (constant pools,
@@ -643,6 +664,15 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 			}
 			if len(diffs) == 0 {
 				continue
+			}
+			if name == "__dyndbg" {
+				if lo, ok := afterRelocs(x, 4); ok && diffs[0] >= lo && diffs[len(diffs)-1] < lo+4 &&
+					(binary.LittleEndian.Uint32(x.Data[lo:])^binary.LittleEndian.Uint32(y.Data[lo:]))&^ddebugLineMask == 0 {
+					la, _ := ddebugLine(x)
+					lb, _ := ddebugLine(y)
+					noise = append(noise, fmt.Sprintf("__dyndbg descriptor %d lineno: %d -> %d", i, la, lb))
+					continue
+				}
 			}
 			if name == "__bug_table" {
 				if lo, ok := bugLineField(x); ok && diffs[0] >= lo && diffs[len(diffs)-1] < lo+2 {
@@ -936,6 +966,51 @@ func (d *differ) refuseStrayReferences() {
 		}
 	}
 	d.refuseChangedUnknownSections()
+	d.refuseChangedUnattached()
+}
+
+// refuseChangedUnattached compares the special-section entries that belong
+// to no function (a dynamic debug class map, an exception table entry of
+// toplevel asm), in order per section: nothing carries them, so any change
+// is refused rather than dropped.
+func (d *differ) refuseChangedUnattached() {
+	group := func(es []*Entry) (map[string][]*Entry, []string) {
+		m := map[string][]*Entry{}
+		var names []string
+		for _, e := range es {
+			if _, ok := m[e.Special.Name]; !ok {
+				names = append(names, e.Special.Name)
+			}
+			m[e.Special.Name] = append(m[e.Special.Name], e)
+		}
+		return m, names
+	}
+	ga, na := group(d.pre.Unattached)
+	gb, nb := group(d.post.Unattached)
+	for _, n := range nb {
+		if !slices.Contains(na, n) {
+			na = append(na, n)
+		}
+	}
+	for _, name := range na {
+		ea, eb := ga[name], gb[name]
+		var rs reasonList
+		if len(ea) != len(eb) {
+			rs.add("%d entries -> %d", len(ea), len(eb))
+		}
+		for i := range min(len(ea), len(eb)) {
+			what := fmt.Sprintf("entry %d: ", i)
+			if d.compareRelocs(&rs, what, ea[i].Relocs, eb[i].Relocs) {
+				if diffs := byteDiffs(ea[i].Data, eb[i].Data, ea[i].Relocs, eb[i].Relocs); len(diffs) > 0 || len(ea[i].Data) != len(eb[i].Data) {
+					rs.add("%sbytes differ", what)
+				}
+			}
+		}
+		if l := rs.list(); len(l) > 0 {
+			d.refusal(name, name, RuleUnknownSection, "entries of %s that belong to no function changed (%s): "+
+				"nothing can carry them", name, strings.Join(l, "; "))
+		}
+	}
 }
 
 // refuseChangedUnknownSections compares the sections elfdiff does not know,

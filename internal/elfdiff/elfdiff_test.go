@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,16 @@ var expectations = map[string]expect{
 		carry:  []string{"tune"},
 		reason: map[string]string{"fs_check": "__LINE__ argument 3 of __fs_error", "fs_verify": "__LINE__ argument 4 of fs_asswarn",
 			"marked": "__LINE__ argument 1 of note_line", "tune": "bytes differ"},
+	},
+	"jumpkeys": {
+		status: map[string]Status{"toggled": StatusChanged, "steady": StatusUnchanged, "touch": StatusUnchanged},
+		carry:  []string{"toggled"},
+	},
+	"dyndbg": {
+		status: map[string]Status{"early": StatusChanged, "probe": StatusNoise, "fixed": StatusChanged, "__func__.2": StatusNew},
+		carry:  []string{"early", "fixed"},
+		data:   []string{"__func__.2"},
+		reason: map[string]string{"probe": "__dyndbg descriptor 0 lineno: 24 -> 25"},
 	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
@@ -325,6 +336,88 @@ func TestSpecialEntries(t *testing.T) {
 				if want, ok := sizes[sp.Name]; ok && sp.EntrySize != want {
 					t.Errorf("%s: derived entry size %d, want %d", sp.Name, sp.EntrySize, want)
 				}
+			}
+		})
+	}
+}
+
+// TestEntriesSplit checks that entries whose key relocations mix kinds
+// (external, local, section + addend, dynamic debug descriptor) are split
+// one per entry and attached to their functions, and that each function
+// owns the dynamic debug descriptors its code uses.
+func TestEntriesSplit(t *testing.T) {
+	want := map[string]map[string]int{
+		"toggled": {"__jump_table": 3, ".static_call_sites": 1, "__dyndbg": 1},
+		"steady":  {"__jump_table": 2, ".static_call_sites": 2},
+		"probe":   {"__jump_table": 1, "__dyndbg": 1},
+		"fixed":   {"__jump_table": 1, "__dyndbg": 1},
+		"early":   {"__jump_table": 1, "__dyndbg": 1},
+	}
+	sizes := map[string]uint64{"__jump_table": 16, ".static_call_sites": 8, "__dyndbg": 56}
+	for _, arch := range arches {
+		want["steady"][".static_call_sites"] = 2
+		for _, obj := range []string{"jumpkeys.orig.o", "dyndbg.patched.o"} {
+			t.Run(arch+"/"+obj, func(t *testing.T) {
+				f, err := Open(filepath.Join(testdata, arch, obj))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if arch == "arm64" {
+					// gcc duplicates steady's tail, static call site and all.
+					want["steady"][".static_call_sites"] = 3
+				}
+				for _, fn := range f.Functions {
+					got := map[string]int{}
+					for _, e := range fn.Entries {
+						if _, ok := sizes[e.Special.Name]; ok {
+							got[e.Special.Name]++
+						}
+					}
+					if w, ok := want[fn.Name]; ok && !maps.Equal(got, w) {
+						t.Errorf("%s: entries %v, want %v", fn.Name, got, w)
+					}
+				}
+				for _, sp := range f.Special {
+					if w, ok := sizes[sp.Name]; ok && sp.EntrySize != w {
+						t.Errorf("%s: entry size %d, want %d", sp.Name, sp.EntrySize, w)
+					}
+				}
+				for _, e := range f.Unattached {
+					if e.Special.Name != "__dyndbg_classes" { // a class map belongs to no function
+						t.Errorf("unattached %s entry %d", e.Special.Name, e.Index)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestUnattachedChanged changes an entry that belongs to no function (the
+// dyndbg pair's class map): the change must be refused, not dropped.
+func TestUnattachedChanged(t *testing.T) {
+	for _, arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			path := filepath.Join(testdata, arch, "dyndbg.orig.o")
+			pre, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			post, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(post.Unattached) != 1 {
+				t.Fatalf("%d unattached entries, want the class map", len(post.Unattached))
+			}
+			e := post.Unattached[0]
+			e.Data = slices.Clone(e.Data)
+			e.Data[len(e.Data)-8]++ // .base
+			res, err := Diff(pre, post)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(res.Err(), ErrUnknownSection) || res.Refusals[0].Symbol != "__dyndbg_classes" {
+				t.Errorf("refusals %v, want __dyndbg_classes refused", res.Refusals)
 			}
 		})
 	}

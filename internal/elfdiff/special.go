@@ -2,6 +2,8 @@ package elfdiff
 
 import (
 	"bytes"
+	"cmp"
+	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -19,7 +21,12 @@ var SpecialSections = []string{
 	".static_call_sites", ".retpoline_sites", ".return_sites", ".call_sites",
 	".ibt_endbr_seal", ".smp_locks",
 	".orc_unwind_ip", ".orc_unwind", ".printk_index",
+	"__dyndbg", "__dyndbg_classes",
 }
+
+// usedSections hold entries that point at no code (dynamic debug
+// descriptors): each belongs to the function whose code references it.
+var usedSections = []string{"__dyndbg"}
 
 // payloadSections hold code or data that special entries point to; they
 // have no entries of their own.
@@ -55,7 +62,7 @@ func (f *File) loadSpecial() error {
 			continue
 		}
 		for _, sec := range sp.Sections {
-			size, err := deriveEntrySize(sec)
+			size, err := f.deriveEntrySize(sec)
 			if err != nil {
 				return err
 			}
@@ -74,24 +81,90 @@ func (f *File) loadSpecial() error {
 			return err
 		}
 	}
+	f.attachUsed()
 	for _, sp := range f.Special {
 		for _, e := range sp.Entries {
+			e.Section.entries = append(e.Section.entries, e)
 			if e.Owner == nil {
 				f.Unattached = append(f.Unattached, e)
-			} else {
-				e.Owner.Entries = append(e.Owner.Entries, e)
+				continue
 			}
+			e.nth = len(e.Owner.entriesOf(sp.Name))
+			e.Owner.Entries = append(e.Owner.Entries, e)
 		}
 	}
 	return nil
 }
 
+// attachUsed attaches the entries of usedSections to the first function
+// whose code references them. A descriptor shared by several functions (a
+// pr_debug in an inline function inlined twice) belongs to the first; the
+// others reference it as they reference data.
+func (f *File) attachUsed() {
+	for _, fn := range f.Functions {
+		for _, r := range fn.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || !slices.Contains(usedSections, sec.Name) {
+				continue
+			}
+			for _, sp := range f.Special {
+				if sp.Name != sec.Name {
+					continue
+				}
+				for _, e := range sp.Entries {
+					if e.Section == sec && e.Owner == nil && off >= int64(e.Offset) && off < int64(e.Offset)+int64(len(e.Data)) {
+						e.Owner, e.Anchor = fn, -1
+					}
+				}
+			}
+		}
+	}
+}
+
+// location returns the section and offset in it that a target points at,
+// when it is defined.
+func (t Target) location() (*Section, int64, bool) {
+	if !t.Sym.Defined() {
+		return nil, 0, false
+	}
+	off := t.Off
+	if t.Sym.Type != elf.STT_SECTION {
+		off += int64(t.Sym.Value)
+	}
+	return t.Sym.Section, off, true
+}
+
+// entryAt returns the special-section entry a target points into, and the
+// offset in it, or nil.
+func entryAt(t Target) (*Entry, int64) {
+	sec, off, ok := t.location()
+	if !ok || sec.Kind != KindSpecial {
+		return nil, 0
+	}
+	es := sec.entries
+	i, _ := slices.BinarySearchFunc(es, off+1, func(e *Entry, o int64) int { return cmp.Compare(int64(e.Offset), o) })
+	if i == 0 {
+		return nil, 0
+	}
+	e := es[i-1]
+	if off-int64(e.Offset) > int64(len(e.Data)) {
+		return nil, 0
+	}
+	return e, off - int64(e.Offset)
+}
+
 // deriveEntrySize finds the entry size of a special section from its
-// relocations: entries repeat the same pattern of relocation offsets,
-// types and kinds of target, so the smallest number of relocations per
-// entry whose pattern repeats at a constant stride, and whose stride fits
-// the section size, gives the size.
-func deriveEntrySize(sec *Section) (uint64, error) {
+// relocations: entries repeat the same pattern of relocation offsets and
+// types, so the smallest number of relocations per entry whose pattern
+// repeats at a constant stride, and whose stride fits the section size,
+// gives the size. The first relocation of every entry must also point at
+// the same class of thing (code of a function, other code, anything else):
+// it is what tells a static call site (code) from its key (data) when both
+// are s32 fields. The other fields may point at anything: keys of jump
+// labels and static calls are external symbols, local ones (relocated
+// against their section), array elements (section + addend) or dynamic
+// debug descriptors, mixed in one section.
+func (f *File) deriveEntrySize(sec *Section) (uint64, error) {
 	rs := sec.Relocs
 	c := len(rs)
 	if sec.Size == 0 {
@@ -113,10 +186,11 @@ func deriveEntrySize(sec *Section) (uint64, error) {
 			continue
 		}
 		ok := sec.Size > (n-1)*stride && sec.Size <= n*stride
+		first := f.anchorClass(rs[0])
 		for i := per; ok && i < c; i++ {
 			b := rs[i%per]
 			ok = rs[i].Offset-b.Offset == uint64(i/per)*stride && rs[i].Type == b.Type &&
-				targetKind(rs[i]) == targetKind(b)
+				(i%per != 0 || f.anchorClass(rs[i]) == first)
 		}
 		if ok {
 			return stride, nil
@@ -125,11 +199,18 @@ func deriveEntrySize(sec *Section) (uint64, error) {
 	return 0, &FormatError{Section: sec.Name, Msg: "cannot derive the entry size from the relocations"}
 }
 
-func targetKind(r Reloc) SectionKind {
-	if r.Sym == nil || r.Sym.Section == nil {
-		return KindMeta
+// anchorClass classifies what a relocation of a special section points
+// at: 2 for code inside a function, 1 for other code (.fixup,
+// .altinstr_replacement), 0 for anything else.
+func (f *File) anchorClass(r Reloc) int {
+	t := f.target(r.Sym, r.Addend)
+	switch {
+	case t.Sym.Function() != nil:
+		return 2
+	case r.Sym != nil && r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0:
+		return 1
 	}
-	return r.Sym.Section.Kind
+	return 0
 }
 
 func (f *File) splitEntries(sp *Special, sec *Section, size uint64) {

@@ -143,6 +143,64 @@ l_yes:
 	return true;
 }
 
+/*
+ * Dynamic debug (CONFIG_DYNAMIC_DEBUG with CONFIG_JUMP_LABEL, as Debian
+ * builds): pr_debug() defines a struct _ddebug descriptor named
+ * __UNIQUE_ID_ddebugN in section __dyndbg and guards the call with a jump
+ * label on the descriptor's own key.
+ */
+#define KBUILD_MODNAME	"elfdiff"
+#define ___PASTE(a, b)	a##b
+#define __PASTE(a, b)	___PASTE(a, b)
+#define __UNIQUE_ID(prefix) __PASTE(__PASTE(__UNIQUE_ID_, prefix), __COUNTER__)
+struct static_key_false { struct static_key key; unsigned long type; };
+struct _ddebug {
+	const char *modname;
+	const char *function;
+	const char *filename;
+	const char *format;
+	unsigned int lineno:18;
+	unsigned int class_id:6;
+	unsigned int flags:8;
+	struct static_key_false key;
+} __attribute__((aligned(8)));
+extern void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...);
+#define DEFINE_DYNAMIC_DEBUG_METADATA(name, fmt)			\
+	static struct _ddebug __attribute__((aligned(8)))		\
+	__section("__dyndbg") name = {					\
+		.modname = KBUILD_MODNAME, .function = __func__,	\
+		.filename = __FILE__, .format = (fmt),			\
+		.lineno = __LINE__, .class_id = 63, .flags = 0,		\
+	}
+#define __dynamic_func_call(id, fmt, func, ...) do {			\
+	DEFINE_DYNAMIC_DEBUG_METADATA(id, fmt);				\
+	if (static_key_false(&id.key.key))				\
+		func(&id, ##__VA_ARGS__);				\
+} while (0)
+#define pr_debug(fmt, ...)						\
+	__dynamic_func_call(__UNIQUE_ID(ddebug), fmt, __dynamic_pr_debug, fmt, ##__VA_ARGS__)
+
+/* Dynamic debug class maps (DECLARE_DYNDBG_CLASSMAP, 6.1+): used by drm. */
+struct list_head { struct list_head *next, *prev; };
+struct ddebug_class_map {
+	struct list_head link;
+	void *mod;
+	const char *mod_name;
+	const char **class_names;
+	const int length;
+	const int base;
+	int map_type;
+};
+#define DECLARE_DYNDBG_CLASSMAP(_var, _maptype, _base, ...)		\
+	static const char *_var##_classnames[] = { __VA_ARGS__ };	\
+	static struct ddebug_class_map __attribute__((aligned(8), used)) \
+	__section("__dyndbg_classes") _var = {				\
+		.mod_name = KBUILD_MODNAME, .base = _base,		\
+		.map_type = _maptype,					\
+		.length = sizeof(_var##_classnames) / sizeof(char *),	\
+		.class_names = _var##_classnames,			\
+	}
+
 /* Alternatives: struct alt_instr { s32 instr; s32 repl; u16 cpuid; u8 instrlen; u8 replacementlen; }. */
 #ifdef __x86_64__
 #define ALT_OLD		"lfence"
