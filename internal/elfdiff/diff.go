@@ -99,9 +99,10 @@ func (d *differ) link(a, b *Symbol) {
 }
 
 // pairUp pairs the items of pre and post with equal keys: a single one on
-// each side pairs directly; otherwise first those that are alike, then
+// each side pairs directly; otherwise first those that are alike and
+// placed alike (when place is not nil), then those that are alike, then
 // those with equal names, then the rest in order.
-func pairUp[T any](pre, post []T, key, name func(T) string, alike func(a, b T) bool, link func(a, b T)) {
+func pairUp[T any](pre, post []T, key, name, place func(T) string, alike func(a, b T) bool, link func(a, b T)) {
 	postBy := map[string][]T{}
 	for _, b := range post {
 		postBy[key(b)] = append(postBy[key(b)], b)
@@ -127,6 +128,7 @@ func pairUp[T any](pre, post []T, key, name func(T) string, alike func(a, b T) b
 		used := make([]bool, len(bs))
 		done := make([]bool, len(as))
 		for _, pass := range []func(a, b T) bool{
+			func(a, b T) bool { return place != nil && alike(a, b) && place(a) == place(b) },
 			func(a, b T) bool { return alike(a, b) && name(a) == name(b) },
 			alike,
 			func(a, b T) bool { return name(a) == name(b) },
@@ -152,20 +154,55 @@ func (d *differ) pairFunctions() {
 	pairUp(d.pre.Functions, d.post.Functions,
 		func(f *Function) string { return f.key },
 		func(f *Function) string { return f.Name },
+		nil,
 		func(a, b *Function) bool { return a.Size == b.Size && bytes.Equal(a.Code, b.Code) },
 		func(a, b *Function) { d.link(a.Sym, b.Sym) })
 }
 
 // pairObjects pairs data objects by name, and static locals (count.0,
-// count.1, ...) by the functions that use them.
+// count.1, ...) by the functions that use them. Same-named statics of one
+// function (two WARN_ONCE's __warned, lockdep's __key, descriptor) pair by
+// their order of use in it, never by their numbers, which the compiler
+// reassigns when the patch adds a namesake anywhere in the file.
 func (d *differ) pairObjects() {
 	d.preUsers = users(d.pre)
 	d.postUsers = users(d.post)
+	prePlace, postPlace := usePlaces(d.pre), usePlaces(d.post)
+	place := func(o *Object) string {
+		if p, ok := prePlace[o]; ok {
+			return p
+		}
+		return postPlace[o]
+	}
 	pairUp(d.pre.Objects, d.post.Objects,
 		func(o *Object) string { return o.key },
 		func(o *Object) string { return o.Name },
+		place,
 		func(a, b *Object) bool { return sameSet(d.preUsers[a], d.postUsers[b]) },
 		func(a, b *Object) { d.link(a.Sym, b.Sym) })
+}
+
+// usePlaces maps each data object that code references to where it is first
+// used: the first function (in file order) whose code references it, and
+// its rank among the objects of the same normalized name that this
+// function is the first to reference, in the order of its code.
+func usePlaces(f *File) map[*Object]string {
+	out := map[*Object]string{}
+	for _, fn := range f.Functions {
+		rank := map[string]int{}
+		for _, r := range fn.Relocs {
+			o := r.Target.Sym.Object()
+			if o == nil {
+				continue
+			}
+			if _, ok := out[o]; ok {
+				continue
+			}
+			out[o] = fmt.Sprintf("%s#%d", fn.key, rank[o.key])
+			rank[o.key]++
+		}
+	}
+	return out
 }
 
 // users maps each data object to the normalized names of the functions that

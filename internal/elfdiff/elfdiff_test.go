@@ -153,6 +153,12 @@ var expectations = map[string]expect{
 		data:   []string{"__func__.2"},
 		reason: map[string]string{"probe": "__dyndbg descriptor 0 lineno: 24 -> 25"},
 	},
+	"samestatics": {
+		status: map[string]Status{"first": StatusNew, "guarded": StatusUnchanged, "limit.0": StatusUnchanged,
+			"limit.1": StatusUnchanged, "__warned.3": StatusUnchanged, "__warned.4": StatusUnchanged},
+		carry: []string{"first"},
+		data:  []string{"limit.2", "__warned.5"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},

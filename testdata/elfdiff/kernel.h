@@ -88,6 +88,17 @@ extern void fs_asswarn(struct super_block *sb, const char *expr,
 	unlikely(__ret_warn_on);					\
 })
 
+/* WARN_ONCE: a once-flag per call site, all named __warned. */
+#define WARN_ONCE(condition, fmt, ...) ({				\
+	static bool __warned __once_data;				\
+	int __ret_warn_once = !!(condition);				\
+	if (unlikely(__ret_warn_once && !__warned)) {			\
+		__warned = true;					\
+		pr_err(fmt, ##__VA_ARGS__);				\
+	}								\
+	unlikely(__ret_warn_once);					\
+})
+
 #define BUG() do { __BUG_FLAGS(0); __builtin_unreachable(); } while (0)
 
 /* Exception table entry: insn, fixup, data (x86 and arm64 shapes). */
