@@ -159,6 +159,11 @@ var expectations = map[string]expect{
 		carry: []string{"first"},
 		data:  []string{"limit.2", "__warned.5"},
 	},
+	"uniqueid": {
+		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
+		carry:  []string{"added"},
+		data:   []string{"__UNIQUE_ID_tag0.1"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},
