@@ -164,6 +164,11 @@ var expectations = map[string]expect{
 		carry:  []string{"added"},
 		data:   []string{"__UNIQUE_ID_tag0.1"},
 	},
+	"fixupold": {
+		status: map[string]Status{"read_a": StatusChanged, "read_b": StatusUnchanged},
+		carry:  []string{"read_a"},
+		reason: map[string]string{"read_a": ".fixup entry 0: "},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},

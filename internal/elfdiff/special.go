@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ksplice-go/ksplice/internal/arch"
@@ -28,9 +29,9 @@ var SpecialSections = []string{
 // descriptors): each belongs to the function whose code references it.
 var usedSections = []string{"__dyndbg"}
 
-// payloadSections hold code or data that special entries point to; they
-// have no entries of their own.
-var payloadSections = []string{".altinstr_replacement", ".altinstr_aux"}
+// payloadSections hold code or data that special entries point to. They
+// have no entries of their own, except .fixup (see splitFixup).
+var payloadSections = []string{".altinstr_replacement", ".altinstr_aux", ".fixup"}
 
 func isSpecial(name string) bool {
 	return slices.Contains(SpecialSections, name) || slices.Contains(payloadSections, name)
@@ -81,6 +82,9 @@ func (f *File) loadSpecial() error {
 			return err
 		}
 	}
+	if ex := byName["__ex_table"]; ex != nil {
+		f.splitFixup(ex)
+	}
 	f.attachUsed()
 	for _, sp := range f.Special {
 		for _, e := range sp.Entries {
@@ -94,6 +98,57 @@ func (f *File) loadSpecial() error {
 		}
 	}
 	return nil
+}
+
+// splitFixup splits .fixup, the out-of-line exception fixup code of older
+// kernels (x86 before 5.17, arm64 before 5.16), into one piece per
+// __ex_table entry pointing into it: from the entry's fixup target to the
+// next target (or the end of the section). Each piece is an entry of a
+// ".fixup" Special of variable size (EntrySize 0), owned by the function of
+// its __ex_table entry, so that it is compared and carried with it, and a
+// longer fixup of one function does not move the others'.
+func (f *File) splitFixup(ex *Special) {
+	owner := map[*Section]map[int64]*Entry{}
+	for _, e := range ex.Entries {
+		for _, r := range e.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || sec.Name != ".fixup" || off < 0 || off >= int64(sec.Size) {
+				continue
+			}
+			if owner[sec] == nil {
+				owner[sec] = map[int64]*Entry{}
+			}
+			if _, dup := owner[sec][off]; !dup {
+				owner[sec][off] = e
+			}
+		}
+	}
+	if len(owner) == 0 {
+		return
+	}
+	sp := &Special{Name: ".fixup"}
+	for _, sec := range f.Sections[1:] {
+		starts := owner[sec]
+		if starts == nil {
+			continue
+		}
+		sp.Sections = append(sp.Sections, sec)
+		offs := slices.Sorted(maps.Keys(starts))
+		for i, off := range offs {
+			end := int64(sec.Size)
+			if i+1 < len(offs) {
+				end = offs[i+1]
+			}
+			e := &Entry{Special: sp, Section: sec, Index: len(sp.Entries), Offset: uint64(off), Anchor: -1,
+				Owner: starts[off].Owner}
+			if sec.Data != nil {
+				e.Data = sec.Data[off:end]
+			}
+			e.Relocs = f.resolve(sec, uint64(off), uint64(end-off), nil)
+			sp.Entries = append(sp.Entries, e)
+		}
+	}
+	f.Special = append(f.Special, sp)
 }
 
 // attachUsed attaches the entries of usedSections to the first function

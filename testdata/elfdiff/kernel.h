@@ -137,6 +137,56 @@ static inline int get_user_int(int *dst, const int *src)
 }
 #endif
 
+/*
+ * Exception tables of older kernels (before 5.17 on x86, 5.16 on arm64):
+ * struct exception_table_entry { int insn, fixup; }, where fixup points to
+ * code in .fixup that sets the error and jumps back. ZERO also clears the
+ * destination, as the fixups of get_user() did.
+ */
+#ifdef __x86_64__
+#define __get_user_old(dst, src, err, zero)				\
+	asm volatile("1:\tmovl (%2), %1\n"				\
+		     "2:\n"						\
+		     ".section .fixup,\"ax\"\n"			\
+		     "3:\tmovl $" __stringify(err) ", %0\n"		\
+		     zero						\
+		     "\tjmp 2b\n"					\
+		     ".previous\n"					\
+		     ".pushsection __ex_table,\"a\"\n"		\
+		     "\t.balign 4\n"					\
+		     "\t.long 1b - .\n"				\
+		     "\t.long 3b - .\n"				\
+		     ".popsection"					\
+		     : "+r"(__err), "=r"(dst) : "r"(src))
+#define FIXUP_ZERO	"\txorl %1, %1\n"
+#else
+#define __get_user_old(dst, src, err, zero)				\
+	asm volatile("1:\tldr %w1, [%2]\n"				\
+		     "2:\n"						\
+		     ".section .fixup,\"ax\"\n"			\
+		     "\t.align 2\n"					\
+		     "3:\tmov %w0, #" __stringify(err) "\n"		\
+		     zero						\
+		     "\tb 2b\n"					\
+		     ".previous\n"					\
+		     ".pushsection __ex_table,\"a\"\n"		\
+		     "\t.align 3\n"					\
+		     "\t.long (1b - .), (3b - .)\n"			\
+		     ".popsection"					\
+		     : "+r"(__err), "=r"(dst) : "r"(src))
+#define FIXUP_ZERO	"\tmov %w1, #0\n"
+#endif
+#define get_user_old(dst, src) ({					\
+	int __err = 0;							\
+	__get_user_old(dst, src, -14, "");				\
+	__err;								\
+})
+#define get_user_old_zero(dst, src) ({					\
+	int __err = 0;							\
+	__get_user_old(dst, src, -14, FIXUP_ZERO);			\
+	__err;								\
+})
+
 /* Jump labels: struct jump_entry { s32 code; s32 target; long key; }. */
 struct static_key { int enabled; };
 static inline __attribute__((always_inline)) bool static_key_false(struct static_key *key)
