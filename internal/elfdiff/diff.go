@@ -325,6 +325,18 @@ func (d *differ) compareFunc(a, b *Function) (reasons, noise []string) {
 		}
 	}
 	noise = append(noise, d.compareEntries(&rs, a, b)...)
+	if len(a.Relocs) == len(b.Relocs) {
+		seen := map[*Symbol]bool{} // arm64 references each twice (adrp, add)
+		for i := range a.Relocs {
+			ta, tb := a.Relocs[i].Target, b.Relocs[i].Target
+			la, ca, oka := ubsanLocation(ta)
+			lb, cb, okb := ubsanLocation(tb)
+			if oka && okb && (la != lb || ca != cb) && !seen[ta.Sym] && d.sameTarget(ta, tb) {
+				seen[ta.Sym] = true
+				noise = append(noise, fmt.Sprintf("UBSAN location at +%#x: line %d:%d -> %d:%d", a.Relocs[i].Offset, la, ca, lb, cb))
+			}
+		}
+	}
 	return rs.list(), noise
 }
 
@@ -420,7 +432,30 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.Sym.fn != nil || a.Sym.obj != nil || b.Sym.fn != nil || b.Sym.obj != nil {
 		return false // removed vs new
 	}
-	return a.Sym.Name == b.Sym.Name && d.sameAnon(a.Sym.Section, b.Sym.Section)
+	return anonName(a.Sym.Name) == anonName(b.Sym.Name) && d.sameAnon(a.Sym.Section, b.Sym.Section)
+}
+
+// anonName normalizes the name of a section of anonymous data: the compiler
+// numbers the sections it makes of its local labels (".data..Lubsan_data12",
+// ".data..Lubsan_type3") in the order it emits them, so the number does not
+// matter; the content does.
+func anonName(name string) string {
+	if strings.Contains(name, "..L") {
+		return strings.TrimRight(name, "0123456789")
+	}
+	return name
+}
+
+// ubsanLocation returns the source location (struct source_location {
+// const char *file; u32 line; u32 column; }) that starts the data of every
+// UBSAN handler, when t points to the start of one (.data..Lubsan_data*).
+func ubsanLocation(t Target) (line, col uint32, ok bool) {
+	sec, off, found := t.location()
+	if !found || off != 0 || !strings.Contains(sec.Name, "..Lubsan_data") || len(sec.Data) < 16 ||
+		len(sec.Relocs) == 0 || sec.Relocs[0].Offset != 0 {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint32(sec.Data[8:]), binary.LittleEndian.Uint32(sec.Data[12:]), true
 }
 
 // sameEntry reports whether special-section entries are the same entry of
@@ -438,14 +473,22 @@ func (d *differ) sameEntry(a, b *Entry) bool {
 }
 
 // sameAnon compares sections that hold anonymous data (constant pools,
-// alternative replacements) by content.
+// alternative replacements, UBSAN data) by content. The line and column of
+// a UBSAN source location are noise (compareFunc names them).
 func (d *differ) sameAnon(a, b *Section) bool {
-	if eq, ok := d.anonEq[a.Name]; ok {
+	key := a.Name + "\x00" + b.Name
+	if eq, ok := d.anonEq[key]; ok {
 		return eq
 	}
-	eq := a.Size == b.Size && bytes.Equal(a.Data, b.Data) && len(a.Relocs) == len(b.Relocs)
+	da, db := a.Data, b.Data
+	if strings.Contains(a.Name, "..Lubsan_data") && len(da) >= 16 && len(db) >= 16 {
+		da, db = slices.Clone(da), slices.Clone(db)
+		clear(da[8:16])
+		clear(db[8:16])
+	}
+	eq := a.Size == b.Size && bytes.Equal(da, db) && len(a.Relocs) == len(b.Relocs)
 	if eq {
-		d.anonEq[a.Name] = true // assume equal while comparing (cycles)
+		d.anonEq[key] = true // assume equal while comparing (cycles)
 		for i := range a.Relocs {
 			ra, rb := a.Relocs[i], b.Relocs[i]
 			ta := d.pre.target(ra.Sym, ra.Addend)
@@ -456,7 +499,7 @@ func (d *differ) sameAnon(a, b *Section) bool {
 			}
 		}
 	}
-	d.anonEq[a.Name] = eq
+	d.anonEq[key] = eq
 	return eq
 }
 
@@ -564,6 +607,15 @@ func (d *differ) findLineShifts() {
 				lb, okb := bugLine(eb[i])
 				if oka && okb {
 					add(la, lb)
+				}
+			}
+		}
+		if len(a.Relocs) == len(b.Relocs) {
+			for i := range a.Relocs {
+				la, _, oka := ubsanLocation(a.Relocs[i].Target)
+				lb, _, okb := ubsanLocation(b.Relocs[i].Target)
+				if oka && okb {
+					add(int64(la), int64(lb))
 				}
 			}
 		}

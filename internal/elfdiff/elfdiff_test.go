@@ -169,6 +169,12 @@ var expectations = map[string]expect{
 		carry:  []string{"read_a"},
 		reason: map[string]string{"read_a": ".fixup entry 0: "},
 	},
+	"ubsan": {
+		status:   map[string]Status{"added": StatusChanged, "indexed": StatusNoise, "widened": StatusChanged},
+		carry:    []string{"added", "widened"},
+		carryX86: []string{"added.cold"},
+		reason:   map[string]string{"indexed": "UBSAN location at +0x"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},
