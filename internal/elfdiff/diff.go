@@ -743,6 +743,12 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 				rs.add("%sat +%#x -> +%#x", what, x.Anchor, y.Anchor)
 				continue
 			}
+			if name == "__jump_table" {
+				if n, ok := d.degenerateJump(x, y); ok {
+					noise = append(noise, n)
+					continue
+				}
+			}
 			if !d.compareRelocs(rs, what, x.Relocs, y.Relocs) {
 				continue
 			}
@@ -774,6 +780,42 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 		}
 	}
 	return noise
+}
+
+// degenerateJump reports whether jump entries x and y (same anchor) differ
+// only in a target that is, in both, the instruction right after the site:
+// the branch is a no-op whether the key is on or off, so where the target
+// lands (the next function of a shared text section, padding) does not
+// matter.
+func (d *differ) degenerateJump(x, y *Entry) (string, bool) {
+	i := degenerateTarget(x)
+	if i < 0 || i != degenerateTarget(y) || len(x.Relocs) != len(y.Relocs) || d.sameTarget(x.Relocs[i].Target, y.Relocs[i].Target) {
+		return "", false
+	}
+	var rs reasonList
+	without := func(r []Reloc) []Reloc { return slices.Delete(slices.Clone(r), i, i+1) }
+	if !d.compareRelocs(&rs, "", without(x.Relocs), without(y.Relocs)) || len(x.Data) != len(y.Data) ||
+		len(byteDiffs(x.Data, y.Data, x.Relocs, y.Relocs)) > 0 {
+		return "", false
+	}
+	return fmt.Sprintf("__jump_table entry at +%#x: degenerate target (the next instruction) %s -> %s",
+		x.Anchor, x.Relocs[i].Target.describe(), y.Relocs[i].Target.describe()), true
+}
+
+// degenerateTarget returns the index of the relocation of jump entry e
+// whose target is the instruction right after its site, or -1.
+func degenerateTarget(e *Entry) int {
+	fn := e.Owner
+	if fn == nil || e.Anchor < 0 || e.Anchor >= int64(len(fn.Code)) {
+		return -1
+	}
+	next := int64(fn.Offset) + e.Anchor + int64(fn.file.Arch.JumpSiteLen(fn.Code[e.Anchor:]))
+	for i, r := range e.Relocs {
+		if sec, off, ok := r.Target.location(); ok && sec == fn.Section && off == next {
+			return i
+		}
+	}
+	return -1
 }
 
 // bugLineField returns the offset of the line number in a __bug_table entry:

@@ -175,6 +175,11 @@ var expectations = map[string]expect{
 		carryX86: []string{"added.cold"},
 		reason:   map[string]string{"indexed": "UBSAN location at +0x"},
 	},
+	"degenjump": {
+		status: map[string]Status{"spin_stop": StatusNoise, "spin_new": StatusNew, "spin_last": StatusUnchanged},
+		carry:  []string{"spin_new"},
+		reason: map[string]string{"spin_stop": "degenerate target (the next instruction)"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},
