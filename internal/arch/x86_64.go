@@ -80,9 +80,10 @@ func decodeX86(code []byte) []Insn {
 			continue
 		}
 		in := Insn{Off: off, Len: inst.Len}
-		if inst.Op == x86asm.MOV {
+		if inst.Op == x86asm.MOV || inst.Op == x86asm.LEA {
 			if r, ok := inst.Args[0].(x86asm.Reg); ok {
-				if imm, ok := inst.Args[1].(x86asm.Imm); ok {
+				in.AddrArg = argRegX86(r)
+				if imm, ok := inst.Args[1].(x86asm.Imm); ok && inst.Op == x86asm.MOV {
 					in.MovImm, in.Reg, in.Imm = true, int(r), int64(imm)
 					in.Arg = argRegX86(r)
 				}

@@ -572,7 +572,7 @@ func (d *differ) lineArgs(a, b *Function, diffs []int) ([]lineArg, bool) {
 			return nil, false
 		}
 		out = append(out, lineArg{off: x.Off, pre: x.Imm, post: y.Imm, arg: y.Arg,
-			callee: call.Target.Sym.Name, evidence: passesLocation(b, x.Off, int(call.Offset))})
+			callee: call.Target.Sym.Name, evidence: passesLocation(b, x.Off, int(call.Offset), y.Arg)})
 	}
 	return out, true
 }
@@ -682,10 +682,14 @@ func nextCall(fn *Function, off int) (Reloc, bool) {
 }
 
 // passesLocation reports whether the call whose relocated field is at call
-// also gets, among the arguments set up since the previous call (from the
-// instruction at from backwards and up to the call), a file name (a string
-// literal ending in .c or .h, as __FILE__ is) or a __func__ object.
-func passesLocation(fn *Function, from, call int) bool {
+// gets, in the argument right before argument arg, a file name (a string
+// literal ending in .c or .h, as __FILE__ is) or a __func__ object, set up
+// since the previous call: "__FILE__, __LINE__" and "__func__, __LINE__"
+// are how the kernel's macros pass a location.
+func passesLocation(fn *Function, from, call, arg int) bool {
+	if arg < 2 {
+		return false
+	}
 	lo := 0
 	for _, r := range fn.Relocs {
 		if int(r.Offset) >= from {
@@ -695,8 +699,12 @@ func passesLocation(fn *Function, from, call int) bool {
 			lo = int(r.Offset) + r.Info.Size
 		}
 	}
+	insns := fn.Insns()
 	for _, r := range fn.Relocs {
 		if int(r.Offset) < lo || int(r.Offset) >= call {
+			continue
+		}
+		if in, ok := arch.Containing(insns, int(r.Offset)); !ok || in.AddrArg != arg-1 {
 			continue
 		}
 		t := r.Target

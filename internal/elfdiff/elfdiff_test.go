@@ -138,8 +138,8 @@ var expectations = map[string]expect{
 		reason: map[string]string{"checked": "__LINE__ argument 2 of __might_sleep", "traced": "__LINE__ argument 2 of _printk"},
 	},
 	"lineargs": {
-		status: map[string]Status{"fs_check": StatusNoise, "fs_verify": StatusNoise, "marked": StatusNoise, "tune": StatusChanged},
-		carry:  []string{"tune"},
+		status: map[string]Status{"fs_check": StatusNoise, "fs_verify": StatusNoise, "marked": StatusNoise, "tune": StatusChanged, "fs_fail": StatusChanged},
+		carry:  []string{"tune", "fs_fail"},
 		reason: map[string]string{"fs_check": "__LINE__ argument 3 of __fs_error", "fs_verify": "__LINE__ argument 4 of fs_asswarn",
 			"marked": "__LINE__ argument 1 of note_line", "tune": "bytes differ"},
 	},

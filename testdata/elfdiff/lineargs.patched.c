@@ -4,7 +4,9 @@
  * __func__ and __LINE__, FS_ASSERT() __FILE__ and __LINE__, note_line()
  * only the line): a patch that adds lines near the top moves them all by
  * the same amount, which is noise. In tune() the patch changes a constant
- * argument (x + 5 -> x + 6) by a different amount: a real change.
+ * argument (x + 5 -> x + 6) by a different amount: a real change. In
+ * fs_fail() it changes the error passed next to __func__ and __LINE__
+ * (-EIO -> -EROFS): a real change too, though the same call passes a line.
  */
 #include "kernel.h"
 
@@ -30,6 +32,11 @@ void fs_verify(struct super_block *sb, int n)
 void marked(void)
 {
 	note_line(__LINE__);
+}
+
+void fs_fail(struct super_block *sb)
+{
+	fs_error(sb, -30, "I/O error");
 }
 
 int tune(struct super_block *sb)
