@@ -68,6 +68,14 @@ func TestDecodeLineArgs(t *testing.T) {
 	if len(insns) != 3 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Arg != 2 || insns[1].MovImm {
 		t.Fatalf("x86 decode: %+v", insns)
 	}
+	if insns[2].AddrArg != 1 || insns[0].AddrArg != 2 || insns[1].AddrArg != 0 {
+		t.Errorf("x86 address arguments: lea into rdi %d, mov into esi %d, call %d", insns[2].AddrArg, insns[0].AddrArg, insns[1].AddrArg)
+	}
+	// adrp x1, 0; add x1, x1, #0; add x9, x9, #0
+	adr := a64For(t).Decode([]byte{0x01, 0, 0, 0x90, 0x21, 0, 0, 0x91, 0x29, 0x01, 0, 0x91})
+	if adr[0].AddrArg != 2 || adr[1].AddrArg != 2 || adr[2].AddrArg != 0 {
+		t.Errorf("arm64 address arguments: %+v", adr)
+	}
 	if b := x.PCBias(insns, 13); b != 4 {
 		t.Errorf("x86 PC bias of lea's field: %d, want 4", b)
 	}
@@ -102,4 +110,13 @@ func TestJumpSiteLen(t *testing.T) {
 			t.Errorf("%s JumpSiteLen(% x) = %d, want %d", a.Name, tt.code, got, tt.want)
 		}
 	}
+}
+
+func a64For(t *testing.T) *Arch {
+	t.Helper()
+	a, err := For(elf.EM_AARCH64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
