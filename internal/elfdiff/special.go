@@ -63,7 +63,7 @@ func (f *File) loadSpecial() error {
 			continue
 		}
 		for _, sec := range sp.Sections {
-			size, err := f.deriveEntrySize(sec)
+			size, err := deriveEntrySize(sec)
 			if err != nil {
 				return err
 			}
@@ -212,14 +212,14 @@ func entryAt(t Target) (*Entry, int64) {
 // relocations: entries repeat the same pattern of relocation offsets and
 // types, so the smallest number of relocations per entry whose pattern
 // repeats at a constant stride, and whose stride fits the section size,
-// gives the size. The first relocation of every entry must also point at
-// the same class of thing (code of a function, other code, anything else):
-// it is what tells a static call site (code) from its key (data) when both
-// are s32 fields. The other fields may point at anything: keys of jump
+// gives the size. The first relocation of every entry must also point into
+// the same kind of section (text; a payload such as .fixup; data...): it is
+// what tells a static call site (text) from its key (data) when both are
+// s32 fields. The other fields may point at anything: keys of jump
 // labels and static calls are external symbols, local ones (relocated
 // against their section), array elements (section + addend) or dynamic
 // debug descriptors, mixed in one section.
-func (f *File) deriveEntrySize(sec *Section) (uint64, error) {
+func deriveEntrySize(sec *Section) (uint64, error) {
 	rs := sec.Relocs
 	c := len(rs)
 	if sec.Size == 0 {
@@ -241,11 +241,10 @@ func (f *File) deriveEntrySize(sec *Section) (uint64, error) {
 			continue
 		}
 		ok := sec.Size > (n-1)*stride && sec.Size <= n*stride
-		first := f.anchorClass(rs[0])
 		for i := per; ok && i < c; i++ {
 			b := rs[i%per]
 			ok = rs[i].Offset-b.Offset == uint64(i/per)*stride && rs[i].Type == b.Type &&
-				(i%per != 0 || f.anchorClass(rs[i]) == first)
+				(i%per != 0 || targetKind(rs[i]) == targetKind(b))
 		}
 		if ok {
 			return stride, nil
@@ -254,18 +253,11 @@ func (f *File) deriveEntrySize(sec *Section) (uint64, error) {
 	return 0, &FormatError{Section: sec.Name, Msg: "cannot derive the entry size from the relocations"}
 }
 
-// anchorClass classifies what a relocation of a special section points
-// at: 2 for code inside a function, 1 for other code (.fixup,
-// .altinstr_replacement), 0 for anything else.
-func (f *File) anchorClass(r Reloc) int {
-	t := f.target(r.Sym, r.Addend)
-	switch {
-	case t.Sym.Function() != nil:
-		return 2
-	case r.Sym != nil && r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0:
-		return 1
+func targetKind(r Reloc) SectionKind {
+	if r.Sym == nil || r.Sym.Section == nil {
+		return KindMeta
 	}
-	return 0
+	return r.Sym.Section.Kind
 }
 
 func (f *File) splitEntries(sp *Special, sec *Section, size uint64) {
