@@ -532,12 +532,12 @@ func byteDiffs(a, b []byte, ra, rb []Reloc) []int {
 // whose value changed by a line shift of the object. The line shifts (post
 // line minus pre line, one per hunk that adds or removes lines) are those
 // that something else in the object proves to be lines: the line field of
-// a __bug_table entry, a dynamic debug descriptor's lineno, or an immediate
-// argument passed in the same call as a file name (a string literal naming
-// a .c or .h file: __FILE__) or the caller's name (a __func__ object), the
-// way WARN, might_sleep and subsystems' error helpers (__ext4_error,
-// __btrfs_handle_fs_error, asswarn) pass it. A changed constant argument
-// whose change is not such a shift stays a change.
+// a __bug_table entry, a dynamic debug descriptor's lineno, a UBSAN source
+// location, or an immediate argument right after a file name (a string
+// literal naming a .c or .h file: __FILE__) or a __func__ object in the
+// same call, the way WARN, might_sleep and subsystems' error helpers
+// (__ext4_error, __btrfs_handle_fs_error, asswarn) pass it. A changed
+// constant argument whose change is not such a shift stays a change.
 
 // lineArg is an immediate argument that differs between a and b at the
 // instruction at Off of both.
@@ -547,7 +547,7 @@ type lineArg struct {
 	post     int64
 	arg      int
 	callee   string
-	evidence bool // the same call passes __FILE__ or __func__
+	evidence bool // passed right after __FILE__ or __func__
 }
 
 // lineArgs returns the differing bytes of a and b (same size, same
@@ -1108,15 +1108,30 @@ func (d *differ) refuseStrayReferences() {
 	d.refuseChangedUnattached()
 }
 
+// objtoolSections are special sections objtool derives from the code when
+// it checks an object; it makes them anew for the code an update carries.
+var objtoolSections = []string{".orc_unwind", ".orc_unwind_ip", ".return_sites", ".retpoline_sites",
+	".call_sites", ".ibt_endbr_seal"}
+
 // refuseChangedUnattached compares the special-section entries that belong
 // to no function (a dynamic debug class map, an exception table entry of
 // toplevel asm), in order per section: nothing carries them, so any change
-// is refused rather than dropped.
+// is refused rather than dropped. Entries objtool derives from the code, and
+// entries for code in a payload section (.altinstr_replacement, compared
+// with the alternative that uses it), are left out.
 func (d *differ) refuseChangedUnattached() {
 	group := func(es []*Entry) (map[string][]*Entry, []string) {
 		m := map[string][]*Entry{}
 		var names []string
 		for _, e := range es {
+			if slices.Contains(objtoolSections, e.Special.Name) {
+				continue
+			}
+			if len(e.Relocs) > 0 {
+				if sec, _, ok := e.Relocs[0].Target.location(); ok && slices.Contains(payloadSections, sec.Name) {
+					continue
+				}
+			}
 			if _, ok := m[e.Special.Name]; !ok {
 				names = append(names, e.Special.Name)
 			}
