@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -89,9 +90,13 @@ type differ struct {
 	anonEq      map[string]bool
 	preUsers    map[*Object]map[string]bool
 	postUsers   map[*Object]map[string]bool
-	// lineShifts are the line shifts the object proves (findLineShifts).
-	lineShifts map[int64]bool
+	// lines are the lines the object proves, by pre-patch line
+	// (findLineShifts).
+	lines []provenLine
 }
+
+// provenLine is a line number the object proves, before and after the patch.
+type provenLine struct{ pre, post int64 }
 
 func (d *differ) link(a, b *Symbol) {
 	d.pair[a] = b
@@ -577,12 +582,12 @@ func (d *differ) lineArgs(a, b *Function, diffs []int) ([]lineArg, bool) {
 	return out, true
 }
 
-// findLineShifts collects the line shifts the object proves (see lineArg).
+// findLineShifts collects the lines the object proves (see lineArg), moved
+// or not, sorted by their pre-patch line.
 func (d *differ) findLineShifts() {
-	d.lineShifts = map[int64]bool{}
 	add := func(pre, post int64) {
-		if pre > 0 && post > 0 && pre != post {
-			d.lineShifts[post-pre] = true
+		if pre > 0 && post > 0 {
+			d.lines = append(d.lines, provenLine{pre, post})
 		}
 	}
 	for _, b := range d.post.Functions {
@@ -630,6 +635,23 @@ func (d *differ) findLineShifts() {
 			}
 		}
 	}
+	slices.SortFunc(d.lines, func(x, y provenLine) int { return cmp.Compare(x.pre, y.pre) })
+}
+
+// lineShift reports whether pre -> post moves a line the way the proven
+// lines around it moved: an edit shifts every line after it by the same
+// amount, so a line between two proven lines moved by the shift of the one
+// before it or of the one after it (the edit may lie between them).
+func (d *differ) lineShift(pre, post int64) bool {
+	if pre <= 0 || post <= 0 || pre == post {
+		return false
+	}
+	i, _ := slices.BinarySearchFunc(d.lines, pre, func(l provenLine, p int64) int { return cmp.Compare(l.pre, p) })
+	// d.lines[i] is the first proven line at or after pre.
+	if i < len(d.lines) && d.lines[i].post-d.lines[i].pre == post-pre {
+		return true
+	}
+	return i > 0 && d.lines[i-1].post-d.lines[i-1].pre == post-pre
 }
 
 // entriesOf returns the function's entries of one special section.
@@ -653,7 +675,7 @@ func (d *differ) lineNoise(a, b *Function, diffs []int) ([]string, bool) {
 	}
 	var noise []string
 	for _, la := range args {
-		if la.pre <= 0 || !d.lineShifts[la.post-la.pre] {
+		if !d.lineShift(la.pre, la.post) {
 			return nil, false
 		}
 		noise = append(noise, fmt.Sprintf("__LINE__ argument %d of %s at +%#x: %d -> %d", la.arg, la.callee, la.off, la.pre, la.post))

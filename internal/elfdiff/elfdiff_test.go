@@ -180,6 +180,12 @@ var expectations = map[string]expect{
 		carry:  []string{"spin_new"},
 		reason: map[string]string{"spin_stop": "degenerate target (the next instruction)"},
 	},
+	"linehunks": {
+		status: map[string]Status{"top": StatusNoise, "top_mark": StatusNoise, "bottom": StatusNoise, "bottom_mark": StatusNoise,
+			"bottom_tune": StatusChanged},
+		carry:  []string{"bottom_tune"},
+		reason: map[string]string{"top_mark": "21 -> 23", "bottom_mark": "31 -> 36"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},
