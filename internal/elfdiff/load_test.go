@@ -115,7 +115,7 @@ func TestTruncations(t *testing.T) {
 // it accepts must diff against itself without changes.
 func FuzzOpen(f *testing.F) {
 	for _, arch := range arches {
-		for _, name := range []string{"special.orig.o", "clones.orig.o", "data.patched.o"} {
+		for _, name := range []string{"special.orig.o", "clones.orig.o", "data.patched.o", "dyndbg.patched.o", "fixupold.orig.o", "jumpkeys.orig.o"} {
 			f.Add(readObject(f, arch, name))
 		}
 	}
