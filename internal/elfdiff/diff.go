@@ -409,11 +409,11 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.IsString || b.IsString {
 		return a.IsString && b.IsString && a.String == b.String
 	}
-	if ea, offA := entryAt(a); ea != nil {
-		eb, offB := entryAt(b)
+	if ea, offA := a.Entry(); ea != nil {
+		eb, offB := b.Entry()
 		return eb != nil && offA == offB && d.sameEntry(ea, eb)
 	}
-	if eb, _ := entryAt(b); eb != nil {
+	if eb, _ := b.Entry(); eb != nil {
 		return false
 	}
 	if a.Off != b.Off {

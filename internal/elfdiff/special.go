@@ -189,9 +189,12 @@ func (t Target) location() (*Section, int64, bool) {
 	return t.Sym.Section, off, true
 }
 
-// entryAt returns the special-section entry a target points into, and the
-// offset in it, or nil.
-func entryAt(t Target) (*Entry, int64) {
+// Entry returns the special-section entry the target points into, and the
+// offset in it, or nil: a dynamic debug descriptor that code passes to
+// __dynamic_pr_debug or that a jump entry is keyed on, a .fixup piece an
+// __ex_table entry points to. An update that carries the entry must point
+// such references at its own copy.
+func (t Target) Entry() (*Entry, int64) {
 	sec, off, ok := t.location()
 	if !ok || sec.Kind != KindSpecial {
 		return nil, 0
