@@ -705,8 +705,9 @@ func nextCall(fn *Function, off int) (Reloc, bool) {
 
 // passesLocation reports whether the call whose relocated field is at call
 // gets, in the argument right before argument arg, a file name (a string
-// literal ending in .c or .h, as __FILE__ is) or a __func__ object, set up
-// since the previous call: "__FILE__, __LINE__" and "__func__, __LINE__"
+// literal ending in .c or .h, as __FILE__ is) or a __func__ (gcc's
+// __func__.N object, or a pooled string naming the caller, as clang emits
+// it), set up since the previous call: "__FILE__, __LINE__" and "__func__, __LINE__"
 // are how the kernel's macros pass a location.
 func passesLocation(fn *Function, from, call, arg int) bool {
 	if arg < 2 {
@@ -735,6 +736,9 @@ func passesLocation(fn *Function, from, call, arg int) bool {
 		}
 		if o := t.Sym.Object(); o != nil && o.key == "__func__" {
 			return true
+		}
+		if name, _, _ := strings.Cut(fn.Name, "."); t.IsString && t.String == name {
+			return true // clang pools __func__ with the string literals
 		}
 	}
 	return false

@@ -186,6 +186,10 @@ var expectations = map[string]expect{
 		carry:  []string{"bottom_tune"},
 		reason: map[string]string{"top_mark": "21 -> 23", "bottom_mark": "31 -> 36"},
 	},
+	"funcstr": {
+		status: map[string]Status{"named": StatusNoise, "marked": StatusNoise},
+		reason: map[string]string{"named": "__LINE__ argument 3 of __fs_error", "marked": "__LINE__ argument 1 of note_line"},
+	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
 		carry:    []string{"weigh"},
