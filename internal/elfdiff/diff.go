@@ -624,13 +624,15 @@ func (d *differ) findLineShifts() {
 				}
 			}
 		}
-		ea, eb = a.entriesOf("__dyndbg"), b.entriesOf("__dyndbg")
-		if len(ea) == len(eb) {
-			for i := range ea {
-				la, oka := ddebugLine(ea[i])
-				lb, okb := ddebugLine(eb[i])
-				if oka && okb {
-					add(la, lb)
+		for _, name := range ddebugSections {
+			ea, eb = a.entriesOf(name), b.entriesOf(name)
+			if len(ea) == len(eb) {
+				for i := range ea {
+					la, oka := ddebugLine(ea[i])
+					lb, okb := ddebugLine(eb[i])
+					if oka && okb {
+						add(la, lb)
+					}
 				}
 			}
 		}
@@ -794,12 +796,12 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 			if len(diffs) == 0 {
 				continue
 			}
-			if name == "__dyndbg" {
+			if slices.Contains(ddebugSections, name) {
 				if lo, ok := afterRelocs(x, 4); ok && diffs[0] >= lo && diffs[len(diffs)-1] < lo+4 &&
 					(binary.LittleEndian.Uint32(x.Data[lo:])^binary.LittleEndian.Uint32(y.Data[lo:]))&^ddebugLineMask == 0 {
 					la, _ := ddebugLine(x)
 					lb, _ := ddebugLine(y)
-					noise = append(noise, fmt.Sprintf("__dyndbg descriptor %d lineno: %d -> %d", i, la, lb))
+					noise = append(noise, fmt.Sprintf("%s descriptor %d lineno: %d -> %d", name, i, la, lb))
 					continue
 				}
 			}

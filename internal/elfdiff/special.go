@@ -22,12 +22,16 @@ var SpecialSections = []string{
 	".static_call_sites", ".retpoline_sites", ".return_sites", ".call_sites",
 	".ibt_endbr_seal", ".smp_locks",
 	".orc_unwind_ip", ".orc_unwind", ".printk_index",
-	"__dyndbg", "__dyndbg_classes",
+	"__dyndbg", "__dyndbg_classes", "__verbose",
 }
+
+// ddebugSections hold dynamic debug descriptors (struct _ddebug):
+// __dyndbg, named __verbose in older kernels.
+var ddebugSections = []string{"__dyndbg", "__verbose"}
 
 // usedSections hold entries that point at no code (dynamic debug
 // descriptors): each belongs to the function whose code references it.
-var usedSections = []string{"__dyndbg"}
+var usedSections = ddebugSections
 
 // payloadSections hold code or data that special entries point to. They
 // have no entries of their own, except .fixup (see splitFixup).
