@@ -86,7 +86,7 @@ func Generate(in Input) (*Module, error) {
 	if in.Exported == nil {
 		return nil, errors.New("patchgen: no export table")
 	}
-	g := &gen{in: in, labels: map[*elfdiff.Section]string{}}
+	g := &gen{in: in, labels: map[*elfdiff.Section]string{}, entryLabels: map[*elfdiff.Entry]string{}}
 	for _, o := range in.Objects {
 		if err := g.object(o); err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Rel, err)
@@ -133,6 +133,9 @@ type gen struct {
 	// pieces of its payload sections (see payloadSections).
 	carriedFn map[*elfdiff.Function]bool
 	spans     map[*elfdiff.Section][]span
+	// entryLabels name the update's copies of carried entries that code
+	// refers to (see addressable).
+	entryLabels map[*elfdiff.Entry]string
 	// preNames maps post-object symbols to their names in the pre object,
 	// which are the running kernel's names.
 	preNames map[*elfdiff.Symbol]string
@@ -226,6 +229,7 @@ func (g *gen) object(o Object) error {
 	}
 	g.spans = payloadSpans(res.Post)
 	g.labelPayload(carried)
+	g.labelEntries(carried)
 	// The old code first: the new code's relocations name the replaced
 	// function whose old code refers to the same symbol.
 	oldOf := map[*elfdiff.FuncDiff]int{}
@@ -488,6 +492,9 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 	name := o.Result.Post.Arch.RelocName(r.Type)
 	if r.Sym == nil {
 		return fmt.Errorf("%w: %s relocation at %s has no symbol", ErrUnsupported, name, place)
+	}
+	if g.entryReloc(o, place, r) {
+		return nil
 	}
 	if r.Sym.Section != nil {
 		if lbl, ok := g.labels[r.Sym.Section]; ok {
