@@ -7,9 +7,11 @@
 
 #include <linux/elf.h>
 #include <linux/kernel.h>
+#include <linux/memory.h>
 #include <linux/mutex.h>
 #include <linux/string.h>
 #include <asm/cpufeature.h>
+#include <asm/text-patching.h>
 #include <asm/unaligned.h>
 #include "../../ksplice_internal.h"
 
@@ -29,11 +31,14 @@ static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 static const u8 nop2[] = { 0x66, 0x90 };
 static const u8 lfence[] = { 0x0f, 0xae, 0xe8 };
 
-/* Unexported: found in kallsyms at load time. */
-static void *(*text_poke_fn)(void *addr, const void *opcode, size_t len);
-static void *(*text_poke_kgdb_fn)(void *addr, const void *opcode, size_t len);
-static void (*text_poke_sync_fn)(void);
-static struct mutex *text_mutex_p;
+/*
+ * Unexported: found in kallsyms at load time, typed after the kernel's
+ * declarations so that a changed signature breaks the build.
+ */
+static typeof(&text_poke) text_poke_fn;
+static typeof(&text_poke_kgdb) text_poke_kgdb_fn;
+static typeof(&text_poke_sync) text_poke_sync_fn;
+static typeof(&text_mutex) text_mutex_p;
 
 /* Where apply_returns() may have left a "jmp" to instead of "ret; int3". */
 static const char * const return_thunks[] = {
