@@ -5,10 +5,13 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
+#include <linux/kallsyms.h>
 #include <linux/kobject.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/stacktrace.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
@@ -54,6 +57,7 @@ struct ksplice_conflict {
 	pid_t pid;
 	char comm[TASK_COMM_LEN];
 	const char *func;
+	const char *part;		/* "" or ".cold": where in @func */
 	unsigned long offset;
 	bool unreliable;		/* stack could not be walked reliably */
 };
@@ -67,6 +71,8 @@ struct ksplice_func_state {
 	unsigned long *values;		/* deduced S per old reloc */
 	unsigned long *known;		/* bitmap: values[i] is deduced */
 	unsigned long addr_size;	/* its size, from kallsyms */
+	unsigned long cold;		/* its .cold part, if run-pre found one */
+	unsigned long cold_size;
 	u32 tramp_off;			/* trampoline at addr + tramp_off */
 	u32 tramp_len;
 	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
@@ -82,6 +88,7 @@ struct ksplice_state {
 	struct module *target;		/* NULL for vmlinux; ref held when applied */
 	struct ksplice_func_state *funcs;
 	bool dead;			/* unregistered: sysfs writes refused */
+	bool forced;			/* reversing because code goes away */
 
 	enum ksplice_stage stage;
 	enum ksplice_reason reason;
@@ -93,25 +100,22 @@ struct ksplice_state {
 	u64 stop_total_ns;		/* around stop_machine() */
 };
 
-/* Unexported kernel helpers, found at load time. */
+/*
+ * Unexported kernel helpers, found at load time. Each is declared with the
+ * type of the kernel's own declaration (typeof(&sym)), so that a kernel
+ * whose helper changed its signature fails to build the engine instead of
+ * calling it with the wrong arguments.
+ */
 struct ksplice_kernel {
-	unsigned long (*lookup_name)(const char *name);
-	int (*on_each_match_symbol)(int (*fn)(void *, unsigned long),
-				    const char *name, void *data);
-	int (*module_on_each_symbol)(int (*fn)(void *, const char *,
-					       struct module *, unsigned long),
-				     void *data);
-	int (*stop_machine_cpuslocked)(cpu_stop_fn_t fn, void *data,
-				       const struct cpumask *cpus);
-	int (*save_stack_reliable)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size);
+	typeof(&kallsyms_lookup_name) lookup_name;
+	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
+	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
+	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	/* Where there is no reliable unwinder (arm64 in 6.1). */
-	unsigned int (*save_stack)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size,
-				   unsigned int skipnr);
-	struct task_struct *(*idle_task)(int cpu);
-	int (*size_offset)(unsigned long addr, unsigned long *size,
-			   unsigned long *offset);
+	typeof(&stack_trace_save_tsk) save_stack;
+	typeof(&idle_task) idle_task;
+	typeof(&kallsyms_lookup_size_offset) size_offset;
 };
 
 extern struct ksplice_kernel ksplice_kernel;

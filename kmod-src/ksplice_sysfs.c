@@ -120,8 +120,8 @@ static ssize_t conflicts_show(struct ksplice_state *st, char *buf)
 			len += sysfs_emit_at(buf, len, "%d %s unreliable\n",
 					     c->pid, c->comm);
 		else
-			len += sysfs_emit_at(buf, len, "%d %s %s+0x%lx\n",
-					     c->pid, c->comm, c->func,
+			len += sysfs_emit_at(buf, len, "%d %s %s%s+0x%lx\n",
+					     c->pid, c->comm, c->func, c->part,
 					     c->offset);
 	}
 	return len;
@@ -218,16 +218,15 @@ static struct kobj_type ksplice_ktype = {
 	.default_groups = ksplice_groups,
 };
 
-/* Creates /sys/kernel/ksplice/<id>; on failure, frees @st. */
+/*
+ * Creates /sys/kernel/ksplice/<id>. From here on @st belongs to its kobject:
+ * even on failure the caller frees it with kobject_put() (as
+ * kobject_init_and_add() requires), once nothing else points to it.
+ */
 int ksplice_sysfs_add(struct ksplice_state *st)
 {
-	int ret;
-
-	ret = kobject_init_and_add(&st->kobj, &ksplice_ktype, ksplice_root,
-				   "%s", st->u->id);
-	if (ret)
-		kobject_put(&st->kobj);
-	return ret;
+	return kobject_init_and_add(&st->kobj, &ksplice_ktype, ksplice_root,
+				    "%s", st->u->id);
 }
 
 /* Last empty round; protected by ksplice_mutex. */
