@@ -72,6 +72,7 @@ static const struct {
 	[KSPLICE_BAD_STAGE]	  = { "bad_stage", -EINVAL },
 	[KSPLICE_NOMEM]		  = { "nomem", -ENOMEM },
 	[KSPLICE_HOOK]		  = { "hook", -ECANCELED },
+	[KSPLICE_SITE_CONFLICT]	  = { "site_conflict", -EOPNOTSUPP },
 };
 
 const char *ksplice_reason_name(enum ksplice_reason reason)
@@ -155,6 +156,18 @@ static int __init ksplice_find_helpers(void)
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
+		{ "jump_label_text_reserved",
+		  (void **)&ksplice_kernel.jump_label_reserved,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "jump_label_unlock",
+		  (void **)&ksplice_kernel.jump_label_unlock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "static_call_text_reserved",
+		  (void **)&ksplice_kernel.static_call_reserved,
+		  !IS_ENABLED(CONFIG_HAVE_STATIC_CALL_INLINE) },
+		{ "get_kprobe", (void **)&ksplice_kernel.get_kprobe },
 	};
 	unsigned int i;
 
@@ -749,6 +762,80 @@ static void ksplice_find_cold(struct ksplice_state *st)
 	}
 }
 
+/*
+ * What, if anything, the kernel may rewrite at run time in [@start, @end]:
+ * a jump label (the next static_key flip would find our jump where it
+ * expects its nop or jump: a BUG() on x86; on arm64 it would silently
+ * overwrite our ldr), a static call site (static_call_update() likewise),
+ * a lock prefix of the SMP alternatives, or a kprobe. The same questions
+ * kprobes asks before it writes an int3 (check_kprobe_address_safe()).
+ * jump_label_lock held, so that no jump label site is half-written while
+ * the kernel decodes it.
+ */
+static const char *ksplice_reserved(unsigned long start, unsigned long end)
+{
+	void *p = (void *)start, *q = (void *)end;
+	const char *kind;
+	unsigned long a;
+	bool kprobe = false;
+
+	if (ksplice_kernel.jump_label_reserved &&
+	    ksplice_kernel.jump_label_reserved(p, q))
+		return "jump label";
+	if (ksplice_kernel.static_call_reserved &&
+	    ksplice_kernel.static_call_reserved(p, q))
+		return "static call site";
+	ksplice_arch_lock_text();
+	kind = ksplice_arch_text_reserved(p, q);
+	ksplice_arch_unlock_text();
+	if (kind)
+		return kind;
+	/* The kprobe table is read under RCU, as kprobes' own lookups do. */
+	rcu_read_lock();
+	for (a = start; a <= end && !kprobe; a++)
+		kprobe = ksplice_kernel.get_kprobe((void *)a);
+	rcu_read_unlock();
+	return kprobe ? "kprobe" : NULL;
+}
+
+/*
+ * No trampoline may cover code the kernel rewrites at run time: refuse,
+ * naming the function, the window and the first byte of it that belongs
+ * to such a site. Before anything is written; the sites of a function
+ * only change with its module, on which we hold a reference.
+ */
+static int ksplice_check_sites(struct ksplice_state *st)
+{
+	u32 len = ksplice_arch_tramp_len(), off;
+	const char *kind = NULL;
+	unsigned int i;
+
+	if (ksplice_kernel.jump_label_lock)
+		ksplice_kernel.jump_label_lock();
+	for (i = 0; i < st->u->nr_funcs && !kind; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		/* The whole window first: each question walks a whole table. */
+		if (!ksplice_reserved(fs->addr + fs->tramp_off,
+				      fs->addr + fs->tramp_off + len - 1))
+			continue;
+		for (off = fs->tramp_off; off < fs->tramp_off + len; off++) {
+			kind = ksplice_reserved(fs->addr + off, fs->addr + off);
+			if (kind) {
+				ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
+						   "function %s: the trampoline at +0x%x..+0x%x would overwrite a %s at +0x%x",
+						   fs->f->name, fs->tramp_off,
+						   fs->tramp_off + len - 1, kind,
+						   off);
+				break;
+			}
+		}
+	}
+	if (ksplice_kernel.jump_label_unlock)
+		ksplice_kernel.jump_label_unlock();
+	return kind ? -EOPNOTSUPP : 0;
+}
+
 /* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
 int ksplice_apply(struct ksplice_state *st)
 {
@@ -788,6 +875,9 @@ int ksplice_apply(struct ksplice_state *st)
 	if (ret)
 		goto put_target;
 	ksplice_find_cold(st);
+	ret = ksplice_check_sites(st);
+	if (ret)
+		goto put_target;
 	ret = ksplice_resolve_new_relocs(st);
 	if (ret)
 		goto put_target;

@@ -5,13 +5,16 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
+#include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
+#include <linux/kprobes.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/stacktrace.h>
+#include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
@@ -50,6 +53,7 @@ enum ksplice_reason {
 	KSPLICE_BAD_STAGE,		/* e.g. apply when applied */
 	KSPLICE_NOMEM,
 	KSPLICE_HOOK,			/* an author hook refused */
+	KSPLICE_SITE_CONFLICT,		/* trampoline over a run-time site */
 	KSPLICE_NR_REASONS,
 };
 
@@ -116,6 +120,17 @@ struct ksplice_kernel {
 	typeof(&stack_trace_save_tsk) save_stack;
 	typeof(&idle_task) idle_task;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
+	/*
+	 * What kprobes asks before it puts an int3 somewhere: whether the
+	 * bytes belong to a jump label or a static call site (vmlinux and
+	 * modules), and whether a kprobe is there. Absent where the kernel
+	 * has no such thing.
+	 */
+	typeof(&jump_label_text_reserved) jump_label_reserved;
+	typeof(&jump_label_lock) jump_label_lock;
+	typeof(&jump_label_unlock) jump_label_unlock;
+	typeof(&static_call_text_reserved) static_call_reserved;
+	typeof(&get_kprobe) get_kprobe;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
@@ -173,5 +188,6 @@ void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
+const char *ksplice_arch_text_reserved(void *start, void *end);
 
 #endif /* _KSPLICE_INTERNAL_H */

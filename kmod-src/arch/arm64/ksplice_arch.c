@@ -671,6 +671,16 @@ void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
 }
 
 /*
+ * Nothing arm64-specific is rewritten at run time beyond what the caller
+ * checks (jump labels, kprobes): alternatives are applied at boot and at
+ * module load only.
+ */
+const char *ksplice_arch_text_reserved(void *start, void *end)
+{
+	return NULL;
+}
+
+/*
  * After stop_machine: an IPI to every CPU, whose exception entry and
  * return are context synchronisation events, so that no CPU keeps
  * instructions fetched before the write (the pair of the caches'
