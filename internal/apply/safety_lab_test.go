@@ -26,6 +26,9 @@ var safetyModules = []struct{ dir, module string }{
 	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2"},
 	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
 	{"testdata/kmod-tests/busy-update", "ksplice_busy_update"},
+	{"testdata/safety/target", "ksplice_test_safety"},
+	{"testdata/safety/jl-update", "ksplice_safety_jl"},
+	{"testdata/safety/cold-update", "ksplice_safety_cold"},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -235,6 +238,90 @@ echo PASS
 	})
 }
 
+// safetyJumpLabel: ksplice_jl_func() starts with a static branch, whose
+// site is where the trampoline would go: apply is refused naming it, and
+// flipping the key afterwards works (had the jump been written, the flip
+// would BUG() on it: it is not the nop or jump the kernel expects).
+func safetyJumpLabel(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl"}, `
+P=/sys/module/ksplice_test_safety/parameters
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_jl.ko
+echo 5 > $P/call
+expect "old code" "$(cat $P/result)" 6
+if echo apply > $K/safety-jl/stage 2>/dev/null; then applied=yes; else applied=no; fi
+echo 1 > $P/key
+echo 5 > $P/call
+expect "key on" "$(cat $P/result)" 105
+echo 0 > $P/key
+echo 5 > $P/call
+expect "key off" "$(cat $P/result)" 6
+[ $applied = no ] || fail "apply of safety-jl succeeded"
+expect "apply refused: $(cat $K/safety-jl/abort_message)" "$(cat $K/safety-jl/abort_cause)" site_conflict
+expect "names the site" "$(cat $K/safety-jl/abort_message)" "function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5"
+expect "stage" "$(cat $K/safety-jl/stage)" loaded
+rmmod ksplice_safety_jl || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: old code",
+		"ok: key on",
+		"ok: key off",
+		"ok: apply refused: function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5",
+		"ok: names the site",
+	})
+}
+
+// safetyColdKprobe: a kprobe registered (disabled, so its int3 is not
+// written yet) where the trampoline would go makes apply refuse, naming
+// it; and a kthread sleeping in a call made from the .cold part of the
+// function to replace (its stack holds no address in the function
+// itself) makes apply busy, naming the .cold part; once it is out, the
+// update applies and reverses.
+func safetyColdKprobe(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_cold"}, `
+P=/sys/module/ksplice_test_safety/parameters
+T=/sys/kernel/tracing
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_cold.ko
+[ -e $T/kprobe_events ] || mount -t tracefs nodev $T || fail "mount tracefs"
+echo 'p:ksplice_probe ksplice_cold_func+5' > $T/kprobe_events || fail "kprobe event"
+refused safety-cold apply site_conflict
+expect "names the kprobe" "$(cat $K/safety-cold/abort_message)" "function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5"
+echo '-:ksplice_probe' >> $T/kprobe_events || fail "remove the kprobe event"
+echo 1 > $P/park
+sleep 1
+refused safety-cold apply busy
+pid=$(pidof ksplice_cold)
+expect "names the .cold part" "$(cat $K/safety-cold/abort_message)" "task $pid (ksplice_cold) is inside ksplice_cold_func.cold+0x"
+echo 0 > $P/park
+sleep 1
+expect "result of the old code" "$(cat $P/cold_result)" 1
+stage safety-cold apply
+sleep 1
+expect "result of the new code" "$(cat $P/cold_result)" 2
+stage safety-cold reverse
+sleep 1
+expect "result after reverse" "$(cat $P/cold_result)" 1
+rmmod ksplice_safety_cold || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply safety-cold refused: function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5",
+		"ok: names the kprobe",
+		"ok: apply safety-cold refused: task",
+		"ok: names the .cold part",
+		"ok: result of the old code",
+		"ok: apply safety-cold",
+		"ok: result of the new code",
+		"ok: result after reverse",
+	})
+}
+
 // TestSafety builds the modules once and runs each rule in a boot of its
 // own.
 func TestSafety(t *testing.T) {
@@ -251,6 +338,8 @@ func TestSafety(t *testing.T) {
 		{"taint", safetyTaint},
 		{"forced-unload", safetyForcedUnload},
 		{"forced-unload-busy", safetyForcedUnloadBusy},
+		{"jump-label", safetyJumpLabel},
+		{"cold-kprobe", safetyColdKprobe},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, k, kos) })
 	}
