@@ -238,6 +238,41 @@ echo PASS
 	})
 }
 
+// safetyForcedUnloadTarget: rmmod -f of a module an update is applied to
+// reverses the update before the module's text is freed (the saved bytes
+// go back into it while it is still there; a later reverse would write
+// them into freed memory).
+func safetyForcedUnloadTarget(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"}, `
+P=/sys/module/ksplice_test_busy/parameters
+load ksplice.ko
+load ksplice_busy_update.ko
+insmod ksplice_test_busy.ko release=1 || fail "insmod target"
+stage busy-v2 apply
+sleep 1
+expect "result of the new code" "$(cat $P/result)" 2
+rmmod ksplice_test_busy 2>/dev/null && fail "rmmod of the patched target succeeded"
+rmmod -f ksplice_test_busy || fail "rmmod -f of the target"
+echo "ok: rmmod -f of the patched target"
+expect "reversed with its target" "$(cat $K/busy-v2/stage)" reversed
+expect "logged" "$(dmesg | grep 'reversing busy-v2')" "busy-v2: reversing busy-v2: its target module is being removed"
+rmmod ksplice_busy_update || fail "rmmod update"
+insmod ksplice_test_busy.ko release=1 || fail "insmod target again"
+sleep 1
+expect "target loaded again, old code" "$(cat $P/result)" 1
+rmmod ksplice_test_busy || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply busy-v2",
+		"ok: result of the new code",
+		"ok: rmmod -f of the patched target",
+		"ok: reversed with its target",
+		"ok: logged",
+		"ok: target loaded again, old code",
+	})
+}
+
 // safetyJumpLabel: ksplice_jl_func() starts with a static branch, whose
 // site is where the trampoline would go: apply is refused naming it, and
 // flipping the key afterwards works (had the jump been written, the flip
@@ -338,6 +373,7 @@ func TestSafety(t *testing.T) {
 		{"taint", safetyTaint},
 		{"forced-unload", safetyForcedUnload},
 		{"forced-unload-busy", safetyForcedUnloadBusy},
+		{"forced-unload-target", safetyForcedUnloadTarget},
 		{"jump-label", safetyJumpLabel},
 		{"cold-kprobe", safetyColdKprobe},
 	} {
