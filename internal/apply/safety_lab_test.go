@@ -29,6 +29,7 @@ var safetyModules = []struct{ dir, module string }{
 	{"testdata/safety/target", "ksplice_test_safety"},
 	{"testdata/safety/jl-update", "ksplice_safety_jl"},
 	{"testdata/safety/cold-update", "ksplice_safety_cold"},
+	{"testdata/safety/sc-update", "ksplice_safety_sc"},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -309,6 +310,39 @@ echo PASS
 	})
 }
 
+// safetyStaticCall: ksplice_sc_func() tail-calls a static call, whose
+// site is where the trampoline would go: apply is refused naming it, and
+// static_call_update() afterwards works (had the jump been written, the
+// update would have overwritten it, silently undoing the patch).
+func safetyStaticCall(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc"}, `
+P=/sys/module/ksplice_test_safety/parameters
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_sc.ko
+echo 5 > $P/sc_call
+expect "old code" "$(cat $P/sc_result)" 6
+refused safety-sc apply site_conflict
+expect "names the site" "$(cat $K/safety-sc/abort_message)" "function ksplice_sc_func: the trampoline at +0x5..+0x9 would overwrite a static call site at +0x5"
+echo 1 > $P/sc
+echo 5 > $P/sc_call
+expect "static call updated" "$(cat $P/sc_result)" 15
+echo 0 > $P/sc
+echo 5 > $P/sc_call
+expect "static call back" "$(cat $P/sc_result)" 6
+rmmod ksplice_safety_sc || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: old code",
+		"ok: apply safety-sc refused: function ksplice_sc_func: the trampoline at +0x5..+0x9 would overwrite a static call site at +0x5",
+		"ok: names the site",
+		"ok: static call updated",
+		"ok: static call back",
+	})
+}
+
 // safetyColdKprobe: a kprobe registered (disabled, so its int3 is not
 // written yet) where the trampoline would go makes apply refuse, naming
 // it; and a kthread sleeping in a call made from the .cold part of the
@@ -375,6 +409,7 @@ func TestSafety(t *testing.T) {
 		{"forced-unload-busy", safetyForcedUnloadBusy},
 		{"forced-unload-target", safetyForcedUnloadTarget},
 		{"jump-label", safetyJumpLabel},
+		{"static-call", safetyStaticCall},
 		{"cold-kprobe", safetyColdKprobe},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, k, kos) })
