@@ -136,8 +136,8 @@ func (c *creation) stages() []stage {
 		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
+		{"build-engine", c.buildEngine}, // before generate: its exports
 		{"generate", c.generate},
-		{"build-engine", c.buildEngine},
 		{"build-modules", c.buildModules},
 		{"write", c.write},
 	}
@@ -275,7 +275,7 @@ func (c *creation) buildPairs(ctx context.Context) error {
 	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
 		return err
 	}
-	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, c.o.Log, c.clock.time)
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, filepath.Join(c.kmodSrc, "include"), c.o.Log, c.clock.time)
 	return err
 }
 
@@ -367,6 +367,15 @@ func (c *creation) generate(context.Context) error {
 	exported, err := patchgen.ReadSymvers(filepath.Join(k.Headers, "Module.symvers"))
 	if err != nil {
 		return fmt.Errorf("kernel exports: %w", err)
+	}
+	// The engine's exports (the shadow variable API) too: the update
+	// module is loaded after the engine, and built against its symvers.
+	engineExports, err := patchgen.ReadSymvers(filepath.Join(c.engine, "Module.symvers"))
+	if err != nil {
+		return fmt.Errorf("engine exports: %w", err)
+	}
+	for s := range engineExports {
+		exported[s] = true
 	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
