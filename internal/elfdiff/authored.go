@@ -104,33 +104,21 @@ func (f *File) readAuthored() (*Authored, error) {
 	return a, nil
 }
 
-// applyAuthored carries the post object's hook functions, and leaves out
-// of the update, with the refusals they drew, the functions and data the
-// author asked to ignore.
+// applyAuthored leaves out of the update, with the refusals they drew, the
+// functions and data the author asked to ignore, and keeps the hooks whose
+// functions the update carries (new or changed in the patch): a hook that
+// the object before the patch declared already, unchanged, belongs to the
+// tree the patch applies to (an earlier update's), not to this update.
 func (d *differ) applyAuthored() error {
 	a, err := d.post.readAuthored()
 	if err != nil {
 		return err
 	}
-	if len(a.Hooks)+len(a.IgnoredFunctions)+len(a.IgnoredSections)+len(a.Forced) == 0 {
-		return nil
-	}
-	d.res.Authored = a
-	hooks := map[string]bool{}
-	for _, h := range a.Hooks {
-		hooks[h.Function] = true
-	}
 	ignored := func(name, section string) bool {
 		return slices.Contains(a.IgnoredFunctions, name) || slices.Contains(a.IgnoredSections, section)
 	}
 	for _, fd := range d.res.Functions {
-		switch {
-		case fd.Post != nil && hooks[fd.Name]:
-			if !fd.Carry {
-				fd.Carry = true
-				fd.Reasons = append(fd.Reasons, "carried: a hook")
-			}
-		case fd.Carry && ignored(fd.Name, fd.Section):
+		if fd.Carry && ignored(fd.Name, fd.Section) {
 			fd.Carry = false
 			fd.Reasons = append(fd.Reasons, "ignored by the author (IGNORE_FUNCTION or IGNORE_SECTION)")
 		}
@@ -140,6 +128,19 @@ func (d *differ) applyAuthored() error {
 			dd.Carry = false
 			dd.Reasons = append(dd.Reasons, "ignored by the author (IGNORE_SECTION)")
 		}
+	}
+	hooks := a.Hooks[:0]
+	for _, h := range a.Hooks {
+		for _, fd := range d.res.Functions {
+			if fd.Name == h.Function && fd.Post != nil && fd.Carry {
+				hooks = append(hooks, h)
+				break
+			}
+		}
+	}
+	a.Hooks = hooks
+	if len(a.Hooks)+len(a.IgnoredFunctions)+len(a.IgnoredSections)+len(a.Forced) > 0 {
+		d.res.Authored = a
 	}
 	kept := d.res.Refusals[:0]
 	for _, r := range d.res.Refusals {
