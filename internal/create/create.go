@@ -300,6 +300,7 @@ func (c *creation) diff(context.Context) error {
 			return err
 		}
 		c.res.Diffs[p.Rel] = d
+		c.authored(p.Rel, d.Authored)
 		for _, r := range d.Refusals {
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
 				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
@@ -342,6 +343,23 @@ func (c *creation) diff(context.Context) error {
 	}
 	sort.Strings(c.targets)
 	return nil
+}
+
+// authored says what the author macros of an object asked for that the
+// update does not do as asked, or leaves out.
+func (c *creation) authored(rel string, a *elfdiff.Authored) {
+	if a == nil {
+		return
+	}
+	for _, f := range a.Forced {
+		c.warn(fmt.Sprintf("%s: KPATCH_FORCE_UNSAFE(%s) is not honoured: ksplice checks every stack, and applies only when no task is inside %s", rel, f, f))
+	}
+	for _, f := range a.IgnoredFunctions {
+		fmt.Fprintf(c.o.Log, "create: %s: %s left out of the update (IGNORE_FUNCTION)\n", rel, f)
+	}
+	for _, s := range a.IgnoredSections {
+		fmt.Fprintf(c.o.Log, "create: %s: section %s left out of the update (IGNORE_SECTION)\n", rel, s)
+	}
 }
 
 func diffPair(p Pair) (*elfdiff.Result, error) {
