@@ -1,3 +1,3 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* <linux/printk.h>, for kmod-src/include/kpatch-macros.h. */
+/* The kernel's printk header, for kpatch-macros.h: _printk is in kernel.h. */
 #include "../kernel.h"

@@ -1,4 +1,4 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* What kmod-src/include/ksplice-patch.h needs of <linux/types.h>. */
+/* The part of the kernel's types header that ksplice-patch.h uses. */
 #include "../kernel.h"
-typedef unsigned int gfp_t;
+#define gfp_t unsigned int
