@@ -83,6 +83,19 @@ ok "uname -v after undo: $(uname -v)"
 `,
 	},
 	{
+		// A system call whose body gcc inlines into its stubs.
+		patch: "syscall-umask-inlined",
+		funcs: []string{"__x64_sys_umask", "__ia32_sys_umask"},
+		during: `
+[ "$(umask)" = 1022 ] || fail "umask: $(umask)"
+ok "umask: $(umask)"
+`,
+		after: `
+[ "$(umask)" = 0022 ] || fail "umask after undo: $(umask)"
+ok "umask after undo: $(umask)"
+`,
+	},
+	{
 		// Load and unload hooks and patch callbacks, no changed function.
 		patch:    "kpatch-load-hook",
 		funcs:    []string{"kpatch_load", "kpatch_unload"},
