@@ -382,18 +382,9 @@ func diffPair(p Pair) (*elfdiff.Result, error) {
 // the manifest.
 func (c *creation) generate(context.Context) error {
 	k := c.k
-	exported, err := patchgen.ReadSymvers(filepath.Join(k.Headers, "Module.symvers"))
+	exported, err := updateExports(k.Headers, c.engine)
 	if err != nil {
-		return fmt.Errorf("kernel exports: %w", err)
-	}
-	// The engine's exports (the shadow variable API) too: the update
-	// module is loaded after the engine, and built against its symvers.
-	engineExports, err := patchgen.ReadSymvers(filepath.Join(c.engine, "Module.symvers"))
-	if err != nil {
-		return fmt.Errorf("engine exports: %w", err)
-	}
-	for s := range engineExports {
-		exported[s] = true
+		return err
 	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
@@ -430,6 +421,25 @@ func (c *creation) generate(context.Context) error {
 		c.modules = append(c.modules, gm)
 	}
 	return nil
+}
+
+// updateExports returns the symbols the module loader resolves for an
+// update module: the kernel's exports (headers' Module.symvers) and the
+// engine's (the shadow variable API; the update module is loaded after the
+// engine and built against its Module.symvers, in engine).
+func updateExports(headers, engine string) (map[string]bool, error) {
+	exported, err := patchgen.ReadSymvers(filepath.Join(headers, "Module.symvers"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel exports: %w", err)
+	}
+	own, err := patchgen.ReadSymvers(filepath.Join(engine, "Module.symvers"))
+	if err != nil {
+		return nil, fmt.Errorf("engine exports: %w", err)
+	}
+	for s := range own {
+		exported[s] = true
+	}
+	return exported, nil
 }
 
 func (c *creation) buildEngine(ctx context.Context) error {
