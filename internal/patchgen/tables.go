@@ -92,8 +92,8 @@ func (g *gen) tables(module string) string {
 		w("\nstatic const struct ksplice_new_reloc ksplice_new_relocs[] = {\n")
 		for _, r := range g.newRelocs {
 			old := "NULL"
-			if r.oldFunc != "" {
-				old = cString(r.oldFunc)
+			if r.oldFunc >= 0 {
+				old = cString(g.replaced[r.oldFunc].name)
 			}
 			w("\t{ .place = %s, .type = %d, .symbol = %s, .old_func = %s, .addend = %d },\n", expr(r.place), r.typ, cString(r.symbol), old, r.addend)
 		}

@@ -126,3 +126,121 @@ func TestFunctionLocalReadOnlyIsCopied(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticsBindPerObject: two objects of one update each have a static
+// "lock". The new code of lockother reads its own lock, which no old code
+// of lockother refers to; take() of lockown refers to lockown's. The engine
+// must never be told to take lockother's lock from take()'s old code.
+func TestStaticsBindPerObject(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux",
+				Objects: []Object{
+					{Rel: "lockown.o", Result: diffPairArch(t, arch, "lockown")},
+					{Rel: "lockother.o", Result: diffPairArch(t, arch, "lockother")},
+				},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			// take's own relocations bind through take; peek's must not:
+			// they are left to kallsyms, which refuses namesakes.
+			takeLabel := ""
+			for _, l := range strings.Split(string(m.Files["new.S"]), "\n") {
+				if strings.HasPrefix(l, "/* lockown.o .text.take */") {
+					takeLabel = "next"
+				} else if takeLabel == "next" && strings.HasPrefix(l, "ksplice_n") {
+					takeLabel = strings.TrimSuffix(l, ":")
+				}
+			}
+			var viaTake, unbound int
+			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+				if !strings.Contains(l, ".place =") || !strings.Contains(l, `.symbol = "lock"`) {
+					continue
+				}
+				inTake := strings.Contains(l, "("+takeLabel+" ")
+				switch {
+				case strings.Contains(l, `.old_func = "take"`) && inTake:
+					viaTake++
+				case strings.Contains(l, ".old_func = NULL") && !inTake:
+					unbound++
+				default:
+					t.Errorf("lock bound through the wrong old code (take is %s): %s", takeLabel, l)
+				}
+			}
+			if viaTake == 0 || unbound == 0 {
+				t.Errorf("%d of take's and %d of peek's relocations to lock, want some of each", viaTake, unbound)
+			}
+		})
+	}
+}
+
+// TestDyndbgCarried: pr_debug() in carried code. Its descriptor goes into
+// the update module's own __dyndbg section (whole descriptors, which the
+// loader registers with dynamic debug), and both the call's argument and
+// the jump label's key point at that copy, never at the running kernel.
+func TestDyndbgCarried(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "dyndbg")
+			var size uint64
+			carried := 0
+			for _, fd := range res.CarriedFunctions() {
+				for _, e := range fd.Post.Entries {
+					if e.Special.Name == "__dyndbg" {
+						size, carried = e.Special.EntrySize, carried+1
+					}
+				}
+			}
+			if carried == 0 {
+				t.Fatal("the pair carries no function with a pr_debug")
+			}
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "dyndbg.o", Result: res}},
+				Exported: func(s string) bool { return s == "__dynamic_pr_debug" }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			dd := f.Section("__dyndbg")
+			if dd == nil || dd.Size != size*uint64(carried) {
+				t.Fatalf("__dyndbg of new.o: %v, want %d descriptors of %d bytes", dd, carried, size)
+			}
+			syms, _ := f.Symbols()
+			secOf := func(r int) string {
+				if r <= 0 || r > len(syms) || int(syms[r-1].Section) >= len(f.Sections) {
+					return ""
+				}
+				return f.Sections[syms[r-1].Section].Name
+			}
+			// Every relocation that reaches __dyndbg comes from the code or
+			// the jump table, and none names a running-kernel descriptor.
+			var fromCode, fromJump int
+			for _, rs := range f.Sections {
+				if rs.Type != elf.SHT_RELA {
+					continue
+				}
+				b, _ := rs.Data()
+				for off := 0; off+24 <= len(b); off += 24 {
+					info := f.ByteOrder.Uint64(b[off+8:])
+					if secOf(int(info>>32)) != "__dyndbg" {
+						continue
+					}
+					switch applied := f.Sections[rs.Info].Name; {
+					case strings.HasPrefix(applied, ".ksplice.text."):
+						fromCode++
+					case applied == "__jump_table":
+						fromJump++
+					}
+				}
+			}
+			if fromCode < carried || fromJump < carried {
+				t.Errorf("references to the update's descriptors: %d from code, %d from __jump_table; want at least %d each", fromCode, fromJump, carried)
+			}
+			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+				if strings.Contains(l, ".place =") && strings.Contains(l, "ddebug") {
+					t.Errorf("the engine is asked to resolve a descriptor: %s", l)
+				}
+			}
+		})
+	}
+}
