@@ -306,3 +306,21 @@ func TestCopyAuthorHeaders(t *testing.T) {
 		t.Errorf("unchanged header rewritten: %v", err)
 	}
 }
+
+// TestAuthoredWarnings: KPATCH_FORCE_UNSAFE is reported as not honoured,
+// and what the IGNORE macros left out is said.
+func TestAuthoredWarnings(t *testing.T) {
+	var log strings.Builder
+	c := &creation{o: Options{Log: &log}, res: &Result{}}
+	c.authored("fs/proc/base.o", &elfdiff.Authored{Forced: []string{"proc_pid_status"},
+		IgnoredFunctions: []string{"proc_oom_score"}, IgnoredSections: []string{".text.unlikely"}})
+	if len(c.res.Warnings) != 1 || !strings.Contains(c.res.Warnings[0], "KPATCH_FORCE_UNSAFE(proc_pid_status) is not honoured") {
+		t.Errorf("warnings %q", c.res.Warnings)
+	}
+	for _, want := range []string{"proc_oom_score left out", "section .text.unlikely left out"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	c.authored("fs/proc/base.o", nil)
+}

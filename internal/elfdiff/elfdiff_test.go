@@ -528,6 +528,9 @@ func TestAuthored(t *testing.T) {
 			if !slices.Equal(a.IgnoredFunctions, []string{"noisy"}) {
 				t.Errorf("ignored functions %v, want [noisy]", a.IgnoredFunctions)
 			}
+			if !slices.Equal(a.Forced, []string{"report"}) {
+				t.Errorf("forced %v, want [report]", a.Forced)
+			}
 			if !slices.Equal(a.IgnoredSections, []string{".text.skipped"}) {
 				t.Errorf("ignored sections %v, want [.text.skipped]", a.IgnoredSections)
 			}

@@ -2,7 +2,8 @@
 /*
  * The patch, written with kpatch's author macros (and ksplice's): hooks
  * carried as new code and named in .ksplice.hooks.*; noisy changed but
- * ignored (KPATCH_IGNORE_FUNCTION); skipped changed, its section ignored.
+ * ignored (KPATCH_IGNORE_FUNCTION); skipped changed, its section ignored;
+ * report asked to be patched without a stack check (not honoured).
  */
 #include "kernel.h"
 #include "../../kmod-src/include/kpatch-macros.h"
@@ -13,6 +14,7 @@ noinline int report(int x)
 {
 	return x + counter + 1;
 }
+KPATCH_FORCE_UNSAFE(report);
 
 noinline int noisy(int x)
 {
