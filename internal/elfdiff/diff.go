@@ -419,6 +419,13 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if eb, _ := b.Entry(); eb != nil {
 		return false
 	}
+	if sa, offA, na, ok := d.pre.altPiece(a); ok {
+		sb, offB, nb, ok := d.post.altPiece(b)
+		return ok && na == nb && d.samePiece(sa, offA, sb, offB, na)
+	}
+	if _, _, _, ok := d.post.altPiece(b); ok {
+		return false
+	}
 	if a.Off != b.Off {
 		return false
 	}
@@ -441,6 +448,25 @@ func (d *differ) sameTarget(a, b Target) bool {
 		return false // removed vs new
 	}
 	return anonName(a.Sym.Name) == anonName(b.Sym.Name) && d.sameAnon(a.Sym.Section, b.Sym.Section)
+}
+
+// samePiece compares n bytes of anonymous code at offA of a and offB of b
+// (one alternative's replacement), relocations compared symbolically.
+func (d *differ) samePiece(a *Section, offA int64, b *Section, offB int64, n int64) bool {
+	if a.Data == nil || b.Data == nil {
+		return false
+	}
+	ra := d.pre.resolve(a, uint64(offA), uint64(n), nil)
+	rb := d.post.resolve(b, uint64(offB), uint64(n), nil)
+	if len(byteDiffs(a.Data[offA:offA+n], b.Data[offB:offB+n], ra, rb)) > 0 || len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if ra[i].Offset != rb[i].Offset || ra[i].Type != rb[i].Type || !d.sameTarget(ra[i].Target, rb[i].Target) {
+			return false
+		}
+	}
+	return true
 }
 
 // anonName normalizes the name of a section of anonymous data: the compiler

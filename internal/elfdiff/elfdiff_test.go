@@ -202,6 +202,14 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
 	},
+	"helpercall": {
+		status: map[string]Status{"caller": StatusChanged, "notsupp": StatusUnchanged, "table": StatusUnchanged},
+		carry:  []string{"caller"},
+	},
+	"altpiece": {
+		status: map[string]Status{"first": StatusChanged, "second": StatusUnchanged},
+		carry:  []string{"first"},
+	},
 	"lockown": {
 		status: map[string]Status{"take": StatusChanged, "lock": StatusUnchanged},
 		carry:  []string{"take"},

@@ -30,6 +30,10 @@ type File struct {
 	// Unattached lists special-section entries that belong to no function
 	// of this object (for example an __ex_table entry of toplevel asm).
 	Unattached []*Entry
+
+	// altPieces maps each replacement in .altinstr_replacement (section,
+	// offset) to its length (see indexAltPieces).
+	altPieces map[*Section]map[int64]int64
 }
 
 // SectionKind classifies a section by what elfdiff does with it.

@@ -89,6 +89,9 @@ func (f *File) loadSpecial() error {
 	if ex := byName["__ex_table"]; ex != nil {
 		f.splitFixup(ex)
 	}
+	if alt := byName[".altinstructions"]; alt != nil {
+		f.indexAltPieces(alt)
+	}
 	f.attachUsed()
 	for _, sp := range f.Special {
 		for _, e := range sp.Entries {
@@ -153,6 +156,48 @@ func (f *File) splitFixup(ex *Special) {
 		}
 	}
 	f.Special = append(f.Special, sp)
+}
+
+// indexAltPieces records, for each .altinstructions entry, where its
+// replacement starts in .altinstr_replacement and how long it is (the
+// entry's last byte: replacementlen of struct alt_instr in x86-64's 6.1 and
+// 6.12 layouts, alt_len of arm64's). Replacements are compared piece by
+// piece: a replacement that grows in one function moves the others', which
+// must not make them changed.
+func (f *File) indexAltPieces(alt *Special) {
+	for _, e := range alt.Entries {
+		if len(e.Data) == 0 {
+			continue
+		}
+		for _, r := range e.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || sec.Name != ".altinstr_replacement" || off < 0 || off > int64(sec.Size) {
+				continue
+			}
+			n := int64(e.Data[len(e.Data)-1])
+			if off+n > int64(sec.Size) {
+				continue // not a replacement of this layout: compared whole
+			}
+			if f.altPieces == nil {
+				f.altPieces = map[*Section]map[int64]int64{}
+			}
+			if f.altPieces[sec] == nil {
+				f.altPieces[sec] = map[int64]int64{}
+			}
+			f.altPieces[sec][off] = n
+		}
+	}
+}
+
+// altPiece returns the replacement that t points at the start of, if it is
+// one.
+func (f *File) altPiece(t Target) (sec *Section, off, n int64, ok bool) {
+	sec, off, ok = t.location()
+	if !ok || sec.Name != ".altinstr_replacement" {
+		return nil, 0, 0, false
+	}
+	n, ok = f.altPieces[sec][off]
+	return sec, off, n, ok
 }
 
 // attachUsed attaches the entries of usedSections to the first function

@@ -105,12 +105,12 @@ func TestFunctionLocalReadOnlyIsCopied(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Generate: %v", err)
 			}
-			if tables := string(m.Files["tables.c"]); strings.Contains(tables, `.symbol = "__func__`) {
+			if tables := namedOldFuncs(string(m.Files["tables.c"])); strings.Contains(tables, `.symbol = "__func__`) {
 				t.Errorf("the engine is asked to find __func__ by name:\n%s", tables)
 			}
 			// The record s, which old code does use, still binds through
 			// run-pre matching.
-			if tables := string(m.Files["tables.c"]); !strings.Contains(tables, `.symbol = "s.`) || !strings.Contains(tables, `.old_func = "work"`) {
+			if tables := namedOldFuncs(string(m.Files["tables.c"])); !strings.Contains(tables, `.symbol = "s.`) || !strings.Contains(tables, `.old_func = "work"`) {
 				t.Errorf("s is not bound through work's old code:\n%s", tables)
 			}
 			f := assembleWith(t, c.cc, m.Files["new.S"])
@@ -144,7 +144,7 @@ func TestStaticsBindPerObject(t *testing.T) {
 				t.Fatalf("Generate: %v", err)
 			}
 			// take's own relocations bind through take; peek's must not:
-			// they are left to kallsyms, which refuses namesakes.
+			// they bind through a helper of lockother's own.
 			takeLabel := ""
 			for _, l := range strings.Split(string(m.Files["new.S"]), "\n") {
 				if strings.HasPrefix(l, "/* lockown.o .text.take */") {
@@ -154,7 +154,7 @@ func TestStaticsBindPerObject(t *testing.T) {
 				}
 			}
 			var viaTake, unbound int
-			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+			for _, l := range strings.Split(namedOldFuncs(string(m.Files["tables.c"])), "\n") {
 				if !strings.Contains(l, ".place =") || !strings.Contains(l, `.symbol = "lock"`) {
 					continue
 				}
@@ -162,7 +162,9 @@ func TestStaticsBindPerObject(t *testing.T) {
 				switch {
 				case strings.Contains(l, `.old_func = "take"`) && inTake:
 					viaTake++
-				case strings.Contains(l, ".old_func = NULL") && !inTake:
+				case (strings.Contains(l, `.old_func = "helper:get"`) || strings.Contains(l, `.old_func = "helper:set"`)) && !inTake:
+					// lockother's own lock, through an unchanged
+					// function of lockother matched as a helper.
 					unbound++
 				default:
 					t.Errorf("lock bound through the wrong old code (take is %s): %s", takeLabel, l)
@@ -236,11 +238,47 @@ func TestDyndbgCarried(t *testing.T) {
 			if fromCode < carried || fromJump < carried {
 				t.Errorf("references to the update's descriptors: %d from code, %d from __jump_table; want at least %d each", fromCode, fromJump, carried)
 			}
-			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+			for _, l := range strings.Split(namedOldFuncs(string(m.Files["tables.c"])), "\n") {
 				if strings.Contains(l, ".place =") && strings.Contains(l, "ddebug") {
 					t.Errorf("the engine is asked to resolve a descriptor: %s", l)
 				}
 			}
+		})
+	}
+}
+
+// TestHelperBindsUnboundStatic: caller()'s new code calls notsupp(), a
+// static function of its object that no replaced function's old code
+// calls. It binds through notsupp() itself, matched by run-pre as a
+// helper (no new code, no trampoline), never through a kallsyms name.
+func TestHelperBindsUnboundStatic(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux",
+				Objects:  []Object{{Rel: "helpercall.o", Result: diffPairArch(t, c.arch, "helpercall")}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			raw := string(m.Files["tables.c"])
+			tables := namedOldFuncs(raw)
+			if !strings.Contains(tables, `.symbol = "notsupp", .old_func = "helper:notsupp"`) {
+				t.Errorf("the call to notsupp is not bound through the helper notsupp:\n%s", tables)
+			}
+			if !strings.Contains(raw, ".nr_helpers = ARRAY_SIZE(ksplice_helpers)") {
+				t.Error("the update does not list its helpers")
+			}
+			for _, f := range m.Funcs {
+				if f.Name == "notsupp" {
+					t.Errorf("the helper notsupp is listed as a function the update carries: %+v", f)
+				}
+			}
+			helpers := raw[strings.Index(raw, "ksplice_helpers[] = {"):]
+			helpers = helpers[:strings.Index(helpers, "};")]
+			if strings.Contains(helpers, ".new_func") {
+				t.Errorf("a helper has new code:\n%s", helpers)
+			}
+			assembleWith(t, c.cc, m.Files["new.S"])
 		})
 	}
 }

@@ -143,6 +143,9 @@ type gen struct {
 
 type replaced struct {
 	obj    string // the object it comes from, "fs/proc/cmdline.o"
+	// helper marks a function that is only matched, never replaced (see
+	// helperFor).
+	helper bool
 	name   string
 	old    *elfdiff.Function
 	label  string // of the new function
@@ -522,11 +525,19 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		// The target may lie beyond the branch's reach: the call goes
 		// to a veneer of the update module, whose 64-bit literal the
 		// engine writes.
-		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: g.oldUser(sym, o.Rel, localTarget(r))})
+		old, err := g.bindOld(o, r, sym)
+		if err != nil {
+			return err
+		}
+		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: old})
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s\n", place, name, v)
 		return nil
 	}
-	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: g.oldUser(sym, o.Rel, localTarget(r))})
+	old, err := g.bindOld(o, r, sym)
+	if err != nil {
+		return err
+	}
+	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: old})
 	if code != nil && a.BranchField(code, int(r.Offset), r.Info.Kind) {
 		// The engine writes the real target before the code can run;
 		// until then the call goes to a trap of our own, so that objtool,
@@ -597,6 +608,66 @@ func (g *gen) oldUser(sym, obj string, local bool) int {
 		}
 	}
 	return other
+}
+
+// bindOld returns the index in g.replaced of the old code the engine
+// takes the address of sym (r's target, named as the running kernel names
+// it) from, or -1 for kallsyms. A static that no replaced function's old
+// code refers to is bound through a helper: an unchanged function of the
+// same object that is the static, or whose old code refers to it, matched
+// by run-pre and never replaced (Ksplice's way with statics that have
+// namesakes: 3 notsupp_get_next_key in Debian's 6.1). Globals are unique
+// in kallsyms and need none.
+func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	local := localTarget(r)
+	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
+		return i, nil
+	}
+	return g.helperFor(o, r, sym)
+}
+
+// helperFor finds or adds the helper that binds sym (see bindOld): the
+// function sym itself when it is one of the object's, else the smallest
+// function of the pre object whose code refers to sym; -1 when there is
+// none.
+func (g *gen) helperFor(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	res := o.Result
+	var pick *elfdiff.Function
+	if fn := r.Target.Sym.Function(); fn != nil {
+		for _, fd := range res.Functions {
+			if fd.Post == fn && fd.Pre != nil && !fd.Carry {
+				pick = fd.Pre
+			}
+		}
+	}
+	if pick == nil {
+		for _, f := range res.Pre.Functions {
+			if f.Section.Init() || pick != nil && f.Size >= pick.Size {
+				continue
+			}
+			for _, rel := range f.Relocs {
+				if name, _ := runningTarget(rel, nil); name == sym && rel.Info.Kind != 0 {
+					pick = f
+					break
+				}
+			}
+		}
+	}
+	if pick == nil || pick.Section.Init() {
+		return -1, nil
+	}
+	for i, rf := range g.replaced {
+		if rf.old == pick {
+			return i, nil
+		}
+	}
+	h, err := g.oldFunc(res.Pre.Arch, pick, "")
+	if err != nil {
+		return -1, fmt.Errorf("helper %s: %w", pick.Name, err)
+	}
+	h.obj, h.helper = o.Rel, true
+	g.replaced = append(g.replaced, h)
+	return len(g.replaced) - 1, nil
 }
 
 // localTarget reports whether r's target is local to its object: a static

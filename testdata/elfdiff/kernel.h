@@ -283,6 +283,20 @@ struct ddebug_class_map {
 		"6641:\n\t" ALT_NEW "\n6651:\n"				\
 		".popsection" : : : "memory")
 
+/* An alternative with the given original and replacement instructions. */
+#define alternative_insn(oldinstr, newinstr)				\
+	asm volatile("661:\n\t" oldinstr "\n662:\n"			\
+		".pushsection .altinstructions,\"a\"\n"			\
+		"\t.long 661b - .\n"					\
+		"\t.long 6641f - .\n"					\
+		"\t.short 43\n"						\
+		"\t.byte 662b - 661b\n"					\
+		"\t.byte 6651f - 6641f\n"				\
+		".popsection\n"						\
+		".pushsection .altinstr_replacement,\"ax\"\n"		\
+		"6641:\n\t" newinstr "\n6651:\n"				\
+		".popsection" : : : "memory")
+
 /* Static calls: struct static_call_site { s32 addr; s32 key; }. */
 struct static_call_key { void *func; };
 #define static_call_site_mark(key)					\
