@@ -5,10 +5,16 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
+#include <linux/jump_label.h>
+#include <linux/kallsyms.h>
 #include <linux/kobject.h>
+#include <linux/kprobes.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/stacktrace.h>
+#include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
@@ -19,6 +25,9 @@
 #define KSPLICE_MAX_CONFLICTS	16
 
 #define KSPLICE_MSG_LEN		512
+
+/* /sys/kernel/ksplice/stop_machine_empty_ns, with bench=1. */
+#define KSPLICE_BENCH_FILE	"stop_machine_empty_ns"
 
 enum ksplice_stage {
 	KSPLICE_STAGE_LOADED,	/* registered, never applied */
@@ -47,6 +56,7 @@ enum ksplice_reason {
 	KSPLICE_BAD_STAGE,		/* e.g. apply when applied */
 	KSPLICE_NOMEM,
 	KSPLICE_HOOK,			/* an author hook refused */
+	KSPLICE_SITE_CONFLICT,		/* trampoline over a run-time site */
 	KSPLICE_NR_REASONS,
 };
 
@@ -54,6 +64,7 @@ struct ksplice_conflict {
 	pid_t pid;
 	char comm[TASK_COMM_LEN];
 	const char *func;
+	const char *part;		/* "" or ".cold": where in @func */
 	unsigned long offset;
 	bool unreliable;		/* stack could not be walked reliably */
 };
@@ -67,6 +78,8 @@ struct ksplice_func_state {
 	unsigned long *values;		/* deduced S per old reloc */
 	unsigned long *known;		/* bitmap: values[i] is deduced */
 	unsigned long addr_size;	/* its size, from kallsyms */
+	unsigned long cold;		/* its .cold part, if run-pre found one */
+	unsigned long cold_size;
 	u32 tramp_off;			/* trampoline at addr + tramp_off */
 	u32 tramp_len;
 	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
@@ -82,6 +95,7 @@ struct ksplice_state {
 	struct module *target;		/* NULL for vmlinux; ref held when applied */
 	struct ksplice_func_state *funcs;
 	bool dead;			/* unregistered: sysfs writes refused */
+	bool forced;			/* reversing because code goes away */
 
 	enum ksplice_stage stage;
 	enum ksplice_reason reason;
@@ -93,28 +107,64 @@ struct ksplice_state {
 	u64 stop_total_ns;		/* around stop_machine() */
 };
 
-/* Unexported kernel helpers, found at load time. */
+/*
+ * Unexported kernel helpers, found at load time. Each is declared with the
+ * type of the kernel's own declaration (typeof(&sym)), so that a kernel
+ * whose helper changed its signature fails to build the engine instead of
+ * calling it with the wrong arguments.
+ */
 struct ksplice_kernel {
-	unsigned long (*lookup_name)(const char *name);
-	int (*on_each_match_symbol)(int (*fn)(void *, unsigned long),
-				    const char *name, void *data);
-	int (*module_on_each_symbol)(int (*fn)(void *, const char *,
-					       struct module *, unsigned long),
-				     void *data);
-	int (*stop_machine_cpuslocked)(cpu_stop_fn_t fn, void *data,
-				       const struct cpumask *cpus);
-	int (*save_stack_reliable)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size);
+	typeof(&kallsyms_lookup_name) lookup_name;
+	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
+	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
+	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	/* Where there is no reliable unwinder (arm64 in 6.1). */
-	unsigned int (*save_stack)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size,
-				   unsigned int skipnr);
-	struct task_struct *(*idle_task)(int cpu);
-	int (*size_offset)(unsigned long addr, unsigned long *size,
-			   unsigned long *offset);
+	typeof(&stack_trace_save_tsk) save_stack;
+	typeof(&idle_task) idle_task;
+	typeof(&kallsyms_lookup_size_offset) size_offset;
+	/*
+	 * What kprobes asks before it puts an int3 somewhere: whether the
+	 * bytes belong to a jump label or a static call site (vmlinux and
+	 * modules), and whether a kprobe is there. Absent where the kernel
+	 * has no such thing.
+	 */
+	typeof(&jump_label_text_reserved) jump_label_reserved;
+	typeof(&jump_label_lock) jump_label_lock;
+	typeof(&jump_label_unlock) jump_label_unlock;
+	typeof(&static_call_text_reserved) static_call_reserved;
+	typeof(&get_kprobe) get_kprobe;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
+
+/*
+ * The update's functions and then its helpers share one array of states
+ * (struct ksplice_state @funcs): loops over the replaced functions stop at
+ * nr_funcs, run-pre matching goes on through the helpers.
+ */
+static inline u32 ksplice_nr_matched(const struct ksplice_update *u)
+{
+	return u->nr_funcs + u->nr_helpers;
+}
+
+static inline const struct ksplice_func *
+ksplice_func_at(const struct ksplice_update *u, u32 i)
+{
+	return i < u->nr_funcs ? &u->funcs[i] : &u->helpers[i - u->nr_funcs];
+}
+
+/* The index of @f among the matched functions of @u, or -1. */
+static inline int ksplice_func_index(const struct ksplice_update *u,
+				     const struct ksplice_func *f)
+{
+	if (u->nr_funcs && f >= u->funcs && f < u->funcs + u->nr_funcs)
+		return f - u->funcs;
+	if (u->nr_helpers && f >= u->helpers &&
+	    f < u->helpers + u->nr_helpers)
+		return u->nr_funcs + (f - u->helpers);
+	return -1;
+}
 
 /*
  * ksplice_mutex serialises everything that reads or changes the list of
@@ -148,6 +198,11 @@ void ksplice_sysfs_exit(void);
 int ksplice_sysfs_add(struct ksplice_state *st);
 void ksplice_state_release(struct ksplice_state *st);
 
+/* ksplice_shadow.c */
+void ksplice_shadow_init(void);
+void ksplice_shadow_exit(void);
+void ksplice_shadow_release(struct module *mod, const char *id);
+
 /* arch/<arch>/ksplice_arch.c */
 int ksplice_arch_init(void);
 void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run);
@@ -169,6 +224,7 @@ void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
+const char *ksplice_arch_text_reserved(void *start, void *end);
 
 #include "ksplice_compat.h"
 

@@ -51,6 +51,9 @@ var observable = []struct {
 	// alternatives at one instruction (ALTERNATIVE_TERNARY); the update
 	// carries its piece of .altinstr_aux.
 	{patch: "x86-cpuinfo-mhz-altaux", read: "grep -m1 'cpu MHz' /proc/cpuinfo", want: "1234.567"},
+	// pr_debug() in carried code: its descriptor is the update module's
+	// own, registered with dynamic debug under the module's name.
+	{patch: "proc-cmdline-pr-debug", read: `dmesg -c >/dev/null; echo "module ksplice_* +p" > /proc/dynamic_debug/control 2>/dev/null; cat /proc/cmdline >/dev/null; dmesg | grep -c "cmdline read by"`, want: "1"},
 	// kernel/sched/rt.c is built only as part of build_policy.c, which
 	// #includes it: that object is rebuilt.
 	{patch: "sched-rt-included-c", read: "echo 0 > /proc/sys/kernel/sched_rr_timeslice_ms; cat /proc/sys/kernel/sched_rr_timeslice_ms", want: "101"},

@@ -30,6 +30,10 @@ type File struct {
 	// Unattached lists special-section entries that belong to no function
 	// of this object (for example an __ex_table entry of toplevel asm).
 	Unattached []*Entry
+
+	// altPieces maps each replacement in .altinstr_replacement (section,
+	// offset) to its length (see indexAltPieces).
+	altPieces map[*Section]map[int64]int64
 }
 
 // SectionKind classifies a section by what elfdiff does with it.
@@ -44,9 +48,10 @@ const (
 	KindFtrace                     // __mcount_loc, __patchable_function_entries
 	KindDiscard                    // .discard.*: dropped by the kernel's linker script
 	KindMeta                       // not allocated: symbols, strings, debug info, notes
+	KindAuthor                     // written by the author macros (authored.go): read, never compared
 )
 
-var sectionKindNames = [...]string{"other", "text", "data", "strings", "special", "ftrace", "discard", "meta"}
+var sectionKindNames = [...]string{"other", "text", "data", "strings", "special", "ftrace", "discard", "meta", "author"}
 
 func (k SectionKind) String() string { return sectionKindNames[k] }
 
@@ -73,6 +78,8 @@ type Section struct {
 	// Defs are the function and object symbols defined in the section, by
 	// value.
 	Defs []*Symbol
+
+	entries []*Entry // of a special section, by offset
 }
 
 // Init reports whether the section is freed after boot or only used at
@@ -230,9 +237,13 @@ type Entry struct {
 	Offset  uint64 // in Section
 	Data    []byte
 	Relocs  []Reloc // offsets relative to the entry
-	// Owner is the function the entry describes, Anchor the offset in it.
+	// Owner is the function the entry describes, Anchor the offset in it
+	// (-1 for entries that describe the function as a whole, such as the
+	// dynamic debug descriptors it uses).
 	Owner  *Function
 	Anchor int64
+
+	nth int // among Owner's entries of the same special section
 }
 
 func (f *Function) String() string { return f.Name }
