@@ -4,9 +4,11 @@
 // guest architecture.
 //
 // Two lists of kernels. Kernels (KSPLICE_LAB_KERNELS, make's LAB_KERNELS)
-// are the kernels of each series and architecture: update tests create
-// and apply updates on them (Kernel, KernelFor: fetched with their source
-// trees), and the lab's own tests run in full on each (ForEachKernel).
+// are one kernel of each series and architecture: the lab's own tests run
+// in full on each (ForEachKernel), and an update test that needs a kernel
+// of an architecture runs when it is listed. Update tests take their
+// kernels with Kernel (KSPLICE_LAB_KERNEL) and KernelFor, fetched with
+// their source trees.
 // Flavours (KSPLICE_LAB_FLAVOURS, make's LAB_FLAVOURS) are every flavour
 // Debian ships, on which the lab's boot, uname and module tests run once
 // (ForEachFlavour). The lab's own tests fetch for booting only
