@@ -397,7 +397,7 @@ func (f *fetcher) chooseCompiler(ctx context.Context, _ string) error {
 		return fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
 	}
 	f.cc, f.ccText, f.hostCC = cc, ccText, hostCC
-	if spec.Arch.Debian == hostDebianArch() || compilerVersion(hostCC) == compilerVersion(ccText) {
+	if !needsNativeToolchain(spec.Arch.Debian, hostDebianArch(), hostCC, ccText) {
 		return nil
 	}
 	native, err := f.nativeToolchain(ctx)

@@ -39,6 +39,16 @@ func compilerVersion(text string) string {
 
 var debianGCCRe = regexp.MustCompile(`^((?:[a-z0-9_]+-linux-gnu-)?(gcc-\d+)) \(Debian ([^)\s]+)\) `)
 
+// needsNativeToolchain says whether a kernel of architecture kernelArch,
+// built with the compiler ccText, must be built here with its
+// architecture's native toolchain under qemu-user: when it is foreign to
+// the host and the host's (cross) compiler, whose --version is hostCC, is
+// another build (the program name aside, which is the same for Debian's
+// native and cross gcc of 6.12: aarch64-linux-gnu-gcc-12).
+func needsNativeToolchain(kernelArch, hostArch, hostCC, ccText string) bool {
+	return kernelArch != hostArch && compilerVersion(hostCC) != compilerVersion(ccText)
+}
+
 // debianGCC reads the gcc named by a CONFIG_CC_VERSION_TEXT: the Debian
 // package that ships it ("gcc-12"), the program the text names ("gcc-12"
 // for Debian's 6.1 kernels, "aarch64-linux-gnu-gcc-12" for its 6.12 ones;

@@ -113,3 +113,32 @@ func TestWriteToolchainDriver(t *testing.T) {
 		t.Error("a root with a comma was accepted; -wrapper splits at commas")
 	}
 }
+
+// TestNeedsNativeToolchain checks the compiler choice for the kernels the
+// lab fetches on an amd64 host, with the compilers Debian 12 ships
+// (November 2026): the host's gcc-12 for amd64, and for arm64, whose
+// kernels were built with the native gcc 12.2.0-14+deb12u1, not the cross
+// compiler 12.2.0-14cross1 (--version "(Debian 12.2.0-14)"), the native
+// one; a cross compiler of the kernel's very build would be used as it is.
+func TestNeedsNativeToolchain(t *testing.T) {
+	const (
+		hostGCC  = "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
+		hostGCCx = "x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
+		cross    = "aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0"
+		crossFix = "aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
+	)
+	for _, tc := range []struct {
+		name, arch, hostCC, ccText string
+		want                       bool
+	}{
+		{"6.1 amd64", "amd64", hostGCC, "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", false},
+		{"6.12 amd64", "amd64", hostGCCx, "x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", false},
+		{"6.1 arm64", "arm64", "aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0", "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", true},
+		{"6.12 arm64", "arm64", cross, "aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", true},
+		{"6.12 arm64, matching cross compiler", "arm64", crossFix, "aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", false},
+	} {
+		if got := needsNativeToolchain(tc.arch, "amd64", tc.hostCC, tc.ccText); got != tc.want {
+			t.Errorf("%s: needsNativeToolchain = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
