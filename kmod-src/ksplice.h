@@ -204,4 +204,17 @@ int ksplice_register_update(const struct ksplice_update *update);
  */
 void ksplice_unregister_update(const struct ksplice_update *update);
 
+/*
+ * Every update module includes this header: mark it as a live patch, as
+ * the kernel's livepatch modules are, so that loading it taints the
+ * kernel with TAINT_LIVEPATCH ('K') and /sys/module/<update>/taint says
+ * so. Kernels without CONFIG_LIVEPATCH refuse modules with this tag; the
+ * engine then still taints the kernel when an update is applied. The
+ * engine itself (KSPLICE_ENGINE) is not a live patch.
+ */
+#if defined(MODULE) && !defined(KSPLICE_ENGINE) && IS_ENABLED(CONFIG_LIVEPATCH)
+#include <linux/module.h>
+MODULE_INFO(livepatch, "Y");
+#endif
+
 #endif /* _KSPLICE_H */

@@ -36,6 +36,7 @@ static_assert(sizeof(struct ksplice_update) == 96);
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
 #define KSPLICE_RETRY_MS	20	/* first sleep between them, doubled */
+#define KSPLICE_RETRY_MAX_MS	1000	/* longest sleep of a forced reverse */
 
 struct ksplice_kernel ksplice_kernel;
 DEFINE_MUTEX(ksplice_mutex);
@@ -71,6 +72,7 @@ static const struct {
 	[KSPLICE_BAD_STAGE]	  = { "bad_stage", -EINVAL },
 	[KSPLICE_NOMEM]		  = { "nomem", -ENOMEM },
 	[KSPLICE_HOOK]		  = { "hook", -ECANCELED },
+	[KSPLICE_SITE_CONFLICT]	  = { "site_conflict", -EOPNOTSUPP },
 };
 
 const char *ksplice_reason_name(enum ksplice_reason reason)
@@ -154,6 +156,18 @@ static int __init ksplice_find_helpers(void)
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
+		{ "jump_label_text_reserved",
+		  (void **)&ksplice_kernel.jump_label_reserved,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "jump_label_unlock",
+		  (void **)&ksplice_kernel.jump_label_unlock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "static_call_text_reserved",
+		  (void **)&ksplice_kernel.static_call_reserved,
+		  !IS_ENABLED(CONFIG_HAVE_STATIC_CALL_INLINE) },
+		{ "get_kprobe", (void **)&ksplice_kernel.get_kprobe },
 	};
 	unsigned int i;
 
@@ -345,43 +359,30 @@ int ksplice_register_update(const struct ksplice_update *u)
 	list_add_tail(&st->list, &ksplice_updates);
 	mutex_unlock(&ksplice_mutex);
 
-	ret = ksplice_sysfs_add(st);	/* on failure, frees st */
-	if (ret) {
-		mutex_lock(&ksplice_mutex);
-		list_del(&st->list);
-		mutex_unlock(&ksplice_mutex);
-		return ret;
-	}
+	ret = ksplice_sysfs_add(st);
+	if (ret)
+		goto unlist;
 	pr_info("%s: registered: %u functions in %s\n", u->id, u->nr_funcs,
 		u->target);
 	return 0;
+
+unlist:
+	mutex_lock(&ksplice_mutex);
+	list_del(&st->list);
+	mutex_unlock(&ksplice_mutex);
+	/*
+	 * The kobject owns @st since kobject_init(): its release frees it, so
+	 * it is put only once no list points to it any more.
+	 */
+	kobject_put(&st->kobj);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(ksplice_register_update);
 
-void ksplice_unregister_update(const struct ksplice_update *u)
-{
-	struct ksplice_state *st;
-
-	mutex_lock(&ksplice_mutex);
-	st = ksplice_find(u);
-	if (WARN_ON(!st)) {
-		mutex_unlock(&ksplice_mutex);
-		return;
-	}
-	/* An applied update holds a reference on its module. */
-	WARN_ON(st->stage == KSPLICE_STAGE_APPLIED);
-	list_del(&st->list);
-	st->dead = true;
-	mutex_unlock(&ksplice_mutex);
-	pr_info("%s: unregistered\n", u->id);
-	/* Waits for sysfs readers and writers, which see st->dead. */
-	kobject_put(&st->kobj);
-}
-EXPORT_SYMBOL_GPL(ksplice_unregister_update);
-
 static void ksplice_add_conflict(struct ksplice_state *st,
 				 struct task_struct *t, const char *func,
-				 unsigned long offset, bool unreliable)
+				 const char *part, unsigned long offset,
+				 bool unreliable)
 {
 	struct ksplice_conflict *c;
 
@@ -389,8 +390,16 @@ static void ksplice_add_conflict(struct ksplice_state *st,
 		return;
 	c = &st->conflicts[st->nr_conflicts++];
 	c->pid = task_pid_nr(t);
-	get_task_comm(c->comm, t);
+	/*
+	 * Inside stop_machine: get_task_comm() takes task_lock(), a sleeping
+	 * lock on PREEMPT_RT. Nothing can rename @t while every CPU is
+	 * stopped, so a plain copy reads a stable name, as the kernel's own
+	 * lockless readers of ->comm (%s of current->comm) do.
+	 */
+	memcpy(c->comm, t->comm, sizeof(c->comm));
+	c->comm[sizeof(c->comm) - 1] = '\0';
 	c->func = func;
+	c->part = part;
 	c->offset = offset;
 	c->unreliable = unreliable;
 }
@@ -402,14 +411,19 @@ static bool ksplice_in(unsigned long a, unsigned long start, unsigned long len)
 
 /*
  * Whether @a is in code that the operation takes out of use: the patched
- * function and, when applying, the code run-pre matched (an earlier
- * replacement), or, when reversing, our replacement.
+ * function and, when applying, its .cold part and the code run-pre matched
+ * (an earlier replacement), or, when reversing, our replacement and
+ * anything else in the update module (carried .cold parts and helpers,
+ * hooks), whose text may be freed once the update is reversed.
  */
 static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
-			       bool reverse, unsigned long *offset)
+			       bool reverse, const char **part,
+			       unsigned long *offset)
 {
+	struct module *mod = st->u->mod;
 	unsigned int i;
 
+	*part = "";
 	for (i = 0; i < st->u->nr_funcs; i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 		unsigned long other = reverse ?
@@ -421,10 +435,20 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
 			*offset = a - fs->addr;
 			return fs->f->name;
 		}
+		if (!reverse && fs->cold_size &&
+		    ksplice_in(a, fs->cold, fs->cold_size)) {
+			*part = ".cold";
+			*offset = a - fs->cold;
+			return fs->f->name;
+		}
 		if (ksplice_in(a, other, other_len)) {
 			*offset = a - other;
 			return reverse ? "(replacement)" : "(earlier replacement)";
 		}
+	}
+	if (reverse && within_module_core(a, mod)) {
+		*offset = a - (unsigned long)mod->core_layout.base;
+		return "(update module)";
 	}
 	return NULL;
 }
@@ -433,7 +457,7 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 			      bool reverse)
 {
 	unsigned long offset;
-	const char *func;
+	const char *func, *part;
 	int i, nr;
 
 	/*
@@ -448,13 +472,14 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 		nr = ksplice_kernel.save_stack(t, ksplice_stack,
 					       KSPLICE_STACK_ENTRIES, 0);
 	if (nr < 0) {
-		ksplice_add_conflict(st, t, "(unreliable stack)", 0, true);
+		ksplice_add_conflict(st, t, "(unreliable stack)", "", 0, true);
 		return -EBUSY;
 	}
 	for (i = 0; i < nr; i++) {
-		func = ksplice_hit(st, ksplice_stack[i], reverse, &offset);
+		func = ksplice_hit(st, ksplice_stack[i], reverse, &part,
+				   &offset);
 		if (func) {
-			ksplice_add_conflict(st, t, func, offset, false);
+			ksplice_add_conflict(st, t, func, part, offset, false);
 			return -EBUSY;
 		}
 	}
@@ -498,8 +523,9 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 					   c->pid, c->comm);
 		else
 			ksplice_set_reason(st, KSPLICE_BUSY,
-					   "task %d (%s) is inside %s+0x%lx",
-					   c->pid, c->comm, c->func, c->offset);
+					   "task %d (%s) is inside %s%s+0x%lx",
+					   c->pid, c->comm, c->func, c->part,
+					   c->offset);
 	}
 	return ret;
 }
@@ -553,7 +579,11 @@ static int ksplice_apply_stopped(void *data)
 	return ret;
 }
 
-/* The stop_machine callback of reverse; as ksplice_apply_stopped(). */
+/*
+ * The stop_machine callback of reverse; as ksplice_apply_stopped(). A
+ * forced reverse (the code goes away) cannot refuse over a site whose
+ * bytes changed: it puts back every other one, and records the first.
+ */
 static int ksplice_reverse_stopped(void *data)
 {
 	struct ksplice_state *st = data;
@@ -561,15 +591,27 @@ static int ksplice_reverse_stopped(void *data)
 	unsigned int i;
 	int ret;
 
+	if (st->forced)
+		st->reason = KSPLICE_OK;
 	ret = ksplice_check_stacks(st, true);
-	if (!ret)
+	if (!ret && !st->forced)
 		ret = ksplice_check_bytes(st, true);
 	if (!ret) {
 		for (i = 0; i < st->u->nr_funcs; i++) {
 			struct ksplice_func_state *fs = &st->funcs[i];
+			void *site = (void *)fs->addr + fs->tramp_off;
 
-			ksplice_arch_poke_stopped((void *)fs->addr + fs->tramp_off,
-						  fs->saved, fs->tramp_len);
+			if (st->forced && memcmp(site, fs->tramp, fs->tramp_len)) {
+				if (st->reason == KSPLICE_OK)
+					ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
+							   "function %s: bytes at +0x%x are %*ph, expected %*ph",
+							   fs->f->name, fs->tramp_off,
+							   fs->tramp_len, site,
+							   fs->tramp_len, fs->tramp);
+				continue;
+			}
+			ksplice_arch_poke_stopped(site, fs->saved,
+						  fs->tramp_len);
 		}
 	}
 	st->stop_ns = ktime_get_ns() - t0;
@@ -578,8 +620,11 @@ static int ksplice_reverse_stopped(void *data)
 
 /*
  * Run @fn in stop_machine, retrying with growing sleeps while a task is in
- * the way. The hotplug lock, then text_mutex, are taken as the kernel's
- * own text patchers take them (kprobes, jump labels).
+ * the way: KSPLICE_TRIES rounds, or, for a forced reverse (st->forced),
+ * for as long as it takes, since the code it takes out of use is about to
+ * be freed and the caller cannot fail. The hotplug lock, then text_mutex,
+ * are taken as the kernel's own text patchers take them (kprobes, jump
+ * labels).
  */
 static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
 {
@@ -595,10 +640,14 @@ static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
 		st->stop_total_ns = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
-		if (ret != -EBUSY || st->attempts == KSPLICE_TRIES)
+		if (ret != -EBUSY ||
+		    (!st->forced && st->attempts == KSPLICE_TRIES))
 			break;
+		if (st->forced && st->attempts % KSPLICE_TRIES == 0)
+			pr_warn("%s: waiting to reverse: %s\n", st->u->id,
+				st->message);
 		msleep(delay);
-		delay *= 2;
+		delay = min(delay * 2, KSPLICE_RETRY_MAX_MS);
 	}
 	ksplice_arch_sync();
 	return ret;
@@ -670,6 +719,123 @@ static int ksplice_prepare_tramps(struct ksplice_state *st)
 	return 0;
 }
 
+static bool ksplice_is_cold(const char *sym, const char *name)
+{
+	size_t len = strlen(name);
+	const char *sec = ".text.unlikely.";
+
+	if (str_has_prefix(sym, sec) && !strcmp(sym + strlen(sec), name))
+		return true;
+	return !strncmp(sym, name, len) && str_has_prefix(sym + len, ".cold");
+}
+
+/*
+ * The .cold part of each old function: code gcc moved out of line, which
+ * jumps back into the function, so a task returning into it (from a call
+ * it makes, e.g. to printk) goes on running the old function. The tables
+ * do not list it (it is not entered by a call: no trampoline goes there),
+ * but the old code's jump to it is a relocation against its section
+ * ".text.unlikely.NAME" or its symbol "NAME.cold", whose address run-pre
+ * deduced; kallsyms gives its extent.
+ */
+static void ksplice_find_cold(struct ksplice_state *st)
+{
+	unsigned long size, off;
+	unsigned int i, j;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+		const struct ksplice_func *f = fs->f;
+
+		fs->cold = 0;
+		fs->cold_size = 0;
+		for (j = 0; j < f->nr_old_relocs; j++) {
+			if (!test_bit(j, fs->known) ||
+			    !ksplice_is_cold(f->old_relocs[j].symbol, f->name) ||
+			    !ksplice_kernel.size_offset(fs->values[j], &size,
+							&off))
+				continue;
+			fs->cold = fs->values[j] - off;
+			fs->cold_size = size;
+			break;
+		}
+	}
+}
+
+/*
+ * What, if anything, the kernel may rewrite at run time in [@start, @end]:
+ * a jump label (the next static_key flip would find our jump where it
+ * expects its nop or jump: a BUG() on x86; on arm64 it would silently
+ * overwrite our ldr), a static call site (static_call_update() likewise),
+ * a lock prefix of the SMP alternatives, or a kprobe. The same questions
+ * kprobes asks before it writes an int3 (check_kprobe_address_safe()).
+ * jump_label_lock held, so that no jump label site is half-written while
+ * the kernel decodes it.
+ */
+static const char *ksplice_reserved(unsigned long start, unsigned long end)
+{
+	void *p = (void *)start, *q = (void *)end;
+	const char *kind;
+	unsigned long a;
+	bool kprobe = false;
+
+	if (ksplice_kernel.jump_label_reserved &&
+	    ksplice_kernel.jump_label_reserved(p, q))
+		return "jump label";
+	if (ksplice_kernel.static_call_reserved &&
+	    ksplice_kernel.static_call_reserved(p, q))
+		return "static call site";
+	ksplice_arch_lock_text();
+	kind = ksplice_arch_text_reserved(p, q);
+	ksplice_arch_unlock_text();
+	if (kind)
+		return kind;
+	/* The kprobe table is read under RCU, as kprobes' own lookups do. */
+	rcu_read_lock();
+	for (a = start; a <= end && !kprobe; a++)
+		kprobe = ksplice_kernel.get_kprobe((void *)a);
+	rcu_read_unlock();
+	return kprobe ? "kprobe" : NULL;
+}
+
+/*
+ * No trampoline may cover code the kernel rewrites at run time: refuse,
+ * naming the function, the window and the first byte of it that belongs
+ * to such a site. Before anything is written; the sites of a function
+ * only change with its module, on which we hold a reference.
+ */
+static int ksplice_check_sites(struct ksplice_state *st)
+{
+	u32 len = ksplice_arch_tramp_len(), off;
+	const char *kind = NULL;
+	unsigned int i;
+
+	if (ksplice_kernel.jump_label_lock)
+		ksplice_kernel.jump_label_lock();
+	for (i = 0; i < st->u->nr_funcs && !kind; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		/* The whole window first: each question walks a whole table. */
+		if (!ksplice_reserved(fs->addr + fs->tramp_off,
+				      fs->addr + fs->tramp_off + len - 1))
+			continue;
+		for (off = fs->tramp_off; off < fs->tramp_off + len; off++) {
+			kind = ksplice_reserved(fs->addr + off, fs->addr + off);
+			if (kind) {
+				ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
+						   "function %s: the trampoline at +0x%x..+0x%x would overwrite a %s at +0x%x",
+						   fs->f->name, fs->tramp_off,
+						   fs->tramp_off + len - 1, kind,
+						   off);
+				break;
+			}
+		}
+	}
+	if (ksplice_kernel.jump_label_unlock)
+		ksplice_kernel.jump_label_unlock();
+	return kind ? -EOPNOTSUPP : 0;
+}
+
 /* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
 int ksplice_apply(struct ksplice_state *st)
 {
@@ -708,6 +874,10 @@ int ksplice_apply(struct ksplice_state *st)
 	ret = ksplice_run_pre(st);
 	if (ret)
 		goto put_target;
+	ksplice_find_cold(st);
+	ret = ksplice_check_sites(st);
+	if (ret)
+		goto put_target;
 	ret = ksplice_resolve_new_relocs(st);
 	if (ret)
 		goto put_target;
@@ -730,11 +900,16 @@ int ksplice_apply(struct ksplice_state *st)
 
 	list_add(&st->applied, &ksplice_applied);
 	st->stage = KSPLICE_STAGE_APPLIED;
+	/*
+	 * The running code is no longer what the kernel was built from: say
+	 * so in every oops from now on, as livepatch does.
+	 */
+	add_taint(TAINT_LIVEPATCH, LOCKDEP_STILL_OK);
 	if (u->post_apply)
 		u->post_apply();
-	pr_info("%s: applied: %u functions, stop_machine %llu ns (callback %llu ns), %u attempts\n",
-		u->id, u->nr_funcs, st->stop_total_ns, st->stop_ns,
-		st->attempts);
+	pr_notice("%s: applied: %u functions in %s, stop_machine %llu ns (callback %llu ns), %u attempts\n",
+		  u->id, u->nr_funcs, u->target, st->stop_total_ns, st->stop_ns,
+		  st->attempts);
 	return 0;
 
 put_target:
@@ -746,11 +921,51 @@ put_mod:
 	return ksplice_fail(st);
 }
 
+/*
+ * Reverse @st, the newest applied update; ksplice_mutex held. A forced
+ * reverse (st->forced) is not refused: the pre_reverse hook's veto is
+ * logged and overridden, busy tasks are waited for, and sites whose bytes
+ * are no longer our trampolines are logged and left alone.
+ */
+static int ksplice_reverse_top(struct ksplice_state *st)
+{
+	int ret;
+
+	if (st->u->pre_reverse) {
+		ret = st->u->pre_reverse();
+		if (ret && !st->forced) {
+			ksplice_set_reason(st, KSPLICE_HOOK,
+					   "pre_reverse hook returned %d", ret);
+			return ksplice_fail(st);
+		}
+		if (ret)
+			pr_warn("%s: pre_reverse hook returned %d: reversed anyway\n",
+				st->u->id, ret);
+	}
+	ret = ksplice_stop(st, ksplice_reverse_stopped);
+	if (ret)
+		return ksplice_fail(st);
+	if (st->forced && st->reason != KSPLICE_OK)
+		pr_err("%s: %s: %s: left as it is\n", st->u->id,
+		       ksplice_reason_name(st->reason), st->message);
+
+	list_del_init(&st->applied);
+	st->stage = KSPLICE_STAGE_REVERSED;
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+	if (st->u->post_reverse)
+		st->u->post_reverse();
+	module_put(st->u->mod);
+	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
+		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
+	return 0;
+}
+
 /* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
 int ksplice_reverse(struct ksplice_state *st)
 {
 	struct ksplice_state *top;
-	int ret;
 
 	st->reason = KSPLICE_OK;
 	st->message[0] = '\0';
@@ -767,30 +982,64 @@ int ksplice_reverse(struct ksplice_state *st)
 				   top->u->id);
 		return ksplice_fail(st);
 	}
-	if (st->u->pre_reverse) {
-		ret = st->u->pre_reverse();
-		if (ret) {
-			ksplice_set_reason(st, KSPLICE_HOOK,
-					   "pre_reverse hook returned %d", ret);
-			return ksplice_fail(st);
-		}
-	}
-	ret = ksplice_stop(st, ksplice_reverse_stopped);
-	if (ret)
-		return ksplice_fail(st);
-
-	list_del_init(&st->applied);
-	st->stage = KSPLICE_STAGE_REVERSED;
-	if (st->target)
-		module_put(st->target);
-	st->target = NULL;
-	if (st->u->post_reverse)
-		st->u->post_reverse();
-	module_put(st->u->mod);
-	pr_info("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
-		st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
-	return 0;
+	return ksplice_reverse_top(st);
 }
+
+/*
+ * ksplice_reverse_forced - reverse @st whatever it takes; ksplice_mutex held
+ *
+ * For code that goes away while the update is applied: the update module
+ * itself (rmmod -f ignores the reference an applied update holds on its
+ * module) or its target module (likewise). Exit paths and module notifiers
+ * cannot fail, so neither can this: every update applied after @st is
+ * reversed first, newest first (their trampolines may lead through @st's
+ * code, and they saved bytes that jump into it), and each waits for as
+ * long as a task is inside the code it takes out of use.
+ */
+static void ksplice_reverse_forced(struct ksplice_state *st, const char *why)
+{
+	struct ksplice_state *top;
+
+	while (st->stage == KSPLICE_STAGE_APPLIED) {
+		top = list_first_entry(&ksplice_applied, struct ksplice_state,
+				       applied);
+		pr_notice("%s: reversing %s: %s\n", st->u->id, top->u->id, why);
+		top->reason = KSPLICE_OK;
+		top->message[0] = '\0';
+		top->forced = true;
+		/* Cannot fail forced: only a busy round returns, and it retries. */
+		WARN_ON(ksplice_reverse_top(top));
+		top->forced = false;
+	}
+}
+
+void ksplice_unregister_update(const struct ksplice_update *u)
+{
+	struct ksplice_state *st;
+
+	mutex_lock(&ksplice_mutex);
+	st = ksplice_find(u);
+	if (WARN_ON(!st)) {
+		mutex_unlock(&ksplice_mutex);
+		return;
+	}
+	/*
+	 * An applied update holds a reference on its module, so only rmmod -f
+	 * gets here with it applied. The module's text, the target of our
+	 * trampolines, is freed when this returns: reverse the update first.
+	 * (Carrying the new code in memory the engine owns instead would not
+	 * do: the new code refers to the module's data, strings and hooks.)
+	 */
+	if (st->stage == KSPLICE_STAGE_APPLIED)
+		ksplice_reverse_forced(st, "its module is being removed");
+	list_del(&st->list);
+	st->dead = true;
+	mutex_unlock(&ksplice_mutex);
+	pr_info("%s: unregistered\n", u->id);
+	/* Waits for sysfs readers and writers, which see st->dead. */
+	kobject_put(&st->kobj);
+}
+EXPORT_SYMBOL_GPL(ksplice_unregister_update);
 
 struct ksplice_bench {
 	u64 ns;
@@ -826,6 +1075,41 @@ int ksplice_bench_empty(u64 *total_ns)
 	return ret;
 }
 
+/*
+ * A target module going away with an update applied to it (rmmod -f; the
+ * update holds a reference on it otherwise). GOING is notified after its
+ * exit function ran and before its text is freed: the saved bytes can
+ * still be put back, and must be, or a later reverse would write them into
+ * freed memory.
+ */
+static int ksplice_module_notify(struct notifier_block *nb,
+				 unsigned long action, void *data)
+{
+	struct module *mod = data;
+	struct ksplice_state *st;
+	bool again;
+
+	if (action != MODULE_STATE_GOING)
+		return NOTIFY_DONE;
+	mutex_lock(&ksplice_mutex);
+	do {
+		again = false;
+		list_for_each_entry(st, &ksplice_applied, applied) {
+			if (st->target == mod) {
+				ksplice_reverse_forced(st, "its target module is being removed");
+				again = true;
+				break;
+			}
+		}
+	} while (again);
+	mutex_unlock(&ksplice_mutex);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block ksplice_module_nb = {
+	.notifier_call = ksplice_module_notify,
+};
+
 static int __init ksplice_init(void)
 {
 	int ret;
@@ -846,9 +1130,14 @@ static int __init ksplice_init(void)
 	ret = ksplice_sysfs_init();
 	if (ret)
 		goto free_stack;
+	ret = register_module_notifier(&ksplice_module_nb);
+	if (ret)
+		goto sysfs_exit;
 	pr_info("engine loaded, update format %u\n", KSPLICE_FORMAT_VERSION);
 	return 0;
 
+sysfs_exit:
+	ksplice_sysfs_exit();
 free_stack:
 	kfree(ksplice_stack);
 	return ret;
@@ -856,6 +1145,9 @@ free_stack:
 
 static void __exit ksplice_exit(void)
 {
+	/* Every update module depends on the engine: none is left. */
+	WARN_ON(!list_empty(&ksplice_applied));
+	unregister_module_notifier(&ksplice_module_nb);
 	ksplice_sysfs_exit();
 	kfree(ksplice_stack);
 }

@@ -5,10 +5,16 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
+#include <linux/jump_label.h>
+#include <linux/kallsyms.h>
 #include <linux/kobject.h>
+#include <linux/kprobes.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/stacktrace.h>
+#include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
@@ -47,6 +53,7 @@ enum ksplice_reason {
 	KSPLICE_BAD_STAGE,		/* e.g. apply when applied */
 	KSPLICE_NOMEM,
 	KSPLICE_HOOK,			/* an author hook refused */
+	KSPLICE_SITE_CONFLICT,		/* trampoline over a run-time site */
 	KSPLICE_NR_REASONS,
 };
 
@@ -54,6 +61,7 @@ struct ksplice_conflict {
 	pid_t pid;
 	char comm[TASK_COMM_LEN];
 	const char *func;
+	const char *part;		/* "" or ".cold": where in @func */
 	unsigned long offset;
 	bool unreliable;		/* stack could not be walked reliably */
 };
@@ -67,6 +75,8 @@ struct ksplice_func_state {
 	unsigned long *values;		/* deduced S per old reloc */
 	unsigned long *known;		/* bitmap: values[i] is deduced */
 	unsigned long addr_size;	/* its size, from kallsyms */
+	unsigned long cold;		/* its .cold part, if run-pre found one */
+	unsigned long cold_size;
 	u32 tramp_off;			/* trampoline at addr + tramp_off */
 	u32 tramp_len;
 	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
@@ -82,6 +92,7 @@ struct ksplice_state {
 	struct module *target;		/* NULL for vmlinux; ref held when applied */
 	struct ksplice_func_state *funcs;
 	bool dead;			/* unregistered: sysfs writes refused */
+	bool forced;			/* reversing because code goes away */
 
 	enum ksplice_stage stage;
 	enum ksplice_reason reason;
@@ -93,25 +104,33 @@ struct ksplice_state {
 	u64 stop_total_ns;		/* around stop_machine() */
 };
 
-/* Unexported kernel helpers, found at load time. */
+/*
+ * Unexported kernel helpers, found at load time. Each is declared with the
+ * type of the kernel's own declaration (typeof(&sym)), so that a kernel
+ * whose helper changed its signature fails to build the engine instead of
+ * calling it with the wrong arguments.
+ */
 struct ksplice_kernel {
-	unsigned long (*lookup_name)(const char *name);
-	int (*on_each_match_symbol)(int (*fn)(void *, unsigned long),
-				    const char *name, void *data);
-	int (*module_on_each_symbol)(int (*fn)(void *, const char *,
-					       struct module *, unsigned long),
-				     void *data);
-	int (*stop_machine_cpuslocked)(cpu_stop_fn_t fn, void *data,
-				       const struct cpumask *cpus);
-	int (*save_stack_reliable)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size);
+	typeof(&kallsyms_lookup_name) lookup_name;
+	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
+	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
+	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	/* Where there is no reliable unwinder (arm64 in 6.1). */
-	unsigned int (*save_stack)(struct task_struct *tsk,
-				   unsigned long *store, unsigned int size,
-				   unsigned int skipnr);
-	struct task_struct *(*idle_task)(int cpu);
-	int (*size_offset)(unsigned long addr, unsigned long *size,
-			   unsigned long *offset);
+	typeof(&stack_trace_save_tsk) save_stack;
+	typeof(&idle_task) idle_task;
+	typeof(&kallsyms_lookup_size_offset) size_offset;
+	/*
+	 * What kprobes asks before it puts an int3 somewhere: whether the
+	 * bytes belong to a jump label or a static call site (vmlinux and
+	 * modules), and whether a kprobe is there. Absent where the kernel
+	 * has no such thing.
+	 */
+	typeof(&jump_label_text_reserved) jump_label_reserved;
+	typeof(&jump_label_lock) jump_label_lock;
+	typeof(&jump_label_unlock) jump_label_unlock;
+	typeof(&static_call_text_reserved) static_call_reserved;
+	typeof(&get_kprobe) get_kprobe;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
@@ -169,5 +188,6 @@ void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
+const char *ksplice_arch_text_reserved(void *start, void *end);
 
 #endif /* _KSPLICE_INTERNAL_H */

@@ -2,20 +2,36 @@
 /*
  * ksplice_sysfs.c - /sys/kernel/ksplice/<id>/, the control interface.
  *
- * Root only. Writing "apply" or "reverse" to stage does it and returns
+ * Root only: the files are 0600/0400, and every write also needs
+ * CAP_SYS_MODULE, the capability that loading the update took, so that a
+ * file descriptor opened by root and handed to a less privileged process
+ * (or a root without the capability, in a container) cannot apply or
+ * reverse code. Writing "apply" or "reverse" to stage does it and returns
  * when it is done: the write fails with the errno of the reason, which
  * abort_cause names and abort_message explains. See
  * docs/kernel-interface.md.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/kobject.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include "ksplice_internal.h"
 
 static struct kobject *ksplice_root;
+
+/*
+ * The empty stop_machine round of /sys/kernel/ksplice/stop_machine_empty_ns
+ * stops every CPU on demand: a benchmark, not something a production
+ * machine should offer. The file exists only when the engine is loaded
+ * with bench=1 (make bench does).
+ */
+static bool bench;
+module_param(bench, bool, 0400);
+MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand (benchmarks)");
 
 struct ksplice_attr {
 	struct attribute attr;
@@ -48,6 +64,8 @@ static ssize_t ksplice_attr_store(struct kobject *kobj, struct attribute *attr,
 
 	if (!a->store)
 		return -EIO;
+	if (!capable(CAP_SYS_MODULE))
+		return -EPERM;
 	mutex_lock(&ksplice_mutex);
 	ret = st->dead ? -ENODEV : a->store(st, buf, count);
 	mutex_unlock(&ksplice_mutex);
@@ -102,8 +120,8 @@ static ssize_t conflicts_show(struct ksplice_state *st, char *buf)
 			len += sysfs_emit_at(buf, len, "%d %s unreliable\n",
 					     c->pid, c->comm);
 		else
-			len += sysfs_emit_at(buf, len, "%d %s %s+0x%lx\n",
-					     c->pid, c->comm, c->func,
+			len += sysfs_emit_at(buf, len, "%d %s %s%s+0x%lx\n",
+					     c->pid, c->comm, c->func, c->part,
 					     c->offset);
 	}
 	return len;
@@ -200,16 +218,15 @@ static struct kobj_type ksplice_ktype = {
 	.default_groups = ksplice_groups,
 };
 
-/* Creates /sys/kernel/ksplice/<id>; on failure, frees @st. */
+/*
+ * Creates /sys/kernel/ksplice/<id>. From here on @st belongs to its kobject:
+ * even on failure the caller frees it with kobject_put() (as
+ * kobject_init_and_add() requires), once nothing else points to it.
+ */
 int ksplice_sysfs_add(struct ksplice_state *st)
 {
-	int ret;
-
-	ret = kobject_init_and_add(&st->kobj, &ksplice_ktype, ksplice_root,
-				   "%s", st->u->id);
-	if (ret)
-		kobject_put(&st->kobj);
-	return ret;
+	return kobject_init_and_add(&st->kobj, &ksplice_ktype, ksplice_root,
+				    "%s", st->u->id);
 }
 
 /* Last empty round; protected by ksplice_mutex. */
@@ -234,6 +251,8 @@ static ssize_t stop_machine_empty_ns_store(struct kobject *kobj,
 {
 	int ret;
 
+	if (!capable(CAP_SYS_MODULE))
+		return -EPERM;
 	mutex_lock(&ksplice_mutex);
 	ret = ksplice_bench_empty(&ksplice_empty_ns);
 	mutex_unlock(&ksplice_mutex);
@@ -251,6 +270,8 @@ int ksplice_sysfs_init(void)
 	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
 	if (!ksplice_root)
 		return -ENOMEM;
+	if (!bench)
+		return 0;
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_empty.attr);
 	if (ret)
 		kobject_put(ksplice_root);
@@ -259,6 +280,7 @@ int ksplice_sysfs_init(void)
 
 void ksplice_sysfs_exit(void)
 {
-	sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
+	if (bench)
+		sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
 	kobject_put(ksplice_root);
 }

@@ -3,7 +3,7 @@
 # Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko
 . ./lib.sh
 before=$(cat /proc/cmdline)
-load ksplice.ko
+insmod ksplice.ko bench=1 || fail "insmod ksplice.ko bench=1"
 load ksplice_cmdline_v1_vmlinux.ko
 expect "registered" "$(cat $K/cmdline-v1/stage)" loaded
 expect "target" "$(cat $K/cmdline-v1/target)" vmlinux

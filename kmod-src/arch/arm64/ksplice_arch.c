@@ -16,6 +16,7 @@
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <asm/patching.h>
 #include <asm/unaligned.h>
 #include "../../ksplice_internal.h"
 
@@ -48,11 +49,13 @@
 #define TRAMP_LEN	16	/* ldr x16, .+8; br x16; .quad target */
 
 /*
- * Unexported: found in kallsyms at load time. Writes one instruction
- * through a fixmap alias under the raw spinlock patch_lock, then cleans
- * and invalidates the caches for it to the point of unification.
+ * Unexported: found in kallsyms at load time, typed after the kernel's
+ * declaration so that a changed signature breaks the build. Writes one
+ * instruction through a fixmap alias under the raw spinlock patch_lock,
+ * then cleans and invalidates the caches for it to the point of
+ * unification.
  */
-static int (*patch_text_nosync_fn)(void *addr, u32 insn);
+static typeof(&aarch64_insn_patch_text_nosync) patch_text_nosync_fn;
 
 int ksplice_arch_init(void)
 {
@@ -665,6 +668,16 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
 {
 	poke_words(addr, bytes, len);
+}
+
+/*
+ * Nothing arm64-specific is rewritten at run time beyond what the caller
+ * checks (jump labels, kprobes): alternatives are applied at boot and at
+ * module load only.
+ */
+const char *ksplice_arch_text_reserved(void *start, void *end)
+{
+	return NULL;
 }
 
 /*

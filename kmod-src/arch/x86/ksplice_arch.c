@@ -7,9 +7,12 @@
 
 #include <linux/elf.h>
 #include <linux/kernel.h>
+#include <linux/memory.h>
 #include <linux/mutex.h>
 #include <linux/string.h>
+#include <asm/alternative.h>
 #include <asm/cpufeature.h>
+#include <asm/text-patching.h>
 #include <asm/unaligned.h>
 #include "../../ksplice_internal.h"
 
@@ -29,11 +32,15 @@ static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 static const u8 nop2[] = { 0x66, 0x90 };
 static const u8 lfence[] = { 0x0f, 0xae, 0xe8 };
 
-/* Unexported: found in kallsyms at load time. */
-static void *(*text_poke_fn)(void *addr, const void *opcode, size_t len);
-static void *(*text_poke_kgdb_fn)(void *addr, const void *opcode, size_t len);
-static void (*text_poke_sync_fn)(void);
-static struct mutex *text_mutex_p;
+/*
+ * Unexported: found in kallsyms at load time, typed after the kernel's
+ * declarations so that a changed signature breaks the build.
+ */
+static typeof(&text_poke) text_poke_fn;
+static typeof(&text_poke_kgdb) text_poke_kgdb_fn;
+static typeof(&text_poke_sync) text_poke_sync_fn;
+static typeof(&text_mutex) text_mutex_p;
+static typeof(&alternatives_text_reserved) alternatives_text_reserved_fn;
 
 /* Where apply_returns() may have left a "jmp" to instead of "ret; int3". */
 static const char * const return_thunks[] = {
@@ -65,6 +72,9 @@ int ksplice_arch_init(void)
 	/* Optional: made for "no other CPU is running" (kgdb, stop_machine). */
 	text_poke_kgdb_fn = (void *)ksplice_lookup_name("text_poke_kgdb");
 	text_poke_sync_fn = (void *)ksplice_lookup_name("text_poke_sync");
+	/* Absent without CONFIG_SMP: then there are no SMP alternatives. */
+	alternatives_text_reserved_fn =
+		(void *)ksplice_lookup_name("alternatives_text_reserved");
 	for (i = 0; i < ARRAY_SIZE(return_thunks); i++)
 		return_thunk_addr[i] = ksplice_lookup_name(return_thunks[i]);
 	return 0;
@@ -451,6 +461,18 @@ void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
 		text_poke_kgdb_fn(addr, bytes, len);
 	else
 		text_poke_fn(addr, bytes, len);
+}
+
+/*
+ * Lock prefixes the SMP alternatives rewrite when CPUs come and go
+ * (alternatives_text_reserved() wants text_mutex, which the caller holds).
+ */
+const char *ksplice_arch_text_reserved(void *start, void *end)
+{
+	if (alternatives_text_reserved_fn &&
+	    alternatives_text_reserved_fn(start, end))
+		return "lock prefix of the SMP alternatives";
+	return NULL;
 }
 
 /* After stop_machine: serialise every CPU before it runs the new bytes. */

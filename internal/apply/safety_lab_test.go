@@ -1,0 +1,382 @@
+package apply_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+)
+
+// The engine's safety rules (issue 9), each shown in a lab guest with
+// hand-built modules: the engine, update modules whose tables were
+// generated from objects (testdata/kmod-update-cmdline/gen.go), and small
+// target modules of their own (testdata/safety/).
+
+// safetyModules are built in this order, each against the engine's
+// symbols: directory (from the repository root) and module name.
+var safetyModules = []struct{ dir, module string }{
+	{"kmod-src", "ksplice"},
+	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1"},
+	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2"},
+	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
+	{"testdata/kmod-tests/busy-update", "ksplice_busy_update"},
+	{"testdata/safety/target", "ksplice_test_safety"},
+	{"testdata/safety/jl-update", "ksplice_safety_jl"},
+	{"testdata/safety/cold-update", "ksplice_safety_cold"},
+}
+
+// buildSafetyModules copies the module sources into dir (the repository
+// stays clean) and builds them against k's headers. It returns module ->
+// .ko path.
+func buildSafetyModules(t *testing.T, k *lab.Kernel, dir string) map[string]string {
+	t.Helper()
+	root, _ := filepath.Abs("../..")
+	kos := map[string]string{}
+	symvers := filepath.Join(dir, "kmod-src", "Module.symvers")
+	for _, m := range safetyModules {
+		dst := filepath.Join(dir, m.dir)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-a", filepath.Join(root, m.dir), dst).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", m.dir, err, out)
+		}
+		args := []string{"-s", "-C", k.Headers, "M=" + dst, "-j2"}
+		if m.dir != "kmod-src" {
+			args = append(args, "KBUILD_EXTRA_SYMBOLS="+symvers)
+		}
+		cmd := exec.Command("make", append(args, "modules")...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("build %s: %v\n%s", m.dir, err, out.String())
+		}
+		kos[m.module] = filepath.Join(dst, m.module+".ko")
+	}
+	return kos
+}
+
+// runSafety boots the lab kernel with lib.sh of the engine's tests, the
+// named modules and script, and fails t unless the script prints PASS and
+// every line of want, in order.
+func runSafety(t *testing.T, k *lab.Kernel, kos map[string]string, modules []string, script string, want []string) string {
+	t.Helper()
+	lib, _ := filepath.Abs("../../testdata/kmod-tests/lib.sh")
+	files := []lab.File{{Host: lib, Guest: "/root/lib.sh"}}
+	for _, m := range modules {
+		files = append(files, lab.File{Host: kos[m], Guest: "/root/" + m + ".ko"})
+	}
+	start := time.Now()
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Files: files, Command: []string{"sh", "-c", ". ./lib.sh\n" + script}})
+	t.Logf("guest (%v):\n%s", time.Since(start).Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	rest := out.Stdout
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("guest output lacks %q (in order)", w)
+			break
+		}
+		rest = rest[i+len(w):]
+	}
+	return out.Stdout
+}
+
+// safetyPrivilege: the empty stop_machine round exists only with
+// bench=1, and root without CAP_SYS_MODULE in the initial namespace (root
+// of a user namespace, who owns the files) can neither apply nor reverse.
+func safetyPrivilege(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1"}, `
+load ksplice.ko
+load ksplice_cmdline_v1.ko
+before=$(cat /proc/cmdline)
+unshare -U -r sh -c "echo apply > $K/cmdline-v1/stage" 2>/dev/null && fail "apply without CAP_SYS_MODULE succeeded"
+expect "apply without CAP_SYS_MODULE refused" "$(cat $K/cmdline-v1/stage)" loaded
+[ "$(cat /proc/cmdline)" = "$before" ] || fail "/proc/cmdline changed"
+stage cmdline-v1 apply
+unshare -U -r sh -c "echo reverse > $K/cmdline-v1/stage" 2>/dev/null && fail "reverse without CAP_SYS_MODULE succeeded"
+expect "reverse without CAP_SYS_MODULE refused" "$(cat $K/cmdline-v1/stage)" applied
+stage cmdline-v1 reverse
+[ -e $K/stop_machine_empty_ns ] && fail "stop_machine_empty_ns exists without bench=1"
+echo "ok: no stop_machine_empty_ns without bench=1"
+rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice || fail "rmmod ksplice"
+insmod ksplice.ko bench=1 || fail "insmod ksplice.ko bench=1"
+unshare -U -r sh -c "echo 1 > $K/stop_machine_empty_ns" 2>/dev/null && fail "empty round without CAP_SYS_MODULE"
+echo 1 > $K/stop_machine_empty_ns || fail "empty round with bench=1"
+echo "ok: bench=1: empty round $(cat $K/stop_machine_empty_ns) ns"
+echo PASS
+`, []string{
+		"ok: apply without CAP_SYS_MODULE refused",
+		"ok: apply cmdline-v1",
+		"ok: reverse without CAP_SYS_MODULE refused",
+		"ok: reverse cmdline-v1",
+		"ok: no stop_machine_empty_ns without bench=1",
+		"ok: bench=1: empty round",
+	})
+}
+
+// safetyTaint: applying taints the kernel with TAINT_LIVEPATCH
+// (32768), the update module is marked as a live patch ('K' in its taint
+// file), and apply and reverse are logged with the update's id.
+func safetyTaint(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1"}, `
+load ksplice.ko
+[ $(( $(cat /proc/sys/kernel/tainted) & 32768 )) -eq 0 ] || fail "tainted livepatch before any update"
+echo "ok: not tainted K with the engine alone"
+load ksplice_cmdline_v1.ko
+expect "update module is a live patch" "$(cat /sys/module/ksplice_cmdline_v1/taint)" K
+stage cmdline-v1 apply
+tainted=$(cat /proc/sys/kernel/tainted)
+[ $(( tainted & 32768 )) -ne 0 ] || fail "tainted is $tainted after apply"
+echo "ok: tainted $tainted has 32768 after apply"
+expect "apply logged" "$(dmesg | grep 'ksplice: cmdline-v1: applied')" "cmdline-v1: applied: 1 functions in vmlinux"
+stage cmdline-v1 reverse
+expect "reverse logged" "$(dmesg | grep 'ksplice: cmdline-v1: reversed')" "cmdline-v1: reversed: stop_machine"
+rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: not tainted K with the engine alone",
+		"ok: update module is a live patch",
+		"ok: tainted",
+		"ok: apply logged",
+		"ok: reverse logged",
+	})
+}
+
+// safetyForcedUnload: rmmod -f of an applied update (Debian kernels
+// have MODULE_FORCE_UNLOAD) reverses it before its text is freed, with
+// the update stacked on it; then the engine goes too, and the patched
+// function runs its old code, with no oops.
+func safetyForcedUnload(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1", "ksplice_cmdline_v2"}, `
+before=$(cat /proc/cmdline)
+load ksplice.ko
+load ksplice_cmdline_v1.ko
+stage cmdline-v1 apply
+expect "applied" "$(cat /proc/cmdline)" "ksplice-v1: "
+rmmod ksplice_cmdline_v1 2>/dev/null && fail "rmmod of an applied update succeeded"
+rmmod -f ksplice_cmdline_v1 || fail "rmmod -f of the update"
+echo "ok: rmmod -f of the applied update"
+grep -q '^ksplice_cmdline_v1 ' /proc/modules && fail "still loaded"
+[ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f: /proc/cmdline is '$(cat /proc/cmdline)'"
+echo "ok: old behaviour back: $(cat /proc/cmdline)"
+expect "logged" "$(dmesg | grep 'reversing cmdline-v1')" "cmdline-v1: reversing cmdline-v1: its module is being removed"
+rmmod -f ksplice || fail "rmmod -f ksplice"
+[ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f ksplice: /proc/cmdline is '$(cat /proc/cmdline)'"
+echo "ok: engine gone, old behaviour: $(cat /proc/cmdline)"
+load ksplice.ko
+load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v2.ko
+stage cmdline-v1 apply
+stage cmdline-v2 apply
+expect "stacked" "$(cat /proc/cmdline)" "ksplice-v2: "
+rmmod -f ksplice_cmdline_v1 || fail "rmmod -f of the lower update"
+expect "the update on top reversed first" "$(dmesg | grep 'reversing cmdline-v2')" "cmdline-v1: reversing cmdline-v2: its module is being removed"
+expect "stage of the update on top" "$(cat $K/cmdline-v2/stage)" reversed
+[ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f of v1: /proc/cmdline is '$(cat /proc/cmdline)'"
+echo "ok: both reversed: $(cat /proc/cmdline)"
+rmmod ksplice_cmdline_v2 || fail "rmmod v2"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply cmdline-v1",
+		"ok: rmmod -f of the applied update",
+		"ok: old behaviour back",
+		"ok: logged",
+		"ok: engine gone, old behaviour",
+		"ok: stacked",
+		"ok: the update on top reversed first",
+		"ok: both reversed",
+	})
+}
+
+// safetyForcedUnloadBusy: rmmod -f of an applied update while a
+// kthread sleeps inside its replacement waits, retrying the stack check,
+// until the thread is out; the thread then runs the old code. Without the
+// wait, the thread would wake up in freed text.
+func safetyForcedUnloadBusy(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"}, `
+P=/sys/module/ksplice_test_busy/parameters
+load ksplice.ko
+load ksplice_busy_update.ko
+insmod ksplice_test_busy.ko release=1 || fail "insmod target"
+stage busy-v2 apply
+sleep 1
+expect "result of the new code" "$(cat $P/result)" 2
+echo 0 > $P/release
+sleep 1
+rmmod -f ksplice_busy_update &
+rm_pid=$!
+sleep 3
+grep -q '^ksplice_busy_update ' /proc/modules || fail "rmmod -f did not wait for the thread"
+pid=$(pidof ksplice_busy)
+expect "waits for the thread" "$(dmesg | grep 'busy-v2: waiting to reverse' | tail -n 1)" "task $pid (ksplice_busy) is inside (replacement)+0x"
+echo 1 > $P/release
+wait $rm_pid || fail "rmmod -f failed"
+echo "ok: rmmod -f done once the thread left"
+sleep 1
+expect "result of the old code" "$(cat $P/result)" 1
+rmmod ksplice_test_busy || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply busy-v2",
+		"ok: result of the new code",
+		"ok: waits for the thread",
+		"ok: rmmod -f done once the thread left",
+		"ok: result of the old code",
+	})
+}
+
+// safetyForcedUnloadTarget: rmmod -f of a module an update is applied to
+// reverses the update before the module's text is freed (the saved bytes
+// go back into it while it is still there; a later reverse would write
+// them into freed memory).
+func safetyForcedUnloadTarget(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"}, `
+P=/sys/module/ksplice_test_busy/parameters
+load ksplice.ko
+load ksplice_busy_update.ko
+insmod ksplice_test_busy.ko release=1 || fail "insmod target"
+stage busy-v2 apply
+sleep 1
+expect "result of the new code" "$(cat $P/result)" 2
+rmmod ksplice_test_busy 2>/dev/null && fail "rmmod of the patched target succeeded"
+rmmod -f ksplice_test_busy || fail "rmmod -f of the target"
+echo "ok: rmmod -f of the patched target"
+expect "reversed with its target" "$(cat $K/busy-v2/stage)" reversed
+expect "logged" "$(dmesg | grep 'reversing busy-v2')" "busy-v2: reversing busy-v2: its target module is being removed"
+rmmod ksplice_busy_update || fail "rmmod update"
+insmod ksplice_test_busy.ko release=1 || fail "insmod target again"
+sleep 1
+expect "target loaded again, old code" "$(cat $P/result)" 1
+rmmod ksplice_test_busy || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply busy-v2",
+		"ok: result of the new code",
+		"ok: rmmod -f of the patched target",
+		"ok: reversed with its target",
+		"ok: logged",
+		"ok: target loaded again, old code",
+	})
+}
+
+// safetyJumpLabel: ksplice_jl_func() starts with a static branch, whose
+// site is where the trampoline would go: apply is refused naming it, and
+// flipping the key afterwards works (had the jump been written, the flip
+// would BUG() on it: it is not the nop or jump the kernel expects).
+func safetyJumpLabel(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl"}, `
+P=/sys/module/ksplice_test_safety/parameters
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_jl.ko
+echo 5 > $P/call
+expect "old code" "$(cat $P/result)" 6
+if echo apply > $K/safety-jl/stage 2>/dev/null; then applied=yes; else applied=no; fi
+echo 1 > $P/key
+echo 5 > $P/call
+expect "key on" "$(cat $P/result)" 105
+echo 0 > $P/key
+echo 5 > $P/call
+expect "key off" "$(cat $P/result)" 6
+[ $applied = no ] || fail "apply of safety-jl succeeded"
+expect "apply refused: $(cat $K/safety-jl/abort_message)" "$(cat $K/safety-jl/abort_cause)" site_conflict
+expect "names the site" "$(cat $K/safety-jl/abort_message)" "function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5"
+expect "stage" "$(cat $K/safety-jl/stage)" loaded
+rmmod ksplice_safety_jl || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: old code",
+		"ok: key on",
+		"ok: key off",
+		"ok: apply refused: function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5",
+		"ok: names the site",
+	})
+}
+
+// safetyColdKprobe: a kprobe registered (disabled, so its int3 is not
+// written yet) where the trampoline would go makes apply refuse, naming
+// it; and a kthread sleeping in a call made from the .cold part of the
+// function to replace (its stack holds no address in the function
+// itself) makes apply busy, naming the .cold part; once it is out, the
+// update applies and reverses.
+func safetyColdKprobe(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_cold"}, `
+P=/sys/module/ksplice_test_safety/parameters
+T=/sys/kernel/tracing
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_cold.ko
+[ -e $T/kprobe_events ] || mount -t tracefs nodev $T || fail "mount tracefs"
+echo 'p:ksplice_probe ksplice_cold_func+5' > $T/kprobe_events || fail "kprobe event"
+refused safety-cold apply site_conflict
+expect "names the kprobe" "$(cat $K/safety-cold/abort_message)" "function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5"
+echo '-:ksplice_probe' >> $T/kprobe_events || fail "remove the kprobe event"
+echo 1 > $P/park
+sleep 1
+refused safety-cold apply busy
+pid=$(pidof ksplice_cold)
+expect "names the .cold part" "$(cat $K/safety-cold/abort_message)" "task $pid (ksplice_cold) is inside ksplice_cold_func.cold+0x"
+echo 0 > $P/park
+sleep 1
+expect "result of the old code" "$(cat $P/cold_result)" 1
+stage safety-cold apply
+sleep 1
+expect "result of the new code" "$(cat $P/cold_result)" 2
+stage safety-cold reverse
+sleep 1
+expect "result after reverse" "$(cat $P/cold_result)" 1
+rmmod ksplice_safety_cold || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: apply safety-cold refused: function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5",
+		"ok: names the kprobe",
+		"ok: apply safety-cold refused: task",
+		"ok: names the .cold part",
+		"ok: result of the old code",
+		"ok: apply safety-cold",
+		"ok: result of the new code",
+		"ok: result after reverse",
+	})
+}
+
+// TestSafety builds the modules once and runs each rule in a boot of its
+// own.
+func TestSafety(t *testing.T) {
+	k := labtest.Kernel(t)
+	if labtest.GOARCH(t, k) != "amd64" {
+		t.Skip("the safety test modules are x86-64 objects")
+	}
+	kos := buildSafetyModules(t, k, t.TempDir())
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, *lab.Kernel, map[string]string)
+	}{
+		{"privilege", safetyPrivilege},
+		{"taint", safetyTaint},
+		{"forced-unload", safetyForcedUnload},
+		{"forced-unload-busy", safetyForcedUnloadBusy},
+		{"forced-unload-target", safetyForcedUnloadTarget},
+		{"jump-label", safetyJumpLabel},
+		{"cold-kprobe", safetyColdKprobe},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, k, kos) })
+	}
+}

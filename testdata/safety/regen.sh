@@ -1,0 +1,28 @@
+#!/bin/sh
+# Regenerates jl-update/ and cold-update/, the updates of ksplice_jl_func()
+# and ksplice_cold_func() in module ksplice_test_safety, from the module's
+# object (old code) and the object of the same source built with
+# -DKSPLICE_TEST_PATCHED (new code). Run from the repository root:
+#
+#   testdata/safety/regen.sh [debian:6.1.0-55-amd64]
+set -eu
+kernel=${1:-debian:6.1.0-55-amd64}
+here=testdata/safety
+json=$(bin/ksplice lab fetch --json "$kernel")
+headers=$(printf '%s\n' "$json" | sed -n 's/^  "headers": "\(.*\)",$/\1/p')
+for d in target target-patched; do
+	make -s -C "$headers" M="$PWD/$here/$d" modules
+done
+gen() {
+	go run testdata/kmod-update-cmdline/gen.go -func "$1" \
+		-symvers "$headers/Module.symvers" \
+		-pre $here/target/ksplice_test_safety.o \
+		-post $here/target-patched/ksplice_test_safety_patched.o \
+		-target ksplice_test_safety -id "$2" -module "$3" \
+		-desc "$1 returns 2 more" -out "$here/$4"
+}
+gen ksplice_jl_func safety-jl ksplice_safety_jl jl-update
+gen ksplice_cold_func safety-cold ksplice_safety_cold cold-update
+for d in target target-patched; do
+	make -s -C "$headers" M="$PWD/$here/$d" clean
+done
