@@ -49,7 +49,6 @@ struct ksplice_fops {
 	struct ftrace_ops ops;
 	struct list_head list;		/* in ksplice_fops_list */
 	unsigned long addr;		/* the replaced function */
-	unsigned long ip;		/* its ftrace site */
 	unsigned int users;		/* updates holding it: applying or applied */
 	/*
 	 * Where calls of @addr go; 0 means into @addr. Written inside
@@ -147,7 +146,6 @@ static int ksplice_fops_create(struct ksplice_state *st,
 		return -ENOMEM;
 	}
 	fo->addr = fs->addr;
-	fo->ip = ip;
 	fo->ops.func = ksplice_ftrace_handler;
 	/*
 	 * PERMANENT: while we own a function, "sysctl kernel.ftrace_enabled=0"
@@ -163,28 +161,28 @@ static int ksplice_fops_create(struct ksplice_state *st,
 		ksplice_set_reason(st, KSPLICE_FTRACE,
 				   "function %s: ftrace_set_filter_ip() returned %d",
 				   fs->f->name, ret);
-		goto free;
+		goto free_filter;
 	}
 	ret = register_ftrace_function(&fo->ops);
 	if (ret == -EBUSY) {
 		ksplice_set_reason(st, KSPLICE_FTRACE_OWNED,
 				   "function %s is already modified through ftrace by another live patch or a BPF trampoline",
 				   fs->f->name);
-		goto unfilter;
+		goto free_filter;
 	}
 	if (ret) {
 		ksplice_set_reason(st, KSPLICE_FTRACE,
 				   "function %s: register_ftrace_function() returned %d",
 				   fs->f->name, ret);
-		goto unfilter;
+		goto free_filter;
 	}
 	list_add(&fo->list, &ksplice_fops_list);
 	*out = fo;
 	return 0;
 
-unfilter:
-	ftrace_set_filter_ip(&fo->ops, ip, 1, 0);
-free:
+free_filter:
+	/* The filter hash ftrace_set_filter_ip() allocated, if any. */
+	ftrace_free_filter(&fo->ops);
 	kfree(fo);
 	return ret;
 }
@@ -201,7 +199,7 @@ static void ksplice_fops_put(struct ksplice_fops *fo)
 	 */
 	WARN_ON(fo->target);
 	WARN_ON(unregister_ftrace_function(&fo->ops));
-	WARN_ON(ftrace_set_filter_ip(&fo->ops, fo->ip, 1, 0));
+	ftrace_free_filter(&fo->ops);
 	list_del(&fo->list);
 	kfree(fo);
 }
