@@ -20,15 +20,20 @@ import (
 
 // safetyModules are built in this order, each against the engine's
 // symbols: directory (from the repository root) and module name.
-var safetyModules = []struct{ dir, module string }{
-	{"kmod-src", "ksplice"},
-	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1"},
-	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2"},
-	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
-	{"testdata/kmod-tests/busy-update", "ksplice_busy_update"},
-	{"testdata/safety/target", "ksplice_test_safety"},
-	{"testdata/safety/jl-update", "ksplice_safety_jl"},
-	{"testdata/safety/cold-update", "ksplice_safety_cold"},
+// update marks the sources patchgen wrote, which, as create's, include the
+// engine's ksplice.h from include/.
+var safetyModules = []struct {
+	dir, module string
+	update      bool
+}{
+	{"kmod-src", "ksplice", false},
+	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1_vmlinux", true},
+	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2_vmlinux", true},
+	{"testdata/kmod-tests/busy", "ksplice_test_busy", false},
+	{"testdata/kmod-tests/busy-update", "ksplice_busy_v2_ksplice_test_busy", true},
+	{"testdata/safety/target", "ksplice_test_safety", false},
+	{"testdata/safety/jl-update", "ksplice_safety_jl", false},
+	{"testdata/safety/cold-update", "ksplice_safety_cold", false},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -46,6 +51,18 @@ func buildSafetyModules(t *testing.T, k *lab.Kernel, dir string) map[string]stri
 		}
 		if out, err := exec.Command("cp", "-a", filepath.Join(root, m.dir), dst).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", m.dir, err, out)
+		}
+		if m.update {
+			h, err := os.ReadFile(filepath.Join(root, "kmod-src", "ksplice.h"))
+			if err == nil {
+				err = os.MkdirAll(filepath.Join(dst, "include"), 0o755)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dst, "include", "ksplice.h"), h, 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		args := []string{"-s", "-C", k.Headers, "M=" + dst, "-j2"}
 		if m.dir != "kmod-src" {
@@ -94,9 +111,9 @@ func runSafety(t *testing.T, k *lab.Kernel, kos map[string]string, modules []str
 // bench=1, and root without CAP_SYS_MODULE in the initial namespace (root
 // of a user namespace, who owns the files) can neither apply nor reverse.
 func safetyPrivilege(t *testing.T, k *lab.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux"}, `
 load ksplice.ko
-load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v1_vmlinux.ko
 before=$(cat /proc/cmdline)
 unshare -U -r sh -c "echo apply > $K/cmdline-v1/stage" 2>/dev/null && fail "apply without CAP_SYS_MODULE succeeded"
 expect "apply without CAP_SYS_MODULE refused" "$(cat $K/cmdline-v1/stage)" loaded
@@ -107,7 +124,7 @@ expect "reverse without CAP_SYS_MODULE refused" "$(cat $K/cmdline-v1/stage)" app
 stage cmdline-v1 reverse
 [ -e $K/stop_machine_empty_ns ] && fail "stop_machine_empty_ns exists without bench=1"
 echo "ok: no stop_machine_empty_ns without bench=1"
-rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice_cmdline_v1_vmlinux || fail "rmmod update"
 rmmod ksplice || fail "rmmod ksplice"
 insmod ksplice.ko bench=1 || fail "insmod ksplice.ko bench=1"
 unshare -U -r sh -c "echo 1 > $K/stop_machine_empty_ns" 2>/dev/null && fail "empty round without CAP_SYS_MODULE"
@@ -128,12 +145,12 @@ echo PASS
 // (32768), the update module is marked as a live patch ('K' in its taint
 // file), and apply and reverse are logged with the update's id.
 func safetyTaint(t *testing.T, k *lab.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux"}, `
 load ksplice.ko
 [ $(( $(cat /proc/sys/kernel/tainted) & 32768 )) -eq 0 ] || fail "tainted livepatch before any update"
 echo "ok: not tainted K with the engine alone"
-load ksplice_cmdline_v1.ko
-expect "update module is a live patch" "$(cat /sys/module/ksplice_cmdline_v1/taint)" K
+load ksplice_cmdline_v1_vmlinux.ko
+expect "update module is a live patch" "$(cat /sys/module/ksplice_cmdline_v1_vmlinux/taint)" K
 stage cmdline-v1 apply
 tainted=$(cat /proc/sys/kernel/tainted)
 [ $(( tainted & 32768 )) -ne 0 ] || fail "tainted is $tainted after apply"
@@ -141,7 +158,7 @@ echo "ok: tainted $tainted has 32768 after apply"
 expect "apply logged" "$(dmesg | grep 'ksplice: cmdline-v1: applied')" "cmdline-v1: applied: 1 functions in vmlinux"
 stage cmdline-v1 reverse
 expect "reverse logged" "$(dmesg | grep 'ksplice: cmdline-v1: reversed')" "cmdline-v1: reversed: stop_machine"
-rmmod ksplice_cmdline_v1 || fail "rmmod update"
+rmmod ksplice_cmdline_v1_vmlinux || fail "rmmod update"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
 `, []string{
@@ -158,16 +175,16 @@ echo PASS
 // the update stacked on it; then the engine goes too, and the patched
 // function runs its old code, with no oops.
 func safetyForcedUnload(t *testing.T, k *lab.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1", "ksplice_cmdline_v2"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux", "ksplice_cmdline_v2_vmlinux"}, `
 before=$(cat /proc/cmdline)
 load ksplice.ko
-load ksplice_cmdline_v1.ko
+load ksplice_cmdline_v1_vmlinux.ko
 stage cmdline-v1 apply
 expect "applied" "$(cat /proc/cmdline)" "ksplice-v1: "
-rmmod ksplice_cmdline_v1 2>/dev/null && fail "rmmod of an applied update succeeded"
-rmmod -f ksplice_cmdline_v1 || fail "rmmod -f of the update"
+rmmod ksplice_cmdline_v1_vmlinux 2>/dev/null && fail "rmmod of an applied update succeeded"
+rmmod -f ksplice_cmdline_v1_vmlinux || fail "rmmod -f of the update"
 echo "ok: rmmod -f of the applied update"
-grep -q '^ksplice_cmdline_v1 ' /proc/modules && fail "still loaded"
+grep -q '^ksplice_cmdline_v1_vmlinux ' /proc/modules && fail "still loaded"
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f: /proc/cmdline is '$(cat /proc/cmdline)'"
 echo "ok: old behaviour back: $(cat /proc/cmdline)"
 expect "logged" "$(dmesg | grep 'reversing cmdline-v1')" "cmdline-v1: reversing cmdline-v1: its module is being removed"
@@ -175,17 +192,17 @@ rmmod -f ksplice || fail "rmmod -f ksplice"
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f ksplice: /proc/cmdline is '$(cat /proc/cmdline)'"
 echo "ok: engine gone, old behaviour: $(cat /proc/cmdline)"
 load ksplice.ko
-load ksplice_cmdline_v1.ko
-load ksplice_cmdline_v2.ko
+load ksplice_cmdline_v1_vmlinux.ko
+load ksplice_cmdline_v2_vmlinux.ko
 stage cmdline-v1 apply
 stage cmdline-v2 apply
 expect "stacked" "$(cat /proc/cmdline)" "ksplice-v2: "
-rmmod -f ksplice_cmdline_v1 || fail "rmmod -f of the lower update"
+rmmod -f ksplice_cmdline_v1_vmlinux || fail "rmmod -f of the lower update"
 expect "the update on top reversed first" "$(dmesg | grep 'reversing cmdline-v2')" "cmdline-v1: reversing cmdline-v2: its module is being removed"
 expect "stage of the update on top" "$(cat $K/cmdline-v2/stage)" reversed
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "after rmmod -f of v1: /proc/cmdline is '$(cat /proc/cmdline)'"
 echo "ok: both reversed: $(cat /proc/cmdline)"
-rmmod ksplice_cmdline_v2 || fail "rmmod v2"
+rmmod ksplice_cmdline_v2_vmlinux || fail "rmmod v2"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
 `, []string{
@@ -205,20 +222,20 @@ echo PASS
 // until the thread is out; the thread then runs the old code. Without the
 // wait, the thread would wake up in freed text.
 func safetyForcedUnloadBusy(t *testing.T, k *lab.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_v2_ksplice_test_busy"}, `
 P=/sys/module/ksplice_test_busy/parameters
 load ksplice.ko
-load ksplice_busy_update.ko
+load ksplice_busy_v2_ksplice_test_busy.ko
 insmod ksplice_test_busy.ko release=1 || fail "insmod target"
 stage busy-v2 apply
 sleep 1
 expect "result of the new code" "$(cat $P/result)" 2
 echo 0 > $P/release
 sleep 1
-rmmod -f ksplice_busy_update &
+rmmod -f ksplice_busy_v2_ksplice_test_busy &
 rm_pid=$!
 sleep 3
-grep -q '^ksplice_busy_update ' /proc/modules || fail "rmmod -f did not wait for the thread"
+grep -q '^ksplice_busy_v2_ksplice_test_busy ' /proc/modules || fail "rmmod -f did not wait for the thread"
 pid=$(pidof ksplice_busy)
 expect "waits for the thread" "$(dmesg | grep 'busy-v2: waiting to reverse' | tail -n 1)" "task $pid (ksplice_busy) is inside (replacement)+0x"
 echo 1 > $P/release
@@ -243,10 +260,10 @@ echo PASS
 // go back into it while it is still there; a later reverse would write
 // them into freed memory).
 func safetyForcedUnloadTarget(t *testing.T, k *lab.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_update"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_v2_ksplice_test_busy"}, `
 P=/sys/module/ksplice_test_busy/parameters
 load ksplice.ko
-load ksplice_busy_update.ko
+load ksplice_busy_v2_ksplice_test_busy.ko
 insmod ksplice_test_busy.ko release=1 || fail "insmod target"
 stage busy-v2 apply
 sleep 1
@@ -256,7 +273,7 @@ rmmod -f ksplice_test_busy || fail "rmmod -f of the target"
 echo "ok: rmmod -f of the patched target"
 expect "reversed with its target" "$(cat $K/busy-v2/stage)" reversed
 expect "logged" "$(dmesg | grep 'reversing busy-v2')" "busy-v2: reversing busy-v2: its target module is being removed"
-rmmod ksplice_busy_update || fail "rmmod update"
+rmmod ksplice_busy_v2_ksplice_test_busy || fail "rmmod update"
 insmod ksplice_test_busy.ko release=1 || fail "insmod target again"
 sleep 1
 expect "target loaded again, old code" "$(cat $P/result)" 1
