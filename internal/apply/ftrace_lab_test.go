@@ -22,21 +22,28 @@ import (
 // that ownership against the kernel's own livepatch, and the switch under
 // NMIs that run the replaced function.
 
+// sampleUpdate creates the update of testdata/patches/PATCH.diff with id
+// into dir/ID.tar and returns its path.
+func sampleUpdate(t *testing.T, k *lab.Kernel, dir, patch, id string) string {
+	t.Helper()
+	kmodSrc, _ := filepath.Abs("../../kmod-src")
+	p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", patch+".diff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, id+".tar")
+	if _, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: p,
+		PatchName: patch + ".diff", ID: id, Output: out, KmodSrc: kmodSrc}); err != nil {
+		t.Fatalf("create %s: %v", patch, err)
+	}
+	return out
+}
+
 // cmdlineUpdate creates the proc-cmdline-string update (id "cmdline") into
 // dir and returns its path.
 func cmdlineUpdate(t *testing.T, k *lab.Kernel, dir string) string {
 	t.Helper()
-	kmodSrc, _ := filepath.Abs("../../kmod-src")
-	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "cmdline.tar")
-	if _, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: p,
-		PatchName: "proc-cmdline-string.diff", ID: "cmdline", Output: out, KmodSrc: kmodSrc}); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	return out
+	return sampleUpdate(t, k, dir, "proc-cmdline-string", "cmdline")
 }
 
 // buildModule builds the module whose sources are files (name -> content)
@@ -217,5 +224,30 @@ func TestFtraceNMI(t *testing.T) {
 	patched, _ := strconv.Atoi(m[2])
 	if calls == 0 || patched == 0 || patched == calls {
 		t.Errorf("NMI calls %d, of which ran the replacement %d: want both the old function and the replacement to have run in NMIs", calls, patched)
+	}
+}
+
+// TestFtraceNoSite: trace_clock_local() is notrace (kernel/trace/ is built
+// without -pg): the engine has no ftrace site to redirect and refuses it,
+// naming the function, and nothing is left loaded.
+func TestFtraceNoSite(t *testing.T) {
+	k := labtest.Kernel(t)
+	amd64Only(t, k, "the sample patch is checked against the amd64 tree only")
+	dir := t.TempDir()
+	tar := sampleUpdate(t, k, dir, "trace-clock-notrace", "notrace")
+	lib, _ := filepath.Abs("../../testdata/lab-scripts/lib.sh")
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Files: []lab.File{
+		{Host: lib, Guest: "/root/lib.sh"},
+		{Host: tar, Guest: "/root/notrace.tar"},
+	}, Command: []string{"sh", "-c", `. ./lib.sh
+run 3 ksplice apply notrace.tar
+case "$out" in *"no_ftrace_site: function trace_clock_local has no ftrace site at its entry (notrace or noinstr): it cannot be replaced"*) ok "refused: no ftrace site" ;;
+*) fail "want no_ftrace_site naming trace_clock_local" ;; esac
+untouched
+echo PASS
+`}})
+	t.Logf("guest:\n%s", out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
 	}
 }
