@@ -210,6 +210,12 @@ static bool ksplice_valid_id(const char *id)
 
 	if (!len || len == KSPLICE_ID_MAX || id[0] == '.')
 		return false;
+	/*
+	 * The id names a directory beside the engine's own file: a clash would
+	 * fail kobject_add() with a stack dump (sysfs_warn_dup()).
+	 */
+	if (!strcmp(id, KSPLICE_BENCH_FILE))
+		return false;
 	for (i = 0; i < len; i++)
 		if (!isalnum(id[i]) && !strchr("_.-", id[i]))
 			return false;

@@ -26,6 +26,9 @@
 
 #define KSPLICE_MSG_LEN		512
 
+/* /sys/kernel/ksplice/stop_machine_empty_ns, with bench=1. */
+#define KSPLICE_BENCH_FILE	"stop_machine_empty_ns"
+
 enum ksplice_stage {
 	KSPLICE_STAGE_LOADED,	/* registered, never applied */
 	KSPLICE_STAGE_APPLIED,

@@ -34,6 +34,7 @@ var safetyModules = []struct {
 	{"testdata/safety/target", "ksplice_test_safety", false},
 	{"testdata/safety/jl-update", "ksplice_safety_jl", false},
 	{"testdata/safety/cold-update", "ksplice_safety_cold", false},
+	{"testdata/safety/sc-update", "ksplice_safety_sc", false},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -334,6 +335,47 @@ echo PASS
 	})
 }
 
+// safetyStaticCall: ksplice_sc_func() tail-calls a static call whose site
+// is at +5, where a jump written after the ftrace site used to go (then
+// static_call_update() silently replaced our jump, and reverse failed with
+// code_changed). With the ftrace redirect the update applies, the static
+// call is updated while the update is applied (the new code, x + 2, does
+// not use it) and the old code follows it after reverse.
+func safetyStaticCall(t *testing.T, k *lab.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc"}, `
+P=/sys/module/ksplice_test_safety/parameters
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_sc.ko
+echo 5 > $P/sc_call
+expect "old code" "$(cat $P/sc_result)" 6
+stage safety-sc apply
+echo 5 > $P/sc_call
+expect "new code" "$(cat $P/sc_result)" 7
+echo 1 > $P/sc
+echo 5 > $P/sc_call
+expect "new code, static call updated" "$(cat $P/sc_result)" 7
+stage safety-sc reverse
+echo 5 > $P/sc_call
+expect "old code follows the static call" "$(cat $P/sc_result)" 15
+echo 0 > $P/sc
+echo 5 > $P/sc_call
+expect "static call back" "$(cat $P/sc_result)" 6
+rmmod ksplice_safety_sc || fail "rmmod update"
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: old code",
+		"ok: apply safety-sc",
+		"ok: new code",
+		"ok: new code, static call updated",
+		"ok: reverse safety-sc",
+		"ok: old code follows the static call",
+		"ok: static call back",
+	})
+}
+
 // safetyColdKprobe: a kprobe registered (disabled, so its int3 is not
 // written yet) at +5, where the trampoline used to go, does not stop the
 // update any more (nothing is written there); and a kthread sleeping in a call made from the .cold part of the
@@ -402,6 +444,7 @@ func TestSafety(t *testing.T) {
 		{"forced-unload-busy", safetyForcedUnloadBusy},
 		{"forced-unload-target", safetyForcedUnloadTarget},
 		{"jump-label", safetyJumpLabel},
+		{"static-call", safetyStaticCall},
 		{"cold-kprobe", safetyColdKprobe},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, k, kos) })

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Regenerates jl-update/ and cold-update/, the updates of ksplice_jl_func()
-# and ksplice_cold_func() in module ksplice_test_safety, from the module's
-# object (old code) and the object of the same source built with
-# -DKSPLICE_TEST_PATCHED (new code). Run from the repository root:
+# Regenerates jl-update/, cold-update/ and sc-update/, the updates of
+# ksplice_jl_func(), ksplice_cold_func() and ksplice_sc_func() in module
+# ksplice_test_safety, from the module's object (old code) and the object
+# of the same source built with -DKSPLICE_TEST_PATCHED (new code). Run
+# from the repository root:
 #
 #   testdata/safety/regen.sh [debian:6.1.0-55-amd64]
 set -eu
@@ -23,6 +24,7 @@ gen() {
 }
 gen ksplice_jl_func safety-jl ksplice_safety_jl jl-update
 gen ksplice_cold_func safety-cold ksplice_safety_cold cold-update
+gen ksplice_sc_func safety-sc ksplice_safety_sc sc-update
 for d in target target-patched; do
 	make -s -C "$headers" M="$PWD/$here/$d" clean
 done

@@ -11,10 +11,14 @@
  *   a kthread sleeps in a call made from there, so its stack holds a
  *   return address in the .cold part only. What the function returns last
  *   is in "cold_result".
+ * - ksplice_sc_func() tail-calls a static call, whose site lies where a
+ *   trampoline would go. Writing N to "sc_call" stores ksplice_sc_func(N)
+ *   in "sc_result"; writing 1 or 0 to "sc" points the static call at
+ *   x + 10 or back at x + 1.
  *
- * Built with -DKSPLICE_TEST_PATCHED (target-patched/), both functions
- * return 2 more: the new code of the updates in jl-update/ and
- * cold-update/ (regen.sh).
+ * Built with -DKSPLICE_TEST_PATCHED (target-patched/), the functions
+ * return x + 2 (ksplice_sc_func() without its static call): the new code
+ * of the updates in jl-update/, cold-update/ and sc-update/ (regen.sh).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,6 +27,7 @@
 #include <linux/jump_label.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
+#include <linux/static_call.h>
 
 #ifdef KSPLICE_TEST_PATCHED
 #define KSPLICE_TEST_ADD 2
@@ -44,13 +49,38 @@ static int cold_result;
 module_param(cold_result, int, 0444);
 MODULE_PARM_DESC(cold_result, "what ksplice_cold_func() returned last");
 
+static int sc_result;
+module_param(sc_result, int, 0444);
+MODULE_PARM_DESC(sc_result, "what ksplice_sc_func() returned last");
+
 static struct task_struct *thread;
+
+static int ksplice_sc_one(int x)
+{
+	return x + 1;
+}
+
+static int ksplice_sc_ten(int x)
+{
+	return x + 10;
+}
+
+DEFINE_STATIC_CALL(ksplice_test_sc, ksplice_sc_one);
 
 noinline int ksplice_jl_func(int x)
 {
 	if (static_branch_unlikely(&ksplice_test_key))
 		return x + 100;
 	return x + KSPLICE_TEST_ADD;
+}
+
+noinline int ksplice_sc_func(int x)
+{
+#ifdef KSPLICE_TEST_PATCHED
+	return x + 2;
+#else
+	return static_call(ksplice_test_sc)(x);
+#endif
 }
 
 static noinline __cold void ksplice_test_park(void)
@@ -108,6 +138,40 @@ static int key_set(const char *val, const struct kernel_param *kp)
 static const struct kernel_param_ops key_ops = { .set = key_set };
 module_param_cb(key, &key_ops, NULL, 0200);
 MODULE_PARM_DESC(key, "1 or 0: enable or disable the static key");
+
+static int sc_call_set(const char *val, const struct kernel_param *kp)
+{
+	int x, ret;
+
+	ret = kstrtoint(val, 0, &x);
+	if (ret)
+		return ret;
+	WRITE_ONCE(sc_result, ksplice_sc_func(x));
+	return 0;
+}
+
+static const struct kernel_param_ops sc_call_ops = { .set = sc_call_set };
+module_param_cb(sc_call, &sc_call_ops, NULL, 0200);
+MODULE_PARM_DESC(sc_call, "write N: sc_result = ksplice_sc_func(N)");
+
+static int sc_set(const char *val, const struct kernel_param *kp)
+{
+	bool ten;
+	int ret;
+
+	ret = kstrtobool(val, &ten);
+	if (ret)
+		return ret;
+	if (ten)
+		static_call_update(ksplice_test_sc, ksplice_sc_ten);
+	else
+		static_call_update(ksplice_test_sc, ksplice_sc_one);
+	return 0;
+}
+
+static const struct kernel_param_ops sc_ops = { .set = sc_set };
+module_param_cb(sc, &sc_ops, NULL, 0200);
+MODULE_PARM_DESC(sc, "1 or 0: point the static call at x + 10 or x + 1");
 
 static int __init ksplice_test_safety_init(void)
 {
