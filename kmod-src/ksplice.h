@@ -24,7 +24,7 @@
 
 #include <linux/types.h>
 
-#define KSPLICE_FORMAT_VERSION	2
+#define KSPLICE_FORMAT_VERSION	3
 
 /* Longest id: it names a sysfs directory, /sys/kernel/ksplice/<id>. */
 #define KSPLICE_ID_MAX		64
@@ -86,7 +86,15 @@ struct ksplice_site {
 };
 
 /**
- * struct ksplice_func - one function to replace
+ * struct ksplice_func - one function to replace, or to find
+ *
+ * The same structure describes the update's helpers (struct
+ * ksplice_update @helpers): unchanged functions of the patched objects that
+ * are only matched, never replaced, so that run-pre matching finds them
+ * (or the statics they use) among namesakes for the new code's relocations.
+ * A helper has @new_func NULL and @new_size 0, gets no trampoline and is
+ * not part of the stack check.
+ *
  * @name:	its name in kallsyms (may be shared by several functions:
  *		run-pre matching picks the one whose code matches)
  * @old_code:	its bytes in the object the update was built from
@@ -118,9 +126,11 @@ struct ksplice_func {
  * @type:	ELF relocation type (R_X86_64_PC32, _PLT32, _32S, _32, _64)
  * @reserved:	zero
  * @symbol:	the target symbol
- * @old_func:	name of a function of this update (a struct ksplice_func
- *		@name) whose old code refers to @symbol: the symbol's address
- *		is then the one deduced by run-pre matching. NULL: look the
+ * @old_func:	an entry of this update's @funcs or @helpers whose old code
+ *		refers to @symbol, or which is @symbol itself: the symbol's
+ *		address is then the one run-pre matching deduced (or matched).
+ *		A pointer, not a name: two objects of one update may each
+ *		have a static function of the same name. NULL: look the
  *		symbol up in kallsyms (vmlinux, then the target module), where
  *		it must be unique.
  * @addend:	the relocation's addend
@@ -136,7 +146,7 @@ struct ksplice_new_reloc {
 	u32 type;
 	u32 reserved;
 	const char *symbol;
-	const char *old_func;
+	const struct ksplice_func *old_func;
 	s64 addend;
 };
 
@@ -153,6 +163,9 @@ struct ksplice_new_reloc {
  * @nr_new_relocs: number of entries in @new_relocs
  * @funcs:	the functions to replace
  * @new_relocs:	relocations of the new code for the engine to resolve
+ * @nr_helpers:	number of entries in @helpers
+ * @reserved:	zero
+ * @helpers:	functions only matched (see struct ksplice_func)
  * @pre_apply:	author hook or NULL: runs after run-pre matching and the
  *		resolution of the new code, before stop_machine; non-zero
  *		aborts the apply (abort_cause "hook")
@@ -166,7 +179,7 @@ struct ksplice_new_reloc {
  * NULL): its hooks then do all the work, e.g. set a variable whose
  * initializer the patch changes.
  *
- * 96 bytes (format version 2). May be const: the engine never writes the
+ * 112 bytes (format version 3). May be const: the engine never writes the
  * tables.
  */
 struct ksplice_update {
@@ -184,6 +197,9 @@ struct ksplice_update {
 	void (*post_apply)(void);
 	int (*pre_reverse)(void);
 	void (*post_reverse)(void);
+	u32 nr_helpers;
+	u32 reserved;
+	const struct ksplice_func *helpers;
 };
 
 /*

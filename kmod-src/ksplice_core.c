@@ -32,7 +32,7 @@ static_assert(sizeof(struct ksplice_reloc) == 24);
 static_assert(sizeof(struct ksplice_site) == 16);
 static_assert(sizeof(struct ksplice_func) == 56);
 static_assert(sizeof(struct ksplice_new_reloc) == 40);
-static_assert(sizeof(struct ksplice_update) == 96);
+static_assert(sizeof(struct ksplice_update) == 112);
 
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
@@ -223,15 +223,18 @@ static bool ksplice_valid_id(const char *id)
 }
 
 static int ksplice_check_func(const struct ksplice_update *u,
-			      const struct ksplice_func *f)
+			      const struct ksplice_func *f, bool helper)
 {
 	u32 i, end = 0;
 
-	if (!f->name || !f->old_code || !f->old_size || !f->new_func ||
-	    !f->new_size || (f->nr_old_relocs && !f->old_relocs) ||
+	if (!f->name || !f->old_code || !f->old_size ||
+	    (f->nr_old_relocs && !f->old_relocs) ||
 	    (f->nr_sites && !f->sites))
 		return -EINVAL;
-	if (!within_module((unsigned long)f->new_func, u->mod))
+	/* A helper is only matched: it has no new code. */
+	if (helper ? f->new_func || f->new_size :
+		     !f->new_func || !f->new_size ||
+		     !within_module((unsigned long)f->new_func, u->mod))
 		return -EINVAL;
 	for (i = 0; i < f->nr_old_relocs; i++) {
 		const struct ksplice_reloc *r = &f->old_relocs[i];
@@ -253,7 +256,7 @@ static int ksplice_check_func(const struct ksplice_update *u,
 static int ksplice_check_update(const struct ksplice_update *u)
 {
 	bool has_hooks;
-	u32 i, j;
+	u32 i;
 
 	if (u->format_version != KSPLICE_FORMAT_VERSION) {
 		pr_err("update format version %u, this engine knows %u\n",
@@ -264,24 +267,26 @@ static int ksplice_check_update(const struct ksplice_update *u)
 		    u->post_reverse;
 	if (!u->id || !ksplice_valid_id(u->id) || !u->target || !u->mod ||
 	    (!u->nr_funcs && !has_hooks) || (u->nr_funcs && !u->funcs) ||
-	    (u->nr_new_relocs && !u->new_relocs)) {
+	    (u->nr_new_relocs && !u->new_relocs) ||
+	    (u->nr_helpers && !u->helpers) || u->reserved) {
 		pr_err("update %s: malformed header\n", u->id ?: "(no id)");
 		return -EINVAL;
 	}
-	for (i = 0; i < u->nr_funcs; i++) {
-		if (ksplice_check_func(u, &u->funcs[i])) {
-			pr_err("update %s: malformed function %u (%s)\n",
-			       u->id, i, u->funcs[i].name ?: "no name");
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
+		const struct ksplice_func *f = ksplice_func_at(u, i);
+
+		if (ksplice_check_func(u, f, i >= u->nr_funcs)) {
+			pr_err("update %s: malformed %s %u (%s)\n", u->id,
+			       i < u->nr_funcs ? "function" : "helper", i,
+			       f->name ?: "no name");
 			return -EINVAL;
 		}
 	}
 	for (i = 0; i < u->nr_new_relocs; i++) {
 		const struct ksplice_new_reloc *r = &u->new_relocs[i];
-		bool found = !r->old_func;
 
-		for (j = 0; !found && j < u->nr_funcs; j++)
-			found = !strcmp(r->old_func, u->funcs[j].name);
-		if (!r->symbol || !found ||
+		if (!r->symbol ||
+		    (r->old_func && ksplice_func_index(u, r->old_func) < 0) ||
 		    !within_module((unsigned long)r->place, u->mod)) {
 			pr_err("update %s: malformed new code relocation %u\n",
 			       u->id, i);
@@ -306,7 +311,7 @@ void ksplice_state_release(struct ksplice_state *st)
 	unsigned int i;
 
 	if (st->funcs) {
-		for (i = 0; i < st->u->nr_funcs; i++) {
+		for (i = 0; i < ksplice_nr_matched(st->u); i++) {
 			kfree(st->funcs[i].values);
 			bitmap_free(st->funcs[i].known);
 		}
@@ -326,13 +331,14 @@ static struct ksplice_state *ksplice_state_alloc(const struct ksplice_update *u)
 	st->u = u;
 	INIT_LIST_HEAD(&st->list);
 	INIT_LIST_HEAD(&st->applied);
-	st->funcs = kcalloc(u->nr_funcs, sizeof(*st->funcs), GFP_KERNEL);
+	st->funcs = kcalloc(ksplice_nr_matched(u), sizeof(*st->funcs),
+			    GFP_KERNEL);
 	if (!st->funcs)
 		goto free;
-	for (i = 0; i < u->nr_funcs; i++) {
-		u32 n = max(u->funcs[i].nr_old_relocs, 1U);
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
+		u32 n = max(ksplice_func_at(u, i)->nr_old_relocs, 1U);
 
-		st->funcs[i].f = &u->funcs[i];
+		st->funcs[i].f = ksplice_func_at(u, i);
 		st->funcs[i].values = kcalloc(n, sizeof(unsigned long),
 					      GFP_KERNEL);
 		st->funcs[i].known = bitmap_zalloc(n, GFP_KERNEL);

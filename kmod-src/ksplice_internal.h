@@ -142,6 +142,34 @@ struct ksplice_kernel {
 extern struct ksplice_kernel ksplice_kernel;
 
 /*
+ * The update's functions and then its helpers share one array of states
+ * (struct ksplice_state @funcs): loops over the replaced functions stop at
+ * nr_funcs, run-pre matching goes on through the helpers.
+ */
+static inline u32 ksplice_nr_matched(const struct ksplice_update *u)
+{
+	return u->nr_funcs + u->nr_helpers;
+}
+
+static inline const struct ksplice_func *
+ksplice_func_at(const struct ksplice_update *u, u32 i)
+{
+	return i < u->nr_funcs ? &u->funcs[i] : &u->helpers[i - u->nr_funcs];
+}
+
+/* The index of @f among the matched functions of @u, or -1. */
+static inline int ksplice_func_index(const struct ksplice_update *u,
+				     const struct ksplice_func *f)
+{
+	if (u->nr_funcs && f >= u->funcs && f < u->funcs + u->nr_funcs)
+		return f - u->funcs;
+	if (u->nr_helpers && f >= u->helpers &&
+	    f < u->helpers + u->nr_helpers)
+		return u->nr_funcs + (f - u->helpers);
+	return -1;
+}
+
+/*
  * ksplice_mutex serialises everything that reads or changes the list of
  * updates and their stages: registration, apply, reverse, sysfs reads of
  * the state. Taken before cpus_read_lock() and text_mutex.

@@ -302,7 +302,7 @@ static bool ksplice_deduced(struct ksplice_state *st, const char *name,
 {
 	unsigned int i, j;
 
-	for (i = 0; i < st->u->nr_funcs; i++) {
+	for (i = 0; i < ksplice_nr_matched(st->u); i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 
 		if (!fs->addr)
@@ -350,7 +350,7 @@ static int ksplice_check_deductions(struct ksplice_state *st)
 	unsigned int a, b, i, j;
 	unsigned long addr;
 
-	for (a = 0; a < st->u->nr_funcs; a++) {
+	for (a = 0; a < ksplice_nr_matched(st->u); a++) {
 		struct ksplice_func_state *fa = &st->funcs[a];
 
 		for (i = 0; i < fa->f->nr_old_relocs; i++) {
@@ -359,7 +359,7 @@ static int ksplice_check_deductions(struct ksplice_state *st)
 
 			if (!test_bit(i, fa->known))
 				continue;
-			for (b = a; b < st->u->nr_funcs; b++) {
+			for (b = a; b < ksplice_nr_matched(st->u); b++) {
 				struct ksplice_func_state *fb = &st->funcs[b];
 
 				if (local && b != a)
@@ -415,18 +415,18 @@ int ksplice_run_pre(struct ksplice_state *st)
 	u8 *buf;
 	int ret = 0;
 
-	for (i = 0; i < u->nr_funcs; i++) {
-		maxsize = max(maxsize, u->funcs[i].old_size);
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
+		maxsize = max(maxsize, ksplice_func_at(u, i)->old_size);
 		st->funcs[i].addr = 0;
 	}
 	buf = kvmalloc(maxsize, GFP_KERNEL);
-	cands = kvcalloc(u->nr_funcs, sizeof(*cands), GFP_KERNEL);
+	cands = kvcalloc(ksplice_nr_matched(u), sizeof(*cands), GFP_KERNEL);
 	if (!buf || !cands) {
 		ksplice_set_reason(st, KSPLICE_NOMEM, "out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < u->nr_funcs; i++) {
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
 		ret = ksplice_match_func(st, &st->funcs[i], &cands[i], buf);
 		if (ret)
 			goto out;
@@ -443,7 +443,7 @@ int ksplice_run_pre(struct ksplice_state *st)
 	 */
 	do {
 		progress = false;
-		for (i = 0; i < u->nr_funcs; i++) {
+		for (i = 0; i < ksplice_nr_matched(u); i++) {
 			struct ksplice_func_state *fs = &st->funcs[i];
 
 			if (fs->addr || !ksplice_deduced(st, fs->f->name, &value))
@@ -460,12 +460,29 @@ int ksplice_run_pre(struct ksplice_state *st)
 		}
 	} while (progress);
 
-	for (i = 0; i < u->nr_funcs; i++) {
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
 		if (!st->funcs[i].addr) {
 			ksplice_set_reason(st, KSPLICE_AMBIGUOUS,
 					   "function %s: %u of %u functions of that name match, nothing in the update tells them apart",
-					   u->funcs[i].name, cands[i].nr_match,
-					   cands[i].nr);
+					   ksplice_func_at(u, i)->name,
+					   cands[i].nr_match, cands[i].nr);
+			ret = -ENOTUNIQ;
+			goto out;
+		}
+	}
+	/*
+	 * Two entries matched to one running function would write two
+	 * trampolines over each other, or bind statics through the wrong one.
+	 */
+	for (i = 0; i < ksplice_nr_matched(u); i++) {
+		for (j = i + 1; j < ksplice_nr_matched(u); j++) {
+			if (st->funcs[i].addr != st->funcs[j].addr)
+				continue;
+			ksplice_set_reason(st, KSPLICE_AMBIGUOUS,
+					   "%s and %s of the update both matched the function at %pS",
+					   ksplice_func_at(u, i)->name,
+					   ksplice_func_at(u, j)->name,
+					   (void *)st->funcs[i].addr);
 			ret = -ENOTUNIQ;
 			goto out;
 		}
@@ -487,7 +504,7 @@ out:
 int ksplice_resolve_new_relocs(struct ksplice_state *st)
 {
 	const struct ksplice_update *u = st->u;
-	unsigned int i, j, k, n;
+	unsigned int i, k, n;
 	unsigned long sym;
 	u8 (*bytes)[8];
 	int *lens, ret = 0;
@@ -506,25 +523,26 @@ int ksplice_resolve_new_relocs(struct ksplice_state *st)
 		bool found = false;
 
 		if (r->old_func) {
-			for (j = 0; !found && j < u->nr_funcs; j++) {
-				struct ksplice_func_state *fs = &st->funcs[j];
+			/* ksplice_check_update() checked the index. */
+			struct ksplice_func_state *fs =
+				&st->funcs[ksplice_func_index(u, r->old_func)];
 
-				if (strcmp(fs->f->name, r->old_func))
-					continue;
-				for (k = 0; k < fs->f->nr_old_relocs; k++) {
-					if (test_bit(k, fs->known) &&
-					    !strcmp(fs->f->old_relocs[k].symbol,
-						    r->symbol)) {
-						sym = fs->values[k];
-						found = true;
-						break;
-					}
+			if (!strcmp(fs->f->name, r->symbol)) {
+				/* The function itself (a helper the new code calls). */
+				sym = fs->addr;
+				found = true;
+			}
+			for (k = 0; !found && k < fs->f->nr_old_relocs; k++) {
+				if (test_bit(k, fs->known) &&
+				    !strcmp(fs->f->old_relocs[k].symbol, r->symbol)) {
+					sym = fs->values[k];
+					found = true;
 				}
 			}
 			if (!found) {
 				ksplice_set_reason(st, KSPLICE_UNRESOLVED,
 						   "new code relocation %u: the old code of %s does not refer to %s",
-						   i, r->old_func, r->symbol);
+						   i, r->old_func->name, r->symbol);
 				ret = -ENOENT;
 				goto out;
 			}

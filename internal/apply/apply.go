@@ -50,12 +50,19 @@ type Record struct {
 	StopMachineNs map[string]int64 `json:"stop_machine_ns"`
 	// Stage is the engine's stage of the update now (list fills it in).
 	Stage string `json:"stage,omitempty"`
+	// Disagreement, when set, says how the record and the kernel differ
+	// (list fills it in): recorded but not applied in the kernel, or
+	// applied in the kernel with no record.
+	Disagreement string `json:"disagreement,omitempty"`
 }
 
 // Options control Apply and Undo.
 type Options struct {
 	StateDir string    // default DefaultStateDir
 	Log      io.Writer // progress lines
+	// SysfsRoot is the engine's sysfs directory, read by List; default
+	// kmod.SysfsRoot.
+	SysfsRoot string
 }
 
 func (o *Options) defaults() {
@@ -100,29 +107,41 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		}
 	}
 
-	var undo []func()
-	rollback := func() {
+	// undo holds what to take back, newest last. A step of the rollback
+	// that fails is never dropped: the error comes back joined to the
+	// cause, and a target the engine could not reverse keeps a record,
+	// so that list shows it and undo can finish the job.
+	var undo []func() error
+	stillApplied := false
+	rollback := func(cause error) error {
+		errs := []error{cause}
 		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
+			if err := undo[i](); err != nil {
+				errs = append(errs, fmt.Errorf("roll back: %w", err))
+			}
 		}
+		return errors.Join(errs...)
 	}
 	if !kmod.Loaded(CoreModule) {
 		if err := kmod.Load(CoreModule, u.Files[m.Core]); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(o.Log, "apply: loaded the engine (%s)\n", m.Core)
-		undo = append(undo, func() { unloadCoreIfIdle(o.StateDir) })
+		undo = append(undo, func() error { unloadCoreIfIdle(o.StateDir); return nil })
 	}
 	for _, t := range m.Targets {
 		name := strings.TrimSuffix(t.Module, ".ko")
 		if err := kmod.Load(name, u.Files[t.Module]); err != nil {
-			rollback()
-			return nil, err
+			return nil, rollback(err)
 		}
-		undo = append(undo, func() { kmod.Unload(name) })
+		undo = append(undo, func() error {
+			if stillApplied {
+				return nil // its update is applied: the module must stay
+			}
+			return kmod.Unload(name)
+		})
 		if !(kmod.Update{ID: m.EngineID(t)}).Registered() {
-			rollback()
-			return nil, fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module)
+			return nil, rollback(fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module))
 		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
@@ -133,10 +152,15 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	for _, t := range m.Targets {
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if err := upd.SetStage("apply"); err != nil {
-			rollback()
-			return nil, err
+			return nil, rollbackApplied(o, rec, rollback(err), &stillApplied)
 		}
-		undo = append(undo, func() { upd.SetStage("reverse") })
+		undo = append(undo, func() error {
+			err := upd.SetStage("reverse")
+			if err != nil {
+				stillApplied = true
+			}
+			return err
+		})
 		rec.StopMachineNs[t.Name], _ = upd.StopMachineNs()
 	}
 	seq, err := nextSeq(o.StateDir)
@@ -145,10 +169,25 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		err = writeRecord(o.StateDir, rec)
 	}
 	if err != nil {
-		rollback()
-		return nil, fmt.Errorf("apply %s: record it: %w (reversed)", m.ID, err)
+		return nil, rollbackApplied(o, rec, rollback(fmt.Errorf("apply %s: record it: %w", m.ID, err)), &stillApplied)
 	}
 	return rec, nil
+}
+
+// rollbackApplied finishes a failed apply whose rollback could not reverse
+// every target: the update is recorded as it stands, so that list shows it
+// and undo can take it back, and the error says so.
+func rollbackApplied(o Options, rec *Record, err error, stillApplied *bool) error {
+	if !*stillApplied {
+		return err
+	}
+	if seq, serr := nextSeq(o.StateDir); serr == nil {
+		rec.Seq = seq
+		if werr := writeRecord(o.StateDir, rec); werr != nil {
+			return errors.Join(err, fmt.Errorf("record the partly applied %s: %w", rec.ID, werr))
+		}
+	}
+	return errors.Join(err, fmt.Errorf("%s is partly applied: ksplice undo %s takes back the rest", rec.ID, rec.ID))
 }
 
 // Undo reverses an applied update and unloads its modules. The engine
@@ -169,11 +208,15 @@ func Undo(id string, o Options) (*Record, error) {
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if st, err := upd.Stage(); err == nil && st == "applied" {
 			if err := upd.SetStage("reverse"); err != nil {
-				// Put back what this undo reversed: all or nothing.
+				// Put back what this undo reversed: all or nothing. A
+				// target that cannot be put back is said, never dropped.
+				errs := []error{err}
 				for _, t := range rec.Targets[i+1:] {
-					(kmod.Update{ID: m.EngineID(t)}).SetStage("apply")
+					if perr := (kmod.Update{ID: m.EngineID(t)}).SetStage("apply"); perr != nil {
+						errs = append(errs, fmt.Errorf("put back %s: %w (ksplice list shows the state; undo %s again to finish)", t.Name, perr, id))
+					}
 				}
-				return nil, err
+				return nil, errors.Join(errs...)
 			}
 			rec.StopMachineNs["undo:"+t.Name], _ = upd.StopMachineNs()
 		}
@@ -192,16 +235,18 @@ func Undo(id string, o Options) (*Record, error) {
 }
 
 // List returns the applied updates, newest first, with the engine's stage
-// of each.
+// of each, reconciled with the kernel: a record whose update the kernel
+// does not have applied (after a reboot, or a failed undo) and an update
+// the kernel has applied without a record (its record lost, or applied by
+// hand through sysfs) both come back with a Disagreement that says so;
+// the latter as a record of its own, with only the engine id known.
 func List(o Options) ([]*Record, error) {
 	o.defaults()
 	ents, err := os.ReadDir(filepath.Join(o.StateDir, "updates"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	recorded := map[string]bool{}
 	var recs []*Record
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
@@ -214,17 +259,39 @@ func List(o Options) ([]*Record, error) {
 		}
 		m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
 		for _, t := range rec.Targets {
-			st, err := (kmod.Update{ID: m.EngineID(t)}).Stage()
+			eid := m.EngineID(t)
+			recorded[eid] = true
+			st, err := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage()
 			if err != nil {
-				st = "missing" // recorded, but the kernel does not have it (rebooted?)
+				st = "missing"
 			}
 			if rec.Stage == "" || st != "applied" {
 				rec.Stage = st
+			}
+			switch st {
+			case "applied":
+			case "missing":
+				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel does not have %s (rebooted since?)", eid)
+			default:
+				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel has %s %s", eid, st)
 			}
 		}
 		recs = append(recs, rec)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq > recs[j].Seq })
+	ids, err := kmod.Registered(o.SysfsRoot)
+	if err != nil {
+		return nil, err
+	}
+	for _, eid := range ids {
+		if recorded[eid] {
+			continue
+		}
+		if st, _ := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage(); st == "applied" {
+			recs = append(recs, &Record{ID: eid, Stage: st,
+				Disagreement: fmt.Sprintf("applied in the kernel, but not recorded in %s", filepath.Join(o.StateDir, "updates"))})
+		}
+	}
 	return recs, nil
 }
 

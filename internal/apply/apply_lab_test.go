@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -50,6 +51,9 @@ var observable = []struct {
 	// alternatives at one instruction (ALTERNATIVE_TERNARY); the update
 	// carries its piece of .altinstr_aux.
 	{patch: "x86-cpuinfo-mhz-altaux", read: "grep -m1 'cpu MHz' /proc/cpuinfo", want: "1234.567"},
+	// pr_debug() in carried code: its descriptor is the update module's
+	// own, registered with dynamic debug under the module's name.
+	{patch: "proc-cmdline-pr-debug", read: `dmesg -c >/dev/null; echo "module ksplice_* +p" > /proc/dynamic_debug/control 2>/dev/null; cat /proc/cmdline >/dev/null; dmesg | grep -c "cmdline read by"`, want: "1"},
 	// kernel/sched/rt.c is built only as part of build_policy.c, which
 	// #includes it: that object is rebuilt.
 	{patch: "sched-rt-included-c", read: "echo 0 > /proc/sys/kernel/sched_rr_timeslice_ms; cat /proc/sys/kernel/sched_rr_timeslice_ms", want: "101"},
@@ -75,7 +79,7 @@ func TestMain(m *testing.M) {
 
 // buildUpdates creates the update of every observable patch, once per test
 // process.
-func buildUpdates(t *testing.T, k *lab.Kernel) (map[string]*create.Result, string) {
+func buildUpdates(t *testing.T, k *kbuild.Kernel) (map[string]*create.Result, string) {
 	t.Helper()
 	updatesOnce.Do(func() {
 		updatesDir, updatesErr = os.MkdirTemp("", "ksplice-apply-lab-")

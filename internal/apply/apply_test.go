@@ -2,6 +2,9 @@ package apply
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,16 +30,16 @@ func TestRecordsNewestFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	recs, err := List(Options{StateDir: dir})
+	recs, err := List(Options{StateDir: dir, SysfsRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, r := range recs {
 		ids = append(ids, r.ID)
-		// This machine's kernel has no such update: the record says so.
-		if r.Stage != "missing" {
-			t.Errorf("%s: stage %q, want missing", r.ID, r.Stage)
+		// The kernel has no such update: the record says so.
+		if r.Stage != "missing" || !strings.Contains(r.Disagreement, "does not have "+r.ID) {
+			t.Errorf("%s: stage %q, disagreement %q; want missing, and said", r.ID, r.Stage, r.Disagreement)
 		}
 	}
 	if len(ids) != 3 || ids[0] != "third" || ids[2] != "first" {
@@ -54,5 +57,56 @@ func TestRefusedBeforeTheKernel(t *testing.T) {
 	_, err := Apply(u, Options{StateDir: dir})
 	if !errors.Is(err, ErrWrongKernel) || !errors.Is(err, verdict.ErrRefused) {
 		t.Errorf("apply for another kernel: %v, want ErrWrongKernel", err)
+	}
+}
+
+// TestListReconciles: list holds the records against what the engine's
+// sysfs says, and reports each way they disagree.
+func TestListReconciles(t *testing.T) {
+	dir, sys := t.TempDir(), t.TempDir()
+	engine := func(id, stage string) {
+		if err := os.MkdirAll(filepath.Join(sys, id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sys, id, "stage"), []byte(stage+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(id string, seq int, targets ...string) {
+		r := &Record{ID: id, Seq: seq, Applied: time.Now()}
+		for _, tg := range targets {
+			r.Targets = append(r.Targets, update.Target{Name: tg, Module: "ksplice_" + id + "_" + tg + ".ko"})
+		}
+		if err := writeRecord(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("good", 1, "vmlinux")
+	engine("good", "applied")
+	record("multi", 2, "vmlinux", "ext4")
+	engine("multi.vmlinux", "applied")
+	engine("multi.ext4", "reversed") // half undone
+	engine("stray", "applied")       // no record
+	engine("idle", "loaded")         // registered, not applied: nothing to say
+
+	recs, err := List(Options{StateDir: dir, SysfsRoot: sys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*Record{}
+	for _, r := range recs {
+		got[r.ID] = r
+	}
+	if r := got["good"]; r == nil || r.Stage != "applied" || r.Disagreement != "" {
+		t.Errorf("good: %+v, want applied and no disagreement", r)
+	}
+	if r := got["multi"]; r == nil || r.Stage != "reversed" || !strings.Contains(r.Disagreement, "multi.ext4 reversed") {
+		t.Errorf("multi: %+v, want its reversed target named", r)
+	}
+	if r := got["stray"]; r == nil || r.Stage != "applied" || !strings.Contains(r.Disagreement, "not recorded") {
+		t.Errorf("stray: %+v, want an applied update without a record", r)
+	}
+	if _, ok := got["idle"]; ok || len(recs) != 3 {
+		t.Errorf("List = %d records (%v), want good, multi, stray", len(recs), got)
 	}
 }

@@ -63,6 +63,16 @@ type Insn struct {
 	MovImm bool
 	Reg    int
 	Imm    int64
+	// Arg is, for MovImm, the position (1-based) of Reg among the integer
+	// argument registers of the kernel's calling convention (x86-64: rdi,
+	// rsi, rdx, rcx, r8, r9 in any width; arm64: x0-x7/w0-w7), or 0 when
+	// Reg passes no argument.
+	Arg int
+	// AddrArg is the argument position, as Arg, of the register that an
+	// instruction computing an address writes (x86-64: mov $imm or lea
+	// into a register; arm64: adrp, adr, add of an immediate), or 0: how a
+	// pointer argument such as __FILE__ or __func__ is passed.
+	AddrArg int
 }
 
 // Arch is what ksplice knows about one architecture.

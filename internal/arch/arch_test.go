@@ -65,8 +65,16 @@ func TestDecodeLineArgs(t *testing.T) {
 	// mov $0x2a,%esi; call rel32; lea 0x0(%rip),%rdi
 	code := []byte{0xbe, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x48, 0x8d, 0x3d, 0, 0, 0, 0}
 	insns := x.Decode(code)
-	if len(insns) != 3 || !insns[0].MovImm || insns[0].Imm != 42 || insns[1].MovImm {
+	if len(insns) != 3 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Arg != 2 || insns[1].MovImm {
 		t.Fatalf("x86 decode: %+v", insns)
+	}
+	if insns[2].AddrArg != 1 || insns[0].AddrArg != 2 || insns[1].AddrArg != 0 {
+		t.Errorf("x86 address arguments: lea into rdi %d, mov into esi %d, call %d", insns[2].AddrArg, insns[0].AddrArg, insns[1].AddrArg)
+	}
+	// adrp x1, 0; add x1, x1, #0; add x9, x9, #0
+	adr := a64For(t).Decode([]byte{0x01, 0, 0, 0x90, 0x21, 0, 0, 0x91, 0x29, 0x01, 0, 0x91})
+	if adr[0].AddrArg != 2 || adr[1].AddrArg != 2 || adr[2].AddrArg != 0 {
+		t.Errorf("arm64 address arguments: %+v", adr)
 	}
 	if b := x.PCBias(insns, 13); b != 4 {
 		t.Errorf("x86 PC bias of lea's field: %d, want 4", b)
@@ -74,7 +82,7 @@ func TestDecodeLineArgs(t *testing.T) {
 	a, _ := For(elf.EM_AARCH64)
 	// mov w1, #0x2a; bl 0
 	insns = a.Decode([]byte{0x41, 0x05, 0x80, 0x52, 0, 0, 0, 0x94})
-	if len(insns) != 2 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Reg != 1 || insns[1].MovImm {
+	if len(insns) != 2 || !insns[0].MovImm || insns[0].Imm != 42 || insns[0].Reg != 1 || insns[0].Arg != 2 || insns[1].MovImm {
 		t.Fatalf("arm64 decode: %+v", insns)
 	}
 	if b := a.PCBias(insns, 4); b != 0 {
@@ -102,4 +110,13 @@ func TestJumpSiteLen(t *testing.T) {
 			t.Errorf("%s JumpSiteLen(% x) = %d, want %d", a.Name, tt.code, got, tt.want)
 		}
 	}
+}
+
+func a64For(t *testing.T) *Arch {
+	t.Helper()
+	a, err := For(elf.EM_AARCH64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

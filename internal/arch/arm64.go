@@ -77,6 +77,13 @@ func decodeARM64(code []byte) []Insn {
 			in.MovImm, in.Reg = true, int(w&31)
 			in.Imm = ^(int64((w>>5)&0xffff) << (16 * ((w >> 21) & 3)))
 		}
+		if in.MovImm && in.Reg < 8 {
+			in.Arg = in.Reg + 1 // x0-x7 pass the first eight arguments
+		}
+		// ADRP, ADR (op 1 00 / 0 00 10000) and ADD (immediate), either width.
+		if rd := int(w & 31); rd < 8 && (w&0x1f000000 == 0x10000000 || w&0x7f800000 == 0x11000000) {
+			in.AddrArg = rd + 1
+		}
 		insns = append(insns, in)
 	}
 	for ; off < len(code); off++ {

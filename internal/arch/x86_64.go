@@ -80,10 +80,12 @@ func decodeX86(code []byte) []Insn {
 			continue
 		}
 		in := Insn{Off: off, Len: inst.Len}
-		if inst.Op == x86asm.MOV {
+		if inst.Op == x86asm.MOV || inst.Op == x86asm.LEA {
 			if r, ok := inst.Args[0].(x86asm.Reg); ok {
-				if imm, ok := inst.Args[1].(x86asm.Imm); ok {
+				in.AddrArg = argRegX86(r)
+				if imm, ok := inst.Args[1].(x86asm.Imm); ok && inst.Op == x86asm.MOV {
 					in.MovImm, in.Reg, in.Imm = true, int(r), int64(imm)
+					in.Arg = argRegX86(r)
 				}
 			}
 		}
@@ -91,6 +93,26 @@ func decodeX86(code []byte) []Insn {
 		off += inst.Len
 	}
 	return insns
+}
+
+// argRegX86 returns the argument position of r in the SysV calling
+// convention the kernel uses (1 for rdi ... 6 for r9, in any width), or 0.
+func argRegX86(r x86asm.Reg) int {
+	for i, regs := range [][]x86asm.Reg{
+		{x86asm.DIB, x86asm.DI, x86asm.EDI, x86asm.RDI},
+		{x86asm.SIB, x86asm.SI, x86asm.ESI, x86asm.RSI},
+		{x86asm.DL, x86asm.DX, x86asm.EDX, x86asm.RDX},
+		{x86asm.CL, x86asm.CX, x86asm.ECX, x86asm.RCX},
+		{x86asm.R8B, x86asm.R8W, x86asm.R8L, x86asm.R8},
+		{x86asm.R9B, x86asm.R9W, x86asm.R9L, x86asm.R9},
+	} {
+		for _, x := range regs {
+			if r == x {
+				return i + 1
+			}
+		}
+	}
+	return 0
 }
 
 // branchOpcodeX86: call/jmp rel32 (e8, e9) and jcc rel32 (0f 8x). Calls to

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -67,7 +67,7 @@ func TestUnsupportedKernel(t *testing.T) {
 // bin/ksplice-linux-GOARCH beside itself.
 func TestLabRunCLI(t *testing.T) { labtest.ForEachKernel(t, testLabRunCLI) }
 
-func testLabRunCLI(t *testing.T, k *lab.Kernel) {
+func testLabRunCLI(t *testing.T, k *kbuild.Kernel) {
 	bin := labtest.GuestBinary(t)
 	labtest.GuestBinaryFor(t, labtest.GOARCH(t, k)) // built beside bin
 	for _, tc := range []struct {

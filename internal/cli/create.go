@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -59,7 +60,8 @@ target) that may define int ksplice_hook_pre_apply(void),
 void ksplice_hook_post_apply(void), int ksplice_hook_pre_reverse(void) and
 void ksplice_hook_post_reverse(void); --allow-data SYMBOL then accepts the
 change of SYMBOL, whose live value the hooks set and restore.`,
-		Example: `  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
+		Example: `  ksplice create fix.diff      # for the running Debian kernel, debian:$(uname -r)
+  ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff
   ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --after fix.diff fix2.diff
@@ -71,11 +73,11 @@ change of SYMBOL, whose live value the hooks set and restore.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Kernel, "kernel", "", "target kernel, e.g. debian:6.1.0-55-amd64 (fetched into the cache if needed)")
+	f.StringVar(&opts.Kernel, "kernel", "", "target kernel, e.g. debian:6.1.0-55-amd64 (fetched into the cache if needed; default: the running Debian kernel)")
 	f.StringVar(&opts.Src, "src", "", "instead of --kernel: a clean kernel source tree the running kernel was built from (only read)")
 	f.StringVar(&opts.Config, "config", "", "with --src: the kernel's config (default SRC/.config)")
 	f.StringVar(&opts.Headers, "headers", "", "with --src: the kernel's headers (default /lib/modules/$(uname -r)/build)")
-	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	f.StringVar(&opts.ID, "id", "", "update id: lower-case letters, digits, '_' (default: from the patch)")
 	f.StringVar(&opts.Description, "description", "", "one line describing the update (default: the patch's Subject)")
 	f.StringVarP(&opts.Output, "output", "o", "", "output file (default ksplice-ID.tar)")
@@ -90,8 +92,17 @@ change of SYMBOL, whose live value the hooks set and restore.`,
 }
 
 func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
-	if (opts.Kernel == "") == (opts.Src == "") {
-		return &usageError{errors.New("create: give --kernel DISTRO:RELEASE (e.g. debian:6.1.0-55-amd64) or --src DIR")}
+	if opts.Kernel != "" && opts.Src != "" {
+		return &usageError{errors.New("create: give --kernel DISTRO:RELEASE (e.g. debian:6.1.0-55-amd64) or --src DIR, not both")}
+	}
+	if opts.Kernel == "" && opts.Src == "" {
+		// The user's own kernel: what a patch is usually for.
+		spec, err := runningKernelSpec()
+		if err != nil {
+			return err
+		}
+		opts.Kernel = spec
+		fmt.Fprintf(s.ErrOut, "create: for the running kernel, %s (--kernel or --src for another)\n", spec)
 	}
 	if opts.Src == "" && (opts.Config != "" || opts.Headers != "") {
 		return &usageError{errors.New("create: --config and --headers go with --src")}
@@ -112,7 +123,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 		}
 		after = append(after, ap)
 	}
-	var k *lab.Kernel
+	var k *kbuild.Kernel
 	if opts.Src != "" {
 		headers := opts.Headers
 		if headers == "" {
@@ -120,7 +131,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 				headers = "/lib/modules/" + strings.TrimSpace(string(rel)) + "/build"
 			}
 		}
-		k, err = lab.FromSource(ctx, lab.SourceOptions{Source: opts.Src, Config: opts.Config, Headers: headers,
+		k, err = kbuild.FromSource(ctx, kbuild.SourceOptions{Source: opts.Src, Config: opts.Config, Headers: headers,
 			CacheDir: opts.Cache, Log: s.ErrOut, Jobs: opts.Jobs})
 	} else {
 		var spec lab.Spec

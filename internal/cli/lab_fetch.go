@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 )
 
@@ -41,7 +42,7 @@ the same kernel wait for each other.`,
 			return runLabFetch(cmd.Context(), opts, s)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	cmd.Flags().StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the prepared kernel as JSON")
 	cmd.Flags().IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs when preparing the source tree")
 	return cmd
@@ -63,7 +64,7 @@ func runLabFetch(ctx context.Context, opts *labFetchOptions, s Streams) error {
 	return nil
 }
 
-func printKernel(w io.Writer, k *lab.Kernel) {
+func printKernel(w io.Writer, k *kbuild.Kernel) {
 	fmt.Fprintf(w, "kernel   %s (%s %s)\n", k.Spec, k.Arch, k.Version)
 	fmt.Fprintf(w, "image    %s\n", k.Image)
 	fmt.Fprintf(w, "headers  %s\n", k.Headers)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 )
 
@@ -53,7 +54,7 @@ BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot, e.g. debian:6.1.0-55-amd64 (required)")
-	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+lab.DefaultCacheDir+")")
+	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	f.StringArrayVar(&opts.Files, "file", nil, "copy HOST[:GUEST] into the guest (default GUEST: /root/BASENAME); repeatable")
 	f.StringArrayVar(&opts.Modules, "module", nil, "load this module of the kernel image (and what it needs) before CMD; repeatable")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")

@@ -49,7 +49,15 @@ func newListCmd(s Streams) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Stage, r.Applied.Format("2006-01-02 15:04:05"),
 					strings.Join(targets, ","), strings.Join(funcs, ","), r.Description)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if r.Disagreement != "" {
+					fmt.Fprintf(s.ErrOut, "ksplice: warning: %s: %s\n", r.ID, r.Disagreement)
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", apply.DefaultStateDir, "where applied updates are recorded")

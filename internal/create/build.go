@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
-	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
@@ -32,23 +31,23 @@ type Pair struct {
 // the kernel's build tree, where they are valid as long as the source is.
 // All of it is used under the kernel's lock.
 type workspace struct {
-	k    *lab.Kernel
+	k    *kbuild.Kernel
 	src  string
 	objs string
 }
 
 // newWorkspace returns the workspace called name: "post" for the patched
 // tree, "base" for the tree with the patches of earlier updates (--after).
-func newWorkspace(k *lab.Kernel, name string) *workspace {
+func newWorkspace(k *kbuild.Kernel, name string) *workspace {
 	return &workspace{k: k, src: filepath.Join(k.Dir, name, "src"), objs: filepath.Join(k.Dir, name, "build")}
 }
 
 func (w *workspace) preTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.k.Source, Build: w.k.Build, Vars: w.k.MakeVars}
+	return kbuild.Tree{Source: w.k.Source, Build: w.k.Build, MakeVars: w.k.MakeVars}
 }
 
 func (w *workspace) postTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.src, Build: w.objs, Vars: w.k.MakeVars}
+	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.k.MakeVars}
 }
 
 // touchedRecord lists, in post/src, the files the last patch may have
@@ -141,7 +140,7 @@ func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) erro
 // buildPairs builds objs before and after the patch and copies them into
 // dir/pre and dir/post. With earlier patches (the updates this one stacks
 // on), "before" is the tree with those applied.
-func buildPairs(ctx context.Context, k *lab.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err

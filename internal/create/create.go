@@ -26,7 +26,6 @@ import (
 	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
-	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
@@ -43,7 +42,7 @@ var (
 
 // Options control Create.
 type Options struct {
-	Kernel    *lab.Kernel
+	Kernel    *kbuild.Kernel
 	Patch     *srcpatch.Patch
 	PatchName string // file name, for the id and the tarball
 	// After are the patches of the applied updates this one stacks on,
@@ -103,7 +102,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 // creation is the state of one Create as it passes through its stages.
 type creation struct {
 	o       Options
-	k       *lab.Kernel
+	k       *kbuild.Kernel
 	res     *Result
 	clock   clock
 	hooks   []byte          // the author's hook file
@@ -504,8 +503,8 @@ const MaxObjects = 64
 // that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
 // build_utility.c): its includers are rebuilt instead, found as a header's
 // are, and the plan lists them under Headers.
-func configured(ctx context.Context, k *lab.Kernel, pl *Plan, includers func(string) ([]string, error), log io.Writer) error {
-	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, k.SrcArch())
+func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(string) ([]string, error), log io.Writer) error {
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 	defer r.Close()
 	var built []string
 	isBuilt := func(obj string) (bool, error) {
@@ -695,7 +694,7 @@ func machineOf(debArch string) (string, error) {
 
 // checkCompiler compares the compiler recorded in the pre objects with the
 // one the kernel was built with.
-func checkCompiler(k *lab.Kernel, pairs []Pair, force bool) (string, error) {
+func checkCompiler(k *kbuild.Kernel, pairs []Pair, force bool) (string, error) {
 	want := k.Compiler
 	if i := strings.Index(want, " "); i > 0 {
 		want = want[i+1:] // drop the program name: "(Debian 12.2.0-14+deb12u1) 12.2.0"

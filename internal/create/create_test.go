@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
-	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
@@ -142,11 +142,11 @@ func TestCheckCompiler(t *testing.T) {
 	// program name it was built with, the object only the rest.
 	_, host, _ := strings.Cut(strings.SplitN(string(version), "\n", 2)[0], " ")
 	pairs := []Pair{{Rel: "x.o", Pre: obj}}
-	same := &lab.Kernel{Compiler: "gcc-12 " + host}
+	same := &kbuild.Kernel{Compiler: "gcc-12 " + host}
 	if w, err := checkCompiler(same, pairs, false); err != nil || w != "" {
 		t.Errorf("same compiler: %q, %v", w, err)
 	}
-	other := &lab.Kernel{Compiler: "gcc-11 (Debian 11.3.0-12) 11.3.0"}
+	other := &kbuild.Kernel{Compiler: "gcc-11 (Debian 11.3.0-12) 11.3.0"}
 	_, err = checkCompiler(other, pairs, false)
 	if !errors.Is(err, ErrCompiler) || !errors.Is(err, verdict.ErrRefused) || !strings.Contains(err.Error(), "11.3.0") || !strings.Contains(err.Error(), host) {
 		t.Errorf("other compiler: err = %v, want a refusal naming both", err)

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 )
 
@@ -41,7 +41,7 @@ func engineFiles(kmodSrc string) ([]string, error) {
 // buildEngine builds ksplice.ko for k from kmodSrc, once per kernel and
 // engine source: the result is kept in the kernel's cache directory under a
 // hash of the sources, and reused.
-func buildEngine(ctx context.Context, k *lab.Kernel, kmodSrc string) (string, error) {
+func buildEngine(ctx context.Context, k *kbuild.Kernel, kmodSrc string) (string, error) {
 	files, err := engineFiles(kmodSrc)
 	if err != nil {
 		return "", fmt.Errorf("engine sources: %w", err)
@@ -74,7 +74,7 @@ func buildEngine(ctx context.Context, k *lab.Kernel, kmodSrc string) (string, er
 			return "", err
 		}
 	}
-	if _, err := lab.BuildModule(ctx, k, tmp, nil); err != nil {
+	if _, err := kbuild.BuildModule(ctx, k, tmp, nil); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("build the engine: %w", err)
 	}
@@ -88,7 +88,7 @@ func buildEngine(ctx context.Context, k *lab.Kernel, kmodSrc string) (string, er
 // buildUpdateModule writes a generated module's sources into dir, with the
 // engine's table header, and builds it against k's headers and the
 // engine's exports. It returns the .ko's path.
-func buildUpdateModule(ctx context.Context, k *lab.Kernel, m *patchgen.Module, dir, kmodSrc, engine string) (string, error) {
+func buildUpdateModule(ctx context.Context, k *kbuild.Kernel, m *patchgen.Module, dir, kmodSrc, engine string) (string, error) {
 	for name, b := range m.Files {
 		if err := writeFile(filepath.Join(dir, name), b); err != nil {
 			return "", err
@@ -97,7 +97,7 @@ func buildUpdateModule(ctx context.Context, k *lab.Kernel, m *patchgen.Module, d
 	if err := copyFile(filepath.Join(kmodSrc, "ksplice.h"), filepath.Join(dir, "include", "ksplice.h")); err != nil {
 		return "", err
 	}
-	kos, err := lab.BuildModule(ctx, k, dir, nil, "KBUILD_EXTRA_SYMBOLS="+filepath.Join(engine, "Module.symvers"))
+	kos, err := kbuild.BuildModule(ctx, k, dir, nil, "KBUILD_EXTRA_SYMBOLS="+filepath.Join(engine, "Module.symvers"))
 	if err != nil {
 		return "", fmt.Errorf("build update module %s: %w", m.Name, err)
 	}

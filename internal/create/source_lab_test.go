@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
@@ -19,7 +19,7 @@ import (
 func TestCreateFromSource(t *testing.T) {
 	k := labtest.Kernel(t)
 	cache := t.TempDir()
-	ks, err := lab.FromSource(context.Background(), lab.SourceOptions{
+	ks, err := kbuild.FromSource(context.Background(), kbuild.SourceOptions{
 		Source: k.Source, Config: k.Config, Headers: k.Headers, CacheDir: cache,
 	})
 	if err != nil {
@@ -57,7 +57,7 @@ func TestCreateFromSource(t *testing.T) {
 	os.WriteFile(filepath.Join(dirty, "Kbuild"), nil, 0o644)
 	os.MkdirAll(filepath.Join(dirty, "include", "config"), 0o755)
 	os.WriteFile(filepath.Join(dirty, "include", "config", "auto.conf"), nil, 0o644)
-	if _, err := lab.FromSource(context.Background(), lab.SourceOptions{Source: dirty, Config: k.Config, Headers: k.Headers, CacheDir: cache}); err == nil {
+	if _, err := kbuild.FromSource(context.Background(), kbuild.SourceOptions{Source: dirty, Config: k.Config, Headers: k.Headers, CacheDir: cache}); err == nil {
 		t.Error("a tree built in place: want a refusal")
 	}
 }

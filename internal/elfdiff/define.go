@@ -135,7 +135,9 @@ func indexByte(b []byte, c byte) int {
 }
 
 // containing returns the definition of defs (sorted by value) that contains
-// off; a reference just past the end of an object (&a[N]) counts as its own.
+// off; a reference just past the end of an object (&a[N]) or of a function
+// (the ORC entry that ends it, a label after its last instruction) counts
+// as its own, unless another definition starts there.
 func containing(defs []*Symbol, off int64) *Symbol {
 	if off < 0 || len(defs) == 0 {
 		return nil
@@ -147,7 +149,7 @@ func containing(defs []*Symbol, off int64) *Symbol {
 		if d.Value+d.Size > uint64(off) || (d.Size == 0 && d.Value == uint64(off)) {
 			return d
 		}
-		if d.Value+d.Size == uint64(off) && d.Type == elf.STT_OBJECT && (j+1 >= len(defs) || defs[j+1].Value > uint64(off)) {
+		if d.Value+d.Size == uint64(off) && d.Size > 0 && (j+1 >= len(defs) || defs[j+1].Value > uint64(off)) {
 			return d
 		}
 		if d.Value < uint64(off) {

@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -40,6 +41,7 @@ func Diff(pre, post *File) (*Result, error) {
 	}
 	d.pairFunctions()
 	d.pairObjects()
+	d.findLineShifts()
 	d.compareFunctions()
 	d.compareObjects()
 	d.carryClosure()
@@ -88,7 +90,13 @@ type differ struct {
 	anonEq      map[string]bool
 	preUsers    map[*Object]map[string]bool
 	postUsers   map[*Object]map[string]bool
+	// lines are the lines the object proves, by pre-patch line
+	// (findLineShifts).
+	lines []provenLine
 }
+
+// provenLine is a line number the object proves, before and after the patch.
+type provenLine struct{ pre, post int64 }
 
 func (d *differ) link(a, b *Symbol) {
 	d.pair[a] = b
@@ -96,9 +104,10 @@ func (d *differ) link(a, b *Symbol) {
 }
 
 // pairUp pairs the items of pre and post with equal keys: a single one on
-// each side pairs directly; otherwise first those that are alike, then
+// each side pairs directly; otherwise first those that are alike and
+// placed alike (when place is not nil), then those that are alike, then
 // those with equal names, then the rest in order.
-func pairUp[T any](pre, post []T, key, name func(T) string, alike func(a, b T) bool, link func(a, b T)) {
+func pairUp[T any](pre, post []T, key, name, place func(T) string, alike func(a, b T) bool, link func(a, b T)) {
 	postBy := map[string][]T{}
 	for _, b := range post {
 		postBy[key(b)] = append(postBy[key(b)], b)
@@ -124,6 +133,7 @@ func pairUp[T any](pre, post []T, key, name func(T) string, alike func(a, b T) b
 		used := make([]bool, len(bs))
 		done := make([]bool, len(as))
 		for _, pass := range []func(a, b T) bool{
+			func(a, b T) bool { return place != nil && alike(a, b) && place(a) == place(b) },
 			func(a, b T) bool { return alike(a, b) && name(a) == name(b) },
 			alike,
 			func(a, b T) bool { return name(a) == name(b) },
@@ -149,20 +159,55 @@ func (d *differ) pairFunctions() {
 	pairUp(d.pre.Functions, d.post.Functions,
 		func(f *Function) string { return f.key },
 		func(f *Function) string { return f.Name },
+		nil,
 		func(a, b *Function) bool { return a.Size == b.Size && bytes.Equal(a.Code, b.Code) },
 		func(a, b *Function) { d.link(a.Sym, b.Sym) })
 }
 
 // pairObjects pairs data objects by name, and static locals (count.0,
-// count.1, ...) by the functions that use them.
+// count.1, ...) by the functions that use them. Same-named statics of one
+// function (two WARN_ONCE's __warned, lockdep's __key, descriptor) pair by
+// their order of use in it, never by their numbers, which the compiler
+// reassigns when the patch adds a namesake anywhere in the file.
 func (d *differ) pairObjects() {
 	d.preUsers = users(d.pre)
 	d.postUsers = users(d.post)
+	prePlace, postPlace := usePlaces(d.pre), usePlaces(d.post)
+	place := func(o *Object) string {
+		if p, ok := prePlace[o]; ok {
+			return p
+		}
+		return postPlace[o]
+	}
 	pairUp(d.pre.Objects, d.post.Objects,
 		func(o *Object) string { return o.key },
 		func(o *Object) string { return o.Name },
+		place,
 		func(a, b *Object) bool { return sameSet(d.preUsers[a], d.postUsers[b]) },
 		func(a, b *Object) { d.link(a.Sym, b.Sym) })
+}
+
+// usePlaces maps each data object that code references to where it is first
+// used: the first function (in file order) whose code references it, and
+// its rank among the objects of the same normalized name that this
+// function is the first to reference, in the order of its code.
+func usePlaces(f *File) map[*Object]string {
+	out := map[*Object]string{}
+	for _, fn := range f.Functions {
+		rank := map[string]int{}
+		for _, r := range fn.Relocs {
+			o := r.Target.Sym.Object()
+			if o == nil {
+				continue
+			}
+			if _, ok := out[o]; ok {
+				continue
+			}
+			out[o] = fmt.Sprintf("%s#%d", fn.key, rank[o.key])
+			rank[o.key]++
+		}
+	}
+	return out
 }
 
 // users maps each data object to the normalized names of the functions that
@@ -285,6 +330,18 @@ func (d *differ) compareFunc(a, b *Function) (reasons, noise []string) {
 		}
 	}
 	noise = append(noise, d.compareEntries(&rs, a, b)...)
+	if len(a.Relocs) == len(b.Relocs) {
+		seen := map[*Symbol]bool{} // arm64 references each twice (adrp, add)
+		for i := range a.Relocs {
+			ta, tb := a.Relocs[i].Target, b.Relocs[i].Target
+			la, ca, oka := ubsanLocation(ta)
+			lb, cb, okb := ubsanLocation(tb)
+			if oka && okb && (la != lb || ca != cb) && !seen[ta.Sym] && d.sameTarget(ta, tb) {
+				seen[ta.Sym] = true
+				noise = append(noise, fmt.Sprintf("UBSAN location at +%#x: line %d:%d -> %d:%d", a.Relocs[i].Offset, la, ca, lb, cb))
+			}
+		}
+	}
 	return rs.list(), noise
 }
 
@@ -352,6 +409,20 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.IsString || b.IsString {
 		return a.IsString && b.IsString && a.String == b.String
 	}
+	if ea, offA := a.Entry(); ea != nil {
+		eb, offB := b.Entry()
+		return eb != nil && offA == offB && d.sameEntry(ea, eb)
+	}
+	if eb, _ := b.Entry(); eb != nil {
+		return false
+	}
+	if sa, offA, na, ok := d.pre.altPiece(a); ok {
+		sb, offB, nb, ok := d.post.altPiece(b)
+		return ok && na == nb && d.samePiece(sa, offA, sb, offB, na)
+	}
+	if _, _, _, ok := d.post.altPiece(b); ok {
+		return false
+	}
 	if a.Off != b.Off {
 		return false
 	}
@@ -373,18 +444,82 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.Sym.fn != nil || a.Sym.obj != nil || b.Sym.fn != nil || b.Sym.obj != nil {
 		return false // removed vs new
 	}
-	return a.Sym.Name == b.Sym.Name && d.sameAnon(a.Sym.Section, b.Sym.Section)
+	return anonName(a.Sym.Name) == anonName(b.Sym.Name) && d.sameAnon(a.Sym.Section, b.Sym.Section)
+}
+
+// samePiece compares n bytes of anonymous code at offA of a and offB of b
+// (one alternative's replacement), relocations compared symbolically.
+func (d *differ) samePiece(a *Section, offA int64, b *Section, offB int64, n int64) bool {
+	if a.Data == nil || b.Data == nil {
+		return false
+	}
+	ra := d.pre.resolve(a, uint64(offA), uint64(n), nil)
+	rb := d.post.resolve(b, uint64(offB), uint64(n), nil)
+	if len(byteDiffs(a.Data[offA:offA+n], b.Data[offB:offB+n], ra, rb)) > 0 || len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if ra[i].Offset != rb[i].Offset || ra[i].Type != rb[i].Type || !d.sameTarget(ra[i].Target, rb[i].Target) {
+			return false
+		}
+	}
+	return true
+}
+
+// anonName normalizes the name of a section of anonymous data: the compiler
+// numbers the sections it makes of its local labels (".data..Lubsan_data12",
+// ".data..Lubsan_type3") in the order it emits them, so the number does not
+// matter; the content does.
+func anonName(name string) string {
+	if strings.Contains(name, "..L") {
+		return strings.TrimRight(name, "0123456789")
+	}
+	return name
+}
+
+// ubsanLocation returns the source location (struct source_location {
+// const char *file; u32 line; u32 column; }) that starts the data of every
+// UBSAN handler, when t points to the start of one (.data..Lubsan_data*).
+func ubsanLocation(t Target) (line, col uint32, ok bool) {
+	sec, off, found := t.location()
+	if !found || off != 0 || !strings.Contains(sec.Name, "..Lubsan_data") || len(sec.Data) < 16 ||
+		len(sec.Relocs) == 0 || sec.Relocs[0].Offset != 0 {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint32(sec.Data[8:]), binary.LittleEndian.Uint32(sec.Data[12:]), true
+}
+
+// sameEntry reports whether special-section entries are the same entry of
+// paired functions: their names, numbers (the __UNIQUE_ID_ddebug counter)
+// and offsets in their sections do not matter, as whatever a patch added
+// before them moves them.
+func (d *differ) sameEntry(a, b *Entry) bool {
+	if a.Special.Name != b.Special.Name {
+		return false
+	}
+	if a.Owner == nil || b.Owner == nil {
+		return a.Owner == b.Owner && a.Index == b.Index
+	}
+	return d.pair[a.Owner.Sym] == b.Owner.Sym && a.nth == b.nth
 }
 
 // sameAnon compares sections that hold anonymous data (constant pools,
-// alternative replacements) by content.
+// alternative replacements, UBSAN data) by content. The line and column of
+// a UBSAN source location are noise (compareFunc names them).
 func (d *differ) sameAnon(a, b *Section) bool {
-	if eq, ok := d.anonEq[a.Name]; ok {
+	key := a.Name + "\x00" + b.Name
+	if eq, ok := d.anonEq[key]; ok {
 		return eq
 	}
-	eq := a.Size == b.Size && bytes.Equal(a.Data, b.Data) && len(a.Relocs) == len(b.Relocs)
+	da, db := a.Data, b.Data
+	if strings.Contains(a.Name, "..Lubsan_data") && len(da) >= 16 && len(db) >= 16 {
+		da, db = slices.Clone(da), slices.Clone(db)
+		clear(da[8:16])
+		clear(db[8:16])
+	}
+	eq := a.Size == b.Size && bytes.Equal(da, db) && len(a.Relocs) == len(b.Relocs)
 	if eq {
-		d.anonEq[a.Name] = true // assume equal while comparing (cycles)
+		d.anonEq[key] = true // assume equal while comparing (cycles)
 		for i := range a.Relocs {
 			ra, rb := a.Relocs[i], b.Relocs[i]
 			ta := d.pre.target(ra.Sym, ra.Addend)
@@ -395,7 +530,7 @@ func (d *differ) sameAnon(a, b *Section) bool {
 			}
 		}
 	}
-	d.anonEq[a.Name] = eq
+	d.anonEq[key] = eq
 	return eq
 }
 
@@ -423,58 +558,218 @@ func byteDiffs(a, b []byte, ra, rb []Reloc) []int {
 	return out
 }
 
-// lineTakers are functions called with __LINE__ as an argument by the
-// kernel's macros (might_sleep, WARN, printk of __LINE__, RCU lockdep).
-var lineTakers = []string{
-	"__might_sleep", "__might_resched", "__might_fault", "__cant_sleep", "__cant_migrate",
-	"___might_sleep", "warn_slowpath_fmt", "__warn_printk", "_printk", "printk",
-	"__dynamic_pr_debug", "__dynamic_dev_dbg", "__dynamic_netdev_dbg",
-	"lockdep_rcu_suspicious", "_dev_warn", "_dev_err", "_dev_info", "_dev_notice",
+// A __LINE__ argument is recognised by its shape, not by its callee: an
+// immediate moved into an argument register and passed to the next call,
+// whose value changed by a line shift of the object. The line shifts (post
+// line minus pre line, one per hunk that adds or removes lines) are those
+// that something else in the object proves to be lines: the line field of
+// a __bug_table entry, a dynamic debug descriptor's lineno, a UBSAN source
+// location, or an immediate argument right after a file name (a string
+// literal naming a .c or .h file: __FILE__) or a __func__ object in the
+// same call, the way WARN, might_sleep and subsystems' error helpers
+// (__ext4_error, __btrfs_handle_fs_error, asswarn) pass it. A changed
+// constant argument whose change is not such a shift stays a change.
+
+// lineArg is an immediate argument that differs between a and b at the
+// instruction at Off of both.
+type lineArg struct {
+	off      int
+	pre      int64
+	post     int64
+	arg      int
+	callee   string
+	evidence bool // passed right after __FILE__ or __func__
 }
 
-// lineNoise reports whether every difference between a and b (same size,
-// same relocations) lies in a move of an immediate into a register that
-// feeds a call to a line-taking function: a __LINE__ moved by an unrelated
-// edit.
-func (d *differ) lineNoise(a, b *Function, diffs []int) ([]string, bool) {
+// lineArgs returns the differing bytes of a and b (same size, same
+// relocations) as immediate arguments of calls, or false when some
+// difference is not one.
+func (d *differ) lineArgs(a, b *Function, diffs []int) ([]lineArg, bool) {
 	ia, ib := a.Insns(), b.Insns()
-	var noise []string
+	var out []lineArg
 	last := -1
 	for _, off := range diffs {
 		x, ok1 := arch.Containing(ia, off)
 		y, ok2 := arch.Containing(ib, off)
-		if !ok1 || !ok2 || x.Off != y.Off || x.Len != y.Len || !x.MovImm || !y.MovImm || x.Reg != y.Reg {
+		if !ok1 || !ok2 || x.Off != y.Off || x.Len != y.Len || !x.MovImm || !y.MovImm || x.Reg != y.Reg || y.Arg == 0 {
 			return nil, false
 		}
 		if x.Off == last {
 			continue
 		}
 		last = x.Off
-		callee := nextCall(b, x.Off+x.Len)
-		if !slices.Contains(lineTakers, callee) {
+		call, ok := nextCall(b, x.Off+x.Len)
+		if !ok {
 			return nil, false
 		}
-		noise = append(noise, fmt.Sprintf("__LINE__ argument of %s at +%#x: %d -> %d", callee, x.Off, x.Imm, y.Imm))
+		out = append(out, lineArg{off: x.Off, pre: x.Imm, post: y.Imm, arg: y.Arg,
+			callee: call.Target.Sym.Name, evidence: passesLocation(b, x.Off, int(call.Offset), y.Arg)})
+	}
+	return out, true
+}
+
+// findLineShifts collects the lines the object proves (see lineArg), moved
+// or not, sorted by their pre-patch line.
+func (d *differ) findLineShifts() {
+	add := func(pre, post int64) {
+		if pre > 0 && post > 0 {
+			d.lines = append(d.lines, provenLine{pre, post})
+		}
+	}
+	for _, b := range d.post.Functions {
+		ps := d.rpair[b.Sym]
+		if ps == nil {
+			continue
+		}
+		a := ps.Function()
+		if a.Size == b.Size && len(a.Relocs) == len(b.Relocs) {
+			if args, ok := d.lineArgs(a, b, byteDiffs(a.Code, b.Code, a.Relocs, b.Relocs)); ok {
+				for _, la := range args {
+					if la.evidence {
+						add(la.pre, la.post)
+					}
+				}
+			}
+		}
+		ea, eb := a.entriesOf("__bug_table"), b.entriesOf("__bug_table")
+		if len(ea) == len(eb) {
+			for i := range ea {
+				la, oka := bugLine(ea[i])
+				lb, okb := bugLine(eb[i])
+				if oka && okb {
+					add(la, lb)
+				}
+			}
+		}
+		if len(a.Relocs) == len(b.Relocs) {
+			for i := range a.Relocs {
+				la, _, oka := ubsanLocation(a.Relocs[i].Target)
+				lb, _, okb := ubsanLocation(b.Relocs[i].Target)
+				if oka && okb {
+					add(int64(la), int64(lb))
+				}
+			}
+		}
+		for _, name := range ddebugSections {
+			ea, eb = a.entriesOf(name), b.entriesOf(name)
+			if len(ea) == len(eb) {
+				for i := range ea {
+					la, oka := ddebugLine(ea[i])
+					lb, okb := ddebugLine(eb[i])
+					if oka && okb {
+						add(la, lb)
+					}
+				}
+			}
+		}
+	}
+	slices.SortFunc(d.lines, func(x, y provenLine) int { return cmp.Compare(x.pre, y.pre) })
+}
+
+// lineShift reports whether pre -> post moves a line the way the proven
+// lines around it moved: an edit shifts every line after it by the same
+// amount, so a line between two proven lines moved by the shift of the one
+// before it or of the one after it (the edit may lie between them).
+func (d *differ) lineShift(pre, post int64) bool {
+	if pre <= 0 || post <= 0 || pre == post {
+		return false
+	}
+	i, _ := slices.BinarySearchFunc(d.lines, pre, func(l provenLine, p int64) int { return cmp.Compare(l.pre, p) })
+	// d.lines[i] is the first proven line at or after pre.
+	if i < len(d.lines) && d.lines[i].post-d.lines[i].pre == post-pre {
+		return true
+	}
+	return i > 0 && d.lines[i-1].post-d.lines[i-1].pre == post-pre
+}
+
+// entriesOf returns the function's entries of one special section.
+func (f *Function) entriesOf(special string) []*Entry {
+	var out []*Entry
+	for _, e := range f.Entries {
+		if e.Special.Name == special {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// lineNoise reports whether every difference between a and b (same size,
+// same relocations) is a __LINE__ argument moved by a line shift of the
+// object, and describes them.
+func (d *differ) lineNoise(a, b *Function, diffs []int) ([]string, bool) {
+	args, ok := d.lineArgs(a, b, diffs)
+	if !ok {
+		return nil, false
+	}
+	var noise []string
+	for _, la := range args {
+		if !d.lineShift(la.pre, la.post) {
+			return nil, false
+		}
+		noise = append(noise, fmt.Sprintf("__LINE__ argument %d of %s at +%#x: %d -> %d", la.arg, la.callee, la.off, la.pre, la.post))
 	}
 	return noise, true
 }
 
-// nextCall returns the name of the function called by the first call or
-// jump at or after off, within 64 bytes.
-func nextCall(fn *Function, off int) string {
+// nextCall returns the relocation of the first call or jump out of the
+// function at or after off, within 64 bytes. A call is recognised by its
+// instruction, whatever its relocation type (R_X86_64_PLT32, or PC32 from
+// older binutils).
+func nextCall(fn *Function, off int) (Reloc, bool) {
 	for _, r := range fn.Relocs {
-		if r.Offset < uint64(off) || r.Info.Kind != arch.RelocBranch || r.Target.Sym == nil {
+		if r.Offset < uint64(off) || r.Target.Sym == nil || !fn.file.Arch.BranchField(fn.Code, int(r.Offset), r.Info.Kind) {
 			continue
 		}
 		if r.Offset > uint64(off)+64 {
-			return ""
+			break
 		}
 		if r.Target.Sym.Defined() && r.Target.Sym.Function() == fn {
 			continue // a branch within the function
 		}
-		return r.Target.Sym.Name
+		return r, true
 	}
-	return ""
+	return Reloc{}, false
+}
+
+// passesLocation reports whether the call whose relocated field is at call
+// gets, in the argument right before argument arg, a file name (a string
+// literal ending in .c or .h, as __FILE__ is) or a __func__ (gcc's
+// __func__.N object, or a pooled string naming the caller, as clang emits
+// it), set up since the previous call: "__FILE__, __LINE__" and "__func__, __LINE__"
+// are how the kernel's macros pass a location.
+func passesLocation(fn *Function, from, call, arg int) bool {
+	if arg < 2 {
+		return false
+	}
+	lo := 0
+	for _, r := range fn.Relocs {
+		if int(r.Offset) >= from {
+			break
+		}
+		if fn.file.Arch.BranchField(fn.Code, int(r.Offset), r.Info.Kind) {
+			lo = int(r.Offset) + r.Info.Size
+		}
+	}
+	insns := fn.Insns()
+	for _, r := range fn.Relocs {
+		if int(r.Offset) < lo || int(r.Offset) >= call {
+			continue
+		}
+		if in, ok := arch.Containing(insns, int(r.Offset)); !ok || in.AddrArg != arg-1 {
+			continue
+		}
+		t := r.Target
+		if t.IsString && (strings.HasSuffix(t.String, ".c") || strings.HasSuffix(t.String, ".h")) {
+			return true
+		}
+		if o := t.Sym.Object(); o != nil && o.key == "__func__" {
+			return true
+		}
+		if name, _, _ := strings.Cut(fn.Name, "."); t.IsString && t.String == name {
+			return true // clang pools __func__ with the string literals
+		}
+	}
+	return false
 }
 
 // compareEntries compares the special-section entries of a and b.
@@ -510,6 +805,12 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 				rs.add("%sat +%#x -> +%#x", what, x.Anchor, y.Anchor)
 				continue
 			}
+			if name == "__jump_table" {
+				if n, ok := d.degenerateJump(x, y); ok {
+					noise = append(noise, n)
+					continue
+				}
+			}
 			if !d.compareRelocs(rs, what, x.Relocs, y.Relocs) {
 				continue
 			}
@@ -520,6 +821,15 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 			}
 			if len(diffs) == 0 {
 				continue
+			}
+			if slices.Contains(ddebugSections, name) {
+				if lo, ok := afterRelocs(x, 4); ok && diffs[0] >= lo && diffs[len(diffs)-1] < lo+4 &&
+					(binary.LittleEndian.Uint32(x.Data[lo:])^binary.LittleEndian.Uint32(y.Data[lo:]))&^ddebugLineMask == 0 {
+					la, _ := ddebugLine(x)
+					lb, _ := ddebugLine(y)
+					noise = append(noise, fmt.Sprintf("%s descriptor %d lineno: %d -> %d", name, i, la, lb))
+					continue
+				}
 			}
 			if name == "__bug_table" {
 				if lo, ok := bugLineField(x); ok && diffs[0] >= lo && diffs[len(diffs)-1] < lo+2 {
@@ -534,6 +844,42 @@ func (d *differ) compareEntries(rs *reasonList, a, b *Function) (noise []string)
 	return noise
 }
 
+// degenerateJump reports whether jump entries x and y (same anchor) differ
+// only in a target that is, in both, the instruction right after the site:
+// the branch is a no-op whether the key is on or off, so where the target
+// lands (the next function of a shared text section, padding) does not
+// matter.
+func (d *differ) degenerateJump(x, y *Entry) (string, bool) {
+	i := degenerateTarget(x)
+	if i < 0 || i != degenerateTarget(y) || len(x.Relocs) != len(y.Relocs) || d.sameTarget(x.Relocs[i].Target, y.Relocs[i].Target) {
+		return "", false
+	}
+	var rs reasonList
+	without := func(r []Reloc) []Reloc { return slices.Delete(slices.Clone(r), i, i+1) }
+	if !d.compareRelocs(&rs, "", without(x.Relocs), without(y.Relocs)) || len(x.Data) != len(y.Data) ||
+		len(byteDiffs(x.Data, y.Data, x.Relocs, y.Relocs)) > 0 {
+		return "", false
+	}
+	return fmt.Sprintf("__jump_table entry at +%#x: degenerate target (the next instruction) %s -> %s",
+		x.Anchor, x.Relocs[i].Target.describe(), y.Relocs[i].Target.describe()), true
+}
+
+// degenerateTarget returns the index of the relocation of jump entry e
+// whose target is the instruction right after its site, or -1.
+func degenerateTarget(e *Entry) int {
+	fn := e.Owner
+	if fn == nil || e.Anchor < 0 || e.Anchor >= int64(len(fn.Code)) {
+		return -1
+	}
+	next := int64(fn.Offset) + e.Anchor + int64(fn.file.Arch.JumpSiteLen(fn.Code[e.Anchor:]))
+	for i, r := range e.Relocs {
+		if sec, off, ok := r.Target.location(); ok && sec == fn.Section && off == next {
+			return i
+		}
+	}
+	return -1
+}
+
 // bugLineField returns the offset of the line number in a __bug_table entry:
 // struct bug_entry has, in every kernel since 2.6.19, the address and file
 // (the relocated fields) followed by the 16-bit line and flags.
@@ -546,6 +892,15 @@ func bugLineField(e *Entry) (int, bool) {
 		end = max(end, int(r.Offset)+r.Info.Size)
 	}
 	return end, end+2 <= len(e.Data)
+}
+
+// bugLine returns the line of a __bug_table entry.
+func bugLine(e *Entry) (int64, bool) {
+	lo, ok := bugLineField(e)
+	if !ok {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint16(e.Data[lo:])), true
 }
 
 func (d *differ) compareObjects() {
@@ -804,6 +1159,66 @@ func (d *differ) refuseStrayReferences() {
 		}
 	}
 	d.refuseChangedUnknownSections()
+	d.refuseChangedUnattached()
+}
+
+// objtoolSections are special sections objtool derives from the code when
+// it checks an object; it makes them anew for the code an update carries.
+var objtoolSections = []string{".orc_unwind", ".orc_unwind_ip", ".return_sites", ".retpoline_sites",
+	".call_sites", ".ibt_endbr_seal"}
+
+// refuseChangedUnattached compares the special-section entries that belong
+// to no function (a dynamic debug class map, an exception table entry of
+// toplevel asm), in order per section: nothing carries them, so any change
+// is refused rather than dropped. Entries objtool derives from the code, and
+// entries for code in a payload section (.altinstr_replacement, compared
+// with the alternative that uses it), are left out.
+func (d *differ) refuseChangedUnattached() {
+	group := func(es []*Entry) (map[string][]*Entry, []string) {
+		m := map[string][]*Entry{}
+		var names []string
+		for _, e := range es {
+			if slices.Contains(objtoolSections, e.Special.Name) {
+				continue
+			}
+			if len(e.Relocs) > 0 {
+				if sec, _, ok := e.Relocs[0].Target.location(); ok && slices.Contains(payloadSections, sec.Name) {
+					continue
+				}
+			}
+			if _, ok := m[e.Special.Name]; !ok {
+				names = append(names, e.Special.Name)
+			}
+			m[e.Special.Name] = append(m[e.Special.Name], e)
+		}
+		return m, names
+	}
+	ga, na := group(d.pre.Unattached)
+	gb, nb := group(d.post.Unattached)
+	for _, n := range nb {
+		if !slices.Contains(na, n) {
+			na = append(na, n)
+		}
+	}
+	for _, name := range na {
+		ea, eb := ga[name], gb[name]
+		var rs reasonList
+		if len(ea) != len(eb) {
+			rs.add("%d entries -> %d", len(ea), len(eb))
+		}
+		for i := range min(len(ea), len(eb)) {
+			what := fmt.Sprintf("entry %d: ", i)
+			if d.compareRelocs(&rs, what, ea[i].Relocs, eb[i].Relocs) {
+				if diffs := byteDiffs(ea[i].Data, eb[i].Data, ea[i].Relocs, eb[i].Relocs); len(diffs) > 0 || len(ea[i].Data) != len(eb[i].Data) {
+					rs.add("%sbytes differ", what)
+				}
+			}
+		}
+		if l := rs.list(); len(l) > 0 {
+			d.refusal(name, name, RuleUnknownSection, "entries of %s that belong to no function changed (%s): "+
+				"nothing can carry them", name, strings.Join(l, "; "))
+		}
+	}
 }
 
 // refuseChangedUnknownSections compares the sections elfdiff does not know,

@@ -106,7 +106,60 @@ var expectations = map[string]expect{
 	"warnline": {
 		status: map[string]Status{"checked": StatusNoise, "traced": StatusNoise, "fixed": StatusChanged},
 		carry:  []string{"fixed"},
-		reason: map[string]string{"checked": "__LINE__ argument of __might_sleep", "traced": "__LINE__ argument of _printk"},
+		reason: map[string]string{"checked": "__LINE__ argument 2 of __might_sleep", "traced": "__LINE__ argument 2 of _printk"},
+	},
+	"lineargs": {
+		status: map[string]Status{"fs_check": StatusNoise, "fs_verify": StatusNoise, "marked": StatusNoise, "tune": StatusChanged, "fs_fail": StatusChanged},
+		carry:  []string{"tune", "fs_fail"},
+		reason: map[string]string{"fs_check": "__LINE__ argument 3 of __fs_error", "fs_verify": "__LINE__ argument 4 of fs_asswarn",
+			"marked": "__LINE__ argument 1 of note_line", "tune": "bytes differ"},
+	},
+	"jumpkeys": {
+		status: map[string]Status{"toggled": StatusChanged, "steady": StatusUnchanged, "touch": StatusUnchanged},
+		carry:  []string{"toggled"},
+	},
+	"dyndbg": {
+		status: map[string]Status{"early": StatusChanged, "probe": StatusNoise, "fixed": StatusChanged, "__func__.2": StatusNew},
+		carry:  []string{"early", "fixed"},
+		data:   []string{"__func__.2"},
+		reason: map[string]string{"probe": "__dyndbg descriptor 0 lineno: 24 -> 25"},
+	},
+	"samestatics": {
+		status: map[string]Status{"first": StatusNew, "guarded": StatusUnchanged, "limit.0": StatusUnchanged,
+			"limit.1": StatusUnchanged, "__warned.3": StatusUnchanged, "__warned.4": StatusUnchanged},
+		carry: []string{"first"},
+		data:  []string{"limit.2", "__warned.5"},
+	},
+	"uniqueid": {
+		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
+		carry:  []string{"added"},
+		data:   []string{"__UNIQUE_ID_tag0.1"},
+	},
+	"fixupold": {
+		status: map[string]Status{"read_a": StatusChanged, "read_b": StatusUnchanged},
+		carry:  []string{"read_a"},
+		reason: map[string]string{"read_a": ".fixup entry 0: "},
+	},
+	"ubsan": {
+		status:   map[string]Status{"added": StatusChanged, "indexed": StatusNoise, "widened": StatusChanged},
+		carry:    []string{"added", "widened"},
+		carryX86: []string{"added.cold"},
+		reason:   map[string]string{"indexed": "UBSAN location at +0x"},
+	},
+	"degenjump": {
+		status: map[string]Status{"spin_stop": StatusNoise, "spin_new": StatusNew, "spin_last": StatusUnchanged},
+		carry:  []string{"spin_new"},
+		reason: map[string]string{"spin_stop": "degenerate target (the next instruction)"},
+	},
+	"linehunks": {
+		status: map[string]Status{"top": StatusNoise, "top_mark": StatusNoise, "bottom": StatusNoise, "bottom_mark": StatusNoise,
+			"bottom_tune": StatusChanged},
+		carry:  []string{"bottom_tune"},
+		reason: map[string]string{"top_mark": "21 -> 23", "bottom_mark": "31 -> 36"},
+	},
+	"funcstr": {
+		status: map[string]Status{"named": StatusNoise, "marked": StatusNoise},
+		reason: map[string]string{"named": "__LINE__ argument 3 of __fs_error", "marked": "__LINE__ argument 1 of note_line"},
 	},
 	"data": {
 		status:   map[string]Status{"limit": StatusChanged, "weights": StatusChanged, "primes": StatusChanged, "weigh": StatusChanged, "prime": StatusUnchanged, "over": StatusUnchanged},
@@ -148,6 +201,22 @@ var expectations = map[string]expect{
 	"bssinit": {
 		status:   map[string]Status{"threshold": StatusChanged, "limit": StatusChanged, "over": StatusUnchanged},
 		refusals: []string{"threshold:data-changed", "limit:data-changed"},
+	},
+	"helpercall": {
+		status: map[string]Status{"caller": StatusChanged, "notsupp": StatusUnchanged, "table": StatusUnchanged},
+		carry:  []string{"caller"},
+	},
+	"altpiece": {
+		status: map[string]Status{"first": StatusChanged, "second": StatusUnchanged},
+		carry:  []string{"first"},
+	},
+	"lockown": {
+		status: map[string]Status{"take": StatusChanged, "lock": StatusUnchanged},
+		carry:  []string{"take"},
+	},
+	"lockother": {
+		status: map[string]Status{"peek": StatusChanged, "set": StatusUnchanged, "get": StatusUnchanged, "lock": StatusUnchanged},
+		carry:  []string{"peek"},
 	},
 	"export": {
 		status:   map[string]Status{"shown": StatusUnchanged, "hidden": StatusUnchanged},

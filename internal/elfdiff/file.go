@@ -30,6 +30,10 @@ type File struct {
 	// Unattached lists special-section entries that belong to no function
 	// of this object (for example an __ex_table entry of toplevel asm).
 	Unattached []*Entry
+
+	// altPieces maps each replacement in .altinstr_replacement (section,
+	// offset) to its length (see indexAltPieces).
+	altPieces map[*Section]map[int64]int64
 }
 
 // SectionKind classifies a section by what elfdiff does with it.
@@ -73,6 +77,8 @@ type Section struct {
 	// Defs are the function and object symbols defined in the section, by
 	// value.
 	Defs []*Symbol
+
+	entries []*Entry // of a special section, by offset
 }
 
 // Init reports whether the section is freed after boot or only used at
@@ -230,9 +236,13 @@ type Entry struct {
 	Offset  uint64 // in Section
 	Data    []byte
 	Relocs  []Reloc // offsets relative to the entry
-	// Owner is the function the entry describes, Anchor the offset in it.
+	// Owner is the function the entry describes, Anchor the offset in it
+	// (-1 for entries that describe the function as a whole, such as the
+	// dynamic debug descriptors it uses).
 	Owner  *Function
 	Anchor int64
+
+	nth int // among Owner's entries of the same special section
 }
 
 func (f *Function) String() string { return f.Name }

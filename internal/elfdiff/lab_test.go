@@ -80,7 +80,7 @@ func buildRealPairs(t testing.TB) {
 			return
 		}
 		start := time.Now()
-		built, err := kbuild.Tree{Source: k.Source, Build: pre, Vars: k.MakeVars}.BuildObjects(ctx, objs, nil)
+		built, err := kbuild.Tree{Source: k.Source, Build: pre, MakeVars: k.MakeVars}.BuildObjects(ctx, objs, nil)
 		if err != nil {
 			realPairs.err = err
 			return
@@ -104,7 +104,7 @@ func buildRealPairs(t testing.TB) {
 				return
 			}
 			start := time.Now()
-			built, err := kbuild.Tree{Source: src, Build: post, Vars: k.MakeVars}.BuildObjects(ctx, []string{c.object}, nil)
+			built, err := kbuild.Tree{Source: src, Build: post, MakeVars: k.MakeVars}.BuildObjects(ctx, []string{c.object}, nil)
 			if err != nil {
 				realPairs.err = err
 				return

@@ -115,7 +115,7 @@ func TestTruncations(t *testing.T) {
 // it accepts must diff against itself without changes.
 func FuzzOpen(f *testing.F) {
 	for _, arch := range arches {
-		for _, name := range []string{"special.orig.o", "clones.orig.o", "data.patched.o"} {
+		for _, name := range []string{"special.orig.o", "clones.orig.o", "data.patched.o", "dyndbg.patched.o", "fixupold.orig.o", "jumpkeys.orig.o"} {
 			f.Add(readObject(f, arch, name))
 		}
 	}
@@ -134,4 +134,22 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestContainingEnd checks that a reference just past the end of a
+// function or object is its own (objtool's ORC entry at the end of every
+// function points there), unless another definition starts there.
+func TestContainingEnd(t *testing.T) {
+	f := &Symbol{Name: "f", Type: elf.STT_FUNC, Value: 0, Size: 16}
+	g := &Symbol{Name: "g", Type: elf.STT_FUNC, Value: 16, Size: 8}
+	h := &Symbol{Name: "h", Type: elf.STT_FUNC, Value: 32, Size: 8}
+	defs := []*Symbol{f, g, h}
+	for _, tc := range []struct {
+		off  int64
+		want *Symbol
+	}{{0, f}, {15, f}, {16, g}, {23, g}, {24, g}, {30, nil}, {32, h}, {40, h}, {41, nil}} {
+		if got := containing(defs, tc.off); got != tc.want {
+			t.Errorf("containing(%d) = %v, want %v", tc.off, got, tc.want)
+		}
+	}
 }

@@ -2,7 +2,11 @@ package elfdiff
 
 import (
 	"bytes"
+	"cmp"
+	"debug/elf"
+	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ksplice-go/ksplice/internal/arch"
@@ -18,11 +22,20 @@ var SpecialSections = []string{
 	".static_call_sites", ".retpoline_sites", ".return_sites", ".call_sites",
 	".ibt_endbr_seal", ".smp_locks",
 	".orc_unwind_ip", ".orc_unwind", ".printk_index",
+	"__dyndbg", "__dyndbg_classes", "__verbose",
 }
 
-// payloadSections hold code or data that special entries point to; they
-// have no entries of their own.
-var payloadSections = []string{".altinstr_replacement", ".altinstr_aux"}
+// ddebugSections hold dynamic debug descriptors (struct _ddebug):
+// __dyndbg, named __verbose in older kernels.
+var ddebugSections = []string{"__dyndbg", "__verbose"}
+
+// usedSections hold entries that point at no code (dynamic debug
+// descriptors): each belongs to the function whose code references it.
+var usedSections = ddebugSections
+
+// payloadSections hold code or data that special entries point to. They
+// have no entries of their own, except .fixup (see splitFixup).
+var payloadSections = []string{".altinstr_replacement", ".altinstr_aux", ".fixup"}
 
 func isSpecial(name string) bool {
 	return slices.Contains(SpecialSections, name) || slices.Contains(payloadSections, name)
@@ -73,23 +86,191 @@ func (f *File) loadSpecial() error {
 			return err
 		}
 	}
+	if ex := byName["__ex_table"]; ex != nil {
+		f.splitFixup(ex)
+	}
+	if alt := byName[".altinstructions"]; alt != nil {
+		f.indexAltPieces(alt)
+	}
+	f.attachUsed()
 	for _, sp := range f.Special {
 		for _, e := range sp.Entries {
+			e.Section.entries = append(e.Section.entries, e)
 			if e.Owner == nil {
 				f.Unattached = append(f.Unattached, e)
-			} else {
-				e.Owner.Entries = append(e.Owner.Entries, e)
+				continue
 			}
+			e.nth = len(e.Owner.entriesOf(sp.Name))
+			e.Owner.Entries = append(e.Owner.Entries, e)
 		}
 	}
 	return nil
 }
 
+// splitFixup splits .fixup, the out-of-line exception fixup code of older
+// kernels (x86 before 5.17, arm64 before 5.16), into one piece per
+// __ex_table entry pointing into it: from the entry's fixup target to the
+// next target (or the end of the section). Each piece is an entry of a
+// ".fixup" Special of variable size (EntrySize 0), owned by the function of
+// its __ex_table entry, so that it is compared and carried with it, and a
+// longer fixup of one function does not move the others'.
+func (f *File) splitFixup(ex *Special) {
+	owner := map[*Section]map[int64]*Entry{}
+	for _, e := range ex.Entries {
+		for _, r := range e.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || sec.Name != ".fixup" || off < 0 || off >= int64(sec.Size) {
+				continue
+			}
+			if owner[sec] == nil {
+				owner[sec] = map[int64]*Entry{}
+			}
+			if _, dup := owner[sec][off]; !dup {
+				owner[sec][off] = e
+			}
+		}
+	}
+	if len(owner) == 0 {
+		return
+	}
+	sp := &Special{Name: ".fixup"}
+	for _, sec := range f.Sections[1:] {
+		starts := owner[sec]
+		if starts == nil {
+			continue
+		}
+		sp.Sections = append(sp.Sections, sec)
+		offs := slices.Sorted(maps.Keys(starts))
+		for i, off := range offs {
+			end := int64(sec.Size)
+			if i+1 < len(offs) {
+				end = offs[i+1]
+			}
+			e := &Entry{Special: sp, Section: sec, Index: len(sp.Entries), Offset: uint64(off), Anchor: -1,
+				Owner: starts[off].Owner}
+			if sec.Data != nil {
+				e.Data = sec.Data[off:end]
+			}
+			e.Relocs = f.resolve(sec, uint64(off), uint64(end-off), nil)
+			sp.Entries = append(sp.Entries, e)
+		}
+	}
+	f.Special = append(f.Special, sp)
+}
+
+// indexAltPieces records, for each .altinstructions entry, where its
+// replacement starts in .altinstr_replacement and how long it is (the
+// entry's last byte: replacementlen of struct alt_instr in x86-64's 6.1 and
+// 6.12 layouts, alt_len of arm64's). Replacements are compared piece by
+// piece: a replacement that grows in one function moves the others', which
+// must not make them changed.
+func (f *File) indexAltPieces(alt *Special) {
+	for _, e := range alt.Entries {
+		if len(e.Data) == 0 {
+			continue
+		}
+		for _, r := range e.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || sec.Name != ".altinstr_replacement" || off < 0 || off > int64(sec.Size) {
+				continue
+			}
+			n := int64(e.Data[len(e.Data)-1])
+			if off+n > int64(sec.Size) {
+				continue // not a replacement of this layout: compared whole
+			}
+			if f.altPieces == nil {
+				f.altPieces = map[*Section]map[int64]int64{}
+			}
+			if f.altPieces[sec] == nil {
+				f.altPieces[sec] = map[int64]int64{}
+			}
+			f.altPieces[sec][off] = n
+		}
+	}
+}
+
+// altPiece returns the replacement that t points at the start of, if it is
+// one.
+func (f *File) altPiece(t Target) (sec *Section, off, n int64, ok bool) {
+	sec, off, ok = t.location()
+	if !ok || sec.Name != ".altinstr_replacement" {
+		return nil, 0, 0, false
+	}
+	n, ok = f.altPieces[sec][off]
+	return sec, off, n, ok
+}
+
+// attachUsed attaches the entries of usedSections to the first function
+// whose code references them. A descriptor shared by several functions (a
+// pr_debug in an inline function inlined twice) belongs to the first; the
+// others reference it as they reference data.
+func (f *File) attachUsed() {
+	for _, fn := range f.Functions {
+		for _, r := range fn.Relocs {
+			sec, off, ok := r.Target.location()
+			if !ok || !slices.Contains(usedSections, sec.Name) {
+				continue
+			}
+			for _, sp := range f.Special {
+				if sp.Name != sec.Name {
+					continue
+				}
+				for _, e := range sp.Entries {
+					if e.Section == sec && e.Owner == nil && off >= int64(e.Offset) && off < int64(e.Offset)+int64(len(e.Data)) {
+						e.Owner, e.Anchor = fn, -1
+					}
+				}
+			}
+		}
+	}
+}
+
+// location returns the section and offset in it that a target points at,
+// when it is defined.
+func (t Target) location() (*Section, int64, bool) {
+	if !t.Sym.Defined() {
+		return nil, 0, false
+	}
+	off := t.Off
+	if t.Sym.Type != elf.STT_SECTION {
+		off += int64(t.Sym.Value)
+	}
+	return t.Sym.Section, off, true
+}
+
+// Entry returns the special-section entry the target points into, and the
+// offset in it, or nil: a dynamic debug descriptor that code passes to
+// __dynamic_pr_debug or that a jump entry is keyed on, a .fixup piece an
+// __ex_table entry points to. An update that carries the entry must point
+// such references at its own copy.
+func (t Target) Entry() (*Entry, int64) {
+	sec, off, ok := t.location()
+	if !ok || sec.Kind != KindSpecial {
+		return nil, 0
+	}
+	es := sec.entries
+	i, _ := slices.BinarySearchFunc(es, off+1, func(e *Entry, o int64) int { return cmp.Compare(int64(e.Offset), o) })
+	if i == 0 {
+		return nil, 0
+	}
+	e := es[i-1]
+	if off-int64(e.Offset) > int64(len(e.Data)) {
+		return nil, 0
+	}
+	return e, off - int64(e.Offset)
+}
+
 // deriveEntrySize finds the entry size of a special section from its
-// relocations: entries repeat the same pattern of relocation offsets,
-// types and kinds of target, so the smallest number of relocations per
-// entry whose pattern repeats at a constant stride, and whose stride fits
-// the section size, gives the size.
+// relocations: entries repeat the same pattern of relocation offsets and
+// types, so the smallest number of relocations per entry whose pattern
+// repeats at a constant stride, and whose stride fits the section size,
+// gives the size. The first relocation of every entry must also point into
+// the same kind of section (text; a payload such as .fixup; data...): it is
+// what tells a static call site (text) from its key (data) when both are
+// s32 fields. The other fields may point at anything: keys of jump
+// labels and static calls are external symbols, local ones (relocated
+// against their section), array elements (section + addend) or dynamic
+// debug descriptors, mixed in one section.
 func deriveEntrySize(sec *Section) (uint64, error) {
 	rs := sec.Relocs
 	c := len(rs)
@@ -115,7 +296,7 @@ func deriveEntrySize(sec *Section) (uint64, error) {
 		for i := per; ok && i < c; i++ {
 			b := rs[i%per]
 			ok = rs[i].Offset-b.Offset == uint64(i/per)*stride && rs[i].Type == b.Type &&
-				targetKind(rs[i]) == targetKind(b)
+				(i%per != 0 || targetKind(rs[i]) == targetKind(b))
 		}
 		if ok {
 			return stride, nil
@@ -248,4 +429,31 @@ func (e *Entry) SiteLen(a *arch.Arch) int {
 		return 1
 	}
 	return 0
+}
+
+// ddebugLine returns the line of a dynamic debug descriptor (struct
+// _ddebug): the low 18 bits of the word after its relocated pointers
+// (modname, function, filename, format), "unsigned int lineno:18" first
+// in its bit-fields in every kernel since 2.6.30.
+func ddebugLine(e *Entry) (int64, bool) {
+	lo, ok := afterRelocs(e, 4)
+	if !ok {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint32(e.Data[lo:]) & ddebugLineMask), true
+}
+
+const ddebugLineMask = 1<<18 - 1
+
+// afterRelocs returns the offset just past the entry's relocated fields,
+// when n bytes follow it.
+func afterRelocs(e *Entry, n int) (int, bool) {
+	if len(e.Relocs) == 0 {
+		return 0, false
+	}
+	end := 0
+	for _, r := range e.Relocs {
+		end = max(end, int(r.Offset)+r.Info.Size)
+	}
+	return end, end+n <= len(e.Data)
 }

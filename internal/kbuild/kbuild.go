@@ -1,6 +1,3 @@
-// Package kbuild builds single objects of a kernel tree with the kernel's
-// own Kbuild, the way the running kernel was built, and reads what Kbuild
-// records about them.
 package kbuild
 
 import (
@@ -11,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // SectionFlags are the compiler flags every object ksplice compares is
@@ -23,11 +21,16 @@ import (
 const SectionFlags = "-ffunction-sections -fdata-sections"
 
 // Tree is a kernel source tree with an O= output tree configured for it.
+// A Kernel is one, and create makes others beside it (the patched copy of
+// the source and its own O= tree) with the same MakeVars.
 type Tree struct {
-	Source string   // srctree
-	Build  string   // objtree (O=)
-	Vars   []string // make variables: CC=, KERNELRELEASE=, ARCH=, CROSS_COMPILE=
-	Jobs   int      // make -j; 0 means 2
+	Source string `json:"source"` // srctree; a Kernel's pristine source is never written after it is prepared
+	Build  string `json:"build"`  // objtree (O=)
+	// MakeVars are the make variables that build code exactly as the
+	// kernel was built: CC, KERNELRELEASE, and ARCH and CROSS_COMPILE for a
+	// foreign architecture (see MakeVars).
+	MakeVars []string `json:"make_vars"`
+	Jobs     int      `json:"-"` // make -j; 0 means 2
 }
 
 // Object is one object file built from the tree.
@@ -50,15 +53,20 @@ func (o Object) Target() string {
 	return o.Module
 }
 
-// BuildError is a failed build, with the compiler's own error lines.
+// BuildError is a failed build of objects, with the compiler's own error
+// lines picked from everything make printed (a *run.Error keeps only the
+// last lines). It unwraps to the make command's *run.Error.
 type BuildError struct {
 	Targets []string
-	Output  string
+	Output  string // the compiler's diagnostics and make's errors
+	Err     error  // the *run.Error of make
 }
 
 func (e *BuildError) Error() string {
 	return fmt.Sprintf("build %s:\n%s", strings.Join(e.Targets, " "), e.Output)
 }
+
+func (e *BuildError) Unwrap() error { return e.Err }
 
 // ErrNotBuilt means the kernel's configuration does not build an object.
 var ErrNotBuilt = errors.New("not built by this kernel's configuration")
@@ -72,21 +80,21 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	if jobs <= 0 {
 		jobs = 2
 	}
-	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.Vars...)
+	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
 	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+SectionFlags)
 	args = append(args, objs...)
+	// All of make's output, interleaved as printed, for compilerErrors.
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "make", args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd := run.New("make", args...)
+	cmd.Log = &out
 	if log != nil {
-		cmd.Stdout = io.MultiWriter(&out, log)
-		cmd.Stderr = cmd.Stdout
+		cmd.Log = io.MultiWriter(&out, log)
 	}
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &BuildError{Targets: objs, Output: compilerErrors(out.String())}
+		return nil, &BuildError{Targets: objs, Output: compilerErrors(out.String()), Err: err}
 	}
 	var res []Object
 	for _, rel := range objs {

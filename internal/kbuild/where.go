@@ -1,15 +1,15 @@
 package kbuild
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // ErrNotConfigured means the kernel's configuration does not build an
@@ -80,14 +80,11 @@ func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
 	if r.SrcArc == "x86" {
 		args = append(args, "BITS=64") // set by arch/x86/Makefile, used in Kbuild files
 	}
-	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "make", args...)
-	cmd.Dir = r.Tree.Source
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("read %s/Makefile with the kernel's configuration: %v: %s", dir, err, strings.TrimSpace(stderr.String()))
+	out, err := run.Command(ctx, r.Tree.Source, "make", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
 	}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue

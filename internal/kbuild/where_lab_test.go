@@ -12,7 +12,7 @@ import (
 // TestWhere asks the Debian kernel's Kbuild files where objects go.
 func TestWhere(t *testing.T) {
 	k := labtest.Kernel(t)
-	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, Vars: k.MakeVars}, "x86")
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, "x86")
 	defer r.Close()
 	for obj, want := range map[string]string{
 		"fs/proc/cmdline.o":                  "",        // composite proc.o, built in

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 )
 
@@ -82,7 +83,7 @@ var moduleDirs = []struct {
 // buildModules copies the module sources into a scratch tree (so the
 // repository stays clean, and checkpatch sees no generated files) and
 // builds them against the kernel's headers. It returns module -> .ko path.
-func buildModules(t *testing.T, ctx context.Context, k *lab.Kernel) map[string]string {
+func buildModules(t *testing.T, ctx context.Context, k *kbuild.Kernel) map[string]string {
 	t.Helper()
 	root := repoRoot(t)
 	scratch := t.TempDir()
@@ -125,7 +126,7 @@ func buildModules(t *testing.T, ctx context.Context, k *lab.Kernel) map[string]s
 	return kos
 }
 
-func labKernel(t *testing.T, ctx context.Context) *lab.Kernel {
+func labKernel(t *testing.T, ctx context.Context) *kbuild.Kernel {
 	t.Helper()
 	if os.Getenv("KSPLICE_LAB") != "1" {
 		t.Skip("lab test: set KSPLICE_LAB=1")

@@ -97,14 +97,49 @@ func Unload(name string) error {
 }
 
 // Update is the engine's view of one registered update.
-type Update struct{ ID string }
+type Update struct {
+	ID string
+	// Root is the engine's sysfs directory; "" means SysfsRoot. Tests
+	// point it at a directory of their own.
+	Root string
+}
 
-func (u Update) path(attr string) string { return filepath.Join(SysfsRoot, u.ID, attr) }
+func (u Update) root() string {
+	if u.Root == "" {
+		return SysfsRoot
+	}
+	return u.Root
+}
+
+func (u Update) path(attr string) string { return filepath.Join(u.root(), u.ID, attr) }
 
 // Registered reports whether the engine knows the update.
 func (u Update) Registered() bool {
-	_, err := os.Stat(filepath.Join(SysfsRoot, u.ID))
+	_, err := os.Stat(filepath.Join(u.root(), u.ID))
 	return err == nil
+}
+
+// Registered returns the engine ids of every update the engine in root
+// ("" for SysfsRoot) has registered, in whatever stage; none when the
+// engine is not loaded.
+func Registered(root string) ([]string, error) {
+	if root == "" {
+		root = SysfsRoot
+	}
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
 }
 
 // Attr reads one attribute of the update, trimmed.

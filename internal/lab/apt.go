@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -49,14 +49,6 @@ type apt struct {
 	updateErr  error
 }
 
-// hostDebianArch is the Debian name of the machine the lab runs on.
-func hostDebianArch() string {
-	if runtime.GOARCH == "arm64" {
-		return "arm64"
-	}
-	return "amd64"
-}
-
 // qualify names pkg for arch the way apt wants it: foreign architectures
 // take a ":arch" suffix.
 func qualify(pkg, arch string) string {
@@ -71,7 +63,7 @@ func qualify(pkg, arch string) string {
 func (a *apt) update(ctx context.Context) error {
 	a.updateOnce.Do(func() {
 		fmt.Fprintln(a.log, "lab: refreshing the package lists (apt-get update)")
-		_, a.updateErr = command(ctx, "", nil, "apt-get", "update", "-q")
+		_, a.updateErr = run.Command(ctx, "", "apt-get", "update", "-q")
 		if a.updateErr != nil {
 			a.updateErr = fmt.Errorf("apt-get update: %w", a.updateErr)
 		}
@@ -93,10 +85,10 @@ func (a *apt) version(ctx context.Context, pkg string) (string, error) {
 }
 
 func (a *apt) showVersion(ctx context.Context, pkg string) (string, error) {
-	out, err := command(ctx, "", nil, "apt-cache", "show", "--no-all-versions", pkg)
+	out, err := run.Command(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
 	if err != nil {
-		var ce *CommandError
-		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "No packages found") ||
+		var re *run.Error
+		if errors.As(err, &re) && strings.Contains(re.Output, "No packages found") ||
 			strings.Contains(fmt.Sprint(err), "Unable to locate") {
 			return "", &NotServedError{Package: pkg}
 		}
@@ -113,7 +105,7 @@ func (a *apt) showVersion(ctx context.Context, pkg string) (string, error) {
 
 // hasVersion reports whether the mirror serves pkg at version.
 func (a *apt) hasVersion(ctx context.Context, pkg, version string) (bool, error) {
-	out, err := command(ctx, "", nil, "apt-cache", "madison", pkg)
+	out, err := run.Command(ctx, "", "apt-cache", "madison", pkg)
 	if err != nil {
 		return false, fmt.Errorf("apt-cache madison %s: %w", pkg, err)
 	}
@@ -129,7 +121,7 @@ func (a *apt) hasVersion(ctx context.Context, pkg, version string) (bool, error)
 // kernelReleases lists the kernel releases of one flavour that the mirror
 // serves images for, oldest first, to suggest alternatives.
 func (a *apt) kernelReleases(ctx context.Context, abiPrefix, flavour string) []string {
-	out, err := command(ctx, "", nil, "apt-cache", "pkgnames", "linux-image-"+abiPrefix)
+	out, err := run.Command(ctx, "", "apt-cache", "pkgnames", "linux-image-"+abiPrefix)
 	if err != nil {
 		return nil
 	}
@@ -157,7 +149,7 @@ func (a *apt) kernelReleases(ctx context.Context, abiPrefix, flavour string) []s
 // dir.
 func (a *apt) download(ctx context.Context, dir string, pkgs []string) error {
 	args := append([]string{"download", "-q"}, pkgs...)
-	if _, err := command(ctx, dir, nil, "apt-get", args...); err != nil {
+	if _, err := run.Command(ctx, dir, "apt-get", args...); err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "Could not resolve") || strings.Contains(msg, "Temporary failure") ||
 			strings.Contains(msg, "Failed to fetch") || strings.Contains(msg, "Could not connect") {
@@ -173,7 +165,7 @@ func extractDeb(ctx context.Context, deb, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := command(ctx, "", nil, "dpkg-deb", "-x", deb, dir); err != nil {
+	if _, err := run.Command(ctx, "", "dpkg-deb", "-x", deb, dir); err != nil {
 		return fmt.Errorf("extract %s: %w", filepath.Base(deb), err)
 	}
 	return nil

@@ -2,22 +2,25 @@ package lab
 
 import (
 	"fmt"
+	"runtime"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
-// Arch describes how to build for and boot one guest architecture.
-type Arch struct {
-	Debian       string // Debian architecture name: "amd64"
-	GOARCH       string // Go's name for it, for the guest's ksplice binary
-	KernelArch   string // ARCH= for Kbuild: "x86", "arm64"
-	CrossCompile string // CROSS_COMPILE= for Kbuild when the host differs
-	// GNUType is the GNU triplet of Debian's native toolchain for the
-	// architecture, and QEMUUser the user-mode emulator that runs that
+// guest is how the lab boots kernels of one architecture, and runs its
+// native toolchain on another host. What the architecture is called
+// (Debian, Go, Kbuild, GNU) is the arch.Arch's; only the lab's own choices
+// are here.
+type guest struct {
+	*arch.Arch
+
+	// QEMU is the system emulator, from the Debian package QEMUPackage;
+	// QEMUUser the user-mode emulator that runs the architecture's
 	// toolchain on another host (see toolchain.go).
-	GNUType  string
-	QEMUUser string
-	QEMU     string // the QEMU system emulator
+	QEMU        string
+	QEMUPackage string
+	QEMUUser    string
 	// MachineArgs select the machine and CPU model.
 	MachineArgs []string
 	// Console is the guest's kernel console device; the command's own
@@ -40,14 +43,13 @@ type Arch struct {
 	KVMArgs []string
 }
 
-var arches = map[string]*Arch{
-	"amd64": {
-		Debian:      "amd64",
-		GOARCH:      "amd64",
-		KernelArch:  "x86",
-		GNUType:     "x86_64-linux-gnu",
-		QEMUUser:    "qemu-x86_64",
+// guests is the lab's table of the architectures it boots.
+var guests = []*guest{
+	{
+		Arch:        mustArch("amd64"),
 		QEMU:        "qemu-system-x86_64",
+		QEMUPackage: "qemu-system-x86",
+		QEMUUser:    "qemu-x86_64",
 		MachineArgs: []string{"-machine", "q35"},
 		Console:     "ttyS0",
 		OutputDev:   "ttyS1",
@@ -59,14 +61,11 @@ var arches = map[string]*Arch{
 	// vport0p2), whose drivers Debian builds as modules. Virtio console
 	// ports (hvc) would be ttys as well, but pass output 16 bytes at a
 	// time: 1.3 MB of output took 28 s under TCG, against 1 s on these.
-	"arm64": {
-		Debian:       "arm64",
-		GOARCH:       "arm64",
-		KernelArch:   "arm64",
-		CrossCompile: "aarch64-linux-gnu-",
-		GNUType:      "aarch64-linux-gnu",
-		QEMUUser:     "qemu-aarch64",
-		QEMU:         "qemu-system-aarch64",
+	{
+		Arch:        mustArch("arm64"),
+		QEMU:        "qemu-system-aarch64",
+		QEMUPackage: "qemu-system-arm",
+		QEMUUser:    "qemu-aarch64",
 		// A CPU with pointer authentication, so that the kernel's
 		// paciasp/autiasp pairs really check return addresses, as on
 		// current hardware; cortex-a72 lacks it (the instructions are
@@ -83,10 +82,42 @@ var arches = map[string]*Arch{
 	},
 }
 
-func archByDebian(name string) (*Arch, error) {
-	a, ok := arches[name]
-	if !ok {
+func mustArch(name string) *arch.Arch {
+	a, err := arch.ByName(name)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// guestFor returns how the lab boots kernels of a. The error wraps
+// verdict.ErrUnsupported.
+func guestFor(a *arch.Arch) (*guest, error) {
+	for _, g := range guests {
+		if g.Arch == a {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("%w guest architecture %q (the lab boots amd64 and arm64 guests)", verdict.ErrUnsupported, a.Debian)
+}
+
+// archByDebian returns the architecture Debian calls name, if the lab
+// boots it. The error wraps verdict.ErrUnsupported.
+func archByDebian(name string) (*arch.Arch, error) {
+	a, err := arch.ByName(name)
+	if err != nil || a.Debian != name {
 		return nil, fmt.Errorf("%w guest architecture %q (the lab boots amd64 and arm64 guests)", verdict.ErrUnsupported, name)
 	}
+	if _, err := guestFor(a); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// hostDebianArch is the Debian name of the machine the lab runs on.
+func hostDebianArch() string {
+	if a, err := arch.ByName(runtime.GOARCH); err == nil {
+		return a.Debian
+	}
+	return runtime.GOARCH
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 )
@@ -53,7 +54,7 @@ func BenchmarkBoot(b *testing.B) {
 	}
 }
 
-func benchBoot(b *testing.B, k *lab.Kernel) {
+func benchBoot(b *testing.B, k *kbuild.Kernel) {
 	for _, mode := range []lab.KVMMode{lab.KVMOff, lab.KVMOn} {
 		b.Run(map[lab.KVMMode]string{lab.KVMOff: "tcg", lab.KVMOn: "kvm"}[mode], func(b *testing.B) {
 			var boot, total, kernel time.Duration

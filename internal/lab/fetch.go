@@ -1,52 +1,21 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/run"
 )
-
-// Kernel is a fetched and prepared kernel in the cache. Its JSON form is
-// what `ksplice lab fetch --json` prints and is stable.
-type Kernel struct {
-	Format  int    `json:"format"`  // kernelFormat; an older kernel.json is rewritten
-	Spec    string `json:"spec"`    // "debian:6.1.0-55-amd64"
-	Release string `json:"release"` // uname -r of the guest
-	Arch    string `json:"arch"`    // Debian architecture
-	Version string `json:"version"` // package version of image, headers and source
-
-	Dir     string `json:"dir"`     // the kernel's directory in the cache
-	Image   string `json:"image"`   // bootable kernel image (bzImage / Image)
-	Config  string `json:"config"`  // the image's .config
-	Modules string `json:"modules"` // /lib/modules/RELEASE of the image
-	Headers string `json:"headers"` // headers tree: make -C Headers M=DIR modules
-	Source  string `json:"source"`  // pristine linux-source tree; never written after fetch
-	Build   string `json:"build"`   // Kbuild output tree (O=) configured like the image
-	Busybox string `json:"busybox"` // statically linked busybox for the guest
-
-	// MakeVars are the make variables that build code exactly as the image
-	// was built: CC, KERNELRELEASE, and ARCH and CROSS_COMPILE for a
-	// foreign architecture.
-	MakeVars []string `json:"make_vars"`
-	// Compiler is CONFIG_CC_VERSION_TEXT, the compiler the image was built
-	// with; HostCompiler is what `CC --version` says on this machine.
-	Compiler     string `json:"compiler"`
-	HostCompiler string `json:"host_compiler"`
-	// Toolchain is the root of the kernel architecture's native toolchain,
-	// run under user-mode QEMU, when CC is that (toolchain.go); "" when CC
-	// is a compiler of the host.
-	Toolchain string `json:"toolchain,omitempty"`
-
-	Packages map[string]string `json:"packages"` // package name -> version used
-}
 
 // FetchOptions control Fetch.
 type FetchOptions struct {
@@ -55,17 +24,16 @@ type FetchOptions struct {
 	Jobs     int       // make -j; 0 means 2
 }
 
-const (
-	kernelJSON   = "kernel.json"
-	kernelFormat = 3
-)
+// kernelJSON is the file, in the kernel's directory, that holds the
+// prepared kbuild.Kernel; it is written last.
+const kernelJSON = "kernel.json"
 
 // Fetch downloads and prepares the kernel named by spec in the cache, or
 // returns the prepared one. It is idempotent and safe to run concurrently:
 // one process prepares, others wait for its lock. Errors wrap ErrNotServed
 // when the mirror no longer has the kernel, and verdict.ErrUnsupported when a
 // host tool is missing.
-func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
+func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*kbuild.Kernel, error) {
 	log := opts.Log
 	if log == nil {
 		log = io.Discard
@@ -73,7 +41,7 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 2
 	}
-	dir := filepath.Join(CacheDir(opts.CacheDir), "kernels", spec.Distro, spec.Release)
+	dir := filepath.Join(kbuild.CacheDir(opts.CacheDir), "kernels", spec.Distro, spec.Release)
 
 	// The fast path needs no lock: kernel.json is written last, by rename.
 	if k, err := loadKernel(dir); err == nil {
@@ -83,11 +51,11 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 		{"apt-get", "apt"}, {"dpkg-deb", "dpkg"}, {"tar", "tar"}, {"xz", "xz-utils"},
 		{"make", "make"}, {"flex", "flex"}, {"bison", "bison"}, {"bc", "bc"},
 	} {
-		if _, err := lookTool(t.name, t.pkg); err != nil {
+		if _, err := run.LookTool(t.name, t.pkg); err != nil {
 			return nil, err
 		}
 	}
-	unlock, err := lockFile(dir+".lock", func() {
+	unlock, err := kbuild.Lock(dir, func() {
 		fmt.Fprintf(log, "lab: waiting for another ksplice preparing %s\n", spec)
 	})
 	if err != nil {
@@ -97,230 +65,369 @@ func Fetch(ctx context.Context, spec Spec, opts FetchOptions) (*Kernel, error) {
 	if k, err := loadKernel(dir); err == nil {
 		return k, nil
 	}
-	f := &fetcher{spec: spec, dir: dir, log: log, jobs: opts.Jobs, apt: &apt{log: log}}
+	g, err := guestFor(spec.Arch)
+	if err != nil {
+		return nil, err
+	}
+	f := &fetcher{spec: spec, guest: g, dir: dir, log: log, jobs: opts.Jobs, apt: &apt{log: log}}
 	return f.fetch(ctx)
 }
 
-func loadKernel(dir string) (*Kernel, error) {
+func loadKernel(dir string) (*kbuild.Kernel, error) {
 	b, err := os.ReadFile(filepath.Join(dir, kernelJSON))
 	if err != nil {
 		return nil, err
 	}
-	var k Kernel
+	var k kbuild.Kernel
 	if err := json.Unmarshal(b, &k); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, kernelJSON), err)
 	}
-	if k.Format != kernelFormat {
-		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kernelFormat)
+	if k.Format != kbuild.KernelFormat {
+		return nil, fmt.Errorf("%s: format %d, want %d", filepath.Join(dir, kernelJSON), k.Format, kbuild.KernelFormat)
 	}
-	stages := []string{"debs", "image", "headers", "busybox", "source", filepath.Base(k.Build)}
-	if k.Toolchain != "" {
-		stages = append(stages, "toolchain-debs", "toolchain")
-	}
-	for _, d := range stages {
-		if !complete(filepath.Join(dir, d)) {
-			return nil, fmt.Errorf("%s: stage %s incomplete", dir, d)
+	for _, s := range fetchStages {
+		if s.what != nil && s.applies(k.Toolchain != "") && !kbuild.Complete(filepath.Join(dir, s.name)) {
+			return nil, fmt.Errorf("%s: stage %s incomplete", dir, s.name)
 		}
 	}
 	return &k, nil
 }
 
+// fetcher prepares one kernel: the stages of fetchStages run in order and
+// fill in its fields for the stages after them.
 type fetcher struct {
-	spec Spec
-	dir  string
-	log  io.Writer
-	jobs int
-	apt  *apt
+	spec  Spec
+	guest *guest
+	dir   string
+	log   io.Writer
+	jobs  int
+	apt   *apt
+
+	// Set by the resolve step.
+	version string   // of the image, headers and source packages
+	series  string   // "6.1"
+	pkgs    []string // apt-get download arguments
+	debs    map[string]string
+	// Set by the compiler step.
+	config string // the image's .config
+	cc     string // CC
+	ccText string // CONFIG_CC_VERSION_TEXT of the image
+	hostCC string // what CC --version says
+	// native is the kernel architecture's native toolchain to fetch and
+	// build with (toolchain.go); nil to build with a compiler of the host.
+	native *nativeToolchain
+}
+
+// A fetchStage is one step of preparing a kernel. A stage that makes a
+// directory of the kernel's (what is set) makes it with kbuild.Stage: once,
+// marked complete when done, made again if it was interrupted. A step
+// without a directory (asking apt for versions, choosing the compiler) is
+// done again by every fetch that finds no kernel.json.
+type fetchStage struct {
+	name string                // the directory under the kernel's, or the step's name
+	what func(*fetcher) string // the progress line; nil for a step
+	only compilerKind          // the stage belongs to kernels built with this compiler
+	run  func(f *fetcher, ctx context.Context, dir string) error
+}
+
+// compilerKind says which compiler builds a kernel's objects: some stages
+// are only for one.
+type compilerKind int
+
+const (
+	anyCompiler    compilerKind = iota
+	hostCompiler                // the host's own compiler, or its cross compiler
+	nativeCompiler              // the kernel architecture's Debian gcc, under qemu-user
+)
+
+func (s fetchStage) applies(native bool) bool {
+	return s.only == anyCompiler || (s.only == nativeCompiler) == native
+}
+
+// fetchStages prepare a kernel, in this order.
+var fetchStages = []fetchStage{
+	{name: "resolve", run: (*fetcher).resolve},
+	{name: "debs", what: func(f *fetcher) string {
+		return fmt.Sprintf("download linux-image-%s %s and its headers, kbuild, source, busybox", f.spec.Release, f.version)
+	}, run: (*fetcher).download},
+	{name: "image", what: says("extract the kernel image"), run: (*fetcher).extractImage},
+	{name: "headers", what: says("extract headers and kbuild into one root"), run: (*fetcher).extractHeaders},
+	{name: "busybox", what: says("extract busybox"), run: (*fetcher).extractBusybox},
+	{name: "source", what: func(f *fetcher) string {
+		return fmt.Sprintf("extract %s %s", f.sourcePackage(), f.version)
+	}, run: (*fetcher).extractSource},
+	{name: "compiler", run: (*fetcher).chooseCompiler},
+	{name: "toolchain-debs", only: nativeCompiler, what: func(f *fetcher) string {
+		return fmt.Sprintf("download %s's native %s %s and its binutils", f.spec.Arch.Debian, f.native.gcc, f.native.version)
+	}, run: (*fetcher).downloadToolchain},
+	{name: "toolchain", only: nativeCompiler, what: func(f *fetcher) string {
+		return fmt.Sprintf("extract the native toolchain (runs under %s)", f.guest.QEMUUser)
+	}, run: (*fetcher).extractToolchain},
+	{name: "native-compiler", only: nativeCompiler, run: (*fetcher).useNativeCompiler},
+	// The O= tree is built with one compiler; one built with another is a
+	// directory of its own, so that a cache prepared before is never used
+	// with the wrong compiler.
+	{name: "build", only: hostCompiler, what: preparing, run: (*fetcher).prepare},
+	{name: "build-native", only: nativeCompiler, what: preparing, run: (*fetcher).prepare},
+}
+
+func says(what string) func(*fetcher) string { return func(*fetcher) string { return what } }
+
+func preparing(f *fetcher) string {
+	return fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", f.cc)
 }
 
 func (f *fetcher) path(elem ...string) string {
 	return filepath.Join(append([]string{f.dir}, elem...)...)
 }
 
-// stage makes one stage directory of the kernel, saying what it does when
-// there is work to do.
-func (f *fetcher) stage(what, dir string, build func(dir string) error) error {
-	if complete(dir) {
+// fetch runs the stages and writes kernel.json, last.
+func (f *fetcher) fetch(ctx context.Context) (*kbuild.Kernel, error) {
+	for _, s := range fetchStages {
+		if s.applies(f.native != nil) {
+			if err := f.runStage(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f.writeKernel()
+}
+
+// runStage runs one stage, saying what it does when there is work to do.
+func (f *fetcher) runStage(ctx context.Context, s fetchStage) error {
+	if s.what == nil {
+		return s.run(f, ctx, "")
+	}
+	dir := f.path(s.name)
+	if kbuild.Complete(dir) {
 		return nil
 	}
+	what := s.what(f)
 	start := time.Now()
 	fmt.Fprintf(f.log, "lab: %s\n", what)
-	if err := stage(dir, build); err != nil {
+	if err := kbuild.Stage(dir, func(dir string) error { return s.run(f, ctx, dir) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.log, "lab: %s: done in %.1fs\n", what, time.Since(start).Seconds())
 	return nil
 }
 
-func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
+func (f *fetcher) imagePackage() string  { return "linux-image-" + f.spec.Release }
+func (f *fetcher) sourcePackage() string { return "linux-source-" + f.series }
+
+// resolve asks apt for the version of the image, makes sure the mirror
+// serves its source at that version too, and lists the packages to
+// download.
+func (f *fetcher) resolve(ctx context.Context, _ string) error {
 	spec, arch := f.spec, f.spec.Arch.Debian
-	image := "linux-image-" + spec.Release
+	image := f.imagePackage()
 	version, err := f.apt.version(ctx, qualify(image, arch))
 	var nse *NotServedError
 	if errors.As(err, &nse) {
 		nse.Served = f.apt.kernelReleases(ctx, spec.ABI[:strings.LastIndex(spec.ABI, "-")+1], spec.Flavour)
-		return nil, fmt.Errorf("kernel %s: %w", spec, nse)
+		return fmt.Errorf("kernel %s: %w", spec, nse)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", spec, err)
+		return fmt.Errorf("kernel %s: %w", spec, err)
 	}
-	series := spec.ABI[:strings.LastIndex(spec.ABI[:strings.LastIndex(spec.ABI, "-")], ".")] // "6.1"
-	source := "linux-source-" + series
+	f.version = version
+	f.series = spec.ABI[:strings.LastIndex(spec.ABI[:strings.LastIndex(spec.ABI, "-")], ".")] // "6.1"
+	source := f.sourcePackage()
 	if ok, err := f.apt.hasVersion(ctx, source, version); err != nil {
-		return nil, err
+		return err
 	} else if !ok {
-		return nil, fmt.Errorf("kernel %s: the image is served but not its source: %w", spec, &NotServedError{Package: source + "=" + version})
+		return fmt.Errorf("kernel %s: the image is served but not its source: %w", spec, &NotServedError{Package: source + "=" + version})
 	}
-
 	// linux-kbuild is served only at the newest version of the series; its
 	// host tools work with older headers of the same series.
-	pkgs := []string{
+	f.pkgs = []string{
 		qualify(image, arch) + "=" + version,
 		qualify("linux-headers-"+spec.Release, arch) + "=" + version,
 		"linux-headers-" + spec.ABI + "-common=" + version,
-		"linux-kbuild-" + series,
+		"linux-kbuild-" + f.series,
 		qualify("busybox-static", arch),
 		source + "=" + version,
 	}
-	var debs map[string]string
-	err = f.stage(fmt.Sprintf("download %s %s and its headers, kbuild, source, busybox", image, version), f.path("debs"), func(dir string) error {
-		if err := f.apt.download(ctx, dir, pkgs); err != nil {
+	return nil
+}
+
+func (f *fetcher) download(ctx context.Context, dir string) error {
+	if err := f.apt.download(ctx, dir, f.pkgs); err != nil {
+		return err
+	}
+	_, err := findDebs(dir, f.pkgs)
+	return err
+}
+
+// debFiles maps the name of each package of the debs stage to its .deb.
+func (f *fetcher) debFiles() (map[string]string, error) {
+	if f.debs == nil {
+		debs, err := findDebs(f.path("debs"), f.pkgs)
+		if err != nil {
+			return nil, err
+		}
+		f.debs = debs
+	}
+	return f.debs, nil
+}
+
+// extract unpacks the .debs of the named packages into dir.
+func (f *fetcher) extract(ctx context.Context, dir string, names ...string) error {
+	debs, err := f.debFiles()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := extractDeb(ctx, debs[name], dir); err != nil {
 			return err
 		}
-		_, err := findDebs(dir, pkgs)
+	}
+	return nil
+}
+
+func (f *fetcher) extractImage(ctx context.Context, dir string) error {
+	return f.extract(ctx, dir, f.imagePackage())
+}
+
+func (f *fetcher) headersDir() string {
+	return f.path("headers", "usr", "src", "linux-headers-"+f.spec.Release)
+}
+
+func (f *fetcher) extractHeaders(ctx context.Context, dir string) error {
+	spec := f.spec
+	if err := f.extract(ctx, dir, "linux-headers-"+spec.Release, "linux-headers-"+spec.ABI+"-common", "linux-kbuild-"+f.series); err != nil {
 		return err
-	})
-	if err != nil {
-		return nil, err
 	}
-	debs, err = findDebs(f.path("debs"), pkgs)
-	if err != nil {
-		return nil, err
-	}
+	return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))
+}
 
-	err = f.stage("extract the kernel image", f.path("image"), func(dir string) error {
-		return extractDeb(ctx, debs[image], dir)
-	})
-	if err != nil {
-		return nil, err
-	}
-	headers := f.path("headers", "usr", "src", "linux-headers-"+spec.Release)
-	err = f.stage("extract headers and kbuild into one root", f.path("headers"), func(dir string) error {
-		for _, p := range []string{"linux-headers-" + spec.Release, "linux-headers-" + spec.ABI + "-common", "linux-kbuild-" + series} {
-			if err := extractDeb(ctx, debs[p], dir); err != nil {
-				return err
-			}
-		}
-		return relocateHeaders(filepath.Join(dir, "usr", "src", "linux-headers-"+spec.Release), filepath.Join(dir, "usr", "src"))
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = f.stage("extract busybox", f.path("busybox"), func(dir string) error {
-		return extractDeb(ctx, debs["busybox-static"], dir)
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = f.stage(fmt.Sprintf("extract %s %s", source, version), f.path("source"), func(dir string) error {
-		tarball := "./usr/src/" + source + ".tar.xz"
-		return shell(ctx, dir, fmt.Sprintf(
-			"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
-			debs[source], tarball))
-	})
-	if err != nil {
-		return nil, err
-	}
+func (f *fetcher) extractBusybox(ctx context.Context, dir string) error {
+	return f.extract(ctx, dir, "busybox-static")
+}
 
-	config := f.path("image", "boot", "config-"+spec.Release)
-	cc, ccText, err := compilerFromConfig(config, spec.Arch)
+func (f *fetcher) extractSource(ctx context.Context, dir string) error {
+	source := f.sourcePackage()
+	debs, err := f.debFiles()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	hostCC, err := versionLine(ctx, cc)
+	tarball := "./usr/src/" + source + ".tar.xz"
+	// A pipeline, with arguments the lab itself chose.
+	_, err = run.Command(ctx, dir, "sh", "-ec", fmt.Sprintf(
+		"dpkg-deb --fsys-tarfile '%s' | tar -xO '%s' | tar -xJ --strip-components=1",
+		debs[source], tarball))
+	return err
+}
+
+// chooseCompiler reads the compiler the image was built with from its
+// config and finds it on the host. A kernel of another architecture whose
+// compiler the host's cross compiler is not gets its native toolchain
+// (toolchain.go); if the mirror no longer serves that, the host's cross
+// compiler builds it, with a warning.
+func (f *fetcher) chooseCompiler(ctx context.Context, _ string) error {
+	spec := f.spec
+	f.config = f.path("image", "boot", "config-"+spec.Release)
+	cc, ccText, err := kbuild.ConfigCompiler(f.config, spec.Arch)
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
+		return err
 	}
-	// The O= tree is built with one compiler; one built with another is a
-	// directory of its own, so that a cache prepared before is never used
-	// with the wrong compiler.
-	build := f.path("build")
-	toolchain := ""
-	if spec.Arch.Debian != hostDebianArch() && compilerVersion(hostCC) != compilerVersion(ccText) {
-		driver, err := f.nativeToolchain(ctx, ccText)
-		var nse *NotServedError
-		switch {
-		case errors.As(err, &nse):
-			fmt.Fprintf(f.log, "lab: %s; building with %s, which is not the kernel's compiler\n", err, hostCC)
-		case err != nil:
-			return nil, fmt.Errorf("kernel %s: %w", spec, err)
-		default:
-			cc, toolchain, build = driver, f.path("toolchain"), f.path("build-native")
-			if hostCC, err = versionLine(ctx, cc); err != nil {
-				return nil, fmt.Errorf("kernel %s: the native toolchain under %s: %w", spec, spec.Arch.QEMUUser, err)
-			}
-			if compilerVersion(hostCC) != compilerVersion(ccText) {
-				return nil, fmt.Errorf("kernel %s was built with %q, but the native toolchain says %q", spec, ccText, hostCC)
-			}
+	hostCC, err := kbuild.CompilerVersion(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("kernel %s was built with %q: %w", spec, ccText, err)
+	}
+	f.cc, f.ccText, f.hostCC = cc, ccText, hostCC
+	if spec.Arch.Debian == hostDebianArch() || compilerVersion(hostCC) == compilerVersion(ccText) {
+		return nil
+	}
+	native, err := f.nativeToolchain(ctx)
+	var nse *NotServedError
+	switch {
+	case errors.As(err, &nse):
+		fmt.Fprintf(f.log, "lab: %s; building with %s, which is not the kernel's compiler\n", err, hostCC)
+	case err != nil:
+		return fmt.Errorf("kernel %s: %w", spec, err)
+	default:
+		f.native = native
+	}
+	return nil
+}
+
+// prepare configures and prepares the O= tree dir (stage build or
+// build-native) with the image's config and the chosen compiler.
+func (f *fetcher) prepare(ctx context.Context, dir string) error {
+	// Trees copied from an earlier build tree (create's workspaces)
+	// are stale once it is made again.
+	for _, ws := range []string{"post", "base"} {
+		if err := os.RemoveAll(f.path(ws, "build")); err != nil {
+			return err
 		}
 	}
-	vars := makeVars(cc, spec.Release, spec.Arch)
-	err = f.stage(fmt.Sprintf("configure and prepare the source tree (make olddefconfig prepare, %s)", cc), build, func(dir string) error {
-		// Trees copied from an earlier build tree (create's workspaces)
-		// are stale once it is made again.
-		for _, ws := range []string{"post", "base"} {
-			if err := os.RemoveAll(f.path(ws, "build")); err != nil {
-				return err
-			}
+	if dir != f.path("build") {
+		if err := os.RemoveAll(f.path("build")); err != nil {
+			return err
 		}
-		if build != f.path("build") {
-			if err := os.RemoveAll(f.path("build")); err != nil {
-				return err
-			}
-		}
-		cfg, err := os.ReadFile(config)
+	}
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		return err
+	}
+	t := f.tree(dir)
+	t.Jobs = f.jobs
+	if err := t.Prepare(ctx, cfg); err != nil {
+		return err
+	}
+	if f.native != nil {
+		// The point of the native toolchain: Kconfig kept the image's
+		// configuration, compiler text included.
+		got, err := kbuild.ConfigCompilerText(filepath.Join(dir, ".config"))
 		if err != nil {
 			return err
 		}
-		if err := prepareBuild(ctx, f.path("source"), dir, cfg, vars, f.jobs); err != nil {
-			return err
+		if got != f.ccText {
+			return fmt.Errorf("prepare source tree: olddefconfig with %s made CONFIG_CC_VERSION_TEXT %q, want %q", f.cc, got, f.ccText)
 		}
-		if toolchain != "" {
-			// The point of the native toolchain: Kconfig kept the image's
-			// configuration, compiler text included.
-			got, err := configCompilerText(filepath.Join(dir, ".config"))
-			if err != nil {
-				return err
-			}
-			if got != ccText {
-				return fmt.Errorf("prepare source tree: olddefconfig with %s made CONFIG_CC_VERSION_TEXT %q, want %q", cc, got, ccText)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
+	return nil
+}
 
-	k := &Kernel{
-		Format:       kernelFormat,
+// tree is the source with the O= tree build, built with the chosen
+// compiler.
+func (f *fetcher) tree(build string) kbuild.Tree {
+	return kbuild.Tree{
+		Source:   f.path("source"),
+		Build:    build,
+		MakeVars: kbuild.MakeVars(f.cc, f.spec.Release, f.spec.Arch),
+	}
+}
+
+// writeKernel checks the prepared kernel and writes its kernel.json.
+func (f *fetcher) writeKernel() (*kbuild.Kernel, error) {
+	spec := f.spec
+	build, toolchain := f.path("build"), ""
+	if f.native != nil {
+		build, toolchain = f.path("build-native"), f.path("toolchain")
+	}
+	k := &kbuild.Kernel{
+		Format:       kbuild.KernelFormat,
 		Spec:         spec.String(),
 		Release:      spec.Release,
 		Arch:         spec.Arch.Debian,
-		Version:      version,
+		Version:      f.version,
 		Dir:          f.dir,
 		Image:        f.path("image", "boot", "vmlinuz-"+spec.Release),
-		Config:       config,
+		Config:       f.config,
 		Modules:      f.path("image", "lib", "modules", spec.Release),
-		Headers:      headers,
-		Source:       f.path("source"),
-		Build:        build,
+		Headers:      f.headersDir(),
+		Tree:         f.tree(build),
 		Busybox:      f.path("busybox", "bin", "busybox"),
-		MakeVars:     vars,
-		Compiler:     ccText,
-		HostCompiler: hostCC,
+		Compiler:     f.ccText,
+		HostCompiler: f.hostCC,
 		Toolchain:    toolchain,
 		Packages:     map[string]string{},
+	}
+	debs, err := f.debFiles()
+	if err != nil {
+		return nil, err
 	}
 	for name, deb := range debs {
 		// pkg_version_arch.deb, with the epoch's ':' escaped as %3a.
@@ -338,11 +445,8 @@ func (f *fetcher) fetch(ctx context.Context) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := f.path(kernelJSON + ".partial")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, f.path(kernelJSON)); err != nil {
+	// Written last and atomically: its presence means a complete kernel.
+	if err := renameio.WriteFile(f.path(kernelJSON), b, 0o644); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -376,64 +480,4 @@ func relocateHeaders(headers, srcRoot string) error {
 		return fmt.Errorf("headers: %s does not include the common headers by /usr/src path; layout changed?", mk)
 	}
 	return os.WriteFile(mk, []byte(out), 0o644)
-}
-
-// compilerFromConfig reads CONFIG_CC_VERSION_TEXT and returns the compiler
-// command to build with: the same gcc major version, cross-prefixed when the
-// kernel is for another architecture.
-func compilerFromConfig(config string, arch *Arch) (cc, text string, err error) {
-	text, err = configCompilerText(config)
-	if err != nil {
-		return "", "", err
-	}
-	name := strings.Fields(text)[0] // "gcc-12"
-	if !strings.HasPrefix(name, "gcc") {
-		return "", "", fmt.Errorf("kernel config %s: compiler %q is not gcc", config, text)
-	}
-	cc = arch.CrossCompile + name
-	if _, err := exec.LookPath(cc); err != nil {
-		return "", "", fmt.Errorf("kernel was built with %q but %s is not installed (make deps)", text, cc)
-	}
-	return cc, text, nil
-}
-
-// configCompilerText reads CONFIG_CC_VERSION_TEXT from a kernel config.
-func configCompilerText(config string) (string, error) {
-	f, err := os.Open(config)
-	if err != nil {
-		return "", fmt.Errorf("kernel config: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_CC_VERSION_TEXT="); ok {
-			return strings.Trim(v, `"`), nil
-		}
-	}
-	return "", fmt.Errorf("kernel config %s: no CONFIG_CC_VERSION_TEXT", config)
-}
-
-// versionLine is the first line of `cc --version`.
-func versionLine(ctx context.Context, cc string) (string, error) {
-	out, err := command(ctx, "", nil, cc, "--version")
-	if err != nil {
-		return "", err
-	}
-	return strings.SplitN(string(out), "\n", 2)[0], nil
-}
-
-// Lock takes the kernel's cache lock, which Fetch also takes, for work that
-// writes into the kernel's directory (building objects in Build, for one).
-// waiting is called if another process holds it.
-func (k *Kernel) Lock(waiting func()) (unlock func(), err error) {
-	return lockFile(k.Dir+".lock", waiting)
-}
-
-// SrcArch is the kernel's own name of the kernel's architecture (SRCARCH):
-// "x86", "arm64".
-func (k *Kernel) SrcArch() string {
-	if a, err := archByDebian(k.Arch); err == nil {
-		return a.KernelArch
-	}
-	return ""
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/ksplice-go/ksplice/internal/arch"
 )
 
 // File is a host file to place in the guest.
@@ -48,7 +50,7 @@ const (
 // ports of their own (serial, or virtio serial after loading the arch's
 // OutputModules), so that they reach the host's stdout and stderr
 // unmixed with kernel messages; its exit status is reported on the console.
-func initScript(a *Arch, argv, modules []string) string {
+func initScript(g *guest, argv, modules []string) string {
 	quoted := make([]string, len(argv))
 	for i, s := range argv {
 		quoted[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -78,8 +80,8 @@ else
 fi
 sync
 poweroff -f
-`, guestWorkDir, a.OutputDev, a.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart,
-		strings.Join(modules, " "), markerModule, portSetup(a))
+`, guestWorkDir, g.OutputDev, g.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart,
+		strings.Join(modules, " "), markerModule, portSetup(g))
 }
 
 // portSetup is the part of init that readies the command's output ports.
@@ -87,10 +89,10 @@ poweroff -f
 // added to the command's output. Virtio serial ports, not ttys, pass bytes
 // unchanged; they appear once their drivers are loaded and the device has
 // announced its ports.
-func portSetup(a *Arch) string {
+func portSetup(g *guest) string {
 	var b strings.Builder
-	if a.OutputPort == "" {
-		for _, dev := range []string{a.OutputDev, a.ErrorDev} {
+	if g.OutputPort == "" {
+		for _, dev := range []string{g.OutputDev, g.ErrorDev} {
 			fmt.Fprintf(&b, "stty -F /dev/%s raw -echo\n", dev)
 		}
 		return b.String()
@@ -103,14 +105,14 @@ for p in /dev/%[3]s /dev/%[4]s; do
 	while [ ! -e $p ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 	[ -e $p ] || { echo "%[5]s $p" > /dev/console; poweroff -f; }
 done
-`, strings.Join(a.OutputModules, " "), markerModule, a.OutputDev, a.ErrorDev, markerNoPort)
+`, strings.Join(g.OutputModules, " "), markerModule, g.OutputDev, g.ErrorDev, markerNoPort)
 	return b.String()
 }
 
 // writeInitramfs writes an uncompressed newc archive: uncompressed because
 // the guest unpacks it faster than it could decompress it under emulation.
-func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File, argv, modules []string) error {
-	if err := checkStatic(ksplice, a); err != nil {
+func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File, argv, modules []string) error {
+	if err := checkStatic(ksplice, g.Arch); err != nil {
 		return err
 	}
 	recs := []cpio.Record{
@@ -125,7 +127,7 @@ func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File,
 		cpio.Directory("usr/bin", 0o755),
 		cpio.Directory("usr/sbin", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", initScript(a, argv, modules), 0o755),
+		cpio.StaticFile("init", initScript(g, argv, modules), 0o755),
 	}
 	add := func(host, guest string) error {
 		b, err := os.ReadFile(host)
@@ -165,14 +167,13 @@ func writeInitramfs(w io.Writer, a *Arch, busybox, ksplice string, files []File,
 
 // checkStatic makes sure the ksplice binary will run in the guest: built for
 // its architecture and statically linked (busybox is all the guest has).
-func checkStatic(bin string, a *Arch) error {
+func checkStatic(bin string, a *arch.Arch) error {
 	f, err := elf.Open(bin)
 	if err != nil {
 		return fmt.Errorf("guest ksplice binary: %w", err)
 	}
 	defer f.Close()
-	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[a.GOARCH]
-	if f.Machine != want {
+	if f.Machine != a.Machine {
 		return fmt.Errorf("guest ksplice binary %s is for %v, the guest is %s (make build makes bin/ksplice-linux-%s)", bin, f.Machine, a.GOARCH, a.GOARCH)
 	}
 	for _, p := range f.Progs {

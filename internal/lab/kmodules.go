@@ -8,6 +8,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // moduleFiles returns the files that make the named modules of the image,
@@ -15,13 +18,13 @@ import (
 // .ko files under /lib/modules/RELEASE and a modules.dep listing just them.
 // Debian's image package ships no modules.dep (depmod makes it at install
 // time), so the lab makes it once with the host's depmod.
-func moduleFiles(ctx context.Context, k *Kernel, names []string) ([]File, error) {
+func moduleFiles(ctx context.Context, k *kbuild.Kernel, names []string) ([]File, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
 	dep := filepath.Join(k.Modules, "modules.dep")
 	if _, err := os.Stat(dep); err != nil {
-		if _, err := lookTool("depmod", "kmod"); err != nil {
+		if _, err := run.LookTool("depmod", "kmod"); err != nil {
 			return nil, err
 		}
 		unlock, err := k.Lock(nil)
@@ -31,7 +34,7 @@ func moduleFiles(ctx context.Context, k *Kernel, names []string) ([]File, error)
 		defer unlock()
 		if _, err := os.Stat(dep); err != nil {
 			root := filepath.Dir(filepath.Dir(filepath.Dir(k.Modules))) // .../image
-			if _, err := command(ctx, "", nil, "depmod", "-b", root, k.Release); err != nil {
+			if _, err := run.Command(ctx, "", "depmod", "-b", root, k.Release); err != nil {
 				return nil, fmt.Errorf("depmod for the guest's modules: %w", err)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -19,12 +21,12 @@ const kvmProbeTimeout = 45 * time.Second
 // nested hypervisors QEMU+KVM can fail in the middle of boot, so "auto"
 // boots the real kernel once with KVM and remembers the verdict for this host
 // boot.
-func chooseAccel(ctx context.Context, a *Arch, opts RunOptions) (string, error) {
+func chooseAccel(ctx context.Context, g *guest, opts RunOptions) (string, error) {
 	switch opts.KVM {
 	case KVMOff:
 		return "tcg", nil
 	case KVMOn:
-		if err := kvmUsable(a); err != nil {
+		if err := kvmUsable(g.Arch); err != nil {
 			return "", err
 		}
 		return "kvm", nil
@@ -32,7 +34,7 @@ func chooseAccel(ctx context.Context, a *Arch, opts RunOptions) (string, error) 
 	default:
 		return "", fmt.Errorf("--kvm %q: want auto, on or off", opts.KVM)
 	}
-	if kvmUsable(a) != nil {
+	if kvmUsable(g.Arch) != nil {
 		return "tcg", nil
 	}
 	memo := kvmMemoPath(opts.CacheDir, opts.Kernel.Release)
@@ -45,7 +47,7 @@ func chooseAccel(ctx context.Context, a *Arch, opts RunOptions) (string, error) 
 	probe.Timeout = kvmProbeTimeout
 	probe.Stdout, probe.Stderr, probe.Console = nil, nil, nil
 	accel := "tcg"
-	if res, err := boot(ctx, a, "kvm", probe); err == nil && res.ExitCode == 0 {
+	if res, err := boot(ctx, g, "kvm", probe); err == nil && res.ExitCode == 0 {
 		accel = "kvm"
 	} else if ctx.Err() != nil {
 		return "", ctx.Err()
@@ -58,7 +60,7 @@ func chooseAccel(ctx context.Context, a *Arch, opts RunOptions) (string, error) 
 
 // kvmUsable says whether KVM can be tried at all: same architecture as the
 // host and /dev/kvm openable.
-func kvmUsable(a *Arch) error {
+func kvmUsable(a *arch.Arch) error {
 	if a.Debian != hostDebianArch() {
 		return fmt.Errorf("%w: KVM runs only guests of the host's architecture (%s), not %s", verdict.ErrUnsupported, hostDebianArch(), a.Debian)
 	}
@@ -77,5 +79,5 @@ func kvmMemoPath(cacheDir, release string) string {
 	if err != nil {
 		id = []byte("unknown")
 	}
-	return filepath.Join(CacheDir(cacheDir), "kvm-probe", strings.TrimSpace(string(id))+"-"+release)
+	return filepath.Join(kbuild.CacheDir(cacheDir), "kvm-probe", strings.TrimSpace(string(id))+"-"+release)
 }

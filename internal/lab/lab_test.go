@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 )
@@ -18,7 +19,7 @@ import (
 
 func TestLabUname(t *testing.T) { labtest.ForEachKernel(t, testUname) }
 
-func testUname(t *testing.T, k *lab.Kernel) {
+func testUname(t *testing.T, k *kbuild.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{Kernel: k, Command: []string{"uname", "-r"}})
 	if got := strings.TrimSpace(out.Stdout); got != k.Release {
 		t.Errorf("uname -r in the guest = %q, want %q", got, k.Release)
@@ -35,7 +36,7 @@ func testUname(t *testing.T, k *lab.Kernel) {
 
 func TestLabExitStatusAndStreams(t *testing.T) { labtest.ForEachKernel(t, testExitStatusAndStreams) }
 
-func testExitStatusAndStreams(t *testing.T, k *lab.Kernel) {
+func testExitStatusAndStreams(t *testing.T, k *kbuild.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{
 		Kernel: k,
 		// Kernel messages printed while the command runs must not reach
@@ -58,7 +59,7 @@ func testExitStatusAndStreams(t *testing.T, k *lab.Kernel) {
 
 func TestLabFilesAndArguments(t *testing.T) { labtest.ForEachKernel(t, testFilesAndArguments) }
 
-func testFilesAndArguments(t *testing.T, k *lab.Kernel) {
+func testFilesAndArguments(t *testing.T, k *kbuild.Kernel) {
 	dir := t.TempDir()
 	host := filepath.Join(dir, "note.txt")
 	if err := os.WriteFile(host, []byte("hello from the host\n"), 0o644); err != nil {
@@ -80,7 +81,7 @@ func testFilesAndArguments(t *testing.T, k *lab.Kernel) {
 
 func TestLabCommandNotFound(t *testing.T) { labtest.ForEachKernel(t, testCommandNotFound) }
 
-func testCommandNotFound(t *testing.T, k *lab.Kernel) {
+func testCommandNotFound(t *testing.T, k *kbuild.Kernel) {
 	_, err := labtest.RunErr(t, lab.RunOptions{Kernel: k, Command: []string{"no-such-command"}})
 	if !errors.Is(err, lab.ErrCommandNotFound) || !strings.Contains(err.Error(), "no-such-command") {
 		t.Fatalf("err = %v, want ErrCommandNotFound naming the command", err)
@@ -97,13 +98,13 @@ func TestLabTimeout(t *testing.T) {
 }
 
 // buildHello builds testdata/kmod-hello against the lab kernel's headers.
-func buildHello(t *testing.T, k *lab.Kernel) string {
+func buildHello(t *testing.T, k *kbuild.Kernel) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "hello")
-	if err := lab.CopyDir("../../testdata/kmod-hello", dir); err != nil {
+	if err := labtest.CopyDir("../../testdata/kmod-hello", dir); err != nil {
 		t.Fatal(err)
 	}
-	kos, err := lab.BuildModule(context.Background(), k, dir, nil)
+	kos, err := kbuild.BuildModule(context.Background(), k, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func buildHello(t *testing.T, k *lab.Kernel) string {
 
 func TestLabModuleLoadsAndUnloads(t *testing.T) { labtest.ForEachKernel(t, testModuleLoadsAndUnloads) }
 
-func testModuleLoadsAndUnloads(t *testing.T, k *lab.Kernel) {
+func testModuleLoadsAndUnloads(t *testing.T, k *kbuild.Kernel) {
 	ko := buildHello(t, k)
 	f, _ := lab.ParseFile(ko)
 	out := labtest.Run(t, lab.RunOptions{
@@ -141,7 +142,7 @@ dmesg | grep 'ksplice_lab_hello:'`},
 
 func TestLabKernelWarningFailsRun(t *testing.T) { labtest.ForEachKernel(t, testKernelWarningFailsRun) }
 
-func testKernelWarningFailsRun(t *testing.T, k *lab.Kernel) {
+func testKernelWarningFailsRun(t *testing.T, k *kbuild.Kernel) {
 	ko := buildHello(t, k)
 	f, _ := lab.ParseFile(ko)
 	out, err := labtest.RunErr(t, lab.RunOptions{
@@ -164,7 +165,7 @@ func testKernelWarningFailsRun(t *testing.T, k *lab.Kernel) {
 
 func TestLabFetchIsIdempotent(t *testing.T) { labtest.ForEachKernel(t, testFetchIsIdempotent) }
 
-func testFetchIsIdempotent(t *testing.T, k *lab.Kernel) {
+func testFetchIsIdempotent(t *testing.T, k *kbuild.Kernel) {
 	stamp := filepath.Join(k.Build, ".ksplice-complete")
 	before, err := os.Stat(stamp)
 	if err != nil {
@@ -189,7 +190,7 @@ func testFetchIsIdempotent(t *testing.T, k *lab.Kernel) {
 
 func TestLabModulesOfTheImage(t *testing.T) { labtest.ForEachKernel(t, testModulesOfTheImage) }
 
-func testModulesOfTheImage(t *testing.T, k *lab.Kernel) {
+func testModulesOfTheImage(t *testing.T, k *kbuild.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{
 		Kernel:  k,
 		Modules: []string{"ext4"},

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,81 +98,6 @@ func TestConsoleMonitor(t *testing.T) {
 	}
 }
 
-func TestStage(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "s")
-	calls := 0
-	fail := errors.New("boom")
-	// A failing stage leaves nothing behind.
-	err := stage(dir, func(d string) error {
-		calls++
-		os.WriteFile(filepath.Join(d, "half"), nil, 0o644)
-		return fail
-	})
-	if !errors.Is(err, fail) {
-		t.Fatalf("stage error = %v, want %v", err, fail)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("failed stage left %s behind", dir)
-	}
-	// A directory without the completion mark is redone.
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "stale"), nil, 0o644)
-	build := func(d string) error {
-		calls++
-		return os.WriteFile(filepath.Join(d, "good"), nil, 0o644)
-	}
-	if err := stage(dir, build); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "stale")); !os.IsNotExist(err) {
-		t.Error("incomplete stage was reused instead of redone")
-	}
-	// A complete stage is kept.
-	if err := stage(dir, build); err != nil {
-		t.Fatal(err)
-	}
-	if calls != 2 {
-		t.Errorf("build ran %d times, want 2", calls)
-	}
-	if !complete(dir) {
-		t.Error("stage not marked complete")
-	}
-}
-
-func TestLockSerialises(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.lock")
-	unlock, err := lockFile(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var order []string
-	waited := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		u, err := lockFile(path, func() { close(waited) })
-		if err != nil {
-			t.Error(err)
-			close(done)
-			return
-		}
-		mu.Lock()
-		order = append(order, "second")
-		mu.Unlock()
-		u()
-		close(done)
-	}()
-	<-waited
-	mu.Lock()
-	order = append(order, "first")
-	mu.Unlock()
-	unlock()
-	<-done
-	if strings.Join(order, ",") != "first,second" {
-		t.Errorf("lock order = %v", order)
-	}
-}
-
 func TestInitramfs(t *testing.T) {
 	dir := t.TempDir()
 	// The guest's ksplice must be a static binary: busybox-static's
@@ -185,7 +109,7 @@ func TestInitramfs(t *testing.T) {
 	}
 	extra := filepath.Join(dir, "extra")
 	os.WriteFile(extra, []byte("payload"), 0o600)
-	a := arches["amd64"]
+	a := mustGuest(t, "amd64")
 	var buf bytes.Buffer
 	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
 	if err != nil {
@@ -234,7 +158,7 @@ func TestInitScriptPorts(t *testing.T) {
 			"for m in ext4; do", `"$@" < /dev/null > /dev/vport0p1 2> /dev/vport0p2`}},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
-			s := initScript(arches[tc.arch], []string{"true"}, []string{"ext4"})
+			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"})
 			at := 0
 			for _, want := range tc.inOrder {
 				i := strings.Index(s[at:], want)
@@ -248,11 +172,11 @@ func TestInitScriptPorts(t *testing.T) {
 }
 
 func TestCheckStaticRefusesDynamic(t *testing.T) {
-	err := checkStatic("/bin/sh", arches["amd64"])
+	err := checkStatic("/bin/sh", mustGuest(t, "amd64").Arch)
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Fatalf("checkStatic(/bin/sh) = %v, want dynamically linked refusal", err)
 	}
-	if err := checkStatic("/etc/passwd", arches["amd64"]); err == nil {
+	if err := checkStatic("/etc/passwd", mustGuest(t, "amd64").Arch); err == nil {
 		t.Fatal("checkStatic(/etc/passwd) = nil, want an error")
 	}
 }
@@ -282,7 +206,7 @@ func BenchmarkInitramfs(b *testing.B) {
 	if _, err := os.Stat(busybox); err != nil {
 		b.Skip("no /bin/busybox on the host (apt-get install busybox-static)")
 	}
-	a := arches["amd64"]
+	a := mustGuest(b, "amd64")
 	var size int64
 	b.Run("write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -325,5 +249,34 @@ func TestBootStallWatch(t *testing.T) {
 	m.lastAt = time.Now().Add(-2 * bootStall)
 	if d := m.stalledFor(); d != 0 {
 		t.Errorf("a quiet command is not a stalled boot: stalledFor = %v", d)
+	}
+}
+
+func mustGuest(t testing.TB, name string) *guest {
+	t.Helper()
+	a, err := archByDebian(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guestFor(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGuests checks that every guest of the table is an architecture of
+// internal/arch with the names the lab needs.
+func TestGuests(t *testing.T) {
+	for _, name := range []string{"amd64", "arm64"} {
+		g := mustGuest(t, name)
+		if g.Debian != name || g.GNUType == "" || g.SrcArch == "" || g.QEMU == "" || g.QEMUPackage == "" {
+			t.Errorf("guest %s = %+v", name, g)
+		}
+	}
+	for _, name := range []string{"x86_64", "aarch64", "sparc64"} {
+		if _, err := archByDebian(name); !errors.Is(err, verdict.ErrUnsupported) {
+			t.Errorf("archByDebian(%q) = %v, want ErrUnsupported: it takes Debian's names only", name, err)
+		}
 	}
 }

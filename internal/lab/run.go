@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // KVMMode says whether to use hardware virtualisation.
@@ -28,7 +31,7 @@ const (
 
 // RunOptions describe one guest run.
 type RunOptions struct {
-	Kernel      *Kernel
+	Kernel      *kbuild.Kernel
 	Command     []string // run as root in the guest, in /root
 	Files       []File   // extra files for the guest
 	Modules     []string // modules of the image to load (with modprobe) before Command
@@ -89,12 +92,16 @@ func Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	accel, err := chooseAccel(ctx, spec.Arch, opts)
+	g, err := guestFor(spec.Arch)
+	if err != nil {
+		return nil, err
+	}
+	accel, err := chooseAccel(ctx, g, opts)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := boot(ctx, spec.Arch, accel, opts)
+		res, err := boot(ctx, g, accel, opts)
 		if !errors.Is(err, errBootStalled) || attempt == bootAttempts {
 			return res, err
 		}
@@ -117,112 +124,148 @@ const (
 // errBootStalled means the guest hung before the command started.
 var errBootStalled = errors.New("guest hung while booting")
 
-func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result, error) {
-	qemu, err := lookTool(a.QEMU, "qemu-system-"+map[string]string{"amd64": "x86", "arm64": "arm"}[a.Debian])
+// boot boots the guest once: it writes the initramfs, opens the sockets of
+// the guest's ports, and runs QEMU on the command line qemuCommand makes.
+func boot(ctx context.Context, g *guest, accel string, opts RunOptions) (*Result, error) {
+	qemu, err := run.LookTool(g.QEMU, g.QEMUPackage)
 	if err != nil {
 		return nil, err
 	}
-	if opts.SMP <= 0 {
-		opts.SMP = 2
-	}
-	if opts.MemoryMB <= 0 {
-		opts.MemoryMB = 1024
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 5 * time.Minute
-	}
-	for _, w := range []*io.Writer{&opts.Stdout, &opts.Stderr, &opts.Console} {
-		if *w == nil {
-			*w = io.Discard
-		}
-	}
+	opts = opts.withDefaults()
 	tmp, err := os.MkdirTemp("", "ksplice-lab-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-
 	initrd := filepath.Join(tmp, "initramfs.cpio")
-	f, err := os.Create(initrd)
-	if err != nil {
+	if err := writeGuestInitramfs(ctx, g, opts, initrd); err != nil {
 		return nil, err
 	}
-	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, a.OutputModules...), opts.Modules...))
+	// QEMU connects to a socket of ours for each port.
+	var socks [len(portNames)]string
+	var lns [len(portNames)]net.Listener
+	for i, name := range portNames {
+		socks[i] = filepath.Join(tmp, name+".sock")
+		ln, err := net.Listen("unix", socks[i])
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		lns[i] = ln
+	}
+	argv, _ := qemuCommand(g, accel, opts, initrd, socks)
+	argv[0] = qemu
+	return runQEMU(ctx, g, accel, opts, argv, lns)
+}
+
+func (o RunOptions) withDefaults() RunOptions {
+	if o.SMP <= 0 {
+		o.SMP = 2
+	}
+	if o.MemoryMB <= 0 {
+		o.MemoryMB = 1024
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	for _, w := range []*io.Writer{&o.Stdout, &o.Stderr, &o.Console} {
+		if *w == nil {
+			*w = io.Discard
+		}
+	}
+	return o
+}
+
+// writeGuestInitramfs writes the guest's initramfs to path: busybox, the
+// guest's ksplice, opts.Files, and the modules of the image the guest
+// loads (the arch's output port drivers and opts.Modules).
+func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path string) error {
+	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, g.OutputModules...), opts.Modules...))
 	if err != nil {
-		f.Close()
-		return nil, err
+		return err
 	}
 	for _, m := range mods {
 		if strings.HasPrefix(filepath.Base(m.Host), "ksplice-modules-dep-") {
 			defer os.Remove(m.Host)
 		}
 	}
-	err = writeInitramfs(f, a, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, opts.Modules)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = writeInitramfs(f, g, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, opts.Modules)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
 
-	// QEMU connects to a socket of ours for each port: the console (a
-	// serial port), command stdout, command stderr (serial or virtio
-	// console ports, as the arch says).
-	ports := []struct {
-		name string
-		ln   net.Listener
-	}{{name: "console"}, {name: "stdout"}, {name: "stderr"}}
-	args := append([]string{}, a.MachineArgs...)
-	args = append(args,
+// portNames are the guest's ports, in order: the console (a serial port),
+// the command's stdout and its stderr (serial or virtio serial ports, as
+// the guest table says).
+var portNames = [...]string{"console", "stdout", "stderr"}
+
+// qemuCommand returns the command line that boots opts.Kernel (argv, whose
+// argv[0] is the emulator's name) with the initramfs initrd under accel
+// ("kvm" or "tcg"), each of its ports connected to the unix socket of
+// socks (console, stdout, stderr, as portNames), and the kernel command
+// line it passes. opts has its defaults (withDefaults).
+func qemuCommand(g *guest, accel string, opts RunOptions, initrd string, socks [len(portNames)]string) (argv []string, cmdline string) {
+	cmdline = fmt.Sprintf("console=%s panic=-1 oops=panic", g.Console)
+	argv = append([]string{g.QEMU}, g.MachineArgs...)
+	argv = append(argv,
 		"-accel", accel,
 		"-smp", strconv.Itoa(opts.SMP),
 		"-m", strconv.Itoa(opts.MemoryMB),
 		"-kernel", opts.Kernel.Image,
 		"-initrd", initrd,
-		"-append", fmt.Sprintf("console=%s panic=-1 oops=panic", a.Console),
+		"-append", cmdline,
 		"-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
 	)
 	if accel == "kvm" {
-		args = append(args, a.KVMArgs...)
+		argv = append(argv, g.KVMArgs...)
 	}
-	args = append(args, a.OutputBus...)
-	for i := range ports {
-		p := filepath.Join(tmp, ports[i].name+".sock")
-		ln, err := net.Listen("unix", p)
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports[i].ln = ln
-		args = append(args, "-chardev", fmt.Sprintf("socket,id=%s,path=%s", ports[i].name, p))
-		if i == 0 || a.OutputPort == "" {
-			args = append(args, "-serial", "chardev:"+ports[i].name)
+	argv = append(argv, g.OutputBus...)
+	for i, name := range portNames {
+		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=%s,path=%s", name, socks[i]))
+		if i == 0 || g.OutputPort == "" {
+			argv = append(argv, "-serial", "chardev:"+name)
 		} else {
-			args = append(args, "-device", fmt.Sprintf(a.OutputPort, ports[i].name))
+			argv = append(argv, "-device", fmt.Sprintf(g.OutputPort, name))
 		}
 	}
+	return argv, cmdline
+}
 
+// runQEMU runs the emulator (argv) until the guest powers off, the run
+// times out or the boot stalls, streaming the command's output from the
+// ports QEMU connects to (lns, as portNames) and watching the console.
+//
+// QEMU runs through os/exec, not internal/run: it is a long-running process
+// whose streams are our sockets, which must be connected while it runs and
+// watched for stalls, where run.Cmd runs a command to completion and
+// collects its output.
+func runQEMU(ctx context.Context, g *guest, accel string, opts RunOptions, argv []string, lns [len(portNames)]net.Listener) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	// stalled ends QEMU when the boot stalls, telling it apart from the
 	// run's own timeout.
 	stallCtx, stall := context.WithCancel(ctx)
 	defer stall()
-	ctx = stallCtx
 	var qerr strings.Builder
-	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd := exec.CommandContext(stallCtx, argv[0], argv[1:]...)
 	cmd.Stdout = &qerr
 	cmd.Stderr = &qerr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", a.QEMU, err)
+		return nil, fmt.Errorf("start %s: %w", g.QEMU, err)
 	}
 
-	conns := make([]net.Conn, len(ports))
+	conns := make([]net.Conn, len(lns))
 	acceptErr := make(chan error, 1)
 	go func() {
-		for i := range ports {
-			c, err := ports[i].ln.Accept()
+		for i := range lns {
+			c, err := lns[i].Accept()
 			if err != nil {
 				acceptErr <- err
 				return
@@ -239,10 +282,10 @@ func boot(ctx context.Context, a *Arch, accel string, opts RunOptions) (*Result,
 		if err != nil {
 			cmd.Process.Kill()
 			<-waitErr
-			return nil, fmt.Errorf("connect to %s: %w", a.QEMU, err)
+			return nil, fmt.Errorf("connect to %s: %w", g.QEMU, err)
 		}
 	case err := <-waitErr:
-		return nil, fmt.Errorf("%s exited before the guest started: %v: %s", a.QEMU, err, strings.TrimSpace(qerr.String()))
+		return nil, fmt.Errorf("%s exited before the guest started: %v: %s", g.QEMU, err, strings.TrimSpace(qerr.String()))
 	}
 
 	var wg sync.WaitGroup
@@ -277,29 +320,37 @@ wait:
 	wg.Wait()
 
 	res := &Result{ExitCode: mon.exit, Accel: accel, Boot: mon.boot, Total: total}
+	return res, mon.outcome(stalled, stallCtx.Err(), opts.Timeout, werr, qerr.String())
+}
+
+// outcome is the error of a finished run, from what the console showed:
+// nil when the command ran to its end, whatever its status. stalled says
+// the boot was stopped for stalling, ctxErr is the run's context's error,
+// werr QEMU's exit and qemuOut what it printed.
+func (m *consoleMonitor) outcome(stalled bool, ctxErr error, timeout time.Duration, werr error, qemuOut string) error {
 	switch {
-	case stalled && mon.problem == "":
-		return res, fmt.Errorf("%w: no console output for %v (last line: %q)", errBootStalled, bootStall, mon.last)
-	case mon.problem != "":
-		return res, &KernelProblemError{Line: mon.problem}
-	case ctx.Err() == context.DeadlineExceeded:
-		return res, fmt.Errorf("%w after %v (last console line: %q)", ErrTimeout, opts.Timeout, mon.last)
-	case ctx.Err() != nil:
-		return res, ctx.Err()
-	case mon.modprobe != "":
-		return res, fmt.Errorf("modprobe %s failed in the guest (last console line: %q)", mon.modprobe, mon.last)
-	case mon.noPort != "":
-		return res, fmt.Errorf("the guest's output port %s did not appear (last console line: %q)", mon.noPort, mon.last)
-	case mon.notFound != "":
-		return res, fmt.Errorf("%w: %s (the guest has busybox, ksplice in /bin, and --file files)", ErrCommandNotFound, mon.notFound)
-	case mon.exit < 0:
-		msg := strings.TrimSpace(qerr.String())
+	case stalled && m.problem == "":
+		return fmt.Errorf("%w: no console output for %v (last line: %q)", errBootStalled, bootStall, m.last)
+	case m.problem != "":
+		return &KernelProblemError{Line: m.problem}
+	case ctxErr == context.DeadlineExceeded:
+		return fmt.Errorf("%w after %v (last console line: %q)", ErrTimeout, timeout, m.last)
+	case ctxErr != nil:
+		return ctxErr
+	case m.modprobe != "":
+		return fmt.Errorf("modprobe %s failed in the guest (last console line: %q)", m.modprobe, m.last)
+	case m.noPort != "":
+		return fmt.Errorf("the guest's output port %s did not appear (last console line: %q)", m.noPort, m.last)
+	case m.notFound != "":
+		return fmt.Errorf("%w: %s (the guest has busybox, ksplice in /bin, and --file files)", ErrCommandNotFound, m.notFound)
+	case m.exit < 0:
+		msg := strings.TrimSpace(qemuOut)
 		if werr != nil {
 			msg = werr.Error() + ": " + msg
 		}
-		return res, fmt.Errorf("guest stopped before the command finished (last console line: %q) %s", mon.last, msg)
+		return fmt.Errorf("guest stopped before the command finished (last console line: %q) %s", m.last, msg)
 	}
-	return res, nil
+	return nil
 }
 
 // consoleMonitor reads the guest console line by line: it keeps the log,

@@ -5,16 +5,17 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
 // Spec names a distribution kernel, such as "debian:6.1.0-55-amd64".
 type Spec struct {
-	Distro  string // "debian"
-	Release string // the kernel release, as uname -r prints it: "6.1.0-55-amd64"
-	ABI     string // "6.1.0-55"
-	Flavour string // "amd64", "cloud-amd64", "arm64", ...
-	Arch    *Arch  // the guest architecture the flavour runs on
+	Distro  string     // "debian"
+	Release string     // the kernel release, as uname -r prints it: "6.1.0-55-amd64"
+	ABI     string     // "6.1.0-55"
+	Flavour string     // "amd64", "cloud-amd64", "arm64", ...
+	Arch    *arch.Arch // the guest architecture the flavour runs on
 }
 
 var debianRelease = regexp.MustCompile(`^(\d+\.\d+\.\d+-\d+)-([a-z0-9]+(?:-[a-z0-9]+)*)$`)

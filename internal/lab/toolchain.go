@@ -10,6 +10,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // A foreign-architecture kernel (arm64 on an amd64 host) is built with the
@@ -49,7 +53,7 @@ func debianGCC(text string) (pkg, version string) {
 // toolchainPackages are the packages of the native toolchain that compiles
 // kernel objects: the compiler and the assembler (the rest comes in as
 // their dependencies).
-func toolchainPackages(gcc, version string, a *Arch) []string {
+func toolchainPackages(gcc, version string, a *arch.Arch) []string {
 	return []string{
 		qualify(gcc, a.Debian) + "=" + version,
 		qualify("binutils-"+strings.ReplaceAll(a.GNUType, "_", "-"), a.Debian),
@@ -63,7 +67,7 @@ func toolchainPackages(gcc, version string, a *Arch) []string {
 // for all: each takes a second here.
 func (a *apt) depends(ctx context.Context, pkgs []string, arch string) (map[string][]string, error) {
 	args := append([]string{"show", "--no-all-versions"}, pkgs...)
-	out, err := command(ctx, "", nil, "apt-cache", args...)
+	out, err := run.Command(ctx, "", "apt-cache", args...)
 	if err != nil {
 		return nil, fmt.Errorf("apt-cache show: %w", err)
 	}
@@ -160,7 +164,7 @@ const toolchainDriver = "kgcc"
 // /usr/bin/as symlink would be looked up in the host's PATH) and the driver
 // script. gcc's --version names the program it was run as, gcc-12, which is
 // how Kconfig's CONFIG_CC_VERSION_TEXT stays the image's.
-func writeToolchainDriver(root, gcc, qemu string, a *Arch) (string, error) {
+func writeToolchainDriver(root, gcc, qemu string, a *arch.Arch) (string, error) {
 	if strings.ContainsAny(root+qemu, "',\n") {
 		return "", fmt.Errorf("toolchain: path %q or %q contains a quote or comma, which gcc's -wrapper cannot carry", root, qemu)
 	}
@@ -187,55 +191,83 @@ func writeToolchainDriver(root, gcc, qemu string, a *Arch) (string, error) {
 	return driver, nil
 }
 
-// nativeToolchain downloads (stage toolchain-debs) and extracts (stage
-// toolchain) the native Debian gcc that built the kernel, per its
-// CONFIG_CC_VERSION_TEXT ccText, and returns the driver to use as CC. The
-// error wraps *NotServedError when the mirror no longer serves that gcc.
-func (f *fetcher) nativeToolchain(ctx context.Context, ccText string) (string, error) {
-	a := f.spec.Arch
-	gcc, version := debianGCC(ccText)
+// nativeToolchain is the native Debian gcc that built a kernel, to fetch
+// into the kernel's cache and build its objects with.
+type nativeToolchain struct {
+	gcc, version string   // "gcc-12", "12.2.0-14+deb12u1"
+	qemu         string   // the user-mode QEMU that runs it
+	pkgs         []string // apt-get download arguments: gcc, binutils, and all they depend on
+}
+
+// nativeToolchain finds out which native toolchain built the kernel, per
+// its CONFIG_CC_VERSION_TEXT, and whether the mirror serves it. The error
+// wraps *NotServedError when the mirror no longer serves that gcc or a
+// package it needs.
+func (f *fetcher) nativeToolchain(ctx context.Context) (*nativeToolchain, error) {
+	a, g := f.spec.Arch, f.guest
+	gcc, version := debianGCC(f.ccText)
 	if gcc == "" {
-		return "", fmt.Errorf("the kernel was built with %q, not a Debian gcc the lab can fetch", ccText)
+		return nil, fmt.Errorf("the kernel was built with %q, not a Debian gcc the lab can fetch", f.ccText)
 	}
-	if a.QEMUUser == "" || a.GNUType == "" {
-		return "", fmt.Errorf("no native toolchain is known for %s", a.Debian)
+	if g.QEMUUser == "" || a.GNUType == "" {
+		return nil, fmt.Errorf("no native toolchain is known for %s", a.Debian)
 	}
-	qemu, err := lookTool(a.QEMUUser, "qemu-user")
+	qemu, err := run.LookTool(g.QEMUUser, "qemu-user")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if ok, err := f.apt.hasVersion(ctx, qualify(gcc, a.Debian), version); err != nil {
-		return "", err
+		return nil, err
 	} else if !ok {
-		return "", &NotServedError{Package: qualify(gcc, a.Debian) + "=" + version}
+		return nil, &NotServedError{Package: qualify(gcc, a.Debian) + "=" + version}
 	}
-	debsDir := f.path("toolchain-debs")
-	err = f.stage(fmt.Sprintf("download %s's native %s %s and its binutils", a.Debian, gcc, version), debsDir, func(dir string) error {
-		pkgs, err := f.apt.closure(ctx, toolchainPackages(gcc, version, a), a.Debian)
-		if err != nil {
-			return err
+	t := &nativeToolchain{gcc: gcc, version: version, qemu: qemu}
+	// What to download is needed only while the packages are not.
+	if !kbuild.Complete(f.path("toolchain-debs")) {
+		if t.pkgs, err = f.apt.closure(ctx, toolchainPackages(gcc, version, a), a.Debian); err != nil {
+			return nil, err
 		}
-		return f.apt.download(ctx, dir, pkgs)
-	})
+	}
+	return t, nil
+}
+
+// downloadToolchain is the stage toolchain-debs.
+func (f *fetcher) downloadToolchain(ctx context.Context, dir string) error {
+	if err := f.apt.download(ctx, dir, f.native.pkgs); err != nil {
+		return fmt.Errorf("kernel %s: %w", f.spec, err)
+	}
+	return nil
+}
+
+// extractToolchain is the stage toolchain: the packages of toolchain-debs
+// extracted into one root, with the driver that runs gcc from it.
+func (f *fetcher) extractToolchain(ctx context.Context, dir string) error {
+	debs, err := filepath.Glob(filepath.Join(f.path("toolchain-debs"), "*.deb"))
 	if err != nil {
-		return "", err
-	}
-	root := f.path("toolchain")
-	err = f.stage(fmt.Sprintf("extract the native toolchain (runs under %s)", a.QEMUUser), root, func(dir string) error {
-		debs, err := filepath.Glob(filepath.Join(debsDir, "*.deb"))
-		if err != nil {
-			return err
-		}
-		for _, deb := range debs {
-			if err := extractDeb(ctx, deb, dir); err != nil {
-				return err
-			}
-		}
-		_, err = writeToolchainDriver(dir, gcc, qemu, a)
 		return err
-	})
-	if err != nil {
-		return "", err
 	}
-	return filepath.Join(root, toolchainDriver), nil
+	for _, deb := range debs {
+		if err := extractDeb(ctx, deb, dir); err != nil {
+			return fmt.Errorf("kernel %s: %w", f.spec, err)
+		}
+	}
+	if _, err = writeToolchainDriver(dir, f.native.gcc, f.native.qemu, f.spec.Arch); err != nil {
+		return fmt.Errorf("kernel %s: %w", f.spec, err)
+	}
+	return nil
+}
+
+// useNativeCompiler makes the native toolchain's driver CC, once it says
+// it is the compiler the kernel was built with.
+func (f *fetcher) useNativeCompiler(ctx context.Context, _ string) error {
+	cc := filepath.Join(f.path("toolchain"), toolchainDriver)
+	hostCC, err := kbuild.CompilerVersion(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("kernel %s: the native toolchain under %s: %w", f.spec, f.guest.QEMUUser, err)
+	}
+	if compilerVersion(hostCC) != compilerVersion(f.ccText) {
+		return fmt.Errorf("kernel %s was built with %q, but the native toolchain says %q", f.spec, f.ccText, hostCC)
+	}
+	f.cc, f.hostCC = cc, hostCC
+	return nil
 }

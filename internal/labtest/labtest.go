@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 )
 
@@ -27,7 +28,7 @@ const (
 
 type fetched struct {
 	once   sync.Once
-	kernel *lab.Kernel
+	kernel *kbuild.Kernel
 	err    error
 }
 
@@ -85,14 +86,14 @@ func primary() string {
 
 // Kernel skips t unless lab tests are enabled, and returns the prepared
 // kernel under test (KSPLICE_LAB_KERNEL), fetching it on first use.
-func Kernel(t testing.TB) *lab.Kernel {
+func Kernel(t testing.TB) *kbuild.Kernel {
 	t.Helper()
 	return KernelFor(t, primary())
 }
 
 // KernelFor skips t unless lab tests are enabled, and returns the prepared
 // kernel spec, fetching it on first use.
-func KernelFor(t testing.TB, spec string) *lab.Kernel {
+func KernelFor(t testing.TB, spec string) *kbuild.Kernel {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
@@ -121,7 +122,7 @@ func KernelFor(t testing.TB, spec string) *lab.Kernel {
 // ForEachKernel runs test once per kernel of Kernels, as a subtest named
 // after the kernel's release ("6.1.0-55-arm64"). It skips t unless lab
 // tests are enabled.
-func ForEachKernel(t *testing.T, test func(t *testing.T, k *lab.Kernel)) {
+func ForEachKernel(t *testing.T, test func(t *testing.T, k *kbuild.Kernel)) {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("lab test: set KSPLICE_LAB=1 (make test does) to boot real kernels")
@@ -133,13 +134,13 @@ func ForEachKernel(t *testing.T, test func(t *testing.T, k *lab.Kernel)) {
 }
 
 // GOARCH returns Go's name for k's architecture.
-func GOARCH(t testing.TB, k *lab.Kernel) string {
+func GOARCH(t testing.TB, k *kbuild.Kernel) string {
 	t.Helper()
-	s, err := lab.ParseSpec(k.Spec)
+	a, err := k.Machine()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Arch.GOARCH
+	return a.GOARCH
 }
 
 // GuestBinary returns a statically linked ksplice for the host's
@@ -248,4 +249,29 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// CopyDir copies the regular files of src (not its subdirectories) into a
+// new directory dst; tests use it to build testdata modules out of tree.
+func CopyDir(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

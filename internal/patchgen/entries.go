@@ -19,6 +19,22 @@ var carriedSections = map[string]bool{
 	".altinstructions":  true,
 	".parainstructions": true,
 	".smp_locks":        true,
+	// Dynamic debug descriptors (pr_debug, dev_dbg): the loader registers
+	// the module's own with dynamic debug, under the module's name. The
+	// carried code, and the jump label on the descriptor's key, point at
+	// the update's copy (see addressable).
+	"__dyndbg":  true,
+	"__verbose": true, // its name before 6.0
+}
+
+// addressable are the carried special sections whose entries code and
+// other entries refer to (a pr_debug call passes its descriptor; the jump
+// label tests the key inside it): each carried entry gets a label, and
+// references into it are rebased onto the update's copy, never left to
+// the running kernel's.
+var addressable = map[string]bool{
+	"__dyndbg":  true,
+	"__verbose": true,
 }
 
 // regenerated are the sections objtool makes anew when Kbuild assembles
@@ -50,6 +66,8 @@ var entryKind = map[string]string{
 	".altinstructions":  "an alternative",
 	".parainstructions": "a paravirt site",
 	".smp_locks":        "a lock prefix",
+	"__dyndbg":          "a dynamic debug descriptor (pr_debug, dev_dbg)",
+	"__verbose":         "a dynamic debug descriptor (pr_debug, dev_dbg)",
 }
 
 // entries emits the special-section entries of a carried function, and its
@@ -82,8 +100,11 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 		if e.Section.Flags&elf.SHF_WRITE != 0 {
 			flags = "aw"
 		}
-		el := fmt.Sprintf(".Lksplice_e%d", g.nlabel)
-		g.nlabel++
+		el, ok := g.entryLabels[e]
+		if !ok {
+			el = fmt.Sprintf(".Lksplice_e%d", g.nlabel)
+			g.nlabel++
+		}
 		align := e.Section.Addralign
 		if align == 0 {
 			align = 1
@@ -141,4 +162,35 @@ func altSite(f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
 		return s, fmt.Errorf("%w: %s entry of %s runs past its end", ErrUnsupported, e.Special.Name, f.Name)
 	}
 	return s, nil
+}
+
+// labelEntries names, before any code is emitted, the carried entries of
+// addressable sections, so that references to them from carried code and
+// from other entries resolve to the update's copies.
+func (g *gen) labelEntries(carried []*elfdiff.FuncDiff) {
+	for _, fd := range carried {
+		for _, e := range fd.Post.Entries {
+			if addressable[e.Special.Name] {
+				g.entryLabels[e] = fmt.Sprintf(".Lksplice_d%d", len(g.entryLabels))
+			}
+		}
+	}
+}
+
+// entryReloc emits r as a reference to the update's copy of a carried
+// entry, if its target is one; it reports whether it did.
+func (g *gen) entryReloc(o Object, place string, r elfdiff.Reloc) bool {
+	e, _ := r.Target.Entry()
+	if e == nil || r.Sym == nil || r.Sym.Section != e.Section {
+		return false
+	}
+	l, ok := g.entryLabels[e]
+	if !ok {
+		return false
+	}
+	// The relocation's own form (symbol value + addend, as in the
+	// object), rebased from the section onto the entry.
+	at := int64(symValue(r.Sym)) + r.Addend - int64(e.Offset)
+	fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, o.Result.Post.Arch.RelocName(r.Type), l, at)
+	return true
 }

@@ -86,7 +86,7 @@ func Generate(in Input) (*Module, error) {
 	if in.Exported == nil {
 		return nil, errors.New("patchgen: no export table")
 	}
-	g := &gen{in: in, labels: map[*elfdiff.Section]string{}}
+	g := &gen{in: in, labels: map[*elfdiff.Section]string{}, entryLabels: map[*elfdiff.Entry]string{}}
 	for _, o := range in.Objects {
 		if err := g.object(o); err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Rel, err)
@@ -133,12 +133,19 @@ type gen struct {
 	// pieces of its payload sections (see payloadSections).
 	carriedFn map[*elfdiff.Function]bool
 	spans     map[*elfdiff.Section][]span
+	// entryLabels name the update's copies of carried entries that code
+	// refers to (see addressable).
+	entryLabels map[*elfdiff.Entry]string
 	// preNames maps post-object symbols to their names in the pre object,
 	// which are the running kernel's names.
 	preNames map[*elfdiff.Symbol]string
 }
 
 type replaced struct {
+	obj    string // the object it comes from, "fs/proc/cmdline.o"
+	// helper marks a function that is only matched, never replaced (see
+	// helperFor).
+	helper bool
 	name   string
 	old    *elfdiff.Function
 	label  string // of the new function
@@ -161,10 +168,12 @@ type site struct {
 }
 
 type newReloc struct {
-	place   string // label+offset expression
-	typ     uint32
-	symbol  string
-	oldFunc string
+	place  string // label+offset expression
+	typ    uint32
+	symbol string
+	// oldFunc is the index in gen.replaced of the function whose old
+	// code refers to symbol, -1 for none.
+	oldFunc int
 	addend  int64
 }
 
@@ -223,6 +232,7 @@ func (g *gen) object(o Object) error {
 	}
 	g.spans = payloadSpans(res.Post)
 	g.labelPayload(carried)
+	g.labelEntries(carried)
 	// The old code first: the new code's relocations name the replaced
 	// function whose old code refers to the same symbol.
 	oldOf := map[*elfdiff.FuncDiff]int{}
@@ -232,13 +242,14 @@ func (g *gen) object(o Object) error {
 			if err != nil {
 				return err
 			}
+			r.obj = o.Rel
 			oldOf[fd] = len(g.replaced)
 			g.replaced = append(g.replaced, r)
 		}
 	}
 
 	// Function-local read-only statics that no old code refers to.
-	g.labelLocalReadOnly(res, carried)
+	g.labelLocalReadOnly(o.Rel, res, carried)
 
 	// Emit carried sections in index order for a stable output.
 	secs := make([]*elfdiff.Section, 0, len(g.labels))
@@ -309,7 +320,7 @@ func (g *gen) labelAnonymous(post *elfdiff.File, carried []*elfdiff.FuncDiff) {
 // contents never change and nothing compares their addresses, so the
 // update carries a copy. Read-only statics that old code does refer to keep
 // binding through run-pre; writable ones are never copied.
-func (g *gen) labelLocalReadOnly(res *elfdiff.Result, carried []*elfdiff.FuncDiff) {
+func (g *gen) labelLocalReadOnly(rel string, res *elfdiff.Result, carried []*elfdiff.FuncDiff) {
 	visit := func(rs []elfdiff.Reloc) {
 		for _, r := range rs {
 			o := r.Target.Sym.Object()
@@ -324,7 +335,7 @@ func (g *gen) labelLocalReadOnly(res *elfdiff.Result, carried []*elfdiff.FuncDif
 			if pre, ok := g.preNames[o.Sym]; ok {
 				name = pre
 			}
-			if g.oldUser(name) == "" {
+			if g.oldUser(name, rel, true) < 0 {
 				g.label(o.Section)
 			}
 		}
@@ -485,6 +496,9 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 	if r.Sym == nil {
 		return fmt.Errorf("%w: %s relocation at %s has no symbol", ErrUnsupported, name, place)
 	}
+	if g.entryReloc(o, place, r) {
+		return nil
+	}
 	if r.Sym.Section != nil {
 		if lbl, ok := g.labels[r.Sym.Section]; ok {
 			fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, lbl, int64(symValue(r.Sym))+r.Addend)
@@ -511,11 +525,19 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		// The target may lie beyond the branch's reach: the call goes
 		// to a veneer of the update module, whose 64-bit literal the
 		// engine writes.
-		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
+		old, err := g.bindOld(o, r, sym)
+		if err != nil {
+			return err
+		}
+		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: old})
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s\n", place, name, v)
 		return nil
 	}
-	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: g.oldUser(sym)})
+	old, err := g.bindOld(o, r, sym)
+	if err != nil {
+		return err
+	}
+	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: old})
 	if code != nil && a.BranchField(code, int(r.Offset), r.Info.Kind) {
 		// The engine writes the real target before the code can run;
 		// until then the call goes to a trap of our own, so that objtool,
@@ -531,7 +553,7 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 // the target of r, emitting it (and r, placed at its literal) the first
 // time that target is asked for.
 func (g *gen) veneer(a *arch.Arch, r newReloc) string {
-	key := fmt.Sprintf("%s%+d@%s", r.symbol, r.addend, r.oldFunc)
+	key := fmt.Sprintf("%s%+d@%d", r.symbol, r.addend, r.oldFunc)
 	if l, ok := g.veneers[key]; ok {
 		return l
 	}
@@ -563,18 +585,96 @@ func describe(r elfdiff.Reloc) string {
 	return fmt.Sprintf("%s%+d", r.Sym.Name, r.Addend)
 }
 
-// oldUser returns the name of a replaced function whose old code refers to
-// sym, so that the engine takes sym's address from run-pre matching, which
-// tells same-named statics apart; "" when none does.
-func (g *gen) oldUser(sym string) string {
-	for _, rf := range g.replaced {
+// oldUser returns the index of a replaced function whose old code refers
+// to sym, so that the engine takes sym's address from run-pre matching,
+// which tells same-named statics apart; -1 when none does. A symbol local
+// to its object (a static, a section) binds only through the old code of
+// the same object, obj: another object's "lock" is another lock. A global
+// is one symbol whichever object's old code refers to it; the same
+// object's is preferred all the same.
+func (g *gen) oldUser(sym, obj string, local bool) int {
+	other := -1
+	for i, rf := range g.replaced {
 		for _, r := range rf.relocs {
-			if r.symbol == sym {
-				return rf.name
+			if r.symbol != sym {
+				continue
+			}
+			if rf.obj == obj {
+				return i
+			}
+			if !local && other < 0 {
+				other = i
 			}
 		}
 	}
-	return ""
+	return other
+}
+
+// bindOld returns the index in g.replaced of the old code the engine
+// takes the address of sym (r's target, named as the running kernel names
+// it) from, or -1 for kallsyms. A static that no replaced function's old
+// code refers to is bound through a helper: an unchanged function of the
+// same object that is the static, or whose old code refers to it, matched
+// by run-pre and never replaced (Ksplice's way with statics that have
+// namesakes: 3 notsupp_get_next_key in Debian's 6.1). Globals are unique
+// in kallsyms and need none.
+func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	local := localTarget(r)
+	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
+		return i, nil
+	}
+	return g.helperFor(o, r, sym)
+}
+
+// helperFor finds or adds the helper that binds sym (see bindOld): the
+// function sym itself when it is one of the object's, else the smallest
+// function of the pre object whose code refers to sym; -1 when there is
+// none.
+func (g *gen) helperFor(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	res := o.Result
+	var pick *elfdiff.Function
+	if fn := r.Target.Sym.Function(); fn != nil {
+		for _, fd := range res.Functions {
+			if fd.Post == fn && fd.Pre != nil && !fd.Carry {
+				pick = fd.Pre
+			}
+		}
+	}
+	if pick == nil {
+		for _, f := range res.Pre.Functions {
+			if f.Section.Init() || pick != nil && f.Size >= pick.Size {
+				continue
+			}
+			for _, rel := range f.Relocs {
+				if name, _ := runningTarget(rel, nil); name == sym && rel.Info.Kind != 0 {
+					pick = f
+					break
+				}
+			}
+		}
+	}
+	if pick == nil || pick.Section.Init() {
+		return -1, nil
+	}
+	for i, rf := range g.replaced {
+		if rf.old == pick {
+			return i, nil
+		}
+	}
+	h, err := g.oldFunc(res.Pre.Arch, pick, "")
+	if err != nil {
+		return -1, fmt.Errorf("helper %s: %w", pick.Name, err)
+	}
+	h.obj, h.helper = o.Rel, true
+	g.replaced = append(g.replaced, h)
+	return len(g.replaced) - 1, nil
+}
+
+// localTarget reports whether r's target is local to its object: a static
+// function or object, or a section.
+func localTarget(r elfdiff.Reloc) bool {
+	t := r.Target.Sym
+	return t == nil || t.Bind == elf.STB_LOCAL || t.Type == elf.STT_SECTION
 }
 
 // oldFunc builds the run-pre matching data of a replaced function.

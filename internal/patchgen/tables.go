@@ -66,28 +66,45 @@ func (g *gen) tables(module string) string {
 			w("};\n")
 		}
 	}
-	if len(g.replaced) > 0 {
-		w("\nstatic const struct ksplice_func ksplice_funcs[] = {\n")
-	}
-	for i, r := range g.replaced {
-		w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name), i, r.old.Size)
-		if len(r.relocs) > 0 {
-			w("\t\t.nr_old_relocs = %d,\n\t\t.old_relocs = ksplice_old_relocs_%d,\n", len(r.relocs), i)
+	// The replaced functions, then the helpers (matched only: no new
+	// code). ref[i] is how a new relocation names g.replaced[i].
+	ref := make([]string, len(g.replaced))
+	for _, helpers := range []bool{false, true} {
+		array, n := "ksplice_funcs", 0
+		if helpers {
+			array = "ksplice_helpers"
 		}
-		if len(r.sites) > 0 {
-			w("\t\t.nr_sites = %d,\n\t\t.sites = ksplice_sites_%d,\n", len(r.sites), i)
+		for i, r := range g.replaced {
+			if r.helper != helpers {
+				continue
+			}
+			if n == 0 {
+				w("\nstatic const struct ksplice_func %s[] = {\n", array)
+			}
+			ref[i] = fmt.Sprintf("&%s[%d]", array, n)
+			n++
+			w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name), i, r.old.Size)
+			if len(r.relocs) > 0 {
+				w("\t\t.nr_old_relocs = %d,\n\t\t.old_relocs = ksplice_old_relocs_%d,\n", len(r.relocs), i)
+			}
+			if len(r.sites) > 0 {
+				w("\t\t.nr_sites = %d,\n\t\t.sites = ksplice_sites_%d,\n", len(r.sites), i)
+			}
+			if !helpers {
+				w("\t\t.new_size = %d,\n\t\t.new_func = %s,\n", g.newSize(r), expr(r.label))
+			}
+			w("\t},\n")
 		}
-		w("\t\t.new_size = %d,\n\t\t.new_func = %s,\n\t},\n", g.newSize(r), expr(r.label))
-	}
-	if len(g.replaced) > 0 {
-		w("};\n")
+		if n > 0 {
+			w("};\n")
+		}
 	}
 	if len(g.newRelocs) > 0 {
 		w("\nstatic const struct ksplice_new_reloc ksplice_new_relocs[] = {\n")
 		for _, r := range g.newRelocs {
 			old := "NULL"
-			if r.oldFunc != "" {
-				old = cString(r.oldFunc)
+			if r.oldFunc >= 0 {
+				old = ref[r.oldFunc]
 			}
 			w("\t{ .place = %s, .type = %d, .symbol = %s, .old_func = %s, .addend = %d },\n", expr(r.place), r.typ, cString(r.symbol), old, r.addend)
 		}
@@ -100,8 +117,11 @@ func (g *gen) tables(module string) string {
 		id = g.in.ID
 	}
 	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
-	if len(g.replaced) > 0 {
+	if g.nrReplaced(false) > 0 {
 		w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
+	}
+	if g.nrReplaced(true) > 0 {
+		w("\t.nr_helpers = ARRAY_SIZE(ksplice_helpers),\n\t.helpers = ksplice_helpers,\n")
 	}
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
@@ -121,11 +141,22 @@ func (g *gen) tables(module string) string {
 
 func (g *gen) newSize(r replaced) uint64 {
 	for _, f := range g.funcs {
-		if f.Name == r.name && f.Replaced {
+		if f.Name == r.name && f.Object == r.obj && f.Replaced {
 			return f.NewSize
 		}
 	}
 	return 0
+}
+
+// nrReplaced counts the replaced functions, or the helpers.
+func (g *gen) nrReplaced(helpers bool) int {
+	n := 0
+	for _, r := range g.replaced {
+		if r.helper == helpers {
+			n++
+		}
+	}
+	return n
 }
 
 // expr turns "label+0x10" into a C address expression.

@@ -1,11 +1,14 @@
 package testutil
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
+
+	"github.com/gofrs/flock"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // Make builds the test objects of dir, a testdata directory with a
@@ -16,21 +19,16 @@ import (
 // scripts/deps.sh) is an error, never a reason to skip: tests that need
 // the objects fail.
 func Make(dir string) error {
-	if _, err := exec.LookPath("make"); err != nil {
-		return fmt.Errorf("build the test objects of %s: %w (make deps installs it)", dir, err)
+	if _, err := run.LookTool("make", "make"); err != nil {
+		return fmt.Errorf("build the test objects of %s: %w", dir, err)
 	}
-	f, err := os.Open(filepath.Join(dir, "Makefile"))
-	if err != nil {
-		return fmt.Errorf("build the test objects: %w", err)
+	lock := flock.New(filepath.Join(dir, "Makefile"))
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("build the test objects: lock %s: %w", lock.Path(), err)
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("build the test objects: lock %s: %w", f.Name(), err)
-	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	out, err := exec.Command("make", "-s", "-j2", "-C", dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("build the test objects: make -C %s: %w (make deps installs the compilers)\n%s", dir, err, out)
+	defer lock.Unlock()
+	if err := run.New("make", "-s", "-j2", "-C", dir).Run(context.Background()); err != nil {
+		return fmt.Errorf("build the test objects (make deps installs the compilers): %w", err)
 	}
 	return nil
 }

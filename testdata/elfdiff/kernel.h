@@ -41,6 +41,22 @@ extern void __might_sleep(const char *file, int line);
 
 extern void __noreturn panic(const char *fmt, ...);
 
+/*
+ * Subsystems' own error helpers take __func__ or __FILE__ and __LINE__
+ * (fs/ext4: __ext4_error(sb, __func__, __LINE__, ...); btrfs:
+ * __btrfs_handle_fs_error(fs_info, __func__, __LINE__, ...); xfs:
+ * asswarn(mp, expr, __FILE__, __LINE__)).
+ */
+struct super_block;
+extern void __fs_error(struct super_block *sb, const char *function,
+		       unsigned int line, int err, const char *fmt, ...);
+#define fs_error(sb, err, fmt, ...) \
+	__fs_error(sb, __func__, __LINE__, err, fmt, ##__VA_ARGS__)
+extern void fs_asswarn(struct super_block *sb, const char *expr,
+		       const char *file, int line);
+#define FS_ASSERT(sb, expr) \
+	(void)(likely(expr) || (fs_asswarn(sb, #expr, __FILE__, __LINE__), 0))
+
 #ifdef __x86_64__
 #define BUG_INSN	"ud2"
 #define NOP_INSN	".byte 0x0f,0x1f,0x44,0x00,0x00"
@@ -70,6 +86,17 @@ extern void __noreturn panic(const char *fmt, ...);
 	if (unlikely(__ret_warn_on))					\
 		__BUG_FLAGS(BUGFLAG_WARNING);				\
 	unlikely(__ret_warn_on);					\
+})
+
+/* WARN_ONCE: a once-flag per call site, all named __warned. */
+#define WARN_ONCE(condition, fmt, ...) ({				\
+	static bool __warned __once_data;				\
+	int __ret_warn_once = !!(condition);				\
+	if (unlikely(__ret_warn_once && !__warned)) {			\
+		__warned = true;					\
+		pr_err(fmt, ##__VA_ARGS__);				\
+	}								\
+	unlikely(__ret_warn_once);					\
 })
 
 #define BUG() do { __BUG_FLAGS(0); __builtin_unreachable(); } while (0)
@@ -110,6 +137,56 @@ static inline int get_user_int(int *dst, const int *src)
 }
 #endif
 
+/*
+ * Exception tables of older kernels (before 5.17 on x86, 5.16 on arm64):
+ * struct exception_table_entry { int insn, fixup; }, where fixup points to
+ * code in .fixup that sets the error and jumps back. ZERO also clears the
+ * destination, as the fixups of get_user() did.
+ */
+#ifdef __x86_64__
+#define __get_user_old(dst, src, err, zero)				\
+	asm volatile("1:\tmovl (%2), %1\n"				\
+		     "2:\n"						\
+		     ".section .fixup,\"ax\"\n"			\
+		     "3:\tmovl $" __stringify(err) ", %0\n"		\
+		     zero						\
+		     "\tjmp 2b\n"					\
+		     ".previous\n"					\
+		     ".pushsection __ex_table,\"a\"\n"		\
+		     "\t.balign 4\n"					\
+		     "\t.long 1b - .\n"				\
+		     "\t.long 3b - .\n"				\
+		     ".popsection"					\
+		     : "+r"(__err), "=r"(dst) : "r"(src))
+#define FIXUP_ZERO	"\txorl %1, %1\n"
+#else
+#define __get_user_old(dst, src, err, zero)				\
+	asm volatile("1:\tldr %w1, [%2]\n"				\
+		     "2:\n"						\
+		     ".section .fixup,\"ax\"\n"			\
+		     "\t.align 2\n"					\
+		     "3:\tmov %w0, #" __stringify(err) "\n"		\
+		     zero						\
+		     "\tb 2b\n"					\
+		     ".previous\n"					\
+		     ".pushsection __ex_table,\"a\"\n"		\
+		     "\t.align 3\n"					\
+		     "\t.long (1b - .), (3b - .)\n"			\
+		     ".popsection"					\
+		     : "+r"(__err), "=r"(dst) : "r"(src))
+#define FIXUP_ZERO	"\tmov %w1, #0\n"
+#endif
+#define get_user_old(dst, src) ({					\
+	int __err = 0;							\
+	__get_user_old(dst, src, -14, "");				\
+	__err;								\
+})
+#define get_user_old_zero(dst, src) ({					\
+	int __err = 0;							\
+	__get_user_old(dst, src, -14, FIXUP_ZERO);			\
+	__err;								\
+})
+
 /* Jump labels: struct jump_entry { s32 code; s32 target; long key; }. */
 struct static_key { int enabled; };
 static inline __attribute__((always_inline)) bool static_key_false(struct static_key *key)
@@ -126,6 +203,64 @@ static inline __attribute__((always_inline)) bool static_key_false(struct static
 l_yes:
 	return true;
 }
+
+/*
+ * Dynamic debug (CONFIG_DYNAMIC_DEBUG with CONFIG_JUMP_LABEL, as Debian
+ * builds): pr_debug() defines a struct _ddebug descriptor named
+ * __UNIQUE_ID_ddebugN in section __dyndbg and guards the call with a jump
+ * label on the descriptor's own key.
+ */
+#define KBUILD_MODNAME	"elfdiff"
+#define ___PASTE(a, b)	a##b
+#define __PASTE(a, b)	___PASTE(a, b)
+#define __UNIQUE_ID(prefix) __PASTE(__PASTE(__UNIQUE_ID_, prefix), __COUNTER__)
+struct static_key_false { struct static_key key; unsigned long type; };
+struct _ddebug {
+	const char *modname;
+	const char *function;
+	const char *filename;
+	const char *format;
+	unsigned int lineno:18;
+	unsigned int class_id:6;
+	unsigned int flags:8;
+	struct static_key_false key;
+} __attribute__((aligned(8)));
+extern void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...);
+#define DEFINE_DYNAMIC_DEBUG_METADATA(name, fmt)			\
+	static struct _ddebug __attribute__((aligned(8)))		\
+	__section("__dyndbg") name = {					\
+		.modname = KBUILD_MODNAME, .function = __func__,	\
+		.filename = __FILE__, .format = (fmt),			\
+		.lineno = __LINE__, .class_id = 63, .flags = 0,		\
+	}
+#define __dynamic_func_call(id, fmt, func, ...) do {			\
+	DEFINE_DYNAMIC_DEBUG_METADATA(id, fmt);				\
+	if (static_key_false(&id.key.key))				\
+		func(&id, ##__VA_ARGS__);				\
+} while (0)
+#define pr_debug(fmt, ...)						\
+	__dynamic_func_call(__UNIQUE_ID(ddebug), fmt, __dynamic_pr_debug, fmt, ##__VA_ARGS__)
+
+/* Dynamic debug class maps (DECLARE_DYNDBG_CLASSMAP, 6.1+): used by drm. */
+struct list_head { struct list_head *next, *prev; };
+struct ddebug_class_map {
+	struct list_head link;
+	void *mod;
+	const char *mod_name;
+	const char **class_names;
+	const int length;
+	const int base;
+	int map_type;
+};
+#define DECLARE_DYNDBG_CLASSMAP(_var, _maptype, _base, ...)		\
+	static const char *_var##_classnames[] = { __VA_ARGS__ };	\
+	static struct ddebug_class_map __attribute__((aligned(8), used)) \
+	__section("__dyndbg_classes") _var = {				\
+		.mod_name = KBUILD_MODNAME, .base = _base,		\
+		.map_type = _maptype,					\
+		.length = sizeof(_var##_classnames) / sizeof(char *),	\
+		.class_names = _var##_classnames,			\
+	}
 
 /* Alternatives: struct alt_instr { s32 instr; s32 repl; u16 cpuid; u8 instrlen; u8 replacementlen; }. */
 #ifdef __x86_64__
@@ -146,6 +281,20 @@ l_yes:
 		".popsection\n"						\
 		".pushsection .altinstr_replacement,\"ax\"\n"		\
 		"6641:\n\t" ALT_NEW "\n6651:\n"				\
+		".popsection" : : : "memory")
+
+/* An alternative with the given original and replacement instructions. */
+#define alternative_insn(oldinstr, newinstr)				\
+	asm volatile("661:\n\t" oldinstr "\n662:\n"			\
+		".pushsection .altinstructions,\"a\"\n"			\
+		"\t.long 661b - .\n"					\
+		"\t.long 6641f - .\n"					\
+		"\t.short 43\n"						\
+		"\t.byte 662b - 661b\n"					\
+		"\t.byte 6651f - 6641f\n"				\
+		".popsection\n"						\
+		".pushsection .altinstr_replacement,\"ax\"\n"		\
+		"6641:\n\t" newinstr "\n6651:\n"				\
 		".popsection" : : : "memory")
 
 /* Static calls: struct static_call_site { s32 addr; s32 key; }. */

@@ -35,7 +35,7 @@ static const struct ksplice_func ksplice_funcs[] = {
 };
 
 static const struct ksplice_new_reloc ksplice_new_relocs[] = {
-	{ .place = (void *)(ksplice_n0 + 0x1c), .type = 2, .symbol = "release", .old_func = "ksplice_busy_park", .addend = -4 },
+	{ .place = (void *)(ksplice_n0 + 0x1c), .type = 2, .symbol = "release", .old_func = &ksplice_funcs[0], .addend = -4 },
 };
 
 static const struct ksplice_update ksplice_update = {

@@ -143,10 +143,10 @@ static const struct ksplice_func ksplice_funcs[] = {
 };
 
 static const struct ksplice_new_reloc ksplice_new_relocs[] = {
-	{ .place = (void *)(ksplice_n0 + 0x22d), .type = 2, .symbol = "traverse.part.0.constprop.0", .old_func = "seq_read_iter", .addend = -4 },
-	{ .place = (void *)(ksplice_n0 + 0x247), .type = 11, .symbol = "__func__.2", .old_func = "seq_read_iter", .addend = 0 },
-	{ .place = (void *)(ksplice_n0 + 0x24e), .type = 11, .symbol = "_rs.3", .old_func = "seq_read_iter", .addend = 0 },
-	{ .place = (void *)(ksplice_n0 + 0x265), .type = 2, .symbol = "seq_read_iter.cold", .old_func = "seq_read_iter", .addend = -4 },
+	{ .place = (void *)(ksplice_n0 + 0x22d), .type = 2, .symbol = "traverse.part.0.constprop.0", .old_func = &ksplice_funcs[0], .addend = -4 },
+	{ .place = (void *)(ksplice_n0 + 0x247), .type = 11, .symbol = "__func__.2", .old_func = &ksplice_funcs[0], .addend = 0 },
+	{ .place = (void *)(ksplice_n0 + 0x24e), .type = 11, .symbol = "_rs.3", .old_func = &ksplice_funcs[0], .addend = 0 },
+	{ .place = (void *)(ksplice_n0 + 0x265), .type = 2, .symbol = "seq_read_iter.cold", .old_func = &ksplice_funcs[0], .addend = -4 },
 };
 
 static const struct ksplice_update ksplice_update = {

@@ -36,7 +36,7 @@ static const struct ksplice_func ksplice_funcs[] = {
 };
 
 static const struct ksplice_new_reloc ksplice_new_relocs[] = {
-	{ .place = (void *)(ksplice_n0 + 0x18), .type = 2, .symbol = "saved_command_line", .old_func = "cmdline_proc_show", .addend = -4 },
+	{ .place = (void *)(ksplice_n0 + 0x18), .type = 2, .symbol = "saved_command_line", .old_func = &ksplice_funcs[0], .addend = -4 },
 };
 
 static const struct ksplice_update ksplice_update = {

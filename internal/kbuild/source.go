@@ -1,4 +1,4 @@
-package lab
+package kbuild
 
 import (
 	"bufio"
@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -28,9 +31,12 @@ type SourceOptions struct {
 }
 
 // FromSource prepares a user's kernel tree for building objects the way
-// Fetch prepares a distribution's: an O= build tree configured with the
+// lab.Fetch prepares a distribution's: an O= build tree configured with the
 // kernel's config, in the cache under a key of the tree's path and config,
 // so the user's tree is never written. The release comes from the headers.
+// Errors wrap verdict.ErrUnsupported for a configuration of an
+// architecture ksplice does not handle, and run.ErrToolMissing when make is
+// missing.
 func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -56,7 +62,7 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel config: %w (--config FILE: the running kernel's, e.g. /boot/config-$(uname -r))", err)
 	}
-	arch, err := archOfConfig(cfg)
+	a, err := archOfConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kernel config %s: %w", config, err)
 	}
@@ -70,64 +76,77 @@ func FromSource(ctx context.Context, o SourceOptions) (*Kernel, error) {
 	}
 	sum := sha256.Sum256(append([]byte(src+"\x00"), cfg...))
 	dir := filepath.Join(CacheDir(o.CacheDir), "kernels", "src", release+"-"+hex.EncodeToString(sum[:])[:12])
-	cc, ccText, err := compilerFromConfig(config, arch)
+	cc, ccText, err := ConfigCompiler(config, a)
 	if err != nil {
 		return nil, err
 	}
 	k := &Kernel{
-		Format: kernelFormat, Spec: "src:" + src, Release: release, Arch: arch.Debian,
-		Dir: dir, Config: config, Headers: headers, Source: src, Build: filepath.Join(dir, "build"),
-		MakeVars: makeVars(cc, release, arch), Compiler: ccText,
+		Format: KernelFormat, Spec: "src:" + src, Release: release, Arch: a.Debian,
+		Dir: dir, Config: config, Headers: headers,
+		Tree:     Tree{Source: src, Build: filepath.Join(dir, "build"), MakeVars: MakeVars(cc, release, a)},
+		Compiler: ccText,
 	}
-	if out, err := command(ctx, "", nil, cc, "--version"); err == nil {
-		k.HostCompiler = strings.SplitN(string(out), "\n", 2)[0]
+	if v, err := CompilerVersion(ctx, cc); err == nil {
+		k.HostCompiler = v
 	}
+	// The progress lines say "lab:", as they did when the lab prepared
+	// these trees.
 	unlock, err := k.Lock(func() { fmt.Fprintf(o.Log, "lab: waiting for another ksplice preparing %s\n", src) })
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	f := &fetcher{spec: Spec{Arch: arch}, dir: dir, log: o.Log, jobs: o.Jobs}
-	err = f.stage(fmt.Sprintf("configure and prepare %s (make olddefconfig prepare, %s)", src, cc), k.Build, func(d string) error {
-		return prepareBuild(ctx, src, d, cfg, k.MakeVars, o.Jobs)
+	if Complete(k.Build) {
+		return k, nil
+	}
+	what := fmt.Sprintf("configure and prepare %s (make olddefconfig prepare, %s)", src, cc)
+	start := time.Now()
+	fmt.Fprintf(o.Log, "lab: %s\n", what)
+	err = Stage(k.Build, func(dir string) error {
+		return Tree{Source: src, Build: dir, MakeVars: k.MakeVars, Jobs: o.Jobs}.Prepare(ctx, cfg)
 	})
 	if err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(o.Log, "lab: %s: done in %.1fs\n", what, time.Since(start).Seconds())
 	return k, nil
 }
 
-// makeVars are the make variables that build for a kernel release with cc,
-// cross-compiling for a foreign architecture.
-func makeVars(cc, release string, a *Arch) []string {
-	vars := []string{"CC=" + cc, "KERNELRELEASE=" + release}
-	if a.Debian != hostDebianArch() {
-		vars = append(vars, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
-	}
-	return vars
-}
-
-// prepareBuild configures the O= tree dir for src with cfg.
-func prepareBuild(ctx context.Context, src, dir string, cfg []byte, vars []string, jobs int) error {
-	if err := os.WriteFile(filepath.Join(dir, ".config"), cfg, 0o644); err != nil {
+// Prepare configures t's O= tree, an existing directory, with the kernel
+// configuration cfg (make olddefconfig prepare), so that objects can be
+// built in it. A failed make is a *run.Error.
+func (t Tree) Prepare(ctx context.Context, cfg []byte) error {
+	if err := os.WriteFile(filepath.Join(t.Build, ".config"), cfg, 0o644); err != nil {
 		return err
 	}
-	mk := append([]string{"-C", src, "O=" + dir}, vars...)
+	jobs := t.Jobs
+	if jobs <= 0 {
+		jobs = 2
+	}
+	mk := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
 	mk = append(mk, "-s", fmt.Sprintf("-j%d", jobs), "olddefconfig", "prepare")
-	if _, err := command(ctx, "", nil, "make", mk...); err != nil {
+	if _, err := run.Command(ctx, "", "make", mk...); err != nil {
 		return fmt.Errorf("prepare source tree: %w", err)
 	}
 	return nil
 }
 
-func archOfConfig(cfg []byte) (*Arch, error) {
+// configArch maps the Kconfig symbol of each architecture ksplice handles
+// to its Debian name.
+var configArch = []struct{ line, arch string }{
+	{"CONFIG_X86_64=y", "amd64"},
+	{"CONFIG_ARM64=y", "arm64"},
+}
+
+// archOfConfig returns the architecture a kernel configuration is for. The
+// error wraps verdict.ErrUnsupported.
+func archOfConfig(cfg []byte) (*arch.Arch, error) {
 	sc := bufio.NewScanner(strings.NewReader(string(cfg)))
 	for sc.Scan() {
-		switch sc.Text() {
-		case "CONFIG_X86_64=y":
-			return archByDebian("amd64")
-		case "CONFIG_ARM64=y":
-			return archByDebian("arm64")
+		for _, c := range configArch {
+			if sc.Text() == c.line {
+				return arch.ByName(c.arch)
+			}
 		}
 	}
 	return nil, fmt.Errorf("%w: neither CONFIG_X86_64 nor CONFIG_ARM64 is set", verdict.ErrUnsupported)

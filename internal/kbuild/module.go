@@ -1,11 +1,12 @@
-package lab
+package kbuild
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // BuildModule builds the out-of-tree module whose Kbuild file is in dir
@@ -13,7 +14,7 @@ import (
 // returns the paths of the .ko files it made. dir must be writable: Kbuild
 // writes its output beside the sources. vars are extra make variables, such
 // as KBUILD_EXTRA_SYMBOLS. Compiler errors are in the returned
-// *CommandError.
+// *run.Error.
 func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars ...string) ([]string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -21,14 +22,16 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 	}
 	args := append([]string{"-C", k.Headers, "M=" + abs, "-j2"}, vars...)
 	args = append(args, "modules")
-	a, err := archByDebian(k.Arch)
+	a, err := k.Machine()
 	if err != nil {
 		return nil, err
 	}
-	if a.Debian != hostDebianArch() {
-		args = append(args, "ARCH="+a.KernelArch, "CROSS_COMPILE="+a.CrossCompile)
+	if foreign(a) {
+		args = append(args, "ARCH="+a.SrcArch, "CROSS_COMPILE="+crossCompile(a))
 	}
-	if _, err := command(ctx, "", log, "make", args...); err != nil {
+	mk := run.New("make", args...)
+	mk.Stderr = log
+	if err := mk.Run(ctx); err != nil {
 		return nil, fmt.Errorf("build module in %s: %w", dir, err)
 	}
 	kos, _ := filepath.Glob(filepath.Join(abs, "*.ko"))
@@ -36,29 +39,4 @@ func BuildModule(ctx context.Context, k *Kernel, dir string, log io.Writer, vars
 		return nil, fmt.Errorf("build module in %s: make made no .ko", dir)
 	}
 	return kos, nil
-}
-
-// CopyDir copies the regular files of src (not its subdirectories) into a
-// new directory dst; tests use it to build testdata modules out of tree.
-func CopyDir(src, dst string) error {
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,0 +1,284 @@
+package patchgen
+
+import (
+	"bytes"
+	"debug/elf"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+// TestAnonymousReadOnlyDataIsCopied: a jump table lives in an anonymous
+// section (.rodata.dispatch) that the running kernel has no name for. The
+// update must carry a copy with its relocations rebased onto the new code,
+// and the new code must address the copy, on both architectures.
+func TestAnonymousReadOnlyDataIsCopied(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "jumptable")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "jumptable.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			var orig *elfdiff.Section
+			for _, s := range res.Post.Sections[1:] {
+				if s.Name == ".rodata.dispatch" {
+					orig = s
+				}
+			}
+			if orig == nil {
+				t.Fatal("the test object has no .rodata.dispatch: rebuild testdata")
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			var table, code *elf.Section
+			for _, s := range f.Sections {
+				switch {
+				case strings.HasPrefix(s.Name, ".ksplice.rodata."):
+					table = s
+				case strings.HasPrefix(s.Name, ".ksplice.text.ksplice_n"): // not the veneers
+					code = s
+				}
+			}
+			if table == nil || code == nil {
+				t.Fatalf("new.S carries no copy of the table (sections %v)", sectionNames(f))
+			}
+			b, _ := table.Data()
+			if !bytes.Equal(b, orig.Data) {
+				t.Errorf("copied table differs from .rodata.dispatch:\n% x\n% x", b, orig.Data)
+			}
+			syms, _ := f.Symbols()
+			tableSym := table.Name[len(".ksplice.rodata."):]
+			codeSym := code.Name[len(".ksplice.text."):]
+			if n := relocsTo(t, f, code, syms, tableSym); n == 0 {
+				t.Errorf("the new code does not address the copied table %s", tableSym)
+			}
+			if want := len(orig.Relocs); relocsTo(t, f, table, syms, codeSym) != want {
+				t.Errorf("the copied table has %d relocations to the new code %s, want %d", relocsTo(t, f, table, syms, codeSym), codeSym, want)
+			}
+		})
+	}
+}
+
+func sectionNames(f *elf.File) []string {
+	var out []string
+	for _, s := range f.Sections {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// relocsTo counts the relocations applying to sec whose symbol is name.
+func relocsTo(t *testing.T, f *elf.File, sec *elf.Section, syms []elf.Symbol, name string) int {
+	t.Helper()
+	n := 0
+	for _, rs := range f.Sections {
+		if rs.Type != elf.SHT_RELA || f.Sections[rs.Info] != sec {
+			continue
+		}
+		b, err := rs.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+24 <= len(b); off += 24 {
+			info := f.ByteOrder.Uint64(b[off+8:])
+			if idx := int(info >> 32); idx > 0 && idx <= len(syms) && syms[idx-1].Name == name {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestFunctionLocalReadOnlyIsCopied: a new record points to work()'s
+// __func__, which no old code refers to directly. The engine could only
+// look "__func__.N" up by name, among hundreds of namesakes: the update
+// carries a copy of the string instead, and asks the engine for nothing
+// about it.
+func TestFunctionLocalReadOnlyIsCopied(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "funclocal")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "funclocal.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if tables := namedOldFuncs(string(m.Files["tables.c"])); strings.Contains(tables, `.symbol = "__func__`) {
+				t.Errorf("the engine is asked to find __func__ by name:\n%s", tables)
+			}
+			// The record s, which old code does use, still binds through
+			// run-pre matching.
+			if tables := namedOldFuncs(string(m.Files["tables.c"])); !strings.Contains(tables, `.symbol = "s.`) || !strings.Contains(tables, `.old_func = "work"`) {
+				t.Errorf("s is not bound through work's old code:\n%s", tables)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			found := false
+			for _, s := range f.Sections {
+				if b, _ := s.Data(); strings.HasPrefix(s.Name, ".ksplice.rodata.") && bytes.Equal(b, []byte("work\x00")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("new.S carries no copy of work's __func__ (sections %v)", sectionNames(f))
+			}
+		})
+	}
+}
+
+// TestStaticsBindPerObject: two objects of one update each have a static
+// "lock". The new code of lockother reads its own lock, which no old code
+// of lockother refers to; take() of lockown refers to lockown's. The engine
+// must never be told to take lockother's lock from take()'s old code.
+func TestStaticsBindPerObject(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux",
+				Objects: []Object{
+					{Rel: "lockown.o", Result: diffPairArch(t, arch, "lockown")},
+					{Rel: "lockother.o", Result: diffPairArch(t, arch, "lockother")},
+				},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			// take's own relocations bind through take; peek's must not:
+			// they bind through a helper of lockother's own.
+			takeLabel := ""
+			for _, l := range strings.Split(string(m.Files["new.S"]), "\n") {
+				if strings.HasPrefix(l, "/* lockown.o .text.take */") {
+					takeLabel = "next"
+				} else if takeLabel == "next" && strings.HasPrefix(l, "ksplice_n") {
+					takeLabel = strings.TrimSuffix(l, ":")
+				}
+			}
+			var viaTake, unbound int
+			for _, l := range strings.Split(namedOldFuncs(string(m.Files["tables.c"])), "\n") {
+				if !strings.Contains(l, ".place =") || !strings.Contains(l, `.symbol = "lock"`) {
+					continue
+				}
+				inTake := strings.Contains(l, "("+takeLabel+" ")
+				switch {
+				case strings.Contains(l, `.old_func = "take"`) && inTake:
+					viaTake++
+				case (strings.Contains(l, `.old_func = "helper:get"`) || strings.Contains(l, `.old_func = "helper:set"`)) && !inTake:
+					// lockother's own lock, through an unchanged
+					// function of lockother matched as a helper.
+					unbound++
+				default:
+					t.Errorf("lock bound through the wrong old code (take is %s): %s", takeLabel, l)
+				}
+			}
+			if viaTake == 0 || unbound == 0 {
+				t.Errorf("%d of take's and %d of peek's relocations to lock, want some of each", viaTake, unbound)
+			}
+		})
+	}
+}
+
+// TestDyndbgCarried: pr_debug() in carried code. Its descriptor goes into
+// the update module's own __dyndbg section (whole descriptors, which the
+// loader registers with dynamic debug), and both the call's argument and
+// the jump label's key point at that copy, never at the running kernel.
+func TestDyndbgCarried(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "dyndbg")
+			var size uint64
+			carried := 0
+			for _, fd := range res.CarriedFunctions() {
+				for _, e := range fd.Post.Entries {
+					if e.Special.Name == "__dyndbg" {
+						size, carried = e.Special.EntrySize, carried+1
+					}
+				}
+			}
+			if carried == 0 {
+				t.Fatal("the pair carries no function with a pr_debug")
+			}
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "dyndbg.o", Result: res}},
+				Exported: func(s string) bool { return s == "__dynamic_pr_debug" }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			dd := f.Section("__dyndbg")
+			if dd == nil || dd.Size != size*uint64(carried) {
+				t.Fatalf("__dyndbg of new.o: %v, want %d descriptors of %d bytes", dd, carried, size)
+			}
+			syms, _ := f.Symbols()
+			secOf := func(r int) string {
+				if r <= 0 || r > len(syms) || int(syms[r-1].Section) >= len(f.Sections) {
+					return ""
+				}
+				return f.Sections[syms[r-1].Section].Name
+			}
+			// Every relocation that reaches __dyndbg comes from the code or
+			// the jump table, and none names a running-kernel descriptor.
+			var fromCode, fromJump int
+			for _, rs := range f.Sections {
+				if rs.Type != elf.SHT_RELA {
+					continue
+				}
+				b, _ := rs.Data()
+				for off := 0; off+24 <= len(b); off += 24 {
+					info := f.ByteOrder.Uint64(b[off+8:])
+					if secOf(int(info>>32)) != "__dyndbg" {
+						continue
+					}
+					switch applied := f.Sections[rs.Info].Name; {
+					case strings.HasPrefix(applied, ".ksplice.text."):
+						fromCode++
+					case applied == "__jump_table":
+						fromJump++
+					}
+				}
+			}
+			if fromCode < carried || fromJump < carried {
+				t.Errorf("references to the update's descriptors: %d from code, %d from __jump_table; want at least %d each", fromCode, fromJump, carried)
+			}
+			for _, l := range strings.Split(namedOldFuncs(string(m.Files["tables.c"])), "\n") {
+				if strings.Contains(l, ".place =") && strings.Contains(l, "ddebug") {
+					t.Errorf("the engine is asked to resolve a descriptor: %s", l)
+				}
+			}
+		})
+	}
+}
+
+// TestHelperBindsUnboundStatic: caller()'s new code calls notsupp(), a
+// static function of its object that no replaced function's old code
+// calls. It binds through notsupp() itself, matched by run-pre as a
+// helper (no new code, no trampoline), never through a kallsyms name.
+func TestHelperBindsUnboundStatic(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux",
+				Objects:  []Object{{Rel: "helpercall.o", Result: diffPairArch(t, c.arch, "helpercall")}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			raw := string(m.Files["tables.c"])
+			tables := namedOldFuncs(raw)
+			if !strings.Contains(tables, `.symbol = "notsupp", .old_func = "helper:notsupp"`) {
+				t.Errorf("the call to notsupp is not bound through the helper notsupp:\n%s", tables)
+			}
+			if !strings.Contains(raw, ".nr_helpers = ARRAY_SIZE(ksplice_helpers)") {
+				t.Error("the update does not list its helpers")
+			}
+			for _, f := range m.Funcs {
+				if f.Name == "notsupp" {
+					t.Errorf("the helper notsupp is listed as a function the update carries: %+v", f)
+				}
+			}
+			helpers := raw[strings.Index(raw, "ksplice_helpers[] = {"):]
+			helpers = helpers[:strings.Index(helpers, "};")]
+			if strings.Contains(helpers, ".new_func") {
+				t.Errorf("a helper has new code:\n%s", helpers)
+			}
+			assembleWith(t, c.cc, m.Files["new.S"])
+		})
+	}
+}
