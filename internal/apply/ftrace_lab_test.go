@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -24,7 +25,7 @@ import (
 
 // sampleUpdate creates the update of testdata/patches/PATCH.diff with id
 // into dir/ID.tar and returns its path.
-func sampleUpdate(t *testing.T, k *lab.Kernel, dir, patch, id string) string {
+func sampleUpdate(t *testing.T, k *kbuild.Kernel, dir, patch, id string) string {
 	t.Helper()
 	kmodSrc, _ := filepath.Abs("../../kmod-src")
 	p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", patch+".diff"))
@@ -41,7 +42,7 @@ func sampleUpdate(t *testing.T, k *lab.Kernel, dir, patch, id string) string {
 
 // cmdlineUpdate creates the proc-cmdline-string update (id "cmdline") into
 // dir and returns its path.
-func cmdlineUpdate(t *testing.T, k *lab.Kernel, dir string) string {
+func cmdlineUpdate(t *testing.T, k *kbuild.Kernel, dir string) string {
 	t.Helper()
 	return sampleUpdate(t, k, dir, "proc-cmdline-string", "cmdline")
 }
@@ -49,7 +50,7 @@ func cmdlineUpdate(t *testing.T, k *lab.Kernel, dir string) string {
 // buildModule builds the module whose sources are files (name -> content)
 // against k's headers in a directory of its own under dir, and returns the
 // path of the .ko.
-func buildModule(t *testing.T, k *lab.Kernel, dir, name string, files map[string][]byte) string {
+func buildModule(t *testing.T, k *kbuild.Kernel, dir, name string, files map[string][]byte) string {
 	t.Helper()
 	mdir := filepath.Join(dir, name)
 	if err := os.MkdirAll(mdir, 0o755); err != nil {
@@ -61,7 +62,7 @@ func buildModule(t *testing.T, k *lab.Kernel, dir, name string, files map[string
 		}
 	}
 	var log bytes.Buffer
-	kos, err := lab.BuildModule(context.Background(), k, mdir, &log, k.MakeVars...)
+	kos, err := kbuild.BuildModule(context.Background(), k, mdir, &log, k.MakeVars...)
 	if err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, log.String())
 	}
@@ -69,7 +70,7 @@ func buildModule(t *testing.T, k *lab.Kernel, dir, name string, files map[string
 }
 
 // amd64Only skips on other architectures, saying why.
-func amd64Only(t *testing.T, k *lab.Kernel, why string) {
+func amd64Only(t *testing.T, k *kbuild.Kernel, why string) {
 	t.Helper()
 	if k.Arch != "amd64" {
 		t.Skipf("%s: amd64 only (%s is %s)", why, k.Spec, k.Arch)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 )
@@ -40,7 +41,7 @@ var safetyModules = []struct {
 // buildSafetyModules copies the module sources into dir (the repository
 // stays clean) and builds them against k's headers. It returns module ->
 // .ko path.
-func buildSafetyModules(t *testing.T, k *lab.Kernel, dir string) map[string]string {
+func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]string {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
 	kos := map[string]string{}
@@ -83,7 +84,7 @@ func buildSafetyModules(t *testing.T, k *lab.Kernel, dir string) map[string]stri
 // runSafety boots the lab kernel with lib.sh of the engine's tests, the
 // named modules and script, and fails t unless the script prints PASS and
 // every line of want, in order.
-func runSafety(t *testing.T, k *lab.Kernel, kos map[string]string, modules []string, script string, want []string) string {
+func runSafety(t *testing.T, k *kbuild.Kernel, kos map[string]string, modules []string, script string, want []string) string {
 	t.Helper()
 	lib, _ := filepath.Abs("../../testdata/kmod-tests/lib.sh")
 	files := []lab.File{{Host: lib, Guest: "/root/lib.sh"}}
@@ -111,7 +112,7 @@ func runSafety(t *testing.T, k *lab.Kernel, kos map[string]string, modules []str
 // safetyPrivilege: the empty stop_machine round exists only with
 // bench=1, and root without CAP_SYS_MODULE in the initial namespace (root
 // of a user namespace, who owns the files) can neither apply nor reverse.
-func safetyPrivilege(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyPrivilege(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux"}, `
 load ksplice.ko
 load ksplice_cmdline_v1_vmlinux.ko
@@ -145,7 +146,7 @@ echo PASS
 // safetyTaint: applying taints the kernel with TAINT_LIVEPATCH
 // (32768), the update module is marked as a live patch ('K' in its taint
 // file), and apply and reverse are logged with the update's id.
-func safetyTaint(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyTaint(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux"}, `
 load ksplice.ko
 [ $(( $(cat /proc/sys/kernel/tainted) & 32768 )) -eq 0 ] || fail "tainted livepatch before any update"
@@ -175,7 +176,7 @@ echo PASS
 // have MODULE_FORCE_UNLOAD) reverses it before its text is freed, with
 // the update stacked on it; then the engine goes too, and the patched
 // function runs its old code, with no oops.
-func safetyForcedUnload(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyForcedUnload(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_cmdline_v1_vmlinux", "ksplice_cmdline_v2_vmlinux"}, `
 before=$(cat /proc/cmdline)
 load ksplice.ko
@@ -222,7 +223,7 @@ echo PASS
 // kthread sleeps inside its replacement waits, retrying the stack check,
 // until the thread is out; the thread then runs the old code. Without the
 // wait, the thread would wake up in freed text.
-func safetyForcedUnloadBusy(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyForcedUnloadBusy(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_v2_ksplice_test_busy"}, `
 P=/sys/module/ksplice_test_busy/parameters
 load ksplice.ko
@@ -260,7 +261,7 @@ echo PASS
 // reverses the update before the module's text is freed (the saved bytes
 // go back into it while it is still there; a later reverse would write
 // them into freed memory).
-func safetyForcedUnloadTarget(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyForcedUnloadTarget(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_busy", "ksplice_busy_v2_ksplice_test_busy"}, `
 P=/sys/module/ksplice_test_busy/parameters
 load ksplice.ko
@@ -298,7 +299,7 @@ echo PASS
 // old function's site while the update is applied, and after reverse the
 // old code follows the key again. (The fixture's new code carries no
 // __jump_table entry for its own static branch: it returns x + 2.)
-func safetyJumpLabel(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyJumpLabel(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl"}, `
 P=/sys/module/ksplice_test_safety/parameters
 load ksplice.ko
@@ -341,7 +342,7 @@ echo PASS
 // code_changed). With the ftrace redirect the update applies, the static
 // call is updated while the update is applied (the new code, x + 2, does
 // not use it) and the old code follows it after reverse.
-func safetyStaticCall(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyStaticCall(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc"}, `
 P=/sys/module/ksplice_test_safety/parameters
 load ksplice.ko
@@ -382,7 +383,7 @@ echo PASS
 // function to replace (its stack holds no address in the function
 // itself) makes apply busy, naming the .cold part; once it is out, the
 // update applies and reverses.
-func safetyColdKprobe(t *testing.T, k *lab.Kernel, kos map[string]string) {
+func safetyColdKprobe(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_cold"}, `
 P=/sys/module/ksplice_test_safety/parameters
 T=/sys/kernel/tracing
@@ -436,7 +437,7 @@ func TestSafety(t *testing.T) {
 	kos := buildSafetyModules(t, k, t.TempDir())
 	for _, c := range []struct {
 		name string
-		run  func(*testing.T, *lab.Kernel, map[string]string)
+		run  func(*testing.T, *kbuild.Kernel, map[string]string)
 	}{
 		{"privilege", safetyPrivilege},
 		{"taint", safetyTaint},
