@@ -53,9 +53,9 @@ struct ksplice_fops {
 	/*
 	 * Where calls of @addr go; 0 means into @addr. Written inside
 	 * stop_machine (WRITE_ONCE), read by the handler (READ_ONCE), which
-	 * runs with preemption disabled and so is never in progress on
-	 * another CPU while the stopper runs, except from an NMI: one
-	 * aligned word, read once, is the old target or the new one.
+	 * runs with preemption disabled and so is not in progress on another
+	 * CPU while the stopper runs, except in an NMI: one aligned word,
+	 * read once, is the old target or the new one.
 	 */
 	unsigned long target;
 };
@@ -94,9 +94,11 @@ static void notrace ksplice_ftrace_handler(unsigned long ip,
 	int bit;
 
 	/*
-	 * Also disables preemption: a task cannot be stopped between reading
-	 * the target and leaving for it, so once stop_machine has switched
-	 * it, no task still goes to the previous one.
+	 * Also disables preemption, so no CPU is between reading the target
+	 * and setting the saved ip while the stopper runs. A task preempted
+	 * later in ftrace's trampoline, on its way to the ip it was given,
+	 * has that ip (the old function, or the previous replacement) as a
+	 * return address on its stack, and the stack check finds it there.
 	 */
 	bit = ftrace_test_recursion_trylock(ip, parent_ip);
 	if (WARN_ON_ONCE(bit < 0))
