@@ -802,6 +802,8 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 	st->target = NULL;
 	if (st->u->post_reverse)
 		st->u->post_reverse();
+	/* No task can be in the update's code now: free its shadow data. */
+	ksplice_shadow_release(st->u->mod, st->u->id);
 	module_put(st->u->mod);
 	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
@@ -882,6 +884,7 @@ void ksplice_unregister_update(const struct ksplice_update *u)
 	list_del(&st->list);
 	st->dead = true;
 	mutex_unlock(&ksplice_mutex);
+	ksplice_shadow_release(u->mod, u->id);
 	pr_info("%s: unregistered\n", u->id);
 	/* Waits for sysfs readers and writers, which see st->dead. */
 	kobject_put(&st->kobj);
@@ -977,6 +980,7 @@ static int __init ksplice_init(void)
 				GFP_KERNEL);
 	if (!ksplice_stack)
 		return -ENOMEM;
+	ksplice_shadow_init();
 	ret = ksplice_sysfs_init();
 	if (ret)
 		goto free_stack;
@@ -999,6 +1003,7 @@ static void __exit ksplice_exit(void)
 	WARN_ON(!list_empty(&ksplice_applied));
 	unregister_module_notifier(&ksplice_module_nb);
 	ksplice_sysfs_exit();
+	ksplice_shadow_exit();
 	kfree(ksplice_stack);
 }
 

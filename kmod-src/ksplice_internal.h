@@ -207,6 +207,11 @@ void ksplice_sysfs_exit(void);
 int ksplice_sysfs_add(struct ksplice_state *st);
 void ksplice_state_release(struct ksplice_state *st);
 
+/* ksplice_shadow.c */
+void ksplice_shadow_init(void);
+void ksplice_shadow_exit(void);
+void ksplice_shadow_release(struct module *mod, const char *id);
+
 /* arch/<arch>/ksplice_arch.c */
 int ksplice_arch_init(void);
 void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run);

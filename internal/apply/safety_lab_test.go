@@ -21,21 +21,16 @@ import (
 
 // safetyModules are built in this order, each against the engine's
 // symbols: directory (from the repository root) and module name.
-// update marks the sources patchgen wrote, which, as create's, include the
-// engine's ksplice.h from include/.
-var safetyModules = []struct {
-	dir, module string
-	update      bool
-}{
-	{"kmod-src", "ksplice", false},
-	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1_vmlinux", true},
-	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2_vmlinux", true},
-	{"testdata/kmod-tests/busy", "ksplice_test_busy", false},
-	{"testdata/kmod-tests/busy-update", "ksplice_busy_v2_ksplice_test_busy", true},
-	{"testdata/safety/target", "ksplice_test_safety", false},
-	{"testdata/safety/jl-update", "ksplice_safety_jl", false},
-	{"testdata/safety/cold-update", "ksplice_safety_cold", false},
-	{"testdata/safety/sc-update", "ksplice_safety_sc", false},
+var safetyModules = []struct{ dir, module string }{
+	{"kmod-src", "ksplice"},
+	{"testdata/kmod-update-cmdline/v1", "ksplice_cmdline_v1_vmlinux"},
+	{"testdata/kmod-update-cmdline/v2", "ksplice_cmdline_v2_vmlinux"},
+	{"testdata/kmod-tests/busy", "ksplice_test_busy"},
+	{"testdata/kmod-tests/busy-update", "ksplice_busy_v2_ksplice_test_busy"},
+	{"testdata/safety/target", "ksplice_test_safety"},
+	{"testdata/safety/jl-update", "ksplice_safety_jl_ksplice_test_safety"},
+	{"testdata/safety/cold-update", "ksplice_safety_cold_ksplice_test_safety"},
+	{"testdata/safety/sc-update", "ksplice_safety_sc_ksplice_test_safety"},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -54,7 +49,9 @@ func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]s
 		if out, err := exec.Command("cp", "-a", filepath.Join(root, m.dir), dst).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", m.dir, err, out)
 		}
-		if m.update {
+		if m.dir != "kmod-src" && !strings.HasSuffix(m.dir, "target") && !strings.HasSuffix(m.dir, "busy") {
+			// Update modules include the engine's ksplice.h from
+			// include/, as create lays them out.
 			h, err := os.ReadFile(filepath.Join(root, "kmod-src", "ksplice.h"))
 			if err == nil {
 				err = os.MkdirAll(filepath.Join(dst, "include"), 0o755)
@@ -68,7 +65,12 @@ func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]s
 		}
 		args := []string{"-s", "-C", k.Headers, "M=" + dst, "-j2"}
 		if m.dir != "kmod-src" {
-			args = append(args, "KBUILD_EXTRA_SYMBOLS="+symvers)
+			extra := symvers
+			if strings.HasSuffix(m.dir, "-update") && strings.HasPrefix(m.dir, "testdata/safety/") {
+				// Their new code uses the target module's exports.
+				extra += " " + filepath.Join(dir, "testdata/safety/target/Module.symvers")
+			}
+			args = append(args, "KBUILD_EXTRA_SYMBOLS="+extra)
 		}
 		cmd := exec.Command("make", append(args, "modules")...)
 		var out bytes.Buffer
@@ -300,11 +302,11 @@ echo PASS
 // old code follows the key again. (The fixture's new code carries no
 // __jump_table entry for its own static branch: it returns x + 2.)
 func safetyJumpLabel(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl_ksplice_test_safety"}, `
 P=/sys/module/ksplice_test_safety/parameters
 load ksplice.ko
 load ksplice_test_safety.ko
-load ksplice_safety_jl.ko
+load ksplice_safety_jl_ksplice_test_safety.ko
 echo 5 > $P/call
 expect "old code" "$(cat $P/result)" 6
 stage safety-jl apply
@@ -321,7 +323,7 @@ expect "key on" "$(cat $P/result)" 105
 echo 0 > $P/key
 echo 5 > $P/call
 expect "key off" "$(cat $P/result)" 6
-rmmod ksplice_safety_jl || fail "rmmod update"
+rmmod ksplice_safety_jl_ksplice_test_safety || fail "rmmod update"
 rmmod ksplice_test_safety || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
@@ -343,11 +345,11 @@ echo PASS
 // call is updated while the update is applied (the new code, x + 2, does
 // not use it) and the old code follows it after reverse.
 func safetyStaticCall(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc_ksplice_test_safety"}, `
 P=/sys/module/ksplice_test_safety/parameters
 load ksplice.ko
 load ksplice_test_safety.ko
-load ksplice_safety_sc.ko
+load ksplice_safety_sc_ksplice_test_safety.ko
 echo 5 > $P/sc_call
 expect "old code" "$(cat $P/sc_result)" 6
 stage safety-sc apply
@@ -362,7 +364,7 @@ expect "old code follows the static call" "$(cat $P/sc_result)" 15
 echo 0 > $P/sc
 echo 5 > $P/sc_call
 expect "static call back" "$(cat $P/sc_result)" 6
-rmmod ksplice_safety_sc || fail "rmmod update"
+rmmod ksplice_safety_sc_ksplice_test_safety || fail "rmmod update"
 rmmod ksplice_test_safety || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
@@ -384,12 +386,12 @@ echo PASS
 // itself) makes apply busy, naming the .cold part; once it is out, the
 // update applies and reverses.
 func safetyColdKprobe(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
-	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_cold"}, `
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_cold_ksplice_test_safety"}, `
 P=/sys/module/ksplice_test_safety/parameters
 T=/sys/kernel/tracing
 load ksplice.ko
 load ksplice_test_safety.ko
-load ksplice_safety_cold.ko
+load ksplice_safety_cold_ksplice_test_safety.ko
 [ -e $T/kprobe_events ] || mount -t tracefs nodev $T || fail "mount tracefs"
 echo 'p:ksplice_probe ksplice_cold_func+5' > $T/kprobe_events || fail "kprobe event"
 stage safety-cold apply
@@ -409,7 +411,7 @@ expect "result of the new code" "$(cat $P/cold_result)" 2
 stage safety-cold reverse
 sleep 1
 expect "result after reverse" "$(cat $P/cold_result)" 1
-rmmod ksplice_safety_cold || fail "rmmod update"
+rmmod ksplice_safety_cold_ksplice_test_safety || fail "rmmod update"
 rmmod ksplice_test_safety || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS

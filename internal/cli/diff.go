@@ -104,6 +104,20 @@ func writeDiffText(w io.Writer, res *elfdiff.Result, all bool) error {
 	fmt.Fprintf(w, "carry: %d functions (%s), %d data objects (%s)\n",
 		len(res.Carry.Functions), displayJoin(res.Carry.Functions),
 		len(res.Carry.Data), displayJoin(res.Carry.Data))
+	if a := res.Authored; a != nil {
+		for _, h := range a.Hooks {
+			fmt.Fprintf(w, "hook: %s %s\n", h.Kind, elfdiff.Display(h.Function))
+		}
+		for _, f := range a.IgnoredFunctions {
+			fmt.Fprintf(w, "ignored: function %s\n", elfdiff.Display(f))
+		}
+		for _, s := range a.IgnoredSections {
+			fmt.Fprintf(w, "ignored: section %s\n", s)
+		}
+		for _, f := range a.Forced {
+			fmt.Fprintf(w, "force-unsafe: %s (not honoured: stacks are always checked)\n", elfdiff.Display(f))
+		}
+	}
 	for _, r := range res.Refusals {
 		fmt.Fprintf(w, "refused: %s [%s]: %s\n", elfdiff.Display(r.Symbol), r.Rule, r.Reason)
 	}

@@ -41,6 +41,8 @@ func TestDiffCmd(t *testing.T) {
 	}{
 		{name: "changed", args: []string{"x86_64/body.orig.o", "x86_64/body.patched.o"}, code: ExitOK,
 			stdout: []string{"changed", "scale", "carry: 1 functions (scale)"}},
+		{name: "author macros", args: []string{"arm64/authored.orig.o", "arm64/authored.patched.o"}, code: ExitOK,
+			stdout: []string{"hook: load on_load", "hook: pre_patch before", "ignored: function noisy", "ignored: section .text.skipped", "force-unsafe: report (not honoured"}},
 		{name: "json", args: []string{"--json", "arm64/newfunc.orig.o", "arm64/newfunc.patched.o"}, code: ExitOK,
 			jsonWant: "helper"},
 		{name: "refused after the report", args: []string{"x86_64/data.orig.o", "x86_64/data.patched.o"}, code: ExitRefused,

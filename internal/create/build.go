@@ -1,6 +1,7 @@
 package create
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,9 +32,10 @@ type Pair struct {
 // the kernel's build tree, where they are valid as long as the source is.
 // All of it is used under the kernel's lock.
 type workspace struct {
-	k    *kbuild.Kernel
-	src  string
-	objs string
+	k       *kbuild.Kernel
+	src     string
+	objs    string
+	include string // author headers (kbuild.Tree.Include)
 }
 
 // newWorkspace returns the workspace called name: "post" for the patched
@@ -43,11 +45,11 @@ func newWorkspace(k *kbuild.Kernel, name string) *workspace {
 }
 
 func (w *workspace) preTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.k.Source, Build: w.k.Build, MakeVars: w.k.MakeVars}
+	return kbuild.Tree{Source: w.k.Source, Build: w.k.Build, MakeVars: w.k.MakeVars, Include: w.include}
 }
 
 func (w *workspace) postTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.k.MakeVars}
+	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.k.MakeVars, Include: w.include}
 }
 
 // touchedRecord lists, in post/src, the files the last patch may have
@@ -140,16 +142,27 @@ func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) erro
 // buildPairs builds objs before and after the patch and copies them into
 // dir/pre and dir/post. With earlier patches (the updates this one stacks
 // on), "before" is the tree with those applied.
-func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+//
+// include, if not "", holds the headers for patch authors (kmod-src/include):
+// they are copied to a fixed place of the kernel's cache and put on the
+// include path of both builds. The place never moves, so the command lines
+// of the kept pre-patch objects stay the same from one update to the next.
+func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir, include string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	post := newWorkspace(k, "post")
+	if include != "" {
+		if post.include, err = copyAuthorHeaders(include, filepath.Join(k.Dir, "author-include")); err != nil {
+			return nil, fmt.Errorf("author headers: %w", err)
+		}
+	}
 	preTree := post.preTree()
 	if len(after) > 0 {
 		base := newWorkspace(k, "base")
+		base.include = post.include
 		err = timed("apply-base", func() error { return base.prepare(ctx, after) })
 		if err != nil {
 			return nil, fmt.Errorf("earlier patches (--after): %w", err)
@@ -218,4 +231,39 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
+}
+
+// copyAuthorHeaders makes dst hold exactly the .h files of src, rewriting
+// only those that differ (Kbuild rebuilds what includes a changed one), and
+// returns dst.
+func copyAuthorHeaders(src, dst string) (string, error) {
+	hs, err := filepath.Glob(filepath.Join(src, "*.h"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	keep := map[string]bool{}
+	for _, h := range hs {
+		b, err := os.ReadFile(h)
+		if err != nil {
+			return "", err
+		}
+		name := filepath.Join(dst, filepath.Base(h))
+		keep[filepath.Base(h)] = true
+		if old, err := os.ReadFile(name); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	old, _ := filepath.Glob(filepath.Join(dst, "*.h"))
+	for _, h := range old {
+		if !keep[filepath.Base(h)] {
+			os.Remove(h)
+		}
+	}
+	return dst, nil
 }

@@ -32,7 +32,7 @@ func TestBuildPairsCmdline(t *testing.T) {
 		t.Logf("%s: %v", name, time.Since(start))
 		return err
 	}
-	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, dir, os.Stderr, timed)
+	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, dir, "", os.Stderr, timed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,8 +136,8 @@ func (c *creation) stages() []stage {
 		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
+		{"build-engine", c.buildEngine}, // before generate: its exports
 		{"generate", c.generate},
-		{"build-engine", c.buildEngine},
 		{"build-modules", c.buildModules},
 		{"write", c.write},
 	}
@@ -275,7 +275,7 @@ func (c *creation) buildPairs(ctx context.Context) error {
 	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
 		return err
 	}
-	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, c.o.Log, c.clock.time)
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, filepath.Join(c.kmodSrc, "include"), c.o.Log, c.clock.time)
 	return err
 }
 
@@ -300,6 +300,7 @@ func (c *creation) diff(context.Context) error {
 			return err
 		}
 		c.res.Diffs[p.Rel] = d
+		c.authored(p.Rel, d.Authored)
 		for _, r := range d.Refusals {
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
 				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
@@ -344,6 +345,23 @@ func (c *creation) diff(context.Context) error {
 	return nil
 }
 
+// authored says what the author macros of an object asked for that the
+// update does not do as asked, or leaves out.
+func (c *creation) authored(rel string, a *elfdiff.Authored) {
+	if a == nil {
+		return
+	}
+	for _, f := range a.Forced {
+		c.warn(fmt.Sprintf("%s: KPATCH_FORCE_UNSAFE(%s) is not honoured: ksplice checks every stack, and applies only when no task is inside %s", rel, f, f))
+	}
+	for _, f := range a.IgnoredFunctions {
+		fmt.Fprintf(c.o.Log, "create: %s: %s left out of the update (IGNORE_FUNCTION)\n", rel, f)
+	}
+	for _, s := range a.IgnoredSections {
+		fmt.Fprintf(c.o.Log, "create: %s: section %s left out of the update (IGNORE_SECTION)\n", rel, s)
+	}
+}
+
 func diffPair(p Pair) (*elfdiff.Result, error) {
 	pre, err := elfdiff.Open(p.Pre)
 	if err != nil {
@@ -364,9 +382,9 @@ func diffPair(p Pair) (*elfdiff.Result, error) {
 // the manifest.
 func (c *creation) generate(context.Context) error {
 	k := c.k
-	exported, err := patchgen.ReadSymvers(filepath.Join(k.Headers, "Module.symvers"))
+	exported, err := updateExports(k.Headers, c.engine)
 	if err != nil {
-		return fmt.Errorf("kernel exports: %w", err)
+		return err
 	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
@@ -403,6 +421,25 @@ func (c *creation) generate(context.Context) error {
 		c.modules = append(c.modules, gm)
 	}
 	return nil
+}
+
+// updateExports returns the symbols the module loader resolves for an
+// update module: the kernel's exports (headers' Module.symvers) and the
+// engine's (the shadow variable API; the update module is loaded after the
+// engine and built against its Module.symvers, in engine).
+func updateExports(headers, engine string) (map[string]bool, error) {
+	exported, err := patchgen.ReadSymvers(filepath.Join(headers, "Module.symvers"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel exports: %w", err)
+	}
+	own, err := patchgen.ReadSymvers(filepath.Join(engine, "Module.symvers"))
+	if err != nil {
+		return nil, fmt.Errorf("engine exports: %w", err)
+	}
+	for s := range own {
+		exported[s] = true
+	}
+	return exported, nil
 }
 
 func (c *creation) buildEngine(ctx context.Context) error {

@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
@@ -243,4 +245,82 @@ func TestClockRecordsStagesInOrder(t *testing.T) {
 			t.Errorf("stage %s has no title", st.name)
 		}
 	}
+}
+
+// TestUpdateExports: an update module may call the kernel's exports and the
+// engine's (ksplice_shadow_*), and nothing else through the module loader.
+func TestUpdateExports(t *testing.T) {
+	headers, engine := t.TempDir(), t.TempDir()
+	write := func(dir, content string) {
+		if err := os.WriteFile(filepath.Join(dir, "Module.symvers"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(headers, "0x1\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n")
+	write(engine, "0x2\tksplice_shadow_get\t/tmp/kmod/ksplice\tEXPORT_SYMBOL_GPL\t\n")
+	got, err := updateExports(headers, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"seq_puts": true, "ksplice_shadow_get": true, "saved_command_line": false} {
+		if got[name] != want {
+			t.Errorf("exported[%s] = %v, want %v", name, got[name], want)
+		}
+	}
+	if _, err := updateExports(headers, t.TempDir()); err == nil {
+		t.Error("no error without the engine's Module.symvers")
+	}
+}
+
+// TestCopyAuthorHeaders: the fixed include directory ends up holding
+// exactly the author headers, and an unchanged header is not rewritten
+// (Kbuild would rebuild what includes it).
+func TestCopyAuthorHeaders(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	for name, body := range map[string]string{"ksplice-patch.h": "a", "kpatch-macros.h": "b", "README": "c"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dst, "stale.h"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := copyAuthorHeaders(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dst, "ksplice-patch.h"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := copyAuthorHeaders(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := filepath.Glob(filepath.Join(dst, "*"))
+	for i := range got {
+		got[i] = filepath.Base(got[i])
+	}
+	if want := []string{"kpatch-macros.h", "ksplice-patch.h"}; !slices.Equal(got, want) {
+		t.Errorf("include directory holds %v, want %v", got, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "ksplice-patch.h")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("unchanged header rewritten: %v", err)
+	}
+}
+
+// TestAuthoredWarnings: KPATCH_FORCE_UNSAFE is reported as not honoured,
+// and what the IGNORE macros left out is said.
+func TestAuthoredWarnings(t *testing.T) {
+	var log strings.Builder
+	c := &creation{o: Options{Log: &log}, res: &Result{}}
+	c.authored("fs/proc/base.o", &elfdiff.Authored{Forced: []string{"proc_pid_status"},
+		IgnoredFunctions: []string{"proc_oom_score"}, IgnoredSections: []string{".text.unlikely"}})
+	if len(c.res.Warnings) != 1 || !strings.Contains(c.res.Warnings[0], "KPATCH_FORCE_UNSAFE(proc_pid_status) is not honoured") {
+		t.Errorf("warnings %q", c.res.Warnings)
+	}
+	for _, want := range []string{"proc_oom_score left out", "section .text.unlikely left out"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	c.authored("fs/proc/base.o", nil)
 }

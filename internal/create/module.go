@@ -94,6 +94,11 @@ func buildUpdateModule(ctx context.Context, k *kbuild.Kernel, m *patchgen.Module
 			return "", err
 		}
 	}
+	// The author headers, for a hook file (--hooks) that includes them,
+	// then the engine's table header.
+	if _, err := copyAuthorHeaders(filepath.Join(kmodSrc, "include"), filepath.Join(dir, "include")); err != nil {
+		return "", err
+	}
 	if err := copyFile(filepath.Join(kmodSrc, "ksplice.h"), filepath.Join(dir, "include", "ksplice.h")); err != nil {
 		return "", err
 	}

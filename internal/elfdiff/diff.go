@@ -46,6 +46,9 @@ func Diff(pre, post *File) (*Result, error) {
 	d.compareObjects()
 	d.carryClosure()
 	d.refuse()
+	if err := d.applyAuthored(); err != nil {
+		return nil, err
+	}
 	d.res.Carry = Carry{Functions: []string{}, Data: []string{}}
 	for _, fd := range d.res.Functions {
 		if fd.Carry {

@@ -241,6 +241,15 @@ var expectations = map[string]expect{
 		carry:    []string{"odd"},
 		refusals: []string{"odd:unknown-section"},
 	},
+	// Author macros: the hooks are carried as new code, noisy and the
+	// section of skipped are ignored, and the macros' sections are
+	// neither compared nor refused.
+	"authored": {
+		status: map[string]Status{"report": StatusChanged, "noisy": StatusChanged, "skipped": StatusChanged,
+			"on_load": StatusNew, "before": StatusNew, "check": StatusNew},
+		carry:  []string{"report", "on_load", "before", "check"},
+		reason: map[string]string{"noisy": "ignored by the author", "skipped": "ignored by the author"},
+	},
 }
 
 func TestRules(t *testing.T) {
@@ -500,5 +509,42 @@ func TestRuleSentinels(t *testing.T) {
 	if !errors.Is(err, ErrDataChanged) || errors.Is(err, ErrTooShort) {
 		t.Errorf("RefusedError of a data-changed refusal: Is(ErrDataChanged)=%v Is(ErrTooShort)=%v",
 			errors.Is(err, ErrDataChanged), errors.Is(err, ErrTooShort))
+	}
+}
+
+// TestAuthored checks what elfdiff reads from the author macros' sections.
+func TestAuthored(t *testing.T) {
+	for _, arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			a := diffPair(t, arch, "authored").Authored
+			if a == nil {
+				t.Fatal("no Authored in the result")
+			}
+			hooks := map[string]string{}
+			for _, h := range a.Hooks {
+				hooks[h.Kind] = h.Function
+			}
+			want := map[string]string{"load": "on_load", "pre_patch": "before", "pre_apply": "check"}
+			if len(hooks) != len(want) {
+				t.Errorf("hooks %v, want %v", hooks, want)
+			}
+			for k, f := range want {
+				if hooks[k] != f {
+					t.Errorf("hook %s: %q, want %q", k, hooks[k], f)
+				}
+			}
+			if !slices.Equal(a.IgnoredFunctions, []string{"noisy"}) {
+				t.Errorf("ignored functions %v, want [noisy]", a.IgnoredFunctions)
+			}
+			if !slices.Equal(a.Forced, []string{"report"}) {
+				t.Errorf("forced %v, want [report]", a.Forced)
+			}
+			if !slices.Equal(a.IgnoredSections, []string{".text.skipped"}) {
+				t.Errorf("ignored sections %v, want [.text.skipped]", a.IgnoredSections)
+			}
+			if diffPair(t, arch, "body").Authored != nil {
+				t.Error("a pair without author macros has Authored")
+			}
+		})
 	}
 }

@@ -48,9 +48,10 @@ const (
 	KindFtrace                     // __mcount_loc, __patchable_function_entries
 	KindDiscard                    // .discard.*: dropped by the kernel's linker script
 	KindMeta                       // not allocated: symbols, strings, debug info, notes
+	KindAuthor                     // written by the author macros (authored.go): read, never compared
 )
 
-var sectionKindNames = [...]string{"other", "text", "data", "strings", "special", "ftrace", "discard", "meta"}
+var sectionKindNames = [...]string{"other", "text", "data", "strings", "special", "ftrace", "discard", "meta", "author"}
 
 func (k SectionKind) String() string { return sectionKindNames[k] }
 

@@ -152,6 +152,8 @@ func classify(s *Section, a *arch.Arch) SectionKind {
 		return KindFtrace
 	case isSpecial(s.Name):
 		return KindSpecial
+	case isAuthored(s.Name):
+		return KindAuthor
 	case s.Flags&elf.SHF_EXECINSTR != 0:
 		return KindText
 	case s.Flags&elf.SHF_MERGE != 0 && s.Flags&elf.SHF_STRINGS != 0:

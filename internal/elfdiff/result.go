@@ -33,6 +33,9 @@ type Result struct {
 	Refusals  []Refusal   `json:"refusals"`
 	// Carry names what an update built from this diff must carry.
 	Carry Carry `json:"carry"`
+	// Authored is what the author macros of the patched source declared:
+	// hooks, functions and sections to ignore.
+	Authored *Authored `json:"authored,omitempty"`
 
 	Pre  *File `json:"-"`
 	Post *File `json:"-"`

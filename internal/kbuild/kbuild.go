@@ -31,6 +31,10 @@ type Tree struct {
 	// foreign architecture (see MakeVars).
 	MakeVars []string `json:"make_vars"`
 	Jobs     int      `json:"-"` // make -j; 0 means 2
+	// Include is a directory of headers for patch authors, put on the
+	// include path (KCFLAGS -I, which changes no generated code); "" for
+	// none.
+	Include string `json:"-"`
 }
 
 // Object is one object file built from the tree.
@@ -81,7 +85,11 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 		jobs = 2
 	}
 	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
-	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+SectionFlags)
+	kcflags := SectionFlags
+	if t.Include != "" {
+		kcflags += " -I" + t.Include
+	}
+	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+kcflags)
 	args = append(args, objs...)
 	// All of make's output, interleaved as printed, for compilerErrors.
 	var out bytes.Buffer

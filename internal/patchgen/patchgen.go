@@ -142,7 +142,7 @@ type gen struct {
 }
 
 type replaced struct {
-	obj    string // the object it comes from, "fs/proc/cmdline.o"
+	obj string // the object it comes from, "fs/proc/cmdline.o"
 	// helper marks a function that is only matched, never replaced (see
 	// helperFor).
 	helper bool
@@ -505,7 +505,10 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 			return nil
 		}
 	}
-	if r.Sym.Section == nil && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) {
+	// An exported symbol, whether the object only uses it or defines it
+	// (a global of the patched file that it exports, or that its module
+	// exports): the module loader binds the running kernel's.
+	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) {
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, r.Sym.Name, r.Addend)
 		return nil
 	}

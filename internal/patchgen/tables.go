@@ -36,6 +36,12 @@ func (g *gen) tables(module string) string {
 			w("extern %s %s(void) __weak;\n", ret, h)
 		}
 	}
+	hooks, err := g.hookWrappers(w)
+	if err != nil {
+		// Cannot happen: elfdiff carries every hook function. Should it,
+		// the module's build stops here, saying why.
+		w("#error %s\n", cString(err.Error()))
+	}
 	for i, r := range g.replaced {
 		w("\n/* %s: the old code run-pre matching looks for */\n", r.name)
 		w("static const u8 ksplice_old_code_%d[] = {\n", i)
@@ -126,9 +132,9 @@ func (g *gen) tables(module string) string {
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
 	}
-	if g.in.Hooks != nil {
-		for _, h := range HookNames {
-			w("\t.%s = %s,\n", strings.TrimPrefix(h, "ksplice_hook_"), h)
+	for _, h := range HookNames {
+		if f := strings.TrimPrefix(h, "ksplice_hook_"); hooks[f] != "" {
+			w("\t.%s = %s,\n", f, hooks[f])
 		}
 	}
 	w("};\n\n")

@@ -19,9 +19,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
@@ -37,8 +39,13 @@ func main() {
 	engineID := flag.String("engine-id", "", "id the module registers with the engine (default: -id)")
 	desc := flag.String("desc", "", "description")
 	target := flag.String("target", "vmlinux", "vmlinux or a module name")
-	symvers := flag.String("symvers", "", "Module.symvers: the symbols the module loader resolves")
+	symvers := flag.String("symvers", "", "Module.symvers files, comma-separated: the symbols the module loader resolves")
 	tamper := flag.Int("tamper", -1, "flip bit 1 of this byte of -func's old code")
+	// The engine must hold its rules even for updates that create would
+	// refuse (made by another tool, or by hand): its tests build such
+	// updates on purpose.
+	only := flag.Bool("only", false, "carry -func (and its .cold/.part pieces) and no other changed function")
+	unchecked := flag.String("unchecked", "", "generate despite elfdiff refusals of this rule (for tests of the engine's own checks)")
 	out := flag.String("out", "", "output directory")
 	flag.Parse()
 	if *pre == "" || *post == "" || *fn == "" || *id == "" || *out == "" || *symvers == "" {
@@ -48,9 +55,13 @@ func main() {
 	if *rel == "" {
 		*rel = filepath.Base(*post)
 	}
-	exported, err := patchgen.ReadSymvers(*symvers)
-	if err != nil {
-		log.Fatal(err)
+	exported := map[string]bool{}
+	for _, f := range strings.Split(*symvers, ",") {
+		m, err := patchgen.ReadSymvers(f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		maps.Copy(exported, m)
 	}
 	a, err := elfdiff.Open(*pre)
 	if err != nil {
@@ -63,6 +74,9 @@ func main() {
 	res, err := elfdiff.Diff(a, b)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *unchecked != "" {
+		res.Refusals = slices.DeleteFunc(res.Refusals, func(r elfdiff.Refusal) bool { return string(r.Rule) == *unchecked })
 	}
 	if err := res.Err(); err != nil {
 		log.Fatal(err)
@@ -77,6 +91,13 @@ func main() {
 	}
 	if !fd.Carry {
 		log.Fatalf("%s: %s is not carried (%s); -carry replaces it by its own code", *rel, *fn, fd.Status)
+	}
+	if *only {
+		for _, other := range res.Functions {
+			if other != fd && (other.Post == nil || other.Post.Parent != fd.Post) {
+				other.Carry = false
+			}
+		}
 	}
 	if *tamper >= 0 {
 		if *tamper >= len(fd.Pre.Code) {

@@ -35,7 +35,13 @@
 #define KSPLICE_TEST_ADD 1
 #endif
 
-static DEFINE_STATIC_KEY_FALSE(ksplice_test_key);
+/*
+ * Exported, as are the static call's key and trampoline below: the updates
+ * of regen.sh carry the jump label and static call sites of the new code,
+ * which the module loader must resolve.
+ */
+DEFINE_STATIC_KEY_FALSE(ksplice_test_key);
+EXPORT_SYMBOL_GPL(ksplice_test_key);
 
 static int result;
 module_param(result, int, 0444);
@@ -66,6 +72,7 @@ static int ksplice_sc_ten(int x)
 }
 
 DEFINE_STATIC_CALL(ksplice_test_sc, ksplice_sc_one);
+EXPORT_STATIC_CALL_GPL(ksplice_test_sc);
 
 noinline int ksplice_jl_func(int x)
 {
