@@ -79,7 +79,8 @@ func amd64Only(t *testing.T, k *kbuild.Kernel, why string) {
 
 // livepatchScript: livepatch first, then ksplice is refused naming the
 // owner; livepatch removed, ksplice applies; then livepatch is refused by
-// ftrace and ksplice's update keeps working.
+// ftrace and ksplice's update keeps working, and turning ftrace off
+// (kernel.ftrace_enabled=0) is refused while ksplice owns a function.
 const livepatchScript = `. ./lib.sh
 LP=/sys/kernel/livepatch/livepatch_sample
 insmod livepatch-sample.ko || fail "insmod livepatch-sample.ko"
@@ -106,6 +107,10 @@ dmesg | grep -E 'livepatch.*(failed|-16)' | sed 's/^/dmesg: /'
 grep -q 'ksplice=patched' /proc/cmdline || fail "ksplice lost: $(cat /proc/cmdline)"
 grep -q 'live patched' /proc/cmdline && fail "livepatch active over ksplice"
 ok "ksplice still applied: $(cat /proc/cmdline)"
+if echo 0 > /proc/sys/kernel/ftrace_enabled; then fail "ftrace_enabled=0 accepted while ksplice owns a function"; fi
+[ "$(cat /proc/sys/kernel/ftrace_enabled)" = 1 ] || fail "ftrace_enabled is $(cat /proc/sys/kernel/ftrace_enabled)"
+grep -q 'ksplice=patched' /proc/cmdline || fail "ksplice lost after ftrace_enabled=0: $(cat /proc/cmdline)"
+ok "ftrace_enabled=0 refused (FTRACE_OPS_FL_PERMANENT)"
 run 0 ksplice undo cmdline
 grep -q 'ksplice=patched' /proc/cmdline && fail "undo: still patched"
 untouched
