@@ -770,7 +770,8 @@ put_mod:
 }
 
 /*
- * Reverse @st, the newest applied update; ksplice_mutex held. A forced
+ * Reverse @st, which no later update depends on (ksplice_dependent());
+ * ksplice_mutex held. A forced
  * reverse (st->forced) is not refused: the pre_reverse hook's veto is
  * logged and overridden and busy tasks are waited for.
  */
@@ -811,9 +812,33 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 }
 
 /* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+/*
+ * The newest update applied after @st that depends on it: one that
+ * replaces one of @st's functions too (its calls go on to @st's
+ * replacement), or that run-pre matched against code @st put in place (a
+ * helper or an old function it found through @st's replacement, whose
+ * deductions may point into @st's module). Updates that share nothing
+ * with @st may be applied and reversed in any order. ksplice_mutex held.
+ */
+static struct ksplice_state *ksplice_dependent(struct ksplice_state *st)
+{
+	struct ksplice_state *later;
+	u32 i, j;
+
+	list_for_each_entry(later, &ksplice_applied, applied) {
+		if (later == st)
+			break;	/* newest first: the rest came before @st */
+		for (i = 0; i < ksplice_nr_matched(later->u); i++)
+			for (j = 0; j < st->u->nr_funcs; j++)
+				if (later->funcs[i].addr == st->funcs[j].addr)
+					return later;
+	}
+	return NULL;
+}
+
 int ksplice_reverse(struct ksplice_state *st)
 {
-	struct ksplice_state *top;
+	struct ksplice_state *dep;
 
 	st->reason = KSPLICE_OK;
 	st->message[0] = '\0';
@@ -823,11 +848,11 @@ int ksplice_reverse(struct ksplice_state *st)
 				   ksplice_stage_name(st->stage));
 		return ksplice_fail(st);
 	}
-	top = list_first_entry(&ksplice_applied, struct ksplice_state, applied);
-	if (top != st) {
+	dep = ksplice_dependent(st);
+	if (dep) {
 		ksplice_set_reason(st, KSPLICE_NOT_LAST,
-				   "update %s was applied later: reverse it first",
-				   top->u->id);
+				   "update %s, applied later, changes a function of this one: reverse it first",
+				   dep->u->id);
 		return ksplice_fail(st);
 	}
 	return ksplice_reverse_top(st);

@@ -280,7 +280,8 @@ static unsigned long ksplice_prev_target(struct ksplice_state *st,
 /**
  * ksplice_ftrace_switch - send the calls of @st's functions to @st's
  *	replacements (@on), or back to what ran before
- * @st:	the update, claimed; the newest applied update when switching off
+ * @st:	the update, claimed; when switching off, one that no later update
+ *	depends on (ksplice_dependent())
  * @on:	apply or reverse
  *
  * The stop_machine callback's only write: every other CPU spins in the
