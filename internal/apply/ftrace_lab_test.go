@@ -151,7 +151,8 @@ func TestFtraceLivepatch(t *testing.T) {
 
 // nmiScript applies the cmdline update while a test module calls
 // cmdline_proc_show from NMIs on the other CPU about every millisecond,
-// reverses and re-applies it 200 times through the engine's stage file
+// reverses and re-applies it CYCLES times through the engine's stage file
+// while a reader of /proc/cmdline spins on every CPU
 // (each round: ftrace registers and unregisters the ftrace_ops, patching
 // the call site under NMIs, and stop_machine flips the switch), then
 // checks the function tracer on the replaced function, and reports the
@@ -164,8 +165,13 @@ fn=$(grep ' cmdline_proc_show$' /proc/kallsyms | cut -d' ' -f1)
 [ -n "$fn" ] || fail "cmdline_proc_show not in kallsyms"
 insmod ksplice_test_nmi.ko fn=0x$fn || fail "insmod ksplice_test_nmi.ko"
 run 0 ksplice apply cmdline.tar
+load=
+for c in $(seq $(nproc)); do
+	(while :; do cat /proc/cmdline >/dev/null; done) &
+	load="$load $!"
+done
 n=0
-while [ $n -lt 200 ]; do
+while [ $n -lt CYCLES ]; do
 	echo reverse > $S || fail "reverse $n: $(cat /sys/kernel/ksplice/cmdline/abort_message)"
 	grep -q 'ksplice=patched' /proc/cmdline && fail "reverse $n: still patched"
 	echo apply > $S || fail "apply $n: $(cat /sys/kernel/ksplice/cmdline/abort_message)"
@@ -173,6 +179,7 @@ while [ $n -lt 200 ]; do
 	n=$((n+1))
 done
 ok "cycles $n"
+kill $load
 echo cmdline_proc_show > $T/set_ftrace_filter || fail "set_ftrace_filter"
 echo function > $T/current_tracer || fail "current_tracer"
 echo > $T/trace
@@ -194,7 +201,8 @@ untouched
 echo PASS
 `
 
-// TestFtraceNMI: 200 reverse/apply rounds of the cmdline update while the
+// TestFtraceNMI: reverse/apply rounds of the cmdline update (200, or
+// $KSPLICE_SOAK_CYCLES: make soak runs 1000) under load on every CPU, while the
 // replaced function runs in NMI context on the other CPU, then the
 // function tracer on it while applied. The console must stay clean (no
 // oops, no WARN: labtest.Run), and the NMIs must have run both the old
@@ -212,6 +220,14 @@ func TestFtraceNMI(t *testing.T) {
 		files[f] = b
 	}
 	nmi := buildModule(t, k, dir, "nmi", files)
+	cycles := 200
+	if v := os.Getenv("KSPLICE_SOAK_CYCLES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("KSPLICE_SOAK_CYCLES=%q: want a positive number", v)
+		}
+		cycles = n
+	}
 	tar := cmdlineUpdate(t, k, dir)
 	lib, _ := filepath.Abs("../../testdata/lab-scripts/lib.sh")
 	start := time.Now()
@@ -219,7 +235,7 @@ func TestFtraceNMI(t *testing.T) {
 		{Host: lib, Guest: "/root/lib.sh"},
 		{Host: nmi, Guest: "/root/ksplice_test_nmi.ko"},
 		{Host: tar, Guest: "/root/cmdline.tar"},
-	}, Command: []string{"sh", "-c", nmiScript}})
+	}, Command: []string{"sh", "-c", strings.Replace(nmiScript, "CYCLES", strconv.Itoa(cycles), 1)}})
 	t.Logf("guest (%v):\n%s", time.Since(start).Round(time.Millisecond), out.Stdout)
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
