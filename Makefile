@@ -32,7 +32,7 @@ export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit fuzz testdata demo bench install lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench soak install lint clean
 
 all: build
 
@@ -77,6 +77,12 @@ test: deps testdata build fuzz
 
 demo: deps build
 	./scripts/demo.sh $(KERNEL)
+
+# The soak: 1000 apply/undo cycles of an update under load on every CPU,
+# with the replaced function called from NMIs (TestFtraceNMI), on amd64.
+soak: deps testdata build
+	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL)" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
+		$(GO) test -count=1 -run '^TestFtraceNMI$$' -v -timeout 60m ./internal/apply
 
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \

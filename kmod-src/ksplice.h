@@ -92,7 +92,7 @@ struct ksplice_site {
  * ksplice_update @helpers): unchanged functions of the patched objects that
  * are only matched, never replaced, so that run-pre matching finds them
  * (or the statics they use) among namesakes for the new code's relocations.
- * A helper has @new_func NULL and @new_size 0, gets no trampoline and is
+ * A helper has @new_func NULL and @new_size 0, is never redirected and is
  * not part of the stack check.
  *
  * @name:	its name in kallsyms (may be shared by several functions:

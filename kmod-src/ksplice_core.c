@@ -5,8 +5,9 @@
  * An update module registers its tables (ksplice.h); writing "apply" to
  * /sys/kernel/ksplice/<id>/stage then matches the old code against the
  * running kernel (ksplice_match.c), resolves the new code's relocations,
- * and in one stop_machine checks that no task is inside a function being
- * replaced and writes a jump from each old function to its replacement.
+ * claims each function with an ftrace_ops (ksplice_ftrace.c), and in one
+ * stop_machine checks that no task is inside a function being replaced
+ * and switches each ftrace_ops to send calls to the replacement.
  * "reverse" undoes it, newest update first.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -73,6 +74,9 @@ static const struct {
 	[KSPLICE_NOMEM]		  = { "nomem", -ENOMEM },
 	[KSPLICE_HOOK]		  = { "hook", -ECANCELED },
 	[KSPLICE_SITE_CONFLICT]	  = { "site_conflict", -EOPNOTSUPP },
+	[KSPLICE_NO_FTRACE]	  = { "no_ftrace_site", -EOPNOTSUPP },
+	[KSPLICE_FTRACE_OWNED]	  = { "ftrace_owned", -EBUSY },
+	[KSPLICE_FTRACE]	  = { "ftrace_error", -EIO },
 };
 
 const char *ksplice_reason_name(enum ksplice_reason reason)
@@ -542,90 +546,40 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 	return ret;
 }
 
-/* The trampoline bytes of each function still are @expect (saved/tramp). */
-static int ksplice_check_bytes(struct ksplice_state *st, bool reverse)
-{
-	unsigned int i;
-
-	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-		const u8 *site = (const u8 *)fs->addr + fs->tramp_off;
-		const u8 *expect = reverse ? fs->tramp : fs->saved;
-
-		if (memcmp(site, expect, fs->tramp_len)) {
-			ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
-					   "function %s: bytes at +0x%x are %*ph, expected %*ph",
-					   fs->f->name, fs->tramp_off,
-					   fs->tramp_len, site, fs->tramp_len,
-					   expect);
-			return -EIO;
-		}
-	}
-	return 0;
-}
-
 /*
  * The stop_machine callback of apply. Runs on one CPU while all others
- * spin with interrupts off; it only checks stacks and bytes and writes the
- * trampolines prepared before: nothing here allocates or can sleep.
+ * spin with interrupts off; it only checks stacks and flips the switch of
+ * each function's ftrace_ops, registered before: nothing here allocates,
+ * sleeps or writes code.
  */
 static int ksplice_apply_stopped(void *data)
 {
 	struct ksplice_state *st = data;
 	u64 t0 = ktime_get_ns();
-	unsigned int i;
 	int ret;
 
 	ret = ksplice_check_stacks(st, false);
 	if (!ret)
-		ret = ksplice_check_bytes(st, false);
-	if (!ret) {
-		for (i = 0; i < st->u->nr_funcs; i++) {
-			struct ksplice_func_state *fs = &st->funcs[i];
-
-			ksplice_arch_poke_stopped((void *)fs->addr + fs->tramp_off,
-						  fs->tramp, fs->tramp_len);
-		}
-	}
+		ksplice_ftrace_switch(st, true);
 	st->stop_ns = ktime_get_ns() - t0;
 	return ret;
 }
 
 /*
  * The stop_machine callback of reverse; as ksplice_apply_stopped(). A
- * forced reverse (the code goes away) cannot refuse over a site whose
- * bytes changed: it puts back every other one, and records the first.
+ * forced reverse (the code goes away) only waits longer for busy tasks.
  */
 static int ksplice_reverse_stopped(void *data)
 {
 	struct ksplice_state *st = data;
 	u64 t0 = ktime_get_ns();
-	unsigned int i;
 	int ret;
 
 	if (st->forced)
 		st->reason = KSPLICE_OK;
 	ret = ksplice_check_stacks(st, true);
-	if (!ret && !st->forced)
-		ret = ksplice_check_bytes(st, true);
-	if (!ret) {
-		for (i = 0; i < st->u->nr_funcs; i++) {
-			struct ksplice_func_state *fs = &st->funcs[i];
-			void *site = (void *)fs->addr + fs->tramp_off;
-
-			if (st->forced && memcmp(site, fs->tramp, fs->tramp_len)) {
-				if (st->reason == KSPLICE_OK)
-					ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
-							   "function %s: bytes at +0x%x are %*ph, expected %*ph",
-							   fs->f->name, fs->tramp_off,
-							   fs->tramp_len, site,
-							   fs->tramp_len, fs->tramp);
-				continue;
-			}
-			ksplice_arch_poke_stopped(site, fs->saved,
-						  fs->tramp_len);
-		}
-	}
+	if (!ret)
+		ksplice_ftrace_switch(st, false);
 	st->stop_ns = ktime_get_ns() - t0;
 	return ret;
 }
@@ -702,35 +656,6 @@ static int ksplice_get_target(struct ksplice_state *st)
 	return 0;
 }
 
-/* Trampoline bytes and the bytes they replace, read under text_mutex. */
-static int ksplice_prepare_tramps(struct ksplice_state *st)
-{
-	unsigned int i;
-	int len;
-
-	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-		unsigned long site = fs->addr + fs->tramp_off;
-
-		len = ksplice_arch_tramp(site, (unsigned long)fs->f->new_func,
-					 fs->tramp);
-		if (len < 0) {
-			ksplice_set_reason(st, KSPLICE_BAD_RELOC,
-					   "function %s: replacement out of jump range",
-					   fs->f->name);
-			return len;
-		}
-		fs->tramp_len = len;
-		if (copy_from_kernel_nofault(fs->saved, (void *)site, len)) {
-			ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
-					   "function %s: cannot read +0x%x",
-					   fs->f->name, fs->tramp_off);
-			return -EFAULT;
-		}
-	}
-	return 0;
-}
-
 static bool ksplice_is_cold(const char *sym, const char *name)
 {
 	size_t len = strlen(name);
@@ -745,7 +670,7 @@ static bool ksplice_is_cold(const char *sym, const char *name)
  * The .cold part of each old function: code gcc moved out of line, which
  * jumps back into the function, so a task returning into it (from a call
  * it makes, e.g. to printk) goes on running the old function. The tables
- * do not list it (it is not entered by a call: no trampoline goes there),
+ * do not list it (it is not entered by a call: no call is redirected there),
  * but the old code's jump to it is a relocation against its section
  * ".text.unlikely.NAME" or its symbol "NAME.cold", whose address run-pre
  * deduced; kallsyms gives its extent.
@@ -774,85 +699,10 @@ static void ksplice_find_cold(struct ksplice_state *st)
 	}
 }
 
-/*
- * What, if anything, the kernel may rewrite at run time in [@start, @end]:
- * a jump label (the next static_key flip would find our jump where it
- * expects its nop or jump: a BUG() on x86; on arm64 it would silently
- * overwrite our ldr), a static call site (static_call_update() likewise),
- * a lock prefix of the SMP alternatives, or a kprobe. The same questions
- * kprobes asks before it writes an int3 (check_kprobe_address_safe()).
- * jump_label_lock held, so that no jump label site is half-written while
- * the kernel decodes it.
- */
-static const char *ksplice_reserved(unsigned long start, unsigned long end)
-{
-	void *p = (void *)start, *q = (void *)end;
-	const char *kind;
-	unsigned long a;
-	bool kprobe = false;
-
-	if (ksplice_kernel.jump_label_reserved &&
-	    ksplice_kernel.jump_label_reserved(p, q))
-		return "jump label";
-	if (ksplice_kernel.static_call_reserved &&
-	    ksplice_kernel.static_call_reserved(p, q))
-		return "static call site";
-	ksplice_arch_lock_text();
-	kind = ksplice_arch_text_reserved(p, q);
-	ksplice_arch_unlock_text();
-	if (kind)
-		return kind;
-	/* The kprobe table is read under RCU, as kprobes' own lookups do. */
-	rcu_read_lock();
-	for (a = start; a <= end && !kprobe; a++)
-		kprobe = ksplice_kernel.get_kprobe((void *)a);
-	rcu_read_unlock();
-	return kprobe ? "kprobe" : NULL;
-}
-
-/*
- * No trampoline may cover code the kernel rewrites at run time: refuse,
- * naming the function, the window and the first byte of it that belongs
- * to such a site. Before anything is written; the sites of a function
- * only change with its module, on which we hold a reference.
- */
-static int ksplice_check_sites(struct ksplice_state *st)
-{
-	u32 len = ksplice_arch_tramp_len(), off;
-	const char *kind = NULL;
-	unsigned int i;
-
-	if (ksplice_kernel.jump_label_lock)
-		ksplice_kernel.jump_label_lock();
-	for (i = 0; i < st->u->nr_funcs && !kind; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-
-		/* The whole window first: each question walks a whole table. */
-		if (!ksplice_reserved(fs->addr + fs->tramp_off,
-				      fs->addr + fs->tramp_off + len - 1))
-			continue;
-		for (off = fs->tramp_off; off < fs->tramp_off + len; off++) {
-			kind = ksplice_reserved(fs->addr + off, fs->addr + off);
-			if (kind) {
-				ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
-						   "function %s: the trampoline at +0x%x..+0x%x would overwrite a %s at +0x%x",
-						   fs->f->name, fs->tramp_off,
-						   fs->tramp_off + len - 1, kind,
-						   off);
-				break;
-			}
-		}
-	}
-	if (ksplice_kernel.jump_label_unlock)
-		ksplice_kernel.jump_label_unlock();
-	return kind ? -EOPNOTSUPP : 0;
-}
-
 /* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
 int ksplice_apply(struct ksplice_state *st)
 {
 	const struct ksplice_update *u = st->u;
-	unsigned int i;
 	int ret;
 
 	st->reason = KSPLICE_OK;
@@ -862,19 +712,7 @@ int ksplice_apply(struct ksplice_state *st)
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "already applied");
 		return ksplice_fail(st);
 	}
-	for (i = 0; i < u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-
-		fs->tramp_off = ksplice_arch_tramp_offset(fs->f);
-		if (fs->tramp_off + ksplice_arch_tramp_len() > fs->f->old_size) {
-			ksplice_set_reason(st, KSPLICE_TOO_SHORT,
-					   "function %s is %u bytes, the trampoline needs %u",
-					   fs->f->name, fs->f->old_size,
-					   fs->tramp_off + ksplice_arch_tramp_len());
-			return ksplice_fail(st);
-		}
-	}
-	/* Pins the replacement code while the trampolines point to it. */
+	/* Pins the replacement code while calls are sent to it. */
 	if (!try_module_get(u->mod)) {
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE,
 				   "module %s is being removed", u->mod->name);
@@ -887,15 +725,11 @@ int ksplice_apply(struct ksplice_state *st)
 	if (ret)
 		goto put_target;
 	ksplice_find_cold(st);
-	ret = ksplice_check_sites(st);
-	if (ret)
-		goto put_target;
 	ret = ksplice_resolve_new_relocs(st);
 	if (ret)
 		goto put_target;
-	ksplice_arch_lock_text();
-	ret = ksplice_prepare_tramps(st);
-	ksplice_arch_unlock_text();
+	/* Can sleep, allocate and fail: before stop_machine. */
+	ret = ksplice_ftrace_claim(st);
 	if (ret)
 		goto put_target;
 	if (u->pre_apply) {
@@ -903,12 +737,12 @@ int ksplice_apply(struct ksplice_state *st)
 		if (ret) {
 			ksplice_set_reason(st, KSPLICE_HOOK,
 					   "pre_apply hook returned %d", ret);
-			goto put_target;
+			goto release;
 		}
 	}
 	ret = ksplice_stop(st, ksplice_apply_stopped);
 	if (ret)
-		goto put_target;
+		goto release;
 
 	list_add(&st->applied, &ksplice_applied);
 	st->stage = KSPLICE_STAGE_APPLIED;
@@ -924,6 +758,8 @@ int ksplice_apply(struct ksplice_state *st)
 		  st->attempts);
 	return 0;
 
+release:
+	ksplice_ftrace_release(st);
 put_target:
 	if (st->target)
 		module_put(st->target);
@@ -934,10 +770,10 @@ put_mod:
 }
 
 /*
- * Reverse @st, the newest applied update; ksplice_mutex held. A forced
+ * Reverse @st, which no later update depends on (ksplice_dependent());
+ * ksplice_mutex held. A forced
  * reverse (st->forced) is not refused: the pre_reverse hook's veto is
- * logged and overridden, busy tasks are waited for, and sites whose bytes
- * are no longer our trampolines are logged and left alone.
+ * logged and overridden and busy tasks are waited for.
  */
 static int ksplice_reverse_top(struct ksplice_state *st)
 {
@@ -957,12 +793,11 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 	ret = ksplice_stop(st, ksplice_reverse_stopped);
 	if (ret)
 		return ksplice_fail(st);
-	if (st->forced && st->reason != KSPLICE_OK)
-		pr_err("%s: %s: %s: left as it is\n", st->u->id,
-		       ksplice_reason_name(st->reason), st->message);
 
 	list_del_init(&st->applied);
 	st->stage = KSPLICE_STAGE_REVERSED;
+	/* Switched off: unregistering waits for handlers still running. */
+	ksplice_ftrace_release(st);
 	if (st->target)
 		module_put(st->target);
 	st->target = NULL;
@@ -977,9 +812,33 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 }
 
 /* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+/*
+ * The newest update applied after @st that depends on it: one that
+ * replaces one of @st's functions too (its calls go on to @st's
+ * replacement), or that run-pre matched against code @st put in place (a
+ * helper or an old function it found through @st's replacement, whose
+ * deductions may point into @st's module). Updates that share nothing
+ * with @st may be applied and reversed in any order. ksplice_mutex held.
+ */
+static struct ksplice_state *ksplice_dependent(struct ksplice_state *st)
+{
+	struct ksplice_state *later;
+	u32 i, j;
+
+	list_for_each_entry(later, &ksplice_applied, applied) {
+		if (later == st)
+			break;	/* newest first: the rest came before @st */
+		for (i = 0; i < ksplice_nr_matched(later->u); i++)
+			for (j = 0; j < st->u->nr_funcs; j++)
+				if (later->funcs[i].addr == st->funcs[j].addr)
+					return later;
+	}
+	return NULL;
+}
+
 int ksplice_reverse(struct ksplice_state *st)
 {
-	struct ksplice_state *top;
+	struct ksplice_state *dep;
 
 	st->reason = KSPLICE_OK;
 	st->message[0] = '\0';
@@ -989,11 +848,11 @@ int ksplice_reverse(struct ksplice_state *st)
 				   ksplice_stage_name(st->stage));
 		return ksplice_fail(st);
 	}
-	top = list_first_entry(&ksplice_applied, struct ksplice_state, applied);
-	if (top != st) {
+	dep = ksplice_dependent(st);
+	if (dep) {
 		ksplice_set_reason(st, KSPLICE_NOT_LAST,
-				   "update %s was applied later: reverse it first",
-				   top->u->id);
+				   "update %s, applied later, changes a function of this one: reverse it first",
+				   dep->u->id);
 		return ksplice_fail(st);
 	}
 	return ksplice_reverse_top(st);
@@ -1006,8 +865,8 @@ int ksplice_reverse(struct ksplice_state *st)
  * itself (rmmod -f ignores the reference an applied update holds on its
  * module) or its target module (likewise). Exit paths and module notifiers
  * cannot fail, so neither can this: every update applied after @st is
- * reversed first, newest first (their trampolines may lead through @st's
- * code, and they saved bytes that jump into it), and each waits for as
+ * reversed first, newest first (switching one off sends calls back to
+ * the replacement of the update before it), and each waits for as
  * long as a task is inside the code it takes out of use.
  */
 static void ksplice_reverse_forced(struct ksplice_state *st, const char *why)
@@ -1039,8 +898,9 @@ void ksplice_unregister_update(const struct ksplice_update *u)
 	}
 	/*
 	 * An applied update holds a reference on its module, so only rmmod -f
-	 * gets here with it applied. The module's text, the target of our
-	 * trampolines, is freed when this returns: reverse the update first.
+	 * gets here with it applied. The module's text, where calls of the
+	 * replaced functions go, is freed when this returns: reverse the
+	 * update first.
 	 * (Carrying the new code in memory the engine owns instead would not
 	 * do: the new code refers to the module's data, strings and hooks.)
 	 */
@@ -1136,6 +996,9 @@ static int __init ksplice_init(void)
 	if (ret)
 		return ret;
 	ret = ksplice_arch_init();
+	if (ret)
+		return ret;
+	ret = ksplice_ftrace_init();
 	if (ret)
 		return ret;
 	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),

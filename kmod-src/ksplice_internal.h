@@ -57,6 +57,9 @@ enum ksplice_reason {
 	KSPLICE_NOMEM,
 	KSPLICE_HOOK,			/* an author hook refused */
 	KSPLICE_SITE_CONFLICT,		/* trampoline over a run-time site */
+	KSPLICE_NO_FTRACE,		/* no ftrace site: notrace, noinstr */
+	KSPLICE_FTRACE_OWNED,		/* another IPMODIFY ftrace_ops owns it */
+	KSPLICE_FTRACE,			/* ftrace refused for another reason */
 	KSPLICE_NR_REASONS,
 };
 
@@ -191,6 +194,12 @@ int ksplice_run_pre(struct ksplice_state *st);
 int ksplice_resolve_new_relocs(struct ksplice_state *st);
 int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 			 unsigned long *addr);
+
+/* ksplice_ftrace.c */
+int ksplice_ftrace_init(void);
+int ksplice_ftrace_claim(struct ksplice_state *st);
+void ksplice_ftrace_release(struct ksplice_state *st);
+void ksplice_ftrace_switch(struct ksplice_state *st, bool on);
 
 /* ksplice_sysfs.c */
 int ksplice_sysfs_init(void);

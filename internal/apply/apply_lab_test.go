@@ -389,10 +389,16 @@ func TestApplyStacked(t *testing.T) {
 	}{
 		{"proc-cmdline-string", nil},
 		{"proc-cmdline-stacked", []*srcpatch.Patch{read("proc-cmdline-string")}},
+		// Shares no function with the others: undone in any order.
+		{"proc-version-string", nil},
 	} {
-		out := filepath.Join(dir, fmt.Sprintf("stack%d.tar", i+1))
+		id := fmt.Sprintf("stack%d", i+1)
+		if i == 2 {
+			id = "indep"
+		}
+		out := filepath.Join(dir, id+".tar")
 		_, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: read(c.patch), PatchName: c.patch,
-			After: c.after, ID: fmt.Sprintf("stack%d", i+1), Output: out, KmodSrc: kmodSrc})
+			After: c.after, ID: id, Output: out, KmodSrc: kmodSrc})
 		if err != nil {
 			t.Fatalf("create %s: %v", c.patch, err)
 		}
@@ -409,6 +415,10 @@ ksplice undo stack2 >/dev/null; echo "undo2 $?"
 ksplice undo stack1 >/dev/null; echo "undo1 $?"
 echo "cmdline $(cat /proc/cmdline)"
 ksplice list
+ksplice apply stack1.tar >/dev/null; ksplice apply indep.tar >/dev/null; echo "apply-indep $?"
+ksplice undo stack1 >/dev/null; echo "undo-older-independent $?"
+echo "indep-version $(grep -c 'ksplice: live-patched' /proc/version) cmdline-patched $(grep -c ksplice= /proc/cmdline)"
+ksplice undo indep >/dev/null; echo "undo-indep $?"
 ksplice apply stack1.tar >/dev/null && ksplice apply stack2.tar >/dev/null
 ksplice undo --all --json | tr -d ' \n'; echo
 echo "after-all $(cat /proc/cmdline) $(ksplice list)"`}})
@@ -416,6 +426,8 @@ echo "after-all $(cat /proc/cmdline) $(ksplice list)"`}})
 		"apply2-alone 3", "apply1 0", "apply2 0",
 		"ksplice=patched stacked=yes", "undo1-first 3", "undo2 0", "undo1 0",
 		"no updates applied",
+		// Independent updates undo in any order (issue 9, point 12).
+		"apply-indep 0", "undo-older-independent 0", "indep-version 1 cmdline-patched 0", "undo-indep 0",
 		// undo --all: newest first.
 		`[{"id":"stack2"`, `},{"id":"stack1"`,
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
 	"github.com/ksplice-go/ksplice/internal/lab"
@@ -90,16 +91,23 @@ func BenchmarkStopMachine(b *testing.B) {
 		}
 		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
 	}
+	// Each round at T threads: the three updates and an empty round;
+	// threads are sleeping tasks whose stacks the stack check walks.
 	script := `set -e
-for i in 1 2 3 4 5; do
-	for n in 1 10 20; do
-		ksplice apply nop$n.tar >/dev/null
-		echo "nop$n $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
-		ksplice undo nop$n >/dev/null
+have=0
+for T in ` + strings.Trim(fmt.Sprint(benchThreads), "[]") + `; do
+	while [ $have -lt $T ]; do sleep 100000 & have=$((have+1)); done
+	for i in 1 2 3; do
+		for n in 1 10 20; do
+			ksplice apply nop$n.tar >/dev/null
+			echo "nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+			ksplice undo nop$n >/dev/null
+		done
+		# undo unloaded the engine: the empty round loads it with bench=1
+		insmod ksplice.ko bench=1 2>/dev/null || true
+		echo 1 > /sys/kernel/ksplice/stop_machine_empty_ns
+		echo "empty@$T $(cat /sys/kernel/ksplice/stop_machine_empty_ns) 0"
 	done
-	insmod ksplice.ko bench=1 2>/dev/null || true
-	echo 1 > /sys/kernel/ksplice/stop_machine_empty_ns
-	echo "empty $(cat /sys/kernel/ksplice/stop_machine_empty_ns) 0"
 done
 `
 	sp := filepath.Join(dir, "bench.sh")
@@ -111,7 +119,7 @@ done
 	}
 	files = append(files, lab.File{Host: sp, Guest: "/root/bench.sh"}, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
 	b.ResetTimer()
-	out := labtest.Run(b, lab.RunOptions{Files: files, Command: []string{"sh", "bench.sh"}})
+	out := labtest.Run(b, lab.RunOptions{Files: files, MemoryMB: 2048, Timeout: 30 * time.Minute, Command: []string{"sh", "bench.sh"}})
 	b.StopTimer()
 	sum := map[string][2]float64{}
 	count := map[string]float64{}
@@ -127,19 +135,30 @@ done
 		sum[f[0]] = [2]float64{s[0] + total, s[1] + cb}
 		count[f[0]]++
 	}
-	if count["empty"] == 0 || count["nop20"] == 0 {
-		b.Fatalf("no measurements:\n%s\n%s", out.Stdout, out.Stderr)
-	}
-	empty := sum["empty"][0] / count["empty"]
-	b.ReportMetric(empty/1e6, "empty-ms")
-	for _, n := range sizes {
-		id := fmt.Sprintf("nop%d", n)
-		avg := sum[id][0] / count[id]
-		b.ReportMetric(avg/1e6, fmt.Sprintf("%dfn-ms", n))
-		b.ReportMetric(sum[id][1]/count[id]/1e6, fmt.Sprintf("%dfn-callback-ms", n))
-		b.ReportMetric(avg/empty, fmt.Sprintf("%dfn/empty", n))
+	avg := func(key string, i int) float64 { return sum[key][i] / count[key] }
+	for _, T := range benchThreads {
+		empty := fmt.Sprintf("empty@%d", T)
+		if count[empty] == 0 || count[fmt.Sprintf("nop20@%d", T)] == 0 {
+			b.Fatalf("no measurements at %d threads:\n%s\n%s", T, out.Stdout, out.Stderr)
+		}
+		e := avg(empty, 0)
+		b.ReportMetric(e/1e6, fmt.Sprintf("empty-%dthr-ms", T))
+		for _, n := range sizes {
+			if T != 0 && n != 20 {
+				continue // with threads, the largest update says enough
+			}
+			id := fmt.Sprintf("nop%d@%d", n, T)
+			b.ReportMetric(avg(id, 0)/1e6, fmt.Sprintf("%dfn-%dthr-ms", n, T))
+			b.ReportMetric(avg(id, 1)/1e6, fmt.Sprintf("%dfn-%dthr-callback-ms", n, T))
+			b.ReportMetric(avg(id, 0)/e, fmt.Sprintf("%dfn-%dthr/empty", n, T))
+		}
 	}
 }
+
+// benchThreads are the numbers of extra sleeping tasks the stop_machine
+// benchmark measures at, the goal being at most 2x the empty round at 20
+// functions and 1000 threads.
+var benchThreads = []int{0, 100, 1000, 10000}
 
 // extractEngine copies the engine module out of an update tarball.
 func extractEngine(tarball, dst string) error {

@@ -294,10 +294,13 @@ echo PASS
 	})
 }
 
-// safetyJumpLabel: ksplice_jl_func() starts with a static branch, whose
-// site is where the trampoline would go: apply is refused naming it, and
-// flipping the key afterwards works (had the jump been written, the flip
-// would BUG() on it: it is not the nop or jump the kernel expects).
+// safetyJumpLabel: ksplice_jl_func() starts with a static branch at +5,
+// where a jump written after the ftrace site used to go (a key flip would
+// then BUG() on it). Calls are now redirected by an ftrace_ops and nothing
+// is written into the old function: the update applies, the key flips the
+// old function's site while the update is applied, and after reverse the
+// old code follows the key again. (The fixture's new code carries no
+// __jump_table entry for its own static branch: it returns x + 2.)
 func safetyJumpLabel(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_jl_ksplice_test_safety"}, `
 P=/sys/module/ksplice_test_safety/parameters
@@ -306,34 +309,41 @@ load ksplice_test_safety.ko
 load ksplice_safety_jl_ksplice_test_safety.ko
 echo 5 > $P/call
 expect "old code" "$(cat $P/result)" 6
-if echo apply > $K/safety-jl/stage 2>/dev/null; then applied=yes; else applied=no; fi
+stage safety-jl apply
+echo 5 > $P/call
+expect "new code" "$(cat $P/result)" 7
+echo 1 > $P/key
+echo 0 > $P/key
+echo 5 > $P/call
+expect "new code after the key flipped" "$(cat $P/result)" 7
+stage safety-jl reverse
 echo 1 > $P/key
 echo 5 > $P/call
 expect "key on" "$(cat $P/result)" 105
 echo 0 > $P/key
 echo 5 > $P/call
 expect "key off" "$(cat $P/result)" 6
-[ $applied = no ] || fail "apply of safety-jl succeeded"
-expect "apply refused: $(cat $K/safety-jl/abort_message)" "$(cat $K/safety-jl/abort_cause)" site_conflict
-expect "names the site" "$(cat $K/safety-jl/abort_message)" "function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5"
-expect "stage" "$(cat $K/safety-jl/stage)" loaded
 rmmod ksplice_safety_jl_ksplice_test_safety || fail "rmmod update"
 rmmod ksplice_test_safety || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
 `, []string{
 		"ok: old code",
+		"ok: apply safety-jl",
+		"ok: new code",
+		"ok: new code after the key flipped",
+		"ok: reverse safety-jl",
 		"ok: key on",
 		"ok: key off",
-		"ok: apply refused: function ksplice_jl_func: the trampoline at +0x5..+0x9 would overwrite a jump label at +0x5",
-		"ok: names the site",
 	})
 }
 
-// safetyStaticCall: ksplice_sc_func() tail-calls a static call, whose
-// site is where the trampoline would go: apply is refused naming it, and
-// static_call_update() afterwards works (had the jump been written, the
-// update would have overwritten it, silently undoing the patch).
+// safetyStaticCall: ksplice_sc_func() tail-calls a static call whose site
+// is at +5, where a jump written after the ftrace site used to go (then
+// static_call_update() silently replaced our jump, and reverse failed with
+// code_changed). With the ftrace redirect the update applies, the static
+// call is updated while the update is applied (the new code, x + 2, does
+// not use it) and the old code follows it after reverse.
 func safetyStaticCall(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
 	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_sc_ksplice_test_safety"}, `
 P=/sys/module/ksplice_test_safety/parameters
@@ -342,11 +352,15 @@ load ksplice_test_safety.ko
 load ksplice_safety_sc_ksplice_test_safety.ko
 echo 5 > $P/sc_call
 expect "old code" "$(cat $P/sc_result)" 6
-refused safety-sc apply site_conflict
-expect "names the site" "$(cat $K/safety-sc/abort_message)" "function ksplice_sc_func: the trampoline at +0x5..+0x9 would overwrite a static call site at +0x5"
+stage safety-sc apply
+echo 5 > $P/sc_call
+expect "new code" "$(cat $P/sc_result)" 7
 echo 1 > $P/sc
 echo 5 > $P/sc_call
-expect "static call updated" "$(cat $P/sc_result)" 15
+expect "new code, static call updated" "$(cat $P/sc_result)" 7
+stage safety-sc reverse
+echo 5 > $P/sc_call
+expect "old code follows the static call" "$(cat $P/sc_result)" 15
 echo 0 > $P/sc
 echo 5 > $P/sc_call
 expect "static call back" "$(cat $P/sc_result)" 6
@@ -356,16 +370,18 @@ rmmod ksplice || fail "rmmod ksplice"
 echo PASS
 `, []string{
 		"ok: old code",
-		"ok: apply safety-sc refused: function ksplice_sc_func: the trampoline at +0x5..+0x9 would overwrite a static call site at +0x5",
-		"ok: names the site",
-		"ok: static call updated",
+		"ok: apply safety-sc",
+		"ok: new code",
+		"ok: new code, static call updated",
+		"ok: reverse safety-sc",
+		"ok: old code follows the static call",
 		"ok: static call back",
 	})
 }
 
 // safetyColdKprobe: a kprobe registered (disabled, so its int3 is not
-// written yet) where the trampoline would go makes apply refuse, naming
-// it; and a kthread sleeping in a call made from the .cold part of the
+// written yet) at +5, where the trampoline used to go, does not stop the
+// update any more (nothing is written there); and a kthread sleeping in a call made from the .cold part of the
 // function to replace (its stack holds no address in the function
 // itself) makes apply busy, naming the .cold part; once it is out, the
 // update applies and reverses.
@@ -378,8 +394,8 @@ load ksplice_test_safety.ko
 load ksplice_safety_cold_ksplice_test_safety.ko
 [ -e $T/kprobe_events ] || mount -t tracefs nodev $T || fail "mount tracefs"
 echo 'p:ksplice_probe ksplice_cold_func+5' > $T/kprobe_events || fail "kprobe event"
-refused safety-cold apply site_conflict
-expect "names the kprobe" "$(cat $K/safety-cold/abort_message)" "function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5"
+stage safety-cold apply
+stage safety-cold reverse
 echo '-:ksplice_probe' >> $T/kprobe_events || fail "remove the kprobe event"
 echo 1 > $P/park
 sleep 1
@@ -400,8 +416,10 @@ rmmod ksplice_test_safety || fail "rmmod target"
 rmmod ksplice || fail "rmmod ksplice"
 echo PASS
 `, []string{
-		"ok: apply safety-cold refused: function ksplice_cold_func: the trampoline at +0x5..+0x9 would overwrite a kprobe at +0x5",
-		"ok: names the kprobe",
+		// A kprobe in the old function's body is no obstacle: nothing
+		// is written there.
+		"ok: apply safety-cold",
+		"ok: reverse safety-cold",
 		"ok: apply safety-cold refused: task",
 		"ok: names the .cold part",
 		"ok: result of the old code",

@@ -97,13 +97,11 @@ type Arch struct {
 	// call sites, one pointer per function: "__mcount_loc" (x86-64,
 	// -mrecord-mcount) or "__patchable_function_entries" (arm64).
 	FtraceSection string
-	// FtraceSiteSize is how many bytes at a function's ftrace site belong to
-	// ftrace (x86-64: the 5-byte call __fentry__; arm64: the two NOPs). The
-	// trampoline is written right after them so that ftrace keeps working.
-	FtraceSiteSize int
-	// TrampolineSize is the size of the jump written into a replaced
-	// function (x86-64: jmp rel32; arm64: ldr x16, #8; br x16; .quad).
-	TrampolineSize int
+	// FtraceSiteMaxOffset is how far into a function its ftrace site may
+	// be for the engine to redirect the function's calls there, as the
+	// engine's ftrace_location() lookup allows (x86-64: +0, or +4 after an
+	// endbr64; arm64: +0, +8 with CALL_OPS).
+	FtraceSiteMaxOffset int
 
 	// BranchVeneer is the code of a veneer that jumps to the 64-bit address
 	// stored right after it (at offset len(BranchVeneer)), for calls from
@@ -181,23 +179,6 @@ func (a *Arch) RelocName(typ uint32) string {
 		return info.Name
 	}
 	return a.relocName(typ)
-}
-
-// MinFuncSize is the smallest function a trampoline fits in: the ftrace
-// site, when the function has one, followed by the trampoline.
-func (a *Arch) MinFuncSize(hasFtraceSite bool) int {
-	if hasFtraceSite {
-		return a.FtraceSiteSize + a.TrampolineSize
-	}
-	return a.TrampolineSize
-}
-
-// TrampolineOffset is where the trampoline goes in a function.
-func (a *Arch) TrampolineOffset(hasFtraceSite bool) int {
-	if hasFtraceSite {
-		return a.FtraceSiteSize
-	}
-	return 0
 }
 
 // Decode decodes code linearly from its start. Bytes that do not decode

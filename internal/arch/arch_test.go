@@ -10,12 +10,11 @@ import (
 
 func TestFor(t *testing.T) {
 	tests := []struct {
-		m        elf.Machine
-		name     string
-		min, off int // with an ftrace site
+		m    elf.Machine
+		name string
 	}{
-		{elf.EM_X86_64, "x86_64", 10, 5},
-		{elf.EM_AARCH64, "arm64", 24, 8},
+		{elf.EM_X86_64, "x86_64"},
+		{elf.EM_AARCH64, "arm64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -23,8 +22,8 @@ func TestFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.Name != tt.name || a.MinFuncSize(true) != tt.min || a.TrampolineOffset(true) != tt.off {
-				t.Errorf("%s: min %d at +%d, want %d at +%d", a.Name, a.MinFuncSize(true), a.TrampolineOffset(true), tt.min, tt.off)
+			if a.Name != tt.name {
+				t.Errorf("For(%v) = %s, want %s", tt.m, a.Name, tt.name)
 			}
 		})
 	}

@@ -6,18 +6,17 @@ import (
 )
 
 var arm64 = &Arch{
-	Name:           "arm64",
-	Machine:        elf.EM_AARCH64,
-	Debian:         "arm64",
-	GOARCH:         "arm64",
-	Uname:          "aarch64",
-	SrcArch:        "arm64",
-	GNUType:        "aarch64-linux-gnu",
-	Trap:           "brk #0x800", // BUG_BRK_IMM: the kernel reports it as a BUG
-	FtraceSection:  "__patchable_function_entries",
-	FtraceSiteSize: 8,  // two NOPs (mov x9, x30; nop at run time)
-	TrampolineSize: 16, // ldr x16, #8; br x16; .quad target
-	Abs64:          uint32(elf.R_AARCH64_ABS64),
+	Name:                "arm64",
+	Machine:             elf.EM_AARCH64,
+	Debian:              "arm64",
+	GOARCH:              "arm64",
+	Uname:               "aarch64",
+	SrcArch:             "arm64",
+	GNUType:             "aarch64-linux-gnu",
+	Trap:                "brk #0x800", // BUG_BRK_IMM: the kernel reports it as a BUG
+	FtraceSection:       "__patchable_function_entries",
+	FtraceSiteMaxOffset: 8,
+	Abs64:               uint32(elf.R_AARCH64_ABS64),
 	// ldr x16, .+8; br x16
 	BranchVeneer: []byte{0x50, 0x00, 0x00, 0x58, 0x00, 0x02, 0x1f, 0xd6},
 	decode:       decodeARM64,

@@ -209,8 +209,8 @@ func TestRefusedErrorUnwrapsPerRule(t *testing.T) {
 			t.Errorf("errors.Is(err, %v) = false", want)
 		}
 	}
-	if errors.Is(err, elfdiff.ErrTooShort) {
-		t.Error("errors.Is(err, ErrTooShort) = true for an update with no too-short refusal")
+	if errors.Is(err, elfdiff.ErrNoFtraceSite) {
+		t.Error("errors.Is(err, ErrNoFtraceSite) = true for an update with no no-ftrace-site refusal")
 	}
 	msg := err.Error()
 	for _, sub := range []string{"a.o: x (data-changed): initializer of x changed (or write hooks that set it)", "b.o: f (init): f is __init"} {

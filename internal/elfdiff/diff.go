@@ -1048,15 +1048,17 @@ func (d *differ) refuse() {
 					"put the fix in code that runs later, or apply it with a load hook", fd.Name, g.Section.Name)
 			continue
 		}
+		// The engine sends calls of a replaced function to its
+		// replacement from the function's ftrace site, as livepatch
+		// does: a function without one (notrace, noinstr, entry code)
+		// cannot be reached. .cold parts are reached through their
+		// parent.
 		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") {
-			need := a.MinFuncSize(f.FtraceSite >= 0)
-			if int(f.Size) < need {
-				d.refusal(fd.Name, g.Section.Name, RuleTooShort,
-					"%s is %d bytes; the %s trampoline needs %d (at +%d): patch its callers instead, or make it longer",
-					f.Name, f.Size, a.Name, need, a.TrampolineOffset(f.FtraceSite >= 0))
-				continue
+			if f.FtraceSite < 0 || f.FtraceSite > int64(a.FtraceSiteMaxOffset) {
+				d.refusal(fd.Name, g.Section.Name, RuleNoFtraceSite,
+					"%s has no ftrace call site at its entry (notrace, noinstr or entry code), through which ksplice "+
+						"redirects its calls: patch its callers instead", f.Name)
 			}
-			d.refuseTrampolineSites(fd, f)
 		}
 	}
 	for _, dd := range d.res.Data {
@@ -1100,28 +1102,6 @@ func (d *differ) refuse() {
 		}
 	}
 	d.refuseStrayReferences()
-}
-
-// refuseTrampolineSites refuses a replaced function whose trampoline would
-// overwrite a site the kernel rewrites at run time: on x86-64 the next
-// static key flip or static_call_update() finds our jmp where it expects
-// its own bytes and BUG()s; on arm64 it silently overwrites the trampoline's
-// ldr. The old function (f) is the one that gets the trampoline.
-func (d *differ) refuseTrampolineSites(fd *FuncDiff, f *Function) {
-	a := d.pre.Arch
-	lo := int64(a.TrampolineOffset(f.FtraceSite >= 0))
-	hi := lo + int64(a.TrampolineSize)
-	for _, e := range f.Entries {
-		n := int64(e.SiteLen(a))
-		if n == 0 || e.Anchor+n <= lo || e.Anchor >= hi {
-			continue
-		}
-		d.refusal(fd.Name, fd.Post.Section.Name, RuleTrampolineSite,
-			"%s has a %s site at +%#x (%d bytes), inside the %d-byte trampoline at +%#x, and the kernel rewrites it at run time: "+
-				"move the code that needs it (a static branch, static call or alternative) further into the function, "+
-				"or patch the callers of %s instead", f.Name, e.Special.Name, e.Anchor, n, a.TrampolineSize, lo, f.Name)
-		return
-	}
 }
 
 // refuseStrayReferences refuses references into the middle of carried

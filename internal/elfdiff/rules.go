@@ -11,8 +11,9 @@ type Rule string
 const (
 	// RuleInit: a carried function is __init or __exit code.
 	RuleInit Rule = "init"
-	// RuleTooShort: a replaced function has no room for the trampoline.
-	RuleTooShort Rule = "too-short"
+	// RuleNoFtraceSite: a replaced function has no ftrace call site at
+	// its entry, through which the engine redirects its calls.
+	RuleNoFtraceSite Rule = "no-ftrace-site"
 	// RuleInitData: changed __initdata.
 	RuleInitData Rule = "init-data"
 	// RuleReadMostly: changed data in .data..read_mostly.
@@ -30,11 +31,6 @@ const (
 	// RuleUnknownSection: a section elfdiff does not know changed, or
 	// points into a carried function.
 	RuleUnknownSection Rule = "unknown-section"
-	// RuleTrampolineSite: the bytes the trampoline would overwrite hold a
-	// site the kernel rewrites at run time (a jump label, a static call,
-	// an alternative, a paravirt or lock-prefix site): the next rewrite
-	// would corrupt the trampoline, or BUG on it.
-	RuleTrampolineSite Rule = "trampoline-site"
 	// RuleExportChanged: the patch adds or removes an EXPORT_SYMBOL: the
 	// running kernel's export table cannot change.
 	RuleExportChanged Rule = "export-changed"
@@ -44,7 +40,7 @@ const (
 // verdict.ErrRefused).
 var (
 	ErrInit            = RuleInit.newSentinel("changes __init or __exit code")
-	ErrTooShort        = RuleTooShort.newSentinel("function too short for a trampoline")
+	ErrNoFtraceSite    = RuleNoFtraceSite.newSentinel("function without an ftrace site")
 	ErrInitData        = RuleInitData.newSentinel("changes __initdata")
 	ErrReadMostly      = RuleReadMostly.newSentinel("changes .data..read_mostly")
 	ErrDataOnce        = RuleDataOnce.newSentinel("changes .data.once")
@@ -52,7 +48,6 @@ var (
 	ErrRodataChanged   = RuleRodataChanged.newSentinel("changes read-only data that unchanged code uses")
 	ErrMiddleReference = RuleMiddleReference.newSentinel("reference into the middle of a carried function")
 	ErrUnknownSection  = RuleUnknownSection.newSentinel("changes a section ksplice cannot carry")
-	ErrTrampolineSite  = RuleTrampolineSite.newSentinel("trampoline over a site the kernel rewrites at run time")
 	ErrExportChanged   = RuleExportChanged.newSentinel("adds or removes an exported symbol")
 )
 
@@ -86,6 +81,6 @@ func (r Rule) Err() error {
 
 // Rules lists every refusal rule.
 func Rules() []Rule {
-	return []Rule{RuleInit, RuleTooShort, RuleInitData, RuleReadMostly, RuleDataOnce,
-		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleTrampolineSite, RuleExportChanged}
+	return []Rule{RuleInit, RuleNoFtraceSite, RuleInitData, RuleReadMostly, RuleDataOnce,
+		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleExportChanged}
 }

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-
-	"github.com/ksplice-go/ksplice/internal/arch"
 )
 
 // SpecialSections are the kernel's special sections elfdiff understands:
@@ -393,42 +391,6 @@ func (f *File) loadORC(orc, ip *Special) error {
 		orc.Entries = append(orc.Entries, e)
 	}
 	return nil
-}
-
-// SiteLen returns how many bytes of its function, from Anchor on, the
-// kernel may rewrite at run time for entry e, or 0 for entries that
-// describe no such site (bug and exception tables, ORC, the boot-time-only
-// retpoline, return and call sites, printk index). The lengths follow the
-// kernel's own formats:
-//   - __jump_table: the jump or NOP of a static branch (arch.JumpSiteLen);
-//   - .static_call_sites: a call or jmp rel32, or its inline form;
-//   - .altinstructions: struct alt_instr, whose second-to-last byte is the
-//     length of the original instructions on x86-64 (6.1 and 6.12 layouts)
-//     and arm64 alike;
-//   - .parainstructions: struct paravirt_patch_site {u8 *instr; u8 type;
-//     u8 len;};
-//   - .smp_locks: one lock prefix.
-func (e *Entry) SiteLen(a *arch.Arch) int {
-	if e.Owner == nil || e.Anchor < 0 || e.Anchor >= int64(len(e.Owner.Code)) {
-		return 0
-	}
-	switch e.Special.Name {
-	case "__jump_table":
-		return a.JumpSiteLen(e.Owner.Code[e.Anchor:])
-	case ".static_call_sites":
-		return 5
-	case ".altinstructions":
-		if len(e.Data) >= 2 {
-			return int(e.Data[len(e.Data)-2])
-		}
-	case ".parainstructions":
-		if len(e.Data) >= 10 {
-			return int(e.Data[9])
-		}
-	case ".smp_locks":
-		return 1
-	}
-	return 0
 }
 
 // ddebugLine returns the line of a dynamic debug descriptor (struct

@@ -282,3 +282,36 @@ func TestHelperBindsUnboundStatic(t *testing.T) {
 		})
 	}
 }
+
+// TestCarriedCodeKeepsItsName: the new code of a carried function is also
+// a local function symbol of the kernel's name, at the same address and
+// size as its label, so that kallsyms (an oops, a stack trace) names it.
+func TestCarriedCodeKeepsItsName(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "jumptable.o", Result: diffPairArch(t, c.arch, "jumptable")}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			syms, _ := f.Symbols()
+			var label, named *elf.Symbol
+			for i, s := range syms {
+				switch {
+				case s.Name == "dispatch":
+					named = &syms[i]
+				case strings.HasPrefix(s.Name, "ksplice_n") && elf.ST_TYPE(s.Info) == elf.STT_FUNC:
+					label = &syms[i]
+				}
+			}
+			if label == nil || named == nil {
+				t.Fatalf("symbols: label %v, dispatch %v", label, named)
+			}
+			if elf.ST_TYPE(named.Info) != elf.STT_FUNC || elf.ST_BIND(named.Info) != elf.STB_LOCAL ||
+				named.Section != label.Section || named.Value != label.Value || named.Size != label.Size {
+				t.Errorf("dispatch %+v does not alias %s %+v as a local function", *named, label.Name, *label)
+			}
+		})
+	}
+}

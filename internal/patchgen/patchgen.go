@@ -133,6 +133,8 @@ type gen struct {
 	// pieces of its payload sections (see payloadSections).
 	carriedFn map[*elfdiff.Function]bool
 	spans     map[*elfdiff.Section][]span
+	// aliases are the kernel names given to carried functions (see alias).
+	aliases map[string]bool
 	// entryLabels name the update's copies of carried entries that code
 	// refers to (see addressable).
 	entryLabels map[*elfdiff.Entry]string
@@ -361,6 +363,28 @@ func isCold(name string) bool {
 	return strings.Contains(name, ".cold")
 }
 
+// alias gives the carried function that fills section s the name it has
+// in the kernel, as a local symbol of the update module: kallsyms, and so
+// an oops or a stack trace, then reads "cmdline_proc_show [ksplice_ID]"
+// rather than "ksplice_n0". Local symbols come first in the symbol table,
+// which is where kallsyms looks first among symbols of one address. A name
+// the module already has (a namesake in another object) keeps the label.
+func (g *gen) alias(o Object, s *elfdiff.Section, lbl string) {
+	if s.Flags&elf.SHF_EXECINSTR == 0 {
+		return
+	}
+	for _, f := range o.Result.Post.Functions {
+		if f.Section != s || f.Offset != 0 || f.Size != s.Size || g.aliases[f.Name] {
+			continue
+		}
+		if g.aliases == nil {
+			g.aliases = map[string]bool{}
+		}
+		g.aliases[f.Name] = true
+		fmt.Fprintf(&g.asm, "\t.type %s, @function\n\t.set %s, %s\n\t.size %s, %d\n", f.Name, f.Name, lbl, f.Name, f.Size)
+	}
+}
+
 func (g *gen) label(s *elfdiff.Section) string {
 	if l, ok := g.labels[s]; ok {
 		return l
@@ -408,6 +432,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		writeBytes(&g.asm, s.Data)
 	}
 	fmt.Fprintf(&g.asm, "\t.size %s, .-%s\n", lbl, lbl)
+	g.alias(o, s, lbl)
 	// The relocations: per function and data object, whose relocations
 	// elfdiff resolved to targets; a literal pool has none.
 	covered := 0

@@ -1,5 +1,6 @@
-# ftrace keeps working on a replaced function: the trampoline is written
-# after the __fentry__ site, whose bytes ftrace verifies before patching.
+# ftrace keeps working on a replaced function: the function tracer's
+# ftrace_ops and the engine's IPMODIFY one share the old function's site;
+# the call is traced, then sent on to the replacement.
 # Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko
 . ./lib.sh
 T=/sys/kernel/tracing

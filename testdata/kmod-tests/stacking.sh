@@ -1,5 +1,6 @@
 # Two updates of one function: cmdline-v2 was built on top of cmdline-v1,
-# so its run-pre follows v1's trampoline and matches v1's new code. Undo
+# so its run-pre matches v1's new code (the newest replacement the engine
+# sends calls to), and both share the function's ftrace_ops. Undo
 # is last-in first-out.
 # Files: lib.sh ksplice.ko ksplice_cmdline_v1_vmlinux.ko ksplice_cmdline_v2_vmlinux.ko
 . ./lib.sh

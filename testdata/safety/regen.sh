@@ -20,13 +20,11 @@ gen() {
 		-pre $here/target/ksplice_test_safety.o \
 		-post $here/target-patched/ksplice_test_safety_patched.o \
 		-target ksplice_test_safety -id "$3" -engine-id "$2" \
-		-unchecked trampoline-site -only \
+		-only \
 		-desc "$1 returns 2 more" -out "$here/$4"
 }
 # Modules ksplice_safety_{jl,cold,sc}_ksplice_test_safety, engine ids
-# safety-jl, safety-cold, safety-sc. create refuses jl and sc itself
-# (elfdiff's trampoline-site rule); these updates skip that rule so that
-# the engine's own check is what the tests see.
+# safety-jl, safety-cold, safety-sc.
 gen ksplice_jl_func safety-jl safety_jl jl-update
 gen ksplice_cold_func safety-cold safety_cold cold-update
 gen ksplice_sc_func safety-sc safety_sc sc-update
