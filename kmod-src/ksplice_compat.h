@@ -19,4 +19,13 @@
 #include <asm/unaligned.h>
 #endif
 
+/*
+ * ftrace_instruction_pointer_set() of 6.1 is ftrace_regs_set_instruction_pointer()
+ * in 6.12 (the two versions checked; the rename lies between them).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#define ftrace_instruction_pointer_set(fregs, ip) \
+	ftrace_regs_set_instruction_pointer(fregs, ip)
+#endif
+
 #endif /* _KSPLICE_COMPAT_H */
