@@ -96,6 +96,11 @@ type differ struct {
 	// lines are the lines the object proves, by pre-patch line
 	// (findLineShifts).
 	lines []provenLine
+	// callers are, per post function, the functions that call it
+	// directly; otherRefs the functions referred to any other way
+	// (findCallers).
+	callers   map[*Function][]*Function
+	otherRefs map[*Function]bool
 }
 
 // provenLine is a line number the object proves, before and after the patch.
@@ -986,6 +991,7 @@ func printkRecord(f *File, o *Object) bool {
 // carried function references in the middle, and functions that reference
 // a carried function in the middle (their jump would land in old code).
 func (d *differ) carryClosure() {
+	d.findCallers()
 	for _, fd := range d.res.Functions {
 		if fd.Status == StatusChanged || fd.Status == StatusNew {
 			fd.Carry = true
@@ -1013,6 +1019,15 @@ func (d *differ) carryClosure() {
 					}
 				}
 			}
+			if fd := d.fdOf[g]; fd.Carry && !fd.ThroughCallers && d.reachedThroughCallers(fd) {
+				fd.ThroughCallers = true
+				fd.Reasons = append(fd.Reasons, "no ftrace site: carried as new code, its callers replaced")
+				for _, c := range d.callers[g] {
+					if carry(c, "calls %s, which has no ftrace site", g.Name) {
+						moved = true
+					}
+				}
+			}
 			for _, r := range g.Relocs {
 				h := r.Target.Sym.Function()
 				if h == nil || h == g || r.Target.Off == 0 {
@@ -1034,6 +1049,63 @@ func (d *differ) carryClosure() {
 	}
 }
 
+// findCallers records, for each function of the post object, the functions
+// whose code calls or jumps to it directly, and marks the functions that
+// anything else refers to (data, special sections other than ftrace's and
+// ORC's, or code that takes the address).
+func (d *differ) findCallers() {
+	d.callers = map[*Function][]*Function{}
+	d.otherRefs = map[*Function]bool{}
+	a := d.post.Arch
+	for _, g := range d.post.Functions {
+		for _, r := range g.Relocs {
+			h := r.Target.Sym.Function()
+			if h == nil || h == g {
+				continue
+			}
+			if r.Target.Off == 0 && a.BranchField(g.Code, int(r.Offset), r.Info.Kind) {
+				if !slices.Contains(d.callers[h], g) {
+					d.callers[h] = append(d.callers[h], g)
+				}
+			} else {
+				d.otherRefs[h] = true
+			}
+		}
+		for _, e := range g.Entries {
+			switch e.Special.Name {
+			case ".orc_unwind_ip", ".orc_unwind", "__bug_table", "__ex_table", "__jump_table",
+				".altinstructions", ".static_call_sites", ".call_sites", ".return_sites", ".retpoline_sites":
+				continue // about g's own code, not a way into another function
+			}
+			for _, r := range e.Relocs {
+				if h := r.Target.Sym.Function(); h != nil && h != g {
+					d.otherRefs[h] = true
+				}
+			}
+		}
+	}
+	for _, o := range d.post.Objects {
+		for _, r := range o.Relocs {
+			if h := r.Target.Sym.Function(); h != nil {
+				d.otherRefs[h] = true
+			}
+		}
+	}
+}
+
+// reachedThroughCallers reports whether a carried function without an
+// ftrace site can be reached through its callers instead: it is local to
+// the object, every reference to it is a direct call from a function of
+// the object, and there is at least one.
+func (d *differ) reachedThroughCallers(fd *FuncDiff) bool {
+	f, g := fd.Pre, fd.Post
+	if f == nil || g == nil || strings.Contains(f.Name, ".cold") ||
+		f.FtraceSite >= 0 && f.FtraceSite <= int64(d.pre.Arch.FtraceSiteMaxOffset) {
+		return false
+	}
+	return g.Sym.Bind == elf.STB_LOCAL && !d.otherRefs[g] && len(d.callers[g]) > 0
+}
+
 // refuse applies the refusal rules.
 func (d *differ) refuse() {
 	a := d.post.Arch
@@ -1053,7 +1125,7 @@ func (d *differ) refuse() {
 		// does: a function without one (notrace, noinstr, entry code)
 		// cannot be reached. .cold parts are reached through their
 		// parent.
-		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") {
+		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") && !fd.ThroughCallers {
 			if f.FtraceSite < 0 || f.FtraceSite > int64(a.FtraceSiteMaxOffset) {
 				d.refusal(fd.Name, g.Section.Name, RuleNoFtraceSite,
 					"%s has no ftrace call site at its entry (notrace, noinstr or entry code), through which ksplice "+

@@ -208,6 +208,10 @@ var expectations = map[string]expect{
 		carry:    []string{"untraced", "traced"},
 		refusals: []string{"untraced:no-ftrace-site"},
 	},
+	"throughcallers": {
+		status: map[string]Status{"body": StatusChanged, "api": StatusUnchanged},
+		carry:  []string{"body", "api"},
+	},
 	"helpercall": {
 		status: map[string]Status{"caller": StatusChanged, "notsupp": StatusUnchanged, "table": StatusUnchanged},
 		carry:  []string{"caller"},

@@ -60,6 +60,13 @@ type FuncDiff struct {
 	Parent string `json:"parent,omitempty"`
 	// Carry is set when the update must carry the function.
 	Carry bool `json:"carry"`
+	// ThroughCallers is set for a carried function that has no ftrace
+	// site (notrace, and every out-of-line copy of an inline function:
+	// the kernel's inline implies notrace, as in a syscall's
+	// __do_sys_NAME): the update carries its new code without replacing
+	// it, and replaces its callers, all of them direct calls in this
+	// object, so that they call the new code.
+	ThroughCallers bool `json:"through_callers,omitempty"`
 
 	// Pre and Post are the function in each object; Pre is nil for new
 	// functions, Post for removed ones. For a replaced function, Pre is the

@@ -315,3 +315,33 @@ func TestCarriedCodeKeepsItsName(t *testing.T) {
 		})
 	}
 }
+
+// TestThroughCallers: body() has no ftrace site (notrace), so it is carried
+// as new code and not replaced; api(), its only caller, is replaced and
+// calls the new body().
+func TestThroughCallers(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "tc.o", Result: diffPairArch(t, c.arch, "throughcallers")}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, f := range m.Funcs {
+				got[f.Name] = f.Replaced
+			}
+			if replaced, ok := got["body"]; !ok || replaced {
+				t.Errorf("body: carried %v, replaced %v; want carried as new code only", ok, replaced)
+			}
+			if !got["api"] {
+				t.Errorf("api is not replaced: %v", got)
+			}
+			tables := namedOldFuncs(string(m.Files["tables.c"]))
+			if strings.Contains(tables, `.name = "body"`) {
+				t.Errorf("body is matched or replaced by the engine:\n%s", tables)
+			}
+			assembleWith(t, c.cc, m.Files["new.S"])
+		})
+	}
+}

@@ -239,7 +239,7 @@ func (g *gen) object(o Object) error {
 	// function whose old code refers to the same symbol.
 	oldOf := map[*elfdiff.FuncDiff]int{}
 	for _, fd := range carried {
-		if fd.Pre != nil && !isCold(fd.Name) {
+		if fd.Pre != nil && !isCold(fd.Name) && !fd.ThroughCallers {
 			r, err := g.oldFunc(res.Pre.Arch, fd.Pre, fmt.Sprintf("%s+%#x", g.labels[fd.Post.Section], fd.Post.Offset))
 			if err != nil {
 				return err
