@@ -310,8 +310,10 @@ func decodeTables(ko []byte) (*tables, error) {
 	tab := &tables{}
 	for _, s := range syms {
 		bySym[s.Name] = s
+		// The labels, not the local aliases that carry the kernel's
+		// names (patchgen's alias).
 		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && int(s.Section) < len(f.Sections) &&
-			strings.HasPrefix(f.Sections[s.Section].Name, ".ksplice.text.") {
+			strings.HasPrefix(f.Sections[s.Section].Name, ".ksplice.text.") && strings.HasPrefix(s.Name, "ksplice_n") {
 			tab.newCode = append(tab.newCode, s.Size)
 		}
 	}
