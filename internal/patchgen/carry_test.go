@@ -284,8 +284,10 @@ func TestHelperBindsUnboundStatic(t *testing.T) {
 }
 
 // TestCarriedCodeKeepsItsName: the new code of a carried function is also
-// a local function symbol of the kernel's name, at the same address and
-// size as its label, so that kallsyms (an oops, a stack trace) names it.
+// a local function symbol of the kernel's name with a ".ksplice" suffix
+// (never the bare name, which kprobes would then find twice), at the same
+// address and size as its label, so that kallsyms (an oops, a stack trace)
+// names it.
 func TestCarriedCodeKeepsItsName(t *testing.T) {
 	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
 		t.Run(c.arch, func(t *testing.T) {
@@ -299,14 +301,19 @@ func TestCarriedCodeKeepsItsName(t *testing.T) {
 			var label, named *elf.Symbol
 			for i, s := range syms {
 				switch {
-				case s.Name == "dispatch":
+				case s.Name == "dispatch.ksplice":
 					named = &syms[i]
 				case strings.HasPrefix(s.Name, "ksplice_n") && elf.ST_TYPE(s.Info) == elf.STT_FUNC:
 					label = &syms[i]
 				}
 			}
 			if label == nil || named == nil {
-				t.Fatalf("symbols: label %v, dispatch %v", label, named)
+				t.Fatalf("symbols: label %v, dispatch.ksplice %v", label, named)
+			}
+			for _, s := range syms {
+				if s.Name == "dispatch" {
+					t.Errorf("new.o defines dispatch itself: kprobes on it by name would be refused")
+				}
 			}
 			if elf.ST_TYPE(named.Info) != elf.STT_FUNC || elf.ST_BIND(named.Info) != elf.STB_LOCAL ||
 				named.Section != label.Section || named.Value != label.Value || named.Size != label.Size {

@@ -363,25 +363,29 @@ func isCold(name string) bool {
 	return strings.Contains(name, ".cold")
 }
 
-// alias gives the carried function that fills section s the name it has
-// in the kernel, as a local symbol of the update module: kallsyms, and so
-// an oops or a stack trace, then reads "cmdline_proc_show [ksplice_ID]"
-// rather than "ksplice_n0". Local symbols come first in the symbol table,
-// which is where kallsyms looks first among symbols of one address. A name
-// the module already has (a namesake in another object) keeps the label.
+// alias gives the carried function that fills section s its kernel name
+// with a ".ksplice" suffix, as a local symbol of the update module:
+// kallsyms, and so an oops or a stack trace, then reads
+// "cmdline_proc_show.ksplice+0x12/0x39 [ksplice_ID_vmlinux]" rather than
+// "ksplice_n0". Not the bare name: kprobes, perf probe and bpftrace refuse
+// a function name that kallsyms has twice. Local symbols come first in the
+// symbol table, which is where kallsyms looks first among symbols of one
+// address. A name the module already has (a namesake in another object)
+// keeps the label.
 func (g *gen) alias(o Object, s *elfdiff.Section, lbl string) {
 	if s.Flags&elf.SHF_EXECINSTR == 0 {
 		return
 	}
 	for _, f := range o.Result.Post.Functions {
-		if f.Section != s || f.Offset != 0 || f.Size != s.Size || g.aliases[f.Name] {
+		name := f.Name + ".ksplice"
+		if f.Section != s || f.Offset != 0 || f.Size != s.Size || g.aliases[name] {
 			continue
 		}
 		if g.aliases == nil {
 			g.aliases = map[string]bool{}
 		}
-		g.aliases[f.Name] = true
-		fmt.Fprintf(&g.asm, "\t.type %s, @function\n\t.set %s, %s\n\t.size %s, %d\n", f.Name, f.Name, lbl, f.Name, f.Size)
+		g.aliases[name] = true
+		fmt.Fprintf(&g.asm, "\t.type %s, @function\n\t.set %s, %s\n\t.size %s, %d\n", name, name, lbl, name, f.Size)
 	}
 }
 

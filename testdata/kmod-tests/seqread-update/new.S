@@ -85,9 +85,9 @@ ksplice_n0:
 	.byte 0xef,0xe9,0xc3,0xfd,0xff,0xff,0x41,0xbf,0xf4,0xff,0xff,0xff,0xeb,0xb4,0x0f,0x0b
 	.byte 0x31,0xc0,0xeb,0xa6
 	.size ksplice_n0, .-ksplice_n0
-	.type seq_read_iter, @function
-	.set seq_read_iter, ksplice_n0
-	.size seq_read_iter, 1092
+	.type seq_read_iter.ksplice, @function
+	.set seq_read_iter.ksplice, ksplice_n0
+	.size seq_read_iter.ksplice, 1092
 	.reloc ksplice_n0+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_n0+0x2e, R_X86_64_PLT32, __x86_return_thunk-4
 	.reloc ksplice_n0+0x4f, R_X86_64_PLT32, mutex_lock-4

@@ -19,9 +19,9 @@ ksplice_n0:
 	.byte 0x00,0x00,0x00,0x00,0x48,0x89,0xdf,0xbe,0x0a,0x00,0x00,0x00,0xe8,0x00,0x00,0x00
 	.byte 0x00,0x31,0xc0,0x5b,0xe9,0x00,0x00,0x00,0x00
 	.size ksplice_n0, .-ksplice_n0
-	.type cmdline_proc_show, @function
-	.set cmdline_proc_show, ksplice_n0
-	.size cmdline_proc_show, 57
+	.type cmdline_proc_show.ksplice, @function
+	.set cmdline_proc_show.ksplice, ksplice_n0
+	.size cmdline_proc_show.ksplice, 57
 	.reloc ksplice_n0+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_n0+0x9, R_X86_64_32S, ksplice_n1+0
 	.reloc ksplice_n0+0x11, R_X86_64_PLT32, seq_puts-4

@@ -7,9 +7,9 @@
 ksplice_n0:
 	.byte 0xe8,0x00,0x00,0x00,0x00,0xe9,0x00,0x00,0x00,0x00
 	.size ksplice_n0, .-ksplice_n0
-	.type ksplice_cold_func.cold, @function
-	.set ksplice_cold_func.cold, ksplice_n0
-	.size ksplice_cold_func.cold, 10
+	.type ksplice_cold_func.cold.ksplice, @function
+	.set ksplice_cold_func.cold.ksplice, ksplice_n0
+	.size ksplice_cold_func.cold.ksplice, 10
 	.reloc ksplice_n0+0x1, R_X86_64_PC32, ksplice_placeholder-4
 	.reloc ksplice_n0+0x6, R_X86_64_PC32, ksplice_n1+15
 
@@ -22,9 +22,9 @@ ksplice_n1:
 	.byte 0xe8,0x00,0x00,0x00,0x00,0x8b,0x05,0x00,0x00,0x00,0x00,0x85,0xc0,0x0f,0x85,0x00
 	.byte 0x00,0x00,0x00,0xb8,0x02,0x00,0x00,0x00,0xe9,0x00,0x00,0x00,0x00
 	.size ksplice_n1, .-ksplice_n1
-	.type ksplice_cold_func, @function
-	.set ksplice_cold_func, ksplice_n1
-	.size ksplice_cold_func, 29
+	.type ksplice_cold_func.ksplice, @function
+	.set ksplice_cold_func.ksplice, ksplice_n1
+	.size ksplice_cold_func.ksplice, 29
 	.reloc ksplice_n1+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_n1+0xf, R_X86_64_PC32, ksplice_n0-4
 	.reloc ksplice_n1+0x19, R_X86_64_PLT32, __x86_return_thunk-4

@@ -8,9 +8,9 @@ ksplice_n0:
 	.byte 0xe8,0x00,0x00,0x00,0x00,0x66,0x90,0x8d,0x47,0x02,0xe9,0x00,0x00,0x00,0x00,0x8d
 	.byte 0x47,0x64,0xe9,0x00,0x00,0x00,0x00
 	.size ksplice_n0, .-ksplice_n0
-	.type ksplice_jl_func, @function
-	.set ksplice_jl_func, ksplice_n0
-	.size ksplice_jl_func, 23
+	.type ksplice_jl_func.ksplice, @function
+	.set ksplice_jl_func.ksplice, ksplice_n0
+	.size ksplice_jl_func.ksplice, 23
 	.reloc ksplice_n0+0x1, R_X86_64_PLT32, __fentry__-4
 	.reloc ksplice_n0+0xb, R_X86_64_PLT32, __x86_return_thunk-4
 	.reloc ksplice_n0+0x13, R_X86_64_PLT32, __x86_return_thunk-4
