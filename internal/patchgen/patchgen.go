@@ -377,7 +377,7 @@ func (g *gen) alias(o Object, s *elfdiff.Section, lbl string) {
 		return
 	}
 	for _, f := range o.Result.Post.Functions {
-		name := f.Name + ".ksplice"
+		name := aliasName(f.Name)
 		if f.Section != s || f.Offset != 0 || f.Size != s.Size || g.aliases[name] {
 			continue
 		}
@@ -387,6 +387,16 @@ func (g *gen) alias(o Object, s *elfdiff.Section, lbl string) {
 		g.aliases[name] = true
 		fmt.Fprintf(&g.asm, "\t.type %s, @function\n\t.set %s, %s\n\t.size %s, %d\n", name, name, lbl, name, f.Size)
 	}
+}
+
+// aliasName is NAME.ksplice, or for a .cold part NAME.ksplice.cold:
+// objtool finds a cold part's parent by cutting its name at ".cold", and
+// the parent is NAME.ksplice here.
+func aliasName(name string) string {
+	if i := strings.Index(name, ".cold"); i >= 0 {
+		return name[:i] + ".ksplice" + name[i:]
+	}
+	return name + ".ksplice"
 }
 
 func (g *gen) label(s *elfdiff.Section) string {

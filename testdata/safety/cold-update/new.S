@@ -7,9 +7,9 @@
 ksplice_n0:
 	.byte 0xe8,0x00,0x00,0x00,0x00,0xe9,0x00,0x00,0x00,0x00
 	.size ksplice_n0, .-ksplice_n0
-	.type ksplice_cold_func.cold.ksplice, @function
-	.set ksplice_cold_func.cold.ksplice, ksplice_n0
-	.size ksplice_cold_func.cold.ksplice, 10
+	.type ksplice_cold_func.ksplice.cold, @function
+	.set ksplice_cold_func.ksplice.cold, ksplice_n0
+	.size ksplice_cold_func.ksplice.cold, 10
 	.reloc ksplice_n0+0x1, R_X86_64_PC32, ksplice_placeholder-4
 	.reloc ksplice_n0+0x6, R_X86_64_PC32, ksplice_n1+15
 
