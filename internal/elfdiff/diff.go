@@ -458,12 +458,19 @@ func (d *differ) sameTarget(a, b Target) bool {
 // samePiece compares n bytes of anonymous code at offA of a and offB of b
 // (one alternative's replacement), relocations compared symbolically.
 func (d *differ) samePiece(a *Section, offA int64, b *Section, offB int64, n int64) bool {
-	if a.Data == nil || b.Data == nil {
+	bytesOf := func(s *Section, off int64) []byte {
+		if off+n > int64(len(s.Data)) {
+			return nil // no contents (or fewer than its size): compare relocations only
+		}
+		return s.Data[off : off+n]
+	}
+	ba, bb := bytesOf(a, offA), bytesOf(b, offB)
+	if (ba == nil) != (bb == nil) {
 		return false
 	}
 	ra := d.pre.resolve(a, uint64(offA), uint64(n), nil)
 	rb := d.post.resolve(b, uint64(offB), uint64(n), nil)
-	if len(byteDiffs(a.Data[offA:offA+n], b.Data[offB:offB+n], ra, rb)) > 0 || len(ra) != len(rb) {
+	if len(byteDiffs(ba, bb, ra, rb)) > 0 || len(ra) != len(rb) {
 		return false
 	}
 	for i := range ra {
