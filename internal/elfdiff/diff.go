@@ -464,7 +464,19 @@ func (d *differ) samePiece(a *Section, offA int64, b *Section, offB int64, n int
 		}
 		return s.Data[off : off+n]
 	}
-	ba, bb := bytesOf(a, offA), bytesOf(b, offB)
+	// Pieces may refer to each other (or themselves): remember each
+	// answer, and assume equal while comparing, as sameAnon does.
+	key := fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%d", a.Name, offA, b.Name, offB, n)
+	if eq, ok := d.anonEq[key]; ok {
+		return eq
+	}
+	d.anonEq[key] = true
+	eq := d.comparePiece(a, offA, b, offB, n, bytesOf(a, offA), bytesOf(b, offB))
+	d.anonEq[key] = eq
+	return eq
+}
+
+func (d *differ) comparePiece(a *Section, offA int64, b *Section, offB int64, n int64, ba, bb []byte) bool {
 	if (ba == nil) != (bb == nil) {
 		return false
 	}
