@@ -193,7 +193,7 @@ func TestEngineLab(t *testing.T) {
 			want: []string{
 				"ok: v2 does not match the original code",
 				"ok: v2 on top of v1",
-				"ok: reverse cmdline-v1 refused: update cmdline-v2 was applied later: reverse it first",
+				"ok: reverse cmdline-v1 refused: update cmdline-v2, applied later, changes a function of this one: reverse it first",
 				"ok: back to v1",
 				"ok: /proc/cmdline restored",
 			},

@@ -14,7 +14,7 @@ stage cmdline-v1 apply
 stage cmdline-v2 apply
 expect "v2 on top of v1" "$(cat /proc/cmdline)" "ksplice-v2: console="
 refused cmdline-v1 reverse not_last
-expect "names the later update" "$(cat $K/cmdline-v1/abort_message)" "update cmdline-v2 was applied later"
+expect "names the later update" "$(cat $K/cmdline-v1/abort_message)" "update cmdline-v2, applied later, changes a function of this one"
 expect "v2 still applied" "$(cat /proc/cmdline)" "ksplice-v2: console="
 stage cmdline-v2 reverse
 expect "back to v1" "$(cat /proc/cmdline)" "ksplice-v1: console="
