@@ -145,16 +145,19 @@ func jumpSite(a *arch.Arch, f *elfdiff.Function, e *elfdiff.Entry) (site, error)
 }
 
 // altSite describes an alternative or paravirt site of old code, whose
-// length its entry records: instrlen of struct alt_instr (after two s32
-// offsets and a u16 feature), len of struct paravirt_patch_site (after a
-// pointer and a u8 type).
+// length its entry records: instrlen of struct alt_instr (its
+// second-to-last byte), len of struct paravirt_patch_site (after a pointer
+// and a u8 type).
 func altSite(f *elfdiff.Function, e *elfdiff.Entry) (site, error) {
 	s := site{off: uint64(e.Anchor), kind: siteAlternative}
-	at := 10
+	// struct alt_instr ends with u8 instrlen, u8 replacementlen in every
+	// layout (x86-64 6.1: 12 bytes, 6.12: 14, arm64: 12), as payloadSpans
+	// and elfdiff's indexAltPieces read it.
+	at := len(e.Data) - 2
 	if e.Special.Name == ".parainstructions" {
 		at = 9
 	}
-	if e.Anchor < 0 || len(e.Data) <= at {
+	if e.Anchor < 0 || at < 0 || len(e.Data) <= at {
 		return s, fmt.Errorf("%w: %s entry of %s is malformed", ErrUnsupported, e.Special.Name, f.Name)
 	}
 	s.len = int(e.Data[at])
