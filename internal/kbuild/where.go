@@ -19,14 +19,16 @@ var ErrNotConfigured = errors.New("not built by this kernel's configuration")
 
 // evalMakefile is a makefile that reads one directory's Kbuild file with
 // the kernel's configuration and prints its object lists, the way
-// scripts/Makefile.build would see them.
+// scripts/Makefile.build would see them: src is relative to the source
+// tree, where make runs, as Makefile.build has it (amdgpu's Makefile
+// includes $(srctree)/$(src)/../display/Makefile).
 const evalMakefile = `.DEFAULT_GOAL := all
 all: ;
 FORCE: ;
 include $(objtree)/include/config/auto.conf
-src := $(srctree)/$(dir)
 obj := $(dir)
-kbuild-file := $(firstword $(wildcard $(src)/Kbuild $(src)/Makefile))
+src := $(obj)
+kbuild-file := $(firstword $(wildcard $(srctree)/$(src)/Kbuild $(srctree)/$(src)/Makefile))
 ifneq ($(kbuild-file),)
 include $(kbuild-file)
 endif

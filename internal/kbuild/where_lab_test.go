@@ -25,6 +25,8 @@ func TestWhere(t *testing.T) {
 		"drivers/char/tpm/tpm_tis_i2c.o":     "!",       // CONFIG_TCG_TIS_I2C is not set
 		"arch/arm64/kernel/setup.o":          "!",       // another architecture
 		"fs/proc/nonexistent.o":              "!",
+		// The Makefile includes $(srctree)/$(src)/../display/Makefile.
+		"drivers/gpu/drm/amd/amdgpu/amdgpu_debugfs.o": "amdgpu",
 	} {
 		got, err := r.Where(context.Background(), obj)
 		if want == "!" {
