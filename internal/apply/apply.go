@@ -46,6 +46,9 @@ type Record struct {
 	Seq         int             `json:"seq"` // order of application
 	Kernel      string          `json:"kernel"`
 	Targets     []update.Target `json:"targets"`
+	// Upgrade is the manifest's: the distribution release the update
+	// brings the kernel to, if it was made by create --upgrade-to.
+	Upgrade *update.Upgrade `json:"upgrade,omitempty"`
 	// StopMachineNs is how long each target's apply held the CPUs.
 	StopMachineNs map[string]int64 `json:"stop_machine_ns"`
 	// Stage is the engine's stage of the update now (list fills it in).
@@ -145,7 +148,7 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
-		Targets: m.Targets, StopMachineNs: map[string]int64{}}
+		Targets: m.Targets, Upgrade: m.Upgrade, StopMachineNs: map[string]int64{}}
 	// Each target's module is one engine update, applied in one
 	// stop_machine; an update of several targets is applied target by
 	// target and taken back whole if one of them is refused.

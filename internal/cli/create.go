@@ -34,12 +34,18 @@ type createOptions struct {
 	Hooks         string
 	AllowData     []string
 	Patch         string
+	UpgradeTo     string
+	MaxObjects    int
+	All           bool
+	Targets       []string
+	Plan          bool
+	CachedOnly    bool
 }
 
 func newCreateCmd(s Streams) *cobra.Command {
 	opts := &createOptions{}
 	cmd := &cobra.Command{
-		Use:   "create (--kernel DISTRO:RELEASE | --src DIR [--config FILE] [--headers DIR]) [flags] PATCH",
+		Use:   "create (--kernel DISTRO:RELEASE | --src DIR [--config FILE] [--headers DIR]) [flags] (PATCH | --upgrade-to VERSION)",
 		Short: "Build an update tarball from a unified diff",
 		Long: `Build a rebootless update from a unified diff against the kernel's source.
 
@@ -59,15 +65,38 @@ is kernel C compiled into the update module (of vmlinux, or of the only
 target) that may define int ksplice_hook_pre_apply(void),
 void ksplice_hook_post_apply(void), int ksplice_hook_pre_reverse(void) and
 void ksplice_hook_post_reverse(void); --allow-data SYMBOL then accepts the
-change of SYMBOL, whose live value the hooks set and restore.`,
+change of SYMBOL, whose live value the hooks set and restore.
+
+With --upgrade-to VERSION instead of a patch (a Debian kernel only), the
+updates that bring the kernel to that release of its source package
+(linux-source-6.1 6.1.190-1): both releases' sources are compared, every
+changed file is classified against the kernel's configuration, each
+changed .c file it builds becomes one update (with the changed headers it
+includes if it does not build without them), each changed header one that
+rebuilds what includes it (at most --max-objects objects), and one
+cumulative update carries all that were made. -o names the directory for
+the tarballs and the report (report.json, report.html); -j how many
+updates are made at once. A re-run reuses every update already made.`,
 		Example: `  ksplice create fix.diff      # for the running Debian kernel, debian:$(uname -r)
   ksplice create --kernel debian:6.1.0-55-amd64 fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --id cve_2026_1234 -o fix.tar fix.diff
   ksplice create --src ~/linux --config /boot/config-$(uname -r) fix.diff
   ksplice create --kernel debian:6.1.0-55-amd64 --after fix.diff fix2.diff
-  ksplice create --kernel debian:6.1.0-55-amd64 --hooks fix.hooks.c --allow-data overflowuid fix.diff`,
-		Args: exactArgs(1),
+  ksplice create --kernel debian:6.1.0-55-amd64 --hooks fix.hooks.c --allow-data overflowuid fix.diff
+  ksplice create --kernel debian:6.1.0-53-amd64 --upgrade-to 6.1.190-1 -o upgrade -j 2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.UpgradeTo != "" {
+				if len(args) != 0 {
+					return &usageError{errors.New("create: --upgrade-to takes no patch")}
+				}
+				return nil
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.UpgradeTo != "" {
+				return runUpgrade(cmd.Context(), opts, s)
+			}
 			opts.Patch = args[0]
 			return runCreate(cmd.Context(), opts, s)
 		},
@@ -80,14 +109,20 @@ change of SYMBOL, whose live value the hooks set and restore.`,
 	f.StringVar(&opts.Cache, "cache", "", "cache directory (default $KSPLICE_CACHE or "+kbuild.DefaultCacheDir+")")
 	f.StringVar(&opts.ID, "id", "", "update id: lower-case letters, digits, '_' (default: from the patch)")
 	f.StringVar(&opts.Description, "description", "", "one line describing the update (default: the patch's Subject)")
-	f.StringVarP(&opts.Output, "output", "o", "", "output file (default ksplice-ID.tar)")
+	f.StringVarP(&opts.Output, "output", "o", "", "output file (default ksplice-ID.tar); with --upgrade-to, a directory (default ksplice-upgrade-VERSION)")
 	f.StringVar(&opts.KmodSrc, "kmod-src", "", "engine sources (default: kmod-src beside the binary, or $KSPLICE_KMOD_SRC)")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary, with each stage's duration")
-	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs")
+	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs; with --upgrade-to, updates made at once")
 	f.BoolVar(&opts.ForceCompiler, "force-compiler", false, "build even if the compiler differs from the kernel's (warns)")
 	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
 	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
 	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
+	f.StringVar(&opts.UpgradeTo, "upgrade-to", "", "instead of a patch: make the updates to this release of the kernel's source package (e.g. 6.1.190-1)")
+	f.IntVar(&opts.MaxObjects, "max-objects", create.DefaultMaxObjects, "the most objects one update may rebuild (a changed header reaches every object that includes it)")
+	f.StringSliceVar(&opts.Targets, "targets", nil, "with --upgrade-to: try only the changed .c files built into these targets (vmlinux, module names); the rest are reported as not tried")
+	f.BoolVar(&opts.Plan, "plan", false, "with --upgrade-to: classify and group the changes, make no update")
+	f.BoolVar(&opts.CachedOnly, "cached-only", false, "with --upgrade-to: make no update, report those an earlier run made")
+	f.BoolVar(&opts.All, "all", false, "with --upgrade-to: list every changed file, not only those that need an update")
 	return cmd
 }
 
@@ -146,7 +181,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	res, err := create.Create(ctx, create.Options{
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
-		Hooks: opts.Hooks, AllowData: opts.AllowData,
+		Hooks: opts.Hooks, AllowData: opts.AllowData, MaxObjects: opts.MaxObjects,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})
 	if err != nil {

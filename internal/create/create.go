@@ -61,9 +61,15 @@ type Options struct {
 	// may leave to the hooks: elfdiff's "data-changed" refusal of them
 	// becomes a warning. Only with Hooks.
 	AllowData []string
-	Tool      string    // "ksplice VERSION", recorded in the manifest
-	Log       io.Writer // progress lines
-	Now       func() time.Time
+	// MaxObjects bounds the objects the update rebuilds (a changed header
+	// reaches every object that includes it); 0 means DefaultMaxObjects.
+	MaxObjects int
+	// Upgrade, when set, is recorded in the manifest: the update carries
+	// part of a distribution release (create --upgrade-to).
+	Upgrade *update.Upgrade
+	Tool    string    // "ksplice VERSION", recorded in the manifest
+	Log     io.Writer // progress lines
+	Now     func() time.Time
 }
 
 // Stage is one timed step of Create.
@@ -265,7 +271,7 @@ func (c *creation) planObjects(ctx context.Context) error {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	return configured(ctx, k, pl, headerUsers, c.o.Log)
+	return configured(ctx, k, pl, headerUsers, c.o.MaxObjects, c.o.Log)
 }
 
 // buildPairs builds the planned objects before and after the patch into a
@@ -398,7 +404,7 @@ func (c *creation) generate(context.Context) error {
 	c.manifest = &update.Manifest{
 		ID: id, Description: desc, Created: c.o.Now().UTC().Truncate(time.Second), Tool: c.o.Tool,
 		Kernel: update.Kernel{Release: k.Release, Machine: machine, Spec: k.Spec, Compiler: k.Compiler},
-		Patch:  "patch.diff", Core: "ksplice.ko",
+		Patch:  "patch.diff", Core: "ksplice.ko", Upgrade: c.o.Upgrade,
 	}
 	c.files["patch.diff"] = c.o.Patch.Raw
 	if c.hooks != nil {
@@ -527,10 +533,15 @@ func chooseHookTarget(byTarget map[string][]patchgen.Object, dataTargets map[str
 	return "", fmt.Errorf("%w: --hooks: the update has several targets and none is vmlinux: the hooks would not know which module they run in", verdict.ErrRefused)
 }
 
-// MaxObjects bounds the objects one update rebuilds: a header included
-// everywhere would take hours to rebuild twice, and is better fixed in the
-// .c files that need the change.
-const MaxObjects = 64
+// DefaultMaxObjects bounds the objects one update rebuilds unless the user
+// raises it (--max-objects): a header included everywhere takes hours to
+// rebuild twice, and is often better fixed in the .c files that need the
+// change.
+const DefaultMaxObjects = 64
+
+// ErrTooManyObjects means the patch reaches more objects than the budget
+// (Options.MaxObjects) allows.
+var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.ErrRefused)
 
 // configured keeps the objects the kernel's configuration builds (Kbuild
 // compiles any object it is asked for, so it must be asked from the
@@ -540,7 +551,10 @@ const MaxObjects = 64
 // that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
 // build_utility.c): its includers are rebuilt instead, found as a header's
 // are, and the plan lists them under Headers.
-func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(string) ([]string, error), log io.Writer) error {
+func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(string) ([]string, error), maxObjects int, log io.Writer) error {
+	if maxObjects <= 0 {
+		maxObjects = DefaultMaxObjects
+	}
 	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 	defer r.Close()
 	var built []string
@@ -610,8 +624,8 @@ func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(
 	if len(built) == 0 {
 		return fmt.Errorf("%w: %s: not built by this kernel's configuration; nothing to update", verdict.ErrRefused, strings.Join(pl.NotBuilt, ", "))
 	}
-	if len(built) > MaxObjects {
-		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); an update rebuilds at most %d: put the change in the .c files that need it", verdict.ErrRefused, len(built), strings.Join(headerNames(pl), ", "), MaxObjects)
+	if len(built) > maxObjects {
+		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(built), strings.Join(headerNames(pl), ", "), maxObjects, len(built))
 	}
 	pl.Objects = built
 	return nil

@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 )
 
 var includeLine = regexp.MustCompile(`^\s*#\s*include\s*([<"])([^>"]+)[>"]`)
@@ -113,6 +115,23 @@ func spellings(header, srcarch string) []string {
 // elsewhere for some includer): extra objects are built and found
 // unchanged, while a missed one would ship a stale function.
 func (idx includeIndex) includers(header, srcarch string) []string {
+	return idx.includersByBase(header, srcarch, idx.byBase())
+}
+
+// byBase groups the spellings of the index by their last element
+// ("../x.h" and "sub/x.h" under "x.h"), so that finding the quoted
+// includes of a header reads a few spellings, not all of them.
+func (idx includeIndex) byBase() map[string][]string {
+	m := map[string][]string{}
+	for sp := range idx {
+		b := path.Base(sp)
+		m[b] = append(m[b], sp)
+	}
+	return m
+}
+
+// includersByBase is includers with the index's byBase.
+func (idx includeIndex) includersByBase(header, srcarch string, byBase map[string][]string) []string {
 	seen := map[string]bool{header: true}
 	queue := []string{header}
 	var cfiles []string
@@ -124,11 +143,8 @@ func (idx includeIndex) includers(header, srcarch string) []string {
 			users = append(users, idx[sp]...)
 		}
 		// Quoted, relative to the includer: "x.h", "../x.h", "sub/x.h".
-		for spelling, files := range idx {
-			if !strings.HasSuffix(spelling, path.Base(h)) {
-				continue
-			}
-			for _, f := range files {
+		for _, spelling := range byBase[path.Base(h)] {
+			for _, f := range idx[spelling] {
 				if path.Clean(path.Join(path.Dir(f), spelling)) == h {
 					users = append(users, f)
 				}
@@ -172,4 +188,23 @@ func loadIncludeIndex(cacheDir, tree string) (includeIndex, error) {
 		_ = renameio.WriteFile(p, buf.Bytes(), 0o644)
 	}
 	return idx, nil
+}
+
+// Includers returns a function that lists the .c files of k's pristine
+// source that include a file of the tree, directly or through headers or
+// other .c files (see includeIndex.includers). The index is read, or made,
+// on the first call: callers that never ask pay nothing.
+func Includers(k *kbuild.Kernel) func(file string) ([]string, error) {
+	var idx includeIndex
+	var byBase map[string][]string
+	return func(file string) ([]string, error) {
+		if idx == nil {
+			var err error
+			if idx, err = loadIncludeIndex(k.Dir, k.Source); err != nil {
+				return nil, err
+			}
+			byBase = idx.byBase()
+		}
+		return idx.includersByBase(file, k.SrcArch(), byBase), nil
+	}
 }

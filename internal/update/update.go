@@ -49,6 +49,10 @@ type Manifest struct {
 	// Core is the engine module every update module depends on.
 	Core    string   `json:"core"`
 	Targets []Target `json:"targets"`
+	// Upgrade, for an update made by create --upgrade-to, says which
+	// release of the kernel's source package it brings the running kernel
+	// to, and how much of it.
+	Upgrade *Upgrade `json:"upgrade,omitempty"`
 	// Files maps every other file of the tarball to its sha256, in hex.
 	Files map[string]string `json:"files"`
 }
@@ -60,6 +64,28 @@ type Kernel struct {
 	Vermagic string `json:"vermagic"` // of the update's modules
 	Spec     string `json:"spec,omitempty"`
 	Compiler string `json:"compiler"`
+}
+
+// Upgrade is the part of a distribution release an update carries.
+type Upgrade struct {
+	Package string `json:"package"` // the source package: "linux-source-6.1"
+	From    string `json:"from"`    // its version the kernel was built from: "6.1.187-1"
+	To      string `json:"to"`      // the version the update brings: "6.1.190-1"
+	// Release is the uname -r of the distribution's kernel of that
+	// version and the running kernel's flavour ("6.1.0-54-amd64"), when
+	// the mirror said; what ksplice uname -r prints once the cumulative
+	// update is applied.
+	Release string `json:"release,omitempty"`
+	// Cumulative marks the update that carries every update of the
+	// release at once.
+	Cumulative bool `json:"cumulative,omitempty"`
+	// Files are the changed files of the release this update carries.
+	Files []string `json:"files"`
+	// Carried is how many of the release's changed files that this
+	// kernel's configuration builds (Needed) the release's updates
+	// carry, all of them together.
+	Carried int `json:"carried,omitempty"`
+	Needed  int `json:"needed,omitempty"`
 }
 
 // Target is the code in one place of the running kernel that an update

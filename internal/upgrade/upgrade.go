@@ -1,0 +1,639 @@
+// Package upgrade makes the updates that bring a running distribution
+// kernel to a later release of its source package (create --upgrade-to):
+// from the delta between the two releases (package delta) it groups the
+// changes into updates, creates each (package create), in parallel and
+// cached by content, adds one cumulative update that carries them all, and
+// reports what became of every changed file.
+package upgrade
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/delta"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/update"
+	"github.com/ksplice-go/ksplice/internal/verdict"
+)
+
+// ErrWrongBase means the kernel was not built from a release of the
+// package that --upgrade-to names, or is built from a later one.
+var ErrWrongBase = fmt.Errorf("%w: the kernel is not built from an earlier release of that source package", verdict.ErrRefused)
+
+// CreateFunc is create.Create; tests put a fake in its place.
+type CreateFunc func(ctx context.Context, o create.Options) (*create.Result, error)
+
+// Options control Run.
+type Options struct {
+	Kernel     *kbuild.Kernel
+	To         string // the release to upgrade to: "6.1.190-1"
+	CacheDir   string // see kbuild.CacheDir
+	Output     string // directory for the tarballs and the report
+	Jobs       int    // creates at once
+	MaxObjects int    // create.Options.MaxObjects
+	KmodSrc    string
+	Tool       string // "ksplice VERSION"
+	// ToolHash identifies the build of ksplice, for the cache of created
+	// updates: an update made by another build is made again.
+	ToolHash string
+	Log      io.Writer
+	// Targets, when set, limits the updates tried to the changed .c files
+	// built into these targets ("vmlinux", a module's name); the others,
+	// and the changed headers, are reported as not tried. For measuring
+	// a part of a large delta.
+	Targets []string
+	// Plan only classifies and groups: no update is made.
+	Plan bool
+	// CachedOnly makes no update: it reports those an earlier run made
+	// (with the same build of ksplice), and the others as not tried. For
+	// the report of a run that was stopped.
+	CachedOnly bool
+	// Create is create.Create unless a test says otherwise.
+	Create CreateFunc
+	// Source fetches a release's source; delta.FetchSource unless a test
+	// says otherwise.
+	Source func(ctx context.Context, version string) (*delta.Source, error)
+	// Release names the kernel release (uname -r) of the distribution's
+	// kernel of version To and the kernel's flavour, or "".
+	Release func(ctx context.Context) string
+	// Config classifies against the kernel's configuration; built from the
+	// kernel unless a test says otherwise.
+	Config *delta.Config
+}
+
+// Run makes the updates and the report. Failures of single updates are in
+// the report; an error means no report could be made.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = 1
+	}
+	if o.Create == nil {
+		o.Create = create.Create
+	}
+	if o.Source == nil {
+		o.Source = func(ctx context.Context, v string) (*delta.Source, error) {
+			return delta.FetchSource(ctx, v, delta.FetchOptions{CacheDir: o.CacheDir, Log: o.Log})
+		}
+	}
+	k := o.Kernel
+	pkg, err := delta.SourcePackage(o.To)
+	if err != nil {
+		return nil, fmt.Errorf("--upgrade-to: %w", err)
+	}
+	from := k.Packages[pkg]
+	if from == "" {
+		return nil, fmt.Errorf("%w: %s is built from %s, not %s (its packages: %s)", ErrWrongBase, k.Spec, k.Version, pkg, strings.Join(mapKeys(k.Packages), ", "))
+	}
+	if from == o.To {
+		return nil, fmt.Errorf("%w: %s is already built from %s %s", ErrWrongBase, k.Spec, pkg, from)
+	}
+	newSrc, err := o.Source(ctx, o.To)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Log, "upgrade: comparing %s %s (the kernel's source) with %s\n", pkg, from, o.To)
+	changes, err := delta.Diff(ctx, k.Source, newSrc.Tree)
+	if err != nil {
+		return nil, err
+	}
+	cfg := o.Config
+	if cfg == nil {
+		oldR := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
+		defer oldR.Close()
+		newR := kbuild.NewResolver(kbuild.Tree{Source: newSrc.Tree, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
+		defer newR.Close()
+		cfg = &delta.Config{Where: oldR.Where, WhereNew: newR.Where, Includers: create.Includers(k)}
+	}
+	fmt.Fprintf(o.Log, "upgrade: %d files differ; classifying them against %s's configuration\n", len(changes), k.Spec)
+	files, err := delta.Classify(ctx, changes, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{
+		Kernel: k.Spec, Release: k.Release, Package: pkg, From: from, To: o.To,
+		Tool: o.Tool, Created: time.Now().UTC().Truncate(time.Second),
+	}
+	if entries, err := delta.ReadChangelog(newSrc.Changelog, from, o.To); err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("changelog not read: %v", err))
+	} else {
+		r.Changelog = entries
+	}
+	u := &upgrader{o: o, k: k, old: k.Source, new: newSrc.Tree, report: r, up: update.Upgrade{Package: pkg, From: from, To: o.To}}
+	if o.Release != nil {
+		u.up.Release = o.Release(ctx)
+	}
+	groups := MakeGroups(files)
+	fmt.Fprintf(o.Log, "upgrade: %s\n", summaryLine(delta.Counts(files), len(groups)))
+	if err := os.MkdirAll(o.Output, 0o755); err != nil {
+		return nil, err
+	}
+	results := u.createAll(ctx, groups, targetsOf(files))
+	r.fill(files, groups, results)
+	r.matchChangelog(func(file string) []byte { return u.diffOf(ctx, file) })
+	r.summarize()
+	if err := u.cumulative(ctx, groups, results); err != nil {
+		r.Notes = append(r.Notes, "cumulative update: "+err.Error())
+	}
+	r.Seconds = time.Since(start).Seconds()
+	r.summarize()
+	if err := r.write(o.Output); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Group is one update to make: the changes that go together.
+type Group struct {
+	ID    string   `json:"id"`
+	Files []string `json:"files"` // the changed files it carries
+	// Headers are the changed headers the group's .c file includes,
+	// applied with it when it does not build without them.
+	Headers []string `json:"headers,omitempty"`
+	// Kind is "c" for a changed .c file, "header" for a changed header
+	// with no changed .c file of its own.
+	Kind string `json:"kind"`
+}
+
+// MakeGroups decides the updates of a classified delta: one per changed .c file
+// that the configuration builds (with the changed headers it includes,
+// tried without them first: most fixes do not need them, and a header
+// change reaches every object that includes it); one per changed .c file
+// #included by the same built file, together; one per changed header
+// whose includers exist, which rebuilds them all (within the budget of
+// objects). Files of other classes need no update.
+func MakeGroups(files []delta.File) []Group {
+	var groups []Group
+	byObject := map[string]int{} // a .c #included by a built one goes with its siblings
+	for _, f := range files {
+		switch {
+		case f.Class == delta.Built:
+			if i, ok := byObject[f.Object]; ok && f.Via != "" {
+				groups[i].Files = append(groups[i].Files, f.Path)
+				groups[i].Headers = union(groups[i].Headers, f.Headers)
+				continue
+			}
+			byObject[f.Object] = len(groups)
+			groups = append(groups, Group{Files: []string{f.Path}, Headers: f.Headers, Kind: "c"})
+		case f.Class == delta.Header && f.Status != delta.Added && f.Includers > 0:
+			groups = append(groups, Group{Files: []string{f.Path}, Kind: "header"})
+		}
+	}
+	seen := map[string]int{}
+	for i := range groups {
+		groups[i].ID = groupID(groups[i].Files[0], seen)
+	}
+	return groups
+}
+
+var nonID = regexp.MustCompile(`[^a-z0-9]+`)
+
+// groupID names a group's update from its first file: "fs/ext4/mballoc.c"
+// becomes "ext4_mballoc"; a repeated name takes a number.
+func groupID(file string, seen map[string]int) string {
+	parts := strings.Split(strings.ToLower(strings.TrimSuffix(file, filepath.Ext(file))), "/")
+	if len(parts) > 2 {
+		parts = parts[len(parts)-2:]
+	}
+	id := strings.Trim(nonID.ReplaceAllString(strings.Join(parts, "_"), "_"), "_")
+	if strings.HasSuffix(file, ".h") {
+		id += "_h"
+	}
+	if len(id) > 28 {
+		id = strings.TrimRight(id[:28], "_")
+	}
+	if id == "" || id[0] == '_' {
+		id = "u" + id
+	}
+	seen[id]++
+	if n := seen[id]; n > 1 {
+		id = fmt.Sprintf("%s%d", id, n)
+	}
+	return id
+}
+
+func union(a, b []string) []string {
+	out := append([]string{}, a...)
+	for _, s := range b {
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func mapKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// upgrader is the state of one Run.
+type upgrader struct {
+	o        Options
+	k        *kbuild.Kernel
+	old, new string
+	report   *Report
+	up       update.Upgrade
+	mu       sync.Mutex
+	diffs    map[string][]byte
+}
+
+// diffOf is the unified diff of one changed file, or nil.
+func (u *upgrader) diffOf(ctx context.Context, file string) []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.diffs == nil {
+		u.diffs = map[string][]byte{}
+	}
+	if d, ok := u.diffs[file]; ok {
+		return d
+	}
+	st := delta.Modified
+	if _, err := os.Lstat(filepath.Join(u.old, file)); err != nil {
+		st = delta.Added
+	} else if _, err := os.Lstat(filepath.Join(u.new, file)); err != nil {
+		st = delta.Removed
+	}
+	d, err := delta.Patch(ctx, u.old, u.new, []delta.Change{{Path: file, Status: st}})
+	if err != nil {
+		d = nil
+	}
+	u.diffs[file] = d
+	return d
+}
+
+// patchOf is the unified diff of files, in order.
+func (u *upgrader) patchOf(ctx context.Context, files []string) ([]byte, error) {
+	var out []byte
+	for _, f := range files {
+		d := u.diffOf(ctx, f)
+		if d == nil {
+			return nil, fmt.Errorf("no diff of %s", f)
+		}
+		out = append(out, d...)
+	}
+	return out, nil
+}
+
+// Outcome is what became of one group's update.
+type Outcome struct {
+	Group Group `json:"group"`
+	// Category is one of the report's: carried, refused, init-only,
+	// build-only (no object code changed), not-built.
+	Category Category `json:"category"`
+	// WithHeaders says the update includes the group's headers, because
+	// its .c file does not build without them.
+	WithHeaders bool   `json:"with_headers,omitempty"`
+	Output      string `json:"output,omitempty"` // the tarball, in the output directory
+	Targets     []string
+	Functions   []string `json:"functions,omitempty"` // "name (object)" of what it replaces or adds
+	Objects     int      `json:"objects,omitempty"`   // objects rebuilt
+	Rule        string   `json:"rule,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Hint        string   `json:"hint,omitempty"` // what the author can do
+	Cached      bool     `json:"cached,omitempty"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// createAll creates every group's update, Jobs at once, and returns the
+// outcomes in the groups' order.
+func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[string]string) []Outcome {
+	out := make([]Outcome, len(groups))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var done int
+	var mu sync.Mutex
+	for w := 0; w < u.o.Jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if why := u.skip(groups[i], targets); why != "" {
+					out[i] = Outcome{Group: groups[i], Category: NotTried, Reason: why}
+				} else {
+					out[i] = u.createOne(ctx, groups[i])
+				}
+				mu.Lock()
+				done++
+				fmt.Fprintf(u.o.Log, "upgrade: [%d/%d] %s: %s%s\n", done, len(groups), strings.Join(groups[i].Files, " "), out[i].Category, detail(out[i]))
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range groups {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+func detail(o Outcome) string {
+	switch {
+	case o.Category == Carried:
+		s := fmt.Sprintf(" (%d functions)", len(o.Functions))
+		if o.Cached {
+			s += ", cached"
+		}
+		return s
+	case o.Rule != "":
+		return " (" + o.Rule + ")"
+	}
+	return ""
+}
+
+// skip says why a group is not tried, or "".
+func (u *upgrader) skip(g Group, targets map[string]string) string {
+	if u.o.Plan {
+		return "not tried (--plan)"
+	}
+	if len(u.o.Targets) == 0 {
+		return ""
+	}
+	if g.Kind == "c" && contains(u.o.Targets, targets[g.Files[0]]) {
+		return ""
+	}
+	return "not tried (--targets " + strings.Join(u.o.Targets, ",") + ")"
+}
+
+func targetsOf(files []delta.File) map[string]string {
+	m := map[string]string{}
+	for _, f := range files {
+		m[f.Path] = f.Target
+	}
+	return m
+}
+
+// createOne makes a group's update, first without its headers, then, if
+// its .c file does not build so, with them.
+func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
+	start := time.Now()
+	oc := u.tryCreate(ctx, g, g.Files, false)
+	if oc.Rule == RuleBuildError && len(g.Headers) > 0 {
+		oc = u.tryCreate(ctx, g, append(append([]string{}, g.Files...), g.Headers...), true)
+	}
+	oc.Seconds = time.Since(start).Seconds()
+	return oc
+}
+
+// Rules of outcomes that are not elfdiff's.
+const (
+	RuleBuildError  = "build-error" // the changed file does not compile in the old tree
+	RuleNoChange    = "no-change"   // no object code changed
+	RuleMaxObjects  = "max-objects" // over the budget of rebuilt objects
+	RuleNotBuilt    = "not-built"   // create found nothing the configuration builds
+	RuleNewFile     = "new-or-removed-file"
+	RuleUnsupported = "unsupported" // create cannot generate the update
+	RuleError       = "error"       // create failed for another reason
+)
+
+func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, withHeaders bool) Outcome {
+	oc := Outcome{Group: g, WithHeaders: withHeaders}
+	raw, err := u.patchOf(ctx, files)
+	if err != nil {
+		return refused(oc, RuleError, err.Error(), "")
+	}
+	up := u.up
+	up.Files = append([]string{}, g.Files...)
+	key := u.cacheKey(raw, g.ID, false)
+	if c, ok := u.cached(key); ok {
+		c.Group, c.Cached = g, true
+		if c.Output != "" {
+			dst := filepath.Join(u.o.Output, "ksplice-"+g.ID+".tar")
+			if err := linkOrCopy(filepath.Join(u.cacheDir(key), "update.tar"), dst); err != nil {
+				return refused(oc, RuleError, err.Error(), "")
+			}
+			c.Output = dst
+		}
+		return c
+	}
+	if u.o.CachedOnly {
+		oc.Category, oc.Reason = NotTried, "not tried (--cached-only: no earlier run made it)"
+		return oc
+	}
+	oc = u.create(ctx, oc, raw, g.ID, g.Description(), &up, u.o.MaxObjects)
+	u.store(key, oc)
+	return oc
+}
+
+// Description of a group's update.
+func (g Group) Description() string {
+	return "part of the upgrade: " + strings.Join(g.Files, ", ")
+}
+
+// create runs create for one patch and sorts its answer.
+func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc string, up *update.Upgrade, maxObjects int) Outcome {
+	p, err := srcpatch.Parse(strings.NewReader(string(raw)))
+	if err != nil {
+		return refused(oc, RuleError, err.Error(), "")
+	}
+	tmp := filepath.Join(u.o.Output, ".ksplice-"+id+".tar")
+	res, err := u.o.Create(ctx, create.Options{
+		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
+		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, Upgrade: up,
+		Tool: u.o.Tool, Log: io.Discard,
+	})
+	if err != nil {
+		return sortError(oc, err)
+	}
+	oc.Category = Carried
+	dst := filepath.Join(u.o.Output, "ksplice-"+id+".tar")
+	if err := os.Rename(tmp, dst); err != nil {
+		return refused(oc, RuleError, err.Error(), "")
+	}
+	oc.Output = dst
+	if res.Plan != nil {
+		oc.Objects = len(res.Plan.Objects)
+	}
+	for _, t := range res.Manifest.Targets {
+		oc.Targets = append(oc.Targets, t.Name)
+		for _, f := range t.Functions {
+			oc.Functions = append(oc.Functions, fmt.Sprintf("%s (%s, %s)", f.Name, f.Object, f.Status))
+		}
+	}
+	return oc
+}
+
+func refused(oc Outcome, rule, reason, hint string) Outcome {
+	oc.Category, oc.Rule, oc.Reason, oc.Hint = Refused, rule, reason, hint
+	return oc
+}
+
+// sortError puts a create error into its category and rule.
+func sortError(oc Outcome, err error) Outcome {
+	var re *create.RefusedError
+	var be *kbuild.BuildError
+	switch {
+	case errors.As(err, &re):
+		var rules, hints []string
+		initOnly := true
+		for _, r := range re.Refusals {
+			if !contains(rules, string(r.Rule)) {
+				rules = append(rules, string(r.Rule))
+			}
+			if r.Hint != "" {
+				hints = append(hints, r.Hint)
+			}
+			initOnly = initOnly && (r.Rule == "init" || r.Rule == "init-data")
+		}
+		oc = refused(oc, strings.Join(rules, ","), re.Error(), strings.Join(hints, "; "))
+		if oc.Hint == "" {
+			oc.Hint = hintFor(rules)
+		}
+		if initOnly {
+			oc.Category = InitOnly
+			oc.Hint = "nothing to do: the changed code ran at boot and is gone; a reboot into the release runs the new code"
+		}
+		return oc
+	case errors.Is(err, create.ErrNoChanges):
+		oc.Category, oc.Rule, oc.Reason = BuildOnly, RuleNoChange, err.Error()
+		return oc
+	case errors.Is(err, create.ErrTooManyObjects):
+		return refused(oc, RuleMaxObjects, err.Error(), "raise --max-objects (the rebuild costs compile time once per release), or carry the header's effect in the .c files that need it")
+	case errors.As(err, &be):
+		return refused(oc, RuleBuildError, err.Error(), "the change needs other changes of the release to compile: make a patch with them")
+	case errors.Is(err, verdict.ErrRefused) && strings.Contains(err.Error(), "not built by this kernel's configuration"):
+		oc.Category, oc.Rule, oc.Reason = NotBuilt, RuleNotBuilt, err.Error()
+		return oc
+	case errors.Is(err, verdict.ErrRefused) && (strings.Contains(err.Error(), "is a new file") || strings.Contains(err.Error(), "is deleted")):
+		return refused(oc, RuleNewFile, err.Error(), "a live update cannot add or remove objects: move the code into changed files by hand")
+	case errors.Is(err, verdict.ErrUnsupported):
+		return refused(oc, RuleUnsupported, err.Error(), "a class of change ksplice cannot carry yet: report it, or write the update by hand")
+	case errors.Is(err, verdict.ErrRefused):
+		return refused(oc, "refused", err.Error(), "")
+	}
+	return refused(oc, RuleError, err.Error(), "")
+}
+
+// hintFor says what an author can do about elfdiff's rules.
+func hintFor(rules []string) string {
+	var hs []string
+	for _, r := range rules {
+		switch r {
+		case "data-changed", "rodata-changed", "read-mostly", "data-once":
+			hs = append(hs, "the fix changes data: write hooks that set it (--hooks FILE.c --allow-data SYMBOL)")
+		case "export-changed":
+			hs = append(hs, "the fix changes an export: keep the old export and add the new code under a new name")
+		case "unknown-section":
+			hs = append(hs, "a section create does not know: report it")
+		case "no-ftrace-site":
+			hs = append(hs, "a changed function without an ftrace site cannot be redirected: change its callers instead")
+		}
+	}
+	return strings.Join(hs, "; ")
+}
+
+// cumulative makes the one update that carries every carried group.
+func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Outcome) error {
+	var files []string
+	carried := 0
+	for _, oc := range results {
+		if oc.Category != Carried {
+			continue
+		}
+		carried += len(oc.Group.Files)
+		for _, f := range oc.Group.Files {
+			if !contains(files, f) {
+				files = append(files, f)
+			}
+		}
+		if oc.WithHeaders {
+			for _, h := range oc.Group.Headers {
+				if !contains(files, h) {
+					files = append(files, h)
+				}
+			}
+		}
+	}
+	r := u.report
+	if len(files) == 0 {
+		return errors.New("no update was carried: nothing to put in it")
+	}
+	raw, err := u.patchOf(ctx, files)
+	if err != nil {
+		return err
+	}
+	up := u.up
+	up.Cumulative, up.Files = true, files
+	up.Carried, up.Needed = r.Summary.carriedFiles(), r.Summary.neededFiles()
+	id := "upgrade_" + strings.Trim(nonID.ReplaceAllString(strings.ToLower(u.o.To), "_"), "_")
+	if len(id) > 32 {
+		id = id[:32]
+	}
+	fmt.Fprintf(u.o.Log, "upgrade: the cumulative update %s: %d files\n", id, len(files))
+	start := time.Now()
+	key := u.cacheKey(raw, id, true)
+	oc, ok := u.cached(key)
+	if ok {
+		oc.Cached = true
+		dst := filepath.Join(u.o.Output, "ksplice-"+id+".tar")
+		if err := linkOrCopy(filepath.Join(u.cacheDir(key), "update.tar"), dst); err != nil {
+			return err
+		}
+		oc.Output = dst
+	} else if u.o.CachedOnly {
+		return errors.New("not made (--cached-only)")
+	} else {
+		g := Group{ID: id, Files: files, Kind: "cumulative"}
+		// Every object the carried updates rebuilt, each within the
+		// budget: the sum bounds them all.
+		budget := 0
+		for _, o := range results {
+			budget += o.Objects
+		}
+		oc = u.create(ctx, Outcome{Group: g}, raw, id, fmt.Sprintf("%s %s -> %s: every carried change (%d files)", u.up.Package, u.up.From, u.o.To, len(files)), &up, max(budget, 1))
+		u.store(key, oc)
+	}
+	oc.Seconds = time.Since(start).Seconds()
+	r.Cumulative = &oc
+	if oc.Category != Carried {
+		return fmt.Errorf("%s: %s", oc.Rule, oc.Reason)
+	}
+	return nil
+}
+
+// cacheKey identifies an update by everything it is made from.
+func (u *upgrader) cacheKey(patch []byte, id string, cumulative bool) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "kernel %s %s\nid %s\ncumulative %v\nmax %d\ntool %s\n", u.k.Spec, u.k.Version, id, cumulative, u.o.MaxObjects, u.o.ToolHash)
+	fmt.Fprintf(h, "upgrade %s %s %s %s\n", u.up.Package, u.up.From, u.up.To, u.up.Release)
+	if cumulative {
+		fmt.Fprintf(h, "summary %d %d\n", u.report.Summary.carriedFiles(), u.report.Summary.neededFiles())
+	}
+	h.Write(patch)
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+func (u *upgrader) cacheDir(key string) string {
+	return filepath.Join(kbuild.CacheDir(u.o.CacheDir), "upgrade", strings.ReplaceAll(u.k.Spec, ":", "_"), key)
+}
