@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksplice-go/ksplice/internal/apply"
+	"github.com/ksplice-go/ksplice/internal/update"
 )
 
 type listOptions struct {
@@ -37,7 +38,7 @@ func newListCmd(s Streams) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTAGE\tAPPLIED\tTARGETS\tFUNCTIONS\tDESCRIPTION")
+			fmt.Fprintln(tw, "ID\tSTAGE\tAPPLIED\tTARGETS\tFUNCTIONS\tRELEASE\tDESCRIPTION")
 			for _, r := range recs {
 				var targets, funcs []string
 				for _, t := range r.Targets {
@@ -46,8 +47,8 @@ func newListCmd(s Streams) *cobra.Command {
 						funcs = append(funcs, f.Name)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Stage, r.Applied.Format("2006-01-02 15:04:05"),
-					strings.Join(targets, ","), strings.Join(funcs, ","), r.Description)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Stage, r.Applied.Format("2006-01-02 15:04:05"),
+					strings.Join(targets, ","), shortList(funcs, 4), upgradeOf(r.Upgrade), r.Description)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -63,4 +64,28 @@ func newListCmd(s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", apply.DefaultStateDir, "where applied updates are recorded")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// upgradeOf says which release an update brings and how much of it:
+// "6.1.190-1: 41 of 47 changed files" for a cumulative update,
+// "6.1.190-1: 1 changed file" for one of its parts, "-" for an update made
+// from a patch.
+func upgradeOf(u *update.Upgrade) string {
+	switch {
+	case u == nil:
+		return "-"
+	case u.Cumulative && u.Needed > 0:
+		return fmt.Sprintf("%s: %d of %d changed files", u.To, u.Carried, u.Needed)
+	case len(u.Files) == 1:
+		return fmt.Sprintf("%s: 1 changed file", u.To)
+	}
+	return fmt.Sprintf("%s: %d changed files", u.To, len(u.Files))
+}
+
+// shortList joins at most n items, and says how many more there are.
+func shortList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ",")
+	}
+	return fmt.Sprintf("%s,... (%d)", strings.Join(items[:n], ","), len(items))
 }

@@ -75,6 +75,7 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newListCmd(s),
 		newUndoCmd(s),
 		newDiffCmd(s),
+		newUnameCmd(s),
 	)
 	return root
 }

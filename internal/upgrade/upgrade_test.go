@@ -1,0 +1,290 @@
+package upgrade
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/delta"
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/update"
+)
+
+func TestMakeGroups(t *testing.T) {
+	files := []delta.File{
+		{Change: delta.Change{Path: "kernel/sys.c", Status: delta.Modified}, Class: delta.Built, Object: "kernel/sys.o", Headers: []string{"include/linux/h.h"}},
+		{Change: delta.Change{Path: "kernel/sched/rt.c", Status: delta.Modified}, Class: delta.Built, Object: "kernel/sched/build_policy.o", Via: "kernel/sched/build_policy.c"},
+		{Change: delta.Change{Path: "kernel/sched/deadline.c", Status: delta.Modified}, Class: delta.Built, Object: "kernel/sched/build_policy.o", Via: "kernel/sched/build_policy.c", Headers: []string{"kernel/sched/sched.h"}},
+		{Change: delta.Change{Path: "include/linux/h.h", Status: delta.Modified}, Class: delta.Header, Includers: 3},
+		{Change: delta.Change{Path: "include/linux/nobody.h", Status: delta.Modified}, Class: delta.Header},
+		{Change: delta.Change{Path: "arch/arm64/x.c", Status: delta.Modified}, Class: delta.NotBuilt},
+		{Change: delta.Change{Path: "fs/a/sys.c", Status: delta.Modified}, Class: delta.Built, Object: "fs/a/sys.o"},
+		{Change: delta.Change{Path: "fs/b/a/sys.c", Status: delta.Modified}, Class: delta.Built, Object: "fs/b/a/sys.o"},
+	}
+	gs := MakeGroups(files)
+	var got []string
+	for _, g := range gs {
+		got = append(got, fmt.Sprintf("%s=%s[%s]%s", g.ID, g.Kind, strings.Join(g.Files, " "), strings.Join(g.Headers, " ")))
+	}
+	want := []string{
+		"kernel_sys=c[kernel/sys.c]include/linux/h.h",
+		// Two .c files #included by one object go together.
+		"sched_rt=c[kernel/sched/rt.c kernel/sched/deadline.c]kernel/sched/sched.h",
+		"linux_h_h=header[include/linux/h.h]",
+		"a_sys=c[fs/a/sys.c]",
+		"a_sys2=c[fs/b/a/sys.c]",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("groups:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, g := range gs {
+		if !update.ValidID(g.ID) {
+			t.Errorf("id %q is not a valid update id", g.ID)
+		}
+	}
+}
+
+// TestSortError puts each kind of create failure in its category.
+func TestSortError(t *testing.T) {
+	refusal := func(rules ...elfdiff.Rule) error {
+		e := &create.RefusedError{}
+		for _, r := range rules {
+			e.Refusals = append(e.Refusals, create.Refusal{Object: "x.o", Refusal: elfdiff.Refusal{Rule: r, Symbol: "s", Reason: "r"}})
+		}
+		return e
+	}
+	for _, c := range []struct {
+		err  error
+		cat  Category
+		rule string
+	}{
+		{refusal(elfdiff.RuleDataChanged), Refused, "data-changed"},
+		{refusal(elfdiff.RuleInit, elfdiff.RuleInitData), InitOnly, "init,init-data"},
+		{refusal(elfdiff.RuleInit, elfdiff.RuleDataChanged), Refused, "init,data-changed"},
+		{fmt.Errorf("x: %w", create.ErrNoChanges), BuildOnly, RuleNoChange},
+		{fmt.Errorf("x: %w", create.ErrTooManyObjects), Refused, RuleMaxObjects},
+		{&kbuild.BuildError{Targets: []string{"x.o"}, Err: fmt.Errorf("exit status 2")}, Refused, RuleBuildError},
+		{fmt.Errorf("%w: x.o: not built by this kernel's configuration; nothing to update", create.ErrNoChanges), BuildOnly, RuleNoChange},
+		{fmt.Errorf("boom"), Refused, RuleError},
+	} {
+		oc := sortError(Outcome{}, c.err)
+		if oc.Category != c.cat || oc.Rule != c.rule {
+			t.Errorf("%v: %s %s, want %s %s", c.err, oc.Category, oc.Rule, c.cat, c.rule)
+		}
+		if oc.Category == Refused && oc.Rule != RuleError && oc.Hint == "" && c.rule != "refused" {
+			t.Errorf("%v: refused with no hint", c.err)
+		}
+	}
+}
+
+// fakeCreate answers like create: a patch that touches a .c file of
+// "refuse" fails the elfdiff way, one of "nobuild" does not compile
+// unless it carries a header, others carry one function per .c file.
+type fakeCreate struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+var patchFile = regexp.MustCompile(`(?m)^\+\+\+ b/(\S+)`)
+
+func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result, error) {
+	files := []string{}
+	for _, m := range patchFile.FindAllStringSubmatch(string(o.Patch.Raw), -1) {
+		files = append(files, m[1])
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, o.ID+":"+strings.Join(files, ","))
+	f.mu.Unlock()
+	hasHeader := false
+	for _, p := range files {
+		hasHeader = hasHeader || strings.HasSuffix(p, ".h")
+	}
+	var fns []update.Function
+	for _, p := range files {
+		switch {
+		case strings.Contains(p, "refuse"):
+			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "r.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleDataChanged, Symbol: "v", Reason: "changed"}}}}
+		case strings.Contains(p, "nobuild") && !hasHeader:
+			return nil, &kbuild.BuildError{Targets: []string{p}, Err: fmt.Errorf("exit status 2")}
+		case strings.HasSuffix(p, ".c"):
+			obj := strings.TrimSuffix(p, ".c") + ".o"
+			fns = append(fns, update.Function{Name: "f_" + filepath.Base(strings.TrimSuffix(p, ".c")), Object: obj, Status: "changed"})
+		}
+	}
+	if len(fns) == 0 {
+		return nil, fmt.Errorf("%w (x.o)", create.ErrNoChanges)
+	}
+	m := &update.Manifest{ID: o.ID, Upgrade: o.Upgrade, Targets: []update.Target{{Name: "vmlinux", Functions: fns}}}
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(o.Output, b, 0o644); err != nil {
+		return nil, err
+	}
+	return &create.Result{ID: o.ID, Output: o.Output, Manifest: m, Plan: &create.Plan{Objects: []string{"x.o"}}}, nil
+}
+
+func tree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestRun makes the updates of a synthetic delta: every changed file in
+// exactly one category, the report's numbers as the files say, a .c file
+// that needs its header retried with it, the cumulative update carrying
+// every carried change, and a second run made from the cache.
+func TestRun(t *testing.T) {
+	old := tree(t, map[string]string{
+		"kernel/good.c": "a\n", "kernel/refuse.c": "a\n", "kernel/nobuild.c": "a\n", "kernel/same.c": "x\n",
+		"include/linux/h.h": "a\n", "arch/arm64/x.c": "a\n", "Documentation/d.rst": "a\n", "kernel/nochange.c": "a\n",
+	})
+	new := tree(t, map[string]string{
+		"kernel/good.c": "b\n", "kernel/refuse.c": "b\n", "kernel/nobuild.c": "b\n", "kernel/same.c": "x\n",
+		"include/linux/h.h": "b\n", "arch/arm64/x.c": "b\n", "Documentation/d.rst": "b\n", "kernel/nochange.c": "b\n",
+	})
+	built := map[string]string{"kernel/good.o": "", "kernel/refuse.o": "", "kernel/nobuild.o": "", "kernel/nochange.o": ""}
+	cfg := &delta.Config{
+		Where: func(_ context.Context, obj string) (string, error) {
+			if m, ok := built[obj]; ok {
+				return m, nil
+			}
+			return "", kbuild.ErrNotConfigured
+		},
+		Includers: func(f string) ([]string, error) {
+			if f == "include/linux/h.h" {
+				return []string{"kernel/nobuild.c", "kernel/other.c"}, nil
+			}
+			return nil, nil
+		},
+	}
+	clog := filepath.Join(t.TempDir(), "changelog.Debian.gz")
+	writeGz(t, clog, "linux (6.1.190-1) bookworm-security; urgency=high\n\n  * kernel: good: fix good_fn() (CVE-2026-12345)\n\n -- X <x@y>  Mon, 16 Nov 2026 11:17:40 +0100\n\nlinux (6.1.187-1) bookworm; urgency=high\n\n  * old\n\n -- X <x@y>  Mon, 16 Nov 2026 11:17:40 +0100\n")
+	k := &kbuild.Kernel{Spec: "debian:6.1.0-53-amd64", Release: "6.1.0-53-amd64", Version: "6.1.187-1",
+		Packages: map[string]string{"linux-source-6.1": "6.1.187-1"}, Tree: kbuild.Tree{Source: old}}
+	fc := &fakeCreate{}
+	cache := t.TempDir()
+	opts := Options{
+		Kernel: k, To: "6.1.190-1", CacheDir: cache, Output: filepath.Join(t.TempDir(), "out"), Jobs: 2,
+		ToolHash: "test", Create: fc.create, Config: cfg,
+		Source: func(context.Context, string) (*delta.Source, error) {
+			return &delta.Source{Package: "linux-source-6.1", Version: "6.1.190-1", Tree: new, Changelog: clog}, nil
+		},
+		Release: func(context.Context) string { return "6.1.0-54-amd64" },
+	}
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Category{
+		"kernel/good.c": Carried, "kernel/refuse.c": Refused, "kernel/nobuild.c": Carried, "kernel/nochange.c": Carried,
+		// The header alone changes no code (the fake says so); it is
+		// carried with nobuild.c, which needs it.
+		"include/linux/h.h": BuildOnly, "arch/arm64/x.c": NotBuilt, "Documentation/d.rst": BuildOnly,
+	}
+	// nochange.c: the fake carries every .c; what matters is one category each.
+	if len(r.Files) != len(want) {
+		t.Fatalf("%d files in the report, want %d: %+v", len(r.Files), len(want), r.Files)
+	}
+	counts := map[Category]int{}
+	for _, f := range r.Files {
+		counts[f.Category]++
+		if w, ok := want[f.Path]; !ok || w != f.Category {
+			t.Errorf("%s: %s (%s %s), want %s", f.Path, f.Category, f.Rule, f.Reason, w)
+		}
+	}
+	for c, n := range counts {
+		if r.Summary.ByCategory[c] != n {
+			t.Errorf("summary %s = %d, files say %d", c, r.Summary.ByCategory[c], n)
+		}
+	}
+	if r.Summary.NeedingBuiltIn != 4 || r.Summary.CarriedBuiltIn != 3 {
+		t.Errorf("built-in fraction %s, want 3 of 4", r.Summary.Fraction())
+	}
+	var nobuild *Outcome
+	for i := range r.Updates {
+		if r.Updates[i].Group.Files[0] == "kernel/nobuild.c" {
+			nobuild = &r.Updates[i]
+		}
+	}
+	if nobuild == nil || !nobuild.WithHeaders || nobuild.Category != Carried {
+		t.Errorf("nobuild.c: %+v; want carried with its header", nobuild)
+	}
+	for _, f := range r.Files {
+		if f.Path == "kernel/good.c" && (len(f.CVEs) != 1 || f.CVEs[0] != "CVE-2026-12345") {
+			t.Errorf("good.c CVEs %v", f.CVEs)
+		}
+	}
+	cu := r.Cumulative
+	if cu == nil || cu.Category != Carried {
+		t.Fatalf("cumulative: %+v", cu)
+	}
+	b, err := os.ReadFile(cu.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m update.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if u := m.Upgrade; u == nil || !u.Cumulative || u.To != "6.1.190-1" || u.Release != "6.1.0-54-amd64" || u.Carried != 3 || u.Needed != 4 {
+		t.Errorf("cumulative manifest upgrade %+v; want 3 of 4 files to 6.1.190-1", m.Upgrade)
+	}
+	for _, f := range []string{"kernel/good.c", "kernel/nobuild.c", "include/linux/h.h"} {
+		if !strings.Contains(strings.Join(m.Upgrade.Files, " "), f) {
+			t.Errorf("cumulative lacks %s: %v", f, m.Upgrade.Files)
+		}
+	}
+	for _, name := range []string{"report.json", "report.html", "ksplice-kernel_good.tar"} {
+		if _, err := os.Stat(filepath.Join(opts.Output, name)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// Again: everything comes from the cache, nothing is created.
+	n := len(fc.calls)
+	r2, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.calls) != n {
+		t.Errorf("second run created %v", fc.calls[n:])
+	}
+	for _, u := range r2.Updates {
+		if u.Category == Carried && !u.Cached {
+			t.Errorf("%s: not from the cache", u.Group.ID)
+		}
+	}
+	if r2.Summary.ByCategory[Carried] != r.Summary.ByCategory[Carried] {
+		t.Errorf("second run carried %d, first %d", r2.Summary.ByCategory[Carried], r.Summary.ByCategory[Carried])
+	}
+	if _, err := os.Stat(filepath.Join(opts.Output, "ksplice-kernel_good.tar")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRunWrongBase: a kernel built from another package, or already from
+// the release, is refused.
+func TestRunWrongBase(t *testing.T) {
+	k := &kbuild.Kernel{Spec: "debian:x", Packages: map[string]string{"linux-source-6.12": "6.12.1-1"}}
+	if _, err := Run(context.Background(), Options{Kernel: k, To: "6.1.190-1"}); err == nil || !strings.Contains(err.Error(), "not linux-source-6.1") {
+		t.Errorf("err %v", err)
+	}
+	k.Packages["linux-source-6.1"] = "6.1.190-1"
+	if _, err := Run(context.Background(), Options{Kernel: k, To: "6.1.190-1"}); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("err %v", err)
+	}
+}
