@@ -4,6 +4,8 @@
 # make test   all tests: unit tests, then the lab tests on a real Debian kernel
 # make bench  benchmarks, each with a baseline measured in the same run
 # make lint   gofmt, go vet
+# make corpus every change to built-in C of a Debian release delta, made into
+#             updates and applied and undone in one lab boot (hours; resumable)
 
 GO       ?= go
 KERNEL   ?= debian:6.1.0-55-amd64
@@ -32,7 +34,7 @@ export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit fuzz testdata demo bench soak install lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench soak corpus install lint clean
 
 all: build
 
@@ -87,6 +89,25 @@ soak: deps testdata build
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+
+# The corpus of real fixes (issue 13): every change to C code built into
+# vmlinux between two Debian releases of the kernel's source, one update per
+# changed file, made by create --upgrade-to against the kernel built from
+# the first (the creates are cached: a stopped run resumes where it was),
+# then applied and undone in one boot of that kernel, with the cumulative
+# update and a smoke test (TestUpgradeLab). Writes corpus/ARCH/report.json,
+# report.html and lab-results.md (the table of every file).
+CORPUS_FROM_KERNELS ?= debian:6.1.0-53-amd64 debian:6.1.0-53-arm64
+CORPUS_TO      ?= 6.1.190-1
+CORPUS_TARGETS ?= vmlinux
+CORPUS_JOBS    ?= 2
+corpus: deps build
+	@set -e; mkdir -p corpus; for k in $(CORPUS_FROM_KERNELS); do \
+		out=corpus/$${k##*-}; \
+		$(BIN) create --kernel $$k --upgrade-to $(CORPUS_TO) --targets $(CORPUS_TARGETS) -j $(CORPUS_JOBS) -o $$out --all > $$out.txt; \
+		KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$$k KSPLICE_LAB_KERNELS=$$k KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_UPGRADE_REPORT=$(CURDIR)/$$out \
+			$(GO) test -count=1 -run '^TestUpgradeLab$$' -v -timeout 180m ./internal/upgrade | tee $$out-lab.txt || true; \
+	done
 
 # Installs the CLI and the engine's sources, which create builds for each
 # target kernel (found in $(PREFIX)/share/ksplice/kmod-src).

@@ -590,7 +590,7 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 	if len(id) > 32 {
 		id = id[:32]
 	}
-	fmt.Fprintf(u.o.Log, "upgrade: the cumulative update %s: %d files\n", id, len(files))
+	fmt.Fprintf(u.o.Log, "upgrade: the cumulative update %s: %s\n", id, plural(len(files), "file"))
 	start := time.Now()
 	key := u.cacheKey(raw, id, true)
 	oc, ok := u.cached(key)
@@ -611,7 +611,7 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 		for _, o := range results {
 			budget += o.Objects
 		}
-		oc = u.create(ctx, Outcome{Group: g}, raw, id, fmt.Sprintf("%s %s -> %s: every carried change (%d files)", u.up.Package, u.up.From, u.o.To, len(files)), &up, max(budget, 1))
+		oc = u.create(ctx, Outcome{Group: g}, raw, id, fmt.Sprintf("%s %s -> %s: every carried change (%s)", u.up.Package, u.up.From, u.o.To, plural(len(files), "file")), &up, max(budget, 1))
 		u.store(key, oc)
 	}
 	oc.Seconds = time.Since(start).Seconds()
@@ -636,4 +636,12 @@ func (u *upgrader) cacheKey(patch []byte, id string, cumulative bool) string {
 
 func (u *upgrader) cacheDir(key string) string {
 	return filepath.Join(kbuild.CacheDir(u.o.CacheDir), "upgrade", strings.ReplaceAll(u.k.Spec, ":", "_"), key)
+}
+
+// plural is "1 file", "2 files".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

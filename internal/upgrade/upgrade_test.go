@@ -147,7 +147,10 @@ func tree(t *testing.T, files map[string]string) string {
 // exactly one category, the report's numbers as the files say, a .c file
 // that needs its header retried with it, the cumulative update carrying
 // every carried change, and a second run made from the cache.
-func TestRun(t *testing.T) {
+// synthetic returns the options of a run on a small synthetic delta, with
+// a fake create.
+func synthetic(t *testing.T) (Options, *fakeCreate) {
+	t.Helper()
 	old := tree(t, map[string]string{
 		"kernel/good.c": "a\n", "kernel/refuse.c": "a\n", "kernel/nobuild.c": "a\n", "kernel/same.c": "x\n",
 		"include/linux/h.h": "a\n", "arch/arm64/x.c": "a\n", "Documentation/d.rst": "a\n", "kernel/nochange.c": "a\n",
@@ -185,6 +188,11 @@ func TestRun(t *testing.T) {
 		},
 		Release: func(context.Context) string { return "6.1.0-54-amd64" },
 	}
+	return opts, fc
+}
+
+func TestRun(t *testing.T) {
+	opts, fc := synthetic(t)
 	r, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
