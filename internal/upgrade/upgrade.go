@@ -313,9 +313,9 @@ type Outcome struct {
 	Category Category `json:"category"`
 	// WithHeaders says the update includes the group's headers, because
 	// its .c file does not build without them.
-	WithHeaders bool   `json:"with_headers,omitempty"`
-	Output      string `json:"output,omitempty"` // the tarball, in the output directory
-	Targets     []string
+	WithHeaders bool     `json:"with_headers,omitempty"`
+	Output      string   `json:"output,omitempty"` // the tarball, in the output directory
+	Targets     []string `json:"targets,omitempty"`
 	Functions   []string `json:"functions,omitempty"` // "name (object)" of what it replaces or adds
 	Objects     int      `json:"objects,omitempty"`   // objects rebuilt
 	Rule        string   `json:"rule,omitempty"`
@@ -366,6 +366,11 @@ func detail(o Outcome) string {
 			s += ", cached"
 		}
 		return s
+	case o.Rule == RuleError:
+		// A failure of the tool, not a refusal: say it where it
+		// happens.
+		line, _, _ := strings.Cut(o.Reason, "\n")
+		return " (" + o.Rule + ": " + line + ")"
 	case o.Rule != "":
 		return " (" + o.Rule + ")"
 	}

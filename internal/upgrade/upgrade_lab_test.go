@@ -98,7 +98,10 @@ func TestUpgradeLab(t *testing.T) {
 		}
 	}
 	boot := time.Now()
-	res := labtest.Run(t, lab.RunOptions{Files: files, Modules: mods, Command: []string{"sh", "-c", script.String()}})
+	// SerialTCG: hundreds of updates rewrite ftrace sites while other
+	// vCPUs run (lab.RunOptions.SerialTCG says why).
+	res := labtest.Run(t, lab.RunOptions{Files: files, Modules: mods, Command: []string{"sh", "-c", script.String()},
+		SerialTCG: true, Timeout: 5*time.Minute + time.Duration(len(tried))*30*time.Second})
 	t.Logf("guest (%v):\n%s", time.Since(boot).Round(time.Second), res.Stdout)
 	table := resultTable(t, r, tried, res.Stdout)
 	t.Logf("results:\n%s", table)
