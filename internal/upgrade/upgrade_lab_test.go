@@ -50,7 +50,11 @@ func TestUpgradeLab(t *testing.T) {
 	if n != len(r.Files) || len(r.Files) == 0 {
 		t.Fatalf("%d files in categories, %d in the report", n, len(r.Files))
 	}
-	if r.Cumulative == nil || r.Cumulative.Category != upgrade.Carried {
+	// A run that was stopped and reported with --cached-only (a corpus
+	// that did not finish) has no cumulative update: its updates are
+	// applied all together instead, for the smoke test.
+	partial := r.Summary.ByCategory[upgrade.NotTried] > 0 && os.Getenv("KSPLICE_UPGRADE_REPORT") != ""
+	if !partial && (r.Cumulative == nil || r.Cumulative.Category != upgrade.Carried) {
 		t.Fatalf("no cumulative update: %+v (notes %v)", r.Cumulative, r.Notes)
 	}
 	release := upgrade.DebianRelease(context.Background(), k.Release, r.To)
@@ -63,7 +67,11 @@ func TestUpgradeLab(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(". ./lib.sh\n" + tryUpdate + "untouched\n")
 	var tried []upgrade.Outcome
-	for _, u := range append(slices.Clone(r.Updates), *r.Cumulative) {
+	all := slices.Clone(r.Updates)
+	if !partial {
+		all = append(all, *r.Cumulative)
+	}
+	for _, u := range all {
 		if u.Category != upgrade.Carried {
 			continue
 		}
@@ -89,6 +97,11 @@ func TestUpgradeLab(t *testing.T) {
 		fmt.Fprintf(&script, "run 0 ksplice uname -r\n[ \"$out\" = %s ] && ok \"uname -r after undo: $out\" || fail \"uname -r after undo: $out\"\n", k.Release)
 		script.WriteString("untouched\n")
 	}
+	if partial {
+		script.WriteString("for f in ksplice-*.tar; do ksplice apply \"$f\" >/dev/null 2>&1 || echo \"not applied with the others: $f\"; done\nrun 0 ksplice list\n")
+		script.WriteString(smoke)
+		script.WriteString("run 0 ksplice undo --all\nuntouched\n")
+	}
 	script.WriteString("echo PASS\n")
 	// The smoke test's file system is ext4 on a loop device; ext4 asks
 	// for crc32c when it mounts, which the guest cannot load on demand.
@@ -113,7 +126,11 @@ func TestUpgradeLab(t *testing.T) {
 	if res.Result.ExitCode != 0 || !strings.Contains(res.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", res.Result.ExitCode, res.Stdout, res.Stderr)
 	}
-	for _, want := range []string{"ok: smoke: loopback", "ok: smoke: ext4", "ok: smoke: processes", "ok: uname -r: " + release, "ok: list: what it brings"} {
+	wants := []string{"ok: smoke: loopback", "ok: smoke: ext4", "ok: smoke: processes"}
+	if !partial {
+		wants = append(wants, "ok: uname -r: "+release, "ok: list: what it brings")
+	}
+	for _, want := range wants {
 		if !strings.Contains(res.Stdout, want) {
 			t.Errorf("guest output lacks %q", want)
 		}
