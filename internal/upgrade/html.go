@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -44,6 +45,10 @@ tr.init-only td.cat { background: #fdf1c7; }
 tr.not-built td.cat, tr.build-only td.cat { color: #777; }
 .unsure { color: #888; font-style: italic; }
 code { font-size: 0.9em; }
+table#files { width: 100%; }
+table#files td { word-break: break-word; font-size: 0.9em; }
+table#files td:first-child { min-width: 18em; }
+table#files td:last-child { min-width: 22em; }
 details { margin: 0.3em 0; }
 </style>
 </head>
@@ -65,7 +70,7 @@ CVEs named by the changelog for files that need an update: <span id="cves">{{.Su
 {{range .Notes}}<p class="unsure">Note: {{.}}</p>{{end}}
 <table id="files">
 <tr><th>file</th><th>category</th><th>target</th><th>update</th><th>functions / rule</th><th>changelog</th></tr>
-{{range .Files}}<tr class="{{.Category}}" data-category="{{.Category}}">
+{{range .Sorted}}<tr class="{{.Category}}" data-category="{{.Category}}">
 <td><code>{{.Path}}</code>{{if ne .Status "modified"}} ({{.Status}}){{end}}</td>
 <td class="cat">{{.Category}}</td>
 <td>{{.Target}}</td>
@@ -80,8 +85,12 @@ CVEs named by the changelog for files that need an update: <span id="cves">{{.Su
 
 // HTML writes the report as a standalone page.
 func (r *Report) HTML(w io.Writer) error {
+	// Files that needed an update first: what a reader looks for.
+	sorted := append([]FileReport{}, r.Files...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i].Category) < rank(sorted[j].Category) })
 	return pageTemplate.Execute(w, struct {
 		*Report
 		Categories []Category
-	}{r, Categories})
+		Sorted     []FileReport
+	}{r, Categories, sorted})
 }
