@@ -227,7 +227,7 @@ func resultTable(t *testing.T, r *upgrade.Report, tried []upgrade.Outcome, stdou
 			t.Errorf("%s: %s", u.Group.ID, got[u.Group.ID])
 		}
 	}
-	fmt.Fprintf(&b, "\n%d of %d updates (the cumulative one included) applied and undone in one boot\n", ok, len(tried))
+	fmt.Fprintf(&b, "\n%d of %d updates applied and undone in one boot\n", ok, len(tried))
 	return b.String()
 }
 
