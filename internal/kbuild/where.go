@@ -120,6 +120,12 @@ func (r *Resolver) Close() {
 // vmlinux (module ""), or in the named module. The error wraps
 // ErrNotConfigured when the configuration does not build it.
 func (r *Resolver) Where(ctx context.Context, rel string) (module string, err error) {
+	// Kbuild never descends into another architecture's directory, whose
+	// Makefiles may not even read with this one's variables
+	// (arch/powerpc/boot/Makefile needs a vmlinux target).
+	if rest, ok := strings.CutPrefix(rel, "arch/"); ok && !strings.HasPrefix(rest, r.SrcArc+"/") {
+		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	}
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
