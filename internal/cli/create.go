@@ -40,6 +40,7 @@ type createOptions struct {
 	Targets       []string
 	Plan          bool
 	CachedOnly    bool
+	Files         []string
 }
 
 func newCreateCmd(s Streams) *cobra.Command {
@@ -120,6 +121,7 @@ updates are made at once. A re-run reuses every update already made.`,
 	f.StringVar(&opts.UpgradeTo, "upgrade-to", "", "instead of a patch: make the updates to this release of the kernel's source package (e.g. 6.1.190-1)")
 	f.IntVar(&opts.MaxObjects, "max-objects", create.DefaultMaxObjects, "the most objects one update may rebuild (a changed header reaches every object that includes it)")
 	f.StringSliceVar(&opts.Targets, "targets", nil, "with --upgrade-to: try only the changed .c files built into these targets (vmlinux, module names); the rest are reported as not tried")
+	f.StringSliceVar(&opts.Files, "files", nil, "with --upgrade-to: try only the updates of the changed files matching these patterns (drivers/base/*.c); the rest are reported as not tried")
 	f.BoolVar(&opts.Plan, "plan", false, "with --upgrade-to: classify and group the changes, make no update")
 	f.BoolVar(&opts.CachedOnly, "cached-only", false, "with --upgrade-to: make no update, report those an earlier run made")
 	f.BoolVar(&opts.All, "all", false, "with --upgrade-to: list every changed file, not only those that need an update")

@@ -57,7 +57,7 @@ func runUpgrade(ctx context.Context, opts *createOptions, s Streams) error {
 	r, err := upgrade.Run(ctx, upgrade.Options{
 		Kernel: k, To: opts.UpgradeTo, CacheDir: opts.Cache, Output: out, Jobs: opts.Jobs,
 		MaxObjects: opts.MaxObjects, KmodSrc: kmodSrc, Tool: "ksplice " + Version, ToolHash: hash,
-		Targets: opts.Targets, Plan: opts.Plan, CachedOnly: opts.CachedOnly, Log: s.ErrOut,
+		Targets: opts.Targets, Files: opts.Files, Plan: opts.Plan, CachedOnly: opts.CachedOnly, Log: s.ErrOut,
 		Release: func(ctx context.Context) string {
 			return upgrade.DebianRelease(ctx, k.Release, opts.UpgradeTo)
 		},

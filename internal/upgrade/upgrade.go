@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -55,6 +56,10 @@ type Options struct {
 	// and the changed headers, are reported as not tried. For measuring
 	// a part of a large delta.
 	Targets []string
+	// Files, when set, limits the updates tried to the groups with a file
+	// matching one of these patterns (path.Match: "drivers/base/*.c"), to
+	// look at a few files of a large delta.
+	Files []string
 	// Plan only classifies and groups: no update is made.
 	Plan bool
 	// CachedOnly makes no update: it reports those an earlier run made
@@ -382,6 +387,9 @@ func (u *upgrader) skip(g Group, targets map[string]string) string {
 	if u.o.Plan {
 		return "not tried (--plan)"
 	}
+	if len(u.o.Files) > 0 && !matchAny(g.Files, u.o.Files) {
+		return "not tried (--files " + strings.Join(u.o.Files, ",") + ")"
+	}
 	if len(u.o.Targets) == 0 {
 		return ""
 	}
@@ -389,6 +397,17 @@ func (u *upgrader) skip(g Group, targets map[string]string) string {
 		return ""
 	}
 	return "not tried (--targets " + strings.Join(u.o.Targets, ",") + ")"
+}
+
+func matchAny(files, patterns []string) bool {
+	for _, f := range files {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, f); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func targetsOf(files []delta.File) map[string]string {
