@@ -153,7 +153,7 @@ struct ksplice_new_reloc {
 /**
  * struct ksplice_update - an update, as registered by its module
  * @format_version: KSPLICE_FORMAT_VERSION
- * @flags:	zero
+ * @flags:	KSPLICE_UPDATE_* bits; the engine refuses others
  * @id:		unique id, [A-Za-z0-9_.-], at most KSPLICE_ID_MAX-1 chars
  * @description: one line for humans
  * @target:	"vmlinux", or the name of the module whose functions are
@@ -201,6 +201,21 @@ struct ksplice_update {
 	u32 reserved;
 	const struct ksplice_func *helpers;
 };
+
+/*
+ * struct ksplice_update @flags.
+ *
+ * KSPLICE_UPDATE_KEEP_MODULE: the new code takes the address of code or
+ * data that only the update module has (a new function handed to a work
+ * item, a timer or call_rcu(); a struct the kernel links into a list; an
+ * f_op table), which may still be reachable after the update is reversed.
+ * Reverse then keeps the reference it held on the module while applied,
+ * so the module cannot be unloaded (rmmod: "in use") and its code and data
+ * stay where the published addresses point. The generator sets it; see
+ * docs/kernel-interface.md, "Safety rules".
+ */
+#define KSPLICE_UPDATE_KEEP_MODULE	0x1
+#define KSPLICE_UPDATE_FLAGS		KSPLICE_UPDATE_KEEP_MODULE
 
 /*
  * ksplice_register_update - make an update known to the engine

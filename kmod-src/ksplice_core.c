@@ -268,7 +268,8 @@ static int ksplice_check_update(const struct ksplice_update *u)
 	if (!u->id || !ksplice_valid_id(u->id) || !u->target || !u->mod ||
 	    (!u->nr_funcs && !has_hooks) || (u->nr_funcs && !u->funcs) ||
 	    (u->nr_new_relocs && !u->new_relocs) ||
-	    (u->nr_helpers && !u->helpers) || u->reserved) {
+	    (u->nr_helpers && !u->helpers) || u->reserved ||
+	    (u->flags & ~KSPLICE_UPDATE_FLAGS)) {
 		pr_err("update %s: malformed header\n", u->id ?: "(no id)");
 		return -EINVAL;
 	}
@@ -777,6 +778,7 @@ put_mod:
  */
 static int ksplice_reverse_top(struct ksplice_state *st)
 {
+	bool keep;
 	int ret;
 
 	if (st->u->pre_reverse) {
@@ -798,14 +800,30 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 	st->stage = KSPLICE_STAGE_REVERSED;
 	/* Switched off: unregistering waits for handlers still running. */
 	ksplice_ftrace_release(st);
-	if (st->target)
+	/*
+	 * No task is in the update's code, but a work item, timer or RCU
+	 * callback it queued, or a structure it linked somewhere, may still
+	 * point into it: the generator marked the update, and the references
+	 * taken at apply, on the update module and on its target (whose
+	 * statics the new code uses), stay, once, for as long as the kernel
+	 * runs. Not when code is being removed by force: nothing stops that.
+	 */
+	keep = (st->u->flags & KSPLICE_UPDATE_KEEP_MODULE) && !st->kept &&
+	       !st->forced;
+	if (st->target && !keep)
 		module_put(st->target);
 	st->target = NULL;
 	if (st->u->post_reverse)
 		st->u->post_reverse();
 	/* No task can be in the update's code now: free its shadow data. */
 	ksplice_shadow_release(st->u->mod, st->u->id);
-	module_put(st->u->mod);
+	if (keep) {
+		st->kept = true;
+		pr_notice("%s: reversed, module %s kept loaded: the new code may have published addresses into it\n",
+			  st->u->id, st->u->mod->name);
+	} else {
+		module_put(st->u->mod);
+	}
 	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
 	return 0;
@@ -906,6 +924,9 @@ void ksplice_unregister_update(const struct ksplice_update *u)
 	 */
 	if (st->stage == KSPLICE_STAGE_APPLIED)
 		ksplice_reverse_forced(st, "its module is being removed");
+	else if (st->kept)
+		pr_warn("%s: kept module %s removed by force: what its new code published now points into freed memory\n",
+			u->id, u->mod->name);
 	list_del(&st->list);
 	st->dead = true;
 	mutex_unlock(&ksplice_mutex);

@@ -99,6 +99,11 @@ struct ksplice_state {
 	struct ksplice_func_state *funcs;
 	bool dead;			/* unregistered: sysfs writes refused */
 	bool forced;			/* reversing because code goes away */
+	/*
+	 * Reversed with KSPLICE_UPDATE_KEEP_MODULE: the reference on the
+	 * update module taken by its first apply is never dropped.
+	 */
+	bool kept;
 
 	enum ksplice_stage stage;
 	enum ksplice_reason reason;

@@ -169,6 +169,20 @@ static ssize_t attempts_show(struct ksplice_state *st, char *buf)
 	return sysfs_emit(buf, "%u\n", st->attempts);
 }
 
+/*
+ * "1" once a reverse kept the update module loaded (the tables'
+ * KSPLICE_UPDATE_KEEP_MODULE): it can no longer be unloaded.
+ */
+static ssize_t kept_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", st->kept);
+}
+
+static ssize_t flags_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "0x%x\n", st->u->flags);
+}
+
 static ssize_t format_version_show(struct ksplice_state *st, char *buf)
 {
 	return sysfs_emit(buf, "%u\n", st->u->format_version);
@@ -190,6 +204,8 @@ KSPLICE_ATTR_RO(stop_machine_ns);
 KSPLICE_ATTR_RO(stop_machine_total_ns);
 KSPLICE_ATTR_RO(attempts);
 KSPLICE_ATTR_RO(format_version);
+KSPLICE_ATTR_RO(kept);
+KSPLICE_ATTR_RO(flags);
 
 static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stage.attr,
@@ -203,6 +219,8 @@ static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stop_machine_total_ns.attr,
 	&ksplice_attr_attempts.attr,
 	&ksplice_attr_format_version.attr,
+	&ksplice_attr_kept.attr,
+	&ksplice_attr_flags.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ksplice);

@@ -241,6 +241,16 @@ var expectations = map[string]expect{
 		status: map[string]Status{"dispatch": StatusChanged},
 		carry:  []string{"dispatch"},
 	},
+	// patchgen: publishing the address of a replaced function (funcptr)
+	// or of a new one (funcptrnew).
+	"funcptr": {
+		status: map[string]Status{"handle": StatusChanged, "publish": StatusChanged},
+		carry:  []string{"handle", "publish"},
+	},
+	"funcptrnew": {
+		status: map[string]Status{"handle": StatusUnchanged, "publish": StatusChanged, "handle_checked": StatusNew},
+		carry:  []string{"publish", "handle_checked"},
+	},
 	"trampsite": {
 		status: map[string]Status{"early": StatusChanged, "late": StatusChanged},
 		// A static branch at the entry is fine: nothing is written

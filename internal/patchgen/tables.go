@@ -123,6 +123,15 @@ func (g *gen) tables(module string) string {
 		id = g.in.ID
 	}
 	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
+	if len(g.keep) > 0 {
+		// The new code may publish addresses that outlive the update:
+		// the engine keeps the module loaded after undo.
+		w("\t/*\n")
+		for _, k := range g.keep {
+			w("\t * %s\n", strings.ReplaceAll(k, "*/", "* /"))
+		}
+		w("\t */\n\t.flags = KSPLICE_UPDATE_KEEP_MODULE,\n")
+	}
 	if g.nrReplaced(false) > 0 {
 		w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
 	}
