@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,7 +55,16 @@ type Record struct {
 	// (list fills it in): recorded but not applied in the kernel, or
 	// applied in the kernel with no record.
 	Disagreement string `json:"disagreement,omitempty"`
+	// Kept are the targets whose update module stayed loaded when the
+	// update was undone (the engine keeps modules whose new code may
+	// have published addresses into them; Targets[].Keep says why). An
+	// update with kept targets keeps its record, at stage StageKept.
+	Kept []string `json:"kept,omitempty"`
 }
+
+// StageKept is the stage List gives an update that was undone while the
+// engine kept (some of) its modules loaded.
+const StageKept = "reversed-kept"
 
 // Options control Apply and Undo.
 type Options struct {
@@ -98,7 +108,8 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		if st, _ := (kmod.Update{ID: m.EngineID(m.Targets[0])}).Stage(); st == "applied" {
 			return rec, fmt.Errorf("%s: %w", m.ID, ErrAlreadyApplied)
 		}
-		// A record the kernel does not back is from before a reboot.
+		// A record the kernel does not back is from before a reboot, or
+		// of an undo that kept modules (applied again below).
 		os.Remove(recordPath(o.StateDir, m.ID))
 	}
 	for _, t := range m.Targets {
@@ -131,6 +142,11 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	}
 	for _, t := range m.Targets {
 		name := strings.TrimSuffix(t.Module, ".ko")
+		if kept, _ := (kmod.Update{ID: m.EngineID(t)}).Attr("kept"); kept == "1" && kmod.Loaded(name) {
+			// Kept loaded by an earlier undo: apply it again as it is.
+			fmt.Fprintf(o.Log, "apply: %s: module %s is still loaded (kept by an earlier undo)\n", m.ID, name)
+			continue
+		}
 		if err := kmod.Load(name, u.Files[t.Module]); err != nil {
 			return nil, rollback(err)
 		}
@@ -203,6 +219,10 @@ func Undo(id string, o Options) (*Record, error) {
 		return nil, fmt.Errorf("undo %s: %w", id, kmod.ErrNotRoot)
 	}
 	m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
+	if len(rec.Kept) > 0 {
+		// Undone before, with modules kept: nothing left to do.
+		return rec, nil
+	}
 	for i := len(rec.Targets) - 1; i >= 0; i-- {
 		t := rec.Targets[i]
 		upd := kmod.Update{ID: m.EngineID(t)}
@@ -223,15 +243,39 @@ func Undo(id string, o Options) (*Record, error) {
 	}
 	var errs []error
 	for i := len(rec.Targets) - 1; i >= 0; i-- {
-		if err := kmod.Unload(strings.TrimSuffix(rec.Targets[i].Module, ".ko")); err != nil {
+		t := rec.Targets[i]
+		// The engine kept the module (its new code may have published
+		// addresses into it): it refuses to let it go, and so do we.
+		if kept, _ := (kmod.Update{ID: m.EngineID(t)}).Attr("kept"); kept == "1" {
+			rec.Kept = append(rec.Kept, t.Name)
+			fmt.Fprintf(o.Log, "undo: %s: module %s stays loaded: %s\n", id, t.Module, keepReason(t))
+			continue
+		}
+		if err := kmod.Unload(strings.TrimSuffix(t.Module, ".ko")); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(rec.Kept) > 0 {
+		// The record stays, so that list shows what is still loaded.
+		if err := writeRecord(o.StateDir, rec); err != nil {
+			errs = append(errs, fmt.Errorf("record the kept modules of %s: %w", id, err))
+		}
+		return rec, errors.Join(errs...)
 	}
 	if err := os.Remove(recordPath(o.StateDir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	unloadCoreIfIdle(o.StateDir)
 	return rec, errors.Join(errs...)
+}
+
+// keepReason says why the engine kept t's module: the reasons create
+// recorded, or, for an update made without them, the engine's flag.
+func keepReason(t update.Target) string {
+	if len(t.Keep) == 0 {
+		return "the update is marked to keep its module (KSPLICE_UPDATE_KEEP_MODULE)"
+	}
+	return strings.Join(t.Keep, "; ")
 }
 
 // List returns the applied updates, newest first, with the engine's stage
@@ -264,6 +308,15 @@ func List(o Options) ([]*Record, error) {
 			st, err := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage()
 			if err != nil {
 				st = "missing"
+			}
+			if len(rec.Kept) > 0 {
+				// Undone, with modules kept: reversed in the kernel is
+				// what the record says.
+				rec.Stage = StageKept
+				if kept, _ := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Attr("kept"); slices.Contains(rec.Kept, t.Name) && (st != "reversed" || kept != "1") {
+					rec.Disagreement = fmt.Sprintf("recorded as undone with module %s kept, but the kernel has %s %s (kept %q)", t.Module, eid, st, kept)
+				}
+				continue
 			}
 			if rec.Stage == "" || st != "applied" {
 				rec.Stage = st
