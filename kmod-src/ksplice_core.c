@@ -160,18 +160,6 @@ static int __init ksplice_find_helpers(void)
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
-		{ "jump_label_text_reserved",
-		  (void **)&ksplice_kernel.jump_label_reserved,
-		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
-		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
-		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
-		{ "jump_label_unlock",
-		  (void **)&ksplice_kernel.jump_label_unlock,
-		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
-		{ "static_call_text_reserved",
-		  (void **)&ksplice_kernel.static_call_reserved,
-		  !IS_ENABLED(CONFIG_HAVE_STATIC_CALL_INLINE) },
-		{ "get_kprobe", (void **)&ksplice_kernel.get_kprobe },
 	};
 	unsigned int i;
 

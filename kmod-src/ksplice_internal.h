@@ -5,21 +5,15 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
-#include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
-#include <linux/kprobes.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/stacktrace.h>
-#include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
-
-/* Longest trampoline of any architecture, and where it may go. */
-#define KSPLICE_TRAMP_MAX	16
 
 /* Tasks named in the conflicts file, at most. */
 #define KSPLICE_MAX_CONFLICTS	16
@@ -83,10 +77,6 @@ struct ksplice_func_state {
 	unsigned long addr_size;	/* its size, from kallsyms */
 	unsigned long cold;		/* its .cold part, if run-pre found one */
 	unsigned long cold_size;
-	u32 tramp_off;			/* trampoline at addr + tramp_off */
-	u32 tramp_len;
-	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
-	u8 saved[KSPLICE_TRAMP_MAX];	/* bytes we replaced */
 };
 
 /* The engine's state for one registered update. */
@@ -131,17 +121,6 @@ struct ksplice_kernel {
 	typeof(&stack_trace_save_tsk) save_stack;
 	typeof(&idle_task) idle_task;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
-	/*
-	 * What kprobes asks before it puts an int3 somewhere: whether the
-	 * bytes belong to a jump label or a static call site (vmlinux and
-	 * modules), and whether a kprobe is there. Absent where the kernel
-	 * has no such thing.
-	 */
-	typeof(&jump_label_text_reserved) jump_label_reserved;
-	typeof(&jump_label_lock) jump_label_lock;
-	typeof(&jump_label_unlock) jump_label_unlock;
-	typeof(&static_call_text_reserved) static_call_reserved;
-	typeof(&get_kprobe) get_kprobe;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
@@ -228,17 +207,10 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 			    const u8 *run, u32 size);
 int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
 			     s64 addend, u8 *buf);
-u32 ksplice_arch_tramp_len(void);
-u32 ksplice_arch_tramp_offset(const struct ksplice_func *f);
-int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf);
-bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
-			       unsigned long *target);
 void ksplice_arch_lock_text(void);
 void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
-void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
-const char *ksplice_arch_text_reserved(void *start, void *end);
 
 #include "ksplice_compat.h"
 
