@@ -559,7 +559,9 @@ func (g *gen) reloc(o Object, from, place string, r elfdiff.Reloc, code []byte) 
 // .cold or through-callers piece), or of carried data that is writable or
 // holds addresses of its own (a struct work_struct, an f_op table), cannot
 // be taken elsewhere: the update is marked to keep its module after undo
-// (g.keep, KSPLICE_UPDATE_KEEP_MODULE). Read-only data without relocations
+// (g.keep, KSPLICE_UPDATE_KEEP_MODULE); reading or writing such data in
+// place (a new counter incremented) is not taking its address
+// (accessOnly). Read-only data without relocations
 // (string literals, __func__, constants) is not counted, nor anonymous
 // read-only data (jump tables) or a function's addresses of its own
 // instructions (_THIS_IP_): their addresses are not function pointers or
@@ -588,12 +590,38 @@ func (g *gen) publishes(o Object, from, place string, r elfdiff.Reloc, code []by
 		g.keepFor(fmt.Sprintf("%s: %s takes the address of %s, which only the update module has", o.Rel, from, fn.Name))
 		return false, nil
 	}
+	if accessOnly(o.Result.Post.Arch, code, r) {
+		return false, nil
+	}
 	if d := t.Object(); d != nil && sectionOf(o.Result.Post, d.Section) && (d.Section.Writable() || len(d.Relocs) > 0) {
 		g.keepFor(fmt.Sprintf("%s: %s takes the address of %s, data only the update module has", o.Rel, from, d.Name))
 	} else if t != nil && t.Type == elf.STT_SECTION && t.Section.Writable() && !t.Section.Init() {
 		g.keepFor(fmt.Sprintf("%s: %s takes the address of writable data in %s, which only the update module has", o.Rel, from, t.Section.Name))
 	}
 	return false, nil
+}
+
+// accessOnly reports whether r, in code, only reads or writes the data at
+// its target rather than computing its address into a register or into
+// memory: "counter++" publishes nothing. x86-64: a RIP-relative operand of
+// any instruction but lea (8d); arm64: the page of an adrp (the add or the
+// load/store of its pair decides) and the low 12 bits of a load or store.
+// An absolute address in code (mov $sym), an add of the low 12 bits, and
+// every reference from data count as taking the address.
+func accessOnly(a *arch.Arch, code []byte, r elfdiff.Reloc) bool {
+	if code == nil {
+		return false
+	}
+	name := a.RelocName(r.Type)
+	switch {
+	case name == "R_X86_64_PC32":
+		return r.Offset >= 2 && int(r.Offset) <= len(code) && code[r.Offset-2] != 0x8d
+	case strings.HasPrefix(name, "R_AARCH64_ADR_PREL_PG_HI21"):
+		return true
+	case strings.HasPrefix(name, "R_AARCH64_LDST") && strings.HasSuffix(name, "_ABS_LO12_NC"):
+		return true
+	}
+	return false
 }
 
 func (g *gen) keepFor(reason string) {

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/arch"
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
 )
 
 // TestAddressOfReplacedFunctionIsTheOriginal: publish() stores the address
@@ -96,5 +99,49 @@ func TestAddressOfNewFunctionKeepsTheModule(t *testing.T) {
 				t.Errorf("tables.c does not set KSPLICE_UPDATE_KEEP_MODULE:\n%s", m.Files["tables.c"])
 			}
 		})
+	}
+}
+
+// TestAccessOnly: reading or writing carried data in place is not taking
+// its address; lea, an absolute address and references from data are.
+func TestAccessOnly(t *testing.T) {
+	x86, err := arch.ByName("x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm, err := arch.ByName("arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := func(a *arch.Arch, name string) uint32 {
+		for i := uint32(0); i < 1100; i++ {
+			if a.RelocName(i) == name {
+				return i
+			}
+		}
+		t.Fatalf("%s: no relocation type %s", a.Name, name)
+		return 0
+	}
+	// incq 0x0(%rip); lea 0x0(%rip),%rdi
+	code := []byte{0x48, 0xff, 0x05, 0, 0, 0, 0, 0x48, 0x8d, 0x3d, 0, 0, 0, 0}
+	for _, c := range []struct {
+		a    *arch.Arch
+		code []byte
+		off  uint64
+		rel  string
+		want bool
+	}{
+		{x86, code, 3, "R_X86_64_PC32", true},
+		{x86, code, 10, "R_X86_64_PC32", false},
+		{x86, code, 3, "R_X86_64_32S", false},
+		{x86, nil, 0, "R_X86_64_64", false},
+		{arm, make([]byte, 8), 0, "R_AARCH64_ADR_PREL_PG_HI21", true},
+		{arm, make([]byte, 8), 4, "R_AARCH64_LDST64_ABS_LO12_NC", true},
+		{arm, make([]byte, 8), 4, "R_AARCH64_ADD_ABS_LO12_NC", false},
+	} {
+		r := elfdiff.Reloc{Offset: c.off, Type: typ(c.a, c.rel)}
+		if got := accessOnly(c.a, c.code, r); got != c.want {
+			t.Errorf("%s %s at %d: accessOnly %v, want %v", c.a.Name, c.rel, c.off, got, c.want)
+		}
 	}
 }
