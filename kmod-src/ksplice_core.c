@@ -202,7 +202,7 @@ static bool ksplice_valid_id(const char *id)
 	 * The id names a directory beside the engine's own file: a clash would
 	 * fail kobject_add() with a stack dump (sysfs_warn_dup()).
 	 */
-	if (!strcmp(id, KSPLICE_BENCH_FILE))
+	if (!strcmp(id, KSPLICE_BENCH_FILE) || !strcmp(id, KSPLICE_GROUP_FILE))
 		return false;
 	for (i = 0; i < len; i++)
 		if (!isalnum(id[i]) && !strchr("_.-", id[i]))
@@ -536,71 +536,84 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 }
 
 /*
- * The stop_machine callback of apply. Runs on one CPU while all others
- * spin with interrupts off; it only checks stacks and flips the switch of
- * each function's ftrace_ops, registered before: nothing here allocates,
+ * One stop_machine round for a group of updates (all the targets of one
+ * update, or a single one): every stack is checked against every member's
+ * code first, and only if no task is in the way are all members switched,
+ * so that they change together or not at all.
+ */
+struct ksplice_round {
+	struct ksplice_state **sts;
+	unsigned int n;
+	bool reverse;
+	bool forced;		/* a forced reverse: retry for as long as it takes */
+	struct ksplice_state *busy;	/* the member a task was found in */
+};
+
+/*
+ * The stop_machine callback. Runs on one CPU while all others spin with
+ * interrupts off; it only checks stacks and flips the switch of each
+ * function's ftrace_ops, registered before: nothing here allocates,
  * sleeps or writes code.
  */
-static int ksplice_apply_stopped(void *data)
+static int ksplice_round_stopped(void *data)
 {
-	struct ksplice_state *st = data;
-	u64 t0 = ktime_get_ns();
-	int ret;
+	struct ksplice_round *r = data;
+	u64 t0 = ktime_get_ns(), ns;
+	unsigned int i;
+	int ret = 0;
 
-	ret = ksplice_check_stacks(st, false);
+	r->busy = NULL;
+	for (i = 0; i < r->n; i++) {
+		if (r->forced)
+			r->sts[i]->reason = KSPLICE_OK;
+		if (ksplice_check_stacks(r->sts[i], r->reverse)) {
+			r->busy = r->sts[i];
+			ret = -EBUSY;
+			break;
+		}
+	}
 	if (!ret)
-		ksplice_ftrace_switch(st, true);
-	st->stop_ns = ktime_get_ns() - t0;
+		for (i = 0; i < r->n; i++)
+			ksplice_ftrace_switch(r->sts[i], !r->reverse);
+	ns = ktime_get_ns() - t0;
+	for (i = 0; i < r->n; i++)
+		r->sts[i]->stop_ns = ns;
 	return ret;
 }
 
 /*
- * The stop_machine callback of reverse; as ksplice_apply_stopped(). A
- * forced reverse (the code goes away) only waits longer for busy tasks.
- */
-static int ksplice_reverse_stopped(void *data)
-{
-	struct ksplice_state *st = data;
-	u64 t0 = ktime_get_ns();
-	int ret;
-
-	if (st->forced)
-		st->reason = KSPLICE_OK;
-	ret = ksplice_check_stacks(st, true);
-	if (!ret)
-		ksplice_ftrace_switch(st, false);
-	st->stop_ns = ktime_get_ns() - t0;
-	return ret;
-}
-
-/*
- * Run @fn in stop_machine, retrying with growing sleeps while a task is in
- * the way: KSPLICE_TRIES rounds, or, for a forced reverse (st->forced),
- * for as long as it takes, since the code it takes out of use is about to
- * be freed and the caller cannot fail. The hotplug lock, then text_mutex,
+ * Run the round in stop_machine, retrying with growing sleeps while a task
+ * is in the way: KSPLICE_TRIES rounds, or, for a forced reverse, for as
+ * long as it takes, since the code it takes out of use is about to be
+ * freed and the caller cannot fail. The hotplug lock, then text_mutex,
  * are taken as the kernel's own text patchers take them (kprobes, jump
- * labels).
+ * labels). Each member's attempts and stop_total_ns are the round's.
  */
-static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
+static int ksplice_stop(struct ksplice_round *r)
 {
-	unsigned int delay = KSPLICE_RETRY_MS;
-	u64 t0;
+	unsigned int delay = KSPLICE_RETRY_MS, attempts, i;
+	u64 t0, total;
 	int ret;
 
-	for (st->attempts = 1; ; st->attempts++) {
+	for (attempts = 1; ; attempts++) {
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();
-		ret = ksplice_kernel.stop_machine_cpuslocked(fn, st, NULL);
-		st->stop_total_ns = ktime_get_ns() - t0;
+		ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
+							     r, NULL);
+		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
+		for (i = 0; i < r->n; i++) {
+			r->sts[i]->attempts = attempts;
+			r->sts[i]->stop_total_ns = total;
+		}
 		if (ret != -EBUSY ||
-		    (!st->forced && st->attempts == KSPLICE_TRIES))
+		    (!r->forced && attempts == KSPLICE_TRIES))
 			break;
-		if (st->forced && st->attempts % KSPLICE_TRIES == 0)
-			pr_warn("%s: waiting to reverse: %s\n", st->u->id,
-				st->message);
+		if (r->forced && attempts % KSPLICE_TRIES == 0 && r->busy)
+			pr_warn("%s: waiting to reverse: %s\n", r->busy->u->id,
+				r->busy->message);
 		msleep(delay);
 		delay = min(delay * 2, KSPLICE_RETRY_MAX_MS);
 	}
@@ -688,24 +701,25 @@ static void ksplice_find_cold(struct ksplice_state *st)
 	}
 }
 
-/* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
-int ksplice_apply(struct ksplice_state *st)
+/*
+ * Everything of an apply that can fail, before stop_machine: run-pre
+ * matching, the new code's relocations, the ftrace claims, the pre_apply
+ * hook. On failure nothing of it is left and the reason is set.
+ */
+static int ksplice_prepare(struct ksplice_state *st)
 {
 	const struct ksplice_update *u = st->u;
 	int ret;
 
-	st->reason = KSPLICE_OK;
-	st->message[0] = '\0';
-	st->nr_conflicts = 0;
 	if (st->stage == KSPLICE_STAGE_APPLIED) {
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "already applied");
-		return ksplice_fail(st);
+		return -EINVAL;
 	}
 	/* Pins the replacement code while calls are sent to it. */
 	if (!try_module_get(u->mod)) {
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE,
 				   "module %s is being removed", u->mod->name);
-		return ksplice_fail(st);
+		return -EINVAL;
 	}
 	ret = ksplice_get_target(st);
 	if (ret)
@@ -729,9 +743,33 @@ int ksplice_apply(struct ksplice_state *st)
 			goto release;
 		}
 	}
-	ret = ksplice_stop(st, ksplice_apply_stopped);
-	if (ret)
-		goto release;
+	return 0;
+
+release:
+	ksplice_ftrace_release(st);
+put_target:
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+put_mod:
+	module_put(u->mod);
+	return ret;
+}
+
+/* Undo a successful ksplice_prepare() of an update left unapplied. */
+static void ksplice_unprepare(struct ksplice_state *st)
+{
+	ksplice_ftrace_release(st);
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+	module_put(st->u->mod);
+}
+
+/* After the stop_machine that switched @st on. */
+static void ksplice_applied_done(struct ksplice_state *st)
+{
+	const struct ksplice_update *u = st->u;
 
 	list_add(&st->applied, &ksplice_applied);
 	st->stage = KSPLICE_STAGE_APPLIED;
@@ -745,44 +783,76 @@ int ksplice_apply(struct ksplice_state *st)
 	pr_notice("%s: applied: %u functions in %s, stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		  u->id, u->nr_funcs, u->target, st->stop_total_ns, st->stop_ns,
 		  st->attempts);
-	return 0;
-
-release:
-	ksplice_ftrace_release(st);
-put_target:
-	if (st->target)
-		module_put(st->target);
-	st->target = NULL;
-put_mod:
-	module_put(u->mod);
-	return ksplice_fail(st);
 }
 
-/*
- * Reverse @st, which no later update depends on (ksplice_dependent());
- * ksplice_mutex held. A forced
- * reverse (st->forced) is not refused: the pre_reverse hook's veto is
- * logged and overridden and busy tasks are waited for.
- */
-static int ksplice_reverse_top(struct ksplice_state *st)
+static void ksplice_clear_reason(struct ksplice_state *st)
 {
-	bool keep;
+	st->reason = KSPLICE_OK;
+	st->message[0] = '\0';
+	st->nr_conflicts = 0;
+}
+
+/**
+ * ksplice_apply_group - apply updates together, in one stop_machine
+ * @sts:	the updates (e.g. the targets of one update: vmlinux and modules)
+ * @n:		how many
+ *
+ * Every member is prepared first (ksplice_prepare()); then one stop_machine
+ * checks every stack against every member's code and switches them all, or
+ * none. If any step fails for any member, every member is left as it was:
+ * nothing was switched, and what was prepared is released. The member
+ * that failed has the reason in its abort_cause and abort_message; the
+ * others keep "none". ksplice_mutex held.
+ *
+ * Return: 0, or the errno of the failed member's reason.
+ */
+int ksplice_apply_group(struct ksplice_state **sts, unsigned int n)
+{
+	struct ksplice_round r = { .sts = sts, .n = n };
+	struct ksplice_state *failed;
+	unsigned int i;
 	int ret;
 
-	if (st->u->pre_reverse) {
-		ret = st->u->pre_reverse();
-		if (ret && !st->forced) {
-			ksplice_set_reason(st, KSPLICE_HOOK,
-					   "pre_reverse hook returned %d", ret);
-			return ksplice_fail(st);
+	for (i = 0; i < n; i++)
+		ksplice_clear_reason(sts[i]);
+	for (i = 0; i < n; i++) {
+		ret = ksplice_prepare(sts[i]);
+		if (ret) {
+			failed = sts[i];
+			goto unprepare;
 		}
-		if (ret)
-			pr_warn("%s: pre_reverse hook returned %d: reversed anyway\n",
-				st->u->id, ret);
 	}
-	ret = ksplice_stop(st, ksplice_reverse_stopped);
-	if (ret)
-		return ksplice_fail(st);
+	ret = ksplice_stop(&r);
+	if (ret) {
+		failed = r.busy ?: sts[0];
+		if (failed->reason == KSPLICE_OK)
+			ksplice_set_reason(failed, KSPLICE_BUSY,
+					   "stop_machine returned %d", ret);
+		goto unprepare;
+	}
+	for (i = 0; i < n; i++)
+		ksplice_applied_done(sts[i]);
+	if (n > 1)
+		pr_notice("%s: applied with %u other updates in one stop_machine\n",
+			  sts[0]->u->id, n - 1);
+	return 0;
+
+unprepare:
+	while (i--)
+		ksplice_unprepare(sts[i]);
+	return ksplice_fail(failed);
+}
+
+/* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_apply(struct ksplice_state *st)
+{
+	return ksplice_apply_group(&st, 1);
+}
+
+/* After the stop_machine that switched @st off. */
+static void ksplice_reversed_done(struct ksplice_state *st)
+{
+	bool keep;
 
 	list_del_init(&st->applied);
 	st->stage = KSPLICE_STAGE_REVERSED;
@@ -814,10 +884,52 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 	}
 	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
+}
+
+/*
+ * Reverse @sts, which no later update depends on (ksplice_dependent()), in
+ * one stop_machine; ksplice_mutex held. A forced reverse (one member,
+ * st->forced) is not refused: the pre_reverse hook's veto is logged and
+ * overridden and busy tasks are waited for.
+ */
+static int ksplice_reverse_round(struct ksplice_state **sts, unsigned int n)
+{
+	struct ksplice_round r = { .sts = sts, .n = n, .reverse = true,
+				   .forced = n == 1 && sts[0]->forced };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		struct ksplice_state *st = sts[i];
+
+		if (!st->u->pre_reverse)
+			continue;
+		ret = st->u->pre_reverse();
+		if (ret && !r.forced) {
+			ksplice_set_reason(st, KSPLICE_HOOK,
+					   "pre_reverse hook returned %d", ret);
+			return ksplice_fail(st);
+		}
+		if (ret)
+			pr_warn("%s: pre_reverse hook returned %d: reversed anyway\n",
+				st->u->id, ret);
+	}
+	ret = ksplice_stop(&r);
+	if (ret)
+		return ksplice_fail(r.busy ?: sts[0]);
+	for (i = 0; i < n; i++)
+		ksplice_reversed_done(sts[i]);
+	if (n > 1)
+		pr_notice("%s: reversed with %u other updates in one stop_machine\n",
+			  sts[0]->u->id, n - 1);
 	return 0;
 }
 
-/* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+static int ksplice_reverse_top(struct ksplice_state *st)
+{
+	return ksplice_reverse_round(&st, 1);
+}
+
 /*
  * The newest update applied after @st that depends on it: one that
  * replaces one of @st's functions too (its calls go on to @st's
@@ -842,26 +954,60 @@ static struct ksplice_state *ksplice_dependent(struct ksplice_state *st)
 	return NULL;
 }
 
-int ksplice_reverse(struct ksplice_state *st)
+/**
+ * ksplice_reverse_group - reverse updates together, in one stop_machine
+ * @sts:	the updates (e.g. the targets of one update)
+ * @n:		how many
+ *
+ * All or none, as ksplice_apply_group(): each must be applied, and no
+ * update applied after it may depend on it (not_last; a member that
+ * depends on another member counts too: reverse them apart, newest
+ * first). ksplice_mutex held.
+ *
+ * Return: 0, or the errno of the failed member's reason.
+ */
+int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n)
 {
 	struct ksplice_state *dep;
+	unsigned int i;
 
-	st->reason = KSPLICE_OK;
-	st->message[0] = '\0';
-	st->nr_conflicts = 0;
-	if (st->stage != KSPLICE_STAGE_APPLIED) {
-		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "not applied (%s)",
-				   ksplice_stage_name(st->stage));
-		return ksplice_fail(st);
+	for (i = 0; i < n; i++)
+		ksplice_clear_reason(sts[i]);
+	for (i = 0; i < n; i++) {
+		struct ksplice_state *st = sts[i];
+
+		if (st->stage != KSPLICE_STAGE_APPLIED) {
+			ksplice_set_reason(st, KSPLICE_BAD_STAGE,
+					   "not applied (%s)",
+					   ksplice_stage_name(st->stage));
+			return ksplice_fail(st);
+		}
+		dep = ksplice_dependent(st);
+		if (dep) {
+			ksplice_set_reason(st, KSPLICE_NOT_LAST,
+					   "update %s, applied later, changes a function of this one: reverse it first",
+					   dep->u->id);
+			return ksplice_fail(st);
+		}
 	}
-	dep = ksplice_dependent(st);
-	if (dep) {
-		ksplice_set_reason(st, KSPLICE_NOT_LAST,
-				   "update %s, applied later, changes a function of this one: reverse it first",
-				   dep->u->id);
-		return ksplice_fail(st);
-	}
-	return ksplice_reverse_top(st);
+	return ksplice_reverse_round(sts, n);
+}
+
+/* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_reverse(struct ksplice_state *st)
+{
+	return ksplice_reverse_group(&st, 1);
+}
+
+/* The registered update called @id, or NULL; ksplice_mutex held. */
+struct ksplice_state *ksplice_find_id(const char *id)
+{
+	struct ksplice_state *st;
+
+	list_for_each_entry(st, &ksplice_updates, list)
+		if (!st->dead && !strcmp(st->u->id, id))
+			return st;
+	return NULL;
 }
 
 /*

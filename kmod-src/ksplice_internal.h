@@ -15,6 +15,9 @@
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
+/* Updates applied or reversed together through the group file, at most. */
+#define KSPLICE_GROUP_MAX	16
+
 /* Tasks named in the conflicts file, at most. */
 #define KSPLICE_MAX_CONFLICTS	16
 
@@ -22,6 +25,8 @@
 
 /* /sys/kernel/ksplice/stop_machine_empty_ns, with bench=1. */
 #define KSPLICE_BENCH_FILE	"stop_machine_empty_ns"
+/* /sys/kernel/ksplice/group: apply or reverse several updates at once. */
+#define KSPLICE_GROUP_FILE	"group"
 
 enum ksplice_stage {
 	KSPLICE_STAGE_LOADED,	/* registered, never applied */
@@ -171,6 +176,9 @@ const char *ksplice_stage_name(enum ksplice_stage stage);
 /* ksplice_core.c */
 int ksplice_apply(struct ksplice_state *st);
 int ksplice_reverse(struct ksplice_state *st);
+int ksplice_apply_group(struct ksplice_state **sts, unsigned int n);
+int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n);
+struct ksplice_state *ksplice_find_id(const char *id);
 int ksplice_bench_empty(u64 *total_ns);
 
 /* ksplice_match.c */

@@ -162,10 +162,41 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
 		Targets: m.Targets, StopMachineNs: map[string]int64{}}
-	// Each target's module is one engine update, applied in one
-	// stop_machine; an update of several targets is applied target by
-	// target and taken back whole if one of them is refused.
+	// Each target's module is one engine update. The targets of an update
+	// switch together, in one stop_machine of the engine (its group
+	// file): all of them or none, so that no moment exists where one
+	// target runs new code and another old. An engine without the group
+	// file (loaded by an older update) is driven target by target, each
+	// taken back if a later one is refused.
+	grouped := false
+	if len(m.Targets) > 1 {
+		ids := make([]string, len(m.Targets))
+		for i, t := range m.Targets {
+			ids[i] = m.EngineID(t)
+		}
+		err := kmod.SetStageGroup("", "apply", ids)
+		switch {
+		case err == nil:
+			grouped = true
+			undo = append(undo, func() error {
+				err := kmod.SetStageGroup("", "reverse", ids)
+				if err != nil {
+					stillApplied = true
+				}
+				return err
+			})
+			for _, t := range m.Targets {
+				rec.StopMachineNs[t.Name], _ = (kmod.Update{ID: m.EngineID(t)}).StopMachineNs()
+			}
+		case !errors.Is(err, kmod.ErrNoGroup):
+			// Nothing was switched: the engine left every target as it was.
+			return nil, rollback(err)
+		}
+	}
 	for _, t := range m.Targets {
+		if grouped {
+			break
+		}
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if err := upd.SetStage("apply"); err != nil {
 			return nil, rollbackApplied(o, rec, rollback(err), &stillApplied)
@@ -223,7 +254,31 @@ func Undo(id string, o Options) (*Record, error) {
 		// Undone before, with modules kept: nothing left to do.
 		return rec, nil
 	}
-	for i := len(rec.Targets) - 1; i >= 0; i-- {
+	// The applied targets switch back together, in one stop_machine, or
+	// none does (see Apply); one at a time with an engine without the
+	// group file.
+	var ids []string
+	var applied []update.Target
+	for _, t := range rec.Targets {
+		if st, err := (kmod.Update{ID: m.EngineID(t)}).Stage(); err == nil && st == "applied" {
+			ids = append(ids, m.EngineID(t))
+			applied = append(applied, t)
+		}
+	}
+	grouped := false
+	if len(ids) > 1 {
+		err := kmod.SetStageGroup("", "reverse", ids)
+		if err != nil && !errors.Is(err, kmod.ErrNoGroup) {
+			return nil, err
+		}
+		if err == nil {
+			grouped = true
+			for _, t := range applied {
+				rec.StopMachineNs["undo:"+t.Name], _ = (kmod.Update{ID: m.EngineID(t)}).StopMachineNs()
+			}
+		}
+	}
+	for i := len(rec.Targets) - 1; i >= 0 && !grouped; i-- {
 		t := rec.Targets[i]
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if st, err := upd.Stage(); err == nil && st == "applied" {
