@@ -215,7 +215,17 @@ struct ksplice_update {
  * docs/kernel-interface.md, "Safety rules".
  */
 #define KSPLICE_UPDATE_KEEP_MODULE	0x1
-#define KSPLICE_UPDATE_FLAGS		KSPLICE_UPDATE_KEEP_MODULE
+/*
+ * KSPLICE_UPDATE_OBJECTS: the @name of every struct ksplice_func (replaced
+ * functions and helpers) is followed, after its terminating NUL, by the
+ * path of the object it comes from ("cmdline_proc_show\0fs/proc/cmdline.o"),
+ * so that run-pre matching compares what two functions deduced for a
+ * symbol only when they come from one object: another object's static
+ * "lock" is another lock. Without it, every function counts as one object.
+ */
+#define KSPLICE_UPDATE_OBJECTS		0x2
+#define KSPLICE_UPDATE_FLAGS		(KSPLICE_UPDATE_KEEP_MODULE | \
+					 KSPLICE_UPDATE_OBJECTS)
 
 /*
  * ksplice_register_update - make an update known to the engine

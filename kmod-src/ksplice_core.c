@@ -23,6 +23,7 @@
 #include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include "ksplice_internal.h"
@@ -155,8 +156,6 @@ static int __init ksplice_find_helpers(void)
 		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
 		{ "stack_trace_save_tsk_reliable",
 		  (void **)&ksplice_kernel.save_stack_reliable, true },
-		{ "stack_trace_save_tsk",
-		  (void **)&ksplice_kernel.save_stack, true },
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
@@ -170,12 +169,8 @@ static int __init ksplice_find_helpers(void)
 			return -ENOENT;
 		}
 	}
-	if (!ksplice_kernel.save_stack_reliable && !ksplice_kernel.save_stack) {
-		pr_err("cannot find stack_trace_save_tsk in kallsyms\n");
-		return -ENOENT;
-	}
 	if (!ksplice_kernel.save_stack_reliable)
-		pr_info("no reliable stack unwinder: stacks are walked with stack_trace_save_tsk\n");
+		pr_info("no reliable stack unwinder: every word of each task's stack is checked\n");
 	return 0;
 }
 
@@ -216,6 +211,8 @@ static int ksplice_check_func(const struct ksplice_update *u,
 	u32 i, end = 0;
 
 	if (!f->name || !f->old_code || !f->old_size ||
+	    ((u->flags & KSPLICE_UPDATE_OBJECTS) &&
+	     !*ksplice_func_object(u, f)) ||
 	    (f->nr_old_relocs && !f->old_relocs) ||
 	    (f->nr_sites && !f->sites))
 		return -EINVAL;
@@ -458,6 +455,49 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
 	return NULL;
 }
 
+/*
+ * The stack check where the kernel has no reliable unwinder (arm64 in
+ * 6.1), as Ksplice did it: every word of the task's stack, from its saved
+ * stack pointer to the top, is taken for a code address. The unwinder
+ * there (stack_trace_save_tsk()) is no substitute: it leaves out
+ * __sched and lock functions, stops at a fixed depth with the rest
+ * counted as clean, and misses the caller of a function interrupted
+ * before it saved its frame record, whose return address is in the
+ * pt_regs that the interrupt saved on the stack. A word of data that
+ * happens to look like an address in the code makes the check busy:
+ * conservative, never wrong. Return addresses are stripped of their
+ * pointer authentication code first.
+ */
+static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
+			     bool reverse)
+{
+	unsigned long *base, *top, *p, offset;
+	const char *func, *part;
+
+#ifdef CONFIG_THREAD_INFO_IN_TASK
+	/*
+	 * A dead task's stack may be freed already. Nothing frees or takes
+	 * a stack while every CPU is stopped, so reading the count is enough.
+	 */
+	if (!refcount_read(&t->stack_refcount))
+		return 0;
+#endif
+	base = task_stack_page(t);
+	top = base + THREAD_SIZE / sizeof(*base);
+	p = (unsigned long *)ALIGN(ksplice_arch_saved_sp(t), sizeof(*p));
+	if (p < base || p >= top)
+		p = base;
+	for (; p < top; p++) {
+		func = ksplice_hit(st, ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p)),
+				   reverse, &part, &offset);
+		if (func) {
+			ksplice_add_conflict(st, t, func, part, offset, false);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
 static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 			      bool reverse)
 {
@@ -465,17 +505,10 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	const char *func, *part;
 	int i, nr;
 
-	/*
-	 * Without a reliable unwinder (arm64 in 6.1: frame records, through
-	 * exception frames), the walk may miss the caller of a function
-	 * interrupted before it saved its frame record.
-	 */
-	if (ksplice_kernel.save_stack_reliable)
-		nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
-							KSPLICE_STACK_ENTRIES);
-	else
-		nr = ksplice_kernel.save_stack(t, ksplice_stack,
-					       KSPLICE_STACK_ENTRIES, 0);
+	if (!ksplice_kernel.save_stack_reliable)
+		return ksplice_scan_task(st, t, reverse);
+	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
+						KSPLICE_STACK_ENTRIES);
 	if (nr < 0) {
 		ksplice_add_conflict(st, t, "(unreliable stack)", "", 0, true);
 		return -EBUSY;

@@ -121,9 +121,8 @@ struct ksplice_kernel {
 	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
 	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
 	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
+	/* Absent where there is no reliable unwinder (arm64 in 6.1). */
 	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
-	/* Where there is no reliable unwinder (arm64 in 6.1). */
-	typeof(&stack_trace_save_tsk) save_stack;
 	typeof(&idle_task) idle_task;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
 };
@@ -144,6 +143,25 @@ static inline const struct ksplice_func *
 ksplice_func_at(const struct ksplice_update *u, u32 i)
 {
 	return i < u->nr_funcs ? &u->funcs[i] : &u->helpers[i - u->nr_funcs];
+}
+
+/*
+ * The object @f comes from (KSPLICE_UPDATE_OBJECTS), or "" when the
+ * tables do not say: then all functions of @u count as one object.
+ */
+static inline const char *ksplice_func_object(const struct ksplice_update *u,
+					      const struct ksplice_func *f)
+{
+	if (!(u->flags & KSPLICE_UPDATE_OBJECTS))
+		return "";
+	return f->name + strlen(f->name) + 1;
+}
+
+static inline bool ksplice_same_object(const struct ksplice_update *u,
+				       const struct ksplice_func *a,
+				       const struct ksplice_func *b)
+{
+	return !strcmp(ksplice_func_object(u, a), ksplice_func_object(u, b));
 }
 
 /* The index of @f among the matched functions of @u, or -1. */
@@ -219,6 +237,8 @@ void ksplice_arch_lock_text(void);
 void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
+unsigned long ksplice_arch_saved_sp(struct task_struct *t);
+unsigned long ksplice_arch_code_addr(unsigned long word);
 
 #include "ksplice_compat.h"
 

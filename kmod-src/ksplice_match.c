@@ -296,16 +296,20 @@ static int ksplice_match_func(struct ksplice_state *st,
 	return -ENOEXEC;
 }
 
-/* What the chosen functions deduced for @name, if anything. */
-static bool ksplice_deduced(struct ksplice_state *st, const char *name,
-			    unsigned long *value)
+/*
+ * What the chosen functions of @of's object deduced for @of's name, if
+ * anything: a same-named static of another object is another function.
+ */
+static bool ksplice_deduced(struct ksplice_state *st,
+			    const struct ksplice_func *of, unsigned long *value)
 {
+	const char *name = of->name;
 	unsigned int i, j;
 
 	for (i = 0; i < ksplice_nr_matched(st->u); i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 
-		if (!fs->addr)
+		if (!fs->addr || !ksplice_same_object(st->u, fs->f, of))
 			continue;
 		for (j = 0; j < fs->f->nr_old_relocs; j++) {
 			if (test_bit(j, fs->known) &&
@@ -341,9 +345,11 @@ static int ksplice_choose(struct ksplice_state *st,
 }
 
 /*
- * Every symbol must deduce one address in the whole update (names starting
- * with '.' within one function), and the address kallsyms has for it when
- * it is unique there.
+ * Every symbol must deduce one address in each object of the update (names
+ * starting with '.' within one function), and the address kallsyms has for
+ * it when it is unique there. Not across objects: each may have a static
+ * of the name (a global has one address, which the kallsyms check holds
+ * them to when kallsyms has no namesake).
  */
 static int ksplice_check_deductions(struct ksplice_state *st)
 {
@@ -364,6 +370,8 @@ static int ksplice_check_deductions(struct ksplice_state *st)
 
 				if (local && b != a)
 					break;
+				if (!ksplice_same_object(st->u, fa->f, fb->f))
+					continue;
 				for (j = b == a ? i + 1 : 0;
 				     j < fb->f->nr_old_relocs; j++) {
 					const struct ksplice_reloc *rb =
@@ -446,7 +454,7 @@ int ksplice_run_pre(struct ksplice_state *st)
 		for (i = 0; i < ksplice_nr_matched(u); i++) {
 			struct ksplice_func_state *fs = &st->funcs[i];
 
-			if (fs->addr || !ksplice_deduced(st, fs->f->name, &value))
+			if (fs->addr || !ksplice_deduced(st, fs->f, &value))
 				continue;
 			for (j = 0; j < cands[i].nr_match; j++)
 				if (cands[i].match[j] == value)

@@ -28,7 +28,7 @@ func TestAddressOfReplacedFunctionIsTheOriginal(t *testing.T) {
 			}
 			tables := string(m.Files["tables.c"])
 			// handle's index among the replaced functions.
-			names := regexp.MustCompile(`\.name = "([^"]+)"`).FindAllStringSubmatch(tables, -1)
+			names := regexp.MustCompile(`\.name = "([^"\\]+)`).FindAllStringSubmatch(tables, -1)
 			idx := -1
 			for i, n := range names {
 				if n[1] == "handle" {
@@ -95,7 +95,7 @@ func TestAddressOfNewFunctionKeepsTheModule(t *testing.T) {
 			if len(m.Keep) != 1 || m.Keep[0] != want {
 				t.Errorf("Keep = %q, want [%q]", m.Keep, want)
 			}
-			if !strings.Contains(string(m.Files["tables.c"]), "\t.flags = KSPLICE_UPDATE_KEEP_MODULE,\n") {
+			if !strings.Contains(string(m.Files["tables.c"]), "KSPLICE_UPDATE_KEEP_MODULE,\n") {
 				t.Errorf("tables.c does not set KSPLICE_UPDATE_KEEP_MODULE:\n%s", m.Files["tables.c"])
 			}
 		})

@@ -89,7 +89,8 @@ func (g *gen) tables(module string) string {
 			}
 			ref[i] = fmt.Sprintf("&%s[%d]", array, n)
 			n++
-			w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name), i, r.old.Size)
+			// The name, then its object (KSPLICE_UPDATE_OBJECTS).
+			w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name+"\x00"+r.obj), i, r.old.Size)
 			if len(r.relocs) > 0 {
 				w("\t\t.nr_old_relocs = %d,\n\t\t.old_relocs = ksplice_old_relocs_%d,\n", len(r.relocs), i)
 			}
@@ -123,6 +124,10 @@ func (g *gen) tables(module string) string {
 		id = g.in.ID
 	}
 	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
+	var flags []string
+	if len(g.replaced) > 0 {
+		flags = append(flags, "KSPLICE_UPDATE_OBJECTS")
+	}
 	if len(g.keep) > 0 {
 		// The new code may publish addresses that outlive the update:
 		// the engine keeps the module loaded after undo.
@@ -130,7 +135,11 @@ func (g *gen) tables(module string) string {
 		for _, k := range g.keep {
 			w("\t * %s\n", strings.ReplaceAll(k, "*/", "* /"))
 		}
-		w("\t */\n\t.flags = KSPLICE_UPDATE_KEEP_MODULE,\n")
+		w("\t */\n")
+		flags = append(flags, "KSPLICE_UPDATE_KEEP_MODULE")
+	}
+	if len(flags) > 0 {
+		w("\t.flags = %s,\n", strings.Join(flags, " | "))
 	}
 	if g.nrReplaced(false) > 0 {
 		w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")

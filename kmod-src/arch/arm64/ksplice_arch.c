@@ -620,3 +620,24 @@ void ksplice_arch_sync(void)
 {
 	kick_all_cpus_sync();
 }
+
+/* The stack pointer cpu_switch_to() saved for a task that is not running. */
+unsigned long ksplice_arch_saved_sp(struct task_struct *t)
+{
+	return thread_saved_sp(t);
+}
+
+/*
+ * A word of a stack as a code address: return addresses saved by code
+ * built with pointer authentication (paciasp) carry a PAC in the bits
+ * above the virtual address, where a kernel address has ones. The kernel's
+ * own ptrauth_strip_insn_pac() reads vabits_actual, which modules cannot;
+ * VA_BITS_MIN is at most that, and the bits in between are ones in every
+ * kernel text and module address.
+ */
+unsigned long ksplice_arch_code_addr(unsigned long word)
+{
+	if (word & BIT_ULL(55))
+		word |= GENMASK_ULL(63, VA_BITS_MIN);
+	return word;
+}

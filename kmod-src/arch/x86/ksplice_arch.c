@@ -404,3 +404,15 @@ void ksplice_arch_sync(void)
 	if (text_poke_sync_fn)
 		text_poke_sync_fn();
 }
+
+/* The stack pointer a task that is not running left in its thread state. */
+unsigned long ksplice_arch_saved_sp(struct task_struct *t)
+{
+	return t->thread.sp;
+}
+
+/* A word of a stack as a code address: return addresses are plain. */
+unsigned long ksplice_arch_code_addr(unsigned long word)
+{
+	return word;
+}
