@@ -159,6 +159,11 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		if !(kmod.Update{ID: m.EngineID(t)}).Registered() {
 			return nil, rollback(fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module))
 		}
+		if _, err := (kmod.Update{ID: m.EngineID(t)}).Attr("flags"); len(t.Keep) > 0 && err != nil {
+			// An engine from before the flag would unload on undo a
+			// module that the new code may have published addresses into.
+			return nil, rollback(fmt.Errorf("%w: %s must keep its module after undo (%s), which the loaded engine cannot do: undo every update so that the engine is unloaded, then apply again", verdict.ErrRefused, m.ID, keepReason(t)))
+		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
 		Targets: m.Targets, StopMachineNs: map[string]int64{}}
