@@ -34,7 +34,7 @@ static const struct ksplice_reloc ksplice_old_relocs_1[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_fp_target",
+		.name = "ksplice_fp_target\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 13,
 		.nr_old_relocs = 2,
@@ -43,7 +43,7 @@ static const struct ksplice_func ksplice_funcs[] = {
 		.new_func = (void *)ksplice_n0,
 	},
 	{
-		.name = "ksplice_fp_publish",
+		.name = "ksplice_fp_publish\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_1,
 		.old_size = 31,
 		.nr_old_relocs = 5,
@@ -65,6 +65,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "ksplice_fp_publish,ksplice_fp_target returns 2 more",
 	.target = "ksplice_test_safety",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),

@@ -23,7 +23,7 @@ static const struct ksplice_site ksplice_sites_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_jl_func",
+		.name = "ksplice_jl_func\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 23,
 		.nr_old_relocs = 3,
@@ -41,6 +41,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "ksplice_jl_func returns 2 more",
 	.target = "ksplice_test_safety",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 };

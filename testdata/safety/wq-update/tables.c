@@ -22,7 +22,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_wq_func",
+		.name = "ksplice_wq_func\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 19,
 		.nr_old_relocs = 3,
@@ -48,7 +48,7 @@ static const struct ksplice_update ksplice_update = {
 	 * ksplice_test_safety_patched.o: ksplice_wq_work takes the address of ksplice_wq_work, data only the update module has
 	 * ksplice_test_safety_patched.o: ksplice_wq_work takes the address of ksplice_wq_work_fn, which only the update module has
 	 */
-	.flags = KSPLICE_UPDATE_KEEP_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS | KSPLICE_UPDATE_KEEP_MODULE,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),
