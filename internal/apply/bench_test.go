@@ -107,8 +107,12 @@ func BenchmarkStopMachine(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got := len(res.Manifest.Targets[0].Replaced()); got != n {
+		// Another file (KSPLICE_BENCH_FILE) may inline a changed function
+		// into callers of the same file, which the update replaces too.
+		if got := len(res.Manifest.Targets[0].Replaced()); got < n || (got != n && benchFile == "lib/bitmap.c") {
 			b.Fatalf("nop%d replaces %d functions", n, got)
+		} else if got != n {
+			b.Logf("nop%d replaces %d functions (callers it is inlined into)", n, got)
 		}
 		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
 	}
@@ -128,6 +132,20 @@ for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 		insmod ksplice.ko bench=1 2>/dev/null || true
 		echo 1 > /sys/kernel/ksplice/stop_machine_empty_ns
 		echo "empty@$T $(cat /sys/kernel/ksplice/stop_machine_empty_ns) 0"
+		if [ -e other.ko ]; then
+			# The same updates through another engine (apply uses
+			# the engine that is loaded).
+			rmmod ksplice
+			for n in 1 10 20; do
+				insmod other.ko
+				ksplice apply nop$n.tar >/dev/null
+				echo "other:nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+				ksplice undo nop$n >/dev/null
+			done
+			lsmod | grep -q '^ksplice ' && rmmod ksplice
+		else
+			rmmod ksplice
+		fi
 	done
 done
 `
@@ -139,6 +157,13 @@ done
 		b.Fatal(err)
 	}
 	files = append(files, lab.File{Host: sp, Guest: "/root/bench.sh"}, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
+	// KSPLICE_BENCH_OTHER_ENGINE=PATH.ko measures the same updates through
+	// another build of the engine in the same boot ("other:" metrics):
+	// before and after a change of the stack check.
+	other := os.Getenv("KSPLICE_BENCH_OTHER_ENGINE")
+	if other != "" {
+		files = append(files, lab.File{Host: other, Guest: "/root/other.ko"})
+	}
 	b.ResetTimer()
 	out := labtest.Run(b, lab.RunOptions{Files: files, MemoryMB: 2048, Timeout: 30 * time.Minute, Command: []string{"sh", "bench.sh"}})
 	b.StopTimer()
@@ -172,6 +197,10 @@ done
 			b.ReportMetric(avg(id, 0)/1e6, fmt.Sprintf("%dfn-%dthr-ms", n, T))
 			b.ReportMetric(avg(id, 1)/1e6, fmt.Sprintf("%dfn-%dthr-callback-ms", n, T))
 			b.ReportMetric(avg(id, 0)/e, fmt.Sprintf("%dfn-%dthr/empty", n, T))
+			if other != "" && count["other:"+id] > 0 {
+				b.ReportMetric(avg("other:"+id, 0)/1e6, fmt.Sprintf("other-%dfn-%dthr-ms", n, T))
+				b.ReportMetric(avg("other:"+id, 1)/1e6, fmt.Sprintf("other-%dfn-%dthr-callback-ms", n, T))
+			}
 		}
 	}
 }
