@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +202,76 @@ echo PASS
 		"ok: old code, a", "ok: old code, b", "ok: apply objs",
 		"ok: new code, a's counter", "ok: new code, b's counter",
 		"ok: reverse objs", "ok: old code again, a", "ok: old code again, b",
+	})
+}
+
+// TestStackCheckCost measures the stop_machine pause of apply and reverse
+// of the one-function update of ksplice_test_scan with 1000 extra sleeping
+// tasks, next to an empty round, in one boot of each lab kernel: with this
+// engine and, if KSPLICE_SCAN_COST_OTHER names one (a build of another
+// engine for the same kernel, e.g. before a change of the stack check),
+// with that one too. Only with KSPLICE_SCAN_COST=1: it reports numbers,
+// it checks nothing but that every round worked.
+func TestStackCheckCost(t *testing.T) {
+	if os.Getenv("KSPLICE_SCAN_COST") != "1" {
+		t.Skip("a measurement: set KSPLICE_SCAN_COST=1")
+	}
+	labtest.ForEachKernel(t, func(t *testing.T, k *kbuild.Kernel) {
+		kos := moduleUpdate(t, k, "testdata/stackscan", "ksplice_test_scan", "scan",
+			[]string{"ksplice_test_scan.o"}, []string{"ksplice_scan_func"})
+		engines := "ksplice"
+		if other := os.Getenv("KSPLICE_SCAN_COST_OTHER"); other != "" {
+			kos["other"] = other
+			engines += " other"
+		}
+		mods := []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"}
+		if kos["other"] != "" {
+			mods = append(mods, "other")
+		}
+		out := runSafety(t, k, kos, mods, `
+i=0
+while [ $i -lt 1000 ]; do sleep 100000 & i=$((i + 1)); done
+echo "tasks: $(ls -d /proc/[0-9]* | wc -l)"
+load ksplice_test_scan.ko
+for e in `+engines+`; do
+	insmod $e.ko bench=1 || fail "insmod $e.ko"
+	load ksplice_scan_ksplice_test_scan.ko
+	for r in 1 2 3 4 5; do
+		echo 1 > $K/stop_machine_empty_ns
+		echo "cost $e empty $(cat $K/stop_machine_empty_ns) 0"
+		echo apply > $K/scan/stage || fail "apply: $(cat $K/scan/abort_message)"
+		echo "cost $e apply $(cat $K/scan/stop_machine_total_ns) $(cat $K/scan/stop_machine_ns)"
+		echo reverse > $K/scan/stage || fail "reverse: $(cat $K/scan/abort_message)"
+		echo "cost $e reverse $(cat $K/scan/stop_machine_total_ns) $(cat $K/scan/stop_machine_ns)"
+	done
+	rmmod ksplice_scan_ksplice_test_scan || fail "rmmod update"
+	rmmod ksplice || fail "rmmod engine"
+done
+echo PASS
+`, nil)
+		// Medians per engine and round kind.
+		vals := map[string][][2]float64{}
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) != 5 || f[0] != "cost" {
+				continue
+			}
+			var total, cb float64
+			fmt.Sscan(f[3], &total)
+			fmt.Sscan(f[4], &cb)
+			key := f[1] + " " + f[2]
+			vals[key] = append(vals[key], [2]float64{total, cb})
+		}
+		keys := make([]string, 0, len(vals))
+		for k := range vals {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, key := range keys {
+			v := vals[key]
+			slices.SortFunc(v, func(a, b [2]float64) int { return int(a[0] - b[0]) })
+			m := v[len(v)/2]
+			t.Logf("%s: %s: median stop_machine %.2f ms (callback %.2f ms) of %d rounds", k.Release, key, m[0]/1e6, m[1]/1e6, len(v))
+		}
 	})
 }
