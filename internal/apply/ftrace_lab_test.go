@@ -71,6 +71,21 @@ func buildModule(t *testing.T, k *kbuild.Kernel, dir, name string, files map[str
 	return kos[0]
 }
 
+// soakCycles is how many reverse/apply rounds a cycling test runs: def, or
+// $KSPLICE_SOAK_CYCLES (make soak).
+func soakCycles(t *testing.T, def int) int {
+	t.Helper()
+	v := os.Getenv("KSPLICE_SOAK_CYCLES")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("KSPLICE_SOAK_CYCLES=%q: want a positive number", v)
+	}
+	return n
+}
+
 // amd64Only skips on other architectures, saying why.
 func amd64Only(t *testing.T, k *kbuild.Kernel, why string) {
 	t.Helper()
@@ -222,13 +237,9 @@ func TestFtraceNMI(t *testing.T) {
 	nmi := buildModule(t, k, dir, "nmi", files)
 	// make test: 200 cycles. make soak: more, with a reader of the
 	// replaced function spinning on every CPU.
-	cycles, loaders := 200, "0"
-	if v := os.Getenv("KSPLICE_SOAK_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			t.Fatalf("KSPLICE_SOAK_CYCLES=%q: want a positive number", v)
-		}
-		cycles, loaders = n, "$(nproc)"
+	cycles, loaders := soakCycles(t, 200), "0"
+	if os.Getenv("KSPLICE_SOAK_CYCLES") != "" {
+		loaders = "$(nproc)"
 	}
 	tar := cmdlineUpdate(t, k, dir)
 	lib, _ := filepath.Abs("../../testdata/lab-scripts/lib.sh")
