@@ -3,6 +3,7 @@
 # Debian packages (only those missing) and the Go modules of go.mod.
 # Runs apt-get as root, through sudo when not root.
 # rustc (Debian's) builds the Rust test objects of testdata/rust.
+# minisign checks that ksplice's signatures and keys are minisign's own formats.
 # qemu-user runs the arm64 kernel's own gcc (fetched by the lab) on an
 # amd64 host; it registers nothing with binfmt_misc (its recommended
 # qemu-user-binfmt would, and is not installed: --no-install-recommends).
@@ -16,6 +17,7 @@ pkgs="
 	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
 	qemu-user
 	rustc
+	minisign
 "
 
 sudo=""
