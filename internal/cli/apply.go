@@ -46,13 +46,8 @@ kernel (the reason names the function, offset or task).`,
 }
 
 func runApply(opts *applyOptions, s Streams) error {
-	u, err := update.ReadFile(opts.File)
+	rec, already, err := applyUpdateFile(opts.File, opts.StateDir, "", false, s.ErrOut)
 	if err != nil {
-		return err
-	}
-	rec, err := apply.Apply(u, apply.Options{StateDir: opts.StateDir, Log: s.ErrOut})
-	already := errors.Is(err, apply.ErrAlreadyApplied)
-	if err != nil && !already {
 		return err
 	}
 	if opts.JSON {
@@ -84,4 +79,20 @@ func printTargets(w io.Writer, ts []update.Target) {
 		}
 		fmt.Fprintf(w, "  %s: %s\n", t.Name, strings.Join(names, " "))
 	}
+}
+
+// applyUpdateFile is ksplice apply: it reads and verifies the tarball at
+// name and applies it. upgrade applies through it too, so that an update
+// from a repository passes exactly the checks of one applied by hand.
+// already says the update was applied before (err is then nil).
+func applyUpdateFile(name, stateDir, keysDir string, allowUnsigned bool, log io.Writer) (rec *apply.Record, already bool, err error) {
+	u, err := update.ReadFile(name)
+	if err != nil {
+		return nil, false, err
+	}
+	rec, err = apply.Apply(u, apply.Options{StateDir: stateDir, Log: log})
+	if errors.Is(err, apply.ErrAlreadyApplied) {
+		return rec, true, nil
+	}
+	return rec, false, err
 }

@@ -75,6 +75,9 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newListCmd(s),
 		newUndoCmd(s),
 		newDiffCmd(s),
+		newPublishCmd(s),
+		newUpgradeCmd(s),
+		newShowCmd(s),
 	)
 	return root
 }

@@ -72,10 +72,11 @@ type Entry struct {
 // envelope is index.json: the index and a detached signature over it.
 // The signature covers the index in compact form (json.Compact), so the
 // file may be re-indented without breaking it, and the index stays
-// readable with jq (.index).
+// readable with jq (.index). The signature is text (a minisign signature
+// file's contents, with internal/sign).
 type envelope struct {
 	Index     json.RawMessage `json:"index"`
-	Signature []byte          `json:"signature,omitempty"`
+	Signature string          `json:"signature,omitempty"`
 }
 
 // Verifier checks sig over msg against the trusted keys and returns the id
@@ -144,9 +145,11 @@ func Encode(ix *Index, sign Signer) ([]byte, error) {
 	}
 	env := envelope{Index: body}
 	if sign != nil {
-		if env.Signature, err = sign(signedMessage(body)); err != nil {
+		sig, err := sign(signedMessage(body))
+		if err != nil {
 			return nil, fmt.Errorf("sign the index: %w", err)
 		}
+		env.Signature = string(sig)
 	}
 	out, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {
@@ -192,7 +195,7 @@ func Decode(b []byte, verify Verifier, allowUnsigned bool) (*Decoded, error) {
 	case !d.Signed && !allowUnsigned:
 		return nil, fmt.Errorf("%w (publish it with --sign KEY, or pass --allow-unsigned)", ErrUnsigned)
 	case d.Signed && verify != nil:
-		id, err := verify(signedMessage(compact.Bytes()), env.Signature)
+		id, err := verify(signedMessage(compact.Bytes()), []byte(env.Signature))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 		}

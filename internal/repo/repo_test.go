@@ -3,7 +3,6 @@ package repo
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,39 +19,35 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
-var errBadSig = errors.New("bad signature")
-
-// testKey stands for internal/sign: an ed25519 key, with Signer and
-// Verifier shaped like the ones the CLI binds.
+// testKey is a key of internal/sign, with the Signer and Verifier the CLI
+// binds.
 type testKey struct {
-	id   string
-	priv ed25519.PrivateKey
+	priv sign.PrivateKey
+	pub  sign.PublicKey
 }
 
-func newKey(t *testing.T, id string) testKey {
+func newKey(t *testing.T) testKey {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(nil)
+	priv, pub, err := sign.GenerateKey("repo test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testKey{id, priv}
+	return testKey{priv, pub}
 }
 
-func (k testKey) sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
+func (k testKey) sign(msg []byte) ([]byte, error) { return sign.Sign(k.priv, msg) }
 
 func verifier(trusted ...testKey) Verifier {
-	return func(msg, sig []byte) (string, error) {
-		for _, k := range trusted {
-			if ed25519.Verify(k.priv.Public().(ed25519.PublicKey), msg, sig) {
-				return k.id, nil
-			}
-		}
-		return "", errBadSig
+	var pubs []sign.PublicKey
+	for _, k := range trusted {
+		pubs = append(pubs, k.pub)
 	}
+	return func(msg, sig []byte) (string, error) { return sign.Verify(pubs, msg, sig) }
 }
 
 // writeUpdate writes a small valid update tarball for release and returns
@@ -107,7 +102,7 @@ const rel = "6.1.0-55-amd64"
 
 func TestPublishAddsInOrder(t *testing.T) {
 	src, dir := t.TempDir(), filepath.Join(t.TempDir(), "repo")
-	k := newKey(t, "k1")
+	k := newKey(t)
 	a := writeUpdate(t, src, "a", rel, "A")
 	b := writeUpdate(t, src, "b", rel, "B")
 	c := writeUpdate(t, src, "c", rel, "C")
@@ -131,7 +126,7 @@ func TestPublishAddsInOrder(t *testing.T) {
 		t.Errorf("already: %v %v, want true false", res.Updates[0].Already, res.Updates[1].Already)
 	}
 	d := readIndex(t, dir, verifier(k))
-	if d.KeyID != "k1" || !d.Signed {
+	if d.KeyID != k.priv.ID() || !d.Signed {
 		t.Errorf("key %q signed %v", d.KeyID, d.Signed)
 	}
 	if diff := cmp.Diff([]string{"b", "a", "c"}, ids(d.Index.Kernels[rel])); diff != "" {
@@ -222,7 +217,7 @@ func TestPublishRefusesBadTarballAndTamperedIndex(t *testing.T) {
 		t.Errorf("bad tarball: err %v, want update.ErrFormat", err)
 	}
 
-	k := newKey(t, "k1")
+	k := newKey(t)
 	a := writeUpdate(t, src, "a", rel, "A")
 	if _, err := Publish(dir, []string{a}, PublishOptions{Sign: k.sign}); err != nil {
 		t.Fatal(err)
@@ -230,7 +225,7 @@ func TestPublishRefusesBadTarballAndTamperedIndex(t *testing.T) {
 	tamper(t, filepath.Join(dir, IndexName), `"test update a"`, `"evil update a"`)
 	b := writeUpdate(t, src, "b", rel, "B")
 	_, err := Publish(dir, []string{b}, PublishOptions{Sign: k.sign, Verify: verifier(k)})
-	if !errors.Is(err, ErrSignature) || !errors.Is(err, errBadSig) {
+	if !errors.Is(err, ErrSignature) || !errors.Is(err, sign.ErrBadSignature) {
 		t.Errorf("publishing into a tampered repository: err %v, want ErrSignature", err)
 	}
 }
@@ -250,7 +245,7 @@ func tamper(t *testing.T, name, old, new string) {
 }
 
 func TestDecode(t *testing.T) {
-	k, other := newKey(t, "k1"), newKey(t, "k2")
+	k, other := newKey(t), newKey(t)
 	ix := &Index{Format: FormatVersion, Kernels: map[string][]Entry{rel: {{
 		ID: "a", Release: rel, Machine: "x86_64", File: "updates/" + rel + "/a.tar",
 		SHA256: strings.Repeat("ab", 32), Size: 10,
@@ -275,7 +270,7 @@ func TestDecode(t *testing.T) {
 	}{
 		{"signed", signed, verifier(k), false, nil},
 		{"signed, reformatted", compact.Bytes(), verifier(k), false, nil},
-		{"another key", signed, verifier(other), false, errBadSig},
+		{"another key", signed, verifier(other), false, sign.ErrUntrustedKey},
 		{"unsigned", unsigned, verifier(k), false, ErrUnsigned},
 		{"unsigned allowed", unsigned, verifier(k), true, nil},
 		{"signed, no keys", signed, nil, false, ErrSignature},
@@ -326,7 +321,7 @@ func mustEncode(t *testing.T, ix *Index, s Signer) []byte {
 // attacker can.
 func TestHTTP(t *testing.T) {
 	src, dir := t.TempDir(), t.TempDir()
-	k := newKey(t, "k1")
+	k := newKey(t)
 	a := writeUpdate(t, src, "a", rel, "A")
 	b := writeUpdate(t, src, "b", "6.12.117+deb12-amd64", "B")
 	if _, err := Publish(dir, []string{a, b}, PublishOptions{Sign: k.sign}); err != nil {
@@ -402,7 +397,7 @@ func TestHTTP(t *testing.T) {
 		}
 	})
 	t.Run("wrong key", func(t *testing.T) {
-		_, err := FetchIndex(ctx, s, verifier(newKey(t, "k2")), false)
+		_, err := FetchIndex(ctx, s, verifier(newKey(t)), false)
 		if !errors.Is(err, ErrSignature) || !errors.Is(err, verdict.ErrRefused) {
 			t.Errorf("err %v, want ErrSignature", err)
 		}
@@ -432,7 +427,7 @@ func TestHTTP(t *testing.T) {
 
 func TestDirSource(t *testing.T) {
 	src, dir := t.TempDir(), t.TempDir()
-	k := newKey(t, "k1")
+	k := newKey(t)
 	a := writeUpdate(t, src, "a", rel, "A")
 	if _, err := Publish(dir, []string{a}, PublishOptions{Sign: k.sign}); err != nil {
 		t.Fatal(err)
