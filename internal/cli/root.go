@@ -75,6 +75,8 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newListCmd(s),
 		newUndoCmd(s),
 		newDiffCmd(s),
+		newKeygenCmd(s),
+		newSignCmd(s),
 	)
 	return root
 }
