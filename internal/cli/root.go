@@ -78,6 +78,8 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newPublishCmd(s),
 		newUpgradeCmd(s),
 		newShowCmd(s),
+		newKeygenCmd(s),
+		newSignCmd(s),
 	)
 	return root
 }

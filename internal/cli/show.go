@@ -54,7 +54,7 @@ func runShowAvailable(ctx context.Context, opts *showOptions, s Streams) error {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	av, err := opts.fetch(ctx)
+	av, err := opts.fetch(ctx, s.ErrOut)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runShowAvailable(ctx context.Context, opts *showOptions, s Streams) error {
 			Updates []availableUpdate `json:"updates"`
 		}{av.Repo, av.Release, av.Index.KeyID, av.Index.Signed, ups})
 	}
-	signed := "UNSIGNED index (--allow-unsigned)"
+	signed := "index NOT verified (--allow-unsigned)"
 	if av.Index.KeyID != "" {
 		signed = "index signed by key " + av.Index.KeyID
 	}

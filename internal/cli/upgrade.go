@@ -51,8 +51,8 @@ type repoOptions struct {
 func (o *repoOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.Repo, "repo", "", "repository: an http(s) URL or a directory (default: the first line of --repo-config)")
 	cmd.Flags().StringVar(&o.RepoConfig, "repo-config", DefaultRepoConfig, "file naming the repository")
-	cmd.Flags().StringVar(&o.KeysDir, "keys-dir", sign.DefaultTrustedDir, "directory of trusted public keys (*.pub)")
-	cmd.Flags().BoolVar(&o.AllowUnsigned, "allow-unsigned", false, "accept an unsigned index and unsigned updates")
+	cmd.Flags().StringVar(&o.KeysDir, "keys", sign.DefaultTrustedDir, "directory of trusted public keys (*.pub, minisign format)")
+	cmd.Flags().BoolVar(&o.AllowUnsigned, "allow-unsigned", false, "accept an index and updates that are unsigned or signed by an untrusted key (with a warning)")
 	cmd.Flags().StringVar(&o.StateDir, "state-dir", apply.DefaultStateDir, "where applied updates are recorded")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up fetching after this long")
@@ -124,7 +124,7 @@ type available struct {
 	Applied map[string]bool
 }
 
-func (o *repoOptions) fetch(ctx context.Context) (*available, error) {
+func (o *repoOptions) fetch(ctx context.Context, warn io.Writer) (*available, error) {
 	o.defaults()
 	loc, err := o.location()
 	if err != nil {
@@ -138,7 +138,7 @@ func (o *repoOptions) fetch(ctx context.Context) (*available, error) {
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	verify, err := trustedVerifier(o.KeysDir)
+	verify, err := trustedVerifier(o.KeysDir, o.AllowUnsigned, warn)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func newUpgradeCmd(s Streams) *cobra.Command {
 		Use:   "upgrade [--repo URL|DIR] [--dry-run] [--json]",
 		Short: "Apply the updates a repository has for the running kernel",
 		Long: `Fetch the repository's index, verify its signature against the trusted keys
-(--keys-dir), and apply, in the index's order, every update for the running
+(--keys), and apply, in the index's order, every update for the running
 kernel (uname -r) that is not applied yet. Every missing update is
 downloaded (to --cache-dir, named by its sha256) and checked against the
 index before the first is applied, so a tampered or missing tarball applies
@@ -228,11 +228,15 @@ func runUpgrade(ctx context.Context, opts *upgradeOptions, s Streams) error {
 	}
 	if opts.applyFile == nil {
 		opts.applyFile = func(name string) (*apply.Record, error) {
-			rec, _, err := applyUpdateFile(name, opts.StateDir, opts.KeysDir, opts.AllowUnsigned, s.ErrOut)
+			ao, err := (&applyOptions{StateDir: opts.StateDir, KeysDir: opts.KeysDir, AllowUnsigned: opts.AllowUnsigned}).applyOptions(s)
+			if err != nil {
+				return nil, err
+			}
+			rec, _, err := applyUpdateFile(name, ao)
 			return rec, err
 		}
 	}
-	av, err := opts.fetch(ctx)
+	av, err := opts.fetch(ctx, s.ErrOut)
 	if err != nil {
 		return err
 	}
@@ -306,7 +310,7 @@ func upgradeApply(ctx context.Context, opts *upgradeOptions, av *available, rep 
 }
 
 func printUpgrade(w io.Writer, rep *upgradeReport) {
-	signed := "UNSIGNED index (--allow-unsigned)"
+	signed := "index NOT verified (--allow-unsigned)"
 	if rep.KeyID != "" {
 		signed = "index signed by key " + rep.KeyID
 	}

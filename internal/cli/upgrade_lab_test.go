@@ -15,7 +15,7 @@ import (
 
 // TestUpgradeLab is the fleet path end to end, with the built binary as an
 // operator runs it: two updates created for the lab kernel and published,
-// signed, into a directory; the directory copied into the guest with the
+// signed (the updates and the index), into a directory; the directory copied into the guest with the
 // public key in /etc/ksplice/keys.d; ksplice upgrade --repo applies both
 // (both effects visible), and a second upgrade, finding the repository
 // through /etc/ksplice/repo, changes nothing and exits 0.
@@ -45,7 +45,7 @@ func TestUpgradeLab(t *testing.T) {
 	} {
 		tar := filepath.Join(work, c.id+".tar")
 		start := time.Now()
-		ksplice("create", "--kernel", k.Spec, "--id", c.id, "-o", tar, filepath.Join("../../testdata/patches", c.patch+".diff"))
+		ksplice("create", "--kernel", k.Spec, "--id", c.id, "--sign", keyFile, "-o", tar, filepath.Join("../../testdata/patches", c.patch+".diff"))
 		t.Logf("create %s: %v", c.id, time.Since(start).Round(time.Millisecond))
 		tars = append(tars, tar)
 	}
