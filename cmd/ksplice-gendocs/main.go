@@ -90,4 +90,3 @@ func writeFile(name string, gen func(io.Writer) error) error {
 	}
 	return f.Close()
 }
-

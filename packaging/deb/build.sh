@@ -33,7 +33,7 @@ root=$stage/root
 doc=$root/usr/share/doc/ksplice
 mkdir -p "$root/DEBIAN" "$root/usr/bin" "$doc" "$root/usr/share/man/man1" \
 	"$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" \
-	"$root/lib/systemd/system" "$root/usr/share/ksplice"
+	"$root/lib/systemd/system" "$root/usr/share/ksplice" "$root/usr/share/lintian/overrides"
 
 install -m 0755 "$bin" "$root/usr/bin/ksplice"
 
@@ -62,6 +62,7 @@ chmod 0644 "$doc/changelog.gz"
 "$here/copyright.sh" "$bin" >"$doc/copyright"
 chmod 0644 "$doc/copyright"
 
+install -m 0644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/ksplice"
 install -m 0755 "$here/postinst" "$here/postrm" "$root/DEBIAN/"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | LC_ALL=C sort | xargs md5sum) >"$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/md5sums"
