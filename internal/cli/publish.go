@@ -9,7 +9,8 @@ import (
 )
 
 type publishOptions struct {
-	Sign     string
+	Sign          string
+	KeepPublished bool
 	JSON     bool
 	Dir      string
 	Tarballs []string
@@ -27,7 +28,9 @@ Each tarball is verified and copied to DIR/updates/RELEASE/ID.tar, and the
 index, DIR/index.json, lists it under its kernel release after the updates
 already there: upgrade applies them in that order. An update already
 published with the same contents is left alone; one with the same id and
-release but other contents is refused (exit 3) and nothing is written.
+release but other contents is refused (exit 3) and nothing is written,
+unless --keep-published: then the published one is kept (a pipeline that
+builds the same patch again: tarballs are not reproducible byte for byte).
 Every file is written under a temporary name and renamed into place, the
 index last, so a client never sees half a publish.
 
@@ -47,12 +50,13 @@ conflicting id, a tarball that does not verify, an index that does not).`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Sign, "sign", "", "sign the index with this minisign private key")
+	cmd.Flags().BoolVar(&opts.KeepPublished, "keep-published", false, "keep an update already published under the same id and release, instead of refusing a different tarball of it")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func runPublish(opts *publishOptions, s Streams) error {
-	po := repo.PublishOptions{Tool: "ksplice " + Version}
+	po := repo.PublishOptions{Tool: "ksplice " + Version, KeepPublished: opts.KeepPublished}
 	var keyID string
 	if opts.Sign != "" {
 		var err error
@@ -72,7 +76,9 @@ func runPublish(opts *publishOptions, s Streams) error {
 		}{opts.Dir, res, keyID})
 	}
 	for _, u := range res.Updates {
-		if u.Already {
+		if u.Kept {
+			fmt.Fprintf(s.Out, "%s for %s: already published (another build of it; the published one is kept)\n", u.ID, u.Release)
+		} else if u.Already {
 			fmt.Fprintf(s.Out, "%s for %s: already published\n", u.ID, u.Release)
 		} else {
 			fmt.Fprintf(s.Out, "published %s for %s: %s\n", u.ID, u.Release, u.Description)

@@ -33,6 +33,12 @@ type PublishOptions struct {
 	Tool string
 	// Now stamps the index and the new entries; default time.Now.
 	Now func() time.Time
+	// KeepPublished keeps an update already published under the same id
+	// and release when the tarball given differs from it, instead of
+	// refusing it as a conflict: a pipeline that rebuilds the same patch
+	// (update tarballs are not byte-for-byte reproducible) leaves the
+	// published, tried update as it is.
+	KeepPublished bool
 }
 
 // Published is what Publish did with one tarball.
@@ -41,6 +47,10 @@ type Published struct {
 	// Already is set when the repository had the same update (same id,
 	// release and sha256) before: nothing was written for it.
 	Already bool `json:"already"`
+	// Kept is set when the repository had an update with the same id and
+	// release but other contents, kept by KeepPublished; Entry is the
+	// published one.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // PublishResult is what Publish did.
@@ -59,7 +69,7 @@ type PublishResult struct {
 // index, in the order given, after the updates already there. An update
 // already published with the same contents is left as it is; one with the
 // same id and release but other contents is refused (ErrConflict) and
-// nothing is written. Every file is written to a temporary name and renamed
+// nothing is written, unless o.KeepPublished. Every file is written to a temporary name and renamed
 // into place, the tarballs before the index, so a reader sees the old
 // repository or the new one, never half of one. Publishing no tarball
 // writes the index again (to sign it with another key). Errors wrap
@@ -126,6 +136,10 @@ func Publish(dir string, tarballs []string, o PublishOptions) (*PublishResult, e
 			Published:   now,
 		}
 		if old, ok := find(ix.Kernels[e.Release], e.ID); ok {
+			if old.SHA256 != e.SHA256 && o.KeepPublished {
+				res.Updates = append(res.Updates, Published{Entry: old, Already: true, Kept: true})
+				continue
+			}
 			if old.SHA256 != e.SHA256 {
 				return nil, fmt.Errorf("publish: %s: %w: %s for %s is already published with sha256 %s, this one has %s (give the new update another id: create --id)",
 					name, ErrConflict, e.ID, e.Release, old.SHA256, e.SHA256)

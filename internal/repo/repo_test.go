@@ -83,7 +83,7 @@ func readIndex(t *testing.T, dir string, verify Verifier) *Decoded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := Decode(b, verify, false)
+	d, err := Decode(b, verify, verify == nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,33 @@ func TestPublishRefusesConflict(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "updates", rel, "b.tar")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused publish wrote the update before the conflict: %v", err)
+	}
+}
+
+func TestPublishKeepPublished(t *testing.T) {
+	src, dir := t.TempDir(), t.TempDir()
+	a := writeUpdate(t, src, "a", rel, "A")
+	if _, err := Publish(dir, []string{a}, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, IndexName))
+	a2 := writeUpdate(t, t.TempDir(), "a", rel, "A, rebuilt")
+	b := writeUpdate(t, src, "b", rel, "B")
+	res, err := Publish(dir, []string{a2, b}, PublishOptions{KeepPublished: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := res.Updates[0]; !u.Kept || !u.Already || u.SHA256 != readIndex(t, dir, nil).Index.Kernels[rel][0].SHA256 {
+		t.Errorf("rebuilt a: %+v, want the published one kept", u)
+	}
+	d := readIndex(t, dir, nil)
+	if diff := cmp.Diff([]string{"a", "b"}, ids(d.Index.Kernels[rel])); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	old := Index{}
+	json.Unmarshal(before, &struct{ Index *Index }{&old})
+	if d.Index.Kernels[rel][0] != old.Kernels[rel][0] {
+		t.Errorf("the published a changed: %+v -> %+v", old.Kernels[rel][0], d.Index.Kernels[rel][0])
 	}
 }
 
