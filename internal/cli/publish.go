@@ -11,9 +11,9 @@ import (
 type publishOptions struct {
 	Sign          string
 	KeepPublished bool
-	JSON     bool
-	Dir      string
-	Tarballs []string
+	JSON          bool
+	Dir           string
+	Tarballs      []string
 }
 
 func newPublishCmd(s Streams) *cobra.Command {
