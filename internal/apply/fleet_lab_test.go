@@ -26,7 +26,7 @@ const otherReleaseKernel = "debian:6.1.0-55-cloud-amd64"
 
 // bootJSON is apply --boot --json's output.
 type bootJSON struct {
-	Kernel  string       `json:"kernel"`
+	Kernel  string             `json:"kernel"`
 	Updates []apply.BootResult `json:"updates"`
 }
 
