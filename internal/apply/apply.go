@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/renameio/v2"
 	"github.com/ksplice-go/ksplice/internal/kmod"
+	"github.com/ksplice-go/ksplice/internal/modsig"
 	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -37,6 +38,9 @@ var (
 	ErrWrongKernel = fmt.Errorf("%w: update built for another kernel", verdict.ErrRefused)
 	// ErrTargetNotLoaded means a module the update patches is not loaded.
 	ErrTargetNotLoaded = fmt.Errorf("%w: target module not loaded", verdict.ErrRefused)
+	// ErrModulesUnsigned means the kernel loads only signed modules and
+	// the update's are not.
+	ErrModulesUnsigned = fmt.Errorf("%w: the update's modules are not signed", verdict.ErrRefused)
 )
 
 // Record is what is kept about an applied update.
@@ -159,6 +163,9 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 			return nil, fmt.Errorf("%w: %s patches module %s, which is not loaded (load it first)", ErrTargetNotLoaded, m.ID, t.Name)
 		}
 	}
+	if err := checkModuleSignatures(u); err != nil {
+		return nil, err
+	}
 
 	// undo holds what to take back, newest last. A step of the rollback
 	// that fails is never dropped: the error comes back joined to the
@@ -236,6 +243,37 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		return nil, rollbackApplied(o, rec, rollback(fmt.Errorf("apply %s: record it: %w", m.ID, err)), &stillApplied)
 	}
 	return rec, nil
+}
+
+// checkModuleSignatures refuses, before anything is loaded, an update
+// whose modules carry no signature when the kernel loads only signed
+// ones: the kernel would refuse the first of them anyway, with a message in
+// dmesg only. Whether the key is one the kernel trusts only the kernel can
+// tell (kmod.Load reports its refusal as kmod.ErrSignatureRejected).
+func checkModuleSignatures(u *update.Update) error {
+	required, why := kmod.ModuleSigRequired()
+	if !required {
+		return nil
+	}
+	m := u.Manifest
+	var names []string
+	if !kmod.Loaded(CoreModule) {
+		names = append(names, m.Core)
+	}
+	for _, t := range m.Targets {
+		names = append(names, t.Module)
+	}
+	var unsigned []string
+	for _, n := range names {
+		if _, err := modsig.Parse(u.Files[n]); err != nil {
+			unsigned = append(unsigned, n)
+		}
+	}
+	if len(unsigned) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: this kernel loads only signed modules (%s), and %s of %s carry no signature; nothing was loaded. Create the update with --module-sign-key KEY --module-sign-cert CERT, with a key this kernel trusts (built in, or enrolled with mokutil --import)",
+		ErrModulesUnsigned, why, strings.Join(unsigned, ", "), m.ID)
 }
 
 // rollbackApplied finishes a failed apply whose rollback could not reverse

@@ -82,18 +82,18 @@ type Stage struct {
 
 // Result is what Create made.
 type Result struct {
-	ID       string                     `json:"id"`
-	Output   string                     `json:"output"`
-	Manifest *update.Manifest           `json:"manifest"`
-	Plan     *Plan                      `json:"plan"`
-	Stages   []Stage                    `json:"stages"`
-	Warnings []string                   `json:"warnings,omitempty"`
+	ID       string           `json:"id"`
+	Output   string           `json:"output"`
+	Manifest *update.Manifest `json:"manifest"`
+	Plan     *Plan            `json:"plan"`
+	Stages   []Stage          `json:"stages"`
+	Warnings []string         `json:"warnings,omitempty"`
 	// SignedBy is the id of the key that signed the manifest (--sign).
 	SignedBy string `json:"signed_by,omitempty"`
 	// ModulesSignedBy is the subject of the certificate whose key signed
 	// the modules for the kernel (--module-sign-key).
-	ModulesSignedBy string `json:"modules_signed_by,omitempty"`
-	Diffs    map[string]*elfdiff.Result `json:"-"`
+	ModulesSignedBy string                     `json:"modules_signed_by,omitempty"`
+	Diffs           map[string]*elfdiff.Result `json:"-"`
 }
 
 // Create builds the update. Refusals wrap verdict.ErrRefused and name what

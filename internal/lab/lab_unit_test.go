@@ -74,7 +74,7 @@ func TestInitramfs(t *testing.T) {
 	os.WriteFile(extra, []byte("payload"), 0o600)
 	a := mustGuest(t, "amd64")
 	var buf bytes.Buffer
-	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
+	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestInitScriptPorts(t *testing.T) {
 			"for m in ext4; do", `"$@" < /dev/null > /dev/vport0p1 2> /dev/vport0p2`}},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
-			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"})
+			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"}, "")
 			at := 0
 			for _, want := range tc.inOrder {
 				i := strings.Index(s[at:], want)
@@ -174,7 +174,7 @@ func BenchmarkInitramfs(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var cw countWriter
-			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}, nil); err != nil {
+			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}, nil, ""); err != nil {
 				b.Skip(err)
 			}
 			size = cw.n
