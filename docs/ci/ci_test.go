@@ -6,16 +6,23 @@
 package ci_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/ksplice-go/ksplice/internal/cli"
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/update"
 )
 
 // scripts returns every shell script of a pipeline: the values of the keys
@@ -56,6 +63,10 @@ func scripts(t *testing.T, doc any, path string, out map[string]string) {
 		}
 	}
 }
+
+// jqPrograms are the jq programs of the scripts findKsplice parsed, by
+// where they were found.
+var jqPrograms = map[string][]string{}
 
 // invocation is one ksplice command line found in a script.
 type invocation struct {
@@ -118,6 +129,14 @@ func findKsplice(t *testing.T, where, script string) []invocation {
 		for _, w := range call.Args {
 			if a, ok := word(w); ok {
 				args = append(args, a)
+			}
+		}
+		if len(args) > 1 && args[0] == "jq" {
+			for _, a := range args[1:] {
+				if !strings.HasPrefix(a, "-") {
+					jqPrograms[where] = append(jqPrograms[where], a)
+					break
+				}
 			}
 		}
 		found = append(found, commandsIn(t, where, args)...)
@@ -319,4 +338,102 @@ func TestCheckCatches(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestJQPrograms runs every jq program of the pipelines on what the
+// commands they read print with --json: create's summary (of an update of
+// vmlinux and ext4) and publish's report, made by the real code. Each
+// program must print something, and no null, from one of them: a field
+// the pipelines read that ksplice does not write fails here.
+func TestJQPrograms(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Fatalf("jq is missing (make deps installs it): %v", err)
+	}
+	jqPrograms = map[string][]string{}
+	for _, p := range pipelines {
+		b, err := os.ReadFile(p.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]string{}
+		scripts(t, doc, p.file, found)
+		for where, s := range found {
+			findKsplice(t, where, s)
+		}
+	}
+	samples := map[string][]byte{"create --json": createSummary(t), "publish --json": publishReport(t)}
+	n := 0
+	for where, progs := range jqPrograms {
+		for _, prog := range progs {
+			n++
+			var outs []string
+			ok := false
+			for name, in := range samples {
+				cmd := exec.Command("jq", "-r", prog)
+				cmd.Stdin = bytes.NewReader(in)
+				out, err := cmd.CombinedOutput()
+				outs = append(outs, fmt.Sprintf("%s: %q (%v)", name, out, err))
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				if err == nil && len(out) > 0 && !contains(lines, "null") {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s: jq %s reads nothing ksplice writes:\n%s", where, prog, strings.Join(outs, "\n"))
+			}
+		}
+	}
+	if n < 6 {
+		t.Errorf("found %d jq programs in the pipelines, want at least 6", n)
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func createSummary(t *testing.T) []byte {
+	t.Helper()
+	res := &create.Result{ID: "fix_1", Output: "out/fix.tar", Manifest: &update.Manifest{
+		ID: "fix_1", Kernel: update.Kernel{Release: "6.1.0-55-amd64", Machine: "x86_64"},
+		Targets: []update.Target{
+			{Name: "vmlinux", Module: "ksplice_fix_1_vmlinux.ko", Functions: []update.Function{{Name: "cmdline_proc_show", Status: "changed"}}},
+			{Name: "ext4", Module: "ksplice_fix_1_ext4.ko", Functions: []update.Function{{Name: "ext4_mb_new_blocks", Status: "changed"}}},
+		},
+	}}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func publishReport(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	m := &update.Manifest{ID: "fix_1", Description: "a fix", Created: time.Now(), Core: "ksplice.ko", Patch: "patch.diff",
+		Kernel:  update.Kernel{Release: "6.1.0-55-amd64", Machine: "x86_64"},
+		Targets: []update.Target{{Name: "vmlinux", Module: "m.ko"}}}
+	var buf bytes.Buffer
+	if err := update.Write(&buf, m, map[string][]byte{"ksplice.ko": nil, "m.ko": nil, "patch.diff": nil}); err != nil {
+		t.Fatal(err)
+	}
+	tar := filepath.Join(dir, "fix.tar")
+	if err := os.WriteFile(tar, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := cli.Main([]string{"publish", "--json", filepath.Join(dir, "repo"), tar}, cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}); code != 0 {
+		t.Fatalf("publish: exit %d: %s", code, errOut.String())
+	}
+	return out.Bytes()
 }
