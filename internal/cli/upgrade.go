@@ -283,6 +283,9 @@ func upgradeApply(ctx context.Context, opts *upgradeOptions, av *available, rep 
 	}
 	for n, i := range pending {
 		e := av.Entries[i]
+		if e.Machine != av.Machine {
+			return fail(n, fmt.Errorf("%w: the repository lists %s for %s on %s; this machine is %s", apply.ErrWrongKernel, e.ID, e.Release, e.Machine, av.Machine))
+		}
 		name, err := repo.Download(ctx, av.Source, e, opts.CacheDir)
 		if err != nil {
 			return fail(n, err)

@@ -262,6 +262,9 @@ func TestUpgradeRefusals(t *testing.T) {
 		{"not a repository", func(t *testing.T, e *upgradeEnv, o *upgradeOptions) {
 			o.Repo = e.repoURL + "/updates/"
 		}, ExitError, "not a ksplice repository"},
+		{"another machine", func(t *testing.T, e *upgradeEnv, o *upgradeOptions) {
+			o.uname = func() (string, string, error) { return testRelease, "aarch64", nil }
+		}, ExitRefused, "this machine is aarch64"},
 		{"no repository", func(t *testing.T, e *upgradeEnv, o *upgradeOptions) {
 			o.Repo, o.RepoConfig = "", filepath.Join(t.TempDir(), "repo")
 		}, ExitUsage, "no repository"},
