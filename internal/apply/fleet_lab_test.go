@@ -251,7 +251,7 @@ dmesg | grep 'Loading of'; true`}})
 		}
 	}
 	for _, w := range []string{"loads only signed modules (module.sig_enforce=1)", "ksplice.ko, ksplice_modsig_vmlinux.ko", "nothing was loaded", "--module-sign-key",
-		"rejected the module's signature", "key rejected"} {
+		"rejected the module's signature", "key was rejected by service"} {
 		if !strings.Contains(out.Stderr, w) {
 			t.Errorf("apply's messages lack %q", w)
 		}

@@ -235,6 +235,12 @@ func FuzzRead(f *testing.F) {
 	var buf bytes.Buffer
 	Write(&buf, m, files)
 	f.Add(buf.Bytes())
+	if key, _, err := sign.GenerateKey("fuzz"); err == nil {
+		var sb bytes.Buffer
+		m, files := sample()
+		WriteSigned(&sb, m, files, key)
+		f.Add(sb.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		u, err := Read(bytes.NewReader(b))
 		if err == nil && (u == nil || !ValidID(u.Manifest.ID)) {
