@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -484,4 +485,47 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzDecode feeds Decode what a server can send: it must never panic, and
+// an index it accepts names only clean files inside the repository, each
+// listed under its own release. The signature check is skipped (nil
+// verifier, unsigned allowed) so that mutations reach the parser; Verify
+// has its own fuzz target in internal/sign.
+func FuzzDecode(f *testing.F) {
+	priv, pub, err := sign.GenerateKey("fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	k := testKey{priv, pub}
+	ix := &Index{Format: FormatVersion, Kernels: map[string][]Entry{rel: {{
+		ID: "a", Release: rel, Machine: "x86_64", File: "updates/" + rel + "/a.tar",
+		SHA256: strings.Repeat("ab", 32), Size: 10,
+	}}}}
+	for _, s := range []Signer{k.sign, nil} {
+		b, err := Encode(ix, s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"index":{"format":1,"kernels":{}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := Decode(b, nil, true)
+		if err != nil {
+			return
+		}
+		for r, es := range d.Index.Kernels {
+			for _, e := range es {
+				if e.Release != r || path.IsAbs(e.File) || strings.Contains(e.File, "://") {
+					t.Fatalf("accepted entry %+v under %q", e, r)
+				}
+				for _, seg := range strings.Split(e.File, "/") {
+					if seg == "" || seg == "." || seg == ".." {
+						t.Fatalf("accepted file %q under %q", e.File, r)
+					}
+				}
+			}
+		}
+	})
 }
