@@ -361,3 +361,41 @@ func testUpdateContents(t *testing.T, id, release, payload string) string {
 	os.WriteFile(p, buf.Bytes(), 0o644)
 	return p
 }
+
+// TestUpgradeAllowUnsigned: --allow-unsigned takes an index signed by a key
+// that is not trusted, with a warning, and an unsigned one; a signature
+// that does not verify is refused all the same.
+func TestUpgradeAllowUnsigned(t *testing.T) {
+	e := newUpgradeEnv(t)
+	o := e.opts(t, "--allow-unsigned")
+	_, o.KeysDir = testKeys(t) // another key
+	var out, errOut bytes.Buffer
+	err := runUpgrade(context.Background(), o, Streams{Out: &out, ErrOut: &errOut})
+	if err != nil || len(e.kernel.calls) != 2 || !strings.Contains(errOut.String(), "warning: repository index") ||
+		!strings.Contains(errOut.String(), "untrusted key") {
+		t.Errorf("untrusted key, --allow-unsigned: err %v, applied %v, stderr %q", err, e.kernel.calls, errOut.String())
+	}
+
+	e = newUpgradeEnv(t)
+	replaceIn(t, filepath.Join(e.repoDir, repo.IndexName), "test update b", "evil update b")
+	_, _, msg, code := upgrade(t, e.opts(t, "--allow-unsigned"))
+	if code != ExitRefused || !strings.Contains(msg, "bad signature") || len(e.kernel.calls) != 0 {
+		t.Errorf("tampered, --allow-unsigned: exit %d (%s), applied %v", code, msg, e.kernel.calls)
+	}
+
+	e = newUpgradeEnv(t)
+	if _, errOut, code := run("publish", e.repoDir); code != 0 {
+		t.Fatal(errOut)
+	}
+	rep, _, msg, code := upgrade(t, e.opts(t, "--allow-unsigned"))
+	if code != 0 || rep.Signed || len(e.kernel.calls) != 2 {
+		t.Errorf("unsigned, --allow-unsigned: exit %d (%s), signed %v, applied %v", code, msg, rep.Signed, e.kernel.calls)
+	}
+}
+
+func TestShowNeedsAvailable(t *testing.T) {
+	_, errOut, code := run("show")
+	if code != ExitUsage || !strings.Contains(errOut, "--available") {
+		t.Errorf("ksplice show: exit %d, stderr %q", code, errOut)
+	}
+}
