@@ -103,7 +103,7 @@ LP=/sys/kernel/livepatch/livepatch_sample
 insmod livepatch-sample.ko || fail "insmod livepatch-sample.ko"
 grep -q 'this has been live patched' /proc/cmdline || fail "livepatch not active: $(cat /proc/cmdline)"
 ok "livepatch applied"
-run 3 ksplice apply cmdline.tar
+run 3 ksplice apply --allow-unsigned cmdline.tar
 case "$out" in *ftrace_owned*"cmdline_proc_show is already modified through ftrace by another live patch or a BPF trampoline"*) ok "ksplice refused: owned" ;;
 *) fail "ksplice apply: want ftrace_owned naming cmdline_proc_show" ;; esac
 grep -q 'this has been live patched' /proc/cmdline || fail "livepatch lost: $(cat /proc/cmdline)"
@@ -115,7 +115,7 @@ i=0
 until rmmod livepatch_sample 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || fail "rmmod livepatch_sample"; sleep 0.1; done
 grep -q 'live patched' /proc/cmdline && fail "livepatch still active"
 ok "livepatch removed"
-run 0 ksplice apply cmdline.tar
+run 0 ksplice apply --allow-unsigned cmdline.tar
 grep -q 'ksplice=patched' /proc/cmdline || fail "ksplice not active: $(cat /proc/cmdline)"
 ok "ksplice applied"
 if insmod livepatch-sample.ko 2>/tmp/err; then fail "insmod livepatch-sample.ko succeeded over ksplice"; fi
@@ -179,7 +179,7 @@ S=/sys/kernel/ksplice/cmdline/stage
 fn=$(grep ' cmdline_proc_show$' /proc/kallsyms | cut -d' ' -f1)
 [ -n "$fn" ] || fail "cmdline_proc_show not in kallsyms"
 insmod ksplice_test_nmi.ko fn=0x$fn || fail "insmod ksplice_test_nmi.ko"
-run 0 ksplice apply cmdline.tar
+run 0 ksplice apply --allow-unsigned cmdline.tar
 load=
 for c in $(seq LOADERS); do
 	(while :; do cat /proc/cmdline >/dev/null; done) &
