@@ -83,9 +83,8 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 			if _, err := ParsePrivateKey(b, ""); !errors.Is(err, ErrPassword) {
 				t.Errorf("encrypted key without password: %v, want ErrPassword", err)
 			}
-			if _, err := ParsePrivateKey(b, "wrong"); !errors.Is(err, ErrPassword) {
-				t.Errorf("encrypted key with the wrong password: %v, want ErrPassword", err)
-			}
+			// (A wrong password is not tried: minisign's scrypt takes 1 GiB
+			// and seconds each time, and the library's tests cover it.)
 		}
 		back, err := ParsePrivateKey(b, password)
 		if err != nil {
