@@ -81,10 +81,11 @@ demo: deps build
 	./scripts/demo.sh $(KERNEL)
 
 # The soak: 1000 apply/undo cycles of an update under load on every CPU,
-# with the replaced function called from NMIs (TestFtraceNMI), on amd64.
+# with the replaced function called from NMIs (TestFtraceNMI) on amd64, and
+# the same cycles on arm64 (TestApplyARM64/cycles).
 soak: deps testdata build
-	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL)" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
-		$(GO) test -count=1 -run '^TestFtraceNMI$$' -v -timeout 60m ./internal/apply
+	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL) debian:6.1.0-55-arm64" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
+		$(GO) test -count=1 -run '^(TestFtraceNMI|TestApplyARM64)$$' -v -timeout 90m ./internal/apply
 
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
