@@ -91,17 +91,12 @@ func (opts *applyOptions) applyOptions(s Streams) (apply.Options, error) {
 }
 
 func runApply(opts *applyOptions, s Streams) error {
-	u, err := update.ReadFile(opts.File)
-	if err != nil {
-		return err
-	}
 	ao, err := opts.applyOptions(s)
 	if err != nil {
 		return err
 	}
-	rec, err := apply.Apply(u, ao)
-	already := errors.Is(err, apply.ErrAlreadyApplied)
-	if err != nil && !already {
+	rec, already, err := applyUpdateFile(opts.File, ao)
+	if err != nil {
 		return err
 	}
 	if opts.JSON {
@@ -172,4 +167,20 @@ func printTargets(w io.Writer, ts []update.Target) {
 		}
 		fmt.Fprintf(w, "  %s: %s\n", t.Name, strings.Join(names, " "))
 	}
+}
+
+// applyUpdateFile is ksplice apply: it reads and verifies the tarball at
+// name and applies it. upgrade applies through it too, so that an update
+// from a repository passes exactly the checks of one applied by hand.
+// already says the update was applied before (err is then nil).
+func applyUpdateFile(name string, ao apply.Options) (rec *apply.Record, already bool, err error) {
+	u, err := update.ReadFile(name)
+	if err != nil {
+		return nil, false, err
+	}
+	rec, err = apply.Apply(u, ao)
+	if errors.Is(err, apply.ErrAlreadyApplied) {
+		return rec, true, nil
+	}
+	return rec, false, err
 }
