@@ -122,9 +122,9 @@ func checkSignature(u *update.Update, o Options) (string, error) {
 	case errors.Is(err, sign.ErrUnsigned):
 		return "", fmt.Errorf("%w: sign it (ksplice create --sign KEY, or ksplice sign --key KEY UPDATE.tar) with a key whose public half is in %s, or pass --allow-unsigned", err, keys)
 	case errors.Is(err, sign.ErrUntrustedKey):
-		return "", fmt.Errorf("%w: install that key's public key in %s if you trust it (%d keys trusted now), or pass --allow-unsigned", err, keys, len(o.Trusted))
+		return "", fmt.Errorf("%w: install that key's public key in %s if you trust it, or pass --allow-unsigned", err, keys)
 	default:
-		return "", fmt.Errorf("%w: the update was changed after it was signed; do not apply it", err)
+		return "", fmt.Errorf("%w: do not apply it", err)
 	}
 }
 

@@ -20,7 +20,7 @@ const (
 	ExitOK          = 0 // the command did what was asked
 	ExitError       = 1 // something went wrong; the message says what
 	ExitUsage       = 2 // the command line was wrong
-	ExitRefused     = 3 // the kernel or the patch said no, with a reason
+	ExitRefused     = 3 // the kernel, the patch or the update's signature said no, with a reason
 	ExitUnsupported = 4 // architecture, kernel or environment not supported
 )
 

@@ -59,8 +59,9 @@ func (e *KeyError) Error() string {
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // KeyID formats a minisign key id the way the minisign tool prints it:
-// upper-case hex of the 64-bit little-endian key number.
-func KeyID(id uint64) string { return strings.ToUpper(strconv.FormatUint(id, 16)) }
+// the 64-bit little-endian key number in upper-case hex, 16 digits (older
+// minisign releases drop leading zeros).
+func KeyID(id uint64) string { return fmt.Sprintf("%016X", id) }
 
 // PublicKey is a minisign public key and the comment of its file.
 type PublicKey struct {

