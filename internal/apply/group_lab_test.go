@@ -73,13 +73,13 @@ func TestApplyGroupAtomic(t *testing.T) {
 K=/sys/kernel/ksplice
 before=$(cat /proc/cmdline)
 untouched
-run 3 ksplice apply bad.tar
+run 3 ksplice apply --allow-unsigned bad.tar
 case "$out" in *"` + e4 + `: code_mismatch"*) ok "refused, naming the second target" ;; *) fail "refusal does not name ` + e4 + `" ;; esac
 [ "$(cat /proc/cmdline)" = "$before" ] || fail "/proc/cmdline changed: $(cat /proc/cmdline)"
 if dmesg | grep -E 'ksplice: [^ ]+: (applied|reversed)'; then fail "a target was switched"; fi
 ok "the first target was never applied"
 untouched
-run 0 ksplice apply good.tar
+run 0 ksplice apply --allow-unsigned good.tar
 case "$(cat /proc/cmdline)" in *" ksplice=patched"*) ok "applied" ;; *) fail "not applied" ;; esac
 [ "$(cat $K/` + vm + `/stage) $(cat $K/` + e4 + `/stage)" = "applied applied" ] || fail "stages"
 n1=$(cat $K/` + vm + `/stop_machine_total_ns); n2=$(cat $K/` + e4 + `/stop_machine_total_ns)

@@ -44,7 +44,7 @@ func TestApplyKeepModule(t *testing.T) {
 	}
 	script := `. ./lib.sh
 untouched
-run 0 ksplice apply wq.tar
+run 0 ksplice apply --allow-unsigned wq.tar
 expect_queued() { case "$(cat /proc/cmdline)" in *" ksplice=queued"*) ok "$1" ;; *) fail "$1: /proc/cmdline is $(cat /proc/cmdline)" ;; esac; }
 expect_queued "applied"
 run 0 ksplice undo cmdline_wq
@@ -61,7 +61,7 @@ i=0
 while ! dmesg | grep -q 'a read of /proc/cmdline noted' && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
 dmesg | grep -q 'a read of /proc/cmdline noted' || fail "the work did not run"
 ok "the work ran from the kept module"
-run 0 ksplice apply wq.tar
+run 0 ksplice apply --allow-unsigned wq.tar
 case "$out" in *"kept by an earlier undo"*) ok "apply again reuses the kept module" ;; *) fail "apply again did not reuse the module" ;; esac
 expect_queued "applied again"
 run 0 ksplice undo cmdline_wq
