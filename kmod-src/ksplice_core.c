@@ -32,7 +32,8 @@ static_assert(sizeof(struct ksplice_reloc) == 24);
 static_assert(sizeof(struct ksplice_site) == 16);
 static_assert(sizeof(struct ksplice_func) == 56);
 static_assert(sizeof(struct ksplice_new_reloc) == 40);
-static_assert(sizeof(struct ksplice_update) == 112);
+static_assert(sizeof(struct ksplice_key) == 40);
+static_assert(sizeof(struct ksplice_update) == 128);
 
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
@@ -293,7 +294,7 @@ static int ksplice_check_update(const struct ksplice_update *u)
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return ksplice_jump_check(u);
 }
 
 static struct ksplice_state *ksplice_find(const struct ksplice_update *u)
@@ -728,6 +729,9 @@ int ksplice_apply(struct ksplice_state *st)
 	ret = ksplice_resolve_new_relocs(st);
 	if (ret)
 		goto put_target;
+	ret = ksplice_jump_bind(st);
+	if (ret)
+		goto put_target;
 	/* Can sleep, allocate and fail: before stop_machine. */
 	ret = ksplice_ftrace_claim(st);
 	if (ret)
@@ -1001,6 +1005,7 @@ static int __init ksplice_init(void)
 	ret = ksplice_ftrace_init();
 	if (ret)
 		return ret;
+	ksplice_jump_init();
 	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
 				GFP_KERNEL);
 	if (!ksplice_stack)

@@ -195,6 +195,20 @@ int ksplice_resolve_new_relocs(struct ksplice_state *st);
 int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 			 unsigned long *addr);
 
+/* ksplice_jump.c */
+#ifdef CONFIG_JUMP_LABEL
+void ksplice_jump_init(void);
+int ksplice_jump_check(const struct ksplice_update *u);
+int ksplice_jump_bind(struct ksplice_state *st);
+#else
+static inline void ksplice_jump_init(void) { }
+static inline int ksplice_jump_check(const struct ksplice_update *u)
+{
+	return u->nr_keys || u->reserved2 ? -EINVAL : 0;
+}
+static inline int ksplice_jump_bind(struct ksplice_state *st) { return 0; }
+#endif
+
 /* ksplice_ftrace.c */
 int ksplice_ftrace_init(void);
 int ksplice_ftrace_claim(struct ksplice_state *st);
