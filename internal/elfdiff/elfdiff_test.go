@@ -118,6 +118,10 @@ var expectations = map[string]expect{
 		status: map[string]Status{"toggled": StatusChanged, "steady": StatusUnchanged, "touch": StatusUnchanged},
 		carry:  []string{"toggled"},
 	},
+	"tracekey": {
+		status: map[string]Status{"traced": StatusChanged, "demo_switch": StatusUnchanged},
+		carry:  []string{"traced"},
+	},
 	"dyndbg": {
 		status: map[string]Status{"early": StatusChanged, "probe": StatusNoise, "fixed": StatusChanged, "__func__.2": StatusNew},
 		carry:  []string{"early", "fixed"},
