@@ -270,6 +270,15 @@ func (g *gen) jumpKey(o Object, f *elfdiff.Function, e *elfdiff.Entry, place str
 		if err != nil {
 			return false, err
 		}
+		if old < 0 && !localTarget(r) && a.Name == "arm64" && !strings.HasPrefix(k.symbol, "__tracepoint_") {
+			// arm64's kallsyms has no data symbols (Debian builds
+			// without KALLSYMS_ALL): a global key is bound through a
+			// function of the object that addresses it, as statics
+			// are. The engine finds tracepoints by name.
+			if old, err = g.helperFor(o, r, k.symbol); err != nil {
+				return false, err
+			}
+		}
 		k.oldFunc = old
 	}
 	g.keys = append(g.keys, k)

@@ -42,6 +42,12 @@ func TestJumpKeysBoundByEngine(t *testing.T) {
 					t.Errorf("tables.c lacks %q:\n%s", want, tables)
 				}
 			}
+			// A global key: through the helper the update already has
+			// for demo_enabled, whose code addresses it too.
+			global := `.key = NULL, .symbol = "demo_global", .old_func = &ksplice_helpers[0], .addend = 0 }`
+			if !strings.Contains(tables, global) {
+				t.Errorf("tables.c lacks %q:\n%s", global, tables)
+			}
 			for _, l := range strings.Split(tables, "\n") {
 				if strings.Contains(l, `"__SCT__tp_func_demo"`) && strings.Contains(l, ".place") && !strings.Contains(l, ".old_func = NULL") {
 					t.Errorf("the static call is bound through old code, which deduces nothing from it: %s", l)
@@ -80,8 +86,9 @@ func TestJumpKeysBoundByEngine(t *testing.T) {
 					}
 				}
 			}
-			if keys != 2 {
-				t.Errorf("%d jump entries, want 2 (the tracepoint's and demo_enabled's)", keys)
+			// gcc may duplicate a branch (arm64 does here): one entry each.
+			if keys < 3 {
+				t.Errorf("%d jump entries, want at least 3 (the tracepoint's, demo_enabled's and demo_global's)", keys)
 			}
 		})
 	}
