@@ -31,6 +31,7 @@
 #include <linux/notifier.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/tracepoint.h>
 #include "ksplice_internal.h"
 
@@ -44,6 +45,8 @@ static notifier_fn_t ksplice_jump_label_notify;
  */
 static typeof(&set_memory_rw) ksplice_set_memory_rw;
 static typeof(&set_memory_ro) ksplice_set_memory_ro;
+/* Not exported either: see ksplice_key_writable(). */
+static typeof(&copy_to_kernel_nofault) ksplice_copy_to_kernel_nofault;
 
 void __init ksplice_jump_init(void)
 {
@@ -51,6 +54,8 @@ void __init ksplice_jump_init(void)
 		ksplice_lookup_name("jump_label_module_notify");
 	ksplice_set_memory_rw = (void *)ksplice_lookup_name("set_memory_rw");
 	ksplice_set_memory_ro = (void *)ksplice_lookup_name("set_memory_ro");
+	ksplice_copy_to_kernel_nofault =
+		(void *)ksplice_lookup_name("copy_to_kernel_nofault");
 }
 
 /* The entry of @mod's __jump_table whose code is at @code; NULL unless one. */
@@ -178,6 +183,25 @@ static unsigned long ksplice_key_symbol(struct ksplice_state *st, u32 i,
 	return 0;
 }
 
+/*
+ * Whether jump_label_add_module() can link a module's entries to @key: it
+ * writes the key's second word (entries, or the list of modules, and the
+ * type bits), which faults for a key in .data..ro_after_init
+ * (DEFINE_STATIC_KEY_*_RO: 6.1's jump_label has no notion of a sealed
+ * key). Writes the word back as it is, under jump_label_lock(), which
+ * every writer of that word holds. Returns 0 or -EFAULT.
+ */
+static int ksplice_key_writable(unsigned long key)
+{
+	struct static_key *k = (struct static_key *)key;
+	unsigned long word;
+
+	if (copy_from_kernel_nofault(&word, &k->type, sizeof(word)))
+		return -EFAULT;
+	return ksplice_copy_to_kernel_nofault(&k->type, &word, sizeof(word)) ?
+		-EFAULT : 0;
+}
+
 /**
  * ksplice_jump_bind - key the update's jump labels on the kernel's keys
  * @st:	the update, after run-pre matching; ksplice_mutex held, not
@@ -190,6 +214,7 @@ int ksplice_jump_bind(struct ksplice_state *st)
 {
 	const struct ksplice_update *u = st->u;
 	struct jump_entry **entries;
+	const char **names;
 	unsigned long *values, start;
 	unsigned int nr = 0;
 	int pages;
@@ -200,7 +225,8 @@ int ksplice_jump_bind(struct ksplice_state *st)
 		return 0;
 	entries = kcalloc(u->nr_keys, sizeof(*entries), GFP_KERNEL);
 	values = kcalloc(u->nr_keys, sizeof(*values), GFP_KERNEL);
-	if (!entries || !values) {
+	names = kcalloc(u->nr_keys, sizeof(*names), GFP_KERNEL);
+	if (!entries || !values || !names) {
 		ksplice_set_reason(st, KSPLICE_NOMEM, "out of memory");
 		ret = -ENOMEM;
 		goto out;
@@ -239,17 +265,33 @@ int ksplice_jump_bind(struct ksplice_state *st)
 			goto out;
 		}
 		entries[nr] = e;
+		names[nr] = k->symbol;
 		values[nr++] = key;
 	}
 	if (!nr)
 		goto out;
 	if (!ksplice_jump_label_notify || !ksplice_kernel.jump_label_lock ||
-	    !ksplice_set_memory_rw || !ksplice_set_memory_ro) {
+	    !ksplice_set_memory_rw || !ksplice_set_memory_ro ||
+	    !ksplice_copy_to_kernel_nofault) {
 		ksplice_set_reason(st, KSPLICE_UNRESOLVED,
-				   "jump label key: jump_label_module_notify or set_memory_rw/ro not found in kallsyms");
+				   "jump label key: jump_label_module_notify, set_memory_rw/ro or copy_to_kernel_nofault not found in kallsyms");
 		ret = -ENOENT;
 		goto out;
 	}
+	ksplice_kernel.jump_label_lock();
+	for (i = 0; i < nr; i++) {
+		ret = ksplice_key_writable(values[i] & ~3UL);
+		if (ret) {
+			ksplice_set_reason(st, KSPLICE_UNRESOLVED,
+					   "jump label key %s at %pS is read-only (__ro_after_init): the kernel cannot register a module's jump labels on it",
+					   names[i],
+					   (void *)(values[i] & ~3UL));
+			break;
+		}
+	}
+	ksplice_kernel.jump_label_unlock();
+	if (ret)
+		goto out;
 	start = (unsigned long)u->mod->jump_entries & PAGE_MASK;
 	pages = PAGE_ALIGN((unsigned long)(u->mod->jump_entries +
 					   u->mod->num_jump_entries)) - start;
@@ -281,6 +323,7 @@ int ksplice_jump_bind(struct ksplice_state *st)
 				   u->mod->name, ret);
 	WARN_ON(ksplice_set_memory_ro(start, pages));
 out:
+	kfree(names);
 	kfree(values);
 	kfree(entries);
 	return ret;
