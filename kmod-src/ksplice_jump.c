@@ -14,9 +14,11 @@
  * key of the module itself, and leaves the code as compiled), and lists
  * them in struct ksplice_update @keys. When the update is applied, before
  * its code can run, ksplice_jump_bind() writes each real key into its
- * entry and hands the module to the jump_label notifier again: it then
- * links the entries to their keys and sets each branch to its key's
- * state, as it does for any module. From then on the kernel keeps the
+ * entry (the table is read-only after the module's init: it is made
+ * writable meanwhile) and hands the module to the jump_label notifier
+ * again: it then links the entries to their keys and sets each branch to
+ * its key's state, as it does for any module. A key that is read-only
+ * after init is refused: linking writes the key. From then on the kernel keeps the
  * branches in step, and unlinks them when the module goes
  * (MODULE_STATE_GOING).
  *

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -23,24 +24,7 @@ import (
 // trace exactly while both are on, and never before apply or after undo.
 func TestApplyJumpKeys(t *testing.T) {
 	k := labtest.Kernel(t)
-	const patch = "sched-getaffinity-trace-key"
-	kmodSrc, err := filepath.Abs("../../kmod-src")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", patch+".diff"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tar := filepath.Join(t.TempDir(), patch+".tar")
-	start := time.Now()
-	res, err := create.Create(context.Background(), create.Options{
-		Kernel: k, Patch: p, PatchName: patch + ".diff", Output: tar, KmodSrc: kmodSrc, Tool: "ksplice test",
-	})
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	t.Logf("create %s: %v", patch, time.Since(start).Round(time.Millisecond))
+	res, tar := createSample(t, k, "sched-getaffinity-trace-key")
 	keys, err := filepath.Abs("../../testdata/lab-scripts/trace-key.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -60,4 +44,56 @@ func TestApplyJumpKeys(t *testing.T) {
 			t.Errorf("guest output lacks %q", want)
 		}
 	}
+}
+
+// TestApplyJumpKeyReadOnly: usercopy-ro-key's carried __check_object_size()
+// has a jump label on bypass_usercopy_checks, a key in .data..ro_after_init
+// (DEFINE_STATIC_KEY_FALSE_RO). 6.1's jump_label_add_module() would write
+// the key and fault: apply refuses the update naming the key, and the
+// kernel is left as it was (a fault would show in the console and fail
+// the run).
+func TestApplyJumpKeyReadOnly(t *testing.T) {
+	k := labtest.Kernel(t)
+	_, tar := createSample(t, k, "usercopy-ro-key")
+	script := `. ./lib.sh
+untouched
+run 3 ksplice apply u.tar
+case "$out" in
+*"unresolved_symbol: jump label key bypass_usercopy_checks at "*"is read-only"*) ok "refused: read-only key" ;;
+*) fail "apply did not name the read-only key" ;;
+esac
+untouched
+echo PASS
+`
+	out := labtest.Run(t, lab.RunOptions{
+		Files:   []lab.File{scriptFile(t), {Host: tar, Guest: "/root/u.tar"}},
+		Command: []string{"sh", "-c", script},
+	})
+	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+}
+
+// createSample creates the update of testdata/patches/PATCH.diff for k.
+func createSample(t *testing.T, k *kbuild.Kernel, patch string) (*create.Result, string) {
+	t.Helper()
+	kmodSrc, err := filepath.Abs("../../kmod-src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", patch+".diff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := filepath.Join(t.TempDir(), patch+".tar")
+	start := time.Now()
+	res, err := create.Create(context.Background(), create.Options{
+		Kernel: k, Patch: p, PatchName: patch + ".diff", Output: tar, KmodSrc: kmodSrc, Tool: "ksplice test",
+	})
+	if err != nil {
+		t.Fatalf("create %s: %v", patch, err)
+	}
+	t.Logf("create %s: %v", patch, time.Since(start).Round(time.Millisecond))
+	return res, tar
 }
