@@ -15,34 +15,59 @@ import (
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
-// TestApplyJumpKeys creates sched-getaffinity-trace-key, whose carried
-// sched_getaffinity() has two jump labels on unexported keys of vmlinux
-// (schedstat_enabled()'s sched_schedstats and the sched_process_hang
-// tracepoint's key) and calls the tracepoint's static call trampoline; the
-// lab applies it and flips each key by its own knob
-// (testdata/lab-scripts/trace-key.sh): the new code's event is in the
-// trace exactly while both are on, and never before apply or after undo.
+// jumpKeySamples are sample patches whose carried code uses the running
+// kernel's jump labels and static calls, each with its guest script
+// (testdata/lab-scripts, sourced after lib.sh with the update as ./u.tar
+// and its id in $ID) and lines its output must have.
+var jumpKeySamples = []struct {
+	patch, script string
+	want          []string
+}{
+	// sched_getaffinity(): two jump labels on unexported keys of
+	// vmlinux (schedstat_enabled()'s sched_schedstats and the
+	// sched_process_hang tracepoint's key) and the tracepoint's static
+	// call. The new code's event is in the trace exactly while both keys
+	// are on, each flipped by its own knob.
+	{"sched-getaffinity-trace-key", "trace-key.sh", []string{
+		"ok: applied, event on, schedstats on: 1 events", "ok: applied, schedstats off: 0 events",
+		"ok: applied, event off: 0 events", "ok: applied, event on again: 1 events", "ok: undone: 0 events"}},
+	// __send_signal_locked(), whose old code calls the signal_generate
+	// tracepoint's static call trampoline (issue 13, point 12: "the old
+	// code ... does not refer to __SCT__tp_func_signal_generate").
+	{"signal-generate-static-call", "signal-res.sh", []string{
+		"ok: before apply: res=1", "ok: applied: res=65", "ok: undone: res=1"}},
+}
+
+// TestApplyJumpKeys creates each of jumpKeySamples, applies it, observes
+// its effect and undoes it in one boot.
 func TestApplyJumpKeys(t *testing.T) {
 	k := labtest.Kernel(t)
-	res, tar := createSample(t, k, "sched-getaffinity-trace-key")
-	keys, err := filepath.Abs("../../testdata/lab-scripts/trace-key.sh")
-	if err != nil {
-		t.Fatal(err)
+	if labtest.GOARCH(t, k) != "amd64" {
+		t.Skip("the samples' observations are of x86-64's static calls")
 	}
-	script := fmt.Sprintf(". ./lib.sh\nID=%s\n. ./trace-key.sh\necho PASS\n", shq(res.ID))
-	out := labtest.Run(t, lab.RunOptions{
-		Files: []lab.File{scriptFile(t), {Host: keys, Guest: "/root/trace-key.sh"},
-			{Host: tar, Guest: "/root/u.tar"}},
-		Command: []string{"sh", "-c", script},
-	})
-	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
-	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
-		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
-	}
-	for _, want := range []string{"ok: applied, schedstats off: 0 events", "ok: applied, event on again: 1 events", "ok: undone: 0 events"} {
-		if !strings.Contains(out.Stdout, want) {
-			t.Errorf("guest output lacks %q", want)
-		}
+	for _, c := range jumpKeySamples {
+		t.Run(c.patch, func(t *testing.T) {
+			res, tar := createSample(t, k, c.patch)
+			sh, err := filepath.Abs(filepath.Join("../../testdata/lab-scripts", c.script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			script := fmt.Sprintf(". ./lib.sh\nID=%s\n. ./%s\necho PASS\n", shq(res.ID), c.script)
+			out := labtest.Run(t, lab.RunOptions{
+				Files: []lab.File{scriptFile(t), {Host: sh, Guest: "/root/" + c.script},
+					{Host: tar, Guest: "/root/u.tar"}},
+				Command: []string{"sh", "-c", script},
+			})
+			t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+			if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+				t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(out.Stdout, want) {
+					t.Errorf("guest output lacks %q", want)
+				}
+			}
+		})
 	}
 }
 
@@ -54,6 +79,9 @@ func TestApplyJumpKeys(t *testing.T) {
 // the run).
 func TestApplyJumpKeyReadOnly(t *testing.T) {
 	k := labtest.Kernel(t)
+	if labtest.GOARCH(t, k) != "amd64" {
+		t.Skip("mm/usercopy.o's key is found by name: x86-64's kallsyms has data")
+	}
 	_, tar := createSample(t, k, "usercopy-ro-key")
 	script := `. ./lib.sh
 untouched
