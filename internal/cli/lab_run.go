@@ -20,6 +20,7 @@ type labRunOptions struct {
 	Modules     []string
 	Timeout     time.Duration
 	SMP         int
+	SerialTCG   bool
 	Memory      int
 	KVM         string
 	Console     string
@@ -59,6 +60,7 @@ BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 	f.StringArrayVar(&opts.Modules, "module", nil, "load this module of the kernel image (and what it needs) before CMD; repeatable")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")
 	f.IntVar(&opts.SMP, "smp", 2, "virtual CPUs")
+	f.BoolVar(&opts.SerialTCG, "serial-tcg", false, "when emulating, run all virtual CPUs in one thread (for code that other CPUs rewrite while it runs)")
 	f.IntVar(&opts.Memory, "memory", 1024, "guest memory in MiB")
 	f.StringVar(&opts.KVM, "kvm", "auto", "hardware virtualisation: auto (only if a guest really boots with it), on, off")
 	f.StringVar(&opts.Console, "console", "", "keep the full guest console log in this file")
@@ -100,6 +102,7 @@ func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
 		Modules:     opts.Modules,
 		GuestBinary: guest,
 		SMP:         opts.SMP,
+		SerialTCG:   opts.SerialTCG,
 		MemoryMB:    opts.Memory,
 		KVM:         lab.KVMMode(opts.KVM),
 		Timeout:     opts.Timeout,

@@ -38,9 +38,17 @@ type RunOptions struct {
 	GuestBinary string   // statically linked ksplice for the guest's arch
 	SMP         int      // virtual CPUs; 0 means 2
 	MemoryMB    int      // guest memory; 0 means 1024
-	KVM         KVMMode  // "" means auto
-	Timeout     time.Duration
-	CacheDir    string // where the KVM probe's verdict is remembered
+	// SerialTCG runs every virtual CPU in one host thread when emulating
+	// (tcg,thread=single), for tests whose vCPUs execute code another vCPU
+	// rewrites. QEMU 7.2's multi-threaded TCG can keep running a stale
+	// translation of rewritten guest code: the soak saw a vCPU trap on an
+	// int3 at an ftrace site for ever while that same vCPU read the
+	// restored NOP there (docs/kernel-interface.md, "Soak"). Real CPUs
+	// (and KVM) refetch after the trap's IRET. Ignored under KVM.
+	SerialTCG bool
+	KVM       KVMMode // "" means auto
+	Timeout   time.Duration
+	CacheDir  string // where the KVM probe's verdict is remembered
 
 	Stdout, Stderr io.Writer // the command's own output
 	Console        io.Writer // everything the guest's console printed
@@ -223,8 +231,12 @@ var portNames = [...]string{"console", "stdout", "stderr"}
 func qemuCommand(g *guest, accel string, opts RunOptions, initrd string, socks [len(portNames)]string) (argv []string, cmdline string) {
 	cmdline = fmt.Sprintf("console=%s panic=-1 oops=panic", g.Console)
 	argv = append([]string{g.QEMU}, g.MachineArgs...)
+	accelArg := accel
+	if accel == "tcg" && opts.SerialTCG {
+		accelArg = "tcg,thread=single"
+	}
 	argv = append(argv,
-		"-accel", accel,
+		"-accel", accelArg,
 		"-smp", strconv.Itoa(opts.SMP),
 		"-m", strconv.Itoa(opts.MemoryMB),
 		"-kernel", opts.Kernel.Image,

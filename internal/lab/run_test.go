@@ -39,6 +39,25 @@ func TestQEMUCommand(t *testing.T) {
 			cmdline: "console=ttyS0 panic=-1 oops=panic",
 		},
 		{
+			// Every vCPU in one thread under TCG; KVM has no such choice.
+			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, SerialTCG: true},
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -serial chardev:stderr",
+			cmdline: "console=ttyS0 panic=-1 oops=panic",
+		},
+		{
+			arch: "amd64", accel: "kvm", opts: RunOptions{Kernel: k, SerialTCG: true},
+			argv: "qemu-system-x86_64 -machine q35 -accel kvm -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot -cpu host " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -serial chardev:stderr",
+			cmdline: "console=ttyS0 panic=-1 oops=panic",
+		},
+		{
 			// The command's streams on virtio serial ports, the console on
 			// the PL011.
 			arch: "arm64", accel: "tcg", opts: RunOptions{Kernel: k},
