@@ -971,6 +971,7 @@ static int ksplice_module_notify(struct notifier_block *nb,
 	if (action != MODULE_STATE_GOING)
 		return NOTIFY_DONE;
 	mutex_lock(&ksplice_mutex);
+	ksplice_jump_going(mod);
 	do {
 		again = false;
 		list_for_each_entry(st, &ksplice_applied, applied) {

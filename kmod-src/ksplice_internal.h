@@ -200,6 +200,7 @@ int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 void ksplice_jump_init(void);
 int ksplice_jump_check(const struct ksplice_update *u);
 int ksplice_jump_bind(struct ksplice_state *st);
+void ksplice_jump_going(struct module *mod);
 #else
 static inline void ksplice_jump_init(void) { }
 static inline int ksplice_jump_check(const struct ksplice_update *u)
@@ -207,6 +208,7 @@ static inline int ksplice_jump_check(const struct ksplice_update *u)
 	return u->nr_keys || u->reserved2 ? -EINVAL : 0;
 }
 static inline int ksplice_jump_bind(struct ksplice_state *st) { return 0; }
+static inline void ksplice_jump_going(struct module *mod) { }
 #endif
 
 /* ksplice_ftrace.c */

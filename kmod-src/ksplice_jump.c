@@ -49,6 +49,25 @@ static typeof(&set_memory_rw) ksplice_set_memory_rw;
 static typeof(&set_memory_ro) ksplice_set_memory_ro;
 /* Not exported either: see ksplice_key_writable(). */
 static typeof(&copy_to_kernel_nofault) ksplice_copy_to_kernel_nofault;
+/* Not exported: see ksplice_jump_pin(). */
+static typeof(&__module_address) ksplice_jump_module_address;
+
+/*
+ * A module whose key an update module's jump labels are linked to: the
+ * kernel frees a module's keys with it, and unlinks the update module's
+ * entries only when that one goes (jump_label_del_module() reads each key
+ * then). The module loader makes a module that uses an exported key
+ * depend on its owner; for a key the engine bound, the engine holds a
+ * reference on the owner until the update module is gone. Protected by
+ * ksplice_mutex.
+ */
+struct ksplice_jump_pin {
+	struct list_head list;
+	struct module *mod;		/* the update module */
+	struct module *owner;		/* holds a key, pinned */
+};
+
+static LIST_HEAD(ksplice_jump_pins);
 
 void __init ksplice_jump_init(void)
 {
@@ -58,6 +77,63 @@ void __init ksplice_jump_init(void)
 	ksplice_set_memory_ro = (void *)ksplice_lookup_name("set_memory_ro");
 	ksplice_copy_to_kernel_nofault =
 		(void *)ksplice_lookup_name("copy_to_kernel_nofault");
+	ksplice_jump_module_address =
+		(void *)ksplice_lookup_name("__module_address");
+}
+
+/*
+ * Pin the module that holds @key, if it is not vmlinux or @mod itself, for
+ * as long as @mod lives (see struct ksplice_jump_pin). ksplice_mutex held.
+ */
+static int ksplice_jump_pin(struct module *mod, unsigned long key)
+{
+	struct ksplice_jump_pin *pin;
+	struct module *owner;
+
+	preempt_disable();
+	owner = ksplice_jump_module_address(key);
+	if (owner && owner != mod && !try_module_get(owner))
+		owner = ERR_PTR(-ENOENT);
+	preempt_enable();
+	if (IS_ERR(owner))
+		return PTR_ERR(owner);
+	if (!owner || owner == mod)
+		return 0;
+	list_for_each_entry(pin, &ksplice_jump_pins, list) {
+		if (pin->mod == mod && pin->owner == owner) {
+			module_put(owner);
+			return 0;
+		}
+	}
+	pin = kzalloc(sizeof(*pin), GFP_KERNEL);
+	if (!pin) {
+		module_put(owner);
+		return -ENOMEM;
+	}
+	pin->mod = mod;
+	pin->owner = owner;
+	list_add(&pin->list, &ksplice_jump_pins);
+	return 0;
+}
+
+/**
+ * ksplice_jump_going - @mod is going: release what its keys pinned
+ *
+ * From the engine's module notifier at MODULE_STATE_GOING, which runs after
+ * jump_label's (priority 1) has unlinked @mod's jump labels from their
+ * keys. ksplice_mutex held.
+ */
+void ksplice_jump_going(struct module *mod)
+{
+	struct ksplice_jump_pin *pin, *tmp;
+
+	list_for_each_entry_safe(pin, tmp, &ksplice_jump_pins, list) {
+		if (pin->mod != mod)
+			continue;
+		list_del(&pin->list);
+		module_put(pin->owner);
+		kfree(pin);
+	}
 }
 
 /* The entry of @mod's __jump_table whose code is at @code; NULL unless one. */
@@ -274,11 +350,20 @@ int ksplice_jump_bind(struct ksplice_state *st)
 		goto out;
 	if (!ksplice_jump_label_notify || !ksplice_kernel.jump_label_lock ||
 	    !ksplice_set_memory_rw || !ksplice_set_memory_ro ||
-	    !ksplice_copy_to_kernel_nofault) {
+	    !ksplice_copy_to_kernel_nofault || !ksplice_jump_module_address) {
 		ksplice_set_reason(st, KSPLICE_UNRESOLVED,
-				   "jump label key: jump_label_module_notify, set_memory_rw/ro or copy_to_kernel_nofault not found in kallsyms");
+				   "jump label key: jump_label_module_notify, set_memory_rw/ro, copy_to_kernel_nofault or __module_address not found in kallsyms");
 		ret = -ENOENT;
 		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		ret = ksplice_jump_pin(u->mod, values[i] & ~3UL);
+		if (ret) {
+			ksplice_set_reason(st, KSPLICE_UNRESOLVED,
+					   "jump label key %s: its module is going away",
+					   names[i]);
+			goto out;
+		}
 	}
 	ksplice_kernel.jump_label_lock();
 	for (i = 0; i < nr; i++) {
