@@ -281,6 +281,13 @@ func (g *gen) jumpKey(o Object, f *elfdiff.Function, e *elfdiff.Entry, place str
 		}
 		k.oldFunc = old
 	}
+	for _, o := range g.keys {
+		if o.code == k.code {
+			// The engine finds an entry by its code (the loader sorts
+			// the table): two at one place would be ambiguous.
+			return false, fmt.Errorf("%w: two jump labels at %s", ErrMalformed, k.code)
+		}
+	}
 	g.keys = append(g.keys, k)
 	fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d /* %s%+d, bound by the engine */\n",
 		place, a.RelocName(r.Type), jumpPlaceholder, k.addend&1, k.symbol, k.addend)
