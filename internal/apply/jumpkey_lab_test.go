@@ -94,7 +94,7 @@ func TestApplyJumpKeyReadOnly(t *testing.T) {
 	_, tar := createSample(t, k, "usercopy-ro-key")
 	script := `. ./lib.sh
 untouched
-run 3 ksplice apply u.tar
+run 3 ksplice apply --allow-unsigned u.tar
 case "$out" in
 *"unresolved_symbol: jump label key bypass_usercopy_checks at "*"is read-only"*) ok "refused: read-only key" ;;
 *) fail "apply did not name the read-only key" ;;

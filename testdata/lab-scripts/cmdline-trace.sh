@@ -17,7 +17,7 @@ expect() {
 untouched
 echo 1 > $T/events/sched/sched_process_hang/enable
 expect 0 "before apply"
-run 0 ksplice apply u.tar
+run 0 ksplice apply --allow-unsigned u.tar
 expect 1 "applied, event on"
 echo 0 > $T/events/sched/sched_process_hang/enable
 expect 0 "applied, event off"

@@ -26,7 +26,7 @@ expect() {
 untouched
 echo 1 > $T/events/signal/signal_generate/enable
 expect 1 "before apply"
-run 0 ksplice apply u.tar
+run 0 ksplice apply --allow-unsigned u.tar
 expect 65 "applied"
 run 0 ksplice undo "$ID"
 expect 1 "undone"

@@ -24,7 +24,7 @@ untouched
 echo 1 > /proc/sys/kernel/sched_schedstats
 echo 1 > $T/events/sched/sched_process_hang/enable
 expect 0 "before apply"
-run 0 ksplice apply u.tar
+run 0 ksplice apply --allow-unsigned u.tar
 expect 1 "applied, event on, schedstats on"
 echo 0 > /proc/sys/kernel/sched_schedstats
 expect 0 "applied, schedstats off"
