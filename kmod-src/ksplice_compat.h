@@ -82,4 +82,60 @@ static inline int ksplice_module_symbols(struct module *mod,
 	((unsigned long)(mod)->core_layout.base)
 #endif
 
+#ifdef CONFIG_X86_KERNEL_IBT
+#include <asm/ibt.h>
+
+/*
+ * Every function starts with an ENDBR on an IBT kernel (6.12), and at boot
+ * apply_seal_endbr() overwrites, whether or not the CPU has IBT, those of
+ * the functions objtool found no indirect reference to with a 4-byte NOP
+ * (gen_endbr_poison()). Run-pre takes that NOP in the running copy @run for
+ * the ENDBR the old code @old has at its entry: what the kernel did at boot,
+ * as for alternatives. Only at the entry, where objtool seals.
+ */
+static inline void ksplice_unseal_endbr(const u8 *old, u32 size, u8 *run)
+{
+	if (size >= ENDBR_INSN_SIZE &&
+	    get_unaligned_le32(old) == gen_endbr() &&
+	    get_unaligned_le32(run) == gen_endbr_poison())
+		memcpy(run, old, ENDBR_INSN_SIZE);
+}
+#else
+static inline void ksplice_unseal_endbr(const u8 *old, u32 size, u8 *run)
+{
+}
+#endif
+
+#ifdef CONFIG_CALL_THUNKS
+/*
+ * With call depth tracking active (retbleed=stuff), the kernel rewrites at
+ * boot each direct call to a function of its core text into a call to the
+ * accounting thunk it writes at the end of the callee's padding
+ * (callthunks.c: patch_call(), patch_dest()), which then runs into the
+ * callee. A call deducing an address inside a padding symbol (__pfx_NAME,
+ * FUNCTION_PADDING_BYTES long), not at its start, and just before the start
+ * of a symbol, deduces that symbol. A call the compiler made never targets
+ * the inside of a padding.
+ */
+static inline unsigned long ksplice_call_thunk_dest(unsigned long dest)
+{
+	unsigned long size, off, fsize, foff;
+
+	if (!cpu_feature_enabled(X86_FEATURE_CALL_DEPTH))
+		return dest;
+	if (!ksplice_kernel.size_offset(dest, &size, &off) || !off ||
+	    size != CONFIG_FUNCTION_PADDING_BYTES)
+		return dest;
+	if (!ksplice_kernel.size_offset(dest - off + size, &fsize, &foff) ||
+	    foff)
+		return dest;
+	return dest - off + size;
+}
+#else
+static inline unsigned long ksplice_call_thunk_dest(unsigned long dest)
+{
+	return dest;
+}
+#endif
+
 #endif /* _KSPLICE_COMPAT_H */
