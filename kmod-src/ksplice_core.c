@@ -152,6 +152,7 @@ static int __init ksplice_find_helpers(void)
 		  (void **)&ksplice_kernel.on_each_match_symbol },
 		{ "module_kallsyms_on_each_symbol",
 		  (void **)&ksplice_kernel.module_on_each_symbol },
+		{ "find_module", (void **)&ksplice_kernel.find_module },
 		{ "stop_machine_cpuslocked",
 		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
 		{ "stack_trace_save_tsk_reliable",
@@ -464,7 +465,7 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
 		}
 	}
 	if (reverse && within_module_core(a, mod)) {
-		*offset = a - (unsigned long)mod->core_layout.base;
+		*offset = a - ksplice_module_text_base(mod);
 		return "(update module)";
 	}
 	return NULL;
@@ -620,40 +621,27 @@ static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
 	return ret;
 }
 
-struct ksplice_find_mod {
-	const char *name;
-	struct module *mod;
-};
-
-/* Called with module_mutex held: the module cannot go away under us. */
-static int ksplice_find_mod_cb(void *data, const char *sym, struct module *mod,
-			       unsigned long addr)
-{
-	struct ksplice_find_mod *fm = data;
-
-	if (!mod || strcmp(mod->name, fm->name))
-		return 0;
-	if (try_module_get(mod))
-		fm->mod = mod;
-	return 1;
-}
-
 /* Takes a reference on the target module; find_module() is not exported. */
 static int ksplice_get_target(struct ksplice_state *st)
 {
-	struct ksplice_find_mod fm = { .name = st->u->target };
+	struct module *mod;
 
 	st->target = NULL;
 	if (!strcmp(st->u->target, "vmlinux"))
 		return 0;
-	ksplice_kernel.module_on_each_symbol(ksplice_find_mod_cb, &fm);
-	if (!fm.mod) {
+	/* find_module() wants an RCU-sched read side: the module stays. */
+	preempt_disable();
+	mod = ksplice_kernel.find_module(st->u->target);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	preempt_enable();
+	if (!mod) {
 		ksplice_set_reason(st, KSPLICE_TARGET_MISSING,
 				   "target module %s is not loaded",
 				   st->u->target);
 		return -ENOENT;
 	}
-	st->target = fm.mod;
+	st->target = mod;
 	return 0;
 }
 

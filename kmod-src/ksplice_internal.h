@@ -120,6 +120,7 @@ struct ksplice_kernel {
 	typeof(&kallsyms_lookup_name) lookup_name;
 	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
 	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&find_module) find_module;
 	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
 	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	/* Where there is no reliable unwinder (arm64 in 6.1). */

@@ -32,7 +32,9 @@ func pairNames(t testing.TB) []string {
 	}
 	var names []string
 	for _, s := range srcs {
-		names = append(names, strings.TrimSuffix(filepath.Base(s), ".orig.c"))
+		if n := strings.TrimSuffix(filepath.Base(s), ".orig.c"); !slices.Contains(only612, n) {
+			names = append(names, n)
+		}
 	}
 	return names
 }

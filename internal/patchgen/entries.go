@@ -74,12 +74,21 @@ var entryKind = map[string]string{
 // entries emits the special-section entries of a carried function, and its
 // ftrace call site record in the section the architecture's compiler uses
 // (__mcount_loc on x86-64, __patchable_function_entries on arm64), where
-// the module loader finds it for ftrace_module_init().
+// the module loader finds it for ftrace_module_init(); and the record of
+// its padding where __patchable_function_entries is not the ftrace section
+// (x86-64 CALL_PADDING). A record may point before the symbol, into the
+// function's prefix, which the carried section holds at the same offset.
 func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
-	if f.FtraceSite >= 0 {
-		sec := o.Result.Post.Arch.FtraceSection
+	ftrace := o.Result.Post.Arch.FtraceSection
+	for _, rec := range []struct {
+		sec  string
+		site int64
+	}{{ftrace, f.FtraceSite}, {elfdiff.PatchableSection, f.PatchableSite}} {
+		if rec.site == elfdiff.NoFtraceSite {
+			continue
+		}
 		flags := "\"a\",%progbits"
-		if sec == "__patchable_function_entries" {
+		if rec.sec == elfdiff.PatchableSection {
 			// As gcc's -fpatchable-function-entry emits it: ordered
 			// after the code (SHF_LINK_ORDER). ld refuses to merge
 			// ordered and unordered sections of one name, and the
@@ -87,7 +96,7 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 			flags = "\"awo\",%progbits," + lbl
 		}
 		fmt.Fprintf(&g.asm, "\t.pushsection %s,%s\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
-			sec, flags, lbl, f.Offset+uint64(f.FtraceSite))
+			rec.sec, flags, lbl, int64(f.Offset)+rec.site)
 	}
 	for _, e := range f.Entries {
 		name := e.Special.Name
