@@ -33,7 +33,8 @@ static_assert(sizeof(struct ksplice_reloc) == 24);
 static_assert(sizeof(struct ksplice_site) == 16);
 static_assert(sizeof(struct ksplice_func) == 56);
 static_assert(sizeof(struct ksplice_new_reloc) == 40);
-static_assert(sizeof(struct ksplice_update) == 112);
+static_assert(sizeof(struct ksplice_key) == 40);
+static_assert(sizeof(struct ksplice_update) == 128);
 
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
@@ -152,6 +153,7 @@ static int __init ksplice_find_helpers(void)
 		  (void **)&ksplice_kernel.on_each_match_symbol },
 		{ "module_kallsyms_on_each_symbol",
 		  (void **)&ksplice_kernel.module_on_each_symbol },
+		{ "find_module", (void **)&ksplice_kernel.find_module },
 		{ "stop_machine_cpuslocked",
 		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
 		{ "stack_trace_save_tsk_reliable",
@@ -159,6 +161,11 @@ static int __init ksplice_find_helpers(void)
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
+		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
+		{ "jump_label_unlock",
+		  (void **)&ksplice_kernel.jump_label_unlock,
+		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
 	};
 	unsigned int i;
 
@@ -279,7 +286,7 @@ static int ksplice_check_update(const struct ksplice_update *u)
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return ksplice_jump_check(u);
 }
 
 static struct ksplice_state *ksplice_find(const struct ksplice_update *u)
@@ -449,7 +456,7 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
 		}
 	}
 	if (reverse && within_module_core(a, mod)) {
-		*offset = a - (unsigned long)mod->core_layout.base;
+		*offset = a - ksplice_module_text_base(mod);
 		return "(update module)";
 	}
 	return NULL;
@@ -698,40 +705,27 @@ static int ksplice_stop(struct ksplice_round *r)
 	return ret;
 }
 
-struct ksplice_find_mod {
-	const char *name;
-	struct module *mod;
-};
-
-/* Called with module_mutex held: the module cannot go away under us. */
-static int ksplice_find_mod_cb(void *data, const char *sym, struct module *mod,
-			       unsigned long addr)
-{
-	struct ksplice_find_mod *fm = data;
-
-	if (!mod || strcmp(mod->name, fm->name))
-		return 0;
-	if (try_module_get(mod))
-		fm->mod = mod;
-	return 1;
-}
-
 /* Takes a reference on the target module; find_module() is not exported. */
 static int ksplice_get_target(struct ksplice_state *st)
 {
-	struct ksplice_find_mod fm = { .name = st->u->target };
+	struct module *mod;
 
 	st->target = NULL;
 	if (!strcmp(st->u->target, "vmlinux"))
 		return 0;
-	ksplice_kernel.module_on_each_symbol(ksplice_find_mod_cb, &fm);
-	if (!fm.mod) {
+	/* find_module() wants an RCU-sched read side: the module stays. */
+	preempt_disable();
+	mod = ksplice_kernel.find_module(st->u->target);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	preempt_enable();
+	if (!mod) {
 		ksplice_set_reason(st, KSPLICE_TARGET_MISSING,
 				   "target module %s is not loaded",
 				   st->u->target);
 		return -ENOENT;
 	}
-	st->target = fm.mod;
+	st->target = mod;
 	return 0;
 }
 
@@ -806,6 +800,9 @@ static int ksplice_prepare(struct ksplice_state *st)
 		goto put_target;
 	ksplice_find_cold(st);
 	ret = ksplice_resolve_new_relocs(st);
+	if (ret)
+		goto put_target;
+	ret = ksplice_jump_bind(st);
 	if (ret)
 		goto put_target;
 	/* Can sleep, allocate and fail: before stop_machine. */
@@ -1199,6 +1196,7 @@ static int ksplice_module_notify(struct notifier_block *nb,
 	if (action != MODULE_STATE_GOING)
 		return NOTIFY_DONE;
 	mutex_lock(&ksplice_mutex);
+	ksplice_jump_going(mod);
 	do {
 		again = false;
 		list_for_each_entry(st, &ksplice_applied, applied) {
@@ -1233,6 +1231,7 @@ static int __init ksplice_init(void)
 	ret = ksplice_ftrace_init();
 	if (ret)
 		return ret;
+	ksplice_jump_init();
 	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
 				GFP_KERNEL);
 	if (!ksplice_stack)

@@ -5,6 +5,7 @@
 #ifndef _KSPLICE_INTERNAL_H
 #define _KSPLICE_INTERNAL_H
 
+#include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
 #include <linux/list.h>
@@ -120,11 +121,15 @@ struct ksplice_kernel {
 	typeof(&kallsyms_lookup_name) lookup_name;
 	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
 	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&find_module) find_module;
 	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
 	/* Absent where there is no reliable unwinder (arm64 in 6.1). */
 	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	typeof(&idle_task) idle_task;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
+	/* ksplice_jump.c binds jump labels under it (CONFIG_JUMP_LABEL). */
+	typeof(&jump_label_lock) jump_label_lock;
+	typeof(&jump_label_unlock) jump_label_unlock;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
@@ -204,6 +209,22 @@ int ksplice_run_pre(struct ksplice_state *st);
 int ksplice_resolve_new_relocs(struct ksplice_state *st);
 int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 			 unsigned long *addr);
+
+/* ksplice_jump.c */
+#ifdef CONFIG_JUMP_LABEL
+void ksplice_jump_init(void);
+int ksplice_jump_check(const struct ksplice_update *u);
+int ksplice_jump_bind(struct ksplice_state *st);
+void ksplice_jump_going(struct module *mod);
+#else
+static inline void ksplice_jump_init(void) { }
+static inline int ksplice_jump_check(const struct ksplice_update *u)
+{
+	return u->nr_keys || u->reserved2 ? -EINVAL : 0;
+}
+static inline int ksplice_jump_bind(struct ksplice_state *st) { return 0; }
+static inline void ksplice_jump_going(struct module *mod) { }
+#endif
 
 /* ksplice_ftrace.c */
 int ksplice_ftrace_init(void);

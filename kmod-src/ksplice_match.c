@@ -25,7 +25,6 @@
 
 struct ksplice_collect {
 	const char *name;
-	struct module *mod;
 	unsigned long *addrs;
 	unsigned int nr, max;
 };
@@ -49,11 +48,11 @@ static int ksplice_collect_vmlinux(void *data, unsigned long addr)
 }
 
 static int ksplice_collect_module(void *data, const char *name,
-				  struct module *mod, unsigned long addr)
+				  unsigned long addr)
 {
 	struct ksplice_collect *c = data;
 
-	if (mod == c->mod && !strcmp(name, c->name))
+	if (!strcmp(name, c->name))
 		ksplice_collect_add(c, addr);
 	return 0;
 }
@@ -66,11 +65,11 @@ static unsigned int ksplice_symbols(struct module *mod, const char *name,
 				    unsigned long *addrs, unsigned int max)
 {
 	struct ksplice_collect c = {
-		.name = name, .mod = mod, .addrs = addrs, .max = max,
+		.name = name, .addrs = addrs, .max = max,
 	};
 
 	if (mod)
-		ksplice_kernel.module_on_each_symbol(ksplice_collect_module, &c);
+		ksplice_module_symbols(mod, ksplice_collect_module, &c);
 	else
 		ksplice_kernel.on_each_match_symbol(ksplice_collect_vmlinux,
 						    name, &c);

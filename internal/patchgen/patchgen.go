@@ -150,6 +150,9 @@ type gen struct {
 	replacedOf map[*elfdiff.Function]int
 	// keep are the reasons the update module must outlive an undo.
 	keep []string
+	// keys are the jump labels of new code the engine binds to their
+	// keys (see jumpKey).
+	keys []jumpKey
 }
 
 type replaced struct {
@@ -176,6 +179,16 @@ type site struct {
 	len    int
 	kind   int
 	target int64
+}
+
+// jumpKey is a jump label of new code whose key the engine binds (see
+// gen.jumpKey): struct ksplice_key.
+type jumpKey struct {
+	code     string // label+offset of the jump label's code
+	symbol   string // the key's symbol, as the running kernel names it
+	addend   int64  // offset of the key in symbol, plus the branch flag
+	exported bool   // the module loader resolves symbol
+	oldFunc  int    // index in gen.replaced to bind through, -1: by name
 }
 
 type newReloc struct {
@@ -656,7 +669,7 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 	// An exported symbol, whether the object only uses it or defines it
 	// (a global of the patched file that it exports, or that its module
 	// exports): the module loader binds the running kernel's.
-	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) {
+	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) && !staticCall(r.Sym.Name) {
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, r.Sym.Name, r.Addend)
 		return nil
 	}
@@ -770,6 +783,12 @@ func (g *gen) oldUser(sym, obj string, local bool) int {
 // namesakes: 3 notsupp_get_next_key in Debian's 6.1). Globals are unique
 // in kallsyms and need none.
 func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	if staticCall(sym) {
+		// Run-pre matching deduces nothing from a static call site
+		// (the kernel rewrites it at run time); a trampoline is a
+		// global function, unique in kallsyms.
+		return -1, nil
+	}
 	local := localTarget(r)
 	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
 		return i, nil
@@ -819,6 +838,17 @@ func (g *gen) helperFor(o Object, r elfdiff.Reloc, sym string) (int, error) {
 	h.obj, h.helper = o.Rel, true
 	g.replaced = append(g.replaced, h)
 	return len(g.replaced) - 1, nil
+}
+
+// staticCall reports whether sym is a static call trampoline (x86-64:
+// static_call(), and so every tracepoint call, calls __SCT__NAME). New code
+// calls the trampoline, which always goes where the static call does, and
+// never through the module loader: objtool would record the call as a
+// static call site of the update module (.static_call_sites) keyed on the
+// trampoline, which static_call_add_module() refuses unless the key was
+// exported with EXPORT_STATIC_CALL_TRAMP.
+func staticCall(sym string) bool {
+	return strings.HasPrefix(sym, "__SCT__")
 }
 
 // localTarget reports whether r's target is local to its object: a static

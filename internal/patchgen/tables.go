@@ -117,6 +117,28 @@ func (g *gen) tables(module string) string {
 		}
 		w("};\n")
 	}
+	if len(g.keys) > 0 {
+		w("\n/*\n * The jump labels of the new code whose keys are the running kernel's are\n")
+		w(" * keyed on this until the engine binds them, when the update is applied.\n */\n")
+		w("struct static_key %s;\n", jumpPlaceholder)
+		for i, k := range g.keys {
+			if k.exported {
+				w("extern char ksplice_jkey_%d[] __asm__(%s);\n", i, cString(k.symbol))
+			}
+		}
+		w("\nstatic const struct ksplice_key ksplice_keys[] = {\n")
+		for i, k := range g.keys {
+			key, old := "NULL", "NULL"
+			if k.exported {
+				key = fmt.Sprintf("ksplice_jkey_%d", i)
+			}
+			if k.oldFunc >= 0 {
+				old = ref[k.oldFunc]
+			}
+			w("\t{ .code = %s, .key = %s, .symbol = %s, .old_func = %s, .addend = %d },\n", expr(k.code), key, cString(k.symbol), old, k.addend)
+		}
+		w("};\n")
+	}
 	w("\nstatic const struct ksplice_update ksplice_update = {\n")
 	w("\t.format_version = KSPLICE_FORMAT_VERSION,\n")
 	id := g.in.EngineID
@@ -149,6 +171,9 @@ func (g *gen) tables(module string) string {
 	}
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
+	}
+	if len(g.keys) > 0 {
+		w("\t.nr_keys = ARRAY_SIZE(ksplice_keys),\n\t.keys = ksplice_keys,\n")
 	}
 	for _, h := range HookNames {
 		if f := strings.TrimPrefix(h, "ksplice_hook_"); hooks[f] != "" {

@@ -286,13 +286,19 @@ int ksplice_arch_match_reloc(const struct ksplice_func *f, u32 i,
 	*start = off;
 	*end = off + fsize;
 	*value = deduce(r->type, run + off, run_addr + off, r->addend);
+	if (pcrel && r->addend == -4 && off >= 1 && old[off - 1] == OP_CALL)
+		*value = ksplice_call_thunk_dest(*value);
 	*has_value = true;
 	return 0;
 }
 
-/* Boot-time rewrites at the entry are relocation sites (__fentry__). */
+/*
+ * Boot-time rewrites at the entry: __fentry__ is a relocation site; a
+ * sealed ENDBR is taken for the ENDBR (ksplice_compat.h).
+ */
 void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run)
 {
+	ksplice_unseal_endbr(f->old_code, f->old_size, run);
 }
 
 static bool jump_to(const u8 *run, u32 off, u32 len, s32 target)

@@ -35,6 +35,17 @@ static const struct ksplice_func ksplice_funcs[] = {
 	},
 };
 
+/*
+ * The jump labels of the new code whose keys are the running kernel's are
+ * keyed on this until the engine binds them, when the update is applied.
+ */
+struct static_key ksplice_jump_placeholder;
+extern char ksplice_jkey_0[] __asm__("ksplice_test_key");
+
+static const struct ksplice_key ksplice_keys[] = {
+	{ .code = (void *)(ksplice_n0 + 0x5), .key = ksplice_jkey_0, .symbol = "ksplice_test_key", .old_func = NULL, .addend = 2 },
+};
+
 static const struct ksplice_update ksplice_update = {
 	.format_version = KSPLICE_FORMAT_VERSION,
 	.id = "safety-jl",
@@ -44,6 +55,8 @@ static const struct ksplice_update ksplice_update = {
 	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
+	.nr_keys = ARRAY_SIZE(ksplice_keys),
+	.keys = ksplice_keys,
 };
 
 static int __init ksplice_update_init(void)
