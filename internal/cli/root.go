@@ -76,6 +76,11 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newUndoCmd(s),
 		newDiffCmd(s),
 		newUnameCmd(s),
+		newPublishCmd(s),
+		newUpgradeCmd(s),
+		newShowCmd(s),
+		newKeygenCmd(s),
+		newSignCmd(s),
 	)
 	return root
 }
