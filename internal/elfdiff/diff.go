@@ -452,7 +452,10 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.Sym.fn != nil || a.Sym.obj != nil || b.Sym.fn != nil || b.Sym.obj != nil {
 		return false // removed vs new
 	}
-	return anonName(a.Sym.Name) == anonName(b.Sym.Name) && d.sameAnon(a.Sym.Section, b.Sym.Section)
+	// A label in a section of its own kind (.BTF_ids slots, whose names
+	// BTF_ID() numbers by __COUNTER__ and __LINE__): its name without
+	// the compiler's and the kernel's numbers, and its section's content.
+	return anonName(normalize(a.Sym.Name)) == anonName(normalize(b.Sym.Name)) && d.sameAnon(a.Sym.Section, b.Sym.Section)
 }
 
 // samePiece compares n bytes of anonymous code at offA of a and offB of b

@@ -130,6 +130,10 @@ var expectations = map[string]expect{
 		carry: []string{"first"},
 		data:  []string{"limit.2", "__warned.5"},
 	},
+	"btfids": {
+		status: map[string]Status{"map_alloc": StatusChanged, "stab_ops": StatusUnchanged, "shtab_ops": StatusUnchanged},
+		carry:  []string{"map_alloc"},
+	},
 	"uniqueid": {
 		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
 		carry:  []string{"added"},

@@ -101,9 +101,12 @@ func marshal(v any) ([]byte, error) {
 // "foo.constprop.0.isra.1" -> "foo.constprop.isra", "bar.cold.2" ->
 // "bar.cold". What remains of the suffixes still tells clones of different
 // kinds apart. The kernel's __UNIQUE_ID(prefix) appends __COUNTER__ to its
-// names: "__UNIQUE_ID_ddebug412" -> "__UNIQUE_ID_ddebug".
+// names: "__UNIQUE_ID_ddebug412" -> "__UNIQUE_ID_ddebug". BTF_ID()
+// appends __COUNTER__ and __LINE__ to the names of its .BTF_ids slots, so
+// that a line added above one renames it:
+// "__BTF_ID__struct__bpf_shtab__8201422" -> "__BTF_ID__struct__bpf_shtab__".
 func normalize(name string) string {
-	if strings.HasPrefix(name, uniqueIDPrefix) {
+	if strings.HasPrefix(name, uniqueIDPrefix) || strings.HasPrefix(name, btfIDPrefix) {
 		head, tail, _ := strings.Cut(name, ".")
 		name = strings.TrimRight(head, "0123456789")
 		if tail != "" {
@@ -126,6 +129,10 @@ func normalize(name string) string {
 
 // uniqueIDPrefix starts the names the kernel's __UNIQUE_ID() makes.
 const uniqueIDPrefix = "__UNIQUE_ID_"
+
+// btfIDPrefix starts the names of the slots BTF_ID() and BTF_ID_FLAGS()
+// (include/linux/btf_ids.h) make in .BTF_ids.
+const btfIDPrefix = "__BTF_ID__"
 
 // parentName returns the name of the function a .cold or .part clone was
 // split from ("foo.isra.0.cold" -> "foo.isra.0"), or "".
