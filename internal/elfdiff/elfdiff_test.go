@@ -134,6 +134,10 @@ var expectations = map[string]expect{
 		status: map[string]Status{"map_alloc": StatusChanged, "stab_ops": StatusUnchanged, "shtab_ops": StatusUnchanged},
 		carry:  []string{"map_alloc"},
 	},
+	"renamed": {
+		status: map[string]Status{"update_all": StatusNew, "eval_update": StatusRemoved},
+		carry:  []string{"update_all"},
+	},
 	"uniqueid": {
 		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
 		carry:  []string{"added"},

@@ -19,6 +19,13 @@ import (
 // generate yet; the error names it.
 var ErrUnsupported = fmt.Errorf("%w: cannot generate update", verdict.ErrUnsupported)
 
+// ErrNothingReplaced means the update would only add functions: no
+// running function calls them and none is replaced, so it could not change
+// what the kernel does (typically a function renamed in one file whose
+// callers in other files the patch does not change). It wraps
+// verdict.ErrRefused.
+var ErrNothingReplaced = fmt.Errorf("%w: the update replaces no running function", verdict.ErrRefused)
+
 // Object is one object's diff, as elfdiff computed it.
 type Object struct {
 	Rel    string // "fs/proc/cmdline.o"
@@ -94,6 +101,12 @@ func Generate(in Input) (*Module, error) {
 	}
 	if len(g.funcs) == 0 && in.Hooks == nil {
 		return nil, fmt.Errorf("%w: no function to replace in %s", verdict.ErrRefused, in.Target)
+	}
+	if g.nrReplaced(false) == 0 && in.Hooks == nil && !authoredHooks(in) {
+		// New functions alone are dead code: nothing running calls
+		// them, and the engine has nothing to switch (it rejects such
+		// an update as malformed).
+		return nil, fmt.Errorf("%w: %s", ErrNothingReplaced, unreachable(in))
 	}
 	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}}
 	if g.placeholder {
@@ -797,4 +810,37 @@ func ReadSymvers(path string) (map[string]bool, error) {
 		}
 	}
 	return set, sc.Err()
+}
+
+// authoredHooks reports whether the patched source declares hooks
+// (author macros), which call the update's new code.
+func authoredHooks(in Input) bool {
+	for _, o := range in.Objects {
+		if a := o.Result.Authored; a != nil && len(a.Hooks) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachable describes an update of new functions only: which functions
+// it would add, in which target, and which the patch removes that the
+// running kernel keeps calling.
+func unreachable(in Input) string {
+	var added, removed []string
+	for _, o := range in.Objects {
+		for _, fd := range o.Result.Functions {
+			switch {
+			case fd.Status == elfdiff.StatusNew && fd.Carry:
+				added = append(added, fd.Name)
+			case fd.Status == elfdiff.StatusRemoved && fd.Pre != nil && fd.Pre.Sym.Bind == elf.STB_GLOBAL:
+				removed = append(removed, fd.Name)
+			}
+		}
+	}
+	msg := fmt.Sprintf("in %s it only adds %s, which no running code calls", in.Target, strings.Join(added, ", "))
+	if len(removed) > 0 {
+		msg += fmt.Sprintf("; it removes %s, which the running kernel keeps, with its callers", strings.Join(removed, ", "))
+	}
+	return msg + ": change the callers of the new code in the same patch (a function renamed in one file needs its callers in the others)"
 }

@@ -3,6 +3,7 @@ package patchgen
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/testutil"
+	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
 const testdata = "../../testdata/elfdiff"
@@ -89,7 +91,7 @@ func TestNewCodeRoundTrip(t *testing.T) {
 		t.Run(pair, func(t *testing.T) {
 			res := diffPair(t, pair)
 			m, err := Generate(Input{ID: "t", Description: "test", Target: "vmlinux",
-				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported})
+				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported, Hooks: onlyNewHooks(pair)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,4 +253,37 @@ func TestHookTables(t *testing.T) {
 	if _, err := Generate(Input{ID: "t", Target: "vmlinux", Exported: undefinedExported}); err == nil {
 		t.Error("no function and no hooks: generated")
 	}
+}
+
+// TestNewFunctionsOnlyRefused: a patch that renames a global function in
+// its file only (its callers elsewhere unchanged) would make an update of
+// one new function that nothing calls, replacing nothing; the engine
+// rejects such a module as malformed. Generate refuses it instead, naming
+// the new function, the removed one, and what to do.
+func TestNewFunctionsOnlyRefused(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPairArch(t, arch, "renamed")
+			_, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "renamed.o", Result: res}},
+				Exported: func(string) bool { return true }})
+			if !errors.Is(err, ErrNothingReplaced) || !errors.Is(err, verdict.ErrRefused) {
+				t.Fatalf("Generate = %v, want ErrNothingReplaced (a refusal)", err)
+			}
+			for _, want := range []string{"only adds update_all", "removes eval_update", "change the callers"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// onlyNewHooks returns a hook file for the pairs whose patch only adds
+// code ("statics" adds tack()): without hooks to call it, such an update
+// replaces nothing and is refused (TestNewFunctionsOnlyRefused).
+func onlyNewHooks(pair string) []byte {
+	if pair != "statics" {
+		return nil
+	}
+	return []byte("int tack(void);\n\nint ksplice_hook_pre_apply(void)\n{\n\treturn tack() < 0;\n}\n")
 }
