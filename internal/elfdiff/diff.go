@@ -1365,7 +1365,9 @@ func (d *differ) refuseChangedUnknownSections() {
 		if n == "__ksymtab_strings" && exportRefused {
 			continue // the names of the exports refused above
 		}
-		d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s", n, why)
+		d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s: "+
+			"the kernel reads such tables (quirks, initcalls, setup parameters) at boot or module load, and an update cannot change the running copy; "+
+			"leave the section as it was and do the work from a hook (--hooks FILE.c)", n, why)
 	}
 }
 

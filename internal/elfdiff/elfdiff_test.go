@@ -255,6 +255,11 @@ var expectations = map[string]expect{
 		// over it.
 		carry: []string{"early", "late"},
 	},
+	"quirk": {
+		status:   map[string]Status{"quirk_one": StatusUnchanged, "quirk_two": StatusNew},
+		carry:    []string{"quirk_two"},
+		refusals: []string{".pci_fixup_final:unknown-section"},
+	},
 	"unknownsec": {
 		status:   map[string]Status{"odd": StatusChanged},
 		carry:    []string{"odd"},
