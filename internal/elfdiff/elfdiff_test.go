@@ -131,8 +131,8 @@ var expectations = map[string]expect{
 		data:  []string{"limit.2", "__warned.5"},
 	},
 	"btfids": {
-		status: map[string]Status{"map_alloc": StatusChanged, "stab_ops": StatusUnchanged, "shtab_ops": StatusUnchanged},
-		carry:  []string{"map_alloc"},
+		status: map[string]Status{"map_alloc": StatusChanged, "map_type_id": StatusChanged, "stab_ops": StatusUnchanged, "shtab_ops": StatusUnchanged},
+		carry:  []string{"map_alloc", "map_type_id"},
 	},
 	"renamed": {
 		status: map[string]Status{"update_all": StatusNew, "eval_update": StatusRemoved},

@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"strings"
 
@@ -146,4 +147,26 @@ func parentName(name string) string {
 		n += 1 + len(p)
 	}
 	return ""
+}
+
+// PreLabel returns the pre-patch name of a post-object label that is
+// neither a function nor a data object and whose name carries a counter
+// (a .BTF_ids slot of BTF_ID(), renamed by any line added above it): the
+// pre object's label at the same offset of the section of the same name,
+// with the same name once the counters are removed. The running kernel
+// knows the slot by that name.
+func (r *Result) PreLabel(s *Symbol) (string, bool) {
+	if r.Pre == nil || !s.Defined() || s.fn != nil || s.obj != nil || s.Type == elf.STT_SECTION {
+		return "", false
+	}
+	key := normalize(s.Name)
+	if key == s.Name {
+		return "", false
+	}
+	for _, p := range r.Pre.Symbols[1:] {
+		if p.Defined() && p.Section.Name == s.Section.Name && p.Value == s.Value && p.Name != s.Name && normalize(p.Name) == key {
+			return p.Name, true
+		}
+	}
+	return "", false
 }

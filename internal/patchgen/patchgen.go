@@ -208,6 +208,13 @@ func (g *gen) object(o Object) error {
 			g.preNames[dd.Post.Sym] = dd.Pre.Name
 		}
 	}
+	// Labels renumbered by the patch (BTF_ID()'s .BTF_ids slots) are
+	// known to the running kernel by their pre-patch names.
+	for _, s := range post.Symbols[1:] {
+		if pre, ok := res.PreLabel(s); ok {
+			g.preNames[s] = pre
+		}
+	}
 
 	// Label every section the update carries first, so that relocations
 	// between carried code and data resolve to labels whatever the order.

@@ -287,3 +287,42 @@ func onlyNewHooks(pair string) []byte {
 	}
 	return []byte("int tack(void);\n\nint ksplice_hook_pre_apply(void)\n{\n\treturn tack() < 0;\n}\n")
 }
+
+// TestRenumberedLabelsBoundByOldName: BTF_ID() names its .BTF_ids slots
+// with __COUNTER__ and __LINE__, so the patch renames the slot that
+// map_type_id() reads (__BTF_ID__struct__shtab__148 -> __149). The running
+// kernel knows it by the old name: the update's relocation must use it
+// (else the engine finds "0 symbols called ..." in kallsyms).
+func TestRenumberedLabelsBoundByOldName(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPairArch(t, arch, "btfids")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "btfids.o", Result: res}},
+				Exported: func(s string) bool { return !strings.HasPrefix(s, "__BTF_ID__") && !strings.HasSuffix(s, "_btf_ids") }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var oldName, newName string
+			for _, s := range res.Pre.Symbols[1:] {
+				if strings.HasPrefix(s.Name, "__BTF_ID__struct__shtab__") {
+					oldName = s.Name
+				}
+			}
+			for _, s := range res.Post.Symbols[1:] {
+				if strings.HasPrefix(s.Name, "__BTF_ID__struct__shtab__") {
+					newName = s.Name
+				}
+			}
+			if oldName == "" || oldName == newName {
+				t.Fatalf("slot names %q -> %q: the pair does not renumber the slot", oldName, newName)
+			}
+			tables := string(m.Files["tables.c"])
+			if strings.Contains(tables, `"`+newName+`"`) {
+				t.Errorf("tables.c names the slot by its new name %s, which the running kernel does not know:\n%s", newName, tables)
+			}
+			if !strings.Contains(tables, `"`+oldName+`"`) && !strings.Contains(tables, `"shtab_btf_ids"`) {
+				t.Errorf("tables.c does not bind map_type_id's slot by a running name (%s or shtab_btf_ids):\n%s", oldName, tables)
+			}
+		})
+	}
+}

@@ -5,7 +5,9 @@
  * together: a line added above moves every slot's name
  * (__BTF_ID__struct__shtab__116 -> __BTF_ID__struct__shtab__117) although
  * no slot changed. The map ops table that points at a slot is unchanged;
- * only map_alloc(), whose check the patch adds, is carried.
+ * map_alloc(), whose check the patch adds, is carried, and so is
+ * map_type_id(), which reads a slot: the update must name that slot as the
+ * running kernel does, by its pre-patch name.
  */
 #include "kernel.h"
 
@@ -23,7 +25,6 @@
 #define BTF_ID_LIST(name)					\
 	asm(".pushsection .BTF_ids,\"a\";\n"			\
 	    ".local " #name ";\n"				\
-	    ".global " #name ";\n"				\
 	    #name ":;\n"					\
 	    ".popsection;\n");					\
 	extern unsigned int name[];
@@ -56,3 +57,8 @@ const struct map_ops shtab_ops = {
 	.alloc = map_alloc,
 	.btf_id = &shtab_btf_ids[0],
 };
+
+unsigned int map_type_id(int shift)
+{
+	return shtab_btf_ids[0] << (shift + 1);
+}
