@@ -138,6 +138,10 @@ var expectations = map[string]expect{
 		status: map[string]Status{"update_all": StatusNew, "eval_update": StatusRemoved},
 		carry:  []string{"update_all"},
 	},
+	"dyndbgfunc": {
+		status: map[string]Status{"online": StatusChanged},
+		carry:  []string{"online"},
+	},
 	"uniqueid": {
 		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
 		carry:  []string{"added"},

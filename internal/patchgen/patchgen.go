@@ -341,9 +341,13 @@ func (g *gen) labelAnonymous(post *elfdiff.File, carried []*elfdiff.FuncDiff) {
 // and by name a kernel has hundreds (295 __func__.1 in Debian's 6.1). Their
 // contents never change and nothing compares their addresses, so the
 // update carries a copy. Read-only statics that old code does refer to keep
-// binding through run-pre; writable ones are never copied.
+// binding through run-pre, except from carried entries: the module loader
+// relocates those when it loads the update, before run-pre runs (a
+// pr_debug descriptor's function field, when the function's code passes
+// __func__ too), so they always get the copy. Writable ones are never
+// copied.
 func (g *gen) labelLocalReadOnly(rel string, res *elfdiff.Result, carried []*elfdiff.FuncDiff) {
-	visit := func(rs []elfdiff.Reloc) {
+	visit := func(rs []elfdiff.Reloc, atLoad bool) {
 		for _, r := range rs {
 			o := r.Target.Sym.Object()
 			if o == nil || o.Section.Writable() || o.Section.Init() || o.Sym.Bind != elf.STB_LOCAL ||
@@ -357,21 +361,23 @@ func (g *gen) labelLocalReadOnly(rel string, res *elfdiff.Result, carried []*elf
 			if pre, ok := g.preNames[o.Sym]; ok {
 				name = pre
 			}
-			if g.oldUser(name, rel, true) < 0 {
+			if atLoad || g.oldUser(name, rel, true) < 0 {
 				g.label(o.Section)
 			}
 		}
 	}
 	for _, fd := range carried {
-		visit(fd.Post.Relocs)
 		for _, e := range fd.Post.Entries {
 			if carriedEntry(e.Special.Name) {
-				visit(e.Relocs)
+				visit(e.Relocs, true)
 			}
 		}
 	}
+	for _, fd := range carried {
+		visit(fd.Post.Relocs, false)
+	}
 	for _, dd := range res.CarriedData() {
-		visit(dd.Post.Relocs)
+		visit(dd.Post.Relocs, false)
 	}
 }
 
