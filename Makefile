@@ -4,6 +4,7 @@
 # make test   all tests: unit tests, then the lab tests on a real Debian kernel
 # make bench  benchmarks, each with a baseline measured in the same run
 # make lint   gofmt, go vet
+# make deb    the Debian package (packaging/deb), in bin/
 
 GO       ?= go
 KERNEL   ?= debian:6.1.0-55-amd64
@@ -32,7 +33,7 @@ export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit fuzz testdata demo bench soak install lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench soak install install-kmod-src deb lint clean
 
 all: build
 
@@ -67,6 +68,9 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/elfdiff
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/update
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/sign
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/modsig
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/repo
 
 # Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
 # One package at a time (-p 1): two emulated guests on two cores slow each
@@ -79,10 +83,11 @@ demo: deps build
 	./scripts/demo.sh $(KERNEL)
 
 # The soak: 1000 apply/undo cycles of an update under load on every CPU,
-# with the replaced function called from NMIs (TestFtraceNMI), on amd64.
+# with the replaced function called from NMIs (TestFtraceNMI) on amd64, and
+# the same cycles on arm64 (TestApplyARM64/cycles).
 soak: deps testdata build
-	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL)" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
-		$(GO) test -count=1 -run '^TestFtraceNMI$$' -v -timeout 60m ./internal/apply
+	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL) debian:6.1.0-55-arm64" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
+		$(GO) test -count=1 -run '^(TestFtraceNMI|TestApplyARM64)$$' -v -timeout 90m ./internal/apply
 
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
@@ -91,10 +96,29 @@ bench: deps testdata build
 # Installs the CLI and the engine's sources, which create builds for each
 # target kernel (found in $(PREFIX)/share/ksplice/kmod-src).
 PREFIX ?= /usr/local
-install: build
+install: build install-kmod-src
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ksplice
+
+install-kmod-src:
 	cd kmod-src && for f in $$(git ls-files -- '*.c' '*.h' Kbuild 2>/dev/null || find . -name '*.[ch]' -o -name Kbuild); do \
 		install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/ksplice/kmod-src/$$f; done
+
+# The Debian package, built with dpkg-deb (packaging/deb/build.sh): the
+# binary, the engine sources, the systemd unit, man pages and completion
+# generated from the command tree. DEB_VERSION is a native version that
+# sorts by commit time; DEB_UNIT is the unit apply --boot comes with.
+DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_VERSION ?= $(shell git log -1 --format=0~%cd.g%h --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0~dev)
+DEB_UNIT    ?= packaging/systemd/ksplice.service
+DEB         ?= bin/ksplice_$(DEB_VERSION)_$(DEB_ARCH).deb
+GENDOCS     := bin/ksplice-gendocs
+
+$(GENDOCS): FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ksplice-gendocs
+
+deb: $(GENDOCS)
+	GOARCH=$(DEB_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/deb-$(DEB_ARCH)/ksplice ./cmd/ksplice
+	./packaging/deb/build.sh $(DEB) bin/deb-$(DEB_ARCH)/ksplice $(GENDOCS) $(DEB_VERSION) $(DEB_ARCH) $(DEB_UNIT)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -20,18 +20,22 @@ $ksplice lab fetch "$kernel"
 say "The patch"
 sed -n '/^diff /,$p' "$patch"
 
-say "ksplice create: build an update for $kernel from the patch"
-$ksplice create --kernel "$kernel" --id demo -o "$work/demo.tar" "$patch"
+say "ksplice keygen: a key to sign updates with (the machine trusts its .pub)"
+$ksplice keygen -o "$work/demo" --comment "ksplice demo key"
+
+say "ksplice create: build an update for $kernel from the patch, signed"
+$ksplice create --kernel "$kernel" --id demo --sign "$work/demo.key" -o "$work/demo.tar" "$patch"
 
 say "ksplice inspect"
 $ksplice inspect "$work/demo.tar"
 
-say "Boot $kernel in QEMU; apply the update, undo it"
+say "Boot $kernel in QEMU (trusting the demo key); apply the update, undo it"
 cat > "$work/demo.sh" <<'GUEST'
 set -e
 show() { echo "\$ $*"; "$@"; }
 show uname -r
 show cat /proc/cmdline
+show ls /etc/ksplice/keys.d
 show ksplice apply demo.tar
 show cat /proc/cmdline
 show ksplice list
@@ -39,4 +43,5 @@ show ksplice undo demo
 show cat /proc/cmdline
 show ksplice list
 GUEST
-$ksplice lab run --kernel "$kernel" --file "$work/demo.tar" --file "$work/demo.sh" -- sh demo.sh
+$ksplice lab run --kernel "$kernel" --file "$work/demo.tar" --file "$work/demo.sh" \
+	--file "$work/demo.pub:/etc/ksplice/keys.d/demo.pub" -- sh demo.sh

@@ -3,6 +3,9 @@
 # Debian packages (only those missing) and the Go modules of go.mod.
 # Runs apt-get as root, through sudo when not root.
 # rustc (Debian's) builds the Rust test objects of testdata/rust.
+# minisign checks that ksplice's signatures and keys are minisign's own formats.
+# lintian and file check the Debian package make deb builds (packaging/deb);
+# jq runs the jq programs of the CI pipelines in docs/ci on ksplice's --json.
 # qemu-user runs the arm64 kernel's own gcc (fetched by the lab) on an
 # amd64 host; it registers nothing with binfmt_misc (its recommended
 # qemu-user-binfmt would, and is not installed: --no-install-recommends).
@@ -10,12 +13,14 @@ set -eu
 
 pkgs="
 	bc bison flex cpio xz-utils zstd rsync patch kmod make gcc gcc-12
+	lintian file jq
 	libelf-dev libssl-dev dwarves
 	qemu-system-x86 qemu-system-arm
 	busybox-static
 	gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
 	qemu-user
 	rustc
+	minisign
 "
 
 sudo=""

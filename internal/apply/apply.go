@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/renameio/v2"
 	"github.com/ksplice-go/ksplice/internal/kmod"
+	"github.com/ksplice-go/ksplice/internal/modsig"
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -36,6 +38,9 @@ var (
 	ErrWrongKernel = fmt.Errorf("%w: update built for another kernel", verdict.ErrRefused)
 	// ErrTargetNotLoaded means a module the update patches is not loaded.
 	ErrTargetNotLoaded = fmt.Errorf("%w: target module not loaded", verdict.ErrRefused)
+	// ErrModulesUnsigned means the kernel loads only signed modules and
+	// the update's are not.
+	ErrModulesUnsigned = fmt.Errorf("%w: the update's modules are not signed", verdict.ErrRefused)
 )
 
 // Record is what is kept about an applied update.
@@ -54,6 +59,12 @@ type Record struct {
 	// (list fills it in): recorded but not applied in the kernel, or
 	// applied in the kernel with no record.
 	Disagreement string `json:"disagreement,omitempty"`
+	// SignedBy is the id of the trusted key that signed the update; ""
+	// when it was applied unsigned (--allow-unsigned).
+	SignedBy string `json:"signed_by,omitempty"`
+	// Tarball is the copy of the update kept for re-applying it at boot,
+	// relative to the state directory ("updates/ID.tar").
+	Tarball string `json:"tarball,omitempty"`
 }
 
 // Options control Apply and Undo.
@@ -63,6 +74,18 @@ type Options struct {
 	// SysfsRoot is the engine's sysfs directory, read by List; default
 	// kmod.SysfsRoot.
 	SysfsRoot string
+	// Trusted are the keys an update must be signed by (see
+	// sign.LoadTrusted), read from KeysDir, which messages name.
+	Trusted []sign.PublicKey
+	KeysDir string
+	// AllowUnsigned applies an update that is unsigned, or signed by a
+	// key that is not trusted, with a warning. A signature that does not
+	// verify with the trusted key it names is refused all the same.
+	AllowUnsigned bool
+
+	// seq, when set, is the order the update keeps: Boot re-applies
+	// each update in its recorded place.
+	seq int
 }
 
 func (o *Options) defaults() {
@@ -75,6 +98,35 @@ func (o *Options) defaults() {
 }
 
 func recordPath(dir, id string) string { return filepath.Join(dir, "updates", id+".json") }
+
+// tarballName is where the copy of an applied update is kept, relative to
+// the state directory.
+func tarballName(id string) string { return filepath.Join("updates", id+".tar") }
+
+// checkSignature verifies u against the trusted keys and returns the
+// signing key's id; see Options.AllowUnsigned. The refusal says what to
+// do about it.
+func checkSignature(u *update.Update, o Options) (string, error) {
+	id, err := u.Verify(o.Trusted)
+	if err == nil {
+		return id, nil
+	}
+	keys := o.KeysDir
+	if keys == "" {
+		keys = sign.DefaultTrustedDir
+	}
+	switch {
+	case o.AllowUnsigned && (errors.Is(err, sign.ErrUnsigned) || errors.Is(err, sign.ErrUntrustedKey)):
+		fmt.Fprintf(o.Log, "apply: warning: %v; applying it anyway (--allow-unsigned)\n", err)
+		return "", nil
+	case errors.Is(err, sign.ErrUnsigned):
+		return "", fmt.Errorf("%w: sign it (ksplice create --sign KEY, or ksplice sign --key KEY UPDATE.tar) with a key whose public half is in %s, or pass --allow-unsigned", err, keys)
+	case errors.Is(err, sign.ErrUntrustedKey):
+		return "", fmt.Errorf("%w: install that key's public key in %s if you trust it, or pass --allow-unsigned", err, keys)
+	default:
+		return "", fmt.Errorf("%w: do not apply it", err)
+	}
+}
 
 // Apply applies u to the running kernel: checks it is for this kernel,
 // loads the engine if needed and the update's modules, and asks the engine
@@ -91,6 +143,10 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	if release != m.Kernel.Release || machine != m.Kernel.Machine {
 		return nil, fmt.Errorf("%w: %s is for %s (%s); this kernel is %s (%s)", ErrWrongKernel, m.ID, m.Kernel.Release, m.Kernel.Machine, release, machine)
 	}
+	signedBy, err := checkSignature(u, o)
+	if err != nil {
+		return nil, err
+	}
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("apply %s: %w", m.ID, kmod.ErrNotRoot)
 	}
@@ -98,13 +154,17 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		if st, _ := (kmod.Update{ID: m.EngineID(m.Targets[0])}).Stage(); st == "applied" {
 			return rec, fmt.Errorf("%s: %w", m.ID, ErrAlreadyApplied)
 		}
-		// A record the kernel does not back is from before a reboot.
-		os.Remove(recordPath(o.StateDir, m.ID))
+		// A record the kernel does not back is from before a reboot, or
+		// for another kernel: it stays until this apply replaces it, so
+		// that a failed apply leaves it for the next boot to retry.
 	}
 	for _, t := range m.Targets {
 		if t.Name != "vmlinux" && !kmod.Loaded(t.Name) {
 			return nil, fmt.Errorf("%w: %s patches module %s, which is not loaded (load it first)", ErrTargetNotLoaded, m.ID, t.Name)
 		}
+	}
+	if err := checkModuleSignatures(u); err != nil {
+		return nil, err
 	}
 
 	// undo holds what to take back, newest last. A step of the rollback
@@ -145,7 +205,7 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
-		Targets: m.Targets, StopMachineNs: map[string]int64{}}
+		Targets: m.Targets, StopMachineNs: map[string]int64{}, SignedBy: signedBy}
 	// Each target's module is one engine update, applied in one
 	// stop_machine; an update of several targets is applied target by
 	// target and taken back whole if one of them is refused.
@@ -164,6 +224,17 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		rec.StopMachineNs[t.Name], _ = upd.StopMachineNs()
 	}
 	seq, err := nextSeq(o.StateDir)
+	if o.seq > 0 {
+		seq = o.seq
+	}
+	if err == nil && len(u.Raw) > 0 {
+		// The update as read, signature and all, so that apply --boot
+		// can verify and apply it again after a reboot.
+		rec.Tarball = tarballName(m.ID)
+		if err = os.MkdirAll(filepath.Join(o.StateDir, "updates"), 0o755); err == nil {
+			err = renameio.WriteFile(filepath.Join(o.StateDir, rec.Tarball), u.Raw, 0o600)
+		}
+	}
 	if err == nil {
 		rec.Seq = seq
 		err = writeRecord(o.StateDir, rec)
@@ -172,6 +243,37 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		return nil, rollbackApplied(o, rec, rollback(fmt.Errorf("apply %s: record it: %w", m.ID, err)), &stillApplied)
 	}
 	return rec, nil
+}
+
+// checkModuleSignatures refuses, before anything is loaded, an update
+// whose modules carry no signature when the kernel loads only signed
+// ones: the kernel would refuse the first of them anyway, with a message in
+// dmesg only. Whether the key is one the kernel trusts only the kernel can
+// tell (kmod.Load reports its refusal as kmod.ErrSignatureRejected).
+func checkModuleSignatures(u *update.Update) error {
+	required, why := kmod.ModuleSigRequired()
+	if !required {
+		return nil
+	}
+	m := u.Manifest
+	var names []string
+	if !kmod.Loaded(CoreModule) {
+		names = append(names, m.Core)
+	}
+	for _, t := range m.Targets {
+		names = append(names, t.Module)
+	}
+	var unsigned []string
+	for _, n := range names {
+		if _, err := modsig.Parse(u.Files[n]); err != nil {
+			unsigned = append(unsigned, n)
+		}
+	}
+	if len(unsigned) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: this kernel loads only signed modules (%s), and %s of %s carry no signature; nothing was loaded. Create the update with --module-sign-key KEY --module-sign-cert CERT, with a key this kernel trusts (built in, or enrolled with mokutil --import)",
+		ErrModulesUnsigned, why, strings.Join(unsigned, ", "), m.ID)
 }
 
 // rollbackApplied finishes a failed apply whose rollback could not reverse
@@ -230,6 +332,9 @@ func Undo(id string, o Options) (*Record, error) {
 	if err := os.Remove(recordPath(o.StateDir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	if err := os.Remove(filepath.Join(o.StateDir, tarballName(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	unloadCoreIfIdle(o.StateDir)
 	return rec, errors.Join(errs...)
 }
@@ -246,6 +351,7 @@ func List(o Options) ([]*Record, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	release, _, _ := kmod.Uname()
 	recorded := map[string]bool{}
 	var recs []*Record
 	for _, e := range ents {
@@ -268,10 +374,12 @@ func List(o Options) ([]*Record, error) {
 			if rec.Stage == "" || st != "applied" {
 				rec.Stage = st
 			}
-			switch st {
-			case "applied":
-			case "missing":
-				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel does not have %s (rebooted since?)", eid)
+			switch {
+			case st == "applied":
+			case rec.Kernel != "" && rec.Kernel != release:
+				rec.Disagreement = fmt.Sprintf("recorded for kernel %s; this kernel is %s (apply --boot re-applies it when %s runs)", rec.Kernel, release, rec.Kernel)
+			case st == "missing":
+				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel does not have %s (rebooted since? apply --boot re-applies it)", eid)
 			default:
 				rec.Disagreement = fmt.Sprintf("recorded as applied, but the kernel has %s %s", eid, st)
 			}
@@ -295,11 +403,17 @@ func List(o Options) ([]*Record, error) {
 	return recs, nil
 }
 
-// unloadCoreIfIdle unloads the engine when no update is recorded.
+// unloadCoreIfIdle unloads the engine when no update is recorded for the
+// running kernel (records of other kernels wait for apply --boot there).
 func unloadCoreIfIdle(stateDir string) {
+	release, _, _ := kmod.Uname()
 	ents, _ := os.ReadDir(filepath.Join(stateDir, "updates"))
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".json") {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if rec, err := readRecord(stateDir, id); err != nil || rec.Kernel == "" || rec.Kernel == release {
 			return
 		}
 	}

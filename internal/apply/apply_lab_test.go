@@ -20,6 +20,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
 )
@@ -172,6 +173,38 @@ func TestApplyBadInput(t *testing.T) {
 	}
 	mod := res.Manifest.Targets[0].Module
 	bad := t.TempDir()
+	// The guest trusts key; every update here is signed by it but those
+	// about signatures, so that each refusal is the one the case is for.
+	key, pub := testKey(t)
+	other, otherPub := testKey(t)
+	pubFile := filepath.Join(bad, "test.pub")
+	pb, _ := pub.MarshalText()
+	if err := os.WriteFile(pubFile, pb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile := func(name string, b []byte) string {
+		p := filepath.Join(bad, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	resign := func(u *update.Update, k sign.PrivateKey) []byte {
+		b, err := update.Resign(u, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	unsigned := writeFile("unsigned.tar", u.Raw)
+	untrusted := writeFile("untrusted.tar", resign(u, other))
+	signedGood := resign(u, key)
+	// The manifest's description edited after signing: every checksum
+	// still matches, only the signature tells.
+	badsig := writeFile("badsig.tar", editManifest(t, signedGood, func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"description": "`), []byte(`"description": "EVIL `), 1)
+	}))
+	good = writeFile("good.tar", signedGood)
 	write := func(name string, edit func(m *update.Manifest, files map[string][]byte)) string {
 		m := u.Manifest
 		m.Targets = append([]update.Target(nil), m.Targets...)
@@ -181,7 +214,7 @@ func TestApplyBadInput(t *testing.T) {
 		}
 		edit(&m, files)
 		var buf bytes.Buffer
-		if err := update.Write(&buf, &m, files); err != nil {
+		if err := update.WriteSigned(&buf, &m, files, key); err != nil {
 			t.Fatal(err)
 		}
 		p := filepath.Join(bad, name)
@@ -207,8 +240,8 @@ func TestApplyBadInput(t *testing.T) {
 	})
 	t.Logf("mismatch: old code of version_proc_show changed at +%#x", off)
 
-	files := []lab.File{scriptFile(t), {Host: good, Guest: "/root/good.tar"}}
-	for _, p := range []string{tampered, wrongRelease, wrongArch, truncated, mismatch} {
+	files := []lab.File{scriptFile(t), {Host: good, Guest: "/root/good.tar"}, {Host: pubFile, Guest: "/etc/ksplice/keys.d/test.pub"}}
+	for _, p := range []string{tampered, wrongRelease, wrongArch, truncated, mismatch, unsigned, untrusted, badsig} {
 		files = append(files, lab.File{Host: p, Guest: "/root/" + filepath.Base(p)})
 	}
 	script := `. ./lib.sh
@@ -219,6 +252,10 @@ run 3 ksplice apply release.tar; same
 run 3 ksplice apply arch.tar; same
 run 1 ksplice apply truncated.tar; same
 run 3 ksplice apply mismatch.tar; same
+run 3 ksplice apply unsigned.tar; same
+run 3 ksplice apply untrusted.tar; same
+run 3 ksplice apply badsig.tar; same
+run 3 ksplice apply --allow-unsigned badsig.tar; same
 run 1 ksplice undo unknown_id; same
 chmod 755 /root; chmod 644 good.tar
 mkdir -p /etc; grep -q '^nobody:' /etc/passwd 2>/dev/null || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
@@ -241,6 +278,10 @@ echo PASS
 		{"apply release.tar", "6.1.0-99-amd64"},
 		{"apply arch.tar", "aarch64"},
 		{"apply mismatch.tar", "version_proc_show"},
+		{"apply unsigned.tar", "not signed"},
+		{"apply untrusted.tar", "untrusted key (key " + otherPub.ID() + ")"},
+		{"apply badsig.tar", "bad signature (key " + pub.ID() + ")"},
+		{"apply --allow-unsigned badsig.tar", "bad signature (key " + pub.ID() + ")"},
 		{"undo unknown_id", "unknown_id"},
 		{"id -u; ksplice apply good.tar", "root"},
 		{"nobody -c ksplice undo " + res.ID, "root"},
@@ -254,6 +295,50 @@ echo PASS
 			t.Errorf("%s: output %q does not mention %q", c.cmd, section[1], c.want)
 		}
 	}
+}
+
+// testKey makes a key pair for signing updates in a test.
+func testKey(t *testing.T) (sign.PrivateKey, sign.PublicKey) {
+	t.Helper()
+	priv, pub, err := sign.GenerateKey("ksplice test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+// editManifest returns the update tarball tarb with its manifest's bytes
+// changed by edit, and everything else as it was (signature included).
+func editManifest(t *testing.T, tarb []byte, edit func([]byte) []byte) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(tarb))
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Name == update.ManifestName {
+			b = edit(b)
+		}
+		hdr.Size = int64(len(b))
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // shq quotes s for sh.
@@ -405,9 +490,9 @@ func TestApplyStacked(t *testing.T) {
 		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
 	}
 	out := labtest.Run(t, lab.RunOptions{Files: files, Command: []string{"sh", "-c", `
-ksplice apply stack2.tar >/dev/null 2>&1; echo "apply2-alone $?"
-ksplice apply stack1.tar >/dev/null; echo "apply1 $?"
-ksplice apply stack2.tar >/dev/null; echo "apply2 $?"
+ksplice apply --allow-unsigned stack2.tar >/dev/null 2>&1; echo "apply2-alone $?"
+ksplice apply --allow-unsigned stack1.tar >/dev/null; echo "apply1 $?"
+ksplice apply --allow-unsigned stack2.tar >/dev/null; echo "apply2 $?"
 echo "cmdline $(cat /proc/cmdline)"
 ksplice undo stack1 >/dev/null 2>&1; echo "undo1-first $?"
 echo "cmdline $(cat /proc/cmdline)"
@@ -415,11 +500,11 @@ ksplice undo stack2 >/dev/null; echo "undo2 $?"
 ksplice undo stack1 >/dev/null; echo "undo1 $?"
 echo "cmdline $(cat /proc/cmdline)"
 ksplice list
-ksplice apply stack1.tar >/dev/null; ksplice apply indep.tar >/dev/null; echo "apply-indep $?"
+ksplice apply --allow-unsigned stack1.tar >/dev/null; ksplice apply --allow-unsigned indep.tar >/dev/null; echo "apply-indep $?"
 ksplice undo stack1 >/dev/null; echo "undo-older-independent $?"
 echo "indep-version $(grep -c 'ksplice: live-patched' /proc/version) cmdline-patched $(grep -c ksplice= /proc/cmdline)"
 ksplice undo indep >/dev/null; echo "undo-indep $?"
-ksplice apply stack1.tar >/dev/null && ksplice apply stack2.tar >/dev/null
+ksplice apply --allow-unsigned stack1.tar >/dev/null && ksplice apply --allow-unsigned stack2.tar >/dev/null
 ksplice undo --all --json | tr -d ' \n'; echo
 echo "after-all $(cat /proc/cmdline) $(ksplice list)"`}})
 	want := []string{
@@ -471,7 +556,7 @@ func TestApplyHookVeto(t *testing.T) {
 	}
 	run := labtest.Run(t, lab.RunOptions{Files: []lab.File{{Host: out, Guest: "/root/veto.tar"}}, Command: []string{"sh", "-c", `
 before=$(cat /proc/cmdline)
-ksplice apply veto.tar; echo "apply $?"
+ksplice apply --allow-unsigned veto.tar; echo "apply $?"
 [ "$(cat /proc/cmdline)" = "$before" ] && echo "cmdline unchanged"
 ksplice list
 grep -c ksplice /proc/modules || true`}})

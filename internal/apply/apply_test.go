@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksplice-go/ksplice/internal/kmod"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -108,5 +109,59 @@ func TestListReconciles(t *testing.T) {
 	}
 	if _, ok := got["idle"]; ok || len(recs) != 3 {
 		t.Errorf("List = %d records (%v), want good, multi, stray", len(recs), got)
+	}
+}
+
+// TestBootWithoutTheKernel: apply --boot's decisions that come before any
+// module is loaded: records of another kernel are skipped and kept, in
+// their order; a record of this kernel without the update's copy, or
+// whose copy is another update, fails and is kept for the next boot.
+func TestBootWithoutTheKernel(t *testing.T) {
+	release, _, err := kmod.Uname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, sys := t.TempDir(), t.TempDir()
+	rec := func(id string, seq int, kernel, tarball string) {
+		r := &Record{ID: id, Seq: seq, Kernel: kernel, Tarball: tarball,
+			Targets: []update.Target{{Name: "vmlinux", Module: "ksplice_" + id + "_vmlinux.ko"}}}
+		if err := writeRecord(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("later", 7, "0.0.0-other", "updates/later.tar")
+	rec("first", 2, "0.0.0-other", "updates/first.tar")
+	rec("nocopy", 3, release, "")
+	rec("wrongcopy", 4, release, "updates/wrongcopy.tar")
+	m := &update.Manifest{ID: "someone_else", Core: "ksplice.ko", Kernel: update.Kernel{Release: release},
+		Targets: []update.Target{{Name: "vmlinux", Module: "m.ko"}}}
+	f, err := os.Create(filepath.Join(dir, "updates", "wrongcopy.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := update.Write(f, m, map[string][]byte{"ksplice.ko": {1}, "m.ko": {2}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	res, err := Boot(Options{StateDir: dir, SysfsRoot: sys})
+	if err == nil || !strings.Contains(err.Error(), "nocopy") || !strings.Contains(err.Error(), "wrongcopy") {
+		t.Errorf("Boot error = %v; want the two failures named", err)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, r.ID+":"+r.Result)
+	}
+	want := "first:skipped nocopy:failed wrongcopy:failed later:skipped"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Boot = %v, want %s", got, want)
+	}
+	if !strings.Contains(res[0].Reason, "recorded for kernel 0.0.0-other; this kernel is "+release) ||
+		!strings.Contains(res[1].Reason, "no copy") || !strings.Contains(res[2].Reason, "holds update someone_else") {
+		t.Errorf("reasons: %q, %q, %q", res[0].Reason, res[1].Reason, res[2].Reason)
+	}
+	recs, _ := readRecords(dir)
+	if len(recs) != 4 {
+		t.Errorf("%d records left, want all 4 kept", len(recs))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/create"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -33,6 +34,9 @@ type createOptions struct {
 	After         []string
 	Hooks         string
 	AllowData     []string
+	Sign          string
+	ModSignKey    string
+	ModSignCert   string
 	Patch         string
 }
 
@@ -88,6 +92,9 @@ change of SYMBOL, whose live value the hooks set and restore.`,
 	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
 	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
 	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
+	f.StringVar(&opts.Sign, "sign", "", "sign the update with this secret key (ksplice keygen; password in $"+PasswordEnv+" if encrypted)")
+	f.StringVar(&opts.ModSignKey, "module-sign-key", "", "sign the update's kernel modules with this private key (PEM), with the kernel's scripts/sign-file")
+	f.StringVar(&opts.ModSignCert, "module-sign-cert", "", "with --module-sign-key: its X.509 certificate (PEM or DER), which the target kernel must trust")
 	return cmd
 }
 
@@ -110,6 +117,17 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	if len(opts.AllowData) > 0 && opts.Hooks == "" {
 		return fmt.Errorf("%w: --allow-data %s: the running kernel keeps the old value of changed data; add hooks (--hooks FILE.c) that set the new value in post_apply and restore it in post_reverse",
 			verdict.ErrRefused, strings.Join(opts.AllowData, ", "))
+	}
+	if (opts.ModSignKey == "") != (opts.ModSignCert == "") {
+		return &usageError{errors.New("create: --module-sign-key and --module-sign-cert go together")}
+	}
+	// The key is read first: a wrong password should not cost a build.
+	var key *sign.PrivateKey
+	if opts.Sign != "" {
+		var err error
+		if key, err = readSigningKey(opts.Sign); err != nil {
+			return fmt.Errorf("--sign: %w", err)
+		}
 	}
 	p, err := srcpatch.ParseFile(opts.Patch)
 	if err != nil {
@@ -147,6 +165,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
 		Hooks: opts.Hooks, AllowData: opts.AllowData,
+		SignKey: key, ModuleSignKey: opts.ModSignKey, ModuleSignCert: opts.ModSignCert,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})
 	if err != nil {
@@ -176,6 +195,12 @@ func printCreate(w io.Writer, r *create.Result) {
 	var total int64
 	for _, st := range r.Stages {
 		total += st.Millis
+	}
+	if r.SignedBy != "" {
+		fmt.Fprintf(w, "signed by key %s\n", r.SignedBy)
+	}
+	if r.ModulesSignedBy != "" {
+		fmt.Fprintf(w, "modules signed for the kernel by %s\n", r.ModulesSignedBy)
 	}
 	fmt.Fprintf(w, "wrote %s in %.1fs\n", r.Output, float64(total)/1000)
 }

@@ -7,12 +7,20 @@ import (
 )
 
 // Exit codes are part of ksplice's interface: CI scripts branch on them.
-// Keep them stable.
+// Keep them stable. For the repository commands (docs/repository.md):
+// upgrade exits ExitOK with nothing to do, ExitError on a network or disk
+// error (nothing applied), ExitUsage with no repository given or
+// configured, and ExitRefused when the index's signature or a tarball's
+// sha256 does not verify (nothing applied) or the kernel refused an update;
+// publish exits ExitRefused on a conflicting id. Those refusals wrap
+// verdict.ErrRefused (repo.ErrSignature, repo.ErrChecksum,
+// repo.ErrConflict, repo.ErrUnsigned), so exitCode maps them like any
+// other.
 const (
 	ExitOK          = 0 // the command did what was asked
 	ExitError       = 1 // something went wrong; the message says what
 	ExitUsage       = 2 // the command line was wrong
-	ExitRefused     = 3 // the kernel or the patch said no, with a reason
+	ExitRefused     = 3 // the kernel, the patch or the update's signature said no, with a reason
 	ExitUnsupported = 4 // architecture, kernel or environment not supported
 )
 

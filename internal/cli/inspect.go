@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/update"
 )
 
@@ -54,16 +56,28 @@ func runInspect(opts *inspectOptions, s Streams) error {
 			return err
 		}
 	}
+	// Who signed it, as the signature claims; apply checks it against
+	// the trusted keys.
+	signer, serr := sign.SignatureKeyID(u.Signature)
 	if opts.JSON {
 		return writeJSON(s.Out, struct {
 			Manifest update.Manifest            `json:"manifest"`
+			SignedBy string                     `json:"signed_by,omitempty"`
 			Explain  map[string]*elfdiff.Result `json:"explain,omitempty"`
-		}{m, diffs})
+		}{m, signer, diffs})
 	}
 	w := s.Out
 	fmt.Fprintf(w, "update %s: %s\n", m.ID, m.Description)
 	fmt.Fprintf(w, "created %s by %s, format %d\n", m.Created.Format("2006-01-02 15:04:05 MST"), m.Tool, m.Format)
 	fmt.Fprintf(w, "kernel %s (%s), vermagic %q\n", m.Kernel.Release, m.Kernel.Machine, m.Kernel.Vermagic)
+	switch {
+	case serr == nil:
+		fmt.Fprintf(w, "signed by key %s (not verified here: apply verifies it against the trusted keys)\n", signer)
+	case errors.Is(serr, sign.ErrUnsigned):
+		fmt.Fprintln(w, "not signed")
+	default:
+		fmt.Fprintf(w, "signature: %v\n", serr)
+	}
 	for _, t := range m.Targets {
 		fmt.Fprintf(w, "target %s: module %s\n", t.Name, t.Module)
 		for _, f := range t.Functions {

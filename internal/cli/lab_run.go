@@ -20,10 +20,14 @@ type labRunOptions struct {
 	Modules     []string
 	Timeout     time.Duration
 	SMP         int
+	SerialTCG   bool
 	Memory      int
 	KVM         string
 	Console     string
 	GuestBinary string
+	Append      []string
+	Disk        string
+	DiskMount   string
 	Command     []string
 }
 
@@ -41,11 +45,19 @@ emulated.
 
 CMD's stdout and stderr stream to ours, and ksplice exits with CMD's exit
 status. The run fails, whatever CMD did, if the guest console shows an Oops,
-BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
+BUG, WARNING, Call Trace or panic, or if the timeout passes.
+
+--disk FILE gives the guest a persistent disk: a raw ext4 image (created, 64
+MiB, if missing) that the guest mounts at --disk-mount (` + lab.DefaultDiskMount + `,
+ksplice's state directory) before CMD and unmounts after it. Two runs with
+the same disk are two boots of one machine: what the first wrote there, the
+second finds. --append adds arguments to the guest kernel's command line.`,
 		Example: `  ksplice lab run --kernel debian:6.1.0-55-amd64 -- uname -r
   ksplice lab run --kernel debian:6.1.0-55-amd64 --file hello.ko -- insmod hello.ko
   ksplice lab run --kernel debian:6.1.0-55-amd64 --console boot.log -- dmesg
-  ksplice lab run --kernel debian:6.1.0-55-arm64 -- uname -m   # emulated on any host`,
+  ksplice lab run --kernel debian:6.1.0-55-arm64 -- uname -m   # emulated on any host
+  ksplice lab run --kernel debian:6.1.0-55-amd64 --append module.sig_enforce=1 -- cat /proc/cmdline
+  ksplice lab run --kernel debian:6.1.0-55-amd64 --disk state.img -- ksplice apply --boot`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Command = args
@@ -59,9 +71,13 @@ BUG, WARNING, Call Trace or panic, or if the timeout passes.`,
 	f.StringArrayVar(&opts.Modules, "module", nil, "load this module of the kernel image (and what it needs) before CMD; repeatable")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")
 	f.IntVar(&opts.SMP, "smp", 2, "virtual CPUs")
+	f.BoolVar(&opts.SerialTCG, "serial-tcg", false, "when emulating, run all virtual CPUs in one thread (for code that other CPUs rewrite while it runs)")
 	f.IntVar(&opts.Memory, "memory", 1024, "guest memory in MiB")
 	f.StringVar(&opts.KVM, "kvm", "auto", "hardware virtualisation: auto (only if a guest really boots with it), on, off")
 	f.StringVar(&opts.Console, "console", "", "keep the full guest console log in this file")
+	f.StringArrayVar(&opts.Append, "append", nil, "add this argument to the guest kernel's command line; repeatable")
+	f.StringVar(&opts.Disk, "disk", "", "persistent disk image (raw ext4; created if missing) the guest mounts at --disk-mount")
+	f.StringVar(&opts.DiskMount, "disk-mount", lab.DefaultDiskMount, "where the guest mounts --disk")
 	f.StringVar(&opts.GuestBinary, "guest-ksplice", "", "ksplice binary for the guest (default: this one, or bin/ksplice-linux-ARCH beside it)")
 	return cmd
 }
@@ -100,10 +116,14 @@ func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
 		Modules:     opts.Modules,
 		GuestBinary: guest,
 		SMP:         opts.SMP,
+		SerialTCG:   opts.SerialTCG,
 		MemoryMB:    opts.Memory,
 		KVM:         lab.KVMMode(opts.KVM),
 		Timeout:     opts.Timeout,
 		CacheDir:    opts.Cache,
+		KernelArgs:  opts.Append,
+		Disk:        opts.Disk,
+		DiskMount:   opts.DiskMount,
 		Stdout:      s.Out,
 		Stderr:      s.ErrOut,
 	}

@@ -75,6 +75,11 @@ tried on the exact kernel it is meant for before it is rolled out.`,
 		newListCmd(s),
 		newUndoCmd(s),
 		newDiffCmd(s),
+		newPublishCmd(s),
+		newUpgradeCmd(s),
+		newShowCmd(s),
+		newKeygenCmd(s),
+		newSignCmd(s),
 	)
 	return root
 }

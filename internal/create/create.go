@@ -26,7 +26,9 @@ import (
 	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/modsig"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
+	"github.com/ksplice-go/ksplice/internal/sign"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -61,9 +63,15 @@ type Options struct {
 	// may leave to the hooks: elfdiff's "data-changed" refusal of them
 	// becomes a warning. Only with Hooks.
 	AllowData []string
-	Tool      string    // "ksplice VERSION", recorded in the manifest
-	Log       io.Writer // progress lines
-	Now       func() time.Time
+	// SignKey, if set, signs the manifest (update.WriteSigned).
+	SignKey *sign.PrivateKey
+	// ModuleSignKey and ModuleSignCert, if set, sign every module of the
+	// update (the engine too) with the kernel's scripts/sign-file, for
+	// kernels that only load signed modules.
+	ModuleSignKey, ModuleSignCert string
+	Tool                          string    // "ksplice VERSION", recorded in the manifest
+	Log                           io.Writer // progress lines
+	Now                           func() time.Time
 }
 
 // Stage is one timed step of Create.
@@ -74,13 +82,18 @@ type Stage struct {
 
 // Result is what Create made.
 type Result struct {
-	ID       string                     `json:"id"`
-	Output   string                     `json:"output"`
-	Manifest *update.Manifest           `json:"manifest"`
-	Plan     *Plan                      `json:"plan"`
-	Stages   []Stage                    `json:"stages"`
-	Warnings []string                   `json:"warnings,omitempty"`
-	Diffs    map[string]*elfdiff.Result `json:"-"`
+	ID       string           `json:"id"`
+	Output   string           `json:"output"`
+	Manifest *update.Manifest `json:"manifest"`
+	Plan     *Plan            `json:"plan"`
+	Stages   []Stage          `json:"stages"`
+	Warnings []string         `json:"warnings,omitempty"`
+	// SignedBy is the id of the key that signed the manifest (--sign).
+	SignedBy string `json:"signed_by,omitempty"`
+	// ModulesSignedBy is the subject of the certificate whose key signed
+	// the modules for the kernel (--module-sign-key).
+	ModulesSignedBy string                     `json:"modules_signed_by,omitempty"`
+	Diffs           map[string]*elfdiff.Result `json:"-"`
 }
 
 // Create builds the update. Refusals wrap verdict.ErrRefused and name what
@@ -130,7 +143,7 @@ type stage struct {
 
 // stages lists the steps of a creation, in order.
 func (c *creation) stages() []stage {
-	return []stage{
+	st := []stage{
 		{"resolve", c.resolve},
 		{"plan", c.planObjects},
 		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
@@ -139,8 +152,11 @@ func (c *creation) stages() []stage {
 		{"build-engine", c.buildEngine}, // before generate: its exports
 		{"generate", c.generate},
 		{"build-modules", c.buildModules},
-		{"write", c.write},
 	}
+	if c.o.ModuleSignKey != "" {
+		st = append(st, stage{"sign-modules", c.signModules})
+	}
+	return append(st, stage{"write", c.write})
 }
 
 var stageTitle = map[string]string{
@@ -155,6 +171,7 @@ var stageTitle = map[string]string{
 	"generate":       "generating the update modules",
 	"build-engine":   "building the engine module (cached per kernel)",
 	"build-modules":  "building the update modules",
+	"sign-modules":   "signing the modules for the kernel (--module-sign-key)",
 	"write":          "writing the update",
 }
 
@@ -494,9 +511,42 @@ func (c *creation) buildModules(ctx context.Context) error {
 	return nil
 }
 
-func (c *creation) write(context.Context) error {
-	if err := writeTarball(c.res.Output, c.manifest, c.files); err != nil {
+// signModules signs every module of the update, the engine too, with the
+// kernel's own scripts/sign-file and the digest its modules use. It signs
+// copies: the engine's build is cached unsigned for other updates.
+func (c *creation) signModules(ctx context.Context) error {
+	signer, err := modsig.Signer(c.o.ModuleSignCert)
+	if err != nil {
+		return fmt.Errorf("--module-sign-cert: %w", err)
+	}
+	tool, err := modsig.FindSignFile(c.k.Headers, c.k.Build)
+	if err != nil {
 		return err
+	}
+	hash, err := modsig.HashAlgo(c.k.Config)
+	if err != nil {
+		return err
+	}
+	names := []string{c.manifest.Core}
+	for _, t := range c.manifest.Targets {
+		names = append(names, t.Module)
+	}
+	for _, n := range names {
+		if c.files[n], err = modsig.Sign(ctx, tool, hash, c.o.ModuleSignKey, c.o.ModuleSignCert, c.files[n]); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	fmt.Fprintf(c.o.Log, "create: signed %d modules (%s, %s)\n", len(names), signer, hash)
+	c.res.ModulesSignedBy = signer
+	return nil
+}
+
+func (c *creation) write(context.Context) error {
+	if err := writeTarball(c.res.Output, c.manifest, c.files, c.o.SignKey); err != nil {
+		return err
+	}
+	if c.o.SignKey != nil {
+		c.res.SignedBy = c.o.SignKey.ID()
 	}
 	c.res.Manifest = c.manifest
 	return nil
@@ -672,13 +722,18 @@ func (e *RefusedError) Unwrap() []error {
 
 // writeTarball writes the update beside its final name and renames it into
 // place, so that a failed create never leaves a partial tarball.
-func writeTarball(out string, m *update.Manifest, files map[string][]byte) error {
+func writeTarball(out string, m *update.Manifest, files map[string][]byte, key *sign.PrivateKey) error {
 	t, err := renameio.NewPendingFile(out, renameio.WithPermissions(0o644))
 	if err != nil {
 		return err
 	}
 	defer t.Cleanup()
-	if err := update.Write(t, m, files); err != nil {
+	if key != nil {
+		err = update.WriteSigned(t, m, files, *key)
+	} else {
+		err = update.Write(t, m, files)
+	}
+	if err != nil {
 		return err
 	}
 	return t.CloseAtomicallyReplace()

@@ -23,7 +23,29 @@ var (
 	// ErrAborted means the engine refused to apply or reverse an update;
 	// the *AbortError says why.
 	ErrAborted = fmt.Errorf("%w by the kernel", verdict.ErrRefused)
+	// ErrSignatureRejected means the kernel refused to load a module for
+	// its signature: unsigned, signed by a key it does not trust, or not
+	// matching.
+	ErrSignatureRejected = fmt.Errorf("%w: the kernel rejected the module's signature", verdict.ErrRefused)
 )
+
+// ModuleSigRequired reports whether the running kernel loads only modules
+// signed by a key it trusts, and what makes it so: "module.sig_enforce=1"
+// (CONFIG_MODULE_SIG_FORCE, or the boot parameter) or the lockdown LSM
+// in integrity or confidentiality mode (read where securityfs is mounted).
+func ModuleSigRequired() (bool, string) {
+	if b, err := os.ReadFile("/sys/module/module/parameters/sig_enforce"); err == nil && strings.TrimSpace(string(b)) == "Y" {
+		return true, "module.sig_enforce=1"
+	}
+	if b, err := os.ReadFile("/sys/kernel/security/lockdown"); err == nil {
+		for _, mode := range []string{"integrity", "confidentiality"} {
+			if strings.Contains(string(b), "["+mode+"]") {
+				return true, "lockdown=" + mode
+			}
+		}
+	}
+	return false, ""
+}
 
 // AbortError is the engine's reason for refusing a stage change, as read
 // from the update's abort_cause and abort_message.
@@ -73,6 +95,13 @@ func Load(name string, image []byte) error {
 		}
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("load %s: a module of that name is already loaded: %w", name, err)
+		}
+		// The module signature check's errors (kernel/module/signing.c):
+		// EKEYREJECTED for an unsigned module or an unknown key when
+		// signatures are enforced, EBADMSG and ENOPKG for a signature it
+		// cannot read.
+		if errors.Is(err, unix.EKEYREJECTED) || errors.Is(err, unix.ENOKEY) || errors.Is(err, unix.EBADMSG) || errors.Is(err, unix.ENOPKG) {
+			return fmt.Errorf("load %s: %w (%v): it loads modules signed by a key built into it or enrolled (MOK) only; create the update with --module-sign-key/--module-sign-cert of such a key (dmesg names the reason)", name, ErrSignatureRejected, err)
 		}
 		return fmt.Errorf("load %s: %w (see dmesg)", name, err)
 	}

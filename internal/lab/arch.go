@@ -41,6 +41,13 @@ type guest struct {
 	OutputModules []string
 	// KVMArgs are added when KVM is used.
 	KVMArgs []string
+	// DiskDevice is the QEMU -device of the persistent disk (a virtio
+	// block device), and DiskModules the modules of the image that make
+	// it appear and mount it (those built in are skipped). ext4 asks the
+	// crypto API for crc32c, which the guest, without a modprobe helper,
+	// cannot load on demand: it is loaded first.
+	DiskDevice  string
+	DiskModules []string
 }
 
 // guests is the lab's table of the architectures it boots.
@@ -55,6 +62,8 @@ var guests = []*guest{
 		OutputDev:   "ttyS1",
 		ErrorDev:    "ttyS2",
 		KVMArgs:     []string{"-cpu", "host"},
+		DiskDevice:  "virtio-blk-pci",
+		DiskModules: []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"},
 	},
 	// QEMU's virt machine has a single PL011 UART, the console; the
 	// command's streams go to ports of a virtio-serial device (vport0p1,
@@ -79,6 +88,8 @@ var guests = []*guest{
 		OutputPort:    "virtserialport,chardev=%s",
 		OutputModules: []string{"virtio_mmio", "virtio_console"},
 		KVMArgs:       []string{"-cpu", "host"},
+		DiskDevice:    "virtio-blk-device",
+		DiskModules:   []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"},
 	},
 }
 

@@ -44,13 +44,21 @@ const (
 	markerNotFound = "KSPLICE-LAB-NOTFOUND"
 	markerModule   = "KSPLICE-LAB-MODPROBE-FAILED"
 	markerNoPort   = "KSPLICE-LAB-NO-PORT"
+	markerNoDisk   = "KSPLICE-LAB-NO-DISK"
 )
+
+// guestDisk is the device of the lab's persistent disk (RunOptions.Disk),
+// the only virtio block device the guest has.
+const guestDisk = "/dev/vda"
 
 // initScript is the guest's /init. The command's stdout and stderr go to
 // ports of their own (serial, or virtio serial after loading the arch's
 // OutputModules), so that they reach the host's stdout and stderr
 // unmixed with kernel messages; its exit status is reported on the console.
-func initScript(g *guest, argv, modules []string) string {
+// With diskMount set, the persistent disk is mounted there before the
+// command runs (its modules are among modules) and unmounted after it, so
+// that what the command wrote is on the disk when the guest powers off.
+func initScript(g *guest, argv, modules []string, diskMount string) string {
 	quoted := make([]string, len(argv))
 	for i, s := range argv {
 		quoted[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -69,7 +77,7 @@ echo 0 > /proc/sys/kernel/kptr_restrict
 for m in %[8]s; do
 	modprobe "$m" || echo "%[9]s $m" > /dev/console
 done
-set -- %[4]s
+%[11]sset -- %[4]s
 if ! command -v "$1" >/dev/null 2>&1; then
 	echo "%[5]s $1" > /dev/console
 	echo "%[6]s 127" > /dev/console
@@ -79,10 +87,32 @@ else
 	echo "%[6]s $?" > /dev/console
 fi
 sync
-poweroff -f
+%[12]spoweroff -f
 `, guestWorkDir, g.OutputDev, g.ErrorDev, strings.Join(quoted, " "), markerNotFound, markerExit, markerStart,
-		strings.Join(modules, " "), markerModule, portSetup(g))
+		strings.Join(modules, " "), markerModule, portSetup(g), diskSetup(diskMount), diskTeardown(diskMount))
 }
+
+// diskSetup is the part of init that mounts the persistent disk at mount
+// ("" for none), once its device has appeared.
+func diskSetup(mount string) string {
+	if mount == "" {
+		return ""
+	}
+	return fmt.Sprintf(`n=0
+while [ ! -e %[1]s ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+mkdir -p %[2]s
+mount -t ext4 %[1]s %[2]s || { echo "%[3]s %[1]s %[2]s" > /dev/console; poweroff -f; }
+`, guestDisk, shellQuote(mount), markerNoDisk)
+}
+
+func diskTeardown(mount string) string {
+	if mount == "" {
+		return ""
+	}
+	return fmt.Sprintf("cd /\numount %s\n", shellQuote(mount))
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // portSetup is the part of init that readies the command's output ports.
 // Serial ports are there from boot and are set raw, so that no "\r" is
@@ -111,7 +141,7 @@ done
 
 // writeInitramfs writes an uncompressed newc archive: uncompressed because
 // the guest unpacks it faster than it could decompress it under emulation.
-func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File, argv, modules []string) error {
+func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File, argv, modules []string, diskMount string) error {
 	if err := checkStatic(ksplice, g.Arch); err != nil {
 		return err
 	}
@@ -127,7 +157,7 @@ func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File
 		cpio.Directory("usr/bin", 0o755),
 		cpio.Directory("usr/sbin", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", initScript(g, argv, modules), 0o755),
+		cpio.StaticFile("init", initScript(g, argv, modules, diskMount), 0o755),
 	}
 	add := func(host, guest string) error {
 		b, err := os.ReadFile(host)

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -74,7 +75,7 @@ func TestInitramfs(t *testing.T) {
 	os.WriteFile(extra, []byte("payload"), 0o600)
 	a := mustGuest(t, "amd64")
 	var buf bytes.Buffer
-	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"})
+	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestInitScriptPorts(t *testing.T) {
 			"for m in ext4; do", `"$@" < /dev/null > /dev/vport0p1 2> /dev/vport0p2`}},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
-			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"})
+			s := initScript(mustGuest(t, tc.arch), []string{"true"}, []string{"ext4"}, "")
 			at := 0
 			for _, want := range tc.inOrder {
 				i := strings.Index(s[at:], want)
@@ -174,7 +175,7 @@ func BenchmarkInitramfs(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var cw countWriter
-			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}, nil); err != nil {
+			if err := writeInitramfs(&cw, a, busybox, self, nil, []string{"true"}, nil, ""); err != nil {
 				b.Skip(err)
 			}
 			size = cw.n
@@ -254,5 +255,43 @@ func TestNotBuiltin(t *testing.T) {
 	}
 	if got := notBuiltin([]string{"ext4"}, nil); len(got) != 1 {
 		t.Errorf("with no modules.builtin: %q", got)
+	}
+}
+
+// TestDisk: the disk image is made once, an ext4 file system, and init
+// mounts it before the command and unmounts it after.
+func TestDisk(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := prepareDisk(context.Background(), img); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ext4 superblock is at 1024, its magic 0xEF53 at +0x38.
+	if len(b) != DiskSizeMB<<20 || b[1024+0x38] != 0x53 || b[1024+0x39] != 0xef {
+		t.Fatalf("disk image: %d bytes, magic %x %x; want %d MiB of ext4", len(b), b[1024+0x38], b[1024+0x39], DiskSizeMB)
+	}
+	// An existing disk is kept as it is.
+	b[4096] = 0x5a
+	os.WriteFile(img, b, 0o644)
+	if err := prepareDisk(context.Background(), img); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := os.ReadFile(img); b2[4096] != 0x5a {
+		t.Error("prepareDisk rewrote an existing disk")
+	}
+
+	s := initScript(mustGuest(t, "amd64"), []string{"ksplice", "apply", "--boot"}, []string{"virtio_blk", "ext4"}, "/var/lib/ksplice")
+	mount := strings.Index(s, "mount -t ext4 /dev/vda '/var/lib/ksplice'")
+	cmd := strings.Index(s, `"$@"`)
+	umount := strings.Index(s, "umount '/var/lib/ksplice'")
+	off := strings.Index(s, "poweroff -f\n")
+	if mount < 0 || cmd < 0 || umount < 0 || !(mount < cmd && cmd < umount && umount < strings.LastIndex(s, "poweroff -f\n")) || off < 0 {
+		t.Errorf("init does not mount, run, unmount in order:\n%s", s)
+	}
+	if s := initScript(mustGuest(t, "amd64"), []string{"true"}, nil, ""); strings.Contains(s, "/dev/vda") {
+		t.Errorf("init without a disk mounts one:\n%s", s)
 	}
 }

@@ -38,9 +38,26 @@ type RunOptions struct {
 	GuestBinary string   // statically linked ksplice for the guest's arch
 	SMP         int      // virtual CPUs; 0 means 2
 	MemoryMB    int      // guest memory; 0 means 1024
-	KVM         KVMMode  // "" means auto
-	Timeout     time.Duration
-	CacheDir    string // where the KVM probe's verdict is remembered
+	// SerialTCG runs every virtual CPU in one host thread when emulating
+	// (tcg,thread=single), for tests whose vCPUs execute code another vCPU
+	// rewrites. QEMU 7.2's multi-threaded TCG can keep running a stale
+	// translation of rewritten guest code: the soak saw a vCPU trap on an
+	// int3 at an ftrace site for ever while that same vCPU read the
+	// restored NOP there (docs/kernel-interface.md, "Soak"). Real CPUs
+	// (and KVM) refetch after the trap's IRET. Ignored under KVM.
+	SerialTCG bool
+	KVM       KVMMode // "" means auto
+	Timeout   time.Duration
+	CacheDir  string // where the KVM probe's verdict is remembered
+	// KernelArgs are added to the guest kernel's command line, after the
+	// lab's own ("module.sig_enforce=1").
+	KernelArgs []string
+	// Disk is a raw ext4 image on the host that the guest mounts at
+	// DiskMount (default DefaultDiskMount) for the command, and that
+	// keeps what the guest wrote there from one run to the next: a
+	// machine's disk across reboots. Created (DiskSizeMB) if missing.
+	Disk      string
+	DiskMount string
 
 	Stdout, Stderr io.Writer // the command's own output
 	Console        io.Writer // everything the guest's console printed
@@ -132,6 +149,11 @@ func boot(ctx context.Context, g *guest, accel string, opts RunOptions) (*Result
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	if opts.Disk != "" {
+		if err := prepareDisk(ctx, opts.Disk); err != nil {
+			return nil, err
+		}
+	}
 	tmp, err := os.MkdirTemp("", "ksplice-lab-")
 	if err != nil {
 		return nil, err
@@ -158,7 +180,39 @@ func boot(ctx context.Context, g *guest, accel string, opts RunOptions) (*Result
 	return runQEMU(ctx, g, accel, opts, argv, lns)
 }
 
+// DefaultDiskMount is where the guest mounts RunOptions.Disk: ksplice's
+// state directory, so that applied updates' records persist.
+const DefaultDiskMount = "/var/lib/ksplice"
+
+// DiskSizeMB is the size of a disk image the lab creates.
+const DiskSizeMB = 64
+
+// prepareDisk creates the disk image at path, an empty ext4 file system,
+// unless it exists.
+func prepareDisk(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("lab disk: %w", err)
+	}
+	mke2fs, err := run.LookTool("mke2fs", "e2fsprogs")
+	if err != nil {
+		return err
+	}
+	// Made beside its name and renamed, so that a failed mke2fs leaves
+	// no half-made disk to be taken for a good one next time.
+	tmp := path + ".new"
+	if _, err := run.Command(ctx, "", mke2fs, "-q", "-F", "-t", "ext4", "-L", "ksplice-lab", tmp, strconv.Itoa(DiskSizeMB)+"M"); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("lab disk: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
 func (o RunOptions) withDefaults() RunOptions {
+	if o.Disk != "" && o.DiskMount == "" {
+		o.DiskMount = DefaultDiskMount
+	}
 	if o.SMP <= 0 {
 		o.SMP = 2
 	}
@@ -189,7 +243,13 @@ func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path st
 	gb := *g
 	gb.OutputModules = notBuiltin(g.OutputModules, builtin)
 	g = &gb
-	userMods := notBuiltin(opts.Modules, builtin)
+	userMods := opts.Modules
+	diskMount := ""
+	if opts.Disk != "" {
+		userMods = append(append([]string{}, g.DiskModules...), userMods...)
+		diskMount = opts.DiskMount
+	}
+	userMods = notBuiltin(userMods, builtin)
 	mods, err := moduleFiles(ctx, opts.Kernel, append(append([]string{}, g.OutputModules...), userMods...))
 	if err != nil {
 		return err
@@ -203,7 +263,7 @@ func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path st
 	if err != nil {
 		return err
 	}
-	err = writeInitramfs(f, g, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, userMods)
+	err = writeInitramfs(f, g, opts.Kernel.Busybox, opts.GuestBinary, append(append([]File{}, opts.Files...), mods...), opts.Command, userMods, diskMount)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -222,9 +282,16 @@ var portNames = [...]string{"console", "stdout", "stderr"}
 // line it passes. opts has its defaults (withDefaults).
 func qemuCommand(g *guest, accel string, opts RunOptions, initrd string, socks [len(portNames)]string) (argv []string, cmdline string) {
 	cmdline = fmt.Sprintf("console=%s panic=-1 oops=panic", g.Console)
+	if len(opts.KernelArgs) > 0 {
+		cmdline += " " + strings.Join(opts.KernelArgs, " ")
+	}
 	argv = append([]string{g.QEMU}, g.MachineArgs...)
+	accelArg := accel
+	if accel == "tcg" && opts.SerialTCG {
+		accelArg = "tcg,thread=single"
+	}
 	argv = append(argv,
-		"-accel", accel,
+		"-accel", accelArg,
 		"-smp", strconv.Itoa(opts.SMP),
 		"-m", strconv.Itoa(opts.MemoryMB),
 		"-kernel", opts.Kernel.Image,
@@ -234,6 +301,10 @@ func qemuCommand(g *guest, accel string, opts RunOptions, initrd string, socks [
 	)
 	if accel == "kvm" {
 		argv = append(argv, g.KVMArgs...)
+	}
+	if opts.Disk != "" {
+		argv = append(argv, "-drive", "file="+opts.Disk+",format=raw,if=none,id=disk0,cache=writeback",
+			"-device", g.DiskDevice+",drive=disk0")
 	}
 	argv = append(argv, g.OutputBus...)
 	for i, name := range portNames {
@@ -347,6 +418,8 @@ func (m *consoleMonitor) outcome(stalled bool, ctxErr error, timeout time.Durati
 		return fmt.Errorf("%w after %v (last console line: %q)", ErrTimeout, timeout, m.last)
 	case ctxErr != nil:
 		return ctxErr
+	case m.noDisk != "":
+		return fmt.Errorf("the guest could not mount the lab disk (%s; last console line: %q)", m.noDisk, m.last)
 	case m.modprobe != "":
 		return fmt.Errorf("modprobe %s failed in the guest (last console line: %q)", m.modprobe, m.last)
 	case m.noPort != "":
@@ -373,6 +446,7 @@ type consoleMonitor struct {
 	notFound string
 	modprobe string // a module that failed to load
 	noPort   string // an output port that did not appear
+	noDisk   string // the disk that could not be mounted
 	problem  string
 	last     string
 
@@ -413,6 +487,8 @@ func (m *consoleMonitor) read(r io.Reader) {
 			m.mu.Unlock()
 		} else if i := strings.Index(line, markerModule+" "); i >= 0 {
 			m.modprobe = strings.TrimSpace(line[i+len(markerModule)+1:])
+		} else if i := strings.Index(line, markerNoDisk+" "); i >= 0 {
+			m.noDisk = strings.TrimSpace(line[i+len(markerNoDisk)+1:])
 		} else if i := strings.Index(line, markerNoPort+" "); i >= 0 {
 			m.noPort = strings.TrimSpace(line[i+len(markerNoPort)+1:])
 		} else if i := strings.Index(line, markerNotFound+" "); i >= 0 {

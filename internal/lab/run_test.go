@@ -39,6 +39,25 @@ func TestQEMUCommand(t *testing.T) {
 			cmdline: "console=ttyS0 panic=-1 oops=panic",
 		},
 		{
+			// Every vCPU in one thread under TCG; KVM has no such choice.
+			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, SerialTCG: true},
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -serial chardev:stderr",
+			cmdline: "console=ttyS0 panic=-1 oops=panic",
+		},
+		{
+			arch: "amd64", accel: "kvm", opts: RunOptions{Kernel: k, SerialTCG: true},
+			argv: "qemu-system-x86_64 -machine q35 -accel kvm -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot -cpu host " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -serial chardev:stderr",
+			cmdline: "console=ttyS0 panic=-1 oops=panic",
+		},
+		{
 			// The command's streams on virtio serial ports, the console on
 			// the PL011.
 			arch: "arm64", accel: "tcg", opts: RunOptions{Kernel: k},
@@ -50,8 +69,30 @@ func TestQEMUCommand(t *testing.T) {
 				"-chardev socket,id=stderr,path=/t/stderr.sock -device virtserialport,chardev=stderr",
 			cmdline: "console=ttyAMA0 panic=-1 oops=panic",
 		},
+		{
+			// A persistent disk and kernel arguments.
+			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, Disk: "/d/disk.img", KernelArgs: []string{"module.sig_enforce=1", "noksplice"}},
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyS0 panic=-1 oops=panic module.sig_enforce=1 noksplice -nodefaults -display none -monitor none -no-reboot " +
+				"-drive file=/d/disk.img,format=raw,if=none,id=disk0,cache=writeback -device virtio-blk-pci,drive=disk0 " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -serial chardev:stderr",
+			cmdline: "console=ttyS0 panic=-1 oops=panic module.sig_enforce=1 noksplice",
+		},
+		{
+			arch: "arm64", accel: "tcg", opts: RunOptions{Kernel: k, Disk: "/d/disk.img"},
+			argv: "qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+				"-append console=ttyAMA0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
+				"-drive file=/d/disk.img,format=raw,if=none,id=disk0,cache=writeback -device virtio-blk-device,drive=disk0 " +
+				"-device virtio-serial-device " +
+				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
+				"-chardev socket,id=stdout,path=/t/stdout.sock -device virtserialport,chardev=stdout " +
+				"-chardev socket,id=stderr,path=/t/stderr.sock -device virtserialport,chardev=stderr",
+			cmdline: "console=ttyAMA0 panic=-1 oops=panic",
+		},
 	} {
-		t.Run(tc.arch+"-"+tc.accel, func(t *testing.T) {
+		t.Run(tc.arch+"-"+tc.accel+"-"+tc.opts.Disk, func(t *testing.T) {
 			argv, cmdline := qemuCommand(mustGuest(t, tc.arch), tc.accel, tc.opts.withDefaults(), "/t/initrd", socks)
 			// -append's argument is one word with spaces.
 			for i, a := range argv {
@@ -88,6 +129,7 @@ func TestRunOutcome(t *testing.T) {
 		{name: "interrupted", mon: &consoleMonitor{exit: -1}, ctxErr: context.Canceled, want: context.Canceled},
 		{name: "modprobe", mon: &consoleMonitor{exit: 0, modprobe: "ext4"}, msg: "modprobe ext4 failed"},
 		{name: "no port", mon: &consoleMonitor{exit: -1, noPort: "/dev/vport0p1"}, msg: "output port /dev/vport0p1"},
+		{name: "no disk", mon: &consoleMonitor{exit: -1, noDisk: "/dev/vda '/var/lib/ksplice'"}, msg: "could not mount the lab disk (/dev/vda"},
 		{name: "not found", mon: &consoleMonitor{exit: 127, notFound: "frob"}, want: ErrCommandNotFound, msg: "frob"},
 		{name: "died", mon: &consoleMonitor{exit: -1, last: "[ 1.0] end"}, msg: `before the command finished (last console line: "[ 1.0] end") qemu: boom`},
 	} {

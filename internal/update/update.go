@@ -18,14 +18,23 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/ksplice-go/ksplice/internal/sign"
 )
 
 // FormatVersion is the version of the tarball layout and manifest this
-// package writes. Readers refuse other versions.
-const FormatVersion = 1
+// package writes. Version 2 added the manifest's signature
+// (SignatureName); Read also reads version 1, which has none, and refuses
+// every other version.
+const FormatVersion = 2
 
 // ManifestName is the manifest's name in the tarball; it comes first.
 const ManifestName = "manifest.json"
+
+// SignatureName is the minisign signature of the manifest's bytes, right
+// after the manifest when the update is signed. The manifest carries the
+// sha256 of every other file, so it signs the whole update.
+const SignatureName = ManifestName + ".minisig"
 
 var (
 	// ErrFormat means the file is not a ksplice update this version reads.
@@ -101,16 +110,44 @@ func ValidID(id string) bool { return validID.MatchString(id) }
 type Update struct {
 	Manifest Manifest
 	Files    map[string][]byte
+	// RawManifest is the manifest's bytes as read: what the signature
+	// signs.
+	RawManifest []byte
+	// Signature is the content of SignatureName, nil if unsigned.
+	Signature []byte
+	// Raw is the whole tarball as read, so that apply can keep a copy
+	// that still verifies.
+	Raw []byte
 }
 
-// Write writes a tarball holding m and files. It fills in m.Files with the
-// checksums and m.Format.
+// Verify checks the update's signature against the trusted keys (see
+// sign.Verify) and returns the signing key's id. Errors wrap
+// sign.ErrUnsigned, sign.ErrBadSignature or sign.ErrUntrustedKey.
+func (u *Update) Verify(trusted []sign.PublicKey) (string, error) {
+	id, err := sign.Verify(trusted, u.RawManifest, u.Signature)
+	if err != nil {
+		return id, fmt.Errorf("update %s: %w", u.Manifest.ID, err)
+	}
+	return id, nil
+}
+
+// Write writes an unsigned tarball holding m and files. It fills in
+// m.Files with the checksums and m.Format.
 func Write(w io.Writer, m *Manifest, files map[string][]byte) error {
+	return writeManifest(w, m, files, nil)
+}
+
+// WriteSigned is Write with the manifest signed by key.
+func WriteSigned(w io.Writer, m *Manifest, files map[string][]byte, key sign.PrivateKey) error {
+	return writeManifest(w, m, files, &key)
+}
+
+func writeManifest(w io.Writer, m *Manifest, files map[string][]byte, key *sign.PrivateKey) error {
 	m.Format = FormatVersion
 	m.Files = map[string]string{}
 	names := make([]string, 0, len(files))
 	for name, b := range files {
-		if name == ManifestName || !validName(name) {
+		if name == ManifestName || name == SignatureName || !validName(name) {
 			return fmt.Errorf("write update: bad file name %q", name)
 		}
 		sum := sha256.Sum256(b)
@@ -122,17 +159,57 @@ func Write(w io.Writer, m *Manifest, files map[string][]byte) error {
 	if err != nil {
 		return err
 	}
+	mj = append(mj, '\n')
+	var sig []byte
+	if key != nil {
+		if sig, err = sign.Sign(*key, mj); err != nil {
+			return fmt.Errorf("write update: %w", err)
+		}
+	}
+	return writeRaw(w, mj, sig, files, names, m.Created)
+}
+
+// Resign returns u's tarball with its manifest, unchanged, signed by key
+// (replacing any signature it had).
+func Resign(u *Update, key sign.PrivateKey) ([]byte, error) {
+	if u.Manifest.Format < 2 {
+		return nil, fmt.Errorf("sign %s: %w: format version %d has no signature (create it again with this ksplice)", u.Manifest.ID, ErrFormat, u.Manifest.Format)
+	}
+	sig, err := sign.Sign(key, u.RawManifest)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", u.Manifest.ID, err)
+	}
+	names := make([]string, 0, len(u.Files))
+	for n := range u.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	if err := writeRaw(&b, u.RawManifest, sig, u.Files, names, u.Manifest.Created); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeRaw writes the tarball: the manifest's bytes, the signature if
+// any, then the files in the order of names.
+func writeRaw(w io.Writer, mj, sig []byte, files map[string][]byte, names []string, mtime time.Time) error {
 	tw := tar.NewWriter(w)
 	put := func(name string, b []byte) error {
-		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: m.Created, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: mtime, Format: tar.FormatPAX}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		_, err := tw.Write(b)
 		return err
 	}
-	if err := put(ManifestName, append(mj, '\n')); err != nil {
+	if err := put(ManifestName, mj); err != nil {
 		return fmt.Errorf("write update: %w", err)
+	}
+	if sig != nil {
+		if err := put(SignatureName, sig); err != nil {
+			return fmt.Errorf("write update: %w", err)
+		}
 	}
 	for _, n := range names {
 		if err := put(n, files[n]); err != nil {
@@ -153,11 +230,17 @@ func validName(name string) bool {
 // maxFile bounds one file of an update; real ones are well under a few MB.
 const maxFile = 256 << 20
 
+// maxSignature bounds the signature file (a minisig is about 300 bytes).
+const maxSignature = 4096
+
 // Read reads and verifies an update tarball: the manifest's format, and
-// every file against its checksum, with no file missing or extra. Errors
-// wrap ErrFormat or ErrChecksum.
+// every file against its checksum, with no file missing or extra. It does
+// not check the signature (Verify does). Errors wrap ErrFormat or
+// ErrChecksum.
 func Read(r io.Reader) (*Update, error) {
-	tr := tar.NewReader(r)
+	var raw bytes.Buffer
+	tee := io.TeeReader(r, &raw)
+	tr := tar.NewReader(tee)
 	u := &Update{Files: map[string][]byte{}}
 	var sawManifest bool
 	for i := 0; ; i++ {
@@ -188,10 +271,18 @@ func Read(r io.Reader) (*Update, error) {
 			if err := json.Unmarshal(b, &u.Manifest); err != nil {
 				return nil, fmt.Errorf("%w: manifest: %v", ErrFormat, err)
 			}
-			if u.Manifest.Format != FormatVersion {
-				return nil, fmt.Errorf("%w: format version %d, this ksplice reads %d", ErrFormat, u.Manifest.Format, FormatVersion)
+			if u.Manifest.Format != FormatVersion && u.Manifest.Format != 1 {
+				return nil, fmt.Errorf("%w: format version %d, this ksplice reads 1 to %d", ErrFormat, u.Manifest.Format, FormatVersion)
 			}
+			u.RawManifest = b
 			sawManifest = true
+			continue
+		}
+		if i == 1 && hdr.Name == SignatureName && u.Manifest.Format >= 2 {
+			if len(b) > maxSignature {
+				return nil, fmt.Errorf("%w: %s is %d bytes", ErrFormat, hdr.Name, len(b))
+			}
+			u.Signature = b
 			continue
 		}
 		if _, dup := u.Files[hdr.Name]; dup || !validName(hdr.Name) {
@@ -202,6 +293,12 @@ func Read(r io.Reader) (*Update, error) {
 	if !sawManifest {
 		return nil, fmt.Errorf("%w: empty archive", ErrFormat)
 	}
+	// The rest of the stream (the end of tar's last record) belongs to
+	// the copy too.
+	if _, err := io.Copy(io.Discard, io.LimitReader(tee, 1<<20)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	u.Raw = raw.Bytes()
 	for name, want := range u.Manifest.Files {
 		b, ok := u.Files[name]
 		if !ok {

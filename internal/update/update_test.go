@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ksplice-go/ksplice/internal/sign"
 )
 
 func sample() (*Manifest, map[string][]byte) {
@@ -109,7 +111,7 @@ func TestReadRefuses(t *testing.T) {
 			})...), ErrChecksum, ""},
 		{"newer format", rewrite(t, good, func(n string, b []byte) (string, []byte) {
 			if n == ManifestName {
-				return n, bytes.Replace(b, []byte(`"format": 1`), []byte(`"format": 99`), 1)
+				return n, bytes.Replace(b, []byte(`"format": 2`), []byte(`"format": 99`), 1)
 			}
 			return n, b
 		}), ErrFormat, "format version 99"},
@@ -137,6 +139,87 @@ func TestReadRefuses(t *testing.T) {
 	}
 }
 
+func TestSigned(t *testing.T) {
+	priv, pub, err := sign.GenerateKey("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := sign.GenerateKey("other")
+	m, files := sample()
+	var buf bytes.Buffer
+	if err := WriteSigned(&buf, m, files, priv); err != nil {
+		t.Fatal(err)
+	}
+	signed := buf.Bytes()
+	u, err := Read(bytes.NewReader(signed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := u.Verify([]sign.PublicKey{other, pub}); err != nil || id != pub.ID() {
+		t.Fatalf("Verify = %q, %v; want %s", id, err, pub.ID())
+	}
+	if !bytes.Equal(u.Raw, signed) {
+		t.Errorf("Raw is %d bytes, the tarball %d", len(u.Raw), len(signed))
+	}
+	names := []string{}
+	rewrite(t, signed, func(n string, b []byte) (string, []byte) { names = append(names, n); return n, b })
+	if names[0] != ManifestName || names[1] != SignatureName {
+		t.Errorf("tarball order %v; want the manifest, then its signature", names)
+	}
+
+	// Unsigned, the same update verifies as unsigned.
+	un, err := Read(bytes.NewReader(write(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := un.Verify([]sign.PublicKey{pub}); !errors.Is(err, sign.ErrUnsigned) {
+		t.Errorf("unsigned: Verify = %v, want ErrUnsigned", err)
+	}
+
+	// Signing it afterwards (ksplice sign) keeps the manifest's bytes.
+	re, err := Resign(un, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, err := Read(bytes.NewReader(re))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ru.Verify([]sign.PublicKey{pub}); err != nil || !bytes.Equal(ru.RawManifest, un.RawManifest) {
+		t.Errorf("resigned: Verify = %v, manifest kept: %v", err, bytes.Equal(ru.RawManifest, un.RawManifest))
+	}
+
+	// A manifest edited after signing (its checksums still right) and a
+	// signature of another key: refused, naming the key.
+	edited := rewrite(t, signed, func(n string, b []byte) (string, []byte) {
+		if n == ManifestName {
+			return n, bytes.Replace(b, []byte("mark /proc/cmdline"), []byte("mark /proc/cmdlinE"), 1)
+		}
+		return n, b
+	})
+	eu, err := Read(bytes.NewReader(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eu.Verify([]sign.PublicKey{pub}); !errors.Is(err, sign.ErrBadSignature) || !strings.Contains(err.Error(), pub.ID()) {
+		t.Errorf("edited manifest: Verify = %v, want ErrBadSignature naming %s", err, pub.ID())
+	}
+	if _, err := u.Verify([]sign.PublicKey{other}); !errors.Is(err, sign.ErrUntrustedKey) || !strings.Contains(err.Error(), pub.ID()) {
+		t.Errorf("untrusted: Verify = %v, want ErrUntrustedKey naming %s", err, pub.ID())
+	}
+
+	// Version 1 has no signature file: one there is a file extra.
+	v1 := rewrite(t, signed, func(n string, b []byte) (string, []byte) {
+		if n == ManifestName {
+			return n, bytes.Replace(b, []byte(`"format": 2`), []byte(`"format": 1`), 1)
+		}
+		return n, b
+	})
+	if _, err := Read(bytes.NewReader(v1)); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), SignatureName) {
+		t.Errorf("version 1 with a signature: %v, want ErrChecksum naming %s", err, SignatureName)
+	}
+}
+
 func TestValidID(t *testing.T) {
 	for id, want := range map[string]bool{"cmdline_fix": true, "a1": true, "": false, "Upper": false, "has-dash": false, "x/../y": false,
 		strings.Repeat("a", 33): false} {
@@ -152,6 +235,12 @@ func FuzzRead(f *testing.F) {
 	var buf bytes.Buffer
 	Write(&buf, m, files)
 	f.Add(buf.Bytes())
+	if key, _, err := sign.GenerateKey("fuzz"); err == nil {
+		var sb bytes.Buffer
+		m, files := sample()
+		WriteSigned(&sb, m, files, key)
+		f.Add(sb.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		u, err := Read(bytes.NewReader(b))
 		if err == nil && (u == nil || !ValidID(u.Manifest.ID)) {
