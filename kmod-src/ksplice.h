@@ -24,7 +24,7 @@
 
 #include <linux/types.h>
 
-#define KSPLICE_FORMAT_VERSION	3
+#define KSPLICE_FORMAT_VERSION	4
 
 /* Longest id: it names a sysfs directory, /sys/kernel/ksplice/<id>. */
 #define KSPLICE_ID_MAX		64
@@ -151,9 +151,39 @@ struct ksplice_new_reloc {
 };
 
 /**
+ * struct ksplice_key - the key of a jump label of the new code
+ * @code:	the jump label's code, in the update module: it names the
+ *		module's __jump_table entry (the loader sorts the table, so
+ *		an entry has no fixed place)
+ * @key:	the key's symbol when the module loader resolves it (an
+ *		exported key), else NULL
+ * @symbol:	the key's symbol, as the running kernel names it; a
+ *		tracepoint's is __tracepoint_NAME
+ * @old_func:	as in struct ksplice_new_reloc: bind @symbol through run-pre
+ *		matching of this entry of @funcs or @helpers; NULL: @key, else
+ *		kallsyms (unique), else a tracepoint of that name
+ * @addend:	offset of the key from @symbol, plus the entry's branch flag
+ *		(bit 0), as in the entry's relocation
+ *
+ * The module loader registers a module's jump labels with their keys when
+ * the module comes (jump_label_add_module()), before ksplice could resolve
+ * a key that is not exported. Until the update is applied, the entries of
+ * these jump labels are keyed on a static key of the update module's own,
+ * which nothing enables; the engine then writes the real key into each
+ * entry and registers the module's jump labels again. 40 bytes.
+ */
+struct ksplice_key {
+	void *code;
+	void *key;
+	const char *symbol;
+	const struct ksplice_func *old_func;
+	s64 addend;
+};
+
+/**
  * struct ksplice_update - an update, as registered by its module
  * @format_version: KSPLICE_FORMAT_VERSION
- * @flags:	zero
+ * @flags:	KSPLICE_UPDATE_* bits; the engine refuses others
  * @id:		unique id, [A-Za-z0-9_.-], at most KSPLICE_ID_MAX-1 chars
  * @description: one line for humans
  * @target:	"vmlinux", or the name of the module whose functions are
@@ -166,6 +196,9 @@ struct ksplice_new_reloc {
  * @nr_helpers:	number of entries in @helpers
  * @reserved:	zero
  * @helpers:	functions only matched (see struct ksplice_func)
+ * @nr_keys:	number of entries in @keys
+ * @reserved2:	zero
+ * @keys:	jump labels of the new code for the engine to bind
  * @pre_apply:	author hook or NULL: runs after run-pre matching and the
  *		resolution of the new code, before stop_machine; non-zero
  *		aborts the apply (abort_cause "hook")
@@ -179,7 +212,7 @@ struct ksplice_new_reloc {
  * NULL): its hooks then do all the work, e.g. set a variable whose
  * initializer the patch changes.
  *
- * 112 bytes (format version 3). May be const: the engine never writes the
+ * 128 bytes (format version 4). May be const: the engine never writes the
  * tables.
  */
 struct ksplice_update {
@@ -200,7 +233,35 @@ struct ksplice_update {
 	u32 nr_helpers;
 	u32 reserved;
 	const struct ksplice_func *helpers;
+	u32 nr_keys;
+	u32 reserved2;
+	const struct ksplice_key *keys;
 };
+
+/*
+ * struct ksplice_update @flags.
+ *
+ * KSPLICE_UPDATE_KEEP_MODULE: the new code takes the address of code or
+ * data that only the update module has (a new function handed to a work
+ * item, a timer or call_rcu(); a struct the kernel links into a list; an
+ * f_op table), which may still be reachable after the update is reversed.
+ * Reverse then keeps the reference it held on the module while applied,
+ * so the module cannot be unloaded (rmmod: "in use") and its code and data
+ * stay where the published addresses point. The generator sets it; see
+ * docs/kernel-interface.md, "Safety rules".
+ */
+#define KSPLICE_UPDATE_KEEP_MODULE	0x1
+/*
+ * KSPLICE_UPDATE_OBJECTS: the @name of every struct ksplice_func (replaced
+ * functions and helpers) is followed, after its terminating NUL, by the
+ * path of the object it comes from ("cmdline_proc_show\0fs/proc/cmdline.o"),
+ * so that run-pre matching compares what two functions deduced for a
+ * symbol only when they come from one object: another object's static
+ * "lock" is another lock. Without it, every function counts as one object.
+ */
+#define KSPLICE_UPDATE_OBJECTS		0x2
+#define KSPLICE_UPDATE_FLAGS		(KSPLICE_UPDATE_KEEP_MODULE | \
+					 KSPLICE_UPDATE_OBJECTS)
 
 /*
  * ksplice_register_update - make an update known to the engine

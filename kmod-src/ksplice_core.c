@@ -23,6 +23,7 @@
 #include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include "ksplice_internal.h"
@@ -32,7 +33,8 @@ static_assert(sizeof(struct ksplice_reloc) == 24);
 static_assert(sizeof(struct ksplice_site) == 16);
 static_assert(sizeof(struct ksplice_func) == 56);
 static_assert(sizeof(struct ksplice_new_reloc) == 40);
-static_assert(sizeof(struct ksplice_update) == 112);
+static_assert(sizeof(struct ksplice_key) == 40);
+static_assert(sizeof(struct ksplice_update) == 128);
 
 #define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
@@ -151,27 +153,19 @@ static int __init ksplice_find_helpers(void)
 		  (void **)&ksplice_kernel.on_each_match_symbol },
 		{ "module_kallsyms_on_each_symbol",
 		  (void **)&ksplice_kernel.module_on_each_symbol },
+		{ "find_module", (void **)&ksplice_kernel.find_module },
 		{ "stop_machine_cpuslocked",
 		  (void **)&ksplice_kernel.stop_machine_cpuslocked },
 		{ "stack_trace_save_tsk_reliable",
 		  (void **)&ksplice_kernel.save_stack_reliable, true },
-		{ "stack_trace_save_tsk",
-		  (void **)&ksplice_kernel.save_stack, true },
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
-		{ "jump_label_text_reserved",
-		  (void **)&ksplice_kernel.jump_label_reserved,
-		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
 		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
 		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
 		{ "jump_label_unlock",
 		  (void **)&ksplice_kernel.jump_label_unlock,
 		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
-		{ "static_call_text_reserved",
-		  (void **)&ksplice_kernel.static_call_reserved,
-		  !IS_ENABLED(CONFIG_HAVE_STATIC_CALL_INLINE) },
-		{ "get_kprobe", (void **)&ksplice_kernel.get_kprobe },
 	};
 	unsigned int i;
 
@@ -182,12 +176,8 @@ static int __init ksplice_find_helpers(void)
 			return -ENOENT;
 		}
 	}
-	if (!ksplice_kernel.save_stack_reliable && !ksplice_kernel.save_stack) {
-		pr_err("cannot find stack_trace_save_tsk in kallsyms\n");
-		return -ENOENT;
-	}
 	if (!ksplice_kernel.save_stack_reliable)
-		pr_info("no reliable stack unwinder: stacks are walked with stack_trace_save_tsk\n");
+		pr_info("no reliable stack unwinder: every word of each task's stack is checked\n");
 	return 0;
 }
 
@@ -214,7 +204,7 @@ static bool ksplice_valid_id(const char *id)
 	 * The id names a directory beside the engine's own file: a clash would
 	 * fail kobject_add() with a stack dump (sysfs_warn_dup()).
 	 */
-	if (!strcmp(id, KSPLICE_BENCH_FILE))
+	if (!strcmp(id, KSPLICE_BENCH_FILE) || !strcmp(id, KSPLICE_GROUP_FILE))
 		return false;
 	for (i = 0; i < len; i++)
 		if (!isalnum(id[i]) && !strchr("_.-", id[i]))
@@ -228,6 +218,8 @@ static int ksplice_check_func(const struct ksplice_update *u,
 	u32 i, end = 0;
 
 	if (!f->name || !f->old_code || !f->old_size ||
+	    ((u->flags & KSPLICE_UPDATE_OBJECTS) &&
+	     !*ksplice_func_object(u, f)) ||
 	    (f->nr_old_relocs && !f->old_relocs) ||
 	    (f->nr_sites && !f->sites))
 		return -EINVAL;
@@ -268,7 +260,8 @@ static int ksplice_check_update(const struct ksplice_update *u)
 	if (!u->id || !ksplice_valid_id(u->id) || !u->target || !u->mod ||
 	    (!u->nr_funcs && !has_hooks) || (u->nr_funcs && !u->funcs) ||
 	    (u->nr_new_relocs && !u->new_relocs) ||
-	    (u->nr_helpers && !u->helpers) || u->reserved) {
+	    (u->nr_helpers && !u->helpers) || u->reserved ||
+	    (u->flags & ~KSPLICE_UPDATE_FLAGS)) {
 		pr_err("update %s: malformed header\n", u->id ?: "(no id)");
 		return -EINVAL;
 	}
@@ -293,7 +286,7 @@ static int ksplice_check_update(const struct ksplice_update *u)
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return ksplice_jump_check(u);
 }
 
 static struct ksplice_state *ksplice_find(const struct ksplice_update *u)
@@ -463,10 +456,95 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
 		}
 	}
 	if (reverse && within_module_core(a, mod)) {
-		*offset = a - (unsigned long)mod->core_layout.base;
+		*offset = a - ksplice_module_text_base(mod);
 		return "(update module)";
 	}
 	return NULL;
+}
+
+/*
+ * The stack check where the kernel has no reliable unwinder (arm64 in
+ * 6.1), as Ksplice did it: every word of the task's stack, from its saved
+ * stack pointer to the top, is taken for a code address. The unwinder
+ * there (stack_trace_save_tsk()) is no substitute: it leaves out
+ * __sched and lock functions, stops at a fixed depth with the rest
+ * counted as clean, and misses the caller of a function interrupted
+ * before it saved its frame record, whose return address is in the
+ * pt_regs that the interrupt saved on the stack. A word of data that
+ * happens to look like an address in the code makes the check busy:
+ * conservative, never wrong. Return addresses are stripped of their
+ * pointer authentication code first.
+ */
+/*
+ * The lowest and highest address of the functions ksplice_hit() looks for
+ * (the update module aside), set by ksplice_check_stacks() for the scan:
+ * most words of a stack are not code addresses near them, and one
+ * comparison each, rather than a walk of every function's ranges, keeps
+ * the pause of 1000 tasks close to the empty round's. Used by one
+ * stop_machine callback at a time (ksplice_mutex).
+ */
+static unsigned long ksplice_scan_lo, ksplice_scan_hi;
+
+static void ksplice_scan_bounds(struct ksplice_state *st, bool reverse)
+{
+	unsigned long lo = ULONG_MAX, hi = 0;
+	unsigned int i;
+
+#define KSPLICE_BOUND(start, len)				\
+	do {							\
+		if ((len) && (start) < lo)			\
+			lo = (start);				\
+		if ((len) && (start) + (len) > hi)		\
+			hi = (start) + (len);			\
+	} while (0)
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		KSPLICE_BOUND(fs->addr, fs->addr_size);
+		if (reverse) {
+			KSPLICE_BOUND((unsigned long)fs->f->new_func,
+				      fs->f->new_size);
+		} else {
+			KSPLICE_BOUND(fs->cold, fs->cold_size);
+			KSPLICE_BOUND(fs->code, fs->code_size);
+		}
+	}
+#undef KSPLICE_BOUND
+	ksplice_scan_lo = lo;
+	ksplice_scan_hi = hi;
+}
+
+static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
+			     bool reverse)
+{
+	unsigned long *base, *top, *p, offset, w;
+	const char *func, *part;
+
+#ifdef CONFIG_THREAD_INFO_IN_TASK
+	/*
+	 * A dead task's stack may be freed already. Nothing frees or takes
+	 * a stack while every CPU is stopped, so reading the count is enough.
+	 */
+	if (!refcount_read(&t->stack_refcount))
+		return 0;
+#endif
+	base = task_stack_page(t);
+	top = base + THREAD_SIZE / sizeof(*base);
+	p = (unsigned long *)ALIGN(ksplice_arch_saved_sp(t), sizeof(*p));
+	if (p < base || p >= top)
+		p = base;
+	for (; p < top; p++) {
+		w = ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p));
+		if ((w < ksplice_scan_lo || w > ksplice_scan_hi) &&
+		    !(reverse && within_module_core(w, st->u->mod)))
+			continue;
+		func = ksplice_hit(st, w, reverse, &part, &offset);
+		if (func) {
+			ksplice_add_conflict(st, t, func, part, offset, false);
+			return -EBUSY;
+		}
+	}
+	return 0;
 }
 
 static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
@@ -476,17 +554,10 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	const char *func, *part;
 	int i, nr;
 
-	/*
-	 * Without a reliable unwinder (arm64 in 6.1: frame records, through
-	 * exception frames), the walk may miss the caller of a function
-	 * interrupted before it saved its frame record.
-	 */
-	if (ksplice_kernel.save_stack_reliable)
-		nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
-							KSPLICE_STACK_ENTRIES);
-	else
-		nr = ksplice_kernel.save_stack(t, ksplice_stack,
-					       KSPLICE_STACK_ENTRIES, 0);
+	if (!ksplice_kernel.save_stack_reliable)
+		return ksplice_scan_task(st, t, reverse);
+	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
+						KSPLICE_STACK_ENTRIES);
 	if (nr < 0) {
 		ksplice_add_conflict(st, t, "(unreliable stack)", "", 0, true);
 		return -EBUSY;
@@ -513,6 +584,8 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 	int cpu, ret = 0;
 
 	st->nr_conflicts = 0;
+	if (!ksplice_kernel.save_stack_reliable)
+		ksplice_scan_bounds(st, reverse);
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
 		if (t == current || READ_ONCE(t->on_cpu))
@@ -547,71 +620,84 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 }
 
 /*
- * The stop_machine callback of apply. Runs on one CPU while all others
- * spin with interrupts off; it only checks stacks and flips the switch of
- * each function's ftrace_ops, registered before: nothing here allocates,
+ * One stop_machine round for a group of updates (all the targets of one
+ * update, or a single one): every stack is checked against every member's
+ * code first, and only if no task is in the way are all members switched,
+ * so that they change together or not at all.
+ */
+struct ksplice_round {
+	struct ksplice_state **sts;
+	unsigned int n;
+	bool reverse;
+	bool forced;		/* a forced reverse: retry for as long as it takes */
+	struct ksplice_state *busy;	/* the member a task was found in */
+};
+
+/*
+ * The stop_machine callback. Runs on one CPU while all others spin with
+ * interrupts off; it only checks stacks and flips the switch of each
+ * function's ftrace_ops, registered before: nothing here allocates,
  * sleeps or writes code.
  */
-static int ksplice_apply_stopped(void *data)
+static int ksplice_round_stopped(void *data)
 {
-	struct ksplice_state *st = data;
-	u64 t0 = ktime_get_ns();
-	int ret;
+	struct ksplice_round *r = data;
+	u64 t0 = ktime_get_ns(), ns;
+	unsigned int i;
+	int ret = 0;
 
-	ret = ksplice_check_stacks(st, false);
+	r->busy = NULL;
+	for (i = 0; i < r->n; i++) {
+		if (r->forced)
+			r->sts[i]->reason = KSPLICE_OK;
+		if (ksplice_check_stacks(r->sts[i], r->reverse)) {
+			r->busy = r->sts[i];
+			ret = -EBUSY;
+			break;
+		}
+	}
 	if (!ret)
-		ksplice_ftrace_switch(st, true);
-	st->stop_ns = ktime_get_ns() - t0;
+		for (i = 0; i < r->n; i++)
+			ksplice_ftrace_switch(r->sts[i], !r->reverse);
+	ns = ktime_get_ns() - t0;
+	for (i = 0; i < r->n; i++)
+		r->sts[i]->stop_ns = ns;
 	return ret;
 }
 
 /*
- * The stop_machine callback of reverse; as ksplice_apply_stopped(). A
- * forced reverse (the code goes away) only waits longer for busy tasks.
- */
-static int ksplice_reverse_stopped(void *data)
-{
-	struct ksplice_state *st = data;
-	u64 t0 = ktime_get_ns();
-	int ret;
-
-	if (st->forced)
-		st->reason = KSPLICE_OK;
-	ret = ksplice_check_stacks(st, true);
-	if (!ret)
-		ksplice_ftrace_switch(st, false);
-	st->stop_ns = ktime_get_ns() - t0;
-	return ret;
-}
-
-/*
- * Run @fn in stop_machine, retrying with growing sleeps while a task is in
- * the way: KSPLICE_TRIES rounds, or, for a forced reverse (st->forced),
- * for as long as it takes, since the code it takes out of use is about to
- * be freed and the caller cannot fail. The hotplug lock, then text_mutex,
+ * Run the round in stop_machine, retrying with growing sleeps while a task
+ * is in the way: KSPLICE_TRIES rounds, or, for a forced reverse, for as
+ * long as it takes, since the code it takes out of use is about to be
+ * freed and the caller cannot fail. The hotplug lock, then text_mutex,
  * are taken as the kernel's own text patchers take them (kprobes, jump
- * labels).
+ * labels). Each member's attempts and stop_total_ns are the round's.
  */
-static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
+static int ksplice_stop(struct ksplice_round *r)
 {
-	unsigned int delay = KSPLICE_RETRY_MS;
-	u64 t0;
+	unsigned int delay = KSPLICE_RETRY_MS, attempts, i;
+	u64 t0, total;
 	int ret;
 
-	for (st->attempts = 1; ; st->attempts++) {
+	for (attempts = 1; ; attempts++) {
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();
-		ret = ksplice_kernel.stop_machine_cpuslocked(fn, st, NULL);
-		st->stop_total_ns = ktime_get_ns() - t0;
+		ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
+							     r, NULL);
+		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
+		for (i = 0; i < r->n; i++) {
+			r->sts[i]->attempts = attempts;
+			r->sts[i]->stop_total_ns = total;
+		}
 		if (ret != -EBUSY ||
-		    (!st->forced && st->attempts == KSPLICE_TRIES))
+		    (!r->forced && attempts == KSPLICE_TRIES))
 			break;
-		if (st->forced && st->attempts % KSPLICE_TRIES == 0)
-			pr_warn("%s: waiting to reverse: %s\n", st->u->id,
-				st->message);
+		if (r->forced && attempts % KSPLICE_TRIES == 0 && r->busy)
+			pr_warn("%s: waiting to reverse: %s\n", r->busy->u->id,
+				r->busy->message);
 		msleep(delay);
 		delay = min(delay * 2, KSPLICE_RETRY_MAX_MS);
 	}
@@ -619,40 +705,27 @@ static int ksplice_stop(struct ksplice_state *st, cpu_stop_fn_t fn)
 	return ret;
 }
 
-struct ksplice_find_mod {
-	const char *name;
-	struct module *mod;
-};
-
-/* Called with module_mutex held: the module cannot go away under us. */
-static int ksplice_find_mod_cb(void *data, const char *sym, struct module *mod,
-			       unsigned long addr)
-{
-	struct ksplice_find_mod *fm = data;
-
-	if (!mod || strcmp(mod->name, fm->name))
-		return 0;
-	if (try_module_get(mod))
-		fm->mod = mod;
-	return 1;
-}
-
 /* Takes a reference on the target module; find_module() is not exported. */
 static int ksplice_get_target(struct ksplice_state *st)
 {
-	struct ksplice_find_mod fm = { .name = st->u->target };
+	struct module *mod;
 
 	st->target = NULL;
 	if (!strcmp(st->u->target, "vmlinux"))
 		return 0;
-	ksplice_kernel.module_on_each_symbol(ksplice_find_mod_cb, &fm);
-	if (!fm.mod) {
+	/* find_module() wants an RCU-sched read side: the module stays. */
+	preempt_disable();
+	mod = ksplice_kernel.find_module(st->u->target);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	preempt_enable();
+	if (!mod) {
 		ksplice_set_reason(st, KSPLICE_TARGET_MISSING,
 				   "target module %s is not loaded",
 				   st->u->target);
 		return -ENOENT;
 	}
-	st->target = fm.mod;
+	st->target = mod;
 	return 0;
 }
 
@@ -699,24 +772,25 @@ static void ksplice_find_cold(struct ksplice_state *st)
 	}
 }
 
-/* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
-int ksplice_apply(struct ksplice_state *st)
+/*
+ * Everything of an apply that can fail, before stop_machine: run-pre
+ * matching, the new code's relocations, the ftrace claims, the pre_apply
+ * hook. On failure nothing of it is left and the reason is set.
+ */
+static int ksplice_prepare(struct ksplice_state *st)
 {
 	const struct ksplice_update *u = st->u;
 	int ret;
 
-	st->reason = KSPLICE_OK;
-	st->message[0] = '\0';
-	st->nr_conflicts = 0;
 	if (st->stage == KSPLICE_STAGE_APPLIED) {
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "already applied");
-		return ksplice_fail(st);
+		return -EINVAL;
 	}
 	/* Pins the replacement code while calls are sent to it. */
 	if (!try_module_get(u->mod)) {
 		ksplice_set_reason(st, KSPLICE_BAD_STAGE,
 				   "module %s is being removed", u->mod->name);
-		return ksplice_fail(st);
+		return -EINVAL;
 	}
 	ret = ksplice_get_target(st);
 	if (ret)
@@ -726,6 +800,9 @@ int ksplice_apply(struct ksplice_state *st)
 		goto put_target;
 	ksplice_find_cold(st);
 	ret = ksplice_resolve_new_relocs(st);
+	if (ret)
+		goto put_target;
+	ret = ksplice_jump_bind(st);
 	if (ret)
 		goto put_target;
 	/* Can sleep, allocate and fail: before stop_machine. */
@@ -740,9 +817,33 @@ int ksplice_apply(struct ksplice_state *st)
 			goto release;
 		}
 	}
-	ret = ksplice_stop(st, ksplice_apply_stopped);
-	if (ret)
-		goto release;
+	return 0;
+
+release:
+	ksplice_ftrace_release(st);
+put_target:
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+put_mod:
+	module_put(u->mod);
+	return ret;
+}
+
+/* Undo a successful ksplice_prepare() of an update left unapplied. */
+static void ksplice_unprepare(struct ksplice_state *st)
+{
+	ksplice_ftrace_release(st);
+	if (st->target)
+		module_put(st->target);
+	st->target = NULL;
+	module_put(st->u->mod);
+}
+
+/* After the stop_machine that switched @st on. */
+static void ksplice_applied_done(struct ksplice_state *st)
+{
+	const struct ksplice_update *u = st->u;
 
 	list_add(&st->applied, &ksplice_applied);
 	st->stage = KSPLICE_STAGE_APPLIED;
@@ -756,32 +857,129 @@ int ksplice_apply(struct ksplice_state *st)
 	pr_notice("%s: applied: %u functions in %s, stop_machine %llu ns (callback %llu ns), %u attempts\n",
 		  u->id, u->nr_funcs, u->target, st->stop_total_ns, st->stop_ns,
 		  st->attempts);
+}
+
+static void ksplice_clear_reason(struct ksplice_state *st)
+{
+	st->reason = KSPLICE_OK;
+	st->message[0] = '\0';
+	st->nr_conflicts = 0;
+}
+
+/**
+ * ksplice_apply_group - apply updates together, in one stop_machine
+ * @sts:	the updates (e.g. the targets of one update: vmlinux and modules)
+ * @n:		how many
+ *
+ * Every member is prepared first (ksplice_prepare()); then one stop_machine
+ * checks every stack against every member's code and switches them all, or
+ * none. If any step fails for any member, every member is left as it was:
+ * nothing was switched, and what was prepared is released. The member
+ * that failed has the reason in its abort_cause and abort_message; the
+ * others keep "none". ksplice_mutex held.
+ *
+ * Return: 0, or the errno of the failed member's reason.
+ */
+int ksplice_apply_group(struct ksplice_state **sts, unsigned int n)
+{
+	struct ksplice_round r = { .sts = sts, .n = n };
+	struct ksplice_state *failed;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		ksplice_clear_reason(sts[i]);
+	for (i = 0; i < n; i++) {
+		ret = ksplice_prepare(sts[i]);
+		if (ret) {
+			failed = sts[i];
+			goto unprepare;
+		}
+	}
+	ret = ksplice_stop(&r);
+	if (ret) {
+		failed = r.busy ?: sts[0];
+		if (failed->reason == KSPLICE_OK)
+			ksplice_set_reason(failed, KSPLICE_BUSY,
+					   "stop_machine returned %d", ret);
+		goto unprepare;
+	}
+	for (i = 0; i < n; i++)
+		ksplice_applied_done(sts[i]);
+	if (n > 1)
+		pr_notice("%s: applied with %u other updates in one stop_machine\n",
+			  sts[0]->u->id, n - 1);
 	return 0;
 
-release:
+unprepare:
+	while (i--)
+		ksplice_unprepare(sts[i]);
+	return ksplice_fail(failed);
+}
+
+/* Apply @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_apply(struct ksplice_state *st)
+{
+	return ksplice_apply_group(&st, 1);
+}
+
+/* After the stop_machine that switched @st off. */
+static void ksplice_reversed_done(struct ksplice_state *st)
+{
+	bool keep;
+
+	list_del_init(&st->applied);
+	st->stage = KSPLICE_STAGE_REVERSED;
+	/* Switched off: unregistering waits for handlers still running. */
 	ksplice_ftrace_release(st);
-put_target:
-	if (st->target)
+	/*
+	 * No task is in the update's code, but a work item, timer or RCU
+	 * callback it queued, or a structure it linked somewhere, may still
+	 * point into it: the generator marked the update, and the references
+	 * taken at apply, on the update module and on its target (whose
+	 * statics the new code uses), stay, once, for as long as the kernel
+	 * runs. Not when code is being removed by force: nothing stops that.
+	 */
+	keep = (st->u->flags & KSPLICE_UPDATE_KEEP_MODULE) && !st->kept &&
+	       !st->forced;
+	if (st->target && !keep)
 		module_put(st->target);
 	st->target = NULL;
-put_mod:
-	module_put(u->mod);
-	return ksplice_fail(st);
+	if (st->u->post_reverse)
+		st->u->post_reverse();
+	/* No task can be in the update's code now: free its shadow data. */
+	ksplice_shadow_release(st->u->mod, st->u->id);
+	if (keep) {
+		st->kept = true;
+		pr_notice("%s: reversed, module %s kept loaded: the new code may have published addresses into it\n",
+			  st->u->id, st->u->mod->name);
+	} else {
+		module_put(st->u->mod);
+	}
+	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
+		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
 }
 
 /*
- * Reverse @st, which no later update depends on (ksplice_dependent());
- * ksplice_mutex held. A forced
- * reverse (st->forced) is not refused: the pre_reverse hook's veto is
- * logged and overridden and busy tasks are waited for.
+ * Reverse @sts, which no later update depends on (ksplice_dependent()), in
+ * one stop_machine; ksplice_mutex held. A forced reverse (one member,
+ * st->forced) is not refused: the pre_reverse hook's veto is logged and
+ * overridden and busy tasks are waited for.
  */
-static int ksplice_reverse_top(struct ksplice_state *st)
+static int ksplice_reverse_round(struct ksplice_state **sts, unsigned int n)
 {
+	struct ksplice_round r = { .sts = sts, .n = n, .reverse = true,
+				   .forced = n == 1 && sts[0]->forced };
+	unsigned int i;
 	int ret;
 
-	if (st->u->pre_reverse) {
+	for (i = 0; i < n; i++) {
+		struct ksplice_state *st = sts[i];
+
+		if (!st->u->pre_reverse)
+			continue;
 		ret = st->u->pre_reverse();
-		if (ret && !st->forced) {
+		if (ret && !r.forced) {
 			ksplice_set_reason(st, KSPLICE_HOOK,
 					   "pre_reverse hook returned %d", ret);
 			return ksplice_fail(st);
@@ -790,28 +988,22 @@ static int ksplice_reverse_top(struct ksplice_state *st)
 			pr_warn("%s: pre_reverse hook returned %d: reversed anyway\n",
 				st->u->id, ret);
 	}
-	ret = ksplice_stop(st, ksplice_reverse_stopped);
+	ret = ksplice_stop(&r);
 	if (ret)
-		return ksplice_fail(st);
-
-	list_del_init(&st->applied);
-	st->stage = KSPLICE_STAGE_REVERSED;
-	/* Switched off: unregistering waits for handlers still running. */
-	ksplice_ftrace_release(st);
-	if (st->target)
-		module_put(st->target);
-	st->target = NULL;
-	if (st->u->post_reverse)
-		st->u->post_reverse();
-	/* No task can be in the update's code now: free its shadow data. */
-	ksplice_shadow_release(st->u->mod, st->u->id);
-	module_put(st->u->mod);
-	pr_notice("%s: reversed: stop_machine %llu ns (callback %llu ns), %u attempts\n",
-		  st->u->id, st->stop_total_ns, st->stop_ns, st->attempts);
+		return ksplice_fail(r.busy ?: sts[0]);
+	for (i = 0; i < n; i++)
+		ksplice_reversed_done(sts[i]);
+	if (n > 1)
+		pr_notice("%s: reversed with %u other updates in one stop_machine\n",
+			  sts[0]->u->id, n - 1);
 	return 0;
 }
 
-/* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+static int ksplice_reverse_top(struct ksplice_state *st)
+{
+	return ksplice_reverse_round(&st, 1);
+}
+
 /*
  * The newest update applied after @st that depends on it: one that
  * replaces one of @st's functions too (its calls go on to @st's
@@ -836,26 +1028,60 @@ static struct ksplice_state *ksplice_dependent(struct ksplice_state *st)
 	return NULL;
 }
 
-int ksplice_reverse(struct ksplice_state *st)
+/**
+ * ksplice_reverse_group - reverse updates together, in one stop_machine
+ * @sts:	the updates (e.g. the targets of one update)
+ * @n:		how many
+ *
+ * All or none, as ksplice_apply_group(): each must be applied, and no
+ * update applied after it may depend on it (not_last; a member that
+ * depends on another member counts too: reverse them apart, newest
+ * first). ksplice_mutex held.
+ *
+ * Return: 0, or the errno of the failed member's reason.
+ */
+int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n)
 {
 	struct ksplice_state *dep;
+	unsigned int i;
 
-	st->reason = KSPLICE_OK;
-	st->message[0] = '\0';
-	st->nr_conflicts = 0;
-	if (st->stage != KSPLICE_STAGE_APPLIED) {
-		ksplice_set_reason(st, KSPLICE_BAD_STAGE, "not applied (%s)",
-				   ksplice_stage_name(st->stage));
-		return ksplice_fail(st);
+	for (i = 0; i < n; i++)
+		ksplice_clear_reason(sts[i]);
+	for (i = 0; i < n; i++) {
+		struct ksplice_state *st = sts[i];
+
+		if (st->stage != KSPLICE_STAGE_APPLIED) {
+			ksplice_set_reason(st, KSPLICE_BAD_STAGE,
+					   "not applied (%s)",
+					   ksplice_stage_name(st->stage));
+			return ksplice_fail(st);
+		}
+		dep = ksplice_dependent(st);
+		if (dep) {
+			ksplice_set_reason(st, KSPLICE_NOT_LAST,
+					   "update %s, applied later, changes a function of this one: reverse it first",
+					   dep->u->id);
+			return ksplice_fail(st);
+		}
 	}
-	dep = ksplice_dependent(st);
-	if (dep) {
-		ksplice_set_reason(st, KSPLICE_NOT_LAST,
-				   "update %s, applied later, changes a function of this one: reverse it first",
-				   dep->u->id);
-		return ksplice_fail(st);
-	}
-	return ksplice_reverse_top(st);
+	return ksplice_reverse_round(sts, n);
+}
+
+/* Reverse @st; ksplice_mutex held. Returns 0 or the reason's errno. */
+int ksplice_reverse(struct ksplice_state *st)
+{
+	return ksplice_reverse_group(&st, 1);
+}
+
+/* The registered update called @id, or NULL; ksplice_mutex held. */
+struct ksplice_state *ksplice_find_id(const char *id)
+{
+	struct ksplice_state *st;
+
+	list_for_each_entry(st, &ksplice_updates, list)
+		if (!st->dead && !strcmp(st->u->id, id))
+			return st;
+	return NULL;
 }
 
 /*
@@ -906,6 +1132,9 @@ void ksplice_unregister_update(const struct ksplice_update *u)
 	 */
 	if (st->stage == KSPLICE_STAGE_APPLIED)
 		ksplice_reverse_forced(st, "its module is being removed");
+	else if (st->kept)
+		pr_warn("%s: kept module %s removed by force: what its new code published now points into freed memory\n",
+			u->id, u->mod->name);
 	list_del(&st->list);
 	st->dead = true;
 	mutex_unlock(&ksplice_mutex);
@@ -967,6 +1196,7 @@ static int ksplice_module_notify(struct notifier_block *nb,
 	if (action != MODULE_STATE_GOING)
 		return NOTIFY_DONE;
 	mutex_lock(&ksplice_mutex);
+	ksplice_jump_going(mod);
 	do {
 		again = false;
 		list_for_each_entry(st, &ksplice_applied, applied) {
@@ -1001,6 +1231,7 @@ static int __init ksplice_init(void)
 	ret = ksplice_ftrace_init();
 	if (ret)
 		return ret;
+	ksplice_jump_init();
 	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
 				GFP_KERNEL);
 	if (!ksplice_stack)

@@ -8,18 +8,16 @@
 #include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
-#include <linux/kprobes.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/stacktrace.h>
-#include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include "ksplice.h"
 
-/* Longest trampoline of any architecture, and where it may go. */
-#define KSPLICE_TRAMP_MAX	16
+/* Updates applied or reversed together through the group file, at most. */
+#define KSPLICE_GROUP_MAX	16
 
 /* Tasks named in the conflicts file, at most. */
 #define KSPLICE_MAX_CONFLICTS	16
@@ -28,6 +26,8 @@
 
 /* /sys/kernel/ksplice/stop_machine_empty_ns, with bench=1. */
 #define KSPLICE_BENCH_FILE	"stop_machine_empty_ns"
+/* /sys/kernel/ksplice/group: apply or reverse several updates at once. */
+#define KSPLICE_GROUP_FILE	"group"
 
 enum ksplice_stage {
 	KSPLICE_STAGE_LOADED,	/* registered, never applied */
@@ -83,10 +83,6 @@ struct ksplice_func_state {
 	unsigned long addr_size;	/* its size, from kallsyms */
 	unsigned long cold;		/* its .cold part, if run-pre found one */
 	unsigned long cold_size;
-	u32 tramp_off;			/* trampoline at addr + tramp_off */
-	u32 tramp_len;
-	u8 tramp[KSPLICE_TRAMP_MAX];	/* bytes we write */
-	u8 saved[KSPLICE_TRAMP_MAX];	/* bytes we replaced */
 };
 
 /* The engine's state for one registered update. */
@@ -99,6 +95,11 @@ struct ksplice_state {
 	struct ksplice_func_state *funcs;
 	bool dead;			/* unregistered: sysfs writes refused */
 	bool forced;			/* reversing because code goes away */
+	/*
+	 * Reversed with KSPLICE_UPDATE_KEEP_MODULE: the reference on the
+	 * update module taken by its first apply is never dropped.
+	 */
+	bool kept;
 
 	enum ksplice_stage stage;
 	enum ksplice_reason reason;
@@ -120,23 +121,15 @@ struct ksplice_kernel {
 	typeof(&kallsyms_lookup_name) lookup_name;
 	typeof(&kallsyms_on_each_match_symbol) on_each_match_symbol;
 	typeof(&module_kallsyms_on_each_symbol) module_on_each_symbol;
+	typeof(&find_module) find_module;
 	typeof(&stop_machine_cpuslocked) stop_machine_cpuslocked;
+	/* Absent where there is no reliable unwinder (arm64 in 6.1). */
 	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
-	/* Where there is no reliable unwinder (arm64 in 6.1). */
-	typeof(&stack_trace_save_tsk) save_stack;
 	typeof(&idle_task) idle_task;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
-	/*
-	 * What kprobes asks before it puts an int3 somewhere: whether the
-	 * bytes belong to a jump label or a static call site (vmlinux and
-	 * modules), and whether a kprobe is there. Absent where the kernel
-	 * has no such thing.
-	 */
-	typeof(&jump_label_text_reserved) jump_label_reserved;
+	/* ksplice_jump.c binds jump labels under it (CONFIG_JUMP_LABEL). */
 	typeof(&jump_label_lock) jump_label_lock;
 	typeof(&jump_label_unlock) jump_label_unlock;
-	typeof(&static_call_text_reserved) static_call_reserved;
-	typeof(&get_kprobe) get_kprobe;
 };
 
 extern struct ksplice_kernel ksplice_kernel;
@@ -155,6 +148,25 @@ static inline const struct ksplice_func *
 ksplice_func_at(const struct ksplice_update *u, u32 i)
 {
 	return i < u->nr_funcs ? &u->funcs[i] : &u->helpers[i - u->nr_funcs];
+}
+
+/*
+ * The object @f comes from (KSPLICE_UPDATE_OBJECTS), or "" when the
+ * tables do not say: then all functions of @u count as one object.
+ */
+static inline const char *ksplice_func_object(const struct ksplice_update *u,
+					      const struct ksplice_func *f)
+{
+	if (!(u->flags & KSPLICE_UPDATE_OBJECTS))
+		return "";
+	return f->name + strlen(f->name) + 1;
+}
+
+static inline bool ksplice_same_object(const struct ksplice_update *u,
+				       const struct ksplice_func *a,
+				       const struct ksplice_func *b)
+{
+	return !strcmp(ksplice_func_object(u, a), ksplice_func_object(u, b));
 }
 
 /* The index of @f among the matched functions of @u, or -1. */
@@ -187,6 +199,9 @@ const char *ksplice_stage_name(enum ksplice_stage stage);
 /* ksplice_core.c */
 int ksplice_apply(struct ksplice_state *st);
 int ksplice_reverse(struct ksplice_state *st);
+int ksplice_apply_group(struct ksplice_state **sts, unsigned int n);
+int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n);
+struct ksplice_state *ksplice_find_id(const char *id);
 int ksplice_bench_empty(u64 *total_ns);
 
 /* ksplice_match.c */
@@ -194,6 +209,22 @@ int ksplice_run_pre(struct ksplice_state *st);
 int ksplice_resolve_new_relocs(struct ksplice_state *st);
 int ksplice_count_symbol(struct ksplice_state *st, const char *name,
 			 unsigned long *addr);
+
+/* ksplice_jump.c */
+#ifdef CONFIG_JUMP_LABEL
+void ksplice_jump_init(void);
+int ksplice_jump_check(const struct ksplice_update *u);
+int ksplice_jump_bind(struct ksplice_state *st);
+void ksplice_jump_going(struct module *mod);
+#else
+static inline void ksplice_jump_init(void) { }
+static inline int ksplice_jump_check(const struct ksplice_update *u)
+{
+	return u->nr_keys || u->reserved2 ? -EINVAL : 0;
+}
+static inline int ksplice_jump_bind(struct ksplice_state *st) { return 0; }
+static inline void ksplice_jump_going(struct module *mod) { }
+#endif
 
 /* ksplice_ftrace.c */
 int ksplice_ftrace_init(void);
@@ -223,17 +254,12 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 			    const u8 *run, u32 size);
 int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
 			     s64 addend, u8 *buf);
-u32 ksplice_arch_tramp_len(void);
-u32 ksplice_arch_tramp_offset(const struct ksplice_func *f);
-int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf);
-bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
-			       unsigned long *target);
 void ksplice_arch_lock_text(void);
 void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
-void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
-const char *ksplice_arch_text_reserved(void *start, void *end);
+unsigned long ksplice_arch_saved_sp(struct task_struct *t);
+unsigned long ksplice_arch_code_addr(unsigned long word);
 
 #include "ksplice_compat.h"
 

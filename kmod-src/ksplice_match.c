@@ -25,7 +25,6 @@
 
 struct ksplice_collect {
 	const char *name;
-	struct module *mod;
 	unsigned long *addrs;
 	unsigned int nr, max;
 };
@@ -49,11 +48,11 @@ static int ksplice_collect_vmlinux(void *data, unsigned long addr)
 }
 
 static int ksplice_collect_module(void *data, const char *name,
-				  struct module *mod, unsigned long addr)
+				  unsigned long addr)
 {
 	struct ksplice_collect *c = data;
 
-	if (mod == c->mod && !strcmp(name, c->name))
+	if (!strcmp(name, c->name))
 		ksplice_collect_add(c, addr);
 	return 0;
 }
@@ -66,11 +65,11 @@ static unsigned int ksplice_symbols(struct module *mod, const char *name,
 				    unsigned long *addrs, unsigned int max)
 {
 	struct ksplice_collect c = {
-		.name = name, .mod = mod, .addrs = addrs, .max = max,
+		.name = name, .addrs = addrs, .max = max,
 	};
 
 	if (mod)
-		ksplice_kernel.module_on_each_symbol(ksplice_collect_module, &c);
+		ksplice_module_symbols(mod, ksplice_collect_module, &c);
 	else
 		ksplice_kernel.on_each_match_symbol(ksplice_collect_vmlinux,
 						    name, &c);
@@ -296,16 +295,20 @@ static int ksplice_match_func(struct ksplice_state *st,
 	return -ENOEXEC;
 }
 
-/* What the chosen functions deduced for @name, if anything. */
-static bool ksplice_deduced(struct ksplice_state *st, const char *name,
-			    unsigned long *value)
+/*
+ * What the chosen functions of @of's object deduced for @of's name, if
+ * anything: a same-named static of another object is another function.
+ */
+static bool ksplice_deduced(struct ksplice_state *st,
+			    const struct ksplice_func *of, unsigned long *value)
 {
+	const char *name = of->name;
 	unsigned int i, j;
 
 	for (i = 0; i < ksplice_nr_matched(st->u); i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 
-		if (!fs->addr)
+		if (!fs->addr || !ksplice_same_object(st->u, fs->f, of))
 			continue;
 		for (j = 0; j < fs->f->nr_old_relocs; j++) {
 			if (test_bit(j, fs->known) &&
@@ -341,9 +344,11 @@ static int ksplice_choose(struct ksplice_state *st,
 }
 
 /*
- * Every symbol must deduce one address in the whole update (names starting
- * with '.' within one function), and the address kallsyms has for it when
- * it is unique there.
+ * Every symbol must deduce one address in each object of the update (names
+ * starting with '.' within one function), and the address kallsyms has for
+ * it when it is unique there. Not across objects: each may have a static
+ * of the name (a global has one address, which the kallsyms check holds
+ * them to when kallsyms has no namesake).
  */
 static int ksplice_check_deductions(struct ksplice_state *st)
 {
@@ -364,6 +369,8 @@ static int ksplice_check_deductions(struct ksplice_state *st)
 
 				if (local && b != a)
 					break;
+				if (!ksplice_same_object(st->u, fa->f, fb->f))
+					continue;
 				for (j = b == a ? i + 1 : 0;
 				     j < fb->f->nr_old_relocs; j++) {
 					const struct ksplice_reloc *rb =
@@ -446,7 +453,7 @@ int ksplice_run_pre(struct ksplice_state *st)
 		for (i = 0; i < ksplice_nr_matched(u); i++) {
 			struct ksplice_func_state *fs = &st->funcs[i];
 
-			if (fs->addr || !ksplice_deduced(st, fs->f->name, &value))
+			if (fs->addr || !ksplice_deduced(st, fs->f, &value))
 				continue;
 			for (j = 0; j < cands[i].nr_match; j++)
 				if (cands[i].match[j] == value)

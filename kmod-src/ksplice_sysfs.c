@@ -169,6 +169,20 @@ static ssize_t attempts_show(struct ksplice_state *st, char *buf)
 	return sysfs_emit(buf, "%u\n", st->attempts);
 }
 
+/*
+ * "1" once a reverse kept the update module loaded (the tables'
+ * KSPLICE_UPDATE_KEEP_MODULE): it can no longer be unloaded.
+ */
+static ssize_t kept_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", st->kept);
+}
+
+static ssize_t flags_show(struct ksplice_state *st, char *buf)
+{
+	return sysfs_emit(buf, "0x%x\n", st->u->flags);
+}
+
 static ssize_t format_version_show(struct ksplice_state *st, char *buf)
 {
 	return sysfs_emit(buf, "%u\n", st->u->format_version);
@@ -190,6 +204,8 @@ KSPLICE_ATTR_RO(stop_machine_ns);
 KSPLICE_ATTR_RO(stop_machine_total_ns);
 KSPLICE_ATTR_RO(attempts);
 KSPLICE_ATTR_RO(format_version);
+KSPLICE_ATTR_RO(kept);
+KSPLICE_ATTR_RO(flags);
 
 static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stage.attr,
@@ -203,6 +219,8 @@ static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stop_machine_total_ns.attr,
 	&ksplice_attr_attempts.attr,
 	&ksplice_attr_format_version.attr,
+	&ksplice_attr_kept.attr,
+	&ksplice_attr_flags.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ksplice);
@@ -263,6 +281,66 @@ static struct kobj_attribute ksplice_attr_empty =
 	__ATTR(stop_machine_empty_ns, 0600, stop_machine_empty_ns_show,
 	       stop_machine_empty_ns_store);
 
+/*
+ * /sys/kernel/ksplice/group: "apply ID..." or "reverse ID..." switches
+ * the named updates (the targets of one update: vmlinux and each module)
+ * in one stop_machine, all or none (ksplice_apply_group()). The write
+ * fails with the errno of the member that failed, whose abort_cause and
+ * abort_message say why; -ENOENT for an id that is not registered,
+ * -EINVAL for a malformed line.
+ */
+static ssize_t group_store(struct kobject *kobj, struct kobj_attribute *attr,
+			   const char *buf, size_t count)
+{
+	struct ksplice_state *sts[KSPLICE_GROUP_MAX];
+	char *line, *p, *op, *id;
+	unsigned int n = 0, i;
+	ssize_t ret = 0;
+
+	if (!capable(CAP_SYS_MODULE))
+		return -EPERM;
+	line = kstrndup(buf, count, GFP_KERNEL);
+	if (!line)
+		return -ENOMEM;
+	p = strim(line);
+	op = strsep(&p, " ");
+	mutex_lock(&ksplice_mutex);
+	while (p && (id = strsep(&p, " "))) {
+		if (!*id)
+			continue;
+		if (n == KSPLICE_GROUP_MAX) {
+			ret = -E2BIG;
+			goto out;
+		}
+		sts[n] = ksplice_find_id(id);
+		if (!sts[n]) {
+			ret = -ENOENT;
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			if (sts[i] == sts[n]) {
+				ret = -EINVAL;
+				goto out;
+			}
+		n++;
+	}
+	if (!n)
+		ret = -EINVAL;
+	else if (!strcmp(op, "apply"))
+		ret = ksplice_apply_group(sts, n);
+	else if (!strcmp(op, "reverse"))
+		ret = ksplice_reverse_group(sts, n);
+	else
+		ret = -EINVAL;
+out:
+	mutex_unlock(&ksplice_mutex);
+	kfree(line);
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute ksplice_attr_group =
+	__ATTR(group, 0200, NULL, group_store);
+
 int ksplice_sysfs_init(void)
 {
 	int ret;
@@ -270,11 +348,20 @@ int ksplice_sysfs_init(void)
 	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
 	if (!ksplice_root)
 		return -ENOMEM;
+	ret = sysfs_create_file(ksplice_root, &ksplice_attr_group.attr);
+	if (ret)
+		goto put;
 	if (!bench)
 		return 0;
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_empty.attr);
 	if (ret)
-		kobject_put(ksplice_root);
+		goto remove_group;
+	return 0;
+
+remove_group:
+	sysfs_remove_file(ksplice_root, &ksplice_attr_group.attr);
+put:
+	kobject_put(ksplice_root);
 	return ret;
 }
 
@@ -282,5 +369,6 @@ void ksplice_sysfs_exit(void)
 {
 	if (bench)
 		sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
+	sysfs_remove_file(ksplice_root, &ksplice_attr_group.attr);
 	kobject_put(ksplice_root);
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +60,11 @@ type Record struct {
 	// (list fills it in): recorded but not applied in the kernel, or
 	// applied in the kernel with no record.
 	Disagreement string `json:"disagreement,omitempty"`
+	// Kept are the targets whose update module stayed loaded when the
+	// update was undone (the engine keeps modules whose new code may
+	// have published addresses into them; Targets[].Keep says why). An
+	// update with kept targets keeps its record, at stage StageKept.
+	Kept []string `json:"kept,omitempty"`
 	// SignedBy is the id of the trusted key that signed the update; ""
 	// when it was applied unsigned (--allow-unsigned).
 	SignedBy string `json:"signed_by,omitempty"`
@@ -66,6 +72,10 @@ type Record struct {
 	// relative to the state directory ("updates/ID.tar").
 	Tarball string `json:"tarball,omitempty"`
 }
+
+// StageKept is the stage List gives an update that was undone while the
+// engine kept (some of) its modules loaded.
+const StageKept = "reversed-kept"
 
 // Options control Apply and Undo.
 type Options struct {
@@ -155,8 +165,9 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 			return rec, fmt.Errorf("%s: %w", m.ID, ErrAlreadyApplied)
 		}
 		// A record the kernel does not back is from before a reboot, or
-		// for another kernel: it stays until this apply replaces it, so
-		// that a failed apply leaves it for the next boot to retry.
+		// for another kernel, or of an undo that kept modules (applied
+		// again below): it stays until this apply replaces it, so that a
+		// failed apply leaves it for the next boot to retry.
 	}
 	for _, t := range m.Targets {
 		if t.Name != "vmlinux" && !kmod.Loaded(t.Name) {
@@ -191,6 +202,11 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 	}
 	for _, t := range m.Targets {
 		name := strings.TrimSuffix(t.Module, ".ko")
+		if kept, _ := (kmod.Update{ID: m.EngineID(t)}).Attr("kept"); kept == "1" && kmod.Loaded(name) {
+			// Kept loaded by an earlier undo: apply it again as it is.
+			fmt.Fprintf(o.Log, "apply: %s: module %s is still loaded (kept by an earlier undo)\n", m.ID, name)
+			continue
+		}
 		if err := kmod.Load(name, u.Files[t.Module]); err != nil {
 			return nil, rollback(err)
 		}
@@ -203,13 +219,49 @@ func Apply(u *update.Update, o Options) (*Record, error) {
 		if !(kmod.Update{ID: m.EngineID(t)}).Registered() {
 			return nil, rollback(fmt.Errorf("apply %s: %s loaded but did not register with the engine (see dmesg)", m.ID, t.Module))
 		}
+		if _, err := (kmod.Update{ID: m.EngineID(t)}).Attr("flags"); len(t.Keep) > 0 && err != nil {
+			// An engine from before the flag would unload on undo a
+			// module that the new code may have published addresses into.
+			return nil, rollback(fmt.Errorf("%w: %s must keep its module after undo (%s), which the loaded engine cannot do: undo every update so that the engine is unloaded, then apply again", verdict.ErrRefused, m.ID, keepReason(t)))
+		}
 	}
 	rec := &Record{ID: m.ID, Description: m.Description, Applied: time.Now().UTC(), Kernel: release,
 		Targets: m.Targets, StopMachineNs: map[string]int64{}, SignedBy: signedBy}
-	// Each target's module is one engine update, applied in one
-	// stop_machine; an update of several targets is applied target by
-	// target and taken back whole if one of them is refused.
+	// Each target's module is one engine update. The targets of an update
+	// switch together, in one stop_machine of the engine (its group
+	// file): all of them or none, so that no moment exists where one
+	// target runs new code and another old. An engine without the group
+	// file (loaded by an older update) is driven target by target, each
+	// taken back if a later one is refused.
+	grouped := false
+	if len(m.Targets) > 1 {
+		ids := make([]string, len(m.Targets))
+		for i, t := range m.Targets {
+			ids[i] = m.EngineID(t)
+		}
+		err := kmod.SetStageGroup("", "apply", ids)
+		switch {
+		case err == nil:
+			grouped = true
+			undo = append(undo, func() error {
+				err := kmod.SetStageGroup("", "reverse", ids)
+				if err != nil {
+					stillApplied = true
+				}
+				return err
+			})
+			for _, t := range m.Targets {
+				rec.StopMachineNs[t.Name], _ = (kmod.Update{ID: m.EngineID(t)}).StopMachineNs()
+			}
+		case !errors.Is(err, kmod.ErrNoGroup):
+			// Nothing was switched: the engine left every target as it was.
+			return nil, rollback(err)
+		}
+	}
 	for _, t := range m.Targets {
+		if grouped {
+			break
+		}
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if err := upd.SetStage("apply"); err != nil {
 			return nil, rollbackApplied(o, rec, rollback(err), &stillApplied)
@@ -305,7 +357,35 @@ func Undo(id string, o Options) (*Record, error) {
 		return nil, fmt.Errorf("undo %s: %w", id, kmod.ErrNotRoot)
 	}
 	m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
-	for i := len(rec.Targets) - 1; i >= 0; i-- {
+	if len(rec.Kept) > 0 {
+		// Undone before, with modules kept: nothing left to do.
+		return rec, nil
+	}
+	// The applied targets switch back together, in one stop_machine, or
+	// none does (see Apply); one at a time with an engine without the
+	// group file.
+	var ids []string
+	var applied []update.Target
+	for _, t := range rec.Targets {
+		if st, err := (kmod.Update{ID: m.EngineID(t)}).Stage(); err == nil && st == "applied" {
+			ids = append(ids, m.EngineID(t))
+			applied = append(applied, t)
+		}
+	}
+	grouped := false
+	if len(ids) > 1 {
+		err := kmod.SetStageGroup("", "reverse", ids)
+		if err != nil && !errors.Is(err, kmod.ErrNoGroup) {
+			return nil, err
+		}
+		if err == nil {
+			grouped = true
+			for _, t := range applied {
+				rec.StopMachineNs["undo:"+t.Name], _ = (kmod.Update{ID: m.EngineID(t)}).StopMachineNs()
+			}
+		}
+	}
+	for i := len(rec.Targets) - 1; i >= 0 && !grouped; i-- {
 		t := rec.Targets[i]
 		upd := kmod.Update{ID: m.EngineID(t)}
 		if st, err := upd.Stage(); err == nil && st == "applied" {
@@ -325,9 +405,24 @@ func Undo(id string, o Options) (*Record, error) {
 	}
 	var errs []error
 	for i := len(rec.Targets) - 1; i >= 0; i-- {
-		if err := kmod.Unload(strings.TrimSuffix(rec.Targets[i].Module, ".ko")); err != nil {
+		t := rec.Targets[i]
+		// The engine kept the module (its new code may have published
+		// addresses into it): it refuses to let it go, and so do we.
+		if kept, _ := (kmod.Update{ID: m.EngineID(t)}).Attr("kept"); kept == "1" {
+			rec.Kept = append(rec.Kept, t.Name)
+			fmt.Fprintf(o.Log, "undo: %s: module %s stays loaded: %s\n", id, t.Module, keepReason(t))
+			continue
+		}
+		if err := kmod.Unload(strings.TrimSuffix(t.Module, ".ko")); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(rec.Kept) > 0 {
+		// The record stays, so that list shows what is still loaded.
+		if err := writeRecord(o.StateDir, rec); err != nil {
+			errs = append(errs, fmt.Errorf("record the kept modules of %s: %w", id, err))
+		}
+		return rec, errors.Join(errs...)
 	}
 	if err := os.Remove(recordPath(o.StateDir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -337,6 +432,15 @@ func Undo(id string, o Options) (*Record, error) {
 	}
 	unloadCoreIfIdle(o.StateDir)
 	return rec, errors.Join(errs...)
+}
+
+// keepReason says why the engine kept t's module: the reasons create
+// recorded, or, for an update made without them, the engine's flag.
+func keepReason(t update.Target) string {
+	if len(t.Keep) == 0 {
+		return "the update is marked to keep its module (KSPLICE_UPDATE_KEEP_MODULE)"
+	}
+	return strings.Join(t.Keep, "; ")
 }
 
 // List returns the applied updates, newest first, with the engine's stage
@@ -370,6 +474,15 @@ func List(o Options) ([]*Record, error) {
 			st, err := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Stage()
 			if err != nil {
 				st = "missing"
+			}
+			if len(rec.Kept) > 0 {
+				// Undone, with modules kept: reversed in the kernel is
+				// what the record says.
+				rec.Stage = StageKept
+				if kept, _ := (kmod.Update{ID: eid, Root: o.SysfsRoot}).Attr("kept"); slices.Contains(rec.Kept, t.Name) && (st != "reversed" || kept != "1") {
+					rec.Disagreement = fmt.Sprintf("recorded as undone with module %s kept, but the kernel has %s %s (kept %q)", t.Module, eid, st, kept)
+				}
+				continue
 			}
 			if rec.Stage == "" || st != "applied" {
 				rec.Stage = st

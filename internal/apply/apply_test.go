@@ -84,6 +84,16 @@ func TestListReconciles(t *testing.T) {
 	}
 	record("good", 1, "vmlinux")
 	engine("good", "applied")
+	// Undone with its module kept: reversed in the kernel, kept 1.
+	record("kept", 3, "vmlinux")
+	if r, err := readRecord(dir, "kept"); err == nil {
+		r.Kept = []string{"vmlinux"}
+		err = writeRecord(dir, r)
+	}
+	engine("kept", "reversed")
+	if err := os.WriteFile(filepath.Join(sys, "kept", "kept"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	record("multi", 2, "vmlinux", "ext4")
 	engine("multi.vmlinux", "applied")
 	engine("multi.ext4", "reversed") // half undone
@@ -107,8 +117,11 @@ func TestListReconciles(t *testing.T) {
 	if r := got["stray"]; r == nil || r.Stage != "applied" || !strings.Contains(r.Disagreement, "not recorded") {
 		t.Errorf("stray: %+v, want an applied update without a record", r)
 	}
-	if _, ok := got["idle"]; ok || len(recs) != 3 {
-		t.Errorf("List = %d records (%v), want good, multi, stray", len(recs), got)
+	if r := got["kept"]; r == nil || r.Stage != StageKept || r.Disagreement != "" {
+		t.Errorf("kept: %+v, want stage %s and no disagreement", r, StageKept)
+	}
+	if _, ok := got["idle"]; ok || len(recs) != 4 {
+		t.Errorf("List = %d records (%v), want good, multi, kept, stray", len(recs), got)
 	}
 }
 

@@ -21,7 +21,15 @@ import (
 
 // benchFile is where the benchmark's updates change functions: lib/bitmap.c
 // has dozens of global, out-of-line functions built into vmlinux.
-const benchFile = "lib/bitmap.c"
+// KSPLICE_BENCH_FILE names another: lib/ is built without ftrace sites on
+// arm64 (its functions cannot be replaced there); fs/proc/generic.c has 27
+// candidates with ftrace sites.
+var benchFile = func() string {
+	if f := os.Getenv("KSPLICE_BENCH_FILE"); f != "" {
+		return f
+	}
+	return "lib/bitmap.c"
+}()
 
 var funcStart = regexp.MustCompile(`^[a-z_].*\b([a-z_][a-z0-9_]*)\(`)
 
@@ -74,6 +82,19 @@ func BenchmarkStopMachine(b *testing.B) {
 	dir := b.TempDir()
 	var files []lab.File
 	sizes := []int{1, 10, 20}
+	threads := benchThreads
+	// KSPLICE_BENCH_THREADS="0,1000" measures at those thread counts only:
+	// under TCG on arm64 the full set takes hours.
+	if env := os.Getenv("KSPLICE_BENCH_THREADS"); env != "" {
+		threads = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatalf("KSPLICE_BENCH_THREADS: %v", err)
+			}
+			threads = append(threads, n)
+		}
+	}
 	for _, n := range sizes {
 		patch, _ := nopPatch(b, k.Source, n)
 		p, err := srcpatch.ParseFile(patch)
@@ -86,8 +107,12 @@ func BenchmarkStopMachine(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got := len(res.Manifest.Targets[0].Replaced()); got != n {
+		// Another file (KSPLICE_BENCH_FILE) may inline a changed function
+		// into callers of the same file, which the update replaces too.
+		if got := len(res.Manifest.Targets[0].Replaced()); got < n || (got != n && benchFile == "lib/bitmap.c") {
 			b.Fatalf("nop%d replaces %d functions", n, got)
+		} else if got != n {
+			b.Logf("nop%d replaces %d functions (callers it is inlined into)", n, got)
 		}
 		files = append(files, lab.File{Host: out, Guest: "/root/" + filepath.Base(out)})
 	}
@@ -95,7 +120,7 @@ func BenchmarkStopMachine(b *testing.B) {
 	// threads are sleeping tasks whose stacks the stack check walks.
 	script := `set -e
 have=0
-for T in ` + strings.Trim(fmt.Sprint(benchThreads), "[]") + `; do
+for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 	while [ $have -lt $T ]; do sleep 100000 & have=$((have+1)); done
 	for i in 1 2 3; do
 		for n in 1 10 20; do
@@ -107,6 +132,20 @@ for T in ` + strings.Trim(fmt.Sprint(benchThreads), "[]") + `; do
 		insmod ksplice.ko bench=1 2>/dev/null || true
 		echo 1 > /sys/kernel/ksplice/stop_machine_empty_ns
 		echo "empty@$T $(cat /sys/kernel/ksplice/stop_machine_empty_ns) 0"
+		if [ -e other.ko ]; then
+			# The same updates through another engine (apply uses
+			# the engine that is loaded).
+			rmmod ksplice
+			for n in 1 10 20; do
+				insmod other.ko
+				ksplice apply --allow-unsigned nop$n.tar >/dev/null
+				echo "other:nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+				ksplice undo nop$n >/dev/null
+			done
+			lsmod | grep -q '^ksplice ' && rmmod ksplice
+		else
+			rmmod ksplice
+		fi
 	done
 done
 `
@@ -118,6 +157,13 @@ done
 		b.Fatal(err)
 	}
 	files = append(files, lab.File{Host: sp, Guest: "/root/bench.sh"}, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
+	// KSPLICE_BENCH_OTHER_ENGINE=PATH.ko measures the same updates through
+	// another build of the engine in the same boot ("other:" metrics):
+	// before and after a change of the stack check.
+	other := os.Getenv("KSPLICE_BENCH_OTHER_ENGINE")
+	if other != "" {
+		files = append(files, lab.File{Host: other, Guest: "/root/other.ko"})
+	}
 	b.ResetTimer()
 	out := labtest.Run(b, lab.RunOptions{Files: files, MemoryMB: 2048, Timeout: 30 * time.Minute, Command: []string{"sh", "bench.sh"}})
 	b.StopTimer()
@@ -136,7 +182,7 @@ done
 		count[f[0]]++
 	}
 	avg := func(key string, i int) float64 { return sum[key][i] / count[key] }
-	for _, T := range benchThreads {
+	for _, T := range threads {
 		empty := fmt.Sprintf("empty@%d", T)
 		if count[empty] == 0 || count[fmt.Sprintf("nop20@%d", T)] == 0 {
 			b.Fatalf("no measurements at %d threads:\n%s\n%s", T, out.Stdout, out.Stderr)
@@ -151,6 +197,10 @@ done
 			b.ReportMetric(avg(id, 0)/1e6, fmt.Sprintf("%dfn-%dthr-ms", n, T))
 			b.ReportMetric(avg(id, 1)/1e6, fmt.Sprintf("%dfn-%dthr-callback-ms", n, T))
 			b.ReportMetric(avg(id, 0)/e, fmt.Sprintf("%dfn-%dthr/empty", n, T))
+			if other != "" && count["other:"+id] > 0 {
+				b.ReportMetric(avg("other:"+id, 0)/1e6, fmt.Sprintf("other-%dfn-%dthr-ms", n, T))
+				b.ReportMetric(avg("other:"+id, 1)/1e6, fmt.Sprintf("other-%dfn-%dthr-callback-ms", n, T))
+			}
 		}
 	}
 }

@@ -80,6 +80,24 @@ func bootOne(rec *Record, release string, o Options, r *BootResult) error {
 		return nil
 	}
 	m := update.Manifest{ID: rec.ID, Targets: rec.Targets}
+	if len(rec.Kept) > 0 {
+		// Undone, with its module kept loaded: never re-applied. After a
+		// reboot nothing of it is left, and neither is its record.
+		r.Result = BootSkipped
+		r.Reason = "undone (its module was kept loaded)"
+		for _, t := range rec.Targets {
+			if kept, _ := (kmod.Update{ID: m.EngineID(t), Root: o.SysfsRoot}).Attr("kept"); kept == "1" {
+				return nil
+			}
+		}
+		if err := os.Remove(recordPath(o.StateDir, rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if rec.Tarball != "" {
+			os.Remove(filepath.Join(o.StateDir, rec.Tarball))
+		}
+		return nil
+	}
 	if len(rec.Targets) > 0 {
 		if st, _ := (kmod.Update{ID: m.EngineID(rec.Targets[0]), Root: o.SysfsRoot}).Stage(); st == "applied" {
 			r.Result = BootAlreadyApplied

@@ -26,6 +26,12 @@ var authored = []struct {
 	// funcs must be in the update's function list, notFuncs must not.
 	funcs, notFuncs []string
 	during, after   string
+	// kept names a function whose address the new code passes on (a
+	// shadow variable's constructor or destructor): create marks the
+	// update to keep its module, undo leaves it loaded and list shows it
+	// reversed-kept, naming the function. patchgen cannot tell that the
+	// shadow API does not keep the pointer: conservative.
+	kept string
 }{
 	{
 		// Shadow data, under load: busy shells run through apply, the
@@ -118,6 +124,7 @@ ok "unload hook and post-unpatch callback ran: overflowuid 65534"
 		// all with a destructor.
 		patch: "kpatch-shadow-status",
 		funcs: []string{"proc_pid_status", "kpatch_shadow_unload"},
+		kept:  "kpatch_shadow_dtor",
 		during: `
 want=$((spin1 * 10))
 for i in 0 1 2; do
@@ -191,6 +198,14 @@ func TestApplyAuthored(t *testing.T) {
 					t.Errorf("update functions %v include %s", funcs, f)
 				}
 			}
+			final := "untouched"
+			if c.kept != "" {
+				if keep := strings.Join(res.Manifest.Targets[0].Keep, "\n"); !strings.Contains(keep, "address of "+c.kept) {
+					t.Errorf("manifest keep reasons %q do not name %s", keep, c.kept)
+				}
+				final = `run 0 ksplice list
+case "$out" in *reversed-kept*"kept loaded: "*` + c.kept + `*) ok "undone, module kept, listed with the reason" ;; *) fail "not listed as reversed-kept" ;; esac`
+			}
 			script := fmt.Sprintf(`. ./lib.sh
 untouched
 sh -c 'while :; do :; done' & spin1=$!
@@ -202,9 +217,9 @@ run 0 ksplice apply --allow-unsigned %s
 run 0 ksplice undo %s
 %s
 kill $spin1 $spin2 $reader
-untouched
+%s
 echo PASS
-`, shq(c.patch+".tar"), c.during, shq(res.ID), c.after)
+`, shq(c.patch+".tar"), c.during, shq(res.ID), c.after, final)
 			out := labtest.Run(t, lab.RunOptions{
 				Files:   []lab.File{scriptFile(t), {Host: tar, Guest: "/root/" + c.patch + ".tar"}},
 				Command: []string{"sh", "-c", script},

@@ -31,6 +31,8 @@ var safetyModules = []struct{ dir, module string }{
 	{"testdata/safety/jl-update", "ksplice_safety_jl_ksplice_test_safety"},
 	{"testdata/safety/cold-update", "ksplice_safety_cold_ksplice_test_safety"},
 	{"testdata/safety/sc-update", "ksplice_safety_sc_ksplice_test_safety"},
+	{"testdata/safety/fp-update", "ksplice_safety_fp_ksplice_test_safety"},
+	{"testdata/safety/wq-update", "ksplice_safety_wq_ksplice_test_safety"},
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
@@ -429,6 +431,100 @@ echo PASS
 	})
 }
 
+// safetyFuncPointer: new code that stores the address of a function the
+// update replaces (ksplice_fp_publish() storing ksplice_fp_target) stores
+// the original function's address, not the update module's copy: calls
+// through the pointer reach the replacement while the update is applied
+// (the old function's ftrace site sends them there), the old code after
+// reverse, and, once the update module is gone, still the old code. With
+// the copy's address, the call after reverse ran the new code (7), and
+// the one after rmmod jumped into freed text.
+func safetyFuncPointer(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_fp_ksplice_test_safety"}, `
+P=/sys/module/ksplice_test_safety/parameters
+load ksplice.ko
+load ksplice_test_safety.ko
+load ksplice_safety_fp_ksplice_test_safety.ko
+[ $(( $(cat $K/safety-fp/flags) & 1 )) -eq 0 ] || fail "flags $(cat $K/safety-fp/flags): marked to be kept"
+echo "ok: not marked to be kept"
+stage safety-fp apply
+echo 1 > $P/fp_publish
+expect "the new code published the pointer" "$(cat $P/fp_published)" 2
+echo 5 > $P/fp_call
+expect "through the pointer, applied: new code" "$(cat $P/fp_result)" 7
+stage safety-fp reverse
+echo 5 > $P/fp_call
+expect "through the pointer, reversed: old code" "$(cat $P/fp_result)" 6
+rmmod ksplice_safety_fp_ksplice_test_safety || fail "rmmod update"
+echo 5 > $P/fp_call
+expect "through the pointer, update unloaded: old code" "$(cat $P/fp_result)" 6
+rmmod ksplice_test_safety || fail "rmmod target"
+rmmod ksplice || fail "rmmod ksplice"
+echo PASS
+`, []string{
+		"ok: not marked to be kept",
+		"ok: apply safety-fp",
+		"ok: the new code published the pointer",
+		"ok: through the pointer, applied: new code",
+		"ok: reverse safety-fp",
+		"ok: through the pointer, reversed: old code",
+		"ok: through the pointer, update unloaded: old code",
+	})
+}
+
+// safetyKeepModule: new code that queues a delayed work item whose
+// function exists only in the update module (ksplice_wq_work_fn, new)
+// publishes an address into the module: the generator marks the update
+// (flags bit 0x1), and reverse, while the work is still pending, keeps the
+// module (and its target) loaded: rmmod is refused, the work runs 8 s
+// later from the kept module, with no oops. Re-apply and reverse work, and
+// keep one reference only.
+func safetyKeepModule(t *testing.T, k *kbuild.Kernel, kos map[string]string) {
+	runSafety(t, k, kos, []string{"ksplice", "ksplice_test_safety", "ksplice_safety_wq_ksplice_test_safety"}, `
+P=/sys/module/ksplice_test_safety/parameters
+U=ksplice_safety_wq_ksplice_test_safety
+load ksplice.ko
+load ksplice_test_safety.ko
+load $U.ko
+[ $(( $(cat $K/safety-wq/flags) & 1 )) -eq 1 ] || fail "flags $(cat $K/safety-wq/flags): not marked to be kept"
+echo "ok: marked to be kept"
+expect "not kept before any reverse" "$(cat $K/safety-wq/kept)" 0
+stage safety-wq apply
+echo 5 > $P/wq_call
+expect "new code" "$(cat $P/wq_result)" 7
+stage safety-wq reverse
+expect "the work is still pending" "$(cat $P/wq_result)" 7
+expect "kept" "$(cat $K/safety-wq/kept)" 1
+expect "logged" "$(dmesg | grep 'safety-wq: reversed, module')" "module $U kept loaded"
+rmmod $U 2>/dev/null && fail "rmmod of a kept update module succeeded"
+echo "ok: rmmod of the kept update refused"
+rmmod ksplice_test_safety 2>/dev/null && fail "rmmod of the kept update's target succeeded"
+echo "ok: rmmod of its target refused"
+i=0
+while [ "$(cat $P/wq_result)" != 42 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+expect "the work ran from the kept module" "$(cat $P/wq_result)" 42
+echo 5 > $P/wq_call
+expect "old code" "$(cat $P/wq_result)" 6
+stage safety-wq apply
+stage safety-wq reverse
+expect "one reference kept" "$(cat /sys/module/$U/refcnt)" 1
+echo PASS
+`, []string{
+		"ok: marked to be kept",
+		"ok: apply safety-wq",
+		"ok: new code",
+		"ok: reverse safety-wq",
+		"ok: the work is still pending",
+		"ok: kept",
+		"ok: logged",
+		"ok: rmmod of the kept update refused",
+		"ok: rmmod of its target refused",
+		"ok: the work ran from the kept module",
+		"ok: old code",
+		"ok: one reference kept",
+	})
+}
+
 // TestSafety builds the modules once and runs each rule in a boot of its
 // own.
 func TestSafety(t *testing.T) {
@@ -449,6 +545,8 @@ func TestSafety(t *testing.T) {
 		{"jump-label", safetyJumpLabel},
 		{"static-call", safetyStaticCall},
 		{"cold-kprobe", safetyColdKprobe},
+		{"func-pointer", safetyFuncPointer},
+		{"keep-module", safetyKeepModule},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, k, kos) })
 	}

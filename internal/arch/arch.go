@@ -100,7 +100,9 @@ type Arch struct {
 	// FtraceSiteMaxOffset is how far into a function its ftrace site may
 	// be for the engine to redirect the function's calls there, as the
 	// engine's ftrace_location() lookup allows (x86-64: +0, or +4 after an
-	// endbr64; arm64: +0, +8 with CALL_OPS).
+	// endbr64; arm64: +0). A record pointing into the function's prefix,
+	// before its symbol (arm64 CALL_OPS: -8, the ops slot), is at its
+	// entry too (elfdiff.Function.FtraceSiteAtEntry).
 	FtraceSiteMaxOffset int
 
 	// BranchVeneer is the code of a veneer that jumps to the 64-bit address

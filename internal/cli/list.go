@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -51,6 +52,13 @@ func newListCmd(s Streams) *cobra.Command {
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			for _, r := range recs {
+				for _, t := range r.Targets {
+					if slices.Contains(r.Kept, t.Name) {
+						fmt.Fprintf(s.Out, "%s: undone, module %s kept loaded: %s\n", r.ID, strings.TrimSuffix(t.Module, ".ko"), strings.Join(t.Keep, "; "))
+					}
+				}
 			}
 			for _, r := range recs {
 				if r.Disagreement != "" {

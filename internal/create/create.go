@@ -489,7 +489,7 @@ func (c *creation) buildModules(ctx context.Context) error {
 		m.Kernel.Vermagic = vm
 		name := gm.Name + ".ko"
 		c.files[name] = b
-		tgt := update.Target{Name: t, Module: name}
+		tgt := update.Target{Name: t, Module: name, Keep: gm.Keep}
 		for _, obj := range c.byTarget[t] {
 			tgt.Objects = append(tgt.Objects, obj.Rel)
 			for _, side := range []string{"pre", "post"} {
@@ -507,6 +507,9 @@ func (c *creation) buildModules(ctx context.Context) error {
 		}
 		m.Targets = append(m.Targets, tgt)
 		fmt.Fprintf(c.o.Log, "create: %s: %d functions, module %s\n", t, len(tgt.Functions), name)
+		for _, k := range gm.Keep {
+			fmt.Fprintf(c.o.Log, "create: %s: module %s stays loaded after undo: %s\n", t, name, k)
+		}
 	}
 	return nil
 }

@@ -382,11 +382,11 @@ func decodeTables(ko []byte) (*tables, error) {
 	}
 	u32 := func(off uint64) uint32 { return binary.LittleEndian.Uint32(data[off:]) }
 	base := upd.Value
-	// struct ksplice_update of format version 3 (kmod-src/ksplice.h).
-	if base+112 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
+	// struct ksplice_update of format version 4 (kmod-src/ksplice.h).
+	if base+128 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
 		return nil, errors.New("tables out of their section")
 	}
-	if v := u32(base); v != 3 {
+	if v := u32(base); v != 4 {
 		return nil, fmt.Errorf("format_version %d", v)
 	}
 	if tab.id, err = str(base + 8); err != nil {

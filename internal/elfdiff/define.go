@@ -34,7 +34,7 @@ func (f *File) defineAll() error {
 			switch {
 			case s.Type == elf.STT_FUNC && sec.Kind == KindText:
 				fn := &Function{Name: s.Name, Sym: s, Section: sec, Offset: s.Value, Size: size,
-					FtraceSite: -1, file: f, key: normalize(s.Name)}
+					FtraceSite: NoFtraceSite, PatchableSite: NoFtraceSite, file: f, key: normalize(s.Name)}
 				if sec.Data != nil {
 					fn.Code = sec.Data[s.Value : s.Value+size]
 				}
@@ -159,7 +159,16 @@ func containing(defs []*Symbol, off int64) *Symbol {
 	return nil
 }
 
-// loadFtrace reads the ftrace call-site records into Function.FtraceSite.
+// PatchableSection is where gcc's -fpatchable-function-entry records each
+// function's NOPs: the ftrace section on arm64, a record of the padding
+// before each function on x86-64 with CALL_PADDING (whose ftrace section
+// is __mcount_loc).
+const PatchableSection = "__patchable_function_entries"
+
+// loadFtrace reads the ftrace call-site records into Function.FtraceSite
+// (and, for the padding records of x86-64's __patchable_function_entries,
+// Function.PatchableSite). A record that points before a function, into
+// bytes no function covers, marks that function's prefix (Function.Prefix).
 func (f *File) loadFtrace() error {
 	for _, sec := range f.Sections[1:] {
 		if sec.Kind != KindFtrace {
@@ -168,11 +177,66 @@ func (f *File) loadFtrace() error {
 		for _, r := range sec.Relocs {
 			t := f.target(r.Sym, r.Addend)
 			fn := t.Sym.Function()
+			off := t.Off
+			if fn == nil {
+				fn, off = f.prefixOwner(t)
+			}
 			if fn == nil {
 				return &FormatError{Section: sec.Name, Msg: fmt.Sprintf("entry at %#x points outside any function (%s)", r.Offset, t.describe())}
 			}
-			fn.FtraceSite = t.Off
+			if off < 0 {
+				if err := fn.setPrefix(uint64(-off)); err != nil {
+					return &FormatError{Section: sec.Name, Msg: fmt.Sprintf("entry at %#x: %v", r.Offset, err)}
+				}
+			}
+			if sec.Name == f.Arch.FtraceSection {
+				fn.FtraceSite = off
+			} else {
+				fn.PatchableSite = off
+			}
 		}
+	}
+	return nil
+}
+
+// prefixOwner returns the function whose prefix holds t (a section symbol
+// plus offset that no function contains): the first function that starts
+// after it, when nothing lies in between; and t's offset from it.
+func (f *File) prefixOwner(t Target) (*Function, int64) {
+	s := t.Sym
+	if s == nil || s.Section == nil || s.Section.Kind != KindText {
+		return nil, 0
+	}
+	at := t.Off
+	if s.Type != elf.STT_SECTION {
+		at += int64(s.Value)
+	}
+	if at < 0 {
+		return nil, 0
+	}
+	for _, d := range s.Section.Defs {
+		if d.Value+d.Size <= uint64(at) && !(d.Size == 0 && d.Value == uint64(at)) {
+			continue
+		}
+		if d.Value <= uint64(at) || d.fn == nil {
+			return nil, 0 // inside a definition that is not a function
+		}
+		return d.fn, at - int64(d.Value)
+	}
+	return nil, 0
+}
+
+// setPrefix records that the n bytes before fn's symbol are its prefix.
+func (fn *Function) setPrefix(n uint64) error {
+	if fn.Prefix != 0 && fn.Prefix != n {
+		return fmt.Errorf("records of %s mark prefixes of %d and %d bytes", fn.Name, fn.Prefix, n)
+	}
+	if n > fn.Offset {
+		return fmt.Errorf("prefix of %s (%d bytes) starts before its section", fn.Name, n)
+	}
+	fn.Prefix = n
+	if fn.Section.Data != nil {
+		fn.PrefixCode = fn.Section.Data[fn.Offset-n : fn.Offset]
 	}
 	return nil
 }

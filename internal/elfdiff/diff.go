@@ -324,6 +324,14 @@ func (d *differ) compareFunc(a, b *Function) (reasons, noise []string) {
 	if a.FtraceSite != b.FtraceSite {
 		rs.add("ftrace site %s -> %s", siteString(a.FtraceSite), siteString(b.FtraceSite))
 	}
+	if a.PatchableSite != b.PatchableSite {
+		rs.add("patchable entry %s -> %s", siteString(a.PatchableSite), siteString(b.PatchableSite))
+	}
+	if a.Prefix != b.Prefix {
+		rs.add("prefix %#x -> %#x bytes", a.Prefix, b.Prefix)
+	} else if i := firstDiff(a.PrefixCode, b.PrefixCode); i >= 0 {
+		rs.add("prefix bytes differ at -%#x", a.Prefix-uint64(i))
+	}
 	relocsSame := d.compareRelocs(&rs, "", a.Relocs, b.Relocs)
 	diffs := byteDiffs(a.Code, b.Code, a.Relocs, b.Relocs)
 	if len(diffs) > 0 {
@@ -354,10 +362,24 @@ func (d *differ) compareFunc(a, b *Function) (reasons, noise []string) {
 }
 
 func siteString(off int64) string {
-	if off < 0 {
+	switch {
+	case off == NoFtraceSite:
 		return "none"
+	case off < 0:
+		return fmt.Sprintf("-%#x", -off)
 	}
 	return fmt.Sprintf("+%#x", off)
+}
+
+// firstDiff returns the first index at which a and b differ, -1 if none
+// (they have the same length).
+func firstDiff(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
 }
 
 type reasonList struct {
@@ -1122,7 +1144,7 @@ func (d *differ) findCallers() {
 func (d *differ) reachedThroughCallers(fd *FuncDiff) bool {
 	f, g := fd.Pre, fd.Post
 	if f == nil || g == nil || strings.Contains(f.Name, ".cold") ||
-		f.FtraceSite >= 0 && f.FtraceSite <= int64(d.pre.Arch.FtraceSiteMaxOffset) {
+		f.FtraceSiteAtEntry(d.pre.Arch.FtraceSiteMaxOffset) {
 		return false
 	}
 	return g.Sym.Bind == elf.STB_LOCAL && !d.otherRefs[g] && len(d.callers[g]) > 0
@@ -1148,7 +1170,7 @@ func (d *differ) refuse() {
 		// cannot be reached. .cold parts are reached through their
 		// parent.
 		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") && !fd.ThroughCallers {
-			if f.FtraceSite < 0 || f.FtraceSite > int64(a.FtraceSiteMaxOffset) {
+			if !f.FtraceSiteAtEntry(a.FtraceSiteMaxOffset) {
 				d.refusal(fd.Name, g.Section.Name, RuleNoFtraceSite,
 					"%s has no ftrace call site at its entry (notrace, noinstr or entry code), through which ksplice "+
 						"redirects its calls: patch its callers instead", f.Name)

@@ -45,7 +45,7 @@ const (
 	KindData                       // .data*, .rodata*, .bss* and their __init variants
 	KindStrings                    // SHF_MERGE|SHF_STRINGS literal pools
 	KindSpecial                    // one of SpecialSections
-	KindFtrace                     // __mcount_loc, __patchable_function_entries
+	KindFtrace                     // __mcount_loc, __patchable_function_entries (padding records too)
 	KindDiscard                    // .discard.*: dropped by the kernel's linker script
 	KindMeta                       // not allocated: symbols, strings, debug info, notes
 	KindAuthor                     // written by the author macros (authored.go): read, never compared
@@ -171,9 +171,27 @@ type Function struct {
 	Size    uint64
 	Code    []byte  // Size bytes of Section.Data
 	Relocs  []Reloc // offsets relative to the function
-	// FtraceSite is the offset of the function's ftrace call site, -1 if
-	// it has none (notrace).
+	// FtraceSite is the offset from the symbol at which the function's
+	// record in the architecture's ftrace section points, NoFtraceSite if
+	// it has none (notrace). It is negative when the record points into
+	// the function's Prefix (arm64 CALL_OPS: -8, the ops slot; ftrace
+	// finds its call site from there).
 	FtraceSite int64
+	// Prefix is the number of bytes before Offset that belong to the
+	// function: the padding gcc's -fpatchable-function-entry=N,M puts
+	// before the symbol, whose __patchable_function_entries record points
+	// at its start (x86-64 CALL_PADDING: 16 NOPs, where the kernel writes
+	// call-depth accounting thunks at boot; arm64 CALL_OPS: two NOPs,
+	// where ftrace stores an ops pointer). It is compared, carried and
+	// re-recorded with the function that follows it.
+	Prefix uint64
+	// PrefixCode is the Prefix bytes before Code.
+	PrefixCode []byte
+	// PatchableSite is the offset from the symbol at which the function's
+	// __patchable_function_entries record points, where that section is
+	// not the architecture's ftrace section (x86-64: -Prefix);
+	// NoFtraceSite if it has none.
+	PatchableSite int64
 	// Entries are the special-section entries anchored in this function.
 	Entries []*Entry
 	// Parent is the function this one was split from (.cold, .part), if
@@ -184,6 +202,21 @@ type Function struct {
 	file  *File
 	key   string
 	insns []arch.Insn
+}
+
+// NoFtraceSite is FtraceSite and PatchableSite of a function without a
+// record. No record points 1 byte before a symbol: records point at
+// instructions, and prefixes are whole instructions.
+const NoFtraceSite int64 = -1
+
+// HasFtraceSite reports whether the function has an ftrace record.
+func (f *Function) HasFtraceSite() bool { return f.FtraceSite != NoFtraceSite }
+
+// FtraceSiteAtEntry reports whether the function's ftrace record points at
+// its entry, where the engine redirects its calls: into its prefix, or at
+// most maxOff bytes into its code.
+func (f *Function) FtraceSiteAtEntry(maxOff int) bool {
+	return f.HasFtraceSite() && f.FtraceSite >= -int64(f.Prefix) && f.FtraceSite <= int64(maxOff)
 }
 
 // Insns returns the function's instructions, decoded once.

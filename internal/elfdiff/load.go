@@ -148,7 +148,7 @@ func classify(s *Section, a *arch.Arch) SectionKind {
 		return KindMeta
 	case strings.HasPrefix(s.Name, ".discard"):
 		return KindDiscard
-	case s.Name == a.FtraceSection:
+	case s.Name == a.FtraceSection, s.Name == PatchableSection:
 		return KindFtrace
 	case isSpecial(s.Name):
 		return KindSpecial

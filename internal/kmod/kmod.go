@@ -208,3 +208,36 @@ func (u Update) StopMachineNs() (int64, error) {
 	_, err = fmt.Sscan(s, &n)
 	return n, err
 }
+
+// ErrNoGroup means the loaded engine has no group file (an engine from
+// before it): its updates can only be switched one at a time.
+var ErrNoGroup = errors.New("the loaded engine cannot switch updates together")
+
+// SetStageGroup asks the engine to "apply" or "reverse" the updates ids
+// together, in one stop_machine: all of them, or, on any failure, none
+// (the engine's group file). A refusal is the *AbortError of the update
+// that failed; ErrNoGroup when the engine has no group file. root is the
+// engine's sysfs directory ("" for SysfsRoot).
+func SetStageGroup(root, stage string, ids []string) error {
+	if root == "" {
+		root = SysfsRoot
+	}
+	p := filepath.Join(root, "group")
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("%s %s: %w", stage, strings.Join(ids, " "), ErrNoGroup)
+	}
+	err := os.WriteFile(p, []byte(stage+" "+strings.Join(ids, " ")+"\n"), 0)
+	if err == nil {
+		return nil
+	}
+	for _, id := range ids {
+		u := Update{ID: id, Root: root}
+		cause, cerr := u.Attr("abort_cause")
+		if cerr != nil || cause == "" || cause == "none" {
+			continue
+		}
+		msg, _ := u.Attr("abort_message")
+		return &AbortError{ID: id, Stage: stage, Cause: cause, Message: msg}
+	}
+	return fmt.Errorf("%s %s together: %w", stage, strings.Join(ids, " "), err)
+}

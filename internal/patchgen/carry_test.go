@@ -345,7 +345,7 @@ func TestThroughCallers(t *testing.T) {
 				t.Errorf("api is not replaced: %v", got)
 			}
 			tables := namedOldFuncs(string(m.Files["tables.c"]))
-			if strings.Contains(tables, `.name = "body"`) {
+			if strings.Contains(tables, `.name = "body\000`) {
 				t.Errorf("body is matched or replaced by the engine:\n%s", tables)
 			}
 			assembleWith(t, c.cc, m.Files["new.S"])

@@ -3,6 +3,7 @@ package patchgen
 import (
 	"debug/elf"
 	"fmt"
+	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
@@ -73,12 +74,21 @@ var entryKind = map[string]string{
 // entries emits the special-section entries of a carried function, and its
 // ftrace call site record in the section the architecture's compiler uses
 // (__mcount_loc on x86-64, __patchable_function_entries on arm64), where
-// the module loader finds it for ftrace_module_init().
+// the module loader finds it for ftrace_module_init(); and the record of
+// its padding where __patchable_function_entries is not the ftrace section
+// (x86-64 CALL_PADDING). A record may point before the symbol, into the
+// function's prefix, which the carried section holds at the same offset.
 func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
-	if f.FtraceSite >= 0 {
-		sec := o.Result.Post.Arch.FtraceSection
+	ftrace := o.Result.Post.Arch.FtraceSection
+	for _, rec := range []struct {
+		sec  string
+		site int64
+	}{{ftrace, f.FtraceSite}, {elfdiff.PatchableSection, f.PatchableSite}} {
+		if rec.site == elfdiff.NoFtraceSite {
+			continue
+		}
 		flags := "\"a\",%progbits"
-		if sec == "__patchable_function_entries" {
+		if rec.sec == elfdiff.PatchableSection {
 			// As gcc's -fpatchable-function-entry emits it: ordered
 			// after the code (SHF_LINK_ORDER). ld refuses to merge
 			// ordered and unordered sections of one name, and the
@@ -86,7 +96,7 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 			flags = "\"awo\",%progbits," + lbl
 		}
 		fmt.Fprintf(&g.asm, "\t.pushsection %s,%s\n\t.balign 8\n\t.quad %s+%#x\n\t.popsection\n",
-			sec, flags, lbl, f.Offset+uint64(f.FtraceSite))
+			rec.sec, flags, lbl, int64(f.Offset)+rec.site)
 	}
 	for _, e := range f.Entries {
 		name := e.Special.Name
@@ -113,7 +123,17 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 		writeBytes(&g.asm, e.Data)
 		fmt.Fprintf(&g.asm, "\t.popsection\n")
 		for _, r := range e.Relocs {
-			if err := g.relocIn(o, fmt.Sprintf("%s+%#x", el, r.Offset), r, nil, false); err != nil {
+			place := fmt.Sprintf("%s+%#x", el, r.Offset)
+			if name == "__jump_table" && r.Offset == jumpKeyOffset {
+				late, err := g.jumpKey(o, f, e, place, r)
+				if err != nil {
+					return fmt.Errorf("%s entry of %s (%s): %w", name, f.Name, entryKind[name], err)
+				}
+				if late {
+					continue
+				}
+			}
+			if err := g.relocIn(o, place, r, nil, false); err != nil {
 				return fmt.Errorf("%s entry of %s (%s): %w", name, f.Name, entryKind[name], err)
 			}
 		}
@@ -196,4 +216,95 @@ func (g *gen) entryReloc(o Object, place string, r elfdiff.Reloc) bool {
 	at := int64(symValue(r.Sym)) + r.Addend - int64(e.Offset)
 	fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, o.Result.Post.Arch.RelocName(r.Type), l, at)
 	return true
+}
+
+// jumpKeyOffset is the offset of the key field in struct jump_entry with
+// relative references (x86-64 and arm64): s32 code, s32 target, long key.
+const jumpKeyOffset = 8
+
+// jumpPlaceholder is the update module's own static key (tables.c) that the
+// jump labels of new code are keyed on until the engine binds them.
+const jumpPlaceholder = "ksplice_jump_placeholder"
+
+// jumpKey handles the key field of a carried __jump_table entry, at place.
+// A key the update carries (a dynamic debug descriptor's) is the loader's
+// to resolve, like any other field: it reports false. Any other key, of
+// the running kernel, is bound by the engine: the module loader registers
+// the module's jump labels (jump_label_add_module(), at
+// MODULE_STATE_COMING) before ksplice could resolve an unexported key, so
+// the field points at the update's placeholder key, keeping the entry's
+// branch flag, and a struct ksplice_key tells the engine what to write
+// there when the update is applied (then it registers the module's jump
+// labels again). Exported keys go the same way, so that every key of the
+// module is registered once, at the same time.
+func (g *gen) jumpKey(o Object, f *elfdiff.Function, e *elfdiff.Entry, place string, r elfdiff.Reloc) (bool, error) {
+	if r.Sym == nil {
+		return false, nil
+	}
+	if e := entryOf(r); e != nil && r.Sym.Section == e.Section && g.entryLabels[e] != "" {
+		return false, nil
+	}
+	if r.Sym.Section != nil {
+		if _, ok := g.labels[r.Sym.Section]; ok {
+			return false, nil
+		}
+	}
+	a := o.Result.Post.Arch
+	if r.Info.Kind != arch.RelocPCRel || r.Info.Size != 8 {
+		return false, fmt.Errorf("%w: key field of type %s, want a 64-bit PC-relative one", ErrUnsupported, a.RelocName(r.Type))
+	}
+	var code *elfdiff.Reloc
+	for i := range e.Relocs {
+		if e.Relocs[i].Offset == 0 {
+			code = &e.Relocs[i]
+		}
+	}
+	if code == nil || code.Sym == nil || code.Sym.Section == nil || g.labels[code.Sym.Section] == "" {
+		return false, fmt.Errorf("%w: the jump label's code is not in carried code", ErrUnsupported)
+	}
+	k := jumpKey{
+		code:    fmt.Sprintf("%s+%#x", g.labels[code.Sym.Section], int64(symValue(code.Sym))+code.Addend),
+		oldFunc: -1,
+	}
+	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) {
+		// The module loader resolves k.exported; the engine only
+		// needs the name for its messages.
+		k.symbol, k.addend, k.exported = r.Sym.Name, r.Addend, true
+	} else {
+		k.symbol, k.addend = runningTarget(r, g.preNames)
+		if k.symbol == "" || strings.HasPrefix(k.symbol, ".") {
+			return false, fmt.Errorf("%w: the key %s has no name the running kernel knows", ErrUnsupported, describe(r))
+		}
+		old, err := g.bindOld(o, r, k.symbol)
+		if err != nil {
+			return false, err
+		}
+		if old < 0 && !localTarget(r) && a.Name == "arm64" && !strings.HasPrefix(k.symbol, "__tracepoint_") {
+			// arm64's kallsyms has no data symbols (Debian builds
+			// without KALLSYMS_ALL): a global key is bound through a
+			// function of the object that addresses it, as statics
+			// are. The engine finds tracepoints by name.
+			if old, err = g.helperFor(o, r, k.symbol); err != nil {
+				return false, err
+			}
+		}
+		k.oldFunc = old
+	}
+	for _, o := range g.keys {
+		if o.code == k.code {
+			// The engine finds an entry by its code (the loader sorts
+			// the table): two at one place would be ambiguous.
+			return false, fmt.Errorf("%w: two jump labels at %s", ErrMalformed, k.code)
+		}
+	}
+	g.keys = append(g.keys, k)
+	fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d /* %s%+d, bound by the engine */\n",
+		place, a.RelocName(r.Type), jumpPlaceholder, k.addend&1, k.symbol, k.addend)
+	return true, nil
+}
+
+// entryOf is the carried entry r's target lies in, or nil.
+func entryOf(r elfdiff.Reloc) *elfdiff.Entry {
+	e, _ := r.Target.Entry()
+	return e
 }

@@ -70,6 +70,10 @@ type Module struct {
 	Name  string            // module name: ksplice_<id>_<target>
 	Files map[string][]byte // file name -> contents: Kbuild, tables.c, new.S
 	Funcs []Func
+	// Keep says why the module must stay loaded after the update is
+	// undone (see gen.publishes), one line per reason; empty when it
+	// may be unloaded. The tables carry KSPLICE_UPDATE_KEEP_MODULE then.
+	Keep []string
 }
 
 // placeholderAsm is the target of engine-resolved calls until the engine
@@ -108,7 +112,7 @@ func Generate(in Input) (*Module, error) {
 		// an update as malformed).
 		return nil, fmt.Errorf("%w: %s", ErrNothingReplaced, unreachable(in))
 	}
-	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}}
+	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}, Keep: g.keep}
 	if g.placeholder {
 		fmt.Fprintf(&g.asm, placeholderAsm, g.trap)
 	}
@@ -154,6 +158,14 @@ type gen struct {
 	// preNames maps post-object symbols to their names in the pre object,
 	// which are the running kernel's names.
 	preNames map[*elfdiff.Symbol]string
+	// replacedOf maps a carried function that replaces a running one to
+	// its index in replaced (see publishes).
+	replacedOf map[*elfdiff.Function]int
+	// keep are the reasons the update module must outlive an undo.
+	keep []string
+	// keys are the jump labels of new code the engine binds to their
+	// keys (see jumpKey).
+	keys []jumpKey
 }
 
 type replaced struct {
@@ -180,6 +192,16 @@ type site struct {
 	len    int
 	kind   int
 	target int64
+}
+
+// jumpKey is a jump label of new code whose key the engine binds (see
+// gen.jumpKey): struct ksplice_key.
+type jumpKey struct {
+	code     string // label+offset of the jump label's code
+	symbol   string // the key's symbol, as the running kernel names it
+	addend   int64  // offset of the key in symbol, plus the branch flag
+	exported bool   // the module loader resolves symbol
+	oldFunc  int    // index in gen.replaced to bind through, -1: by name
 }
 
 type newReloc struct {
@@ -266,6 +288,10 @@ func (g *gen) object(o Object) error {
 			}
 			r.obj = o.Rel
 			oldOf[fd] = len(g.replaced)
+			if g.replacedOf == nil {
+				g.replacedOf = map[*elfdiff.Function]int{}
+			}
+			g.replacedOf[fd.Post] = len(g.replaced)
 			g.replaced = append(g.replaced, r)
 		}
 	}
@@ -480,7 +506,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		if f.Section == s {
 			covered += len(f.Relocs)
 			for _, r := range f.Relocs {
-				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, f.Offset+r.Offset), r, f.Code); err != nil {
+				if err := g.reloc(o, f.Name, fmt.Sprintf("%s+%#x", lbl, f.Offset+r.Offset), r, f.Code); err != nil {
 					return err
 				}
 			}
@@ -490,7 +516,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		if d.Section == s {
 			covered += len(d.Relocs)
 			for _, r := range d.Relocs {
-				if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, d.Offset+r.Offset), r, nil); err != nil {
+				if err := g.reloc(o, d.Name, fmt.Sprintf("%s+%#x", lbl, d.Offset+r.Offset), r, nil); err != nil {
 					return err
 				}
 			}
@@ -499,7 +525,7 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 	if covered == 0 && len(s.Defs) == 0 {
 		// Anonymous data (a jump table): its relocations are its own.
 		for _, r := range o.Result.Post.SectionRelocs(s) {
-			if err := g.reloc(o, fmt.Sprintf("%s+%#x", lbl, r.Offset), r, nil); err != nil {
+			if err := g.reloc(o, "", fmt.Sprintf("%s+%#x", lbl, r.Offset), r, nil); err != nil {
 				return err
 			}
 			covered++
@@ -545,9 +571,105 @@ func writeBytes(w io.Writer, b []byte) {
 // a carried section becomes a label; an exported symbol is left to the
 // module loader; anything else (static functions and data of the running
 // kernel, unexported globals) is resolved by the engine, from run-pre
-// matching where an old function refers to it, else from kallsyms.
-func (g *gen) reloc(o Object, place string, r elfdiff.Reloc, code []byte) error {
+// matching where an old function refers to it, else from kallsyms. from
+// names the carried function or object that holds place ("" for anonymous
+// data).
+func (g *gen) reloc(o Object, from, place string, r elfdiff.Reloc, code []byte) error {
+	if done, err := g.publishes(o, from, place, r, code); done || err != nil {
+		return err
+	}
 	return g.relocIn(o, place, r, code, true)
+}
+
+// publishes handles a reference of carried code or data that takes an
+// address (anything but a call or jump) of something the update carries:
+// an address that the new code may publish (a work item's or timer's
+// function, an RCU callback, an f_op table), which then outlives the
+// update's undo.
+//
+// The address of a function the update replaces is taken as the running
+// kernel's original function (an engine relocation bound to its run-pre
+// matched entry): calls through it enter the old function, whose ftrace
+// site sends them to the newest replacement while the update is applied
+// and into the old code after undo, so nothing published points into the
+// update module. It reports done then.
+//
+// The address of a function that only the update module has (a new one, a
+// .cold or through-callers piece), or of carried data that is writable or
+// holds addresses of its own (a struct work_struct, an f_op table), cannot
+// be taken elsewhere: the update is marked to keep its module after undo
+// (g.keep, KSPLICE_UPDATE_KEEP_MODULE); reading or writing such data in
+// place (a new counter incremented) is not taking its address
+// (accessOnly). Read-only data without relocations
+// (string literals, __func__, constants) is not counted, nor anonymous
+// read-only data (jump tables) or a function's addresses of its own
+// instructions (_THIS_IP_): their addresses are not function pointers or
+// objects that the kernel links into its lists (see docs/kernel-interface.md,
+// "Safety rules").
+func (g *gen) publishes(o Object, from, place string, r elfdiff.Reloc, code []byte) (bool, error) {
+	if r.Info.Kind == 0 || r.Sym == nil || r.Sym.Section == nil {
+		return false, nil
+	}
+	if _, ok := g.labels[r.Sym.Section]; !ok {
+		return false, nil
+	}
+	if code != nil && o.Result.Post.Arch.BranchField(code, int(r.Offset), r.Info.Kind) {
+		return false, nil
+	}
+	if from == "" {
+		from = "anonymous data"
+	}
+	t := r.Target.Sym
+	if fn := t.Function(); fn != nil && g.carriedFn[fn] && r.Target.Off == 0 {
+		if i, ok := g.replacedOf[fn]; ok {
+			_, addend := runningTarget(r, g.preNames)
+			g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: g.replaced[i].name, addend: addend, oldFunc: i})
+			return true, nil
+		}
+		g.keepFor(fmt.Sprintf("%s: %s takes the address of %s, which only the update module has", o.Rel, from, fn.Name))
+		return false, nil
+	}
+	if accessOnly(o.Result.Post.Arch, code, r) {
+		return false, nil
+	}
+	if d := t.Object(); d != nil && sectionOf(o.Result.Post, d.Section) && (d.Section.Writable() || len(d.Relocs) > 0) {
+		g.keepFor(fmt.Sprintf("%s: %s takes the address of %s, data only the update module has", o.Rel, from, d.Name))
+	} else if t != nil && t.Type == elf.STT_SECTION && t.Section.Writable() && !t.Section.Init() {
+		g.keepFor(fmt.Sprintf("%s: %s takes the address of writable data in %s, which only the update module has", o.Rel, from, t.Section.Name))
+	}
+	return false, nil
+}
+
+// accessOnly reports whether r, in code, only reads or writes the data at
+// its target rather than computing its address into a register or into
+// memory: "counter++" publishes nothing. x86-64: a RIP-relative operand of
+// any instruction but lea (8d); arm64: the page of an adrp (the add or the
+// load/store of its pair decides) and the low 12 bits of a load or store.
+// An absolute address in code (mov $sym), an add of the low 12 bits, and
+// every reference from data count as taking the address.
+func accessOnly(a *arch.Arch, code []byte, r elfdiff.Reloc) bool {
+	if code == nil {
+		return false
+	}
+	name := a.RelocName(r.Type)
+	switch {
+	case name == "R_X86_64_PC32":
+		return r.Offset >= 2 && int(r.Offset) <= len(code) && code[r.Offset-2] != 0x8d
+	case strings.HasPrefix(name, "R_AARCH64_ADR_PREL_PG_HI21"):
+		return true
+	case strings.HasPrefix(name, "R_AARCH64_LDST") && strings.HasSuffix(name, "_ABS_LO12_NC"):
+		return true
+	}
+	return false
+}
+
+func (g *gen) keepFor(reason string) {
+	for _, k := range g.keep {
+		if k == reason {
+			return
+		}
+	}
+	g.keep = append(g.keep, reason)
 }
 
 // relocIn is reloc; engine says whether the engine may resolve it. Special
@@ -573,7 +695,7 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 	// An exported symbol, whether the object only uses it or defines it
 	// (a global of the patched file that it exports, or that its module
 	// exports): the module loader binds the running kernel's.
-	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) {
+	if (r.Sym.Section == nil || r.Sym.Bind == elf.STB_GLOBAL) && r.Sym.Name != "" && g.in.Exported(r.Sym.Name) && !staticCall(r.Sym.Name) {
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, r.Sym.Name, r.Addend)
 		return nil
 	}
@@ -687,6 +809,12 @@ func (g *gen) oldUser(sym, obj string, local bool) int {
 // namesakes: 3 notsupp_get_next_key in Debian's 6.1). Globals are unique
 // in kallsyms and need none.
 func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (int, error) {
+	if staticCall(sym) {
+		// Run-pre matching deduces nothing from a static call site
+		// (the kernel rewrites it at run time); a trampoline is a
+		// global function, unique in kallsyms.
+		return -1, nil
+	}
 	local := localTarget(r)
 	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
 		return i, nil
@@ -736,6 +864,17 @@ func (g *gen) helperFor(o Object, r elfdiff.Reloc, sym string) (int, error) {
 	h.obj, h.helper = o.Rel, true
 	g.replaced = append(g.replaced, h)
 	return len(g.replaced) - 1, nil
+}
+
+// staticCall reports whether sym is a static call trampoline (x86-64:
+// static_call(), and so every tracepoint call, calls __SCT__NAME). New code
+// calls the trampoline, which always goes where the static call does, and
+// never through the module loader: objtool would record the call as a
+// static call site of the update module (.static_call_sites) keyed on the
+// trampoline, which static_call_add_module() refuses unless the key was
+// exported with EXPORT_STATIC_CALL_TRAMP.
+func staticCall(sym string) bool {
+	return strings.HasPrefix(sym, "__SCT__")
 }
 
 // localTarget reports whether r's target is local to its object: a static

@@ -89,7 +89,8 @@ func (g *gen) tables(module string) string {
 			}
 			ref[i] = fmt.Sprintf("&%s[%d]", array, n)
 			n++
-			w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name), i, r.old.Size)
+			// The name, then its object (KSPLICE_UPDATE_OBJECTS).
+			w("\t{\n\t\t.name = %s,\n\t\t.old_code = ksplice_old_code_%d,\n\t\t.old_size = %d,\n", cString(r.name+"\x00"+r.obj), i, r.old.Size)
 			if len(r.relocs) > 0 {
 				w("\t\t.nr_old_relocs = %d,\n\t\t.old_relocs = ksplice_old_relocs_%d,\n", len(r.relocs), i)
 			}
@@ -116,6 +117,28 @@ func (g *gen) tables(module string) string {
 		}
 		w("};\n")
 	}
+	if len(g.keys) > 0 {
+		w("\n/*\n * The jump labels of the new code whose keys are the running kernel's are\n")
+		w(" * keyed on this until the engine binds them, when the update is applied.\n */\n")
+		w("struct static_key %s;\n", jumpPlaceholder)
+		for i, k := range g.keys {
+			if k.exported {
+				w("extern char ksplice_jkey_%d[] __asm__(%s);\n", i, cString(k.symbol))
+			}
+		}
+		w("\nstatic const struct ksplice_key ksplice_keys[] = {\n")
+		for i, k := range g.keys {
+			key, old := "NULL", "NULL"
+			if k.exported {
+				key = fmt.Sprintf("ksplice_jkey_%d", i)
+			}
+			if k.oldFunc >= 0 {
+				old = ref[k.oldFunc]
+			}
+			w("\t{ .code = %s, .key = %s, .symbol = %s, .old_func = %s, .addend = %d },\n", expr(k.code), key, cString(k.symbol), old, k.addend)
+		}
+		w("};\n")
+	}
 	w("\nstatic const struct ksplice_update ksplice_update = {\n")
 	w("\t.format_version = KSPLICE_FORMAT_VERSION,\n")
 	id := g.in.EngineID
@@ -123,6 +146,23 @@ func (g *gen) tables(module string) string {
 		id = g.in.ID
 	}
 	w("\t.id = %s,\n\t.description = %s,\n\t.target = %s,\n\t.mod = THIS_MODULE,\n", cString(id), cString(g.in.Description), cString(g.in.Target))
+	var flags []string
+	if len(g.replaced) > 0 {
+		flags = append(flags, "KSPLICE_UPDATE_OBJECTS")
+	}
+	if len(g.keep) > 0 {
+		// The new code may publish addresses that outlive the update:
+		// the engine keeps the module loaded after undo.
+		w("\t/*\n")
+		for _, k := range g.keep {
+			w("\t * %s\n", strings.ReplaceAll(k, "*/", "* /"))
+		}
+		w("\t */\n")
+		flags = append(flags, "KSPLICE_UPDATE_KEEP_MODULE")
+	}
+	if len(flags) > 0 {
+		w("\t.flags = %s,\n", strings.Join(flags, " | "))
+	}
 	if g.nrReplaced(false) > 0 {
 		w("\t.nr_funcs = ARRAY_SIZE(ksplice_funcs),\n\t.funcs = ksplice_funcs,\n")
 	}
@@ -131,6 +171,9 @@ func (g *gen) tables(module string) string {
 	}
 	if len(g.newRelocs) > 0 {
 		w("\t.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),\n\t.new_relocs = ksplice_new_relocs,\n")
+	}
+	if len(g.keys) > 0 {
+		w("\t.nr_keys = ARRAY_SIZE(ksplice_keys),\n\t.keys = ksplice_keys,\n")
 	}
 	for _, h := range HookNames {
 		if f := strings.TrimPrefix(h, "ksplice_hook_"); hooks[f] != "" {

@@ -8,7 +8,7 @@ import (
 
 var (
 	arrayStart = regexp.MustCompile(`static const struct ksplice_func (ksplice_funcs|ksplice_helpers)\[\] = \{`)
-	funcName   = regexp.MustCompile(`\.name = "([^"]*)"`)
+	funcName   = regexp.MustCompile(`\.name = "([^"\\]*)(?:\\000[^"]*)?"`)
 	oldFuncRef = regexp.MustCompile(`\.old_func = &(ksplice_funcs|ksplice_helpers)\[(\d+)\]`)
 )
 

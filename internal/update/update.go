@@ -78,6 +78,12 @@ type Target struct {
 	Module    string     `json:"module"` // the update module for it, in the tarball
 	Objects   []string   `json:"objects"`
 	Functions []Function `json:"functions"`
+	// Keep says why the update module must stay loaded once the update
+	// is undone: its new code takes the address of code or data that
+	// only the module has, which may still be reachable (a work item, a
+	// timer). Empty when it may be unloaded. See docs/kernel-interface.md,
+	// "Safety rules".
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Function is a function an update replaces or adds.

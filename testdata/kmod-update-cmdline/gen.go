@@ -81,21 +81,58 @@ func main() {
 	if err := res.Err(); err != nil {
 		log.Fatal(err)
 	}
-	i := slices.IndexFunc(res.Functions, func(fd *elfdiff.FuncDiff) bool { return fd.Name == *fn })
-	if i < 0 || res.Functions[i].Pre == nil {
-		log.Fatalf("%s: no function %s in both objects", *rel, *fn)
+	// -func may name several functions, comma-separated: the first must be
+	// in both objects; the others may be new (only in -post).
+	var fds []*elfdiff.FuncDiff
+	for n, name := range strings.Split(*fn, ",") {
+		i := slices.IndexFunc(res.Functions, func(fd *elfdiff.FuncDiff) bool { return fd.Name == name })
+		if i < 0 || (n == 0 && res.Functions[i].Pre == nil) {
+			log.Fatalf("%s: no function %s in both objects", *rel, name)
+		}
+		fd := res.Functions[i]
+		if *carry {
+			fd.Carry = true
+		}
+		if !fd.Carry {
+			log.Fatalf("%s: %s is not carried (%s); -carry replaces it by its own code", *rel, name, fd.Status)
+		}
+		fds = append(fds, fd)
 	}
-	fd := res.Functions[i]
-	if *carry {
-		fd.Carry = true
-	}
-	if !fd.Carry {
-		log.Fatalf("%s: %s is not carried (%s); -carry replaces it by its own code", *rel, *fn, fd.Status)
-	}
+	fd := fds[0]
 	if *only {
 		for _, other := range res.Functions {
-			if other != fd && (other.Post == nil || other.Post.Parent != fd.Post) {
+			if !slices.ContainsFunc(fds, func(k *elfdiff.FuncDiff) bool {
+				return other == k || (other.Post != nil && other.Post.Parent == k.Post)
+			}) {
 				other.Carry = false
+			}
+		}
+		// And only the data they use (new data is carried whoever
+		// uses it), directly or through other data carried.
+		used := map[*elfdiff.Object]bool{}
+		mark := func(rs []elfdiff.Reloc) bool {
+			grew := false
+			for _, r := range rs {
+				if o := r.Target.Sym.Object(); o != nil && !used[o] {
+					used[o], grew = true, true
+				}
+			}
+			return grew
+		}
+		for _, f := range res.CarriedFunctions() {
+			mark(f.Post.Relocs)
+		}
+		for grew := true; grew; {
+			grew = false
+			for _, dd := range res.Data {
+				if dd.Post != nil && used[dd.Post] && mark(dd.Post.Relocs) {
+					grew = true
+				}
+			}
+		}
+		for _, dd := range res.Data {
+			if dd.Post == nil || !used[dd.Post] {
+				dd.Carry = false
 			}
 		}
 	}

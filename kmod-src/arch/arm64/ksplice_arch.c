@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ksplice_arch.c - arm64: relocations, code the kernel rewrote at boot,
- * trampolines and text patching.
+ * and text patching.
  *
  * Every instruction is 4 bytes, little-endian. A relocated field is a bit
  * field of an instruction (imm26 of b/bl, immhi:immlo of adrp, imm12 of
@@ -45,7 +45,6 @@
 
 /* ftrace's patchable entry: two NOPs at +0 in the object, before the body. */
 #define FTRACE_SITE_LEN	8
-#define TRAMP_LEN	16	/* ldr x16, .+8; br x16; .quad target */
 
 /*
  * Unexported: found in kallsyms at load time, typed after the kernel's
@@ -572,55 +571,10 @@ int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
 }
 
 /*
- * The trampoline goes after ftrace's two instructions at +0/+4, so that
- * ftrace can still turn the traced call on and off (a write over them
- * breaks it: "ftrace bug ... failed to modify"). The traced call returns
- * to +8, into the trampoline, with x30 restored: the replacement runs as
- * if called directly. The trampoline replaces the old function's paciasp,
- * the replacement signs its own return address.
- */
-u32 ksplice_arch_tramp_offset(const struct ksplice_func *f)
-{
-	return has_ftrace_site(f) ? FTRACE_SITE_LEN : 0;
-}
-
-u32 ksplice_arch_tramp_len(void)
-{
-	return TRAMP_LEN;
-}
-
-/*
- * "ldr x16, .+8; br x16; .quad target": modules lie up to 2 GiB from the
- * kernel's text, beyond the +-128 MiB of "b". x16 (IP0) is free to clobber
- * at a call, as a linker veneer does. Never out of range.
- */
-int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf)
-{
-	if (site % 4)
-		return -ERANGE;
-	put_unaligned_le32(A64_LDR_X16_8, buf);
-	put_unaligned_le32(A64_BR_X16, buf + 4);
-	put_unaligned_le64(target, buf + 8);
-	return TRAMP_LEN;
-}
-
-bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
-			       unsigned long *target)
-{
-	if (get_unaligned_le32(bytes) != A64_LDR_X16_8 ||
-	    get_unaligned_le32(bytes + 4) != A64_BR_X16)
-		return false;
-	*target = get_unaligned_le64(bytes + 8);
-	return true;
-}
-
-/*
  * text_mutex is data, and Debian's arm64 kernels have no data symbols in
  * kallsyms (KALLSYMS_ALL off): there is nothing to take. Nothing needs it
  * either: each write of aarch64_insn_patch_text_nosync() is serialised
- * with every other text write by patch_lock; the trampolines are written
- * inside stop_machine, where no other patcher runs, and checked there
- * against the bytes saved before; the other writes go to the update
+ * with every other text write by patch_lock, and goes to the update
  * module's own text, which no one else patches. ksplice_mutex serialises
  * ksplice itself.
  */
@@ -657,29 +611,6 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
 }
 
 /*
- * Write code inside stop_machine, as arm64's ftrace does
- * (ftrace_modify_code() from stop_machine): every other CPU spins in the
- * stopper with interrupts off, so none executes these words while they
- * change, and aarch64_insn_patch_text_nosync() takes only a raw spinlock.
- * aarch64_insn_patch_text() cannot be used here: it calls stop_machine
- * itself.
- */
-void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
-{
-	poke_words(addr, bytes, len);
-}
-
-/*
- * Nothing arm64-specific is rewritten at run time beyond what the caller
- * checks (jump labels, kprobes): alternatives are applied at boot and at
- * module load only.
- */
-const char *ksplice_arch_text_reserved(void *start, void *end)
-{
-	return NULL;
-}
-
-/*
  * After stop_machine: an IPI to every CPU, whose exception entry and
  * return are context synchronisation events, so that no CPU keeps
  * instructions fetched before the write (the pair of the caches'
@@ -688,4 +619,25 @@ const char *ksplice_arch_text_reserved(void *start, void *end)
 void ksplice_arch_sync(void)
 {
 	kick_all_cpus_sync();
+}
+
+/* The stack pointer cpu_switch_to() saved for a task that is not running. */
+unsigned long ksplice_arch_saved_sp(struct task_struct *t)
+{
+	return thread_saved_sp(t);
+}
+
+/*
+ * A word of a stack as a code address: return addresses saved by code
+ * built with pointer authentication (paciasp) carry a PAC in the bits
+ * above the virtual address, where a kernel address has ones. The kernel's
+ * own ptrauth_strip_insn_pac() reads vabits_actual, which modules cannot;
+ * VA_BITS_MIN is at most that, and the bits in between are ones in every
+ * kernel text and module address.
+ */
+unsigned long ksplice_arch_code_addr(unsigned long word)
+{
+	if (word & BIT_ULL(55))
+		word |= GENMASK_ULL(63, VA_BITS_MIN);
+	return word;
 }

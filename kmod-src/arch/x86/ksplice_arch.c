@@ -25,7 +25,7 @@
 #define OP_INDIRECT	0xff
 #define MODRM_CALL	0xd0	/* call *%reg: mod 3, reg 2 */
 #define MODRM_JMP	0xe0	/* jmp *%reg: mod 3, reg 4 */
-#define TRAMP_LEN	5
+#define INSN_REL32_LEN	5	/* call, jmp rel32 */
 
 static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 static const u8 nop2[] = { 0x66, 0x90 };
@@ -36,10 +36,8 @@ static const u8 lfence[] = { 0x0f, 0xae, 0xe8 };
  * declarations so that a changed signature breaks the build.
  */
 static typeof(&text_poke) text_poke_fn;
-static typeof(&text_poke_kgdb) text_poke_kgdb_fn;
 static typeof(&text_poke_sync) text_poke_sync_fn;
 static typeof(&text_mutex) text_mutex_p;
-static typeof(&alternatives_text_reserved) alternatives_text_reserved_fn;
 
 /* Where apply_returns() may have left a "jmp" to instead of "ret; int3". */
 static const char * const return_thunks[] = {
@@ -68,12 +66,7 @@ int ksplice_arch_init(void)
 		pr_err("cannot find text_poke and text_mutex in kallsyms\n");
 		return -ENOENT;
 	}
-	/* Optional: made for "no other CPU is running" (kgdb, stop_machine). */
-	text_poke_kgdb_fn = (void *)ksplice_lookup_name("text_poke_kgdb");
 	text_poke_sync_fn = (void *)ksplice_lookup_name("text_poke_sync");
-	/* Absent without CONFIG_SMP: then there are no SMP alternatives. */
-	alternatives_text_reserved_fn =
-		(void *)ksplice_lookup_name("alternatives_text_reserved");
 	for (i = 0; i < ARRAY_SIZE(return_thunks); i++)
 		return_thunk_addr[i] = ksplice_lookup_name(return_thunks[i]);
 	return 0;
@@ -195,7 +188,7 @@ static bool match_return(const u8 *run, unsigned long dest)
 		return is_return_thunk(dest);
 	if (run[0] != OP_RET)
 		return false;
-	for (i = 1; i < TRAMP_LEN; i++)
+	for (i = 1; i < INSN_REL32_LEN; i++)
 		if (run[i] != OP_INT3)
 			return false;
 	return true;
@@ -212,7 +205,7 @@ static bool match_static_call(const u8 *run)
 		return true;
 	if (run[0] != OP_RET)
 		return false;
-	for (i = 1; i < TRAMP_LEN; i++)
+	for (i = 1; i < INSN_REL32_LEN; i++)
 		if (run[i] != OP_INT3)
 			return false;
 	return true;
@@ -293,13 +286,19 @@ int ksplice_arch_match_reloc(const struct ksplice_func *f, u32 i,
 	*start = off;
 	*end = off + fsize;
 	*value = deduce(r->type, run + off, run_addr + off, r->addend);
+	if (pcrel && r->addend == -4 && off >= 1 && old[off - 1] == OP_CALL)
+		*value = ksplice_call_thunk_dest(*value);
 	*has_value = true;
 	return 0;
 }
 
-/* Boot-time rewrites at the entry are relocation sites (__fentry__). */
+/*
+ * Boot-time rewrites at the entry: __fentry__ is a relocation site; a
+ * sealed ENDBR is taken for the ENDBR (ksplice_compat.h).
+ */
 void ksplice_arch_prepare_run(const struct ksplice_func *f, u8 *run)
 {
+	ksplice_unseal_endbr(f->old_code, f->old_size, run);
 }
 
 static bool jump_to(const u8 *run, u32 off, u32 len, s32 target)
@@ -385,47 +384,6 @@ int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
 }
 
 /*
- * The trampoline goes after "call __fentry__" (a nop while not traced), so
- * that ftrace finds the bytes it expects there and can still trace the
- * old function; the traced call returns into the trampoline.
- */
-u32 ksplice_arch_tramp_offset(const struct ksplice_func *f)
-{
-	const struct ksplice_reloc *r = f->old_relocs;
-
-	if (f->nr_old_relocs && r->offset == 1 && f->old_size >= 5 &&
-	    f->old_code[0] == OP_CALL && !strcmp(r->symbol, "__fentry__"))
-		return 5;
-	return 0;
-}
-
-u32 ksplice_arch_tramp_len(void)
-{
-	return TRAMP_LEN;
-}
-
-/* "jmp rel32" from @site to @target; -ERANGE beyond +-2 GiB. */
-int ksplice_arch_tramp(unsigned long site, unsigned long target, u8 *buf)
-{
-	s64 rel = target - (site + TRAMP_LEN);
-
-	if (rel != (s32)rel)
-		return -ERANGE;
-	buf[0] = OP_JMP32;
-	put_unaligned_le32(rel, buf + 1);
-	return TRAMP_LEN;
-}
-
-bool ksplice_arch_tramp_target(unsigned long site, const u8 *bytes,
-			       unsigned long *target)
-{
-	if (bytes[0] != OP_JMP32)
-		return false;
-	*target = site + TRAMP_LEN + (s32)get_unaligned_le32(bytes + 1);
-	return true;
-}
-
-/*
  * text_mutex serialises us with every other user of text_poke*() (ftrace,
  * kprobes, jump labels, static calls). Callers take it after
  * cpus_read_lock(), in the kernel's own order.
@@ -446,37 +404,21 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
 	text_poke_fn(addr, bytes, len);
 }
 
-/*
- * Write code inside stop_machine: every other CPU spins with interrupts
- * off, so nothing executes these bytes while they change and a plain
- * text_poke() is safe. text_poke_bp() is not: it waits for IPIs that the
- * stopped CPUs cannot answer. text_poke_kgdb() is text_poke() without the
- * lockdep assertion, made for exactly this situation; text_mutex is held
- * by the task that called stop_machine.
- */
-void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
-{
-	if (text_poke_kgdb_fn)
-		text_poke_kgdb_fn(addr, bytes, len);
-	else
-		text_poke_fn(addr, bytes, len);
-}
-
-/*
- * Lock prefixes the SMP alternatives rewrite when CPUs come and go
- * (alternatives_text_reserved() wants text_mutex, which the caller holds).
- */
-const char *ksplice_arch_text_reserved(void *start, void *end)
-{
-	if (alternatives_text_reserved_fn &&
-	    alternatives_text_reserved_fn(start, end))
-		return "lock prefix of the SMP alternatives";
-	return NULL;
-}
-
 /* After stop_machine: serialise every CPU before it runs the new bytes. */
 void ksplice_arch_sync(void)
 {
 	if (text_poke_sync_fn)
 		text_poke_sync_fn();
+}
+
+/* The stack pointer a task that is not running left in its thread state. */
+unsigned long ksplice_arch_saved_sp(struct task_struct *t)
+{
+	return t->thread.sp;
+}
+
+/* A word of a stack as a code address: return addresses are plain. */
+unsigned long ksplice_arch_code_addr(unsigned long word)
+{
+	return word;
 }

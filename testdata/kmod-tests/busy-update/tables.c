@@ -24,7 +24,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_busy_park",
+		.name = "ksplice_busy_park\000ksplice_test_busy.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 46,
 		.nr_old_relocs = 5,
@@ -44,6 +44,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "ksplice_busy_park returns 2",
 	.target = "ksplice_test_busy",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),

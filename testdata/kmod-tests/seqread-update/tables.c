@@ -132,7 +132,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "seq_read_iter",
+		.name = "seq_read_iter\000fs/seq_file.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 1092,
 		.nr_old_relocs = 25,
@@ -155,6 +155,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "seq_read_iter replaced by its own code (run-pre on retpolines)",
 	.target = "vmlinux",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),

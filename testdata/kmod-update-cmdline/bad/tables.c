@@ -25,7 +25,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "cmdline_proc_show",
+		.name = "cmdline_proc_show\000fs/proc/cmdline.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 42,
 		.nr_old_relocs = 5,
@@ -45,6 +45,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "cmdline: old code tampered at +0xe (run-pre must refuse)",
 	.target = "vmlinux",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),

@@ -28,7 +28,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "cmdline_proc_show",
+		.name = "cmdline_proc_show\000fs/proc/cmdline.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 57,
 		.nr_old_relocs = 7,
@@ -48,6 +48,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "cmdline: print ksplice-v2 (on top of v1)",
 	.target = "vmlinux",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_new_relocs = ARRAY_SIZE(ksplice_new_relocs),

@@ -38,7 +38,7 @@ static const struct ksplice_reloc ksplice_old_relocs_1[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_cold_func",
+		.name = "ksplice_cold_func\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 29,
 		.nr_old_relocs = 4,
@@ -50,7 +50,7 @@ static const struct ksplice_func ksplice_funcs[] = {
 
 static const struct ksplice_func ksplice_helpers[] = {
 	{
-		.name = "ksplice_test_park",
+		.name = "ksplice_test_park\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_1,
 		.old_size = 41,
 		.nr_old_relocs = 5,
@@ -69,6 +69,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "ksplice_cold_func returns 2 more",
 	.target = "ksplice_test_safety",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 	.nr_helpers = ARRAY_SIZE(ksplice_helpers),

@@ -25,4 +25,4 @@ ksplice_n0:
 	.popsection
 	.reloc .Lksplice_e1+0x0, R_X86_64_PC32, ksplice_n0+5
 	.reloc .Lksplice_e1+0x4, R_X86_64_PC32, ksplice_n0+15
-	.reloc .Lksplice_e1+0x8, R_X86_64_PC64, ksplice_test_key+2
+	.reloc .Lksplice_e1+0x8, R_X86_64_PC64, ksplice_jump_placeholder+0 /* ksplice_test_key+2, bound by the engine */

@@ -23,7 +23,7 @@ static const struct ksplice_site ksplice_sites_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_jl_func",
+		.name = "ksplice_jl_func\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 23,
 		.nr_old_relocs = 3,
@@ -35,14 +35,28 @@ static const struct ksplice_func ksplice_funcs[] = {
 	},
 };
 
+/*
+ * The jump labels of the new code whose keys are the running kernel's are
+ * keyed on this until the engine binds them, when the update is applied.
+ */
+struct static_key ksplice_jump_placeholder;
+extern char ksplice_jkey_0[] __asm__("ksplice_test_key");
+
+static const struct ksplice_key ksplice_keys[] = {
+	{ .code = (void *)(ksplice_n0 + 0x5), .key = ksplice_jkey_0, .symbol = "ksplice_test_key", .old_func = NULL, .addend = 2 },
+};
+
 static const struct ksplice_update ksplice_update = {
 	.format_version = KSPLICE_FORMAT_VERSION,
 	.id = "safety-jl",
 	.description = "ksplice_jl_func returns 2 more",
 	.target = "ksplice_test_safety",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
+	.nr_keys = ARRAY_SIZE(ksplice_keys),
+	.keys = ksplice_keys,
 };
 
 static int __init ksplice_update_init(void)

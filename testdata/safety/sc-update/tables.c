@@ -18,7 +18,7 @@ static const struct ksplice_reloc ksplice_old_relocs_0[] = {
 
 static const struct ksplice_func ksplice_funcs[] = {
 	{
-		.name = "ksplice_sc_func",
+		.name = "ksplice_sc_func\000ksplice_test_safety_patched.o",
 		.old_code = ksplice_old_code_0,
 		.old_size = 10,
 		.nr_old_relocs = 2,
@@ -34,6 +34,7 @@ static const struct ksplice_update ksplice_update = {
 	.description = "ksplice_sc_func returns 2 more",
 	.target = "ksplice_test_safety",
 	.mod = THIS_MODULE,
+	.flags = KSPLICE_UPDATE_OBJECTS,
 	.nr_funcs = ARRAY_SIZE(ksplice_funcs),
 	.funcs = ksplice_funcs,
 };

@@ -16,9 +16,19 @@
  *   in "sc_result"; writing 1 or 0 to "sc" points the static call at
  *   x + 10 or back at x + 1.
  *
+ * - ksplice_fp_publish() stores the address of ksplice_fp_target() in a
+ *   function pointer (write anything to "fp_publish"); writing N to
+ *   "fp_call" stores ksplice_fp_ptr(N) in "fp_result". The update of both
+ *   (fp-update/) must publish the original function, not its copy.
+ * - ksplice_wq_func(N) stores N + 1 in "wq_result" (write N to
+ *   "wq_call"); patched, it also queues a delayed work item whose function
+ *   (new) stores 42 there 8 s later: the update (wq-update/) publishes an
+ *   address of its own module, which must outlive its undo.
+ *
  * Built with -DKSPLICE_TEST_PATCHED (target-patched/), the functions
  * return x + 2 (ksplice_sc_func() without its static call): the new code
- * of the updates in jl-update/, cold-update/ and sc-update/ (regen.sh).
+ * of the updates in jl-update/, cold-update/, sc-update/, fp-update/ and
+ * wq-update/ (regen.sh).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -28,6 +38,7 @@
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/static_call.h>
+#include <linux/workqueue.h>
 
 #ifdef KSPLICE_TEST_PATCHED
 #define KSPLICE_TEST_ADD 2
@@ -179,6 +190,93 @@ static int sc_set(const char *val, const struct kernel_param *kp)
 static const struct kernel_param_ops sc_ops = { .set = sc_set };
 module_param_cb(sc, &sc_ops, NULL, 0200);
 MODULE_PARM_DESC(sc, "1 or 0: point the static call at x + 10 or x + 1");
+
+static int fp_result;
+module_param(fp_result, int, 0444);
+MODULE_PARM_DESC(fp_result, "what the last call through ksplice_fp_ptr returned");
+
+static int fp_published;
+module_param(fp_published, int, 0444);
+MODULE_PARM_DESC(fp_published, "1 if the old ksplice_fp_publish() ran last, 2 the new");
+
+typedef int (*ksplice_fp_t)(int x);
+
+static ksplice_fp_t ksplice_fp_ptr;
+
+noinline int ksplice_fp_target(int x)
+{
+	return x + KSPLICE_TEST_ADD;
+}
+
+noinline void ksplice_fp_publish(void)
+{
+	WRITE_ONCE(ksplice_fp_ptr, ksplice_fp_target);
+	WRITE_ONCE(fp_published, KSPLICE_TEST_ADD);
+}
+
+static int fp_publish_set(const char *val, const struct kernel_param *kp)
+{
+	ksplice_fp_publish();
+	return 0;
+}
+
+static const struct kernel_param_ops fp_publish_ops = { .set = fp_publish_set };
+module_param_cb(fp_publish, &fp_publish_ops, NULL, 0200);
+MODULE_PARM_DESC(fp_publish, "write anything: ksplice_fp_publish()");
+
+static int fp_call_set(const char *val, const struct kernel_param *kp)
+{
+	ksplice_fp_t fn = READ_ONCE(ksplice_fp_ptr);
+	int x, ret;
+
+	ret = kstrtoint(val, 0, &x);
+	if (ret)
+		return ret;
+	if (!fn)
+		return -ENOENT;
+	WRITE_ONCE(fp_result, fn(x));
+	return 0;
+}
+
+static const struct kernel_param_ops fp_call_ops = { .set = fp_call_set };
+module_param_cb(fp_call, &fp_call_ops, NULL, 0200);
+MODULE_PARM_DESC(fp_call, "write N: fp_result = ksplice_fp_ptr(N)");
+
+static int wq_result;
+module_param(wq_result, int, 0444);
+MODULE_PARM_DESC(wq_result, "N + 1 after wq_call N; 42 once the patched work ran");
+
+#ifdef KSPLICE_TEST_PATCHED
+static void ksplice_wq_work_fn(struct work_struct *work)
+{
+	WRITE_ONCE(wq_result, 42);
+}
+
+static DECLARE_DELAYED_WORK(ksplice_wq_work, ksplice_wq_work_fn);
+#endif
+
+noinline void ksplice_wq_func(int x)
+{
+#ifdef KSPLICE_TEST_PATCHED
+	schedule_delayed_work(&ksplice_wq_work, msecs_to_jiffies(8000));
+#endif
+	WRITE_ONCE(wq_result, x + KSPLICE_TEST_ADD);
+}
+
+static int wq_call_set(const char *val, const struct kernel_param *kp)
+{
+	int x, ret;
+
+	ret = kstrtoint(val, 0, &x);
+	if (ret)
+		return ret;
+	ksplice_wq_func(x);
+	return 0;
+}
+
+static const struct kernel_param_ops wq_call_ops = { .set = wq_call_set };
+module_param_cb(wq_call, &wq_call_ops, NULL, 0200);
+MODULE_PARM_DESC(wq_call, "write N: ksplice_wq_func(N)");
 
 static int __init ksplice_test_safety_init(void)
 {
