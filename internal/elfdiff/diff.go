@@ -474,7 +474,10 @@ func (d *differ) sameTarget(a, b Target) bool {
 	if a.Sym.fn != nil || a.Sym.obj != nil || b.Sym.fn != nil || b.Sym.obj != nil {
 		return false // removed vs new
 	}
-	return anonName(a.Sym.Name) == anonName(b.Sym.Name) && d.sameAnon(a.Sym.Section, b.Sym.Section)
+	// A label in a section of its own kind (.BTF_ids slots, whose names
+	// BTF_ID() numbers by __COUNTER__ and __LINE__): its name without
+	// the compiler's and the kernel's numbers, and its section's content.
+	return anonName(normalize(a.Sym.Name)) == anonName(normalize(b.Sym.Name)) && d.sameAnon(a.Sym.Section, b.Sym.Section)
 }
 
 // samePiece compares n bytes of anonymous code at offA of a and offB of b
@@ -1384,7 +1387,9 @@ func (d *differ) refuseChangedUnknownSections() {
 		if n == "__ksymtab_strings" && exportRefused {
 			continue // the names of the exports refused above
 		}
-		d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s", n, why)
+		d.refusal(n, n, RuleUnknownSection, "section %s, which ksplice does not know how to carry, changed: %s: "+
+			"the kernel reads such tables (quirks, initcalls, setup parameters) at boot or module load, and an update cannot change the running copy; "+
+			"leave the section as it was and do the work from a hook (--hooks FILE.c)", n, why)
 	}
 }
 

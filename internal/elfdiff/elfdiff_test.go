@@ -136,6 +136,18 @@ var expectations = map[string]expect{
 		carry: []string{"first"},
 		data:  []string{"limit.2", "__warned.5"},
 	},
+	"btfids": {
+		status: map[string]Status{"map_alloc": StatusChanged, "map_type_id": StatusChanged, "stab_ops": StatusUnchanged, "shtab_ops": StatusUnchanged},
+		carry:  []string{"map_alloc", "map_type_id"},
+	},
+	"renamed": {
+		status: map[string]Status{"update_all": StatusNew, "eval_update": StatusRemoved},
+		carry:  []string{"update_all"},
+	},
+	"dyndbgfunc": {
+		status: map[string]Status{"online": StatusChanged},
+		carry:  []string{"online"},
+	},
 	"uniqueid": {
 		status: map[string]Status{"added": StatusChanged, "tagged": StatusUnchanged, "__UNIQUE_ID_tag1.0": StatusUnchanged, "__UNIQUE_ID_tag0.1": StatusNew},
 		carry:  []string{"added"},
@@ -262,6 +274,11 @@ var expectations = map[string]expect{
 		// A static branch at the entry is fine: nothing is written
 		// over it.
 		carry: []string{"early", "late"},
+	},
+	"quirk": {
+		status:   map[string]Status{"quirk_one": StatusUnchanged, "quirk_two": StatusNew},
+		carry:    []string{"quirk_two"},
+		refusals: []string{".pci_fixup_final:unknown-section"},
 	},
 	"unknownsec": {
 		status:   map[string]Status{"odd": StatusChanged},

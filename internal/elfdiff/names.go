@@ -2,6 +2,7 @@ package elfdiff
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"strings"
 
@@ -101,9 +102,12 @@ func marshal(v any) ([]byte, error) {
 // "foo.constprop.0.isra.1" -> "foo.constprop.isra", "bar.cold.2" ->
 // "bar.cold". What remains of the suffixes still tells clones of different
 // kinds apart. The kernel's __UNIQUE_ID(prefix) appends __COUNTER__ to its
-// names: "__UNIQUE_ID_ddebug412" -> "__UNIQUE_ID_ddebug".
+// names: "__UNIQUE_ID_ddebug412" -> "__UNIQUE_ID_ddebug". BTF_ID()
+// appends __COUNTER__ and __LINE__ to the names of its .BTF_ids slots, so
+// that a line added above one renames it:
+// "__BTF_ID__struct__bpf_shtab__8201422" -> "__BTF_ID__struct__bpf_shtab__".
 func normalize(name string) string {
-	if strings.HasPrefix(name, uniqueIDPrefix) {
+	if strings.HasPrefix(name, uniqueIDPrefix) || strings.HasPrefix(name, btfIDPrefix) {
 		head, tail, _ := strings.Cut(name, ".")
 		name = strings.TrimRight(head, "0123456789")
 		if tail != "" {
@@ -127,6 +131,10 @@ func normalize(name string) string {
 // uniqueIDPrefix starts the names the kernel's __UNIQUE_ID() makes.
 const uniqueIDPrefix = "__UNIQUE_ID_"
 
+// btfIDPrefix starts the names of the slots BTF_ID() and BTF_ID_FLAGS()
+// (include/linux/btf_ids.h) make in .BTF_ids.
+const btfIDPrefix = "__BTF_ID__"
+
 // parentName returns the name of the function a .cold or .part clone was
 // split from ("foo.isra.0.cold" -> "foo.isra.0"), or "".
 func parentName(name string) string {
@@ -139,4 +147,26 @@ func parentName(name string) string {
 		n += 1 + len(p)
 	}
 	return ""
+}
+
+// PreLabel returns the pre-patch name of a post-object label that is
+// neither a function nor a data object and whose name carries a counter
+// (a .BTF_ids slot of BTF_ID(), renamed by any line added above it): the
+// pre object's label at the same offset of the section of the same name,
+// with the same name once the counters are removed. The running kernel
+// knows the slot by that name.
+func (r *Result) PreLabel(s *Symbol) (string, bool) {
+	if r.Pre == nil || !s.Defined() || s.fn != nil || s.obj != nil || s.Type == elf.STT_SECTION {
+		return "", false
+	}
+	key := normalize(s.Name)
+	if key == s.Name {
+		return "", false
+	}
+	for _, p := range r.Pre.Symbols[1:] {
+		if p.Defined() && p.Section.Name == s.Section.Name && p.Value == s.Value && p.Name != s.Name && normalize(p.Name) == key {
+			return p.Name, true
+		}
+	}
+	return "", false
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/run"
@@ -51,6 +52,9 @@ type Resolver struct {
 	SrcArc string // SRCARCH: "x86", "arm64"
 	dirs   map[string]*dirLists
 	mkfile string
+	// archDirs are the directories of arch/SRCARCH/Makefile's core-y,
+	// drivers-y and libs-y (archTopDirs); nil until read.
+	archDirs map[string]bool
 }
 
 // NewResolver returns a Resolver for t, whose kernel architecture is
@@ -174,10 +178,70 @@ var topDirs = map[string]bool{
 	"security": true, "sound": true, "usr": true, "virt": true,
 }
 
+// archListRE matches the lines of an architecture's Makefile that add
+// directories to the top-level build: "drivers-$(CONFIG_PCI) +=
+// arch/x86/pci/", "libs-y += arch/x86/lib/".
+var archListRE = regexp.MustCompile(`^(core|drivers|libs)-(y|\$\(CONFIG_[A-Za-z0-9_]+\))\s*[:+]?=`)
+
+// archTopDirs returns the directories the architecture's Makefile adds to
+// the top-level build with the kernel's configuration (arch/x86/pci/ and
+// arch/x86/lib/ are not in arch/x86/Kbuild: the top-level Makefile
+// descends into them from the core-y, drivers-y and libs-y lists).
+func (r *Resolver) archTopDirs(ctx context.Context) (map[string]bool, error) {
+	if r.archDirs != nil {
+		return r.archDirs, nil
+	}
+	r.archDirs = map[string]bool{}
+	src, err := os.ReadFile(filepath.Join(r.Tree.Source, "arch", r.SrcArc, "Makefile"))
+	if errors.Is(err, os.ErrNotExist) {
+		return r.archDirs, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var mk strings.Builder
+	mk.WriteString(".DEFAULT_GOAL := all\nall: ;\ninclude $(objtree)/include/config/auto.conf\n")
+	for _, line := range strings.Split(string(src), "\n") {
+		if archListRE.MatchString(line) {
+			mk.WriteString(line + "\n")
+		}
+	}
+	mk.WriteString("$(info dirs $(core-y) $(drivers-y) $(libs-y))\n")
+	f, err := os.CreateTemp("", "ksplice-kbuild-arch-*.mk")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	f.WriteString(mk.String())
+	f.Close()
+	out, err := run.Command(ctx, r.Tree.Source, "make", "-s", "-f", f.Name(), "srctree="+r.Tree.Source, "objtree="+r.Tree.Build)
+	if err != nil {
+		return nil, fmt.Errorf("read arch/%s/Makefile with the kernel's configuration: %w", r.SrcArc, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "dirs" {
+			for _, d := range f[1:] {
+				if strings.HasSuffix(d, "/") {
+					r.archDirs[strings.TrimSuffix(d, "/")] = true
+				}
+			}
+		}
+	}
+	return r.archDirs, nil
+}
+
 // reachable reports whether Kbuild descends into dir.
 func (r *Resolver) reachable(ctx context.Context, dir string) (bool, error) {
 	if topDirs[dir] || dir == "arch/"+r.SrcArc {
 		return true, nil
+	}
+	if strings.HasPrefix(dir, "arch/") {
+		top, err := r.archTopDirs(ctx)
+		if err != nil {
+			return false, err
+		}
+		if top[dir] {
+			return true, nil
+		}
 	}
 	for p := path.Dir(dir); p != "."; p = path.Dir(p) {
 		l, err := r.lists(ctx, p)

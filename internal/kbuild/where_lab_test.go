@@ -22,6 +22,7 @@ func TestWhere(t *testing.T) {
 		"drivers/net/ethernet/sun/cassini.o": "cassini", // obj-m, two directories down
 		"drivers/char/tpm/eventlog/tpm2.o":   "",        // part of tpm.o, listed with its subdirectory
 		"arch/x86/kernel/head_64.o":          "",        // $(BITS) in the Makefile
+		"arch/x86/pci/fixup.o":               "",        // drivers-$(CONFIG_PCI) of arch/x86/Makefile
 		"drivers/char/tpm/tpm_tis_i2c.o":     "!",       // CONFIG_TCG_TIS_I2C is not set
 		"arch/arm64/kernel/setup.o":          "!",       // another architecture
 		"arch/powerpc/boot/main.o":           "!",       // its Makefile does not read with x86's variables

@@ -67,7 +67,7 @@ func TestNewCodeRoundTripARM64(t *testing.T) {
 		t.Run(pair, func(t *testing.T) {
 			res := diffPairArch(t, "arm64", pair)
 			m, err := Generate(Input{ID: "t", Description: "test", Target: "vmlinux",
-				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported})
+				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported, Hooks: onlyNewHooks(pair)})
 			if err != nil {
 				t.Fatal(err)
 			}

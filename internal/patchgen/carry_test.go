@@ -352,3 +352,38 @@ func TestThroughCallers(t *testing.T) {
 		})
 	}
 }
+
+// TestDyndbgFuncCopied: online()'s code and its pr_debug descriptor both
+// point at __func__.0. The loader relocates the carried descriptor when it
+// loads the update, before run-pre could bind __func__.0 through the old
+// code (and kallsyms has hundreds of __func__.0): the update carries a copy,
+// whatever the old code refers to.
+func TestDyndbgFuncCopied(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			res := diffPairArch(t, c.arch, "dyndbgfunc")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "dyndbgfunc.o", Result: res}},
+				Exported: func(s string) bool { return s == "__dynamic_pr_debug" || s == "scale_in" || s == "report" }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			copied := false
+			for _, s := range f.Sections {
+				if s.Flags&elf.SHF_EXECINSTR == 0 && s.Size == uint64(len("online")+1) {
+					if b, _ := s.Data(); string(b) == "online\x00" {
+						copied = true
+					}
+				}
+			}
+			if !copied {
+				t.Errorf("new.S carries no copy of __func__ (\"online\"):\n%s", m.Files["new.S"])
+			}
+			for _, l := range strings.Split(string(m.Files["tables.c"]), "\n") {
+				if strings.Contains(l, ".place =") && strings.Contains(l, `"__func__`) {
+					t.Errorf("new code's __func__ is left to the engine: %s", l)
+				}
+			}
+		})
+	}
+}

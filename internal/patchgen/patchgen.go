@@ -19,6 +19,13 @@ import (
 // generate yet; the error names it.
 var ErrUnsupported = fmt.Errorf("%w: cannot generate update", verdict.ErrUnsupported)
 
+// ErrNothingReplaced means the update would only add functions: no
+// running function calls them and none is replaced, so it could not change
+// what the kernel does (typically a function renamed in one file whose
+// callers in other files the patch does not change). It wraps
+// verdict.ErrRefused.
+var ErrNothingReplaced = fmt.Errorf("%w: the update replaces no running function", verdict.ErrRefused)
+
 // Object is one object's diff, as elfdiff computed it.
 type Object struct {
 	Rel    string // "fs/proc/cmdline.o"
@@ -98,6 +105,12 @@ func Generate(in Input) (*Module, error) {
 	}
 	if len(g.funcs) == 0 && in.Hooks == nil {
 		return nil, fmt.Errorf("%w: no function to replace in %s", verdict.ErrRefused, in.Target)
+	}
+	if g.nrReplaced(false) == 0 && in.Hooks == nil && !authoredHooks(in) {
+		// New functions alone are dead code: nothing running calls
+		// them, and the engine has nothing to switch (it rejects such
+		// an update as malformed).
+		return nil, fmt.Errorf("%w: %s", ErrNothingReplaced, unreachable(in))
 	}
 	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}, Keep: g.keep}
 	if g.placeholder {
@@ -215,6 +228,13 @@ func (g *gen) object(o Object) error {
 	for _, dd := range res.Data {
 		if dd.Pre != nil && dd.Post != nil {
 			g.preNames[dd.Post.Sym] = dd.Pre.Name
+		}
+	}
+	// Labels renumbered by the patch (BTF_ID()'s .BTF_ids slots) are
+	// known to the running kernel by their pre-patch names.
+	for _, s := range post.Symbols[1:] {
+		if pre, ok := res.PreLabel(s); ok {
+			g.preNames[s] = pre
 		}
 	}
 
@@ -347,9 +367,13 @@ func (g *gen) labelAnonymous(post *elfdiff.File, carried []*elfdiff.FuncDiff) {
 // and by name a kernel has hundreds (295 __func__.1 in Debian's 6.1). Their
 // contents never change and nothing compares their addresses, so the
 // update carries a copy. Read-only statics that old code does refer to keep
-// binding through run-pre; writable ones are never copied.
+// binding through run-pre, except from carried entries: the module loader
+// relocates those when it loads the update, before run-pre runs (a
+// pr_debug descriptor's function field, when the function's code passes
+// __func__ too), so they always get the copy. Writable ones are never
+// copied.
 func (g *gen) labelLocalReadOnly(rel string, res *elfdiff.Result, carried []*elfdiff.FuncDiff) {
-	visit := func(rs []elfdiff.Reloc) {
+	visit := func(rs []elfdiff.Reloc, atLoad bool) {
 		for _, r := range rs {
 			o := r.Target.Sym.Object()
 			if o == nil || o.Section.Writable() || o.Section.Init() || o.Sym.Bind != elf.STB_LOCAL ||
@@ -363,21 +387,23 @@ func (g *gen) labelLocalReadOnly(rel string, res *elfdiff.Result, carried []*elf
 			if pre, ok := g.preNames[o.Sym]; ok {
 				name = pre
 			}
-			if g.oldUser(name, rel, true) < 0 {
+			if atLoad || g.oldUser(name, rel, true) < 0 {
 				g.label(o.Section)
 			}
 		}
 	}
 	for _, fd := range carried {
-		visit(fd.Post.Relocs)
 		for _, e := range fd.Post.Entries {
 			if carriedEntry(e.Special.Name) {
-				visit(e.Relocs)
+				visit(e.Relocs, true)
 			}
 		}
 	}
+	for _, fd := range carried {
+		visit(fd.Post.Relocs, false)
+	}
 	for _, dd := range res.CarriedData() {
-		visit(dd.Post.Relocs)
+		visit(dd.Post.Relocs, false)
 	}
 }
 
@@ -936,4 +962,37 @@ func ReadSymvers(path string) (map[string]bool, error) {
 		}
 	}
 	return set, sc.Err()
+}
+
+// authoredHooks reports whether the patched source declares hooks
+// (author macros), which call the update's new code.
+func authoredHooks(in Input) bool {
+	for _, o := range in.Objects {
+		if a := o.Result.Authored; a != nil && len(a.Hooks) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachable describes an update of new functions only: which functions
+// it would add, in which target, and which the patch removes that the
+// running kernel keeps calling.
+func unreachable(in Input) string {
+	var added, removed []string
+	for _, o := range in.Objects {
+		for _, fd := range o.Result.Functions {
+			switch {
+			case fd.Status == elfdiff.StatusNew && fd.Carry:
+				added = append(added, fd.Name)
+			case fd.Status == elfdiff.StatusRemoved && fd.Pre != nil && fd.Pre.Sym.Bind == elf.STB_GLOBAL:
+				removed = append(removed, fd.Name)
+			}
+		}
+	}
+	msg := fmt.Sprintf("in %s it only adds %s, which no running code calls", in.Target, strings.Join(added, ", "))
+	if len(removed) > 0 {
+		msg += fmt.Sprintf("; it removes %s, which the running kernel keeps, with its callers", strings.Join(removed, ", "))
+	}
+	return msg + ": change the callers of the new code in the same patch (a function renamed in one file needs its callers in the others)"
 }

@@ -3,6 +3,7 @@ package patchgen
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/testutil"
+	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
 const testdata = "../../testdata/elfdiff"
@@ -89,7 +91,7 @@ func TestNewCodeRoundTrip(t *testing.T) {
 		t.Run(pair, func(t *testing.T) {
 			res := diffPair(t, pair)
 			m, err := Generate(Input{ID: "t", Description: "test", Target: "vmlinux",
-				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported})
+				Objects: []Object{{Rel: pair + ".o", Result: res}}, Exported: undefinedExported, Hooks: onlyNewHooks(pair)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,5 +252,77 @@ func TestHookTables(t *testing.T) {
 	}
 	if _, err := Generate(Input{ID: "t", Target: "vmlinux", Exported: undefinedExported}); err == nil {
 		t.Error("no function and no hooks: generated")
+	}
+}
+
+// TestNewFunctionsOnlyRefused: a patch that renames a global function in
+// its file only (its callers elsewhere unchanged) would make an update of
+// one new function that nothing calls, replacing nothing; the engine
+// rejects such a module as malformed. Generate refuses it instead, naming
+// the new function, the removed one, and what to do.
+func TestNewFunctionsOnlyRefused(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPairArch(t, arch, "renamed")
+			_, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "renamed.o", Result: res}},
+				Exported: func(string) bool { return true }})
+			if !errors.Is(err, ErrNothingReplaced) || !errors.Is(err, verdict.ErrRefused) {
+				t.Fatalf("Generate = %v, want ErrNothingReplaced (a refusal)", err)
+			}
+			for _, want := range []string{"only adds update_all", "removes eval_update", "change the callers"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// onlyNewHooks returns a hook file for the pairs whose patch only adds
+// code ("statics" adds tack()): without hooks to call it, such an update
+// replaces nothing and is refused (TestNewFunctionsOnlyRefused).
+func onlyNewHooks(pair string) []byte {
+	if pair != "statics" {
+		return nil
+	}
+	return []byte("int tack(void);\n\nint ksplice_hook_pre_apply(void)\n{\n\treturn tack() < 0;\n}\n")
+}
+
+// TestRenumberedLabelsBoundByOldName: BTF_ID() names its .BTF_ids slots
+// with __COUNTER__ and __LINE__, so the patch renames the slot that
+// map_type_id() reads (__BTF_ID__struct__shtab__148 -> __149). The running
+// kernel knows it by the old name: the update's relocation must use it
+// (else the engine finds "0 symbols called ..." in kallsyms).
+func TestRenumberedLabelsBoundByOldName(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPairArch(t, arch, "btfids")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "btfids.o", Result: res}},
+				Exported: func(s string) bool { return !strings.HasPrefix(s, "__BTF_ID__") && !strings.HasSuffix(s, "_btf_ids") }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var oldName, newName string
+			for _, s := range res.Pre.Symbols[1:] {
+				if strings.HasPrefix(s.Name, "__BTF_ID__struct__shtab__") {
+					oldName = s.Name
+				}
+			}
+			for _, s := range res.Post.Symbols[1:] {
+				if strings.HasPrefix(s.Name, "__BTF_ID__struct__shtab__") {
+					newName = s.Name
+				}
+			}
+			if oldName == "" || oldName == newName {
+				t.Fatalf("slot names %q -> %q: the pair does not renumber the slot", oldName, newName)
+			}
+			tables := string(m.Files["tables.c"])
+			if strings.Contains(tables, `"`+newName+`"`) {
+				t.Errorf("tables.c names the slot by its new name %s, which the running kernel does not know:\n%s", newName, tables)
+			}
+			if !strings.Contains(tables, `"`+oldName+`"`) && !strings.Contains(tables, `"shtab_btf_ids"`) {
+				t.Errorf("tables.c does not bind map_type_id's slot by a running name (%s or shtab_btf_ids):\n%s", oldName, tables)
+			}
+		})
 	}
 }
