@@ -25,6 +25,8 @@
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/bsearch.h>
 #include <linux/uaccess.h>
 #include "ksplice_internal.h"
 
@@ -161,6 +163,8 @@ static int __init ksplice_find_helpers(void)
 		{ "kallsyms_lookup_size_offset",
 		  (void **)&ksplice_kernel.size_offset },
 		{ "idle_task", (void **)&ksplice_kernel.idle_task, true },
+		{ "task_call_func", (void **)&ksplice_kernel.task_call_func,
+		  true },
 		{ "jump_label_lock", (void **)&ksplice_kernel.jump_label_lock,
 		  !IS_ENABLED(CONFIG_JUMP_LABEL) },
 		{ "jump_label_unlock",
@@ -574,6 +578,136 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 }
 
 /*
+ * The prescan. Inside stop_machine, every stack costs the pause a walk
+ * (x86) or a scan of every word (arm64), although nearly every task has
+ * been asleep since long before. So, just before stop_machine, each task
+ * is checked the same way while task_call_func() keeps it off its CPU
+ * (it holds the task's pi_lock, and its runqueue's lock if it is queued),
+ * and a task found clean is remembered with its context switch count.
+ * Inside stop_machine, a remembered task whose count has not moved has
+ * not run since: __schedule() counts every switch away from a task, and a
+ * task gets on a CPU only by being switched to and leaves it only by
+ * being switched away from (stop_machine itself switches the running
+ * ones away). Its stack holds what the prescan saw, and it is not checked
+ * again. Every other task (one that ran, was running, is new, exited, or
+ * was not clean) is checked inside stop_machine as before. Without
+ * task_call_func() in kallsyms, every task is checked inside.
+ */
+struct ksplice_seen {
+	const struct task_struct *t;
+	u64 start_time;		/* tells a task from a later one at @t */
+	unsigned long nsw;	/* nvcsw + nivcsw when it was checked */
+};
+
+/* Sorted by @t; protected by ksplice_mutex, like ksplice_stack. */
+static struct ksplice_seen *ksplice_seen;
+static unsigned int ksplice_nr_seen;
+
+struct ksplice_prescan_ctx {
+	struct ksplice_state **sts;
+	unsigned int n;
+	bool reverse;
+	unsigned long nsw;
+};
+
+static unsigned long ksplice_switches(const struct task_struct *t)
+{
+	return READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+}
+
+/* task_call_func() callback: @t cannot run, be woken or exit meanwhile. */
+static int ksplice_prescan_task(struct task_struct *t, void *arg)
+{
+	struct ksplice_prescan_ctx *ctx = arg;
+	unsigned int i;
+
+	/*
+	 * A running task's stack moves under us; an exiting one's may be
+	 * freed once it has switched away for the last time.
+	 */
+	if (READ_ONCE(t->on_cpu) || t->exit_state)
+		return -EBUSY;
+	ctx->nsw = ksplice_switches(t);
+	for (i = 0; i < ctx->n; i++) {
+		if (!ksplice_kernel.save_stack_reliable)
+			ksplice_scan_bounds(ctx->sts[i], ctx->reverse);
+		if (ksplice_check_task(ctx->sts[i], t, ctx->reverse))
+			return -EBUSY;
+	}
+	return 0;
+}
+
+static int ksplice_seen_cmp(const void *a, const void *b)
+{
+	const struct ksplice_seen *x = a, *y = b;
+
+	if (x->t == y->t)
+		return 0;
+	return x->t < y->t ? -1 : 1;
+}
+
+static void ksplice_prescan_free(void)
+{
+	kvfree(ksplice_seen);
+	ksplice_seen = NULL;
+	ksplice_nr_seen = 0;
+}
+
+/*
+ * Fills ksplice_seen for a round over @sts (all of them clean). Failing
+ * to allocate only means every task is checked inside stop_machine.
+ */
+static void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
+			    bool reverse)
+{
+	struct ksplice_prescan_ctx ctx = { sts, n, reverse, 0 };
+	struct task_struct *g, *t;
+	unsigned int max = 0, i;
+
+	ksplice_prescan_free();
+	if (!ksplice_kernel.task_call_func)
+		return;
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		max++;
+	rcu_read_unlock();
+	ksplice_seen = kvcalloc(max, sizeof(*ksplice_seen), GFP_KERNEL);
+	if (!ksplice_seen)
+		return;
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		/* Tasks created since the count are checked inside. */
+		if (ksplice_nr_seen == max)
+			break;
+		if (t == current ||
+		    ksplice_kernel.task_call_func(t, ksplice_prescan_task, &ctx))
+			continue;
+		ksplice_seen[ksplice_nr_seen++] = (struct ksplice_seen) {
+			.t = t, .start_time = t->start_time, .nsw = ctx.nsw,
+		};
+	}
+	rcu_read_unlock();
+	/* The prescan's conflicts are not the round's. */
+	for (i = 0; i < n; i++)
+		sts[i]->nr_conflicts = 0;
+	sort(ksplice_seen, ksplice_nr_seen, sizeof(*ksplice_seen),
+	     ksplice_seen_cmp, NULL);
+}
+
+/* Inside stop_machine: @t was clean at the prescan and has not run since. */
+static bool ksplice_seen_unchanged(const struct task_struct *t)
+{
+	struct ksplice_seen key = { .t = t }, *s;
+
+	if (!ksplice_nr_seen)
+		return false;
+	s = bsearch(&key, ksplice_seen, ksplice_nr_seen, sizeof(key),
+		    ksplice_seen_cmp);
+	return s && s->start_time == t->start_time &&
+		s->nsw == ksplice_switches(t);
+}
+
+/*
  * Inside stop_machine: every task except the stoppers is off its CPU, its
  * state saved on its stack, interrupted ones with their pt_regs, which the
  * unwinder walks through. Stoppers (on_cpu) run multi_cpu_stop() only.
@@ -588,7 +722,8 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 		ksplice_scan_bounds(st, reverse);
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
-		if (t == current || READ_ONCE(t->on_cpu))
+		if (t == current || READ_ONCE(t->on_cpu) ||
+		    ksplice_seen_unchanged(t))
 			continue;
 		if (ksplice_check_task(st, t, reverse))
 			ret = -EBUSY;
@@ -680,6 +815,7 @@ static int ksplice_stop(struct ksplice_round *r)
 	int ret;
 
 	for (attempts = 1; ; attempts++) {
+		ksplice_prescan(r->sts, r->n, r->reverse);
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();
@@ -688,6 +824,7 @@ static int ksplice_stop(struct ksplice_round *r)
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
+		ksplice_prescan_free();
 		for (i = 0; i < r->n; i++) {
 			r->sts[i]->attempts = attempts;
 			r->sts[i]->stop_total_ns = total;

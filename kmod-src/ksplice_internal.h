@@ -126,6 +126,8 @@ struct ksplice_kernel {
 	/* Absent where there is no reliable unwinder (arm64 in 6.1). */
 	typeof(&stack_trace_save_tsk_reliable) save_stack_reliable;
 	typeof(&idle_task) idle_task;
+	/* The prescan (ksplice_core.c); optional. */
+	typeof(&task_call_func) task_call_func;
 	typeof(&kallsyms_lookup_size_offset) size_offset;
 	/* ksplice_jump.c binds jump labels under it (CONFIG_JUMP_LABEL). */
 	typeof(&jump_label_lock) jump_label_lock;
