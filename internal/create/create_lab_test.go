@@ -52,6 +52,12 @@ var goodPatches = []struct {
 	// cpu_feature_enabled(): .altinstr_aux and overlapping alternatives.
 	{patch: "x86-cpuinfo-mhz-altaux", target: "vmlinux",
 		funcs: map[string]string{"arch_freq_get_on_cpu": "changed"}},
+	// pr_warn_once's flag is a static local of the changed function, which
+	// also holds a tracepoint whose static key is not exported: its
+	// __jump_table entry is carried keyed on the update's placeholder, and
+	// the engine binds the key at apply (issue 13, point 3).
+	{patch: "proc-oom-adj-static-local", target: "vmlinux",
+		funcs: map[string]string{"__set_oom_adj": "changed"}},
 	{patch: "ext4-mballoc-6.1.192-2", target: "ext4",
 		funcs: map[string]string{"ext4_mb_init_group": "changed", "ext4_mb_load_buddy_gfp": "changed"}},
 }
@@ -62,11 +68,6 @@ var refusedPatches = []struct {
 	// class is the verdict the error wraps: verdict.ErrRefused unless set.
 	class error
 }{
-	// pr_warn_once's flag is a static local of the changed function, which
-	// also holds a tracepoint whose static key is not exported: its
-	// __jump_table entry cannot be carried (the loader would process it
-	// before the engine resolves the key).
-	{"proc-oom-adj-static-local", []string{"__set_oom_adj", "__jump_table", "__tracepoint_oom_score_adj_update", "not exported"}, verdict.ErrUnsupported},
 	{"sys-data-overflowuid", []string{"kernel/sys.o", "overflowuid", "initializer", "--hooks FILE.c --allow-data overflowuid"}, nil},
 	// .bss -> .data: a changed initializer, not "no change".
 	{"panic-bss-initializer", []string{"kernel/panic.o", "pause_on_oops", "initializer", "--allow-data pause_on_oops"}, nil},
@@ -75,7 +76,7 @@ var refusedPatches = []struct {
 	{"doc-proc-version", []string{"changes no compiled code", "Documentation/filesystems/proc.rst"}, nil},
 	{"x86-memcpy-asm", []string{"arch/x86/lib/memcpy_64.S", "assembly"}, nil},
 	{"sys-line-shift", []string{"changes nothing in the object code", "kernel/sys.o"}, nil},
-	{"utsname-header-wide", []string{"include/linux/utsname.h", "objects this kernel builds", "at most 64"}, nil},
+	{"utsname-header-wide", []string{"include/linux/utsname.h", "objects this kernel builds", "the budget is 64", "--max-objects"}, nil},
 }
 
 func TestCreateSamplePatches(t *testing.T) {
