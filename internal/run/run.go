@@ -12,6 +12,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -84,8 +85,11 @@ func (c *Cmd) Output(ctx context.Context) ([]byte, error) {
 		extra = append(extra, c.Stderr)
 	}
 	if c.Log != nil {
-		cmd.Stdout = io.MultiWriter(&stdout, c.Log)
-		extra = append(extra, c.Log)
+		// exec copies stdout and stderr in goroutines of their own: both
+		// write to Log, which need not be safe for that.
+		log := &lockedWriter{w: c.Log}
+		cmd.Stdout = io.MultiWriter(&stdout, log)
+		extra = append(extra, log)
 	}
 	if len(extra) > 0 {
 		cmd.Stderr = io.MultiWriter(append([]io.Writer{&stderr}, extra...)...)
@@ -140,4 +144,16 @@ func Tail(b []byte, n int) string {
 		keep = keep[len(keep)-n:]
 	}
 	return strings.Join(keep, "\n")
+}
+
+// lockedWriter serialises the writes of several goroutines to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
