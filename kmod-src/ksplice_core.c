@@ -480,15 +480,10 @@ static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
  * pointer authentication code first.
  */
 /*
- * The lowest and highest address of the functions ksplice_hit() looks for
- * (the update module aside), set by ksplice_check_stacks() for the scan:
- * most words of a stack are not code addresses near them, and one
- * comparison each, rather than a walk of every function's ranges, keeps
- * the pause of 1000 tasks close to the empty round's. Used by one
- * stop_machine callback at a time (ksplice_mutex).
+ * The bounds of the code ksplice_hit() looks for: most words of a stack
+ * are not code addresses near them, and one comparison each, rather than
+ * a walk of every function's ranges, keeps the scan cheap.
  */
-static unsigned long ksplice_scan_lo, ksplice_scan_hi;
-
 static void ksplice_scan_bounds(struct ksplice_state *st, bool reverse)
 {
 	unsigned long lo = ULONG_MAX, hi = 0;
@@ -514,8 +509,8 @@ static void ksplice_scan_bounds(struct ksplice_state *st, bool reverse)
 		}
 	}
 #undef KSPLICE_BOUND
-	ksplice_scan_lo = lo;
-	ksplice_scan_hi = hi;
+	st->scan_lo = lo;
+	st->scan_hi = hi;
 }
 
 static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
@@ -539,7 +534,7 @@ static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
 		p = base;
 	for (; p < top; p++) {
 		w = ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p));
-		if ((w < ksplice_scan_lo || w > ksplice_scan_hi) &&
+		if ((w < st->scan_lo || w > st->scan_hi) &&
 		    !(reverse && within_module_core(w, st->u->mod)))
 			continue;
 		func = ksplice_hit(st, w, reverse, &part, &offset);
@@ -629,8 +624,6 @@ static int ksplice_prescan_task(struct task_struct *t, void *arg)
 		return -EBUSY;
 	ctx->nsw = ksplice_switches(t);
 	for (i = 0; i < ctx->n; i++) {
-		if (!ksplice_kernel.save_stack_reliable)
-			ksplice_scan_bounds(ctx->sts[i], ctx->reverse);
 		if (ksplice_check_task(ctx->sts[i], t, ctx->reverse))
 			return -EBUSY;
 	}
@@ -718,8 +711,6 @@ static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 	int cpu, ret = 0;
 
 	st->nr_conflicts = 0;
-	if (!ksplice_kernel.save_stack_reliable)
-		ksplice_scan_bounds(st, reverse);
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
 		if (t == current || READ_ONCE(t->on_cpu) ||
@@ -814,6 +805,8 @@ static int ksplice_stop(struct ksplice_round *r)
 	u64 t0, total;
 	int ret;
 
+	for (i = 0; i < r->n; i++)
+		ksplice_scan_bounds(r->sts[i], r->reverse);
 	for (attempts = 1; ; attempts++) {
 		ksplice_prescan(r->sts, r->n, r->reverse);
 		cpus_read_lock();

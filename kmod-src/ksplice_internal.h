@@ -106,6 +106,12 @@ struct ksplice_state {
 	char message[KSPLICE_MSG_LEN];
 	unsigned int nr_conflicts;
 	struct ksplice_conflict conflicts[KSPLICE_MAX_CONFLICTS];
+	/*
+	 * The lowest and highest address of the code the stack scan looks
+	 * for (the update module aside), for the direction of the round
+	 * running: set once per round by ksplice_stop().
+	 */
+	unsigned long scan_lo, scan_hi;
 	unsigned int attempts;		/* stop_machine rounds of the last try */
 	u64 stop_ns;			/* inside the stop_machine callback */
 	u64 stop_total_ns;		/* around stop_machine() */
