@@ -172,6 +172,69 @@ func TestStackCheckMutex(t *testing.T) {
 	})
 }
 
+// windowScript loads the engine with prescan_delay_ms=4000 (it sleeps 4 s
+// between the prescan of each round and its stop_machine) and starts
+// ksplice_scan with delay_ms=2000: it sleeps outside ksplice_scan_func()
+// for 2 s, so the first round's prescan finds it clean, then enters the
+// function and parks in mutex_lock() before that round's stop_machine.
+// The pause checks only the tasks the sched_switch log says ran since
+// the prescan: if the log missed ksplice_scan, the first round would
+// apply the update with the task inside the old code. It must be refused,
+// naming the task, and the engine's log must show that the first round's
+// prescan found nobody inside and its pause found the task through the
+// switch log. A plain apply then says how its pause went (stack_check).
+const windowScript = `P=/sys/module/ksplice_test_scan/parameters
+insmod ksplice.ko prescan_delay_ms=4000 || fail "insmod ksplice.ko"
+load ksplice_test_scan.ko
+load ksplice_scan_ksplice_test_scan.ko
+echo 0 > $P/depth
+echo 2000 > $P/delay_ms
+echo 1 > $P/start || fail "start"
+pid=$(pidof ksplice_scan) || fail "no ksplice_scan thread"
+refused scan apply busy
+expect "names the task" "$(cat $K/scan/abort_message)" "task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
+dmesg | grep 'scan: attempt' || fail "no attempt lines"
+a1=$(dmesg | grep 'scan: attempt 1:')
+expect "round 1: the prescan found nobody inside" "$a1" ", 0 inside; pause:"
+expect "round 1: its pause found the task through the switch log" "$a1" "(switch log): task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
+expect "round 2: the prescan found it inside" "$(dmesg | grep 'scan: attempt 2:')" ", 1 inside; pause:"
+expect "stage" "$(cat $K/scan/stage)" loaded
+echo 1 > $P/finish || fail "finish"
+expect "old code ran" "$(cat $P/result)" 1
+echo 0 > $P/delay_ms
+stage scan apply
+echo "stack_check: $(cat $K/scan/stack_check)"
+expect "the pause checked the switch log's tasks" "$(cat $K/scan/stack_check)" "log "
+echo 1 > $P/call
+expect "new code" "$(cat $P/result)" 2
+stage scan reverse
+echo PASS
+`
+
+// TestStackCheckWindow: a task that enters the function being replaced
+// between the prescan and stop_machine is found by the pause, which checks
+// only the tasks that ran since the prescan (the sched_switch log), on
+// every lab kernel.
+func TestStackCheckWindow(t *testing.T) {
+	labtest.ForEachKernel(t, func(t *testing.T, k *kbuild.Kernel) {
+		kos := moduleUpdate(t, k, "testdata/stackscan", "ksplice_test_scan", "scan",
+			[]string{"ksplice_test_scan.o"}, []string{"ksplice_scan_func"})
+		runSafety(t, k, kos, []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"},
+			windowScript, []string{
+				"ok: apply scan refused: task",
+				"ok: names the task",
+				"ok: round 1: the prescan found nobody inside",
+				"ok: round 1: its pause found the task through the switch log",
+				"ok: round 2: the prescan found it inside",
+				"ok: old code ran",
+				"ok: apply scan",
+				"ok: the pause checked the switch log's tasks",
+				"ok: new code",
+				"ok: reverse scan",
+			})
+	})
+}
+
 // TestRunPrePerObject: the two objects of ksplice_test_objs each have a
 // static "counter" that the replaced function of each uses, at two
 // addresses. run-pre matching deduces both and must not compare them (it
