@@ -30,7 +30,7 @@
 #define KSPLICE_STACK_ENTRIES	128
 /* Tasks a CPU's switch log holds; more make the pause walk every task. */
 #define KSPLICE_LOG_LEN		4096
-#define KSPLICE_LOG_HASH_BITS	6
+#define KSPLICE_LOG_HASH_BITS	8
 /* Room in the prescan's tables for tasks created while it counts. */
 #define KSPLICE_PRESCAN_SLACK	256
 
