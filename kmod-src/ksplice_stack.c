@@ -545,8 +545,11 @@ void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
 	/* The prescan's conflicts are not the round's. */
 	for (i = 0; i < n; i++)
 		sts[i]->nr_conflicts = 0;
-	if (prescan_delay_ms)
+	if (prescan_delay_ms) {
+		pr_info("%s: prescan done, stop_machine in %u ms\n",
+			sts[0]->u->id, prescan_delay_ms);
 		msleep(prescan_delay_ms);
+	}
 	if (ksplice_round_scan.logs)
 		for_each_online_cpu(cpu)
 			ksplice_round_scan.marks[cpu] =

@@ -172,26 +172,37 @@ func TestStackCheckMutex(t *testing.T) {
 	})
 }
 
-// windowScript loads the engine with prescan_delay_ms=4000 (it sleeps 4 s
-// between the prescan of each round and its stop_machine) and starts
-// ksplice_scan with delay_ms=2000: it sleeps outside ksplice_scan_func()
-// for 2 s, so the first round's prescan finds it clean, then enters the
-// function and parks in mutex_lock() before that round's stop_machine.
-// The pause checks only the tasks the sched_switch log says ran since
-// the prescan: if the log missed ksplice_scan, the first round would
-// apply the update with the task inside the old code. It must be refused,
-// naming the task, and the engine's log must show that the first round's
-// prescan found nobody inside and its pause found the task through the
-// switch log. A plain apply then says how its pause went (stack_check).
+// windowScript loads the engine with prescan_delay_ms=6000 (it sleeps 6 s
+// between the prescan of each round and its stop_machine, and says when
+// the prescan is done) and starts ksplice_scan with hold_off=1: it sleeps
+// outside ksplice_scan_func(), so the first round's prescan finds it
+// clean. Once that prescan is done, hold_off=0 lets it enter the function
+// and park in mutex_lock() before that round's stop_machine. The pause
+// checks only the tasks the sched_switch log says ran since the prescan:
+// if the log missed ksplice_scan, the first round would apply the update
+// with the task inside the old code. It must be refused, naming the task,
+// and the engine's log must show that the first round's prescan found
+// nobody inside and its pause found the task through the switch log. A
+// plain apply then says how its pause went (stack_check).
 const windowScript = `P=/sys/module/ksplice_test_scan/parameters
-insmod ksplice.ko prescan_delay_ms=4000 || fail "insmod ksplice.ko"
+insmod ksplice.ko prescan_delay_ms=6000 || fail "insmod ksplice.ko"
 load ksplice_test_scan.ko
 load ksplice_scan_ksplice_test_scan.ko
 echo 0 > $P/depth
-echo 2000 > $P/delay_ms
+echo 1 > $P/hold_off
 echo 1 > $P/start || fail "start"
 pid=$(pidof ksplice_scan) || fail "no ksplice_scan thread"
-refused scan apply busy
+(echo apply > $K/scan/stage) 2>/dev/null &
+apply=$!
+i=0
+until dmesg | grep -q 'scan: prescan done'; do
+	i=$((i + 1))
+	[ $i -lt 120 ] || fail "no prescan in 120 s"
+	sleep 1
+done
+echo 0 > $P/hold_off
+wait $apply && fail "apply succeeded with ksplice_scan inside"
+expect "apply refused" "$(cat $K/scan/abort_cause)" busy
 expect "names the task" "$(cat $K/scan/abort_message)" "task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
 dmesg | grep 'scan: attempt' || fail "no attempt lines"
 a1=$(dmesg | grep 'scan: attempt 1:')
@@ -201,7 +212,6 @@ expect "round 2: the prescan found it inside" "$(dmesg | grep 'scan: attempt 2:'
 expect "stage" "$(cat $K/scan/stage)" loaded
 echo 1 > $P/finish || fail "finish"
 expect "old code ran" "$(cat $P/result)" 1
-echo 0 > $P/delay_ms
 stage scan apply
 echo "stack_check: $(cat $K/scan/stack_check)"
 expect "the pause checked the switch log's tasks" "$(cat $K/scan/stack_check)" "log "
