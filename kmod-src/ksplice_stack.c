@@ -282,6 +282,8 @@ static struct {
 	struct task_struct **again;
 	unsigned int nr_again;
 	unsigned int nr_busy;	/* of them: found inside the code */
+	/* With prescan_delay_ms: which tasks the prescan found inside. */
+	char inside[128];
 } ksplice_round_scan;
 
 static void ksplice_switch_probe(void *data, bool preempt,
@@ -520,6 +522,21 @@ static const char *ksplice_prescan_walk(struct ksplice_prescan_ctx *ctx)
 	return why;
 }
 
+/* Test only (prescan_delay_ms): which tasks the prescan found inside. */
+static void ksplice_note_inside(struct ksplice_state *st)
+{
+	char *buf = ksplice_round_scan.inside;
+	size_t len = strlen(buf), size = sizeof(ksplice_round_scan.inside);
+	unsigned int i;
+
+	for (i = 0; i < st->nr_conflicts && len < size; i++) {
+		const struct ksplice_conflict *c = &st->conflicts[i];
+
+		len += scnprintf(buf + len, size - len, " %d (%s) %s%s+0x%lx",
+				 c->pid, c->comm, c->func, c->part, c->offset);
+	}
+}
+
 /*
  * Prepares the pause of one round over @sts (all of them clean): starts
  * the switch log, then walks every task. Whatever fails only makes the
@@ -543,8 +560,11 @@ void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
 	if (!ksplice_round_scan.walk)
 		ksplice_round_scan.walk = why;
 	/* The prescan's conflicts are not the round's. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (prescan_delay_ms)
+			ksplice_note_inside(sts[i]);
 		sts[i]->nr_conflicts = 0;
+	}
 	if (prescan_delay_ms) {
 		pr_info("%s: prescan done, stop_machine in %u ms\n",
 			sts[0]->u->id, prescan_delay_ms);
@@ -579,9 +599,10 @@ void ksplice_prescan_end(struct ksplice_state **sts, unsigned int n,
 		pr_info("%s: the pause checked every task: %s\n",
 			sts[0]->u->id, ps->walk);
 	if (prescan_delay_ms)
-		pr_info("%s: attempt %u: prescan: %u clean, %u to check again, %u inside; pause: %u checked (%s)%s%s\n",
+		pr_info("%s: attempt %u: prescan: %u clean, %u to check again, %u inside%s; pause: %u checked (%s)%s%s\n",
 			sts[0]->u->id, attempt, ps->prescan_clean,
-			ps->prescan_again, ps->prescan_busy, ps->checked,
+			ps->prescan_again, ps->prescan_busy,
+			ksplice_round_scan.inside, ps->checked,
 			ps->walk ? "every task" : "switch log",
 			ret == -EBUSY ? ": " : "",
 			ret == -EBUSY ? sts[0]->message : "");

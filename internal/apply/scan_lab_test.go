@@ -181,8 +181,8 @@ func TestStackCheckMutex(t *testing.T) {
 // checks only the tasks the sched_switch log says ran since the prescan:
 // if the log missed ksplice_scan, the first round would apply the update
 // with the task inside the old code. It must be refused, naming the task,
-// and the engine's log must show that the first round's prescan found
-// nobody inside and its pause found the task through the switch log. A
+// and the engine's log must show that the first round's prescan did not
+// find it inside and its pause found it through the switch log. A
 // plain apply then says how its pause went (stack_check).
 const windowScript = `P=/sys/module/ksplice_test_scan/parameters
 insmod ksplice.ko prescan_delay_ms=6000 || fail "insmod ksplice.ko"
@@ -206,9 +206,14 @@ expect "apply refused" "$(cat $K/scan/abort_cause)" busy
 expect "names the task" "$(cat $K/scan/abort_message)" "task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
 dmesg | grep 'scan: attempt' || fail "no attempt lines"
 a1=$(dmesg | grep 'scan: attempt 1:')
-expect "round 1: the prescan found nobody inside" "$a1" ", 0 inside; pause:"
+# The word scan of arm64 may find other tasks inside (a stale word that
+# looks like an address in the code): ksplice_scan must not be one.
+case "${a1%%; pause:*}" in
+*" $pid (ksplice_scan)"*) fail "round 1: the prescan found ksplice_scan inside: $a1" ;;
+esac
+echo "ok: round 1: the prescan did not find ksplice_scan inside"
 expect "round 1: its pause found the task through the switch log" "$a1" "(switch log): task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
-expect "round 2: the prescan found it inside" "$(dmesg | grep 'scan: attempt 2:')" ", 1 inside; pause:"
+expect "round 2: the prescan found it inside" "$(dmesg | grep 'scan: attempt 2:')" " $pid (ksplice_scan) ksplice_scan_func+0x"
 expect "stage" "$(cat $K/scan/stage)" loaded
 echo 1 > $P/finish || fail "finish"
 expect "old code ran" "$(cat $P/result)" 1
