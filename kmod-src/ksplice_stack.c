@@ -74,9 +74,17 @@ static void ksplice_add_conflict(struct ksplice_state *st,
 	c->unreliable = unreliable;
 }
 
+/*
+ * Whether @a is inside [@start, @start + @len). An address just past the
+ * end is not: as a return address it follows a call the compiler put last,
+ * to a function that does not return, so the task never runs the rest of
+ * the function again (livepatch's stack check draws the same line); as a
+ * word of a stack scan it is most often a pointer to the next function,
+ * such as a kthread's thread function laid out after the one replaced.
+ */
 static bool ksplice_in(unsigned long a, unsigned long start, unsigned long len)
 {
-	return a >= start && a <= start + len;
+	return a >= start && a - start < len;
 }
 
 /*
@@ -683,9 +691,13 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 			struct ksplice_switch_log *l =
 				ksplice_round_scan.logs[cpu];
 
-			for (i = 0; i < l->n; i++)
+			for (i = 0; i < l->n; i++) {
+				/* It ran before its prescan, not since. */
+				if (ksplice_seen_unchanged(l->t[i]))
+					continue;
 				if (ksplice_check_one(st, l->t[i], reverse))
 					ret = -EBUSY;
+			}
 		}
 	} else {
 		rcu_read_lock();
