@@ -246,7 +246,6 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	return 0;
 }
 
-
 /*
  * The switch log. A task's stack changes only while the task runs, and a
  * task that ran leaves its CPU only through __schedule(), which fires
@@ -385,7 +384,7 @@ static const char *ksplice_log_start(void)
 	for_each_online_cpu(cpu) {
 		smp_call_on_cpu(cpu, ksplice_log_nop, NULL, false);
 		if (!READ_ONCE(logs[cpu]->switches))
-			return "sched_switch: a CPU switched tasks unlogged";
+			return "the sched_switch probe did not run on every CPU";
 	}
 	return NULL;
 
