@@ -186,8 +186,43 @@ static bool ksplice_near(struct ksplice_state *st, unsigned long a,
 		(reverse && within_module_core(a, st->u->mod));
 }
 
+/*
+ * Return trampolines: the function graph tracer (return_to_handler) and
+ * rethook (kretprobes) replace a return address on the stack with their
+ * trampoline's and keep the real one aside, where the reliable unwinder
+ * finds it and a scan of the stack's words does not.
+ */
+static struct {
+	const char *name;
+	bool built;		/* the kernel has it */
+	unsigned long addr, size;
+} ksplice_ret_tramps[] = {
+	{ "return_to_handler", IS_ENABLED(CONFIG_FUNCTION_GRAPH_TRACER) },
+	{ "arch_rethook_trampoline", IS_ENABLED(CONFIG_RETHOOK) },
+};
+
+/* Whether the word scan may clear a task before the unwinder walks it. */
+static bool ksplice_prescreen = true;
+
+static bool ksplice_ret_tramp(unsigned long a)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ksplice_ret_tramps); i++)
+		if (ksplice_in(a, ksplice_ret_tramps[i].addr,
+			       ksplice_ret_tramps[i].size))
+			return true;
+	return false;
+}
+
+/*
+ * Whether a word of @t's stack, from its saved stack pointer to the top,
+ * is in the code ksplice_hit() looks for; with @record, the first such
+ * word is recorded as @t's conflict. Without @record, a return
+ * trampoline's address counts too: the caller then walks the stack.
+ */
 static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
-			     bool reverse)
+			     bool reverse, bool record)
 {
 	unsigned long *base, *top, *p, offset, w;
 	const char *func, *part;
@@ -207,11 +242,15 @@ static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
 		p = base;
 	for (; p < top; p++) {
 		w = ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p));
+		if (!record && ksplice_ret_tramp(w))
+			return -EBUSY;
 		if (!ksplice_near(st, w, reverse))
 			continue;
 		func = ksplice_hit(st, w, reverse, &part, &offset);
 		if (func) {
-			ksplice_add_conflict(st, t, func, part, offset, false);
+			if (record)
+				ksplice_add_conflict(st, t, func, part, offset,
+						     false);
 			return -EBUSY;
 		}
 	}
@@ -226,7 +265,19 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	int i, nr;
 
 	if (!ksplice_kernel.save_stack_reliable)
-		return ksplice_scan_task(st, t, reverse);
+		return ksplice_scan_task(st, t, reverse, true);
+	/*
+	 * Every return address the unwinder can report, and the ip of every
+	 * pt_regs it walks through, is a word of the stack above the saved
+	 * stack pointer: when no such word is in the code, the task is not
+	 * in it, however its stack would unwind (deep or unreliable), unless
+	 * a return trampoline holds a return address aside. Only the other
+	 * tasks are walked, for the precise answer (a stale word is no return
+	 * address). The scan costs a few comparisons per word; the walk, an
+	 * ORC lookup and more per frame.
+	 */
+	if (ksplice_prescreen && !ksplice_scan_task(st, t, reverse, false))
+		return 0;
 	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
 						KSPLICE_STACK_ENTRIES);
 	if (nr < 0) {
@@ -732,6 +783,25 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 
 int ksplice_stack_init(void)
 {
+	unsigned long off;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ksplice_ret_tramps); i++) {
+		unsigned long a = ksplice_lookup_name(ksplice_ret_tramps[i].name);
+
+		if (a && ksplice_kernel.size_offset(a,
+						    &ksplice_ret_tramps[i].size,
+						    &off) && !off) {
+			ksplice_ret_tramps[i].addr = a;
+			continue;
+		}
+		ksplice_ret_tramps[i].size = 0;
+		if (ksplice_ret_tramps[i].built) {
+			pr_info("no %s in kallsyms: every stack is walked\n",
+				ksplice_ret_tramps[i].name);
+			ksplice_prescreen = false;
+		}
+	}
 	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
 				GFP_KERNEL);
 	if (!ksplice_stack)
