@@ -85,6 +85,19 @@ struct ksplice_func_state {
 	unsigned long cold_size;
 };
 
+/*
+ * How the stack check of the last round went (ksplice_stack.c): what the
+ * prescan found, and how many stacks the pause checked, and how.
+ */
+struct ksplice_pause_stats {
+	unsigned int prescan_clean;	/* tasks found clean before the pause */
+	unsigned int prescan_again;	/* tasks left to the pause */
+	unsigned int prescan_busy;	/* of those, found inside the code */
+	unsigned int checked;		/* stacks the pause checked */
+	/* NULL: the pause checked the switch log's tasks; else why all */
+	const char *walk;
+};
+
 /* The engine's state for one registered update. */
 struct ksplice_state {
 	struct kobject kobj;
@@ -112,6 +125,7 @@ struct ksplice_state {
 	 * running: set once per round by ksplice_stop().
 	 */
 	unsigned long scan_lo, scan_hi;
+	struct ksplice_pause_stats pause;
 	unsigned int attempts;		/* stop_machine rounds of the last try */
 	u64 stop_ns;			/* inside the stop_machine callback */
 	u64 stop_total_ns;		/* around stop_machine() */
@@ -211,6 +225,16 @@ int ksplice_apply_group(struct ksplice_state **sts, unsigned int n);
 int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n);
 struct ksplice_state *ksplice_find_id(const char *id);
 int ksplice_bench_empty(u64 *total_ns);
+
+/* ksplice_stack.c */
+int ksplice_stack_init(void);
+void ksplice_stack_exit(void);
+void ksplice_scan_bounds(struct ksplice_state *st, bool reverse);
+void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
+		     bool reverse);
+void ksplice_prescan_end(struct ksplice_state **sts, unsigned int n,
+			 unsigned int attempt, int ret);
+int ksplice_check_stacks(struct ksplice_state *st, bool reverse);
 
 /* ksplice_match.c */
 int ksplice_run_pre(struct ksplice_state *st);
