@@ -25,8 +25,8 @@ type Pair struct {
 	// old code of an update stacked on another is that update's new
 	// code, built with section flags).
 	Running string
-	Target    string // "vmlinux" or a module name
-	Cmd       string // the compiler command Kbuild recorded (pre)
+	Target  string // "vmlinux" or a module name
+	Cmd     string // the compiler command Kbuild recorded (pre)
 }
 
 // workspace is the kernel's persistent post-patch build area: post/src, a
