@@ -152,7 +152,7 @@ func (c *creation) stages() []stage {
 	st := []stage{
 		{"resolve", c.resolve},
 		{"plan", c.planObjects},
-		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
+		{"", c.buildPairs}, // apply-base, build-pre, build-running, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
 		{"build-engine", c.buildEngine}, // before generate: its exports
@@ -170,6 +170,7 @@ var stageTitle = map[string]string{
 	"plan":           "finding the objects the patch touches",
 	"apply-base":     "applying the earlier patches (--after) to a scratch tree",
 	"build-pre":      "building the touched objects before the patch",
+	"build-running":  "building them again with the kernel's own flags (the old code run-pre compares)",
 	"apply-patch":    "applying the patch to a scratch tree",
 	"build-post":     "building the touched objects after the patch",
 	"check-compiler": "checking the compiler against the kernel's",
