@@ -832,6 +832,9 @@ func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 		// global function, unique in kallsyms.
 		return binding{old: -1, symbol: sym}, nil
 	}
+	if err := clonesAgree(o, r, sym); err != nil {
+		return binding{}, err
+	}
 	local := localTarget(r)
 	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
 		return binding{old: i, symbol: sym}, nil
@@ -841,6 +844,28 @@ func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 	}
 	i, err := g.helperFor(o, r, sym)
 	return binding{old: i, symbol: sym}, err
+}
+
+// clonesAgree refuses a reference of the new code to a function the
+// compiler cloned (foo.isra.0, foo.constprop.1, foo.part.0: a signature of
+// the compiler's own making) when the object's two pre-patch builds, with
+// section flags and with the kernel's own flags, do not have the same
+// functions: the compiler then decided inlining and cloning differently,
+// and the running kernel's clone of that name may not take the arguments
+// the new code passes.
+func clonesAgree(o Object, r elfdiff.Reloc, sym string) error {
+	res := o.Result
+	if res.Running == nil || r.Target.Sym.Function() == nil {
+		return nil
+	}
+	if !strings.Contains(sym, ".isra.") && !strings.Contains(sym, ".constprop.") && !strings.Contains(sym, ".part.") {
+		return nil
+	}
+	if len(res.RunningMissing) == 0 && len(res.RunningOnly()) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the new code calls %s, a function the compiler cloned, and the kernel's own build of the object inlines or clones differently from ksplice's (only in ksplice's: %s; only in the kernel's: %s): the running %s may take other arguments",
+		ErrUnsupported, sym, strings.Join(res.RunningMissing, ", "), strings.Join(res.RunningOnly(), ", "), sym)
 }
 
 // binding is where the engine takes a symbol's address from: what run-pre

@@ -1,6 +1,7 @@
 package patchgen
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -169,4 +170,47 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRunningClones: the new code of first() calls scale.constprop.0, a
+// clone of the compiler's making. When the kernel's own build has the same
+// functions, the call binds to the running clone (first's old code calls
+// it: a relocation, or the same .text); when that build cloned
+// differently (clonecall.noipa.o: scale, not scale.constprop.0), the
+// running function of that name may take other arguments, and the update
+// is refused naming both lists.
+func TestRunningClones(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffRunning(t, arch, "clonecall")
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "clonecall.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate with the same clones: %v", err)
+			}
+			tables := namedOldFuncs(string(m.Files["tables.c"]))
+			if !strings.Contains(tables, `.old_func = "first"`) {
+				t.Errorf("the call to scale.constprop.0 does not bind through first's old code:\n%s", tables)
+			}
+
+			res = diffPairArch(t, arch, "clonecall")
+			f, err := elfdiff.Open(filepath.Join(testdata, arch, "clonecall.noipa.o"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := res.UseRunning(f); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "clonecall.o", Result: res}},
+				Exported: func(string) bool { return false }})
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("Generate with other clones: %v, want ErrUnsupported", err)
+			}
+			for _, want := range []string{"scale.constprop.0", "only in the kernel's: scale"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
 }
