@@ -11,7 +11,9 @@
 //
 // Fields the kernel rewrites at boot or that name code elfdiff cannot
 // resolve to a symbol (a section with no definition at the offset) are
-// compared outside the field and not checked; they are counted.
+// compared outside the field and not checked; they are counted. Weak
+// functions are left out: vmlinux's function of their name may be another
+// object's.
 // A research tool: nothing in ksplice uses it.
 package main
 
@@ -74,9 +76,16 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		var total, found, bytesSame, same, checked, unchecked int
+		var total, found, bytesSame, same, checked, unchecked, weak int
 		for _, fn := range o.Functions {
 			if fn.Size == 0 || fn.Code == nil {
+				continue
+			}
+			if fn.Sym.Bind == elf.STB_WEAK {
+				// vmlinux's function of that name may be another
+				// object's strong one (sys_ni.o's hundreds of
+				// aliases, arch_dup_task_struct).
+				weak++
 				continue
 			}
 			total++
@@ -117,8 +126,8 @@ func main() {
 				fmt.Printf("  %s (%d bytes): %s\n", fn.Name, fn.Size, best)
 			}
 		}
-		fmt.Printf("%s: %d functions, %d in vmlinux, %d same bytes, %d same bytes and relocations (%.0f%%; %d fields checked, %d not)\n",
-			path, total, found, bytesSame, same, 100*float64(same)/float64(max(found, 1)), checked, unchecked)
+		fmt.Printf("%s: %d functions, %d in vmlinux, %d same bytes, %d same bytes and relocations (%.0f%%; %d fields checked, %d not; %d weak left out)\n",
+			path, total, found, bytesSame, same, 100*float64(same)/float64(max(found, 1)), checked, unchecked, weak)
 		all[0] += total
 		all[1] += found
 		all[2] += bytesSame
