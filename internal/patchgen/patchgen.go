@@ -835,6 +835,12 @@ func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 	if err := clonesAgree(o, r, sym); err != nil {
 		return binding{}, err
 	}
+	if res := o.Result; res.Running != nil && localTarget(r) && strings.Contains(sym, ".") && !strings.HasPrefix(sym, ".") {
+		if def := res.RunningDefinition(sym); def != nil && !sameNumbering(res, sym, def) {
+			stem, _, _ := strings.Cut(sym, ".")
+			return binding{}, fmt.Errorf("%w: the new code refers to %s, and the kernel's own build of the object numbers its %s.* names differently from ksplice's: the running %s may be another one", ErrUnsupported, sym, stem, sym)
+		}
+	}
 	local := localTarget(r)
 	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
 		return binding{old: i, symbol: sym}, nil
@@ -891,7 +897,7 @@ type binding struct {
 // functions come first, then helpers, in order.
 func (g *gen) sectionRelative(o Object, sym string) (binding, bool) {
 	def := o.Result.RunningDefinition(sym)
-	if def == nil || def.Section.Init() || def.Section.Flags&elf.SHF_MERGE != 0 {
+	if def == nil || def.Section.Init() || def.Section.Flags&elf.SHF_MERGE != 0 || !sameNumbering(o.Result, sym, def) {
 		return binding{}, false
 	}
 	for _, helpers := range []bool{false, true} {
@@ -910,6 +916,43 @@ func (g *gen) sectionRelative(o Object, sym string) (binding, bool) {
 		}
 	}
 	return binding{}, false
+}
+
+// sameNumbering reports whether sym, a name of the pre object, names the
+// same thing in the running object (def): a name the compiler numbered
+// (a function's static __warned.3, a clone foo.isra.0) only when both
+// objects have the same numbered names of that stem, of the same types
+// and (data) sizes, so that numbering cannot have shifted between the two
+// builds; any other name is the file's own.
+func sameNumbering(res *elfdiff.Result, sym string, def *elfdiff.Symbol) bool {
+	stem, _, numbered := strings.Cut(sym, ".")
+	if !numbered {
+		return true
+	}
+	shapes := func(f *elfdiff.File) map[string]string {
+		out := map[string]string{}
+		for _, s := range f.Symbols[1:] {
+			if s.Section == nil || (s.Type != elf.STT_FUNC && s.Type != elf.STT_OBJECT) || !strings.HasPrefix(s.Name, stem+".") {
+				continue
+			}
+			size := s.Size
+			if s.Type == elf.STT_FUNC {
+				size = 0 // code differs between the builds
+			}
+			out[s.Name] += fmt.Sprintf("%v/%d;", s.Type, size)
+		}
+		return out
+	}
+	pre, run := shapes(res.Pre), shapes(res.Running)
+	if len(pre) != len(run) {
+		return false
+	}
+	for n, v := range pre {
+		if run[n] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // deduces reports whether the engine deduces an address from rel, one of

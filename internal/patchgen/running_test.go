@@ -214,3 +214,29 @@ func TestRunningClones(t *testing.T) {
 		})
 	}
 }
+
+// TestSameNumbering: a name the compiler numbered (limit.0, __warned.3)
+// is trusted to mean the same static in both builds only when both have
+// the same numbered names of its stem: samestatics.patched has a limit.2
+// more than samestatics.orig.
+func TestSameNumbering(t *testing.T) {
+	open := func(name string) *elfdiff.File {
+		f, err := elfdiff.Open(filepath.Join(testdata, "x86_64", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	orig, patched := open("samestatics.orig.o"), open("samestatics.patched.o")
+	same := &elfdiff.Result{Pre: orig, Running: open("samestatics.orig.o")}
+	shifted := &elfdiff.Result{Pre: orig, Running: patched}
+	if !sameNumbering(same, "limit.0", nil) || !sameNumbering(same, "__warned.3", nil) {
+		t.Errorf("the same object's numbered statics are not trusted")
+	}
+	if sameNumbering(shifted, "limit.0", nil) {
+		t.Errorf("limit.0 trusted although the running object numbers limit.* differently")
+	}
+	if !sameNumbering(shifted, "guarded", nil) {
+		t.Errorf("an unnumbered name is not trusted")
+	}
+}
