@@ -352,7 +352,7 @@ int ksplice_text_claim(struct ksplice_state *st)
 		len = ksplice_arch_jump(js->site, dest, fs->jump);
 		if (len != js->len) {
 			ksplice_set_reason(st, KSPLICE_TOO_SHORT,
-					   "function %s: no %u-byte jump reaches its replacement at %px from %pS",
+					   "function %s: no %u-byte jump reaches its replacement %pS from %pS",
 					   fs->f->name, js->len, (void *)dest,
 					   (void *)js->site);
 			ret = -ERANGE;
