@@ -239,6 +239,12 @@ var expectations = map[string]expect{
 		jump:      map[string]int{"untraced": 0},
 		jumpARM64: map[string]int{"untraced": 4, "looped": 0},
 	},
+	"jumpentry": {
+		status:    map[string]Status{"plain": StatusChanged},
+		carry:     []string{"plain"},
+		jump:      map[string]int{"plain": 0},
+		jumpARM64: map[string]int{"plain": 4},
+	},
 	"throughcallers": {
 		status: map[string]Status{"body": StatusChanged, "api": StatusUnchanged},
 		carry:  []string{"body", "api"},
