@@ -2,10 +2,11 @@ package cli
 
 import (
 	"bufio"
-	"github.com/ksplice-go/ksplice/internal/update"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/update"
 )
 
 // TestSystemdUnit checks packaging/systemd/ksplice.service against the
