@@ -51,9 +51,15 @@ var unsafeJumpSections = map[string]string{
 	".hyp.idmap.text":    "identity-mapped code",
 }
 
-// ftraceObjects are ftrace's core, which runs inside every traced call,
-// the engine's own ftrace-based redirection included.
-var ftraceObjects = []string{"kernel/trace/ftrace.o", "kernel/trace/fgraph.o"}
+// ftraceObjects are the code ftrace itself runs in every traced call:
+// its core (and so the engine's own ftrace-based redirection), the graph
+// tracer, the function tracer's callback and its clock. A breakpoint in
+// them, under which a direct jump is written, would be taken by the
+// tracer inside the breakpoint handler's own traced calls. (The rest of
+// kernel/trace/, also built without -pg, runs in tracing's slower paths:
+// its functions take a direct jump like any other.)
+var ftraceObjects = []string{"kernel/trace/ftrace.o", "kernel/trace/fgraph.o",
+	"kernel/trace/trace_functions.o", "kernel/trace/trace_clock.o"}
 
 // sitesInWindow are the special sections whose entries mark code the
 // kernel rewrites at run time, or reads as code: none may lie in the
@@ -75,7 +81,7 @@ func (d *differ) jumpWindow(f, g *Function) (*JumpWindow, string) {
 	}
 	for _, o := range ftraceObjects {
 		if p := filepath.ToSlash(d.pre.Path); p == o || strings.HasSuffix(p, "/"+o) {
-			return nil, fmt.Sprintf("%s is ftrace's own code (%s), which runs inside every traced call, ksplice's ftrace redirection included: ksplice cannot patch it safely", f.Name, o)
+			return nil, fmt.Sprintf("%s is code ftrace runs in every traced call (%s), ksplice's own ftrace redirection included: ksplice cannot patch it safely", f.Name, o)
 		}
 	}
 	if d.noKprobe(f) {
