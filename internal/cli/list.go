@@ -84,6 +84,15 @@ func functionLabel(f update.Function) string {
 	return f.Name + "[" + f.Method + "]"
 }
 
+// methodNote is what create and show add to a replaced function's line
+// when the engine diverts it by a direct jump: "" for ftrace.
+func methodNote(f update.Function) string {
+	if f.Method == "jump" {
+		return " (direct jump: no ftrace site)"
+	}
+	return ""
+}
+
 // upgradeOf says which release an update brings and how much of it:
 // "6.1.190-1: 41 of 47 changed files" for a cumulative update,
 // "6.1.190-1: 1 changed file" for one of its parts, "-" for an update made
