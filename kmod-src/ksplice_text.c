@@ -184,11 +184,25 @@ static const char *ksplice_kprobe_in(unsigned long start, unsigned long end,
 	rcu_read_lock();
 	for (a = start; a <= end && !p; a++)
 		p = ksplice_get_kprobe((void *)a);
-	if (p)
-		snprintf(buf, size, "a kprobe at %pS (%s%s, handler %ps)",
-			 (void *)a - 1, p->symbol_name ?: "by address",
+	if (p) {
+		struct kprobe *user = p, *kp;
+
+		/*
+		 * Several kprobes on one address, or an optimized one, hang
+		 * off an aggregate kprobe whose handlers are kprobes' own:
+		 * name the first user's (an unaggregated kprobe's list is
+		 * empty).
+		 */
+		list_for_each_entry_rcu(kp, &p->list, list) {
+			user = kp;
+			break;
+		}
+		snprintf(buf, size, "a kprobe at %pS (%s%s%s, handler %ps)",
+			 (void *)a - 1, user->symbol_name ?: "by address",
 			 kprobe_disabled(p) ? ", disabled" : "",
-			 p->pre_handler);
+			 kprobe_optimized(p) ? ", optimized" : "",
+			 user->pre_handler);
+	}
 	rcu_read_unlock();
 	return p ? buf : NULL;
 }
