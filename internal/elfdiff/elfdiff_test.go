@@ -231,13 +231,13 @@ var expectations = map[string]expect{
 	// are the loop's head), not on arm64, where gcc sets up the loop
 	// in two moves first.
 	"notrace": {
-		status:      map[string]Status{"untraced": StatusChanged, "traced": StatusChanged, "looped": StatusChanged, "instr_off": StatusChanged},
-		carry:       []string{"untraced", "traced", "looped", "instr_off"},
+		status:      map[string]Status{"untraced": StatusChanged, "traced": StatusChanged, "looped": StatusChanged, "instr_off": StatusChanged, "tiny": StatusChanged},
+		carry:       []string{"untraced", "traced", "looped", "instr_off", "tiny"},
 		refusals:    []string{"instr_off:no-ftrace-site"},
-		refusalsX86: []string{"looped:no-ftrace-site"},
+		refusalsX86: []string{"looped:no-ftrace-site", "tiny:no-ftrace-site"},
 		// arm64: after paciasp, landing after the replacement's.
 		jump:      map[string]int{"untraced": 0},
-		jumpARM64: map[string]int{"untraced": 4, "looped": 0},
+		jumpARM64: map[string]int{"untraced": 4, "looped": 0, "tiny": 0},
 	},
 	"jumpentry": {
 		status:    map[string]Status{"plain": StatusChanged},

@@ -116,8 +116,13 @@ func (d *differ) jumpWindow(f, g *Function) (*JumpWindow, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("%s is too short or undecodable for a %d-byte jump at +%#x: %v", f.Name, w.Len, w.Offset, err)
 	}
+	// A relocated field in the overwritten bytes: run-pre matched it as
+	// a wildcard, and the engine checks the window byte for byte. The
+	// rest of an instruction the jump cuts into never runs again (no
+	// branch leads there, below), relocated or not.
 	for _, r := range f.Relocs {
-		if int(r.Offset) < end && int(r.Offset)+4 > w.Offset {
+		size := max(r.Info.Size, 1)
+		if int(r.Offset) < w.Offset+w.Len && int(r.Offset)+size > w.Offset {
 			return nil, fmt.Sprintf("%s has a relocation at +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, r.Offset, w.Len, w.Offset)
 		}
 	}

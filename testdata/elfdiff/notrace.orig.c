@@ -5,7 +5,9 @@
  * function by a direct jump over its first instructions, when they allow
  * it: untraced() gets a jump window; looped() branches back to its first
  * instruction and instr_off() is noinstr code, both refused
- * (no-ftrace-site). traced() changes as well and is carried.
+ * (no-ftrace-site); on x86-64 tiny() is refused too, its return thunk's
+ * relocated jump being inside the window. traced() changes as well and
+ * is carried.
  */
 #include "kernel.h"
 
@@ -36,6 +38,11 @@ int kernel_notrace instr_off(int x, int y)
 	if (x > y)
 		return x * 5 + y * 9 + 1;
 	return y * 13 - x + 1;
+}
+
+int kernel_notrace tiny(int x)
+{
+	return x + 1;
 }
 
 int traced(int x)
