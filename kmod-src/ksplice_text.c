@@ -82,6 +82,12 @@ static typeof(&jump_label_text_reserved) ksplice_jump_label_reserved;
 static typeof(&static_call_text_reserved) ksplice_static_call_reserved;
 static typeof(&get_kprobe) ksplice_get_kprobe;
 static typeof(&ftrace_location) ksplice_ftrace_location;
+/*
+ * kprobes' blacklist: NOKPROBE_SYMBOL functions, __kprobes, and what the
+ * architecture adds (x86: entry and noinstr text): code where a
+ * breakpoint cannot be taken, so where no jump may be written under one.
+ */
+static typeof(&within_kprobe_blacklist) ksplice_kprobe_blacklisted;
 
 /*
  * The round writing now (ksplice_text_write()), for the int3 handler:
@@ -143,6 +149,8 @@ int __init ksplice_text_init(void)
 		(void *)ksplice_lookup_name("static_call_text_reserved");
 	ksplice_get_kprobe = (void *)ksplice_lookup_name("get_kprobe");
 	ksplice_ftrace_location = (void *)ksplice_lookup_name("ftrace_location");
+	ksplice_kprobe_blacklisted =
+		(void *)ksplice_lookup_name("within_kprobe_blacklist");
 #ifdef CONFIG_X86
 	return register_die_notifier(&ksplice_text_nb);
 #else
@@ -282,6 +290,16 @@ static int ksplice_jsite_create(struct ksplice_state *st,
 		ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
 				   "function %s has an ftrace site at %pS in the running kernel, and the update was built to jump over its entry",
 				   fs->f->name, (void *)ip);
+		return -EOPNOTSUPP;
+	}
+	/*
+	 * create refuses these already (elfdiff); the kernel's own list is
+	 * the last word, whatever made the tables.
+	 */
+	if (ksplice_kprobe_blacklisted && ksplice_kprobe_blacklisted(fs->addr)) {
+		ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
+				   "function %s is on kprobes' blacklist (NOKPROBE_SYMBOL, entry or noinstr code): it runs where the breakpoint a jump is written under cannot be taken",
+				   fs->f->name);
 		return -EOPNOTSUPP;
 	}
 	kind = ksplice_reserved(fs->addr + w->offset, w->len, buf, sizeof(buf));
