@@ -91,7 +91,7 @@ func (d *differ) jumpWindow(f, g *Function) (*JumpWindow, string) {
 	switch d.pre.Arch.Machine {
 	case elf.EM_X86_64:
 		w.Len = x86JmpLen
-		if len(f.Code) >= len(x86Endbr64) && string(f.Code[:len(x86Endbr64)]) == string(x86Endbr64) {
+		if isEndbr64(f.Code) {
 			w.Offset = len(x86Endbr64)
 		}
 	case elf.EM_AARCH64:
@@ -198,11 +198,20 @@ func insnLen(m elf.Machine, b []byte) (int, error) {
 		}
 		return 4, nil
 	}
+	if isEndbr64(b) {
+		return len(x86Endbr64), nil
+	}
 	in, err := x86asm.Decode(b, 64)
 	if err != nil {
 		return 0, err
 	}
 	return in.Len, nil
+}
+
+// isEndbr64 reports whether b starts with endbr64, which x86asm does not
+// know (it is a hint NOP: 0f 1e with a rep prefix).
+func isEndbr64(b []byte) bool {
+	return len(b) >= len(x86Endbr64) && string(b[:len(x86Endbr64)]) == string(x86Endbr64)
 }
 
 // branchInto reports a direct branch of f whose target is in [lo, hi).
@@ -233,6 +242,8 @@ func branchInto(m elf.Machine, f *Function, lo, hi int) (int, bool) {
 					}
 				}
 			}
+		} else if isEndbr64(f.Code[pos:]) {
+			l = len(x86Endbr64)
 		} else {
 			in, err := x86asm.Decode(f.Code[pos:], 64)
 			if err != nil {
