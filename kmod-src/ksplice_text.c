@@ -97,6 +97,9 @@ static typeof(&within_kprobe_blacklist) ksplice_kprobe_blacklisted;
 static struct ksplice_text_round *ksplice_text_writing;
 
 #ifdef CONFIG_X86
+/* int3 traps sent on by ksplice_text_int3(), logged when the engine goes. */
+static atomic_long_t ksplice_text_traps = ATOMIC_LONG_INIT(0);
+
 /*
  * An int3 that ksplice wrote over the first byte of a window: send the
  * CPU where the finished write will (or, on reverse, the jump being
@@ -126,6 +129,7 @@ static int ksplice_text_int3(struct notifier_block *nb, unsigned long val,
 			struct ksplice_func_state *fs = &st->funcs[j];
 
 			if (fs->js && fs->js->site == ip && fs->jump_emulate) {
+				atomic_long_inc(&ksplice_text_traps);
 				args->regs->ip = fs->jump_emulate;
 				return NOTIFY_STOP;
 			}
@@ -163,6 +167,8 @@ void ksplice_text_exit(void)
 #ifdef CONFIG_X86
 	/* No update is applied and no write is in flight: nothing to trap. */
 	unregister_die_notifier(&ksplice_text_nb);
+	pr_info("int3 traps of direct jumps being written, sent on: %ld\n",
+		atomic_long_read(&ksplice_text_traps));
 #endif
 }
 

@@ -154,6 +154,7 @@ rmmod ksplice_test_nmi_hex || fail "rmmod ksplice_test_nmi_hex"
 dmesg | grep 'ksplice_test_nmi_hex: nmi calls' | tail -1
 run 0 ksplice undo hex
 untouched
+dmesg | grep 'int3 traps of direct jumps' | tail -1
 echo PASS
 `
 
