@@ -208,7 +208,7 @@ static bool ksplice_valid_id(const char *id)
 static int ksplice_check_func(const struct ksplice_update *u,
 			      const struct ksplice_func *f, bool helper)
 {
-	u32 i, end = 0;
+	u32 i, end = 0, windows = 0;
 
 	if (!f->name || !f->old_code || !f->old_size ||
 	    ((u->flags & KSPLICE_UPDATE_OBJECTS) &&
@@ -234,6 +234,15 @@ static int ksplice_check_func(const struct ksplice_update *u,
 		if (s->offset < end || s->offset + s->len > f->old_size)
 			return -EINVAL;
 		end = s->offset + s->len;
+		/*
+		 * A jump window: format 5, a replaced function, once, no
+		 * longer than a jump, landing in the replacement.
+		 */
+		if (s->kind == KSPLICE_SITE_ENTRY_JUMP &&
+		    (u->format_version < 5 || helper || windows++ ||
+		     !s->len || s->len > KSPLICE_JUMP_MAX ||
+		     s->target < 0 || s->target >= f->new_size))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -243,9 +252,11 @@ static int ksplice_check_update(const struct ksplice_update *u)
 	bool has_hooks;
 	u32 i;
 
-	if (u->format_version != KSPLICE_FORMAT_VERSION) {
-		pr_err("update format version %u, this engine knows %u\n",
-		       u->format_version, KSPLICE_FORMAT_VERSION);
+	if (u->format_version < KSPLICE_FORMAT_VERSION_MIN ||
+	    u->format_version > KSPLICE_FORMAT_VERSION) {
+		pr_err("update format version %u, this engine knows %u to %u\n",
+		       u->format_version, KSPLICE_FORMAT_VERSION_MIN,
+		       KSPLICE_FORMAT_VERSION);
 		return -EINVAL;
 	}
 	has_hooks = u->pre_apply || u->post_apply || u->pre_reverse ||
@@ -393,13 +404,17 @@ struct ksplice_round {
 	bool reverse;
 	bool forced;		/* a forced reverse: retry for as long as it takes */
 	struct ksplice_state *busy;	/* the member a task was found in */
+	/* Its direct jumps (ksplice_text.c): sts, n, reverse again. */
+	struct ksplice_text_round text;
 };
 
 /*
  * The stop_machine callback. Runs on one CPU while all others spin with
- * interrupts off; it only checks stacks and flips the switch of each
- * function's ftrace_ops, registered before: nothing here allocates,
- * sleeps or writes code.
+ * interrupts off (in ksplice_text_follow() when the round writes direct
+ * jumps); it checks stacks, flips the switch of each function's
+ * ftrace_ops, registered before, and writes the direct jumps of functions
+ * without an ftrace site (ksplice_text.c): nothing here allocates or
+ * sleeps.
  */
 static int ksplice_round_stopped(void *data)
 {
@@ -418,12 +433,36 @@ static int ksplice_round_stopped(void *data)
 			break;
 		}
 	}
+	/* No write before every window is known to be as expected. */
 	if (!ret)
+		ret = ksplice_text_check(&r->text, &r->busy);
+	if (!ret) {
 		for (i = 0; i < r->n; i++)
 			ksplice_ftrace_switch(r->sts[i], !r->reverse);
+		ksplice_text_write(&r->text);
+	}
 	ns = ktime_get_ns() - t0;
 	for (i = 0; i < r->n; i++)
 		r->sts[i]->stop_ns = ns;
+	return ret;
+}
+
+/*
+ * The stop_machine callback of a round that writes direct jumps, on every
+ * CPU: the first one in does the round, the others serialise after each
+ * step of its writes (ksplice_text.c) until it is done.
+ */
+static int ksplice_round_all_cpus(void *data)
+{
+	struct ksplice_round *r = data;
+	int ret;
+
+	if (atomic_inc_return(&r->text.entered) != 1) {
+		ksplice_text_follow(&r->text);
+		return 0;
+	}
+	ret = ksplice_round_stopped(r);
+	WRITE_ONCE(r->text.done, true);
 	return ret;
 }
 
@@ -439,8 +478,14 @@ static int ksplice_stop(struct ksplice_round *r)
 {
 	unsigned int delay = KSPLICE_RETRY_MS, attempts, i;
 	u64 t0, total;
+	bool text = false;
 	int ret;
 
+	r->text.sts = r->sts;
+	r->text.n = r->n;
+	r->text.reverse = r->reverse;
+	for (i = 0; i < r->n; i++)
+		text |= ksplice_text_used(r->sts[i]);
 	for (i = 0; i < r->n; i++)
 		ksplice_scan_bounds(r->sts[i], r->reverse);
 	for (attempts = 1; ; attempts++) {
@@ -448,8 +493,13 @@ static int ksplice_stop(struct ksplice_round *r)
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();
-		ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
-							     r, NULL);
+		ksplice_text_prepare(&r->text);
+		if (text)
+			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_all_cpus,
+								     r, cpu_online_mask);
+		else
+			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
+								     r, NULL);
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
@@ -571,10 +621,19 @@ static int ksplice_prepare(struct ksplice_state *st)
 	ret = ksplice_jump_bind(st);
 	if (ret)
 		goto put_target;
-	/* Can sleep, allocate and fail: before stop_machine. */
-	ret = ksplice_ftrace_claim(st);
+	/*
+	 * How calls reach each replacement: a direct jump where the tables
+	 * give a window (no ftrace site), ftrace elsewhere. Both can sleep,
+	 * allocate and fail: before stop_machine.
+	 */
+	ret = ksplice_text_claim(st);
 	if (ret)
 		goto put_target;
+	ret = ksplice_ftrace_claim(st);
+	if (ret) {
+		ksplice_text_release(st);
+		goto put_target;
+	}
 	if (u->pre_apply) {
 		ret = u->pre_apply();
 		if (ret) {
@@ -587,6 +646,7 @@ static int ksplice_prepare(struct ksplice_state *st)
 
 release:
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 put_target:
 	if (st->target)
 		module_put(st->target);
@@ -600,6 +660,7 @@ put_mod:
 static void ksplice_unprepare(struct ksplice_state *st)
 {
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 	if (st->target)
 		module_put(st->target);
 	st->target = NULL;
@@ -698,6 +759,7 @@ static void ksplice_reversed_done(struct ksplice_state *st)
 	st->stage = KSPLICE_STAGE_REVERSED;
 	/* Switched off: unregistering waits for handlers still running. */
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 	/*
 	 * No task is in the update's code, but a work item, timer or RCU
 	 * callback it queued, or a structure it linked somewhere, may still
@@ -998,9 +1060,12 @@ static int __init ksplice_init(void)
 	if (ret)
 		return ret;
 	ksplice_jump_init();
-	ret = ksplice_stack_init();
+	ret = ksplice_text_init();
 	if (ret)
 		return ret;
+	ret = ksplice_stack_init();
+	if (ret)
+		goto text_exit;
 	ksplice_shadow_init();
 	ret = ksplice_sysfs_init();
 	if (ret)
@@ -1015,6 +1080,8 @@ sysfs_exit:
 	ksplice_sysfs_exit();
 free_stack:
 	ksplice_stack_exit();
+text_exit:
+	ksplice_text_exit();
 	return ret;
 }
 
@@ -1026,6 +1093,7 @@ static void __exit ksplice_exit(void)
 	ksplice_sysfs_exit();
 	ksplice_shadow_exit();
 	ksplice_stack_exit();
+	ksplice_text_exit();
 }
 
 module_init(ksplice_init);
