@@ -35,7 +35,7 @@ func BenchmarkCreatePerObject(b *testing.B) {
 		b.Skip(err)
 	}
 	type measured struct{ create, floor float64 } // ms per object
-	results := map[string]map[string]measured{}  // series -> arch -> per object
+	results := map[string]map[string]measured{}   // series -> arch -> per object
 	n := float64(len(perObjectObjs))
 	for _, spec := range labtest.Kernels() {
 		_, release, _ := strings.Cut(spec, ":")
