@@ -842,11 +842,17 @@ func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 		}
 	}
 	local := localTarget(r)
-	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
+	if i := g.oldUser(sym, o.Rel, local); i >= 0 {
 		return binding{old: i, symbol: sym}, nil
 	}
+	// A global the object defines binds like its statics when it can:
+	// arm64's kallsyms has no data symbols (Debian builds without
+	// KALLSYMS_ALL).
 	if b, ok := g.sectionRelative(o, sym); ok {
 		return b, nil
+	}
+	if !local {
+		return binding{old: -1, symbol: sym}, nil
 	}
 	i, err := g.helperFor(o, r, sym)
 	return binding{old: i, symbol: sym}, err
