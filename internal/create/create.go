@@ -533,7 +533,7 @@ func (c *creation) buildModules(ctx context.Context) error {
 			if f.Replaced {
 				st = "changed"
 			}
-			tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, OldSize: f.OldSize, NewSize: f.NewSize})
+			tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, Method: f.Method, OldSize: f.OldSize, NewSize: f.NewSize})
 		}
 		m.Targets = append(m.Targets, tgt)
 		fmt.Fprintf(c.o.Log, "create: %s: %d functions, module %s\n", t, len(tgt.Functions), name)

@@ -75,6 +75,10 @@ type FuncDiff struct {
 	// it, and replaces its callers, all of them direct calls in this
 	// object, so that they call the new code.
 	ThroughCallers bool `json:"through_callers,omitempty"`
+	// Jump is set for a replaced function that has no ftrace site: the
+	// engine diverts its calls by a direct jump over this window of its
+	// old code instead of through ftrace.
+	Jump *JumpWindow `json:"jump,omitempty"`
 
 	// Pre and Post are the function in each object; Pre is nil for new
 	// functions, Post for removed ones. For a replaced function, Pre is the

@@ -50,11 +50,34 @@ func (r *Result) UseRunning(f *File) error {
 		}
 		if fn := byName[fd.Pre.Name]; fn != nil {
 			fd.Running = fn
+			r.runningJump(f, fd)
 			continue
 		}
 		r.RunningMissing = append(r.RunningMissing, fd.Pre.Name)
 	}
 	return nil
+}
+
+// runningJump decides fd's direct jump window again on its running
+// counterpart: the engine writes the jump over the running kernel's code,
+// whose first instructions may differ from the pre object's (another
+// alignment, another register), so the window the diff found there is
+// only a guess. A window that does not hold on the running code is a
+// refusal, with its reason.
+func (r *Result) runningJump(running *File, fd *FuncDiff) {
+	if fd.Jump == nil || fd.Post == nil {
+		return
+	}
+	d := &differ{pre: running, res: r}
+	w, why := d.jumpWindow(fd.Running, fd.Post)
+	if w == nil {
+		fd.Jump = nil
+		d.refusal(fd.Name, fd.Post.Section.Name, RuleNoFtraceSite,
+			"%s has no ftrace call site (notrace, or built without -pg), and no direct jump can replace it in the kernel's own build of its object: %s; "+
+				"patch its callers instead", fd.Running.Name, why)
+		return
+	}
+	fd.Jump = w
 }
 
 // RunningOnly returns the functions of the running object that the pre

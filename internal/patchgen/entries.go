@@ -145,6 +145,9 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 const (
 	siteJumpLabel   = 1
 	siteAlternative = 2
+	// siteEntryJump is the window of a function without an ftrace site,
+	// where the engine writes a direct jump (format 5).
+	siteEntryJump = 3
 )
 
 // jumpSite describes a static branch of old code: a jump or a nop of the

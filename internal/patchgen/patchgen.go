@@ -56,13 +56,25 @@ var HookNames = []string{
 	"ksplice_hook_pre_reverse", "ksplice_hook_post_reverse",
 }
 
+// How the engine diverts the calls of a replaced function (Func.Method).
+const (
+	// MethodFtrace: an IPMODIFY ftrace_ops on its ftrace site.
+	MethodFtrace = "ftrace"
+	// MethodJump: a direct jump written over its first instructions,
+	// for a function without an ftrace site (KSPLICE_SITE_ENTRY_JUMP).
+	MethodJump = "jump"
+)
+
 // Func is a function the update carries.
 type Func struct {
 	Name     string
 	Object   string
 	Replaced bool // it replaces a running function (else it is new)
-	OldSize  uint64
-	NewSize  uint64
+	// Method is how the engine sends calls of a replaced function to
+	// the new code: MethodFtrace or MethodJump; "" for a new function.
+	Method  string
+	OldSize uint64
+	NewSize uint64
 }
 
 // Module is a generated module source.
@@ -300,6 +312,11 @@ func (g *gen) object(o Object) error {
 				return err
 			}
 			r.obj = o.Rel
+			if fd.Jump != nil {
+				if err := r.addJumpWindow(*fd.Jump); err != nil {
+					return err
+				}
+			}
 			oldOf[fd] = len(g.replaced)
 			if g.replacedOf == nil {
 				g.replacedOf = map[*elfdiff.Function]int{}
@@ -333,6 +350,10 @@ func (g *gen) object(o Object) error {
 		if i, ok := oldOf[fd]; ok {
 			fn.Replaced = true
 			fn.OldSize = g.replaced[i].old.Size
+			fn.Method = MethodFtrace
+			if fd.Jump != nil {
+				fn.Method = MethodJump
+			}
 		}
 		g.funcs = append(g.funcs, fn)
 		if err := g.entries(o, f, lbl); err != nil {
