@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // SectionFlags are the compiler flags every object ksplice compares is
@@ -93,7 +91,7 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	args = append(args, objs...)
 	// All of make's output, interleaved as printed, for compilerErrors.
 	var out bytes.Buffer
-	cmd := run.New("make", args...)
+	cmd := t.Make(args...)
 	cmd.Log = &out
 	if log != nil {
 		cmd.Log = io.MultiWriter(&out, log)
