@@ -43,6 +43,11 @@ $(foreach o,$(filter %.o,$(obj-y) $(obj-m)),$(info comp $(o) $($(o:.o=-y)) $($(o
 type dirLists struct {
 	y, m map[string]bool     // obj-y (and lib-y), obj-m entries: "x.o", "sub/"
 	comp map[string][]string // composite object -> its parts
+	// err is why the directory's Makefile does not read on its own: it
+	// is a fragment another directory's Makefile includes
+	// (drivers/gpu/drm/amd/display/Makefile, included by amdgpu's with
+	// its variables set), or broken; its lists are empty.
+	err error
 }
 
 // Resolver tells where the objects of a configured tree end up, by asking
@@ -88,7 +93,8 @@ func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
 	}
 	out, err := run.Command(ctx, r.Tree.Source, "make", args...)
 	if err != nil {
-		return nil, fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
+		l.err = fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
+		return l, nil
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
@@ -130,45 +136,101 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 	if rest, ok := strings.CutPrefix(rel, "arch/"); ok && !strings.HasPrefix(rest, r.SrcArc+"/") {
 		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
 	}
+	var unread error
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
 			return "", err
 		}
-		name := strings.TrimPrefix(rel, dir+"/")
-		found, builtin, mod := false, false, ""
-		switch {
-		case l.y[name]:
-			found, builtin = true, true
-		case l.m[name]:
-			found, mod = true, strings.TrimSuffix(path.Base(name), ".o")
-		default:
-			for c, parts := range l.comp {
-				for _, p := range parts {
-					if p == name {
-						found = true
-						if l.y[c] {
-							builtin = true
-						} else {
-							mod = strings.TrimSuffix(path.Base(c), ".o")
-						}
-					}
-				}
-			}
+		if l.err != nil {
+			unread = l.err
+			continue
 		}
+		found, builtin, mod := l.find(dir, rel)
 		if !found {
 			continue
 		}
-		reach, err := r.reachable(ctx, dir)
+		return r.placed(ctx, rel, dir, builtin, mod)
+	}
+	if unread == nil {
+		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	}
+	// A directory on the way has a Makefile that only another
+	// directory's includes, with its own variables set: the objects are
+	// listed there, relative to the including directory
+	// ("../display/dc/core/dc.o" in amdgpu's amdgpu-y). Look for them in
+	// the Makefiles of the directories beside each one on the way up.
+	for up := path.Dir(rel); up != "."; up = path.Dir(up) {
+		parent := path.Dir(up)
+		if parent == "." {
+			break
+		}
+		ents, err := os.ReadDir(filepath.Join(r.Tree.Source, parent))
 		if err != nil {
 			return "", err
 		}
-		if !reach || !builtin && mod == "" {
-			break
+		for _, e := range ents {
+			sib := parent + "/" + e.Name()
+			if !e.IsDir() || sib == up {
+				continue
+			}
+			l, err := r.lists(ctx, sib)
+			if err != nil {
+				return "", err
+			}
+			if l.err != nil {
+				continue
+			}
+			if found, builtin, mod := l.find(sib, rel); found {
+				return r.placed(ctx, rel, sib, builtin, mod)
+			}
 		}
-		return strings.ReplaceAll(mod, "-", "_"), nil
 	}
-	return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	// Not a wrong "not configured": the Makefile that would say was not
+	// found.
+	return "", fmt.Errorf("%s: no Makefile lists it, and %w", rel, unread)
+}
+
+// find looks for the object rel among the lists of dir's Makefile, whose
+// entries are relative to dir (and may climb out of it with ../), and
+// says whether it is built in, or the module it is part of.
+func (l *dirLists) find(dir, rel string) (found, builtin bool, mod string) {
+	is := func(entry string) bool { return path.Join(dir, entry) == rel }
+	for e := range l.y {
+		if is(e) {
+			return true, true, ""
+		}
+	}
+	for e := range l.m {
+		if is(e) {
+			return true, false, strings.TrimSuffix(path.Base(e), ".o")
+		}
+	}
+	for c, parts := range l.comp {
+		for _, p := range parts {
+			if !is(p) {
+				continue
+			}
+			if l.y[c] {
+				return true, true, ""
+			}
+			return true, false, strings.TrimSuffix(path.Base(c), ".o")
+		}
+	}
+	return false, false, ""
+}
+
+// placed answers Where for an object found in dir's lists: configured if
+// Kbuild descends into dir and puts the object into vmlinux or a module.
+func (r *Resolver) placed(ctx context.Context, rel, dir string, builtin bool, mod string) (string, error) {
+	reach, err := r.reachable(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	if !reach || !builtin && mod == "" {
+		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	}
+	return strings.ReplaceAll(mod, "-", "_"), nil
 }
 
 // topDirs are the directories the top-level Makefile descends into.

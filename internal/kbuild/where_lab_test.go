@@ -29,8 +29,22 @@ func TestWhere(t *testing.T) {
 		"fs/proc/nonexistent.o":              "!",
 		// The Makefile includes $(srctree)/$(src)/../display/Makefile.
 		"drivers/gpu/drm/amd/amdgpu/amdgpu_debugfs.o": "amdgpu",
+		// The display directory's Makefiles do not read on their own:
+		// amdgpu's Makefile includes them, and lists their objects
+		// as ../display/dc/core/dc.o.
+		"drivers/gpu/drm/amd/display/dc/core/dc.o":          "amdgpu",
+		"drivers/gpu/drm/amd/display/amdgpu_dm/amdgpu_dm.o": "amdgpu",
+		"drivers/gpu/drm/amd/display/dc/core/nonexistent.o": "?",
 	} {
 		got, err := r.Where(context.Background(), obj)
+		if want == "?" {
+			// No Makefile lists it, and one on the way does not
+			// read: an error, not a guess that it is not built.
+			if err == nil || errors.Is(err, kbuild.ErrNotConfigured) {
+				t.Errorf("Where(%s) = %q, %v; want an error other than ErrNotConfigured", obj, got, err)
+			}
+			continue
+		}
 		if want == "!" {
 			if !errors.Is(err, kbuild.ErrNotConfigured) {
 				t.Errorf("Where(%s) = %q, %v; want ErrNotConfigured", obj, got, err)
