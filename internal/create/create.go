@@ -409,6 +409,10 @@ func (c *creation) generate(context.Context) error {
 	if err != nil {
 		return err
 	}
+	namespaces, err := patchgen.ReadSymverNamespaces(filepath.Join(k.Headers, "Module.symvers"))
+	if err != nil {
+		return fmt.Errorf("kernel exports: %w", err)
+	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
 		return err
@@ -432,7 +436,8 @@ func (c *creation) generate(context.Context) error {
 	for _, t := range c.targets {
 		in := patchgen.Input{
 			ID: id, EngineID: update.EngineID(id, len(c.targets), t), Description: desc, Target: t, Objects: c.byTarget[t],
-			Exported: func(s string) bool { return exported[s] },
+			Exported:  func(s string) bool { return exported[s] },
+			Namespace: func(s string) string { return namespaces[s] },
 		}
 		if t == c.hookTarget {
 			in.Hooks = c.hooks
