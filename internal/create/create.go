@@ -324,6 +324,20 @@ func (c *creation) diff(context.Context) error {
 		}
 		c.res.Diffs[p.Rel] = d
 		c.authored(p.Rel, d.Authored)
+		if len(d.Carry.Functions) > 0 || len(d.Refusals) > 0 {
+			// Code changed: it must not have been compiled
+			// against another layout of the running kernel's types.
+			lr, ok, err := layoutChanges(p.Pre, p.Post)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				c.warn(p.Rel + ": no debug information: the layouts of its types were not compared")
+			}
+			for _, r := range lr {
+				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"})
+			}
+		}
 		for _, r := range d.Refusals {
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
 				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
