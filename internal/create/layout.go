@@ -12,8 +12,8 @@ import (
 
 // layoutChanges compares the layouts of the structures and unions the
 // object pre and post were compiled with (their DWARF), and returns a
-// refusal for each one whose size or members (names, offsets, sizes and
-// types) differ. A patch that changes a structure's layout, typically in a
+// refusal for each one whose size or members (offsets, sizes, the
+// structures they are or point to, and where each name is) differ. A patch that changes a structure's layout, typically in a
 // header, makes new code that reads and writes the running kernel's
 // objects, laid out the old way, with the new offsets: no diff of code can
 // tell that apart from a fix, so the type information must.
@@ -32,7 +32,7 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 	}
 	var names []string
 	for n := range a {
-		if _, both := b[n]; both && !equalSets(a[n], b[n]) {
+		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
 			names = append(names, n)
 		}
 	}
@@ -149,7 +149,12 @@ func layoutType(t dwarf.Type) string {
 	return "scalar"
 }
 
-func equalSets(a, b map[string]string) bool {
+// sameLayouts compares two sets of a type's layouts (shape -> the
+// description with member names): the same shapes, and, for a type
+// defined once, no member of the same name at another place (two
+// members of one size swapped keep the shape, not the meaning). A member
+// renamed in place is the same layout.
+func sameLayouts(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -158,7 +163,37 @@ func equalSets(a, b map[string]string) bool {
 			return false
 		}
 	}
+	if len(a) > 1 {
+		for k, v := range a {
+			if b[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	var x, y string
+	for k := range a {
+		x, y = a[k], b[k]
+	}
+	mx, my := memberPlaces(x), memberPlaces(y)
+	for name, place := range mx {
+		if p, ok := my[name]; ok && p != place {
+			return false
+		}
+	}
 	return true
+}
+
+// memberPlaces maps the members' names of a layout's description to
+// where they are ("@4 scalar(4)").
+func memberPlaces(desc string) map[string]string {
+	m := map[string]string{}
+	for _, part := range strings.Split(desc, "; ") {
+		if name, place, ok := strings.Cut(strings.TrimPrefix(part, "{"), "@"); ok && !strings.HasPrefix(name, "#") {
+			m[name] = place
+		}
+	}
+	return m
 }
 
 // layoutDelta says briefly how two layouts of a type differ: the size,
@@ -178,6 +213,14 @@ func layoutDelta(a, b map[string]string) string {
 	var what []string
 	if xs[0] != ys[0] {
 		what = append(what, xs[0]+" becomes "+ys[0])
+	}
+	// The first member that moves, by name, says most.
+	my := memberPlaces(y)
+	for _, part := range xs[1:] {
+		name, place, _ := strings.Cut(strings.TrimPrefix(part, "{"), "@")
+		if p, ok := my[name]; ok && p != place && !strings.HasPrefix(name, "#") {
+			return strings.Join(append(what, name+"@"+place+" becomes "+name+"@"+p), ", ")
+		}
 	}
 	for i := 1; i < len(xs) || i < len(ys); i++ {
 		switch {

@@ -37,6 +37,8 @@ func TestLayoutChanges(t *testing.T) {
 		// Renamed members, another typedef and signedness read the
 		// same bytes.
 		{"renamed", "struct s { int first; unsigned int b; struct { short c2; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, ""},
+		// Two members of one size swapped: the same shape, a moves.
+		{"swapped", "typedef int my_int;\nstruct s { my_int b; int a; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: a@0 scalar(4) becomes a@4"},
 		{"member added", "typedef int my_int;\nstruct s { int a; int added; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: b@4"},
 		{"anonymous member", "typedef int my_int;\nstruct s { int a; my_int b; struct { int c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: size 12"},
 		{"union grows", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; char z[16]; };\nint f(union u *p) { return p->x; }" + fn, "union u: size 8"},
