@@ -160,7 +160,8 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 	// listed there, relative to the including directory
 	// ("../display/dc/core/dc.o" in amdgpu's amdgpu-y). Look for them in
 	// the Makefiles of the directories beside each one on the way up.
-	for up := path.Dir(rel); up != "."; up = path.Dir(up) {
+	includer := ""
+	for up := path.Dir(rel); up != "." && includer == ""; up = path.Dir(up) {
 		parent := path.Dir(up)
 		if parent == "." {
 			break
@@ -184,7 +185,16 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 			if found, builtin, mod := l.find(sib, rel); found {
 				return r.placed(ctx, rel, sib, builtin, mod)
 			}
+			if l.lists(sib, path.Dir(rel)) {
+				includer = sib
+			}
 		}
+	}
+	if includer != "" {
+		// The Makefile that includes the directory's lists other
+		// objects of it, not this one: a file no Makefile builds
+		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree).
+		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, path.Dir(rel), ErrNotConfigured)
 	}
 	// Not a wrong "not configured": the Makefile that would say was not
 	// found.
@@ -218,6 +228,27 @@ func (l *dirLists) find(dir, rel string) (found, builtin bool, mod string) {
 		}
 	}
 	return false, false, ""
+}
+
+// lists reports whether dir's Makefile lists an object of the directory
+// other.
+func (l *dirLists) lists(dir, other string) bool {
+	in := func(entry string) bool { return path.Dir(path.Join(dir, entry)) == other }
+	for _, set := range []map[string]bool{l.y, l.m} {
+		for e := range set {
+			if in(e) {
+				return true
+			}
+		}
+	}
+	for _, parts := range l.comp {
+		for _, p := range parts {
+			if in(p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // placed answers Where for an object found in dir's lists: configured if
