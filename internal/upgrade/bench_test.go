@@ -21,8 +21,8 @@ import (
 //
 // The delta is $KSPLICE_BENCH_UPGRADE_KERNEL (debian:6.1.0-53-amd64) to
 // $KSPLICE_UPGRADE_TO (6.1.190-1), limited to the changed files matching
-// $KSPLICE_BENCH_UPGRADE_FILES (block/*.c: five updates of vmlinux); the
-// whole delta is make corpus (an hour and more on two cores). Each timed
+// $KSPLICE_BENCH_UPGRADE_FILES (block/*.c: five updates of vmlinux; "all"
+// for the whole delta's built-in C, hours on two cores). Each timed
 // run has a ToolHash of its own, so that no update comes from the cache
 // of created updates: every group is created again, only the compiles hit.
 func BenchmarkUpgradeDelta(b *testing.B) {
@@ -38,6 +38,10 @@ func BenchmarkUpgradeDelta(b *testing.B) {
 	if pattern == "" {
 		pattern = "block/*.c"
 	}
+	files := strings.Fields(pattern)
+	if pattern == "all" {
+		files = nil
+	}
 	k := labtest.KernelFor(b, spec)
 	kmodSrc, err := filepath.Abs("../../kmod-src")
 	if err != nil {
@@ -50,7 +54,7 @@ func BenchmarkUpgradeDelta(b *testing.B) {
 		r, err := upgrade.Run(context.Background(), upgrade.Options{
 			Kernel: k, To: to, Output: b.TempDir(), Jobs: jobs, KmodSrc: kmodSrc, Tool: "ksplice bench",
 			ToolHash: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), runs),
-			Files:    strings.Fields(pattern), Targets: []string{"vmlinux"},
+			Files:    files, Targets: []string{"vmlinux"},
 		})
 		if err != nil {
 			b.Fatal(err)
