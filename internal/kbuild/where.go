@@ -92,7 +92,17 @@ func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
 		args = append(args, "BITS=64") // set by arch/x86/Makefile, used in Kbuild files
 	}
 	out, err := run.Command(ctx, r.Tree.Source, "make", args...)
+	if err != nil && ctx.Err() == nil {
+		// Once more: a make that fails for a reason of the moment
+		// (fork under load) must not make a directory's objects
+		// unbuilt for the rest of the run.
+		out, err = run.Command(ctx, r.Tree.Source, "make", args...)
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			delete(r.dirs, dir)
+			return nil, ctx.Err()
+		}
 		l.err = fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
 		return l, nil
 	}
@@ -284,10 +294,13 @@ func (r *Resolver) archTopDirs(ctx context.Context) (map[string]bool, error) {
 	if r.archDirs != nil {
 		return r.archDirs, nil
 	}
-	r.archDirs = map[string]bool{}
+	// Kept only once read: a failure is returned, never remembered as
+	// "no directories".
+	dirs := map[string]bool{}
 	src, err := os.ReadFile(filepath.Join(r.Tree.Source, "arch", r.SrcArc, "Makefile"))
 	if errors.Is(err, os.ErrNotExist) {
-		return r.archDirs, nil
+		r.archDirs = dirs
+		return dirs, nil
 	} else if err != nil {
 		return nil, err
 	}
@@ -314,12 +327,13 @@ func (r *Resolver) archTopDirs(ctx context.Context) (map[string]bool, error) {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "dirs" {
 			for _, d := range f[1:] {
 				if strings.HasSuffix(d, "/") {
-					r.archDirs[strings.TrimSuffix(d, "/")] = true
+					dirs[strings.TrimSuffix(d, "/")] = true
 				}
 			}
 		}
 	}
-	return r.archDirs, nil
+	r.archDirs = dirs
+	return dirs, nil
 }
 
 // reachable reports whether Kbuild descends into dir.
