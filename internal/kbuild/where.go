@@ -206,9 +206,40 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree).
 		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, path.Dir(rel), ErrNotConfigured)
 	}
+	// The nearest directory above with a Makefile that reads: if Kbuild
+	// never descends into it, it never reads the fragments below it
+	// either (drivers/misc/habanalabs/common/, included by
+	// habanalabs/'s Makefile, which this configuration does not reach),
+	// and no Makefile beside them lists their objects.
+	for dir := path.Dir(path.Dir(rel)); dir != "."; dir = path.Dir(dir) {
+		l, err := r.lists(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		if l.err != nil || !hasKbuildFile(filepath.Join(r.Tree.Source, dir)) {
+			continue
+		}
+		reach, err := r.reachable(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		if !reach {
+			return "", fmt.Errorf("%s: Kbuild does not descend into %s, whose Makefile includes it: %w", rel, dir, ErrNotConfigured)
+		}
+		break
+	}
 	// Not a wrong "not configured": the Makefile that would say was not
 	// found.
 	return "", fmt.Errorf("%s: no Makefile lists it, and %w", rel, unread)
+}
+
+func hasKbuildFile(dir string) bool {
+	for _, n := range []string{"Kbuild", "Makefile"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // find looks for the object rel among the lists of dir's Makefile, whose
