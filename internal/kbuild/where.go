@@ -226,6 +226,14 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 		if !reach {
 			return "", fmt.Errorf("%s: Kbuild does not descend into %s, whose Makefile includes it: %w", rel, dir, ErrNotConfigured)
 		}
+		// Kbuild reads this Makefile: if it names nothing in the
+		// directory below it on the way (neither as a subdirectory
+		// nor an object of an included fragment), Kbuild never goes
+		// there (lib/raid6/test/, a user-space test's Makefile).
+		child := dir + "/" + strings.Split(strings.TrimPrefix(rel, dir+"/"), "/")[0]
+		if !l.mentions(dir, child) {
+			return "", fmt.Errorf("%s: %s/Makefile, which Kbuild reads, names nothing in %s: %w", rel, dir, child, ErrNotConfigured)
+		}
 		break
 	}
 	// Not a wrong "not configured": the Makefile that would say was not
@@ -269,6 +277,30 @@ func (l *dirLists) find(dir, rel string) (found, builtin bool, mod string) {
 		}
 	}
 	return false, false, ""
+}
+
+// mentions reports whether dir's Makefile lists the directory sub or
+// anything below it.
+func (l *dirLists) mentions(dir, sub string) bool {
+	in := func(entry string) bool {
+		p := path.Join(dir, entry)
+		return p == sub || strings.HasPrefix(p, sub+"/")
+	}
+	for _, set := range []map[string]bool{l.y, l.m} {
+		for e := range set {
+			if in(e) {
+				return true
+			}
+		}
+	}
+	for _, parts := range l.comp {
+		for _, p := range parts {
+			if in(p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lists reports whether dir's Makefile lists an object of the directory
