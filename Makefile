@@ -66,6 +66,8 @@ unit: deps testdata
 
 # Every parser of untrusted input has a fuzz target; each runs briefly in
 # make test (longer runs: make fuzz FUZZTIME=10m).
+# -fuzzminimizetime 50x: by default Go spends up to 60 s minimizing each
+# new interesting input, reported as 0 execs/s (it looks like a hang).
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/elfdiff
