@@ -86,6 +86,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	// The report names the tarballs by these paths: readers (the lab
+	// test, make corpus) run elsewhere.
+	out, err := filepath.Abs(o.Output)
+	if err != nil {
+		return nil, err
+	}
+	o.Output = out
 	if o.Jobs <= 0 {
 		o.Jobs = 1
 	}
