@@ -24,7 +24,13 @@
 
 #include <linux/types.h>
 
-#define KSPLICE_FORMAT_VERSION	4
+#define KSPLICE_FORMAT_VERSION	5
+/*
+ * The oldest version the engine still reads: version 4 has the layout of
+ * 5 and no KSPLICE_SITE_ENTRY_JUMP site, so its updates are applied as
+ * they always were (through ftrace only).
+ */
+#define KSPLICE_FORMAT_VERSION_MIN	4
 
 /* Longest id: it names a sysfs directory, /sys/kernel/ksplice/<id>. */
 #define KSPLICE_ID_MAX		64
@@ -62,6 +68,14 @@ enum ksplice_site_kind {
 	KSPLICE_SITE_JUMP_LABEL = 1,
 	/* An alternative or paravirt site: any @len bytes are accepted. */
 	KSPLICE_SITE_ALTERNATIVE = 2,
+	/*
+	 * (Format 5.) The window at the entry of a function with no ftrace
+	 * site, over which the engine writes a direct jump to the
+	 * replacement: whole instructions, no relocation, no branch target,
+	 * no other site; matched byte for byte. @target is the offset in
+	 * the replacement where the jump lands. At most one per function.
+	 */
+	KSPLICE_SITE_ENTRY_JUMP = 3,
 };
 
 /**
@@ -70,7 +84,9 @@ enum ksplice_site_kind {
  * @len:	length of the site in bytes
  * @kind:	enum ksplice_site_kind
  * @target:	KSPLICE_SITE_JUMP_LABEL: offset of the jump target from the
- *		start of the function (from the entry in __jump_table)
+ *		start of the function (from the entry in __jump_table);
+ *		KSPLICE_SITE_ENTRY_JUMP: offset in the replacement where the
+ *		engine's jump lands
  * @reserved:	zero
  *
  * The generator takes them from the old object's __jump_table,
@@ -212,7 +228,7 @@ struct ksplice_key {
  * NULL): its hooks then do all the work, e.g. set a variable whose
  * initializer the patch changes.
  *
- * 128 bytes (format version 4). May be const: the engine never writes the
+ * 128 bytes (format versions 4 and 5). May be const: the engine never writes the
  * tables.
  */
 struct ksplice_update {

@@ -21,12 +21,8 @@
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
-#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
-#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
-#include <linux/bsearch.h>
 #include <linux/uaccess.h>
 #include "ksplice_internal.h"
 
@@ -38,7 +34,6 @@ static_assert(sizeof(struct ksplice_new_reloc) == 40);
 static_assert(sizeof(struct ksplice_key) == 40);
 static_assert(sizeof(struct ksplice_update) == 128);
 
-#define KSPLICE_STACK_ENTRIES	128
 #define KSPLICE_TRIES		5	/* stop_machine rounds before "busy" */
 #define KSPLICE_RETRY_MS	20	/* first sleep between them, doubled */
 #define KSPLICE_RETRY_MAX_MS	1000	/* longest sleep of a forced reverse */
@@ -50,12 +45,6 @@ DEFINE_MUTEX(ksplice_mutex);
 static LIST_HEAD(ksplice_updates);
 /* Applied updates, newest first; protected by ksplice_mutex. */
 LIST_HEAD(ksplice_applied);
-
-/*
- * Stack traces of the stack check. Only the CPU running the stop_machine
- * callback uses it, one stop_machine at a time (ksplice_mutex).
- */
-static unsigned long *ksplice_stack;
 
 static const struct {
 	const char *name;
@@ -219,7 +208,7 @@ static bool ksplice_valid_id(const char *id)
 static int ksplice_check_func(const struct ksplice_update *u,
 			      const struct ksplice_func *f, bool helper)
 {
-	u32 i, end = 0;
+	u32 i, end = 0, windows = 0;
 
 	if (!f->name || !f->old_code || !f->old_size ||
 	    ((u->flags & KSPLICE_UPDATE_OBJECTS) &&
@@ -245,6 +234,15 @@ static int ksplice_check_func(const struct ksplice_update *u,
 		if (s->offset < end || s->offset + s->len > f->old_size)
 			return -EINVAL;
 		end = s->offset + s->len;
+		/*
+		 * A jump window: format 5, a replaced function, once, no
+		 * longer than a jump, landing in the replacement.
+		 */
+		if (s->kind == KSPLICE_SITE_ENTRY_JUMP &&
+		    (u->format_version < 5 || helper || windows++ ||
+		     !s->len || s->len > KSPLICE_JUMP_MAX ||
+		     s->target < 0 || s->target >= f->new_size))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -254,9 +252,11 @@ static int ksplice_check_update(const struct ksplice_update *u)
 	bool has_hooks;
 	u32 i;
 
-	if (u->format_version != KSPLICE_FORMAT_VERSION) {
-		pr_err("update format version %u, this engine knows %u\n",
-		       u->format_version, KSPLICE_FORMAT_VERSION);
+	if (u->format_version < KSPLICE_FORMAT_VERSION_MIN ||
+	    u->format_version > KSPLICE_FORMAT_VERSION) {
+		pr_err("update format version %u, this engine knows %u to %u\n",
+		       u->format_version, KSPLICE_FORMAT_VERSION_MIN,
+		       KSPLICE_FORMAT_VERSION);
 		return -EINVAL;
 	}
 	has_hooks = u->pre_apply || u->post_apply || u->pre_reverse ||
@@ -392,359 +392,6 @@ unlist:
 }
 EXPORT_SYMBOL_GPL(ksplice_register_update);
 
-static void ksplice_add_conflict(struct ksplice_state *st,
-				 struct task_struct *t, const char *func,
-				 const char *part, unsigned long offset,
-				 bool unreliable)
-{
-	struct ksplice_conflict *c;
-
-	if (st->nr_conflicts == KSPLICE_MAX_CONFLICTS)
-		return;
-	c = &st->conflicts[st->nr_conflicts++];
-	c->pid = task_pid_nr(t);
-	/*
-	 * Inside stop_machine: get_task_comm() takes task_lock(), a sleeping
-	 * lock on PREEMPT_RT. Nothing can rename @t while every CPU is
-	 * stopped, so a plain copy reads a stable name, as the kernel's own
-	 * lockless readers of ->comm (%s of current->comm) do.
-	 */
-	memcpy(c->comm, t->comm, sizeof(c->comm));
-	c->comm[sizeof(c->comm) - 1] = '\0';
-	c->func = func;
-	c->part = part;
-	c->offset = offset;
-	c->unreliable = unreliable;
-}
-
-static bool ksplice_in(unsigned long a, unsigned long start, unsigned long len)
-{
-	return a >= start && a <= start + len;
-}
-
-/*
- * Whether @a is in code that the operation takes out of use: the patched
- * function and, when applying, its .cold part and the code run-pre matched
- * (an earlier replacement), or, when reversing, our replacement and
- * anything else in the update module (carried .cold parts and helpers,
- * hooks), whose text may be freed once the update is reversed.
- */
-static const char *ksplice_hit(struct ksplice_state *st, unsigned long a,
-			       bool reverse, const char **part,
-			       unsigned long *offset)
-{
-	struct module *mod = st->u->mod;
-	unsigned int i;
-
-	*part = "";
-	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-		unsigned long other = reverse ?
-			(unsigned long)fs->f->new_func : fs->code;
-		unsigned long other_len = reverse ?
-			fs->f->new_size : fs->code_size;
-
-		if (ksplice_in(a, fs->addr, fs->addr_size)) {
-			*offset = a - fs->addr;
-			return fs->f->name;
-		}
-		if (!reverse && fs->cold_size &&
-		    ksplice_in(a, fs->cold, fs->cold_size)) {
-			*part = ".cold";
-			*offset = a - fs->cold;
-			return fs->f->name;
-		}
-		if (ksplice_in(a, other, other_len)) {
-			*offset = a - other;
-			return reverse ? "(replacement)" : "(earlier replacement)";
-		}
-	}
-	if (reverse && within_module_core(a, mod)) {
-		*offset = a - ksplice_module_text_base(mod);
-		return "(update module)";
-	}
-	return NULL;
-}
-
-/*
- * The stack check where the kernel has no reliable unwinder (arm64 in
- * 6.1), as Ksplice did it: every word of the task's stack, from its saved
- * stack pointer to the top, is taken for a code address. The unwinder
- * there (stack_trace_save_tsk()) is no substitute: it leaves out
- * __sched and lock functions, stops at a fixed depth with the rest
- * counted as clean, and misses the caller of a function interrupted
- * before it saved its frame record, whose return address is in the
- * pt_regs that the interrupt saved on the stack. A word of data that
- * happens to look like an address in the code makes the check busy:
- * conservative, never wrong. Return addresses are stripped of their
- * pointer authentication code first.
- */
-/*
- * The bounds of the code ksplice_hit() looks for: most words of a stack
- * are not code addresses near them, and one comparison each, rather than
- * a walk of every function's ranges, keeps the scan cheap.
- */
-static void ksplice_scan_bounds(struct ksplice_state *st, bool reverse)
-{
-	unsigned long lo = ULONG_MAX, hi = 0;
-	unsigned int i;
-
-#define KSPLICE_BOUND(start, len)				\
-	do {							\
-		if ((len) && (start) < lo)			\
-			lo = (start);				\
-		if ((len) && (start) + (len) > hi)		\
-			hi = (start) + (len);			\
-	} while (0)
-	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-
-		KSPLICE_BOUND(fs->addr, fs->addr_size);
-		if (reverse) {
-			KSPLICE_BOUND((unsigned long)fs->f->new_func,
-				      fs->f->new_size);
-		} else {
-			KSPLICE_BOUND(fs->cold, fs->cold_size);
-			KSPLICE_BOUND(fs->code, fs->code_size);
-		}
-	}
-#undef KSPLICE_BOUND
-	st->scan_lo = lo;
-	st->scan_hi = hi;
-}
-
-static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
-			     bool reverse)
-{
-	unsigned long *base, *top, *p, offset, w;
-	const char *func, *part;
-
-#ifdef CONFIG_THREAD_INFO_IN_TASK
-	/*
-	 * A dead task's stack may be freed already. Nothing frees or takes
-	 * a stack while every CPU is stopped, so reading the count is enough.
-	 */
-	if (!refcount_read(&t->stack_refcount))
-		return 0;
-#endif
-	base = task_stack_page(t);
-	top = base + THREAD_SIZE / sizeof(*base);
-	p = (unsigned long *)ALIGN(ksplice_arch_saved_sp(t), sizeof(*p));
-	if (p < base || p >= top)
-		p = base;
-	for (; p < top; p++) {
-		w = ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p));
-		if ((w < st->scan_lo || w > st->scan_hi) &&
-		    !(reverse && within_module_core(w, st->u->mod)))
-			continue;
-		func = ksplice_hit(st, w, reverse, &part, &offset);
-		if (func) {
-			ksplice_add_conflict(st, t, func, part, offset, false);
-			return -EBUSY;
-		}
-	}
-	return 0;
-}
-
-static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
-			      bool reverse)
-{
-	unsigned long offset;
-	const char *func, *part;
-	int i, nr;
-
-	if (!ksplice_kernel.save_stack_reliable)
-		return ksplice_scan_task(st, t, reverse);
-	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
-						KSPLICE_STACK_ENTRIES);
-	if (nr < 0) {
-		ksplice_add_conflict(st, t, "(unreliable stack)", "", 0, true);
-		return -EBUSY;
-	}
-	for (i = 0; i < nr; i++) {
-		func = ksplice_hit(st, ksplice_stack[i], reverse, &part,
-				   &offset);
-		if (func) {
-			ksplice_add_conflict(st, t, func, part, offset, false);
-			return -EBUSY;
-		}
-	}
-	return 0;
-}
-
-/*
- * The prescan. Inside stop_machine, every stack costs the pause a walk
- * (x86) or a scan of every word (arm64), although nearly every task has
- * been asleep since long before. So, just before stop_machine, each task
- * is checked the same way while task_call_func() keeps it off its CPU
- * (it holds the task's pi_lock, and its runqueue's lock if it is queued),
- * and a task found clean is remembered with its context switch count.
- * Inside stop_machine, a remembered task whose count has not moved has
- * not run since: __schedule() counts every switch away from a task, and a
- * task gets on a CPU only by being switched to and leaves it only by
- * being switched away from (stop_machine itself switches the running
- * ones away). Its stack holds what the prescan saw, and it is not checked
- * again. Every other task (one that ran, was running, is new, exited, or
- * was not clean) is checked inside stop_machine as before. Without
- * task_call_func() in kallsyms, every task is checked inside.
- */
-struct ksplice_seen {
-	const struct task_struct *t;
-	u64 start_time;		/* tells a task from a later one at @t */
-	unsigned long nsw;	/* nvcsw + nivcsw when it was checked */
-};
-
-/* Sorted by @t; protected by ksplice_mutex, like ksplice_stack. */
-static struct ksplice_seen *ksplice_seen;
-static unsigned int ksplice_nr_seen;
-
-struct ksplice_prescan_ctx {
-	struct ksplice_state **sts;
-	unsigned int n;
-	bool reverse;
-	unsigned long nsw;
-};
-
-static unsigned long ksplice_switches(const struct task_struct *t)
-{
-	return READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
-}
-
-/* task_call_func() callback: @t cannot run, be woken or exit meanwhile. */
-static int ksplice_prescan_task(struct task_struct *t, void *arg)
-{
-	struct ksplice_prescan_ctx *ctx = arg;
-	unsigned int i;
-
-	/*
-	 * A running task's stack moves under us; an exiting one's may be
-	 * freed once it has switched away for the last time.
-	 */
-	if (READ_ONCE(t->on_cpu) || t->exit_state)
-		return -EBUSY;
-	ctx->nsw = ksplice_switches(t);
-	for (i = 0; i < ctx->n; i++) {
-		if (ksplice_check_task(ctx->sts[i], t, ctx->reverse))
-			return -EBUSY;
-	}
-	return 0;
-}
-
-static int ksplice_seen_cmp(const void *a, const void *b)
-{
-	const struct ksplice_seen *x = a, *y = b;
-
-	if (x->t == y->t)
-		return 0;
-	return x->t < y->t ? -1 : 1;
-}
-
-static void ksplice_prescan_free(void)
-{
-	kvfree(ksplice_seen);
-	ksplice_seen = NULL;
-	ksplice_nr_seen = 0;
-}
-
-/*
- * Fills ksplice_seen for a round over @sts (all of them clean). Failing
- * to allocate only means every task is checked inside stop_machine.
- */
-static void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
-			    bool reverse)
-{
-	struct ksplice_prescan_ctx ctx = { sts, n, reverse, 0 };
-	struct task_struct *g, *t;
-	unsigned int max = 0, i;
-
-	ksplice_prescan_free();
-	if (!ksplice_kernel.task_call_func)
-		return;
-	rcu_read_lock();
-	for_each_process_thread(g, t)
-		max++;
-	rcu_read_unlock();
-	ksplice_seen = kvcalloc(max, sizeof(*ksplice_seen), GFP_KERNEL);
-	if (!ksplice_seen)
-		return;
-	rcu_read_lock();
-	for_each_process_thread(g, t) {
-		/* Tasks created since the count are checked inside. */
-		if (ksplice_nr_seen == max)
-			break;
-		if (t == current ||
-		    ksplice_kernel.task_call_func(t, ksplice_prescan_task, &ctx))
-			continue;
-		ksplice_seen[ksplice_nr_seen++] = (struct ksplice_seen) {
-			.t = t, .start_time = t->start_time, .nsw = ctx.nsw,
-		};
-	}
-	rcu_read_unlock();
-	/* The prescan's conflicts are not the round's. */
-	for (i = 0; i < n; i++)
-		sts[i]->nr_conflicts = 0;
-	sort(ksplice_seen, ksplice_nr_seen, sizeof(*ksplice_seen),
-	     ksplice_seen_cmp, NULL);
-}
-
-/* Inside stop_machine: @t was clean at the prescan and has not run since. */
-static bool ksplice_seen_unchanged(const struct task_struct *t)
-{
-	struct ksplice_seen key = { .t = t }, *s;
-
-	if (!ksplice_nr_seen)
-		return false;
-	s = bsearch(&key, ksplice_seen, ksplice_nr_seen, sizeof(key),
-		    ksplice_seen_cmp);
-	return s && s->start_time == t->start_time &&
-		s->nsw == ksplice_switches(t);
-}
-
-/*
- * Inside stop_machine: every task except the stoppers is off its CPU, its
- * state saved on its stack, interrupted ones with their pt_regs, which the
- * unwinder walks through. Stoppers (on_cpu) run multi_cpu_stop() only.
- */
-static int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
-{
-	struct task_struct *g, *t;
-	int cpu, ret = 0;
-
-	st->nr_conflicts = 0;
-	rcu_read_lock();
-	for_each_process_thread(g, t) {
-		if (t == current || READ_ONCE(t->on_cpu) ||
-		    ksplice_seen_unchanged(t))
-			continue;
-		if (ksplice_check_task(st, t, reverse))
-			ret = -EBUSY;
-	}
-	rcu_read_unlock();
-	if (ksplice_kernel.idle_task) {
-		for_each_online_cpu(cpu) {
-			t = ksplice_kernel.idle_task(cpu);
-			if (t == current || READ_ONCE(t->on_cpu))
-				continue;
-			if (ksplice_check_task(st, t, reverse))
-				ret = -EBUSY;
-		}
-	}
-	if (ret) {
-		struct ksplice_conflict *c = &st->conflicts[0];
-
-		if (c->unreliable)
-			ksplice_set_reason(st, KSPLICE_BUSY,
-					   "task %d (%s): cannot walk its stack reliably",
-					   c->pid, c->comm);
-		else
-			ksplice_set_reason(st, KSPLICE_BUSY,
-					   "task %d (%s) is inside %s%s+0x%lx",
-					   c->pid, c->comm, c->func, c->part,
-					   c->offset);
-	}
-	return ret;
-}
-
 /*
  * One stop_machine round for a group of updates (all the targets of one
  * update, or a single one): every stack is checked against every member's
@@ -757,13 +404,17 @@ struct ksplice_round {
 	bool reverse;
 	bool forced;		/* a forced reverse: retry for as long as it takes */
 	struct ksplice_state *busy;	/* the member a task was found in */
+	/* Its direct jumps (ksplice_text.c): sts, n, reverse again. */
+	struct ksplice_text_round text;
 };
 
 /*
  * The stop_machine callback. Runs on one CPU while all others spin with
- * interrupts off; it only checks stacks and flips the switch of each
- * function's ftrace_ops, registered before: nothing here allocates,
- * sleeps or writes code.
+ * interrupts off (in ksplice_text_follow() when the round writes direct
+ * jumps); it checks stacks, flips the switch of each function's
+ * ftrace_ops, registered before, and writes the direct jumps of functions
+ * without an ftrace site (ksplice_text.c): nothing here allocates or
+ * sleeps.
  */
 static int ksplice_round_stopped(void *data)
 {
@@ -782,12 +433,36 @@ static int ksplice_round_stopped(void *data)
 			break;
 		}
 	}
+	/* No write before every window is known to be as expected. */
 	if (!ret)
+		ret = ksplice_text_check(&r->text, &r->busy);
+	if (!ret) {
 		for (i = 0; i < r->n; i++)
 			ksplice_ftrace_switch(r->sts[i], !r->reverse);
+		ksplice_text_write(&r->text);
+	}
 	ns = ktime_get_ns() - t0;
 	for (i = 0; i < r->n; i++)
 		r->sts[i]->stop_ns = ns;
+	return ret;
+}
+
+/*
+ * The stop_machine callback of a round that writes direct jumps, on every
+ * CPU: the first one in does the round, the others serialise after each
+ * step of its writes (ksplice_text.c) until it is done.
+ */
+static int ksplice_round_all_cpus(void *data)
+{
+	struct ksplice_round *r = data;
+	int ret;
+
+	if (atomic_inc_return(&r->text.entered) != 1) {
+		ksplice_text_follow(&r->text);
+		return 0;
+	}
+	ret = ksplice_round_stopped(r);
+	WRITE_ONCE(r->text.done, true);
 	return ret;
 }
 
@@ -803,8 +478,14 @@ static int ksplice_stop(struct ksplice_round *r)
 {
 	unsigned int delay = KSPLICE_RETRY_MS, attempts, i;
 	u64 t0, total;
+	bool text = false;
 	int ret;
 
+	r->text.sts = r->sts;
+	r->text.n = r->n;
+	r->text.reverse = r->reverse;
+	for (i = 0; i < r->n; i++)
+		text |= ksplice_text_used(r->sts[i]);
 	for (i = 0; i < r->n; i++)
 		ksplice_scan_bounds(r->sts[i], r->reverse);
 	for (attempts = 1; ; attempts++) {
@@ -812,16 +493,21 @@ static int ksplice_stop(struct ksplice_round *r)
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();
-		ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
-							     r, NULL);
+		ksplice_text_prepare(&r->text);
+		if (text)
+			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_all_cpus,
+								     r, cpu_online_mask);
+		else
+			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_stopped,
+								     r, NULL);
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
-		ksplice_prescan_free();
 		for (i = 0; i < r->n; i++) {
 			r->sts[i]->attempts = attempts;
 			r->sts[i]->stop_total_ns = total;
 		}
+		ksplice_prescan_end(r->sts, r->n, attempts, ret);
 		if (ret != -EBUSY ||
 		    (!r->forced && attempts == KSPLICE_TRIES))
 			break;
@@ -935,10 +621,19 @@ static int ksplice_prepare(struct ksplice_state *st)
 	ret = ksplice_jump_bind(st);
 	if (ret)
 		goto put_target;
-	/* Can sleep, allocate and fail: before stop_machine. */
-	ret = ksplice_ftrace_claim(st);
+	/*
+	 * How calls reach each replacement: a direct jump where the tables
+	 * give a window (no ftrace site), ftrace elsewhere. Both can sleep,
+	 * allocate and fail: before stop_machine.
+	 */
+	ret = ksplice_text_claim(st);
 	if (ret)
 		goto put_target;
+	ret = ksplice_ftrace_claim(st);
+	if (ret) {
+		ksplice_text_release(st);
+		goto put_target;
+	}
 	if (u->pre_apply) {
 		ret = u->pre_apply();
 		if (ret) {
@@ -951,6 +646,7 @@ static int ksplice_prepare(struct ksplice_state *st)
 
 release:
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 put_target:
 	if (st->target)
 		module_put(st->target);
@@ -964,6 +660,7 @@ put_mod:
 static void ksplice_unprepare(struct ksplice_state *st)
 {
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 	if (st->target)
 		module_put(st->target);
 	st->target = NULL;
@@ -1062,6 +759,7 @@ static void ksplice_reversed_done(struct ksplice_state *st)
 	st->stage = KSPLICE_STAGE_REVERSED;
 	/* Switched off: unregistering waits for handlers still running. */
 	ksplice_ftrace_release(st);
+	ksplice_text_release(st);
 	/*
 	 * No task is in the update's code, but a work item, timer or RCU
 	 * callback it queued, or a structure it linked somewhere, may still
@@ -1362,10 +1060,12 @@ static int __init ksplice_init(void)
 	if (ret)
 		return ret;
 	ksplice_jump_init();
-	ksplice_stack = kcalloc(KSPLICE_STACK_ENTRIES, sizeof(*ksplice_stack),
-				GFP_KERNEL);
-	if (!ksplice_stack)
-		return -ENOMEM;
+	ret = ksplice_text_init();
+	if (ret)
+		return ret;
+	ret = ksplice_stack_init();
+	if (ret)
+		goto text_exit;
 	ksplice_shadow_init();
 	ret = ksplice_sysfs_init();
 	if (ret)
@@ -1379,7 +1079,9 @@ static int __init ksplice_init(void)
 sysfs_exit:
 	ksplice_sysfs_exit();
 free_stack:
-	kfree(ksplice_stack);
+	ksplice_stack_exit();
+text_exit:
+	ksplice_text_exit();
 	return ret;
 }
 
@@ -1390,7 +1092,8 @@ static void __exit ksplice_exit(void)
 	unregister_module_notifier(&ksplice_module_nb);
 	ksplice_sysfs_exit();
 	ksplice_shadow_exit();
-	kfree(ksplice_stack);
+	ksplice_stack_exit();
+	ksplice_text_exit();
 }
 
 module_init(ksplice_init);

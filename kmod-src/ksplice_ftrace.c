@@ -222,6 +222,9 @@ int ksplice_ftrace_claim(struct ksplice_state *st)
 	int ret;
 
 	for (i = 0; i < st->u->nr_funcs; i++) {
+		/* Diverted by a direct jump instead (ksplice_text.c). */
+		if (st->funcs[i].js)
+			continue;
 		fo = ksplice_fops_find(st->funcs[i].addr);
 		if (!fo) {
 			ret = ksplice_fops_create(st, &st->funcs[i], &fo);
@@ -234,7 +237,8 @@ int ksplice_ftrace_claim(struct ksplice_state *st)
 
 release:
 	while (i--)
-		ksplice_fops_put(ksplice_fops_find(st->funcs[i].addr));
+		if (!st->funcs[i].js)
+			ksplice_fops_put(ksplice_fops_find(st->funcs[i].addr));
 	return ret;
 }
 
@@ -251,6 +255,8 @@ void ksplice_ftrace_release(struct ksplice_state *st)
 	unsigned int i;
 
 	for (i = 0; i < st->u->nr_funcs; i++) {
+		if (st->funcs[i].js)
+			continue;
 		fo = ksplice_fops_find(st->funcs[i].addr);
 		if (!WARN_ON(!fo))
 			ksplice_fops_put(fo);
@@ -299,6 +305,8 @@ void ksplice_ftrace_switch(struct ksplice_state *st, bool on)
 	for (i = 0; i < st->u->nr_funcs; i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 
+		if (fs->js)
+			continue;
 		fo = ksplice_fops_find(fs->addr);
 		if (WARN_ON(!fo))
 			continue;

@@ -19,6 +19,9 @@
 /* Updates applied or reversed together through the group file, at most. */
 #define KSPLICE_GROUP_MAX	16
 
+/* Longest direct jump of any architecture (x86-64: jmp rel32). */
+#define KSPLICE_JUMP_MAX	8
+
 /* Tasks named in the conflicts file, at most. */
 #define KSPLICE_MAX_CONFLICTS	16
 
@@ -83,6 +86,45 @@ struct ksplice_func_state {
 	unsigned long addr_size;	/* its size, from kallsyms */
 	unsigned long cold;		/* its .cold part, if run-pre found one */
 	unsigned long cold_size;
+	/*
+	 * A function with no ftrace site, diverted by a direct jump over its
+	 * window (ksplice_text.c); NULL for one claimed through ftrace.
+	 */
+	struct ksplice_jsite *js;
+	unsigned long jump_dest;	/* where this update's jump goes */
+	unsigned long jump_emulate;	/* where the int3 handler sends a CPU */
+	u8 jump[KSPLICE_JUMP_MAX];	/* the jump to jump_dest */
+	u8 jump_from[KSPLICE_JUMP_MAX];	/* the window before the round */
+	u8 jump_to[KSPLICE_JUMP_MAX];	/* and after it */
+	bool jump_skip;			/* forced reverse: window not ours */
+};
+
+/*
+ * A stop_machine round that writes windows (ksplice_text.c): every CPU
+ * runs the callback; the first in checks and writes, the others follow
+ * its steps.
+ */
+struct ksplice_text_round {
+	struct ksplice_state **sts;
+	unsigned int n;
+	bool reverse;
+	bool done;			/* the writer is done: followers leave */
+	atomic_t entered;		/* CPUs in the callback */
+	atomic_t step;			/* steps the writer completed */
+	atomic_t acked;			/* followers serialised after the step */
+};
+
+/*
+ * How the stack check of the last round went (ksplice_stack.c): what the
+ * prescan found, and how many stacks the pause checked, and how.
+ */
+struct ksplice_pause_stats {
+	unsigned int prescan_clean;	/* tasks found clean before the pause */
+	unsigned int prescan_again;	/* tasks left to the pause */
+	unsigned int prescan_busy;	/* of those, found inside the code */
+	unsigned int checked;		/* stacks the pause checked */
+	/* NULL: the pause checked the switch log's tasks; else why all */
+	const char *walk;
 };
 
 /* The engine's state for one registered update. */
@@ -112,6 +154,7 @@ struct ksplice_state {
 	 * running: set once per round by ksplice_stop().
 	 */
 	unsigned long scan_lo, scan_hi;
+	struct ksplice_pause_stats pause;
 	unsigned int attempts;		/* stop_machine rounds of the last try */
 	u64 stop_ns;			/* inside the stop_machine callback */
 	u64 stop_total_ns;		/* around stop_machine() */
@@ -212,6 +255,16 @@ int ksplice_reverse_group(struct ksplice_state **sts, unsigned int n);
 struct ksplice_state *ksplice_find_id(const char *id);
 int ksplice_bench_empty(u64 *total_ns);
 
+/* ksplice_stack.c */
+int ksplice_stack_init(void);
+void ksplice_stack_exit(void);
+void ksplice_scan_bounds(struct ksplice_state *st, bool reverse);
+void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
+		     bool reverse);
+void ksplice_prescan_end(struct ksplice_state **sts, unsigned int n,
+			 unsigned int attempt, int ret);
+int ksplice_check_stacks(struct ksplice_state *st, bool reverse);
+
 /* ksplice_match.c */
 int ksplice_run_pre(struct ksplice_state *st);
 int ksplice_resolve_new_relocs(struct ksplice_state *st);
@@ -240,6 +293,22 @@ int ksplice_ftrace_claim(struct ksplice_state *st);
 void ksplice_ftrace_release(struct ksplice_state *st);
 void ksplice_ftrace_switch(struct ksplice_state *st, bool on);
 
+/* ksplice_text.c */
+struct ksplice_jsite;
+int ksplice_text_init(void);
+void ksplice_text_exit(void);
+const struct ksplice_site *ksplice_jump_window(const struct ksplice_func *f);
+const char *ksplice_text_kprobe(unsigned long addr, unsigned long size,
+				char *buf, size_t len);
+int ksplice_text_claim(struct ksplice_state *st);
+void ksplice_text_release(struct ksplice_state *st);
+bool ksplice_text_used(const struct ksplice_state *st);
+void ksplice_text_prepare(struct ksplice_text_round *tr);
+int ksplice_text_check(struct ksplice_text_round *tr,
+		       struct ksplice_state **failed);
+void ksplice_text_write(struct ksplice_text_round *tr);
+void ksplice_text_follow(struct ksplice_text_round *tr);
+
 /* ksplice_sysfs.c */
 int ksplice_sysfs_init(void);
 void ksplice_sysfs_exit(void);
@@ -266,6 +335,10 @@ void ksplice_arch_lock_text(void);
 void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
+void ksplice_arch_sync_core(void);
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf);
+void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
+const char *ksplice_arch_text_reserved(void *start, void *end);
 unsigned long ksplice_arch_saved_sp(struct task_struct *t);
 unsigned long ksplice_arch_code_addr(unsigned long word);
 

@@ -292,6 +292,24 @@ static int ksplice_match_func(struct ksplice_state *st,
 				   f->name, best.offset, best_i + 1, c->nr,
 				   best.len, best.expected, best.len,
 				   best.found);
+	/*
+	 * A kprobe writes an int3 (or, optimized, a jump) into a function
+	 * without an ftrace site: say whose it is, not just which bytes.
+	 */
+	if (ksplice_jump_window(f)) {
+		char buf[KSPLICE_MSG_LEN / 2];
+		unsigned long size, off;
+		const char *who;
+
+		if (!ksplice_kernel.size_offset(c->addrs[best_i], &size, &off))
+			size = f->old_size;
+		who = ksplice_text_kprobe(c->addrs[best_i], size, buf,
+					  sizeof(buf));
+		if (who)
+			ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
+					   "function %s is probed: %s; remove the probe, or apply when it is gone",
+					   f->name, who);
+	}
 	return -ENOEXEC;
 }
 

@@ -170,6 +170,21 @@ static ssize_t attempts_show(struct ksplice_state *st, char *buf)
 }
 
 /*
+ * How the last round's pause checked stacks: the tasks of the switch log,
+ * or every task and why (ksplice_stack.c).
+ */
+static ssize_t stack_check_show(struct ksplice_state *st, char *buf)
+{
+	const struct ksplice_pause_stats *ps = &st->pause;
+
+	return sysfs_emit(buf, "%s %u %u %u %u%s%s\n",
+			  ps->walk ? "walk" : "log", ps->checked,
+			  ps->prescan_clean, ps->prescan_again,
+			  ps->prescan_busy, ps->walk ? " " : "",
+			  ps->walk ?: "");
+}
+
+/*
  * "1" once a reverse kept the update module loaded (the tables'
  * KSPLICE_UPDATE_KEEP_MODULE): it can no longer be unloaded.
  */
@@ -203,6 +218,7 @@ KSPLICE_ATTR_RO(target);
 KSPLICE_ATTR_RO(stop_machine_ns);
 KSPLICE_ATTR_RO(stop_machine_total_ns);
 KSPLICE_ATTR_RO(attempts);
+KSPLICE_ATTR_RO(stack_check);
 KSPLICE_ATTR_RO(format_version);
 KSPLICE_ATTR_RO(kept);
 KSPLICE_ATTR_RO(flags);
@@ -218,6 +234,7 @@ static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stop_machine_ns.attr,
 	&ksplice_attr_stop_machine_total_ns.attr,
 	&ksplice_attr_attempts.attr,
+	&ksplice_attr_stack_check.attr,
 	&ksplice_attr_format_version.attr,
 	&ksplice_attr_kept.attr,
 	&ksplice_attr_flags.attr,

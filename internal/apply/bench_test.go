@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,10 +122,11 @@ func BenchmarkStopMachine(b *testing.B) {
 have=0
 for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 	while [ $have -lt $T ]; do sleep 100000 & have=$((have+1)); done
-	for i in 1 2 3; do
+	for i in $(seq ` + strconv.Itoa(benchRounds()) + `); do
 		for n in 1 10 20; do
 			ksplice apply --allow-unsigned nop$n.tar >/dev/null
 			echo "nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+			echo "stack_check nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stack_check)"
 			ksplice undo nop$n >/dev/null
 		done
 		# undo unloaded the engine: the empty round loads it with bench=1
@@ -166,8 +168,9 @@ done
 	b.ResetTimer()
 	out := labtest.Run(b, lab.RunOptions{Files: files, MemoryMB: 2048, Timeout: 30 * time.Minute, Command: []string{"sh", "bench.sh"}})
 	b.StopTimer()
-	sum := map[string][2]float64{}
-	count := map[string]float64{}
+	// Medians of the rounds: one round slowed by the shared machine
+	// does not move them.
+	vals := map[string][2][]float64{}
 	sc := bufio.NewScanner(strings.NewReader(out.Stdout))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -176,14 +179,20 @@ done
 		}
 		total, _ := strconv.ParseFloat(f[1], 64)
 		cb, _ := strconv.ParseFloat(f[2], 64)
-		s := sum[f[0]]
-		sum[f[0]] = [2]float64{s[0] + total, s[1] + cb}
-		count[f[0]]++
+		v := vals[f[0]]
+		vals[f[0]] = [2][]float64{append(v[0], total), append(v[1], cb)}
 	}
-	avg := func(key string, i int) float64 { return sum[key][i] / count[key] }
+	// How each pause checked stacks (the engine's stack_check), round 1.
+	for _, l := range strings.Split(out.Stdout, "\n") {
+		if strings.HasPrefix(l, "stack_check ") && strings.Contains(l, "@") {
+			b.Log(l)
+		}
+	}
+	count := func(key string) int { return len(vals[key][0]) }
+	avg := func(key string, i int) float64 { return median(vals[key][i]) }
 	for _, T := range threads {
 		empty := fmt.Sprintf("empty@%d", T)
-		if count[empty] == 0 || count[fmt.Sprintf("nop20@%d", T)] == 0 {
+		if count(empty) == 0 || count(fmt.Sprintf("nop20@%d", T)) == 0 {
 			b.Fatalf("no measurements at %d threads:\n%s\n%s", T, out.Stdout, out.Stderr)
 		}
 		e := avg(empty, 0)
@@ -196,12 +205,31 @@ done
 			b.ReportMetric(avg(id, 0)/1e6, fmt.Sprintf("%dfn-%dthr-ms", n, T))
 			b.ReportMetric(avg(id, 1)/1e6, fmt.Sprintf("%dfn-%dthr-callback-ms", n, T))
 			b.ReportMetric(avg(id, 0)/e, fmt.Sprintf("%dfn-%dthr/empty", n, T))
-			if other != "" && count["other:"+id] > 0 {
+			if other != "" && count("other:"+id) > 0 {
 				b.ReportMetric(avg("other:"+id, 0)/1e6, fmt.Sprintf("other-%dfn-%dthr-ms", n, T))
 				b.ReportMetric(avg("other:"+id, 1)/1e6, fmt.Sprintf("other-%dfn-%dthr-callback-ms", n, T))
+				b.ReportMetric(avg("other:"+id, 0)/e, fmt.Sprintf("other-%dfn-%dthr/empty", n, T))
 			}
 		}
 	}
+}
+
+// median of v (not empty); v is sorted in place.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// benchRounds is how many times the benchmark applies each update at each
+// thread count (KSPLICE_BENCH_ROUNDS, default 5); it reports medians.
+func benchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("KSPLICE_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 5
 }
 
 // benchThreads are the numbers of extra sleeping tasks the stop_machine

@@ -172,6 +172,72 @@ func TestStackCheckMutex(t *testing.T) {
 	})
 }
 
+// windowScript loads the engine with prescan_delay_ms=6000 (it sleeps 6 s
+// between the prescan of each round and its stop_machine, and says when
+// the prescan is done) and starts ksplice_scan with hold_off=1: it sleeps
+// outside ksplice_scan_func(), so the first round's prescan finds it
+// clean. Once that prescan is done, hold_off=0 lets it enter the function
+// and park in mutex_lock() before that round's stop_machine. The pause
+// checks only the tasks the sched_switch log says ran since the prescan:
+// if the log missed ksplice_scan, the first round would apply the update
+// with the task inside the old code. It must be refused, naming the task,
+// and the engine's log must show that the first round's prescan did not
+// find it inside and its pause found it through the switch log. A
+// plain apply then says how its pause went (stack_check).
+const windowScript = `P=/sys/module/ksplice_test_scan/parameters
+insmod ksplice.ko prescan_delay_ms=6000 || fail "insmod ksplice.ko"
+load ksplice_test_scan.ko
+load ksplice_scan_ksplice_test_scan.ko
+echo 0 > $P/depth
+echo 1 > $P/hold_off
+echo 1 > $P/start || fail "start"
+pid=$(pidof ksplice_scan) || fail "no ksplice_scan thread"
+(echo apply > $K/scan/stage) 2>/dev/null &
+apply=$!
+i=0
+until dmesg | grep -q 'scan: prescan done'; do
+	i=$((i + 1))
+	[ $i -lt 120 ] || fail "no prescan in 120 s"
+	sleep 1
+done
+echo 0 > $P/hold_off
+wait $apply && fail "apply succeeded with ksplice_scan inside"
+expect "apply refused" "$(cat $K/scan/abort_cause)" busy
+expect "names the task" "$(cat $K/scan/abort_message)" "task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
+dmesg | grep 'scan: attempt' || fail "no attempt lines"
+a1=$(dmesg | grep 'scan: attempt 1:')
+# The word scan of arm64 may find other tasks inside (a stale word that
+# looks like an address in the code): ksplice_scan must not be one.
+case "${a1%%; pause:*}" in
+*" $pid (ksplice_scan)"*) fail "round 1: the prescan found ksplice_scan inside: $a1" ;;
+esac
+echo "ok: round 1: the prescan did not find ksplice_scan inside"
+expect "round 1: its pause found the task through the switch log" "$a1" "(switch log): task $pid (ksplice_scan) is inside ksplice_scan_func+0x"
+expect "round 2: the prescan found it inside" "$(dmesg | grep 'scan: attempt 2:')" " $pid (ksplice_scan) ksplice_scan_func+0x"
+expect "stage" "$(cat $K/scan/stage)" loaded
+echo 1 > $P/finish || fail "finish"
+expect "old code ran" "$(cat $P/result)" 1
+stage scan apply
+echo "stack_check: $(cat $K/scan/stack_check)"
+expect "the pause checked the switch log's tasks" "$(cat $K/scan/stack_check)" "log "
+echo 1 > $P/call
+expect "new code" "$(cat $P/result)" 2
+stage scan reverse
+echo PASS
+`
+
+// TestStackCheckWindow: a task that enters the function being replaced
+// between the prescan and stop_machine is found by the pause, which checks
+// only the tasks that ran since the prescan (the sched_switch log), on
+// every lab kernel.
+func TestStackCheckWindow(t *testing.T) {
+	labtest.ForEachKernel(t, func(t *testing.T, k *kbuild.Kernel) {
+		kos := moduleUpdate(t, k, "testdata/stackscan", "ksplice_test_scan", "scan",
+			[]string{"ksplice_test_scan.o"}, []string{"ksplice_scan_func"})
+		runSafetyScript(t, k, kos, []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"}, windowScript)
+	})
+}
+
 // TestRunPrePerObject: the two objects of ksplice_test_objs each have a
 // static "counter" that the replaced function of each uses, at two
 // addresses. run-pre matching deduces both and must not compare them (it

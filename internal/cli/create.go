@@ -223,7 +223,7 @@ func printCreate(w io.Writer, r *create.Result) {
 		fmt.Fprintf(w, "target %s (%s)\n", t.Name, t.Module)
 		for _, f := range t.Functions {
 			if f.Status == "changed" {
-				fmt.Fprintf(w, "  replace %-32s %s  %d -> %d bytes\n", f.Name, f.Object, f.OldSize, f.NewSize)
+				fmt.Fprintf(w, "  replace %-32s %s  %d -> %d bytes%s\n", f.Name, f.Object, f.OldSize, f.NewSize, methodNote(f))
 			} else {
 				fmt.Fprintf(w, "  add     %-32s %s  %d bytes\n", f.Name, f.Object, f.NewSize)
 			}

@@ -82,7 +82,7 @@ func runInspect(opts *inspectOptions, s Streams) error {
 		fmt.Fprintf(w, "target %s: module %s\n", t.Name, t.Module)
 		for _, f := range t.Functions {
 			if f.Status == "changed" {
-				fmt.Fprintf(w, "  replace %s (%s) %d -> %d bytes\n", elfdiff.Display(f.Name), f.Object, f.OldSize, f.NewSize)
+				fmt.Fprintf(w, "  replace %s (%s) %d -> %d bytes%s\n", elfdiff.Display(f.Name), f.Object, f.OldSize, f.NewSize, methodNote(f))
 			} else {
 				fmt.Fprintf(w, "  add     %s (%s) %d bytes\n", elfdiff.Display(f.Name), f.Object, f.NewSize)
 			}

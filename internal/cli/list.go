@@ -45,7 +45,7 @@ func newListCmd(s Streams) *cobra.Command {
 				for _, t := range r.Targets {
 					targets = append(targets, t.Name)
 					for _, f := range t.Functions {
-						funcs = append(funcs, f.Name)
+						funcs = append(funcs, functionLabel(f))
 					}
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Stage, r.Applied.Format("2006-01-02 15:04:05"),
@@ -72,6 +72,25 @@ func newListCmd(s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", apply.DefaultStateDir, "where applied updates are recorded")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// functionLabel names a function of an update in list's table, with the
+// way the engine diverts it when that is not ftrace: "memchr_inv[jump]"
+// for a function without an ftrace site, replaced by a direct jump.
+func functionLabel(f update.Function) string {
+	if f.Method == "" || f.Method == "ftrace" {
+		return f.Name
+	}
+	return f.Name + "[" + f.Method + "]"
+}
+
+// methodNote is what create and show add to a replaced function's line
+// when the engine diverts it by a direct jump: "" for ftrace.
+func methodNote(f update.Function) string {
+	if f.Method == "jump" {
+		return " (direct jump: no ftrace site)"
+	}
+	return ""
 }
 
 // upgradeOf says which release an update brings and how much of it:

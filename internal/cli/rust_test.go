@@ -45,10 +45,10 @@ func TestDiffRust(t *testing.T) {
 				var out, errOut bytes.Buffer
 				code := Main(append([]string{"diff"}, args...), Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 				// rustc built these without ftrace sites (the kernel's
-				// Rust code has none either): the changed functions are
-				// refused, named demangled.
-				if code != ExitRefused || !strings.Contains(errOut.String(), "no ftrace call site") {
-					t.Fatalf("ksplice diff %s: exit %d, want %d (no-ftrace-site)\n%s%s", strings.Join(args, " "), code, ExitRefused, out.String(), errOut.String())
+				// Rust code has none either): the changed functions take
+				// a direct jump (see the --json check below).
+				if code != ExitOK {
+					t.Fatalf("ksplice diff %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, ExitOK, out.String(), errOut.String())
 				}
 				return out.String()
 			}
@@ -66,8 +66,11 @@ func TestDiffRust(t *testing.T) {
 			}
 
 			var res struct {
-				Functions []struct{ Name, Mangled, Section, Status string }
-				Carry     struct{ Functions []string }
+				Functions []struct {
+					Name, Mangled, Section, Status string
+					Jump                           *elfdiff.JumpWindow
+				}
+				Carry struct{ Functions []string }
 			}
 			js := run("--json", pre, post)
 			if err := json.Unmarshal([]byte(js), &res); err != nil {
@@ -76,6 +79,9 @@ func TestDiffRust(t *testing.T) {
 			got := map[string]string{} // name -> status
 			for _, f := range res.Functions {
 				got[f.Name] = f.Status
+				if (f.Status == "changed") != (f.Jump != nil) {
+					t.Errorf("%s (%s): jump window %+v: want one exactly for changed functions", f.Name, f.Status, f.Jump)
+				}
 				// The raw name is the symbol's, which names its section.
 				if !strings.HasPrefix(f.Mangled, tc.prefix) || f.Section != ".text."+f.Mangled {
 					t.Errorf("%s: mangled %q, section %q: want the raw %s... symbol of the section", f.Name, f.Mangled, f.Section, tc.prefix)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/update"
 )
 
 // TestSystemdUnit checks packaging/systemd/ksplice.service against the
@@ -62,5 +64,22 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if boot, _ := cmd.Flags().GetBool("boot"); !boot {
 		t.Errorf("ExecStart %q does not pass --boot", exec[0])
+	}
+}
+
+// TestFunctionLabel: list names each function, marked when the engine
+// diverts it by a direct jump rather than through ftrace.
+func TestFunctionLabel(t *testing.T) {
+	for _, c := range []struct {
+		f    update.Function
+		want string
+	}{
+		{update.Function{Name: "memchr_inv", Method: "jump"}, "memchr_inv[jump]"},
+		{update.Function{Name: "cmdline_proc_show", Method: "ftrace"}, "cmdline_proc_show"},
+		{update.Function{Name: "old_update"}, "old_update"},
+	} {
+		if got := functionLabel(c.f); got != c.want {
+			t.Errorf("functionLabel(%+v) = %q, want %q", c.f, got, c.want)
+		}
 	}
 }

@@ -19,8 +19,14 @@ import (
 type Pair struct {
 	Rel       string // "fs/proc/cmdline.o"
 	Pre, Post string // copies in the scratch directory
-	Target    string // "vmlinux" or a module name
-	Cmd       string // the compiler command Kbuild recorded (pre)
+	// Running is the pre-patch object built with the kernel's own flags
+	// (kbuild.Tree.Native), whose code is the running kernel's: where
+	// run-pre's old code comes from. "" when there is none (--after: the
+	// old code of an update stacked on another is that update's new
+	// code, built with section flags).
+	Running string
+	Target  string // "vmlinux" or a module name
+	Cmd     string // the compiler command Kbuild recorded (pre)
 }
 
 // workspace is the kernel's persistent post-patch build area: post/src, a
@@ -173,7 +179,7 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 		}
 	}
 
-	var pre, postObjs []kbuild.Object
+	var pre, postObjs, running []kbuild.Object
 	err = timed("build-pre", func() error {
 		var err error
 		pre, err = preTree.BuildObjects(ctx, objs, nil)
@@ -181,6 +187,19 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(after) == 0 {
+		err = timed("build-running", func() error {
+			t, err := runningTree(ctx, k, preTree)
+			if err != nil {
+				return err
+			}
+			running, err = t.BuildObjects(ctx, objs, nil)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the kernel's own build of the pre-patch objects: %w", err)
+		}
 	}
 	err = timed("apply-patch", func() error {
 		return post.prepare(ctx, append(append([]*srcpatch.Patch{}, after...), p))
@@ -218,8 +237,44 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 		if err := copyFile(postObjs[i].Path, pairs[i].Post); err != nil {
 			return nil, err
 		}
+		if running != nil {
+			pairs[i].Running = filepath.Join(dir, "running", pre[i].Rel)
+			if err := copyFile(running[i].Path, pairs[i].Running); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return pairs, nil
+}
+
+// runningTree is the tree that builds pre's objects with the kernel's own
+// flags (kbuild.Tree.Native): the same source, and an O= tree of its own
+// in the kernel's cache, running/build, copied once from the kernel's
+// build tree and kept, so that an object is compiled again only when
+// Kbuild sees a reason to (as the pre-patch objects are in the kernel's
+// build tree). The caller holds the kernel's lock.
+func runningTree(ctx context.Context, k *kbuild.Kernel, pre kbuild.Tree) (kbuild.Tree, error) {
+	build := filepath.Join(k.Dir, "running", "build")
+	if _, err := os.Stat(filepath.Join(build, ".config")); err != nil {
+		// Copied beside it and renamed: an interrupted copy is never
+		// taken for a tree.
+		tmp := build + ".tmp"
+		os.RemoveAll(build)
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(filepath.Dir(build), 0o755); err != nil {
+			return kbuild.Tree{}, err
+		}
+		if err := run.New("cp", "-a", k.Build, tmp).Run(ctx); err != nil {
+			os.RemoveAll(tmp)
+			return kbuild.Tree{}, fmt.Errorf("make the running build tree: %w", err)
+		}
+		if err := os.Rename(tmp, build); err != nil {
+			return kbuild.Tree{}, err
+		}
+	}
+	t := pre
+	t.Build, t.Native = build, true
+	return t, nil
 }
 
 func copyFile(src, dst string) error {

@@ -57,6 +57,26 @@ func TestBuildPairsCmdline(t *testing.T) {
 	if got := res.Carry.Functions; len(got) != 1 || got[0] != "cmdline_proc_show" {
 		t.Errorf("carried functions = %v, want [cmdline_proc_show]", got)
 	}
+	// The third build, with the kernel's own flags: one .text, and the
+	// same functions.
+	if pairs[0].Running == "" {
+		t.Fatal("no running object")
+	}
+	running, err := elfdiff.Open(pairs[0].Running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.UseRunning(running); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.RunningMissing) != 0 {
+		t.Errorf("functions without a running counterpart: %v", res.RunningMissing)
+	}
+	for _, fn := range running.Functions {
+		if !fn.Section.Init() && fn.Section.Name != ".text" {
+			t.Errorf("%s is in %s of the running object, want .text (built without section flags)", fn.Name, fn.Section.Name)
+		}
+	}
 	// The pristine tree is untouched.
 	b, _ := os.ReadFile(k.Source + "/fs/proc/cmdline.c")
 	if string(b) == "" || strings.Contains(string(b), "ksplice=patched") {

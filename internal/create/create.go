@@ -152,7 +152,7 @@ func (c *creation) stages() []stage {
 	st := []stage{
 		{"resolve", c.resolve},
 		{"plan", c.planObjects},
-		{"", c.buildPairs}, // apply-base, build-pre, apply-patch, build-post
+		{"", c.buildPairs}, // apply-base, build-pre, build-running, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
 		{"build-engine", c.buildEngine}, // before generate: its exports
@@ -170,6 +170,7 @@ var stageTitle = map[string]string{
 	"plan":           "finding the objects the patch touches",
 	"apply-base":     "applying the earlier patches (--after) to a scratch tree",
 	"build-pre":      "building the touched objects before the patch",
+	"build-running":  "building them again with the kernel's own flags (the old code run-pre compares)",
 	"apply-patch":    "applying the patch to a scratch tree",
 	"build-post":     "building the touched objects after the patch",
 	"check-compiler": "checking the compiler against the kernel's",
@@ -338,6 +339,13 @@ func (c *creation) diff(context.Context) error {
 				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"})
 			}
 		}
+		if len(d.RunningMissing) > 0 || len(d.RunningOnly()) > 0 {
+			// Inlining that differs between the two builds: only
+			// what the update replaces needs a counterpart (patchgen
+			// refuses one without), the rest is said here.
+			fmt.Fprintf(c.o.Log, "create: %s: functions only in the section build: %s; only in the kernel's own build: %s\n",
+				p.Rel, orNone(d.RunningMissing), orNone(d.RunningOnly()))
+		}
 		for _, r := range d.Refusals {
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
 				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
@@ -399,6 +407,13 @@ func (c *creation) authored(rel string, a *elfdiff.Authored) {
 	}
 }
 
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
 func diffPair(p Pair) (*elfdiff.Result, error) {
 	pre, err := elfdiff.Open(p.Pre)
 	if err != nil {
@@ -411,6 +426,15 @@ func diffPair(p Pair) (*elfdiff.Result, error) {
 	d, err := elfdiff.Diff(pre, post)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Rel, err)
+	}
+	if p.Running != "" {
+		running, err := elfdiff.Open(p.Running)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Rel, err)
+		}
+		if err := d.UseRunning(running); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Rel, err)
+		}
 	}
 	return d, nil
 }
@@ -528,7 +552,7 @@ func (c *creation) buildModules(ctx context.Context) error {
 			if f.Replaced {
 				st = "changed"
 			}
-			tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, OldSize: f.OldSize, NewSize: f.NewSize})
+			tgt.Functions = append(tgt.Functions, update.Function{Name: f.Name, Object: f.Object, Status: st, Method: f.Method, OldSize: f.OldSize, NewSize: f.NewSize})
 		}
 		m.Targets = append(m.Targets, tgt)
 		fmt.Fprintf(c.o.Log, "create: %s: %d functions, module %s\n", t, len(tgt.Functions), name)

@@ -1166,14 +1166,26 @@ func (d *differ) refuse() {
 		}
 		// The engine sends calls of a replaced function to its
 		// replacement from the function's ftrace site, as livepatch
-		// does: a function without one (notrace, noinstr, entry code)
-		// cannot be reached. .cold parts are reached through their
-		// parent.
+		// does, or, for a function without one (built without -pg, an
+		// out-of-line copy of an inline function), by a direct jump
+		// over its first instructions, where they allow it
+		// (jumpWindow). .cold parts are reached through their parent.
 		if f := fd.Pre; f != nil && !strings.Contains(f.Name, ".cold") && !fd.ThroughCallers {
-			if !f.FtraceSiteAtEntry(a.FtraceSiteMaxOffset) {
+			switch {
+			case f.FtraceSiteAtEntry(a.FtraceSiteMaxOffset):
+			case f.HasFtraceSite():
 				d.refusal(fd.Name, g.Section.Name, RuleNoFtraceSite,
-					"%s has no ftrace call site at its entry (notrace, noinstr or entry code), through which ksplice "+
-						"redirects its calls: patch its callers instead", f.Name)
+					"%s has its ftrace call site at +%#x, not at its entry, through which ksplice redirects its calls: "+
+						"patch its callers instead", f.Name, f.FtraceSite)
+			default:
+				w, why := d.jumpWindow(f, g)
+				if w == nil {
+					d.refusal(fd.Name, g.Section.Name, RuleNoFtraceSite,
+						"%s has no ftrace call site (notrace, or built without -pg), and no direct jump can replace it: %s; "+
+							"patch its callers instead", f.Name, why)
+					continue
+				}
+				fd.Jump = w
 			}
 		}
 	}

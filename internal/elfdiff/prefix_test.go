@@ -16,7 +16,7 @@ import (
 // kernels (testdata/elfdiff/Makefile's NAMES_612), for the pairs in pairs612.
 var (
 	arches612 = []string{"x86_64-612", "arm64-612"}
-	pairs612  = []string{"body", "prefix"}
+	pairs612  = []string{"body", "prefix", "jumpentry"}
 	// only612 are built with 6.12's flags only (the Makefile's ONLY_612).
 	only612 = []string{"prefix"}
 )
@@ -154,6 +154,34 @@ func TestPrefixBytesCompared(t *testing.T) {
 					t.Errorf("add: %s %q, want changed: prefix bytes differ at -%#x", fd.Status, fd.Reasons, want)
 				}
 			}
+		})
+	}
+}
+
+// TestJumpWindow612: with 6.12's flags a function without an ftrace site
+// starts with endbr64 on x86-64 (IBT), where indirect callers land: the
+// direct jump goes after it. On arm64 it starts with paciasp: the jump
+// goes after it and lands after the replacement's own.
+func TestJumpWindow612(t *testing.T) {
+	for arch, want := range map[string]JumpWindow{
+		"x86_64-612": {Offset: 4, Len: 5, Dest: 0},
+		"arm64-612":  {Offset: 4, Len: 4, Dest: 4},
+	} {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPair(t, arch, "jumpentry")
+			if len(res.Refusals) != 0 {
+				t.Fatalf("refusals %v", res.Refusals)
+			}
+			for _, fd := range res.Functions {
+				if fd.Name != "plain" {
+					continue
+				}
+				if fd.Jump == nil || *fd.Jump != want {
+					t.Errorf("plain: jump window %+v, want %+v", fd.Jump, want)
+				}
+				return
+			}
+			t.Fatal("no function plain")
 		})
 	}
 }

@@ -37,8 +37,16 @@ type Result struct {
 	// hooks, functions and sections to ignore.
 	Authored *Authored `json:"authored,omitempty"`
 
+	// RunningMissing names the pre-patch functions that the running
+	// object (UseRunning) does not have, or has more than once: their
+	// old code cannot be taken from it.
+	RunningMissing []string `json:"running_missing,omitempty"`
+
 	Pre  *File `json:"-"`
 	Post *File `json:"-"`
+	// Running is the pre-patch object built with the kernel's own flags,
+	// nil when there is none (see UseRunning).
+	Running *File `json:"-"`
 }
 
 // Carry lists, by name in the post object, the functions an update must
@@ -67,12 +75,20 @@ type FuncDiff struct {
 	// it, and replaces its callers, all of them direct calls in this
 	// object, so that they call the new code.
 	ThroughCallers bool `json:"through_callers,omitempty"`
+	// Jump is set for a replaced function that has no ftrace site: the
+	// engine diverts its calls by a direct jump over this window of its
+	// old code instead of through ftrace.
+	Jump *JumpWindow `json:"jump,omitempty"`
 
 	// Pre and Post are the function in each object; Pre is nil for new
 	// functions, Post for removed ones. For a replaced function, Pre is the
 	// old code run-pre matching looks for.
 	Pre  *Function `json:"-"`
 	Post *Function `json:"-"`
+	// Running is Pre's counterpart in the running object (UseRunning):
+	// the old code run-pre compares. Nil without a running object, or
+	// when it has no such function.
+	Running *Function `json:"-"`
 }
 
 // DataDiff is the verdict on one data object.

@@ -33,6 +33,14 @@ type Tree struct {
 	// include path (KCFLAGS -I, which changes no generated code); "" for
 	// none.
 	Include string `json:"-"`
+	// Native builds with the kernel's own flags only, without
+	// SectionFlags: the code the running kernel has, byte for byte.
+	// Section flags change code on arm64 (-fdata-sections turns off
+	// gcc's section anchors, -ffunction-sections moves loop alignment),
+	// so the old code run-pre compares comes from such a build, in an O=
+	// tree of its own (Kbuild would rebuild every object of a tree whose
+	// flags alternate).
+	Native bool `json:"-"`
 }
 
 // Object is one object file built from the tree.
@@ -75,8 +83,9 @@ var ErrNotBuilt = errors.New("not built by this kernel's configuration")
 
 // BuildObjects builds the given objects (paths relative to the tree, such as
 // "fs/proc/cmdline.o") in one make invocation (each costs seconds of Kbuild
-// start-up) with SectionFlags, and describes them. Objects that exist are
-// rebuilt only when Kbuild sees a reason to.
+// start-up; objects of arch/ subdirectories in a second, see below) with
+// SectionFlags (none with Native), and describes them. Objects that exist
+// are rebuilt only when Kbuild sees a reason to.
 func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([]Object, error) {
 	jobs := t.Jobs
 	if jobs <= 0 {
@@ -126,13 +135,18 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	return res, nil
 }
 
-// build builds objs in one make invocation with SectionFlags.
+// build builds objs in one make invocation with SectionFlags (none with
+// Native).
 func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer) error {
 	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
-	kcflags := SectionFlags
-	if t.Include != "" {
-		kcflags += " -I" + t.Include
+	var flags []string
+	if !t.Native {
+		flags = append(flags, SectionFlags)
 	}
+	if t.Include != "" {
+		flags = append(flags, "-I"+t.Include)
+	}
+	kcflags := strings.Join(flags, " ")
 	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+kcflags)
 	args = append(args, objs...)
 	// All of make's output, interleaved as printed, for compilerErrors.

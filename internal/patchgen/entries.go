@@ -145,6 +145,9 @@ func (g *gen) entries(o Object, f *elfdiff.Function, lbl string) error {
 const (
 	siteJumpLabel   = 1
 	siteAlternative = 2
+	// siteEntryJump is the window of a function without an ftrace site,
+	// where the engine writes a direct jump (format 5).
+	siteEntryJump = 3
 )
 
 // jumpSite describes a static branch of old code: a jump or a nop of the
@@ -275,10 +278,12 @@ func (g *gen) jumpKey(o Object, f *elfdiff.Function, e *elfdiff.Entry, place str
 		if k.symbol == "" || strings.HasPrefix(k.symbol, ".") {
 			return false, fmt.Errorf("%w: the key %s has no name the running kernel knows", ErrUnsupported, describe(r))
 		}
-		old, err := g.bindOld(o, r, k.symbol)
+		b, err := g.bindOld(o, r, k.symbol)
 		if err != nil {
 			return false, err
 		}
+		old := b.old
+		k.symbol, k.addend = b.symbol, k.addend+b.delta
 		if old < 0 && !localTarget(r) && a.Name == "arm64" && !strings.HasPrefix(k.symbol, "__tracepoint_") {
 			// arm64's kallsyms has no data symbols (Debian builds
 			// without KALLSYMS_ALL): a global key is bound through a

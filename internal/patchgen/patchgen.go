@@ -63,13 +63,25 @@ var HookNames = []string{
 	"ksplice_hook_pre_reverse", "ksplice_hook_post_reverse",
 }
 
+// How the engine diverts the calls of a replaced function (Func.Method).
+const (
+	// MethodFtrace: an IPMODIFY ftrace_ops on its ftrace site.
+	MethodFtrace = "ftrace"
+	// MethodJump: a direct jump written over its first instructions,
+	// for a function without an ftrace site (KSPLICE_SITE_ENTRY_JUMP).
+	MethodJump = "jump"
+)
+
 // Func is a function the update carries.
 type Func struct {
 	Name     string
 	Object   string
 	Replaced bool // it replaces a running function (else it is new)
-	OldSize  uint64
-	NewSize  uint64
+	// Method is how the engine sends calls of a replaced function to
+	// the new code: MethodFtrace or MethodJump; "" for a new function.
+	Method  string
+	OldSize uint64
+	NewSize uint64
 }
 
 // Module is a generated module source.
@@ -212,6 +224,15 @@ type oldReloc struct {
 	typ    uint32
 	symbol string
 	addend int64
+	// sec and at are where the symbol whose address the engine deduces
+	// from this relocation lies in the object the old code comes from
+	// (at is its offset in sec); sec is nil when that symbol is not
+	// defined there, or defined in a pool the linker merges. deduces
+	// is false for a relocation the engine deduces nothing from (see
+	// deduces).
+	sec     *elfdiff.Section
+	at      uint64
+	deduces bool
 }
 
 type site struct {
@@ -309,11 +330,20 @@ func (g *gen) object(o Object) error {
 	oldOf := map[*elfdiff.FuncDiff]int{}
 	for _, fd := range carried {
 		if fd.Pre != nil && !isCold(fd.Name) && !fd.ThroughCallers {
-			r, err := g.oldFunc(res.Pre.Arch, fd.Pre, fmt.Sprintf("%s+%#x", g.labels[fd.Post.Section], fd.Post.Offset))
+			old, ok := res.OldCode(fd)
+			if !ok {
+				return fmt.Errorf("%w: old code of %s: the kernel's own build of the object (without section flags) has no function %s: the compiler inlined or cloned it differently there, and run-pre cannot verify code the running kernel may not have", ErrUnsupported, fd.Pre.Name, fd.Pre.Name)
+			}
+			r, err := g.oldFunc(res.Pre.Arch, old, fmt.Sprintf("%s+%#x", g.labels[fd.Post.Section], fd.Post.Offset))
 			if err != nil {
 				return err
 			}
 			r.obj = o.Rel
+			if fd.Jump != nil {
+				if err := r.addJumpWindow(*fd.Jump); err != nil {
+					return err
+				}
+			}
 			oldOf[fd] = len(g.replaced)
 			if g.replacedOf == nil {
 				g.replacedOf = map[*elfdiff.Function]int{}
@@ -344,9 +374,13 @@ func (g *gen) object(o Object) error {
 		f := fd.Post
 		lbl := g.labels[f.Section]
 		fn := Func{Name: fd.Name, Object: o.Rel, NewSize: f.Size}
-		if _, ok := oldOf[fd]; ok {
+		if i, ok := oldOf[fd]; ok {
 			fn.Replaced = true
-			fn.OldSize = fd.Pre.Size
+			fn.OldSize = g.replaced[i].old.Size
+			fn.Method = MethodFtrace
+			if fd.Jump != nil {
+				fn.Method = MethodJump
+			}
 		}
 		g.funcs = append(g.funcs, fn)
 		if err := g.entries(o, f, lbl); err != nil {
@@ -742,19 +776,19 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 		// The target may lie beyond the branch's reach: the call goes
 		// to a veneer of the update module, whose 64-bit literal the
 		// engine writes.
-		old, err := g.bindOld(o, r, sym)
+		b, err := g.bindOld(o, r, sym)
 		if err != nil {
 			return err
 		}
-		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: sym, addend: addend, oldFunc: old})
+		v := g.veneer(a, newReloc{typ: a.Abs64, symbol: b.symbol, addend: addend + b.delta, oldFunc: b.old})
 		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s\n", place, name, v)
 		return nil
 	}
-	old, err := g.bindOld(o, r, sym)
+	b, err := g.bindOld(o, r, sym)
 	if err != nil {
 		return err
 	}
-	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: sym, addend: addend, oldFunc: old})
+	g.newRelocs = append(g.newRelocs, newReloc{place: place, typ: r.Type, symbol: b.symbol, addend: addend + b.delta, oldFunc: b.old})
 	if code != nil && a.BranchField(code, int(r.Offset), r.Info.Kind) {
 		// The engine writes the real target before the code can run;
 		// until then the call goes to a trap of our own, so that objtool,
@@ -835,18 +869,166 @@ func (g *gen) oldUser(sym, obj string, local bool) int {
 // by run-pre and never replaced (Ksplice's way with statics that have
 // namesakes: 3 notsupp_get_next_key in Debian's 6.1). Globals are unique
 // in kallsyms and need none.
-func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (int, error) {
+//
+// The engine may have to take sym's address relative to another symbol's
+// (see sectionRelative): the binding names the symbol it reads and the
+// offset to add to the address it finds.
+func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 	if staticCall(sym) {
 		// Run-pre matching deduces nothing from a static call site
 		// (the kernel rewrites it at run time); a trampoline is a
 		// global function, unique in kallsyms.
-		return -1, nil
+		return binding{old: -1, symbol: sym}, nil
+	}
+	if err := clonesAgree(o, r, sym); err != nil {
+		return binding{}, err
+	}
+	if res := o.Result; res.Running != nil && localTarget(r) && strings.Contains(sym, ".") && !strings.HasPrefix(sym, ".") {
+		if def := res.RunningDefinition(sym); def != nil && !sameNumbering(res, sym, def) {
+			stem, _, _ := strings.Cut(sym, ".")
+			return binding{}, fmt.Errorf("%w: the new code refers to %s, and the kernel's own build of the object numbers its %s.* names differently from ksplice's: the running %s may be another one", ErrUnsupported, sym, stem, sym)
+		}
 	}
 	local := localTarget(r)
 	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
-		return i, nil
+		return binding{old: i, symbol: sym}, nil
 	}
-	return g.helperFor(o, r, sym)
+	if b, ok := g.sectionRelative(o, sym); ok {
+		return b, nil
+	}
+	i, err := g.helperFor(o, r, sym)
+	return binding{old: i, symbol: sym}, err
+}
+
+// clonesAgree refuses a reference of the new code to a function the
+// compiler cloned (foo.isra.0, foo.constprop.1, foo.part.0: a signature of
+// the compiler's own making) when the object's two pre-patch builds, with
+// section flags and with the kernel's own flags, do not have the same
+// functions: the compiler then decided inlining and cloning differently,
+// and the running kernel's clone of that name may not take the arguments
+// the new code passes.
+func clonesAgree(o Object, r elfdiff.Reloc, sym string) error {
+	res := o.Result
+	if res.Running == nil || r.Target.Sym.Function() == nil {
+		return nil
+	}
+	if !strings.Contains(sym, ".isra.") && !strings.Contains(sym, ".constprop.") && !strings.Contains(sym, ".part.") {
+		return nil
+	}
+	if len(res.RunningMissing) == 0 && len(res.RunningOnly()) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the new code calls %s, a function the compiler cloned, and the kernel's own build of the object inlines or clones differently from ksplice's (only in ksplice's: %s; only in the kernel's: %s): the running %s may take other arguments",
+		ErrUnsupported, sym, strings.Join(res.RunningMissing, ", "), strings.Join(res.RunningOnly(), ", "), sym)
+}
+
+// binding is where the engine takes a symbol's address from: what run-pre
+// deduced for symbol in the old code of g.replaced[old] (or kallsyms, old
+// -1), plus delta.
+type binding struct {
+	old    int
+	symbol string
+	delta  int64
+}
+
+// sectionRelative binds sym, which no old code names, through a symbol
+// that old code of its object does name in the same section of the object
+// the old code comes from (the kernel's own build): the kernel links an
+// object's section whole, so their distance in the object is their
+// distance in the running kernel. This is how references through gcc's
+// section anchors bind (arm64: the old code reaches a file's statics as
+// .bss+A plus an offset, and the anchor resolves to whichever object lies
+// at A, not to the static the new code names), and calls to a static
+// function of the same .text, which the assembler resolves without a
+// relocation (bound to the matched function's own address). Only
+// deductions the engine always makes count (see deduces); the replaced
+// functions come first, then helpers, in order.
+func (g *gen) sectionRelative(o Object, sym string) (binding, bool) {
+	def := o.Result.RunningDefinition(sym)
+	if def == nil || def.Section.Init() || def.Section.Flags&elf.SHF_MERGE != 0 || !sameNumbering(o.Result, sym, def) {
+		return binding{}, false
+	}
+	for _, helpers := range []bool{false, true} {
+		for i, rf := range g.replaced {
+			if rf.obj != o.Rel || rf.helper != helpers {
+				continue
+			}
+			if rf.old.Section == def.Section {
+				return binding{old: i, symbol: rf.name, delta: int64(def.Value) - int64(rf.old.Offset)}, true
+			}
+			for _, r := range rf.relocs {
+				if r.sec == def.Section && r.deduces {
+					return binding{old: i, symbol: r.symbol, delta: int64(def.Value) - int64(r.at)}, true
+				}
+			}
+		}
+	}
+	return binding{}, false
+}
+
+// sameNumbering reports whether sym, a name of the pre object, names the
+// same thing in the running object (def): a name the compiler numbered
+// (a function's static __warned.3, a clone foo.isra.0) only when both
+// objects have the same numbered names of that stem, of the same types
+// and (data) sizes, so that numbering cannot have shifted between the two
+// builds; any other name is the file's own.
+func sameNumbering(res *elfdiff.Result, sym string, def *elfdiff.Symbol) bool {
+	stem, _, numbered := strings.Cut(sym, ".")
+	if !numbered {
+		return true
+	}
+	shapes := func(f *elfdiff.File) map[string]string {
+		out := map[string]string{}
+		for _, s := range f.Symbols[1:] {
+			if s.Section == nil || (s.Type != elf.STT_FUNC && s.Type != elf.STT_OBJECT) || !strings.HasPrefix(s.Name, stem+".") {
+				continue
+			}
+			size := s.Size
+			if s.Type == elf.STT_FUNC {
+				size = 0 // code differs between the builds
+			}
+			out[s.Name] += fmt.Sprintf("%v/%d;", s.Type, size)
+		}
+		return out
+	}
+	pre, run := shapes(res.Pre), shapes(res.Running)
+	if len(pre) != len(run) {
+		return false
+	}
+	for n, v := range pre {
+		if run[n] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// deduces reports whether the engine deduces an address from rel, one of
+// relocs: on arm64 an adrp (or a :lo12: field) deduces only with its pair,
+// a :lo12: (or an adrp) relocation against the same symbol and addend.
+func deduces(a *arch.Arch, relocs []elfdiff.Reloc, rel elfdiff.Reloc) bool {
+	page := func(r elfdiff.Reloc) bool {
+		return strings.HasPrefix(a.RelocName(r.Type), "R_AARCH64_ADR_PREL_PG_HI21")
+	}
+	low := func(r elfdiff.Reloc) bool {
+		n := a.RelocName(r.Type)
+		return strings.HasPrefix(n, "R_AARCH64_") && strings.HasSuffix(n, "_ABS_LO12_NC")
+	}
+	var partner func(elfdiff.Reloc) bool
+	switch {
+	case page(rel):
+		partner = low
+	case low(rel):
+		partner = page
+	default:
+		return true
+	}
+	for _, r := range relocs {
+		if partner(r) && r.Sym == rel.Sym && r.Addend == rel.Addend {
+			return true
+		}
+	}
+	return false
 }
 
 // helperFor finds or adds the helper that binds sym (see bindOld): the
@@ -859,12 +1041,17 @@ func (g *gen) helperFor(o Object, r elfdiff.Reloc, sym string) (int, error) {
 	if fn := r.Target.Sym.Function(); fn != nil {
 		for _, fd := range res.Functions {
 			if fd.Post == fn && fd.Pre != nil && !fd.Carry {
-				pick = fd.Pre
+				pick, _ = res.OldCode(fd)
 			}
 		}
 	}
+	// The old code comes from the running object when there is one.
+	from := res.Pre
+	if res.Running != nil {
+		from = res.Running
+	}
 	if pick == nil {
-		for _, f := range res.Pre.Functions {
+		for _, f := range from.Functions {
 			if f.Section.Init() || pick != nil && f.Size >= pick.Size {
 				continue
 			}
@@ -922,7 +1109,11 @@ func (g *gen) oldFunc(a *arch.Arch, f *elfdiff.Function, newFunc string) (replac
 		if sym == "" {
 			return r, fmt.Errorf("%w: old code of %s: relocation at +%#x has no target", ErrUnsupported, f.Name, rel.Offset)
 		}
-		r.relocs = append(r.relocs, oldReloc{off: rel.Offset, typ: rel.Type, symbol: sym, addend: addend})
+		or := oldReloc{off: rel.Offset, typ: rel.Type, symbol: sym, addend: addend, deduces: deduces(a, f.Relocs, rel)}
+		if t := rel.Target.Sym; t.Section != nil && t.Section.Flags&elf.SHF_MERGE == 0 {
+			or.sec, or.at = t.Section, symValue(t)
+		}
+		r.relocs = append(r.relocs, or)
 	}
 	for _, e := range f.Entries {
 		switch e.Special.Name {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -12,6 +13,9 @@ import (
 // a bug of ksplice, never of the patch, and create stops before writing the
 // update. It wraps verdict.ErrUnsupported.
 var ErrMalformed = fmt.Errorf("%w: generated tables the engine would reject", verdict.ErrUnsupported)
+
+// jumpMax is the engine's KSPLICE_JUMP_MAX: the longest direct jump.
+const jumpMax = 8
 
 // mergeSites sorts the sites of old code and merges those that overlap.
 // Several entries can describe one place: ALTERNATIVE_2 and
@@ -36,6 +40,22 @@ func mergeSites(sites []site) []site {
 	return out
 }
 
+// addJumpWindow adds the direct jump window elfdiff found to the sites of
+// a replaced function. elfdiff checked that no other site lies in it: one
+// that does is a bug, and merging would turn the window into an
+// alternative.
+func (r *replaced) addJumpWindow(w elfdiff.JumpWindow) error {
+	s := site{off: uint64(w.Offset), len: w.Len, kind: siteEntryJump, target: int64(w.Dest)}
+	for _, o := range r.sites {
+		if o.off < s.off+uint64(s.len) && s.off < o.off+uint64(o.len) {
+			return fmt.Errorf("%w: %s: the jump window at +%#x overlaps a site at +%#x", ErrMalformed, r.name, s.off, o.off)
+		}
+	}
+	r.sites = append(r.sites, s)
+	sort.SliceStable(r.sites, func(i, j int) bool { return r.sites[i].off < r.sites[j].off })
+	return r.validate()
+}
+
 // validate checks a replaced function's tables the way the engine will
 // (ksplice_check_func): relocations in increasing order inside the old
 // code, sites in order, disjoint, inside the old code.
@@ -50,7 +70,13 @@ func (r *replaced) validate() error {
 		}
 	}
 	var end uint64
+	windows := 0
 	for i, s := range r.sites {
+		if s.kind == siteEntryJump {
+			if windows++; windows > 1 || s.len <= 0 || s.len > jumpMax || s.target < 0 {
+				return fmt.Errorf("%w: %s: jump window %d at +%#x (%d bytes, landing at +%#x) is not the only one or out of bounds", ErrMalformed, r.name, i, s.off, s.len, s.target)
+			}
+		}
 		if s.off < end || s.off+uint64(s.len) > size {
 			return fmt.Errorf("%w: %s: site %d at +%#x (%d bytes) overlaps the previous or leaves the function", ErrMalformed, r.name, i, s.off, s.len)
 		}

@@ -114,9 +114,15 @@ type Target struct {
 
 // Function is a function an update replaces or adds.
 type Function struct {
-	Name    string `json:"name"`
-	Object  string `json:"object"` // "fs/proc/cmdline.o"
-	Status  string `json:"status"` // "changed" (replaced) or "new"
+	Name   string `json:"name"`
+	Object string `json:"object"` // "fs/proc/cmdline.o"
+	Status string `json:"status"` // "changed" (replaced) or "new"
+	// Method is how the engine sends the calls of a replaced function
+	// to its replacement: "ftrace" (its ftrace site) or "jump" (a direct
+	// jump over its entry, for a function without an ftrace site). Empty
+	// for a new function, and in updates made before it was recorded
+	// (all of which used ftrace).
+	Method  string `json:"method,omitempty"`
 	OldSize uint64 `json:"old_size,omitempty"`
 	NewSize uint64 `json:"new_size"`
 }

@@ -5,6 +5,7 @@
  * second one ("ksplice_scan") call ksplice_scan_func(), which calls
  * ksplice_scan_deep() "depth" levels deep, whose last level sleeps in
  * mutex_lock() until 1 is written to "release"; both threads then exit.
+ * With "hold_off" 1, ksplice_scan first sleeps outside it until it is 0.
  * While it sleeps, the return address into ksplice_scan_func() is on its
  * stack: below __sched and lock functions (which arm64's
  * stack_trace_save_tsk() leaves out) and, with a depth of 200, below more
@@ -43,6 +44,10 @@ static int release;
 module_param(release, int, 0644);
 MODULE_PARM_DESC(release, "1: the holder lets the mutex go");
 
+static int hold_off;
+module_param(hold_off, int, 0644);
+MODULE_PARM_DESC(hold_off, "1: ksplice_scan sleeps outside ksplice_scan_func() until it is 0");
+
 static int result;
 module_param(result, int, 0444);
 MODULE_PARM_DESC(result, "what ksplice_scan_func() returned last");
@@ -80,6 +85,9 @@ static int ksplice_hold_thread(void *data)
 
 static int ksplice_scan_thread(void *data)
 {
+	/* Asleep outside the function first: a prescan finds it clean. */
+	while (READ_ONCE(hold_off))
+		msleep(20);
 	WRITE_ONCE(result, ksplice_scan_func());
 	complete(&ksplice_scan_done);
 	return 0;

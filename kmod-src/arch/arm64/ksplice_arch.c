@@ -13,6 +13,7 @@
 
 #include <linux/elf.h>
 #include <linux/kernel.h>
+#include <linux/sizes.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -458,6 +459,11 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 		return -ENOEXEC;
 	case KSPLICE_SITE_ALTERNATIVE:
 		return 0;
+	case KSPLICE_SITE_ENTRY_JUMP:
+		if (s->len != 4 || s->offset % 4)
+			return -EINVAL;
+		return memcmp(old + s->offset, run + s->offset, 4) ?
+			-ENOEXEC : 0;
 	}
 	return -EINVAL;
 }
@@ -608,6 +614,48 @@ static void poke_words(void *addr, const void *bytes, size_t len)
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
 {
 	poke_words(addr, bytes, len);
+}
+
+/* Every CPU of stop_machine: the context synchronisation of a write. */
+void ksplice_arch_sync_core(void)
+{
+	isb();
+}
+
+/*
+ * "b dest" at @site: 4, or -ERANGE beyond +-128 MiB (a module placed in
+ * the 2 GiB region KASLR may choose). No longer sequence is written: only
+ * a single instruction changes atomically for every CPU that may fetch it.
+ */
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf)
+{
+	s64 rel = (s64)(dest - site);
+
+	if (site % 4 || dest % 4 || rel < -SZ_128M || rel >= SZ_128M)
+		return -ERANGE;
+	put_unaligned_le32(A64_B | ((rel >> 2) & A64_IMM26), buf);
+	return 4;
+}
+
+/*
+ * Write code inside stop_machine (ksplice_text.c), as
+ * aarch64_insn_patch_text_cb() does: one instruction at a time, each
+ * cleaned and invalidated to the point of unification for every CPU; the
+ * other CPUs isb in the callback after it.
+ */
+void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
+{
+	poke_words(addr, bytes, len);
+}
+
+/*
+ * Nothing arm64-specific is rewritten at run time beyond what the caller
+ * checks (jump labels, static calls, kprobes): alternatives are applied
+ * at boot and at module load only.
+ */
+const char *ksplice_arch_text_reserved(void *start, void *end)
+{
+	return NULL;
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <linux/string.h>
 #include <asm/alternative.h>
 #include <asm/cpufeature.h>
+#include <asm/sync_core.h>
 #include <asm/text-patching.h>
 #include "../../ksplice_internal.h"
 
@@ -37,7 +38,10 @@ static const u8 lfence[] = { 0x0f, 0xae, 0xe8 };
  */
 static typeof(&text_poke) text_poke_fn;
 static typeof(&text_poke_sync) text_poke_sync_fn;
+static typeof(&text_poke_kgdb) text_poke_kgdb_fn;
 static typeof(&text_mutex) text_mutex_p;
+/* Absent without CONFIG_SMP: then there are no SMP alternatives. */
+static typeof(&alternatives_text_reserved) alternatives_text_reserved_fn;
 
 /* Where apply_returns() may have left a "jmp" to instead of "ret; int3". */
 static const char * const return_thunks[] = {
@@ -67,6 +71,10 @@ int ksplice_arch_init(void)
 		return -ENOENT;
 	}
 	text_poke_sync_fn = (void *)ksplice_lookup_name("text_poke_sync");
+	/* Optional: text_poke() without its lockdep assertion (below). */
+	text_poke_kgdb_fn = (void *)ksplice_lookup_name("text_poke_kgdb");
+	alternatives_text_reserved_fn =
+		(void *)ksplice_lookup_name("alternatives_text_reserved");
 	for (i = 0; i < ARRAY_SIZE(return_thunks); i++)
 		return_thunk_addr[i] = ksplice_lookup_name(return_thunks[i]);
 	return 0;
@@ -338,6 +346,8 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 		return jump_to(p, s->offset, s->len, s->target) ? 0 : -ENOEXEC;
 	case KSPLICE_SITE_ALTERNATIVE:
 		return 0;
+	case KSPLICE_SITE_ENTRY_JUMP:
+		return memcmp(o, p, s->len) ? -ENOEXEC : 0;
 	}
 	return -EINVAL;
 }
@@ -409,6 +419,51 @@ void ksplice_arch_sync(void)
 {
 	if (text_poke_sync_fn)
 		text_poke_sync_fn();
+}
+
+/* Serialise this CPU's instruction stream (stop_machine's followers). */
+void ksplice_arch_sync_core(void)
+{
+	sync_core();
+}
+
+/* "jmp rel32" from @site to @dest: 5, or -ERANGE beyond +-2 GiB. */
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf)
+{
+	s64 rel = dest - (site + INSN_REL32_LEN);
+
+	if (rel != (s32)rel)
+		return -ERANGE;
+	buf[0] = OP_JMP32;
+	put_unaligned_le32(rel, buf + 1);
+	return INSN_REL32_LEN;
+}
+
+/*
+ * Write code inside stop_machine (ksplice_text.c), where the other CPUs
+ * wait in the callback: text_poke_bp() cannot be used there (it waits for
+ * IPIs), text_poke() can, through its own mapping, with interrupts off.
+ * text_poke_kgdb() is text_poke() without the assertion that the caller
+ * holds text_mutex: the task that called stop_machine holds it for us.
+ */
+void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
+{
+	if (text_poke_kgdb_fn)
+		text_poke_kgdb_fn(addr, bytes, len);
+	else
+		text_poke_fn(addr, bytes, len);
+}
+
+/*
+ * Lock prefixes that the SMP alternatives rewrite when CPUs come and go
+ * (alternatives_text_reserved() wants text_mutex, which the caller holds).
+ */
+const char *ksplice_arch_text_reserved(void *start, void *end)
+{
+	if (alternatives_text_reserved_fn &&
+	    alternatives_text_reserved_fn(start, end))
+		return "a lock prefix of the SMP alternatives";
+	return NULL;
 }
 
 /* The stack pointer a task that is not running left in its thread state. */
