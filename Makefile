@@ -102,6 +102,11 @@ flavours: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_APPLY_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -run '^TestApplyFlavours$$' -v -timeout 180m ./internal/apply
 
+# Includes create on a cold and a warm compile cache and without it
+# (BenchmarkCreateCCache), and part of the 6.1.187-1 -> 6.1.190-1 delta on a
+# warm cache next to the floor of compiling its objects twice, at -j 1 and 2
+# (BenchmarkUpgradeDelta; KSPLICE_BENCH_UPGRADE_FILES='block/*.c' by default,
+# 'all' for the whole delta's built-in C, which takes hours).
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
