@@ -6,6 +6,7 @@
 # make lint   gofmt, go vet
 # make corpus every change to built-in C of a Debian release delta, made into
 #             updates and applied and undone in one lab boot (hours; resumable)
+# make flavours an update on every flavour (TestApplyFlavours; long)
 # make deb    the Debian package (packaging/deb), in bin/
 
 GO       ?= go
@@ -35,7 +36,7 @@ export KSPLICE_KMOD_SRC := $(CURDIR)/kmod-src
 BIN       := bin/ksplice
 BIN_ARM64 := bin/ksplice-linux-arm64
 
-.PHONY: all build deps test unit fuzz testdata demo bench soak corpus install install-kmod-src deb lint clean
+.PHONY: all build deps test unit fuzz testdata demo bench soak flavours corpus install install-kmod-src deb lint clean
 
 all: build
 
@@ -93,6 +94,19 @@ soak: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(KERNEL) debian:6.1.0-55-arm64" KSPLICE_BIN=$(CURDIR)/$(BIN) KSPLICE_SOAK_CYCLES=1000 \
 		$(GO) test -count=1 -run '^(TestFtraceNMI|TestApplyARM64)$$' -v -timeout 90m ./internal/apply
 
+# An update created, applied, traced and undone on every flavour of
+# LAB_FLAVOURS (TestApplyFlavours): the portability matrix's create, apply
+# and tracer cells. Each flavour not prepared yet is fetched in full
+# (source, toolchain, prepare: 1-7 min); not part of make test.
+flavours: deps testdata build
+	KSPLICE_LAB=1 KSPLICE_LAB_APPLY_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -run '^TestApplyFlavours$$' -v -timeout 180m ./internal/apply
+
+# Includes create on a cold and a warm compile cache and without it
+# (BenchmarkCreateCCache), and part of the 6.1.187-1 -> 6.1.190-1 delta on a
+# warm cache next to the floor of compiling its objects twice, at -j 1 and 2
+# (BenchmarkUpgradeDelta; KSPLICE_BENCH_UPGRADE_FILES='block/*.c' by default,
+# 'all' for the whole delta's built-in C, which takes hours).
 bench: deps testdata build
 	KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...

@@ -4,6 +4,8 @@
 # Runs apt-get as root, through sudo when not root.
 # rustc (Debian's) builds the Rust test objects of testdata/rust.
 # chromium-headless-shell renders the upgrade report in its test.
+# ccache caches the kernel objects create compiles (internal/kbuild,
+# CCacheEnv): its /usr/lib/ccache links are named as the compilers.
 # minisign checks that ksplice's signatures and keys are minisign's own formats.
 # lintian and file check the Debian package make deb builds (packaging/deb);
 # jq runs the jq programs of the CI pipelines in docs/ci on ksplice's --json.
@@ -23,6 +25,7 @@ pkgs="
 	rustc
 	chromium-headless-shell
 	minisign
+	ccache
 "
 
 sudo=""

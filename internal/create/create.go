@@ -325,6 +325,20 @@ func (c *creation) diff(context.Context) error {
 		}
 		c.res.Diffs[p.Rel] = d
 		c.authored(p.Rel, d.Authored)
+		if len(d.Carry.Functions) > 0 || len(d.Refusals) > 0 {
+			// Code changed: it must not have been compiled
+			// against another layout of the running kernel's types.
+			lr, ok, err := layoutChanges(p.Pre, p.Post)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				c.warn(p.Rel + ": no debug information: the layouts of its types were not compared")
+			}
+			for _, r := range lr {
+				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"})
+			}
+		}
 		if len(d.RunningMissing) > 0 || len(d.RunningOnly()) > 0 {
 			// Inlining that differs between the two builds: only
 			// what the update replaces needs a counterpart (patchgen
@@ -433,6 +447,10 @@ func (c *creation) generate(context.Context) error {
 	if err != nil {
 		return err
 	}
+	namespaces, err := patchgen.ReadSymverNamespaces(filepath.Join(k.Headers, "Module.symvers"))
+	if err != nil {
+		return fmt.Errorf("kernel exports: %w", err)
+	}
 	machine, err := machineOf(k.Arch)
 	if err != nil {
 		return err
@@ -456,7 +474,8 @@ func (c *creation) generate(context.Context) error {
 	for _, t := range c.targets {
 		in := patchgen.Input{
 			ID: id, EngineID: update.EngineID(id, len(c.targets), t), Description: desc, Target: t, Objects: c.byTarget[t],
-			Exported: func(s string) bool { return exported[s] },
+			Exported:  func(s string) bool { return exported[s] },
+			Namespace: func(s string) string { return namespaces[s] },
 		}
 		if t == c.hookTarget {
 			in.Hooks = c.hooks

@@ -76,6 +76,8 @@ var refusedPatches = []struct {
 	{"doc-proc-version", []string{"changes no compiled code", "Documentation/filesystems/proc.rst"}, nil},
 	{"x86-memcpy-asm", []string{"arch/x86/lib/memcpy_64.S", "assembly"}, nil},
 	{"sys-line-shift", []string{"changes nothing in the object code", "kernel/sys.o"}, nil},
+	// The rule names the structure and the member that moved.
+	{"proc-fd-struct-layout", []string{"fs/proc/fd.o", "struct fd_data", "struct-layout", "mode@0 scalar(4) becomes mode@4"}, nil},
 	{"utsname-header-wide", []string{"include/linux/utsname.h", "objects this kernel builds", "the budget is 64", "--max-objects"}, nil},
 }
 
@@ -383,11 +385,12 @@ func decodeTables(ko []byte) (*tables, error) {
 	}
 	u32 := func(off uint64) uint32 { return binary.LittleEndian.Uint32(data[off:]) }
 	base := upd.Value
-	// struct ksplice_update of format version 4 (kmod-src/ksplice.h).
+	// struct ksplice_update of format versions 4 and 5 (kmod-src/ksplice.h:
+	// 5 added a site kind, the direct jump window, and kept the layout).
 	if base+128 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
 		return nil, errors.New("tables out of their section")
 	}
-	if v := u32(base); v != 4 {
+	if v := u32(base); v != 4 && v != 5 {
 		return nil, fmt.Errorf("format_version %d", v)
 	}
 	if tab.id, err = str(base + 8); err != nil {

@@ -1358,6 +1358,9 @@ func (d *differ) refuseChangedUnknownSections() {
 	exportRefused := false
 	for _, n := range names {
 		a, b := pa[n], pb[n]
+		if n == exportTableSection && d.refuseChangedExportTable(a, b) {
+			continue
+		}
 		why := ""
 		switch {
 		case len(a) != len(b):

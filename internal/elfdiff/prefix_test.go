@@ -18,7 +18,7 @@ var (
 	arches612 = []string{"x86_64-612", "arm64-612"}
 	pairs612  = []string{"body", "prefix", "jumpentry"}
 	// only612 are built with 6.12's flags only (the Makefile's ONLY_612).
-	only612 = []string{"prefix"}
+	only612 = []string{"prefix", "exports"}
 )
 
 // prefix612 is what 6.12's flags put before and at the entry of each

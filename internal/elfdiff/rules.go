@@ -34,6 +34,10 @@ const (
 	// RuleExportChanged: the patch adds or removes an EXPORT_SYMBOL: the
 	// running kernel's export table cannot change.
 	RuleExportChanged Rule = "export-changed"
+	// RuleStructLayout: the layout of a structure or union the object
+	// was compiled with changes (create compares the objects' DWARF):
+	// new code would misread the running kernel's objects of that type.
+	RuleStructLayout Rule = "struct-layout"
 )
 
 // The sentinels of the rules. Each wraps ErrRefused (and so
@@ -49,6 +53,7 @@ var (
 	ErrMiddleReference = RuleMiddleReference.newSentinel("reference into the middle of a carried function")
 	ErrUnknownSection  = RuleUnknownSection.newSentinel("changes a section ksplice cannot carry")
 	ErrExportChanged   = RuleExportChanged.newSentinel("adds or removes an exported symbol")
+	ErrStructLayout    = RuleStructLayout.newSentinel("changes the layout of a structure or union")
 )
 
 // ruleSentinels maps each rule to its sentinel; filled by newSentinel,

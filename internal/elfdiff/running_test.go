@@ -135,3 +135,45 @@ func (f *File) byName(t *testing.T, name string) *Function {
 	t.Fatalf("no function %s", name)
 	return nil
 }
+
+// TestRunningJump: the direct jump window of a function without an ftrace
+// site is decided on the kernel's own build of the object, whose bytes the
+// engine overwrites; a window that does not hold there is a refusal, not
+// the pre object's guess.
+func TestRunningJump(t *testing.T) {
+	for _, arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			res := diffPair(t, arch, "jumpentry")
+			if err := res.UseRunning(openRunning(t, arch, "jumpentry")); err != nil {
+				t.Fatal(err)
+			}
+			var fd *FuncDiff
+			for _, f := range res.Functions {
+				if f.Name == "plain" {
+					fd = f
+				}
+			}
+			if fd == nil || fd.Running == nil {
+				t.Fatalf("plain: no running counterpart")
+			}
+			if fd.Jump == nil {
+				t.Fatalf("plain: no jump window on the running object; refusals %v", res.Refusals)
+			}
+			// The same function as the kernel built it, cut short: a
+			// ret is all there is to overwrite.
+			short := *fd.Running
+			short.Code = short.Code[:1]
+			short.Size = 1
+			fd.Running = &short
+			before := len(res.Refusals)
+			res.runningJump(res.Running, fd)
+			if fd.Jump != nil {
+				t.Fatalf("a 1-byte running function kept its window %+v", *fd.Jump)
+			}
+			if len(res.Refusals) != before+1 || res.Refusals[before].Rule != RuleNoFtraceSite || res.Refusals[before].Symbol != "plain" {
+				t.Fatalf("refusals %+v, want one no-ftrace-site for plain", res.Refusals[before:])
+			}
+			t.Log(res.Refusals[before].Reason)
+		})
+	}
+}

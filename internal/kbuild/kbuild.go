@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/ksplice-go/ksplice/internal/run"
 )
 
 // SectionFlags are the compiler flags every object ksplice compares is
@@ -85,36 +83,40 @@ var ErrNotBuilt = errors.New("not built by this kernel's configuration")
 
 // BuildObjects builds the given objects (paths relative to the tree, such as
 // "fs/proc/cmdline.o") in one make invocation (each costs seconds of Kbuild
-// start-up) with SectionFlags (none with Native), and describes them. Objects that exist are
-// rebuilt only when Kbuild sees a reason to.
+// start-up; objects of arch/ subdirectories in a second, see below) with
+// SectionFlags (none with Native), and describes them. Objects that exist
+// are rebuilt only when Kbuild sees a reason to.
 func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([]Object, error) {
 	jobs := t.Jobs
 	if jobs <= 0 {
 		jobs = 2
 	}
-	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
-	var flags []string
-	if !t.Native {
-		flags = append(flags, SectionFlags)
-	}
-	if t.Include != "" {
-		flags = append(flags, "-I"+t.Include)
-	}
-	kcflags := strings.Join(flags, " ")
-	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+kcflags)
-	args = append(args, objs...)
-	// All of make's output, interleaved as printed, for compilerErrors.
-	var out bytes.Buffer
-	cmd := run.New("make", args...)
-	cmd.Log = &out
-	if log != nil {
-		cmd.Log = io.MultiWriter(&out, log)
-	}
-	if err := cmd.Run(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	// An object of a directory the architecture's Makefile adds to the
+	// top-level build (arch/x86/pci/, arch/x86/lib/) is a goal of two
+	// descents of Kbuild's single-target build: that directory's, and
+	// arch/x86/'s, whose pattern rule matches arch/x86/pci/fixup.o too.
+	// Run in parallel, both compile it at once, and one's fixdep finds
+	// the other's dependency file gone, or objtool runs twice on one
+	// object. Those objects are built one make job at a time.
+	var serial, parallel []string
+	for _, o := range objs {
+		if strings.HasPrefix(o, "arch/") && strings.Count(o, "/") >= 3 {
+			serial = append(serial, o)
+		} else {
+			parallel = append(parallel, o)
 		}
-		return nil, &BuildError{Targets: objs, Output: compilerErrors(out.String()), Err: err}
+	}
+	if len(serial) > 0 && len(parallel) > 0 {
+		if err := t.build(ctx, parallel, jobs, log); err != nil {
+			return nil, err
+		}
+		parallel = nil
+	}
+	if len(serial) > 0 {
+		jobs = 1
+	}
+	if err := t.build(ctx, append(parallel, serial...), jobs, log); err != nil {
+		return nil, err
 	}
 	var res []Object
 	for _, rel := range objs {
@@ -131,6 +133,36 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 		res = append(res, o)
 	}
 	return res, nil
+}
+
+// build builds objs in one make invocation with SectionFlags (none with
+// Native).
+func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer) error {
+	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
+	var flags []string
+	if !t.Native {
+		flags = append(flags, SectionFlags)
+	}
+	if t.Include != "" {
+		flags = append(flags, "-I"+t.Include)
+	}
+	kcflags := strings.Join(flags, " ")
+	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+kcflags)
+	args = append(args, objs...)
+	// All of make's output, interleaved as printed, for compilerErrors.
+	var out bytes.Buffer
+	cmd := t.Make(args...)
+	cmd.Log = &out
+	if log != nil {
+		cmd.Log = io.MultiWriter(&out, log)
+	}
+	if err := cmd.Run(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &BuildError{Targets: objs, Output: compilerErrors(out.String()), Err: err}
+	}
+	return nil
 }
 
 // Remove deletes built objects and Kbuild's records of them, so that the

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/arch"
-	"github.com/ksplice-go/ksplice/internal/run"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -125,7 +124,7 @@ func (t Tree) Prepare(ctx context.Context, cfg []byte) error {
 	}
 	mk := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
 	mk = append(mk, "-s", fmt.Sprintf("-j%d", jobs), "olddefconfig", "prepare")
-	if _, err := run.Command(ctx, "", "make", mk...); err != nil {
+	if _, err := t.Make(mk...).Output(ctx); err != nil {
 		return fmt.Errorf("prepare source tree: %w", err)
 	}
 	return nil

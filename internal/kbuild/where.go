@@ -43,6 +43,11 @@ $(foreach o,$(filter %.o,$(obj-y) $(obj-m)),$(info comp $(o) $($(o:.o=-y)) $($(o
 type dirLists struct {
 	y, m map[string]bool     // obj-y (and lib-y), obj-m entries: "x.o", "sub/"
 	comp map[string][]string // composite object -> its parts
+	// err is why the directory's Makefile does not read on its own: it
+	// is a fragment another directory's Makefile includes
+	// (drivers/gpu/drm/amd/display/Makefile, included by amdgpu's with
+	// its variables set), or broken; its lists are empty.
+	err error
 }
 
 // Resolver tells where the objects of a configured tree end up, by asking
@@ -87,8 +92,19 @@ func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
 		args = append(args, "BITS=64") // set by arch/x86/Makefile, used in Kbuild files
 	}
 	out, err := run.Command(ctx, r.Tree.Source, "make", args...)
+	if err != nil && ctx.Err() == nil {
+		// Once more: a make that fails for a reason of the moment
+		// (fork under load) must not make a directory's objects
+		// unbuilt for the rest of the run.
+		out, err = run.Command(ctx, r.Tree.Source, "make", args...)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
+		if ctx.Err() != nil {
+			delete(r.dirs, dir)
+			return nil, ctx.Err()
+		}
+		l.err = fmt.Errorf("read %s/Makefile with the kernel's configuration: %w", dir, err)
+		return l, nil
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
@@ -130,45 +146,195 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 	if rest, ok := strings.CutPrefix(rel, "arch/"); ok && !strings.HasPrefix(rest, r.SrcArc+"/") {
 		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
 	}
+	var unread error
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
 			return "", err
 		}
-		name := strings.TrimPrefix(rel, dir+"/")
-		found, builtin, mod := false, false, ""
-		switch {
-		case l.y[name]:
-			found, builtin = true, true
-		case l.m[name]:
-			found, mod = true, strings.TrimSuffix(path.Base(name), ".o")
-		default:
-			for c, parts := range l.comp {
-				for _, p := range parts {
-					if p == name {
-						found = true
-						if l.y[c] {
-							builtin = true
-						} else {
-							mod = strings.TrimSuffix(path.Base(c), ".o")
-						}
-					}
-				}
+		if l.err != nil {
+			unread = l.err
+			continue
+		}
+		found, builtin, mod := l.find(dir, rel)
+		if !found {
+			continue
+		}
+		return r.placed(ctx, rel, dir, builtin, mod)
+	}
+	if unread == nil {
+		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	}
+	// A directory on the way has a Makefile that only another
+	// directory's includes, with its own variables set: the objects are
+	// listed there, relative to the including directory
+	// ("../display/dc/core/dc.o" in amdgpu's amdgpu-y). Look for them in
+	// the Makefiles of the directories beside each one on the way up.
+	includer := ""
+	for up := path.Dir(rel); up != "." && includer == ""; up = path.Dir(up) {
+		parent := path.Dir(up)
+		if parent == "." {
+			break
+		}
+		ents, err := os.ReadDir(filepath.Join(r.Tree.Source, parent))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range ents {
+			sib := parent + "/" + e.Name()
+			if !e.IsDir() || sib == up {
+				continue
+			}
+			l, err := r.lists(ctx, sib)
+			if err != nil {
+				return "", err
+			}
+			if l.err != nil {
+				continue
+			}
+			if found, builtin, mod := l.find(sib, rel); found {
+				return r.placed(ctx, rel, sib, builtin, mod)
+			}
+			if l.lists(sib, path.Dir(rel)) {
+				includer = sib
 			}
 		}
-		if !found {
+	}
+	if includer != "" {
+		// The Makefile that includes the directory's lists other
+		// objects of it, not this one: a file no Makefile builds
+		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree).
+		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, path.Dir(rel), ErrNotConfigured)
+	}
+	// The nearest directory above with a Makefile that reads: if Kbuild
+	// never descends into it, it never reads the fragments below it
+	// either (drivers/misc/habanalabs/common/, included by
+	// habanalabs/'s Makefile, which this configuration does not reach),
+	// and no Makefile beside them lists their objects.
+	for dir := path.Dir(path.Dir(rel)); dir != "."; dir = path.Dir(dir) {
+		l, err := r.lists(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		if l.err != nil || !hasKbuildFile(filepath.Join(r.Tree.Source, dir)) {
 			continue
 		}
 		reach, err := r.reachable(ctx, dir)
 		if err != nil {
 			return "", err
 		}
-		if !reach || !builtin && mod == "" {
-			break
+		if !reach {
+			return "", fmt.Errorf("%s: Kbuild does not descend into %s, whose Makefile includes it: %w", rel, dir, ErrNotConfigured)
 		}
-		return strings.ReplaceAll(mod, "-", "_"), nil
+		// Kbuild reads this Makefile: if it names nothing in the
+		// directory below it on the way (neither as a subdirectory
+		// nor an object of an included fragment), Kbuild never goes
+		// there (lib/raid6/test/, a user-space test's Makefile).
+		child := dir + "/" + strings.Split(strings.TrimPrefix(rel, dir+"/"), "/")[0]
+		if !l.mentions(dir, child) {
+			return "", fmt.Errorf("%s: %s/Makefile, which Kbuild reads, names nothing in %s: %w", rel, dir, child, ErrNotConfigured)
+		}
+		break
 	}
-	return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	// Not a wrong "not configured": the Makefile that would say was not
+	// found.
+	return "", fmt.Errorf("%s: no Makefile lists it, and %w", rel, unread)
+}
+
+func hasKbuildFile(dir string) bool {
+	for _, n := range []string{"Kbuild", "Makefile"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// find looks for the object rel among the lists of dir's Makefile, whose
+// entries are relative to dir (and may climb out of it with ../), and
+// says whether it is built in, or the module it is part of.
+func (l *dirLists) find(dir, rel string) (found, builtin bool, mod string) {
+	is := func(entry string) bool { return path.Join(dir, entry) == rel }
+	for e := range l.y {
+		if is(e) {
+			return true, true, ""
+		}
+	}
+	for e := range l.m {
+		if is(e) {
+			return true, false, strings.TrimSuffix(path.Base(e), ".o")
+		}
+	}
+	for c, parts := range l.comp {
+		for _, p := range parts {
+			if !is(p) {
+				continue
+			}
+			if l.y[c] {
+				return true, true, ""
+			}
+			return true, false, strings.TrimSuffix(path.Base(c), ".o")
+		}
+	}
+	return false, false, ""
+}
+
+// mentions reports whether dir's Makefile lists the directory sub or
+// anything below it.
+func (l *dirLists) mentions(dir, sub string) bool {
+	in := func(entry string) bool {
+		p := path.Join(dir, entry)
+		return p == sub || strings.HasPrefix(p, sub+"/")
+	}
+	for _, set := range []map[string]bool{l.y, l.m} {
+		for e := range set {
+			if in(e) {
+				return true
+			}
+		}
+	}
+	for _, parts := range l.comp {
+		for _, p := range parts {
+			if in(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lists reports whether dir's Makefile lists an object of the directory
+// other.
+func (l *dirLists) lists(dir, other string) bool {
+	in := func(entry string) bool { return path.Dir(path.Join(dir, entry)) == other }
+	for _, set := range []map[string]bool{l.y, l.m} {
+		for e := range set {
+			if in(e) {
+				return true
+			}
+		}
+	}
+	for _, parts := range l.comp {
+		for _, p := range parts {
+			if in(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// placed answers Where for an object found in dir's lists: configured if
+// Kbuild descends into dir and puts the object into vmlinux or a module.
+func (r *Resolver) placed(ctx context.Context, rel, dir string, builtin bool, mod string) (string, error) {
+	reach, err := r.reachable(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	if !reach || !builtin && mod == "" {
+		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+	}
+	return strings.ReplaceAll(mod, "-", "_"), nil
 }
 
 // topDirs are the directories the top-level Makefile descends into.
@@ -191,10 +357,13 @@ func (r *Resolver) archTopDirs(ctx context.Context) (map[string]bool, error) {
 	if r.archDirs != nil {
 		return r.archDirs, nil
 	}
-	r.archDirs = map[string]bool{}
+	// Kept only once read: a failure is returned, never remembered as
+	// "no directories".
+	dirs := map[string]bool{}
 	src, err := os.ReadFile(filepath.Join(r.Tree.Source, "arch", r.SrcArc, "Makefile"))
 	if errors.Is(err, os.ErrNotExist) {
-		return r.archDirs, nil
+		r.archDirs = dirs
+		return dirs, nil
 	} else if err != nil {
 		return nil, err
 	}
@@ -221,12 +390,13 @@ func (r *Resolver) archTopDirs(ctx context.Context) (map[string]bool, error) {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "dirs" {
 			for _, d := range f[1:] {
 				if strings.HasSuffix(d, "/") {
-					r.archDirs[strings.TrimSuffix(d, "/")] = true
+					dirs[strings.TrimSuffix(d, "/")] = true
 				}
 			}
 		}
 	}
-	return r.archDirs, nil
+	r.archDirs = dirs
+	return dirs, nil
 }
 
 // reachable reports whether Kbuild descends into dir.

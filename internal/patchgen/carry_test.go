@@ -3,6 +3,7 @@ package patchgen
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"strings"
 	"testing"
 
@@ -385,5 +386,32 @@ func TestDyndbgFuncCopied(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportNamespaces: the module imports the namespace of every export
+// it uses (modpost refuses to link it otherwise: fw_fallback_config of
+// FIRMWARE_LOADER_PRIVATE in the 6.1.190 corpus), and no other; a
+// namespace that is not an identifier is refused.
+func TestImportNamespaces(t *testing.T) {
+	res := diffPairArch(t, "x86_64", "dyndbg")
+	ns := map[string]string{"__dynamic_pr_debug": "DYNDBG_TEST", "unused_export": "UNUSED_TEST"}
+	in := Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "dyndbg.o", Result: res}},
+		Exported:  func(s string) bool { return s == "__dynamic_pr_debug" || s == "unused_export" },
+		Namespace: func(s string) string { return ns[s] }}
+	m, err := Generate(in)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	tables := string(m.Files["tables.c"])
+	if n := strings.Count(tables, "MODULE_IMPORT_NS(DYNDBG_TEST);\n"); n != 1 {
+		t.Errorf("tables.c imports DYNDBG_TEST %d times, want 1:\n%s", n, tables)
+	}
+	if strings.Contains(tables, "UNUSED_TEST") {
+		t.Errorf("tables.c imports the namespace of an export it does not use")
+	}
+	ns["__dynamic_pr_debug"] = "NOT-AN-IDENTIFIER"
+	if _, err := Generate(in); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Generate with namespace %q: %v, want ErrUnsupported", ns["__dynamic_pr_debug"], err)
 	}
 }

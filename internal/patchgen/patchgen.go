@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -44,6 +45,12 @@ type Input struct {
 	// the update module: exported by vmlinux or a module
 	// (Module.symvers).
 	Exported func(name string) bool
+	// Namespace is the symbol namespace of an exported symbol
+	// (EXPORT_SYMBOL_NS: the fifth field of Module.symvers), or "";
+	// nil for none. The module imports the namespaces of the exports it
+	// uses: modpost refuses to link it otherwise, and the module loader
+	// to load it.
+	Namespace func(name string) string
 	// Hooks is the author's hook file (kernel C), compiled into the
 	// module as hooks.c; nil for none. See HookNames.
 	Hooks []byte
@@ -109,7 +116,18 @@ func Generate(in Input) (*Module, error) {
 	if in.Exported == nil {
 		return nil, errors.New("patchgen: no export table")
 	}
-	g := &gen{in: in, labels: map[*elfdiff.Section]string{}, entryLabels: map[*elfdiff.Entry]string{}}
+	g := &gen{in: in, labels: map[*elfdiff.Section]string{}, entryLabels: map[*elfdiff.Entry]string{}, imports: map[string]bool{}}
+	// Every export the loader is asked to resolve is one the module
+	// uses: its namespace is imported.
+	g.in.Exported = func(name string) bool {
+		ok := in.Exported(name)
+		if ok && in.Namespace != nil {
+			if ns := in.Namespace(name); ns != "" {
+				g.imports[ns] = true
+			}
+		}
+		return ok
+	}
 	for _, o := range in.Objects {
 		if err := g.object(o); err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Rel, err)
@@ -123,6 +141,11 @@ func Generate(in Input) (*Module, error) {
 		// them, and the engine has nothing to switch (it rejects such
 		// an update as malformed).
 		return nil, fmt.Errorf("%w: %s", ErrNothingReplaced, unreachable(in))
+	}
+	for ns := range g.imports {
+		if !cIdentifier.MatchString(ns) {
+			return nil, fmt.Errorf("%w: the export namespace %q is not a C identifier (MODULE_IMPORT_NS takes one on 6.1 and 6.12)", ErrUnsupported, ns)
+		}
 	}
 	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}, Keep: g.keep}
 	if g.placeholder {
@@ -142,12 +165,16 @@ func Generate(in Input) (*Module, error) {
 }
 
 // gen accumulates the generated sources.
+var cIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 type gen struct {
-	in     Input
-	asm    strings.Builder
-	funcs  []Func
-	labels map[*elfdiff.Section]string // carried section -> its label
-	nlabel int
+	in Input
+	// imports are the symbol namespaces of the exports the module uses.
+	imports map[string]bool
+	asm     strings.Builder
+	funcs   []Func
+	labels  map[*elfdiff.Section]string // carried section -> its label
+	nlabel  int
 	// placeholder is set when new.S needs ksplice_placeholder.
 	placeholder bool
 	trap        string // the architecture's trap instruction
@@ -863,11 +890,17 @@ func (g *gen) bindOld(o Object, r elfdiff.Reloc, sym string) (binding, error) {
 		}
 	}
 	local := localTarget(r)
-	if i := g.oldUser(sym, o.Rel, local); i >= 0 || !local {
+	if i := g.oldUser(sym, o.Rel, local); i >= 0 {
 		return binding{old: i, symbol: sym}, nil
 	}
+	// A global the object defines binds like its statics when it can:
+	// arm64's kallsyms has no data symbols (Debian builds without
+	// KALLSYMS_ALL).
 	if b, ok := g.sectionRelative(o, sym); ok {
 		return b, nil
+	}
+	if !local {
+		return binding{old: -1, symbol: sym}, nil
 	}
 	i, err := g.helperFor(o, r, sym)
 	return binding{old: i, symbol: sym}, err
@@ -1135,6 +1168,25 @@ func runningTarget(r elfdiff.Reloc, preNames map[*elfdiff.Symbol]string) (string
 		return pre, addend
 	}
 	return t.Name, addend
+}
+
+// ReadSymverNamespaces reads the namespaces of a Module.symvers file's
+// exports: symbol -> namespace, for the symbols that have one.
+func ReadSymverNamespaces(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ns := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) >= 5 && fields[4] != "" {
+			ns[fields[1]] = fields[4]
+		}
+	}
+	return ns, sc.Err()
 }
 
 // ReadSymvers reads a Module.symvers file into a set of exported symbols.

@@ -2,6 +2,7 @@ package patchgen
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -185,6 +186,16 @@ func (g *gen) tables(module string) string {
 	w("static void __exit ksplice_update_exit(void)\n{\n\tksplice_unregister_update(&ksplice_update);\n}\n\n")
 	w("module_init(ksplice_update_init);\nmodule_exit(ksplice_update_exit);\n")
 	w("MODULE_DESCRIPTION(%s);\nMODULE_LICENSE(\"GPL\");\n", cString("ksplice update "+g.in.ID+": "+g.in.Description))
+	var nss []string
+	for ns := range g.imports {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		// 6.1 and 6.12 take the namespace as an identifier (a
+		// string literal from 6.13 on); Generate checked it is one.
+		w("MODULE_IMPORT_NS(%s);\n", ns)
+	}
 	return b.String()
 }
 

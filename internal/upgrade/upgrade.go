@@ -86,6 +86,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	// The report names the tarballs by these paths: readers (the lab
+	// test, make corpus) run elsewhere.
+	out, err := filepath.Abs(o.Output)
+	if err != nil {
+		return nil, err
+	}
+	o.Output = out
 	if o.Jobs <= 0 {
 		o.Jobs = 1
 	}
@@ -317,8 +324,10 @@ type Outcome struct {
 	// build-only (no object code changed), not-built.
 	Category Category `json:"category"`
 	// WithHeaders says the update includes the group's headers, because
-	// its .c file does not build without them.
+	// its .c file does not build without them: Headers, those of them
+	// that the compiler's errors named (neededHeaders), or else all.
 	WithHeaders bool     `json:"with_headers,omitempty"`
+	Headers     []string `json:"headers,omitempty"`
 	Output      string   `json:"output,omitempty"` // the tarball, in the output directory
 	Targets     []string `json:"targets,omitempty"`
 	Functions   []string `json:"functions,omitempty"` // "name (object)" of what it replaces or adds
@@ -422,12 +431,74 @@ func targetsOf(files []delta.File) map[string]string {
 // its .c file does not build so, with them.
 func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
 	start := time.Now()
-	oc := u.tryCreate(ctx, g, g.Files, false)
+	oc := u.tryCreate(ctx, g, g.Files, nil)
 	if oc.Rule == RuleBuildError && len(g.Headers) > 0 {
-		oc = u.tryCreate(ctx, g, append(append([]string{}, g.Files...), g.Headers...), true)
+		// First only the headers that declare what the compiler
+		// missed: a header change reaches every object that includes
+		// it, and the one a fix needs (a new helper) is often small
+		// while another it includes (include/net/tcp.h) is everywhere.
+		// The changes of the headers left out are not in the update,
+		// as none are when the file builds without them: each
+		// header's own update carries them.
+		if sub := u.neededHeaders(ctx, g.Headers, oc.Reason); len(sub) > 0 && len(sub) < len(g.Headers) {
+			if o := u.tryCreate(ctx, g, append(append([]string{}, g.Files...), sub...), sub); o.Rule != RuleBuildError {
+				o.Seconds = time.Since(start).Seconds()
+				return o
+			}
+		}
+		oc = u.tryCreate(ctx, g, append(append([]string{}, g.Files...), g.Headers...), g.Headers)
 	}
 	oc.Seconds = time.Since(start).Seconds()
 	return oc
+}
+
+// quoted matches an identifier gcc quotes in a diagnostic (‘name’ in a
+// UTF-8 locale, 'name' in C), also "struct name".
+var quoted = regexp.MustCompile("[‘']((?:struct |union |enum )?[A-Za-z_][A-Za-z0-9_]*)[’']")
+
+// neededHeaders picks, of a group's changed headers, those whose change
+// adds or removes a line naming an identifier the failed build's errors
+// quote (an undeclared function or constant, an unknown type, a missing
+// member, a call with other arguments); nil if the errors name none.
+func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr string) []string {
+	names := map[string]bool{}
+	for _, line := range strings.Split(buildErr, "\n") {
+		if !strings.Contains(line, "error:") {
+			continue
+		}
+		for _, m := range quoted.FindAllStringSubmatch(line, -1) {
+			f := strings.Fields(m[1])
+			names[f[len(f)-1]] = true
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	var out []string
+	for _, h := range headers {
+		if changedLinesName(u.diffOf(ctx, h), names) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+var word = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// changedLinesName reports whether a unified diff adds or removes a line
+// with one of names as a word.
+func changedLinesName(diff []byte, names map[string]bool) bool {
+	for _, line := range strings.Split(string(diff), "\n") {
+		if !strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "-") || strings.HasPrefix(line, "+++") || strings.HasPrefix(line, "---") {
+			continue
+		}
+		for _, w := range word.FindAllString(line[1:], -1) {
+			if names[w] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Rules of outcomes that are not elfdiff's.
@@ -441,8 +512,8 @@ const (
 	RuleError       = "error"       // create failed for another reason
 )
 
-func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, withHeaders bool) Outcome {
-	oc := Outcome{Group: g, WithHeaders: withHeaders}
+func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, headers []string) Outcome {
+	oc := Outcome{Group: g, WithHeaders: len(headers) > 0, Headers: headers}
 	raw, err := u.patchOf(ctx, files)
 	if err != nil {
 		return refused(oc, RuleError, err.Error(), "")
@@ -592,7 +663,11 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 			}
 		}
 		if oc.WithHeaders {
-			for _, h := range oc.Group.Headers {
+			hs := oc.Headers
+			if hs == nil {
+				hs = oc.Group.Headers // made before Headers was recorded
+			}
+			for _, h := range hs {
 				if !contains(files, h) {
 					files = append(files, h)
 				}

@@ -296,3 +296,31 @@ func TestRunWrongBase(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// TestRunRelativeOutput: a relative -o still gives the report absolute
+// paths of the tarballs, which its readers open from elsewhere (the lab
+// test runs in internal/upgrade, make corpus writes corpus/ARCH).
+func TestRunRelativeOutput(t *testing.T) {
+	opts, _ := synthetic(t)
+	t.Chdir(t.TempDir())
+	opts.Output = "out"
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, u := range append(r.Updates, *r.Cumulative) {
+		if u.Output == "" {
+			continue
+		}
+		n++
+		if !filepath.IsAbs(u.Output) {
+			t.Errorf("%s: output %s is relative", u.Group.ID, u.Output)
+		} else if _, err := os.Stat(u.Output); err != nil {
+			t.Error(err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no update written")
+	}
+}

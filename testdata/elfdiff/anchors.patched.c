@@ -6,14 +6,16 @@
  * offset), so the old code names whichever object lies at the anchor, not
  * the static the new code uses; calls to a static function of the same
  * .text are resolved by the assembler, with no relocation. Built as
- * anchors.running.o with the kernel's own flags (see Makefile).
+ * anchors.running.o with the kernel's own flags (see Makefile). misses is a
+ * global the object defines: it binds the same way (arm64's kallsyms has
+ * no data symbols).
  */
 #include "kernel.h"
 
 static int hits;
 static long hashbits = 4;
 static void *table[16];
-static int misses;
+int misses;
 static const int weights[8] = { 1, 2, 3, 5, 8, 13, 21, 34 };
 
 static noinline int bucket(int key)

@@ -1,0 +1,242 @@
+package create
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+// layoutChanges compares the layouts of the structures and unions the
+// object pre and post were compiled with (their DWARF), and returns a
+// refusal for each one whose size or members (offsets, sizes, the
+// structures they are or point to, and where each name is) differ. A patch that changes a structure's layout, typically in a
+// header, makes new code that reads and writes the running kernel's
+// objects, laid out the old way, with the new offsets: no diff of code can
+// tell that apart from a fix, so the type information must.
+//
+// Types that only one side has (new or no longer used ones) are not
+// compared: no running object has the new layout. An object without
+// debug information has nothing to compare: ok is false.
+func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
+	a, ok, err := layouts(pre)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	b, ok, err := layouts(post)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	var names []string
+	for n := range a {
+		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		refusals = append(refusals, elfdiff.Refusal{
+			Symbol: n, Rule: elfdiff.RuleStructLayout,
+			Reason: fmt.Sprintf("the layout of %s changes (%s): the running kernel's objects of that type keep the old one, which new code would misread", n, layoutDelta(a[n], b[n])),
+		})
+	}
+	return refusals, true, nil
+}
+
+// layouts maps "struct NAME" and "union NAME" to the layouts the
+// object's DWARF gives them (a set: a name may be defined more than once),
+// each with its description naming the members, for messages.
+func layouts(obj string) (map[string]map[string]string, bool, error) {
+	f, err := elf.Open(obj)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", obj, err)
+	}
+	defer f.Close()
+	if f.Section(".debug_info") == nil {
+		return nil, false, nil
+	}
+	d, err := f.DWARF()
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+	}
+	out := map[string]map[string]string{}
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType {
+			continue
+		}
+		if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); decl {
+			continue
+		}
+		if name, _ := e.Val(dwarf.AttrName).(string); name == "" {
+			continue // anonymous: part of the layout of the type that holds it
+		}
+		t, err := d.Type(e.Offset)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+		}
+		st, ok := t.(*dwarf.StructType)
+		if !ok || st.Incomplete {
+			continue
+		}
+		key := st.Kind + " " + st.StructName
+		if out[key] == nil {
+			out[key] = map[string]string{}
+		}
+		out[key][describeLayout(st, false)] = describeLayout(st, true)
+	}
+	return out, true, nil
+}
+
+// describeLayout is a structure's layout: its size and its members'
+// offsets and sizes (bit fields' bits), with anonymous members' layouts
+// spelled out, and pointers' and arrays' element types named (a pointer
+// to another structure reads another layout). Member names are not part
+// of it: a member renamed is the same bytes.
+func describeLayout(st *dwarf.StructType, names bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "size %d", st.ByteSize)
+	for i, f := range st.Field {
+		name := fmt.Sprintf("#%d", i)
+		if names && f.Name != "" {
+			name = f.Name
+		}
+		fmt.Fprintf(&b, "; %s@%d", name, f.ByteOffset)
+		if f.BitSize != 0 {
+			fmt.Fprintf(&b, ":%d+%d", f.DataBitOffset, f.BitSize)
+		}
+		fmt.Fprintf(&b, " %s(%d)", layoutType(f.Type), f.Type.Size())
+		if s, ok := f.Type.(*dwarf.StructType); ok && s.StructName == "" {
+			fmt.Fprintf(&b, " {%s}", describeLayout(s, names))
+		}
+	}
+	return b.String()
+}
+
+// layoutType names what matters of a member's type to its layout: the
+// structure it is or points to, else only its kind (int and unsigned int,
+// or a typedef renamed, read the same bytes).
+func layoutType(t dwarf.Type) string {
+	for {
+		td, ok := t.(*dwarf.TypedefType)
+		if !ok {
+			break
+		}
+		t = td.Type
+	}
+	switch t := t.(type) {
+	case *dwarf.StructType:
+		return t.Kind + " " + t.StructName
+	case *dwarf.PtrType:
+		return "*" + layoutType(t.Type)
+	case *dwarf.ArrayType:
+		return fmt.Sprintf("[%d]%s", t.Count, layoutType(t.Type))
+	case *dwarf.FuncType:
+		return "func"
+	case *dwarf.QualType:
+		return layoutType(t.Type)
+	}
+	return "scalar"
+}
+
+// sameLayouts compares two sets of a type's layouts (shape -> the
+// description with member names): the same shapes, and, for a type
+// defined once, no member of the same name at another place (two
+// members of one size swapped keep the shape, not the meaning). A member
+// renamed in place is the same layout.
+func sameLayouts(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	if len(a) > 1 {
+		for k, v := range a {
+			if b[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	var x, y string
+	for k := range a {
+		x, y = a[k], b[k]
+	}
+	mx, my := memberPlaces(x), memberPlaces(y)
+	for name, place := range mx {
+		if p, ok := my[name]; ok && p != place {
+			return false
+		}
+	}
+	return true
+}
+
+// memberPlaces maps the members' names of a layout's description to
+// where they are ("@4 scalar(4)").
+func memberPlaces(desc string) map[string]string {
+	m := map[string]string{}
+	for _, part := range strings.Split(desc, "; ") {
+		if name, place, ok := strings.Cut(strings.TrimPrefix(part, "{"), "@"); ok && !strings.HasPrefix(name, "#") {
+			m[name] = place
+		}
+	}
+	return m
+}
+
+// layoutDelta says briefly how two layouts of a type differ: the size,
+// and the first member that does.
+func layoutDelta(a, b map[string]string) string {
+	if len(a) != 1 || len(b) != 1 {
+		return fmt.Sprintf("%d definitions before, %d after", len(a), len(b))
+	}
+	var x, y string
+	for _, v := range a {
+		x = v
+	}
+	for _, v := range b {
+		y = v
+	}
+	xs, ys := strings.Split(x, "; "), strings.Split(y, "; ")
+	var what []string
+	if xs[0] != ys[0] {
+		what = append(what, xs[0]+" becomes "+ys[0])
+	}
+	// The first member that moves, by name, says most.
+	my := memberPlaces(y)
+	for _, part := range xs[1:] {
+		name, place, _ := strings.Cut(strings.TrimPrefix(part, "{"), "@")
+		if p, ok := my[name]; ok && p != place && !strings.HasPrefix(name, "#") {
+			return strings.Join(append(what, name+"@"+place+" becomes "+name+"@"+p), ", ")
+		}
+	}
+	for i := 1; i < len(xs) || i < len(ys); i++ {
+		switch {
+		case i >= len(xs):
+			what = append(what, "adds "+ys[i])
+		case i >= len(ys):
+			what = append(what, "removes "+xs[i])
+		case xs[i] != ys[i]:
+			what = append(what, xs[i]+" becomes "+ys[i])
+		default:
+			continue
+		}
+		break
+	}
+	if len(what) == 0 {
+		return "differs"
+	}
+	return strings.Join(what, ", ")
+}

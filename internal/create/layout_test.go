@@ -1,0 +1,68 @@
+package create
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+)
+
+// TestLayoutChanges compiles a pre and post object with gcc -g (the
+// kernel's objects have DWARF) and compares the layouts of their types.
+func TestLayoutChanges(t *testing.T) {
+	compile := func(t *testing.T, src string) string {
+		t.Helper()
+		dir := t.TempDir()
+		c := filepath.Join(dir, "x.c")
+		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := filepath.Join(dir, "x.o")
+		if out, err := exec.Command("gcc", "-g", "-O2", "-c", "-o", o, c).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		return o
+	}
+	const fn = "\nint get(struct s *p) { return p->b; }\n"
+	pre := compile(t, "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }"+fn)
+	for _, c := range []struct {
+		name, post string
+		want       string // the refused type and what moved; "" for none
+	}{
+		{"same", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, ""},
+		// Renamed members, another typedef and signedness read the
+		// same bytes.
+		{"renamed", "struct s { int first; unsigned int b; struct { short c2; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, ""},
+		// Two members of one size swapped: the same shape, a moves.
+		{"swapped", "typedef int my_int;\nstruct s { my_int b; int a; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: a@0 scalar(4) becomes a@4"},
+		{"member added", "typedef int my_int;\nstruct s { int a; int added; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: b@4"},
+		{"anonymous member", "typedef int my_int;\nstruct s { int a; my_int b; struct { int c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: size 12"},
+		{"union grows", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; char z[16]; };\nint f(union u *p) { return p->x; }" + fn, "union u: size 8"},
+		// A type only the new object has: nothing running has it.
+		{"new type", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nstruct n { long q; };\nint f(union u *p) { return p->x; }\nlong g(struct n *p) { return p->q; }" + fn, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refs, ok, err := layoutChanges(pre, compile(t, c.post))
+			if err != nil || !ok {
+				t.Fatalf("layoutChanges: %v, %v", ok, err)
+			}
+			if c.want == "" {
+				if len(refs) > 0 {
+					t.Fatalf("refused %v, want no refusal", refs)
+				}
+				return
+			}
+			typ, moved, _ := strings.Cut(c.want, ": ")
+			if len(refs) != 1 || refs[0].Symbol != typ || !strings.Contains(refs[0].Reason, moved) {
+				t.Fatalf("refusals %v, want one of %s naming %q", refs, typ, moved)
+			}
+			if !errors.Is(refs[0], elfdiff.ErrStructLayout) {
+				t.Errorf("refusal %v does not unwrap to ErrStructLayout", refs[0])
+			}
+		})
+	}
+}
