@@ -195,31 +195,45 @@ static bool ksplice_near(struct ksplice_state *st, unsigned long a,
 static struct {
 	const char *name;
 	bool built;		/* the kernel has it */
+	const char *why;	/* what holds the return address aside */
 	unsigned long addr, size;
 } ksplice_ret_tramps[] = {
-	{ "return_to_handler", IS_ENABLED(CONFIG_FUNCTION_GRAPH_TRACER) },
-	{ "arch_rethook_trampoline", IS_ENABLED(CONFIG_RETHOOK) },
+	{ "return_to_handler", IS_ENABLED(CONFIG_FUNCTION_GRAPH_TRACER),
+	  "the function graph tracer holds a return address aside (return_to_handler)" },
+	{ "arch_rethook_trampoline", IS_ENABLED(CONFIG_RETHOOK),
+	  "a kretprobe or fprobe holds a return address aside (arch_rethook_trampoline)" },
+	/* kretprobes of their own where they are not on rethook (arm64) */
+	{ "__kretprobe_trampoline", IS_ENABLED(CONFIG_KRETPROBES) &&
+	  !IS_ENABLED(CONFIG_KRETPROBE_ON_RETHOOK),
+	  "a kretprobe holds a return address aside (__kretprobe_trampoline)" },
 };
 
 /* Whether the word scan may clear a task before the unwinder walks it. */
 static bool ksplice_prescreen = true;
 
-static bool ksplice_ret_tramp(unsigned long a)
+/* What holds a return address aside if @a is its trampoline, or NULL. */
+static const char *ksplice_ret_tramp(unsigned long a)
 {
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(ksplice_ret_tramps); i++)
-		if (ksplice_in(a, ksplice_ret_tramps[i].addr,
+		if (ksplice_ret_tramps[i].size &&
+		    ksplice_in(a, ksplice_ret_tramps[i].addr,
 			       ksplice_ret_tramps[i].size))
-			return true;
-	return false;
+			return ksplice_ret_tramps[i].why;
+	return NULL;
 }
 
 /*
  * Whether a word of @t's stack, from its saved stack pointer to the top,
- * is in the code ksplice_hit() looks for; with @record, the first such
- * word is recorded as @t's conflict. Without @record, a return
- * trampoline's address counts too: the caller then walks the stack.
+ * is in the code ksplice_hit() looks for, or is a return trampoline's
+ * address; with @record, the first such word is recorded as @t's
+ * conflict. Without @record (x86's screen before the unwinder), the caller
+ * then walks the stack, which finds the return address the trampoline
+ * holds aside. With it (the check where there is no reliable unwinder,
+ * arm64), that address is out of the scan's sight, so the task may be in
+ * the code: busy, retried, and refused with the trampoline named if the
+ * graph tracer or the kretprobe stays in the way.
  */
 static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
 			     bool reverse, bool record)
@@ -242,8 +256,13 @@ static int ksplice_scan_task(struct ksplice_state *st, struct task_struct *t,
 		p = base;
 	for (; p < top; p++) {
 		w = ksplice_arch_code_addr(READ_ONCE_NOCHECK(*p));
-		if (!record && ksplice_ret_tramp(w))
+		part = ksplice_ret_tramp(w);
+		if (part) {
+			if (record)
+				ksplice_add_conflict(st, t, "(return trampoline)",
+						     part, 0, true);
 			return -EBUSY;
+		}
 		if (!ksplice_near(st, w, reverse))
 			continue;
 		func = ksplice_hit(st, w, reverse, &part, &offset);
@@ -281,7 +300,9 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
 						KSPLICE_STACK_ENTRIES);
 	if (nr < 0) {
-		ksplice_add_conflict(st, t, "(unreliable stack)", "", 0, true);
+		ksplice_add_conflict(st, t, "(unreliable stack)",
+				     "the unwinder cannot walk it reliably", 0,
+				     true);
 		return -EBUSY;
 	}
 	for (i = 0; i < nr; i++) {
@@ -590,8 +611,14 @@ static void ksplice_note_inside(struct ksplice_state *st)
 	for (i = 0; i < st->nr_conflicts && len < size; i++) {
 		const struct ksplice_conflict *c = &st->conflicts[i];
 
-		len += scnprintf(buf + len, size - len, " %d (%s) %s%s+0x%lx",
-				 c->pid, c->comm, c->func, c->part, c->offset);
+		if (c->unreliable)
+			len += scnprintf(buf + len, size - len,
+					 " %d (%s) %s: %s", c->pid, c->comm,
+					 c->func, c->part);
+		else
+			len += scnprintf(buf + len, size - len,
+					 " %d (%s) %s%s+0x%lx", c->pid, c->comm,
+					 c->func, c->part, c->offset);
 	}
 }
 
@@ -770,8 +797,8 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 
 		if (c->unreliable)
 			ksplice_set_reason(st, KSPLICE_BUSY,
-					   "task %d (%s): cannot walk its stack reliably",
-					   c->pid, c->comm);
+					   "task %d (%s): cannot check its stack: %s",
+					   c->pid, c->comm, c->part);
 		else
 			ksplice_set_reason(st, KSPLICE_BUSY,
 					   "task %d (%s) is inside %s%s+0x%lx",
