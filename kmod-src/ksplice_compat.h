@@ -12,8 +12,15 @@
 
 #include <linux/version.h>
 
+/*
+ * The one version test: an out-of-tree module builds for kernels of more
+ * than one version, which checkpatch's rule against LINUX_VERSION_CODE
+ * (written for code merged into one tree) cannot know.
+ */
+#define KSPLICE_SINCE_6_12 (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0))
+
 /* <asm/unaligned.h> moved to <linux/unaligned.h> in 6.12. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#if KSPLICE_SINCE_6_12
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>
@@ -23,7 +30,7 @@
  * ftrace_instruction_pointer_set() of 6.1 is ftrace_regs_set_instruction_pointer()
  * in 6.12 (the two versions checked; the rename lies between them).
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#if KSPLICE_SINCE_6_12
 #define ftrace_instruction_pointer_set(fregs, ip) \
 	ftrace_regs_set_instruction_pointer(fregs, ip)
 #endif
@@ -38,7 +45,7 @@
 typedef int (*ksplice_modsym_fn)(void *data, const char *name,
 				 unsigned long addr);
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#if KSPLICE_SINCE_6_12
 static inline int ksplice_module_symbols(struct module *mod,
 					 ksplice_modsym_fn fn, void *data)
 {
@@ -74,7 +81,7 @@ static inline int ksplice_module_symbols(struct module *mod,
  * Where a module's core text starts: 6.1 lays a module out in core_layout
  * and init_layout, 6.12 in mem[MOD_TEXT], mem[MOD_DATA], ...
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#if KSPLICE_SINCE_6_12
 #define ksplice_module_text_base(mod) \
 	((unsigned long)(mod)->mem[MOD_TEXT].base)
 #else
