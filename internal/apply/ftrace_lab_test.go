@@ -49,6 +49,21 @@ func cmdlineUpdate(t *testing.T, k *kbuild.Kernel, dir string) string {
 	return sampleUpdate(t, k, dir, "proc-cmdline-string", "cmdline")
 }
 
+// buildTestdataModule builds the module of testdata/SUB (its Kbuild and
+// source) for k in dir, with buildModule.
+func buildTestdataModule(t *testing.T, k *kbuild.Kernel, dir, sub, source string) string {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, f := range []string{"Kbuild", source} {
+		b, err := os.ReadFile(filepath.Join("../../testdata", sub, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = b
+	}
+	return buildModule(t, k, dir, filepath.Base(sub), files)
+}
+
 // buildModule builds the module whose sources are files (name -> content)
 // against k's headers in a directory of its own under dir, and returns the
 // path of the .ko.
@@ -226,15 +241,7 @@ func TestFtraceNMI(t *testing.T) {
 	k := labtest.Kernel(t)
 	amd64Only(t, k, "the test module sends NMIs with the x86 local APIC")
 	dir := t.TempDir()
-	files := map[string][]byte{}
-	for _, f := range []string{"Kbuild", "ksplice_test_nmi.c"} {
-		b, err := os.ReadFile(filepath.Join("../../testdata/ftrace/nmi", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f] = b
-	}
-	nmi := buildModule(t, k, dir, "nmi", files)
+	nmi := buildTestdataModule(t, k, dir, "ftrace/nmi", "ksplice_test_nmi.c")
 	// make test: 200 cycles. make soak: more, with a reader of the
 	// replaced function spinning on every CPU.
 	cycles, loaders := soakCycles(t, 200), "0"

@@ -2,7 +2,6 @@ package apply_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -102,15 +101,8 @@ func TestApplyNoFtraceJump(t *testing.T) {
 		}
 		return p
 	}
-	kp := map[string][]byte{}
-	for _, f := range []string{"Kbuild", "ksplice_test_kprobe.c"} {
-		b, err := os.ReadFile(filepath.Join("../../testdata/noftrace/kprobe", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		kp[f] = b
-	}
-	files := []lab.File{scriptFile(t), {Host: buildModule(t, k, dir, "kprobe", kp), Guest: "/root/ksplice_test_kprobe.ko"}}
+	kp := buildTestdataModule(t, k, dir, "noftrace/kprobe", "ksplice_test_kprobe.c")
+	files := []lab.File{scriptFile(t), {Host: kp, Guest: "/root/ksplice_test_kprobe.ko"}}
 	for i, c := range []struct {
 		patch string
 		after []*srcpatch.Patch
@@ -168,15 +160,7 @@ func TestNoFtraceJumpNMI(t *testing.T) {
 	k := labtest.Kernel(t)
 	amd64Only(t, k, "the test module sends NMIs with the x86 local APIC")
 	dir := t.TempDir()
-	files := map[string][]byte{}
-	for _, f := range []string{"Kbuild", "ksplice_test_nmi_hex.c"} {
-		b, err := os.ReadFile(filepath.Join("../../testdata/noftrace/nmi", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f] = b
-	}
-	nmi := buildModule(t, k, dir, "nmi", files)
+	nmi := buildTestdataModule(t, k, dir, "noftrace/nmi", "ksplice_test_nmi_hex.c")
 	tar := sampleUpdate(t, k, dir, "hex-to-bin-jump", "hex")
 	cycles := soakCycles(t, 100)
 	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, SerialTCG: true, Files: []lab.File{
