@@ -211,11 +211,19 @@ static struct {
 /* Whether the word scan may clear a task before the unwinder walks it. */
 static bool ksplice_prescreen = true;
 
+/*
+ * The span of the trampolines found: one comparison pair rules out nearly
+ * every word of a stack (the scan runs inside stop_machine).
+ */
+static unsigned long ksplice_ret_tramp_lo = ULONG_MAX, ksplice_ret_tramp_hi;
+
 /* What holds a return address aside if @a is its trampoline, or NULL. */
 static const char *ksplice_ret_tramp(unsigned long a)
 {
 	unsigned int i;
 
+	if (a < ksplice_ret_tramp_lo || a > ksplice_ret_tramp_hi)
+		return NULL;
 	for (i = 0; i < ARRAY_SIZE(ksplice_ret_tramps); i++)
 		if (ksplice_ret_tramps[i].size &&
 		    ksplice_in(a, ksplice_ret_tramps[i].addr,
@@ -820,6 +828,9 @@ int ksplice_stack_init(void)
 						    &ksplice_ret_tramps[i].size,
 						    &off) && !off) {
 			ksplice_ret_tramps[i].addr = a;
+			ksplice_ret_tramp_lo = min(ksplice_ret_tramp_lo, a);
+			ksplice_ret_tramp_hi = max(ksplice_ret_tramp_hi,
+						   a + ksplice_ret_tramps[i].size);
 			continue;
 		}
 		ksplice_ret_tramps[i].size = 0;
