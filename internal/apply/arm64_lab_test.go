@@ -149,12 +149,11 @@ func TestApplyARM64(t *testing.T) {
 			run := labtest.Run(t, lab.RunOptions{
 				Kernel: k,
 				// The cycles rewrite the ftrace site that the readers
-				// execute: see SerialTCG.
-				// KSPLICE_LAB_MTTCG=1 runs them multi-threaded, to
-				// reproduce the failure.
-				SerialTCG: tc.name == "cycles" && os.Getenv("KSPLICE_LAB_MTTCG") != "1",
-				Files:     []lab.File{{Host: out, Guest: "/root/u.tar"}, {Host: kpeek, Guest: "/root/kpeek"}},
-				Command:   []string{"sh", "-c", fmt.Sprintf(tc.script, res.ID)},
+				// execute: KSPLICE_LAB_MTTCG=1 runs them with a host
+				// thread per vCPU, to reproduce the failure
+				// (lab.RunOptions.MultiThreadTCG).
+				Files:   []lab.File{{Host: out, Guest: "/root/u.tar"}, {Host: kpeek, Guest: "/root/kpeek"}},
+				Command: []string{"sh", "-c", fmt.Sprintf(tc.script, res.ID)},
 			})
 			t.Logf("guest (boot %v, total %v):\n%s", run.Result.Boot.Round(time.Millisecond), run.Result.Total.Round(time.Millisecond), run.Stdout)
 			if run.Result.ExitCode != 0 || !strings.Contains(run.Stdout, "\nPASS\n") {

@@ -118,7 +118,7 @@ func TestApplyNoFtraceJump(t *testing.T) {
 		}
 		files = append(files, lab.File{Host: out, Guest: "/root/" + id + ".tar"})
 	}
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, SerialTCG: true, Files: files,
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, Files: files,
 		Command: []string{"sh", "-c", noftraceScript}})
 	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
@@ -163,7 +163,7 @@ func TestNoFtraceJumpNMI(t *testing.T) {
 	nmi := buildTestdataModule(t, k, dir, "noftrace/nmi", "ksplice_test_nmi_hex.c")
 	tar := sampleUpdate(t, k, dir, "hex-to-bin-jump", "hex")
 	cycles := soakCycles(t, 100)
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, SerialTCG: true, Files: []lab.File{
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, Files: []lab.File{
 		scriptFile(t),
 		{Host: nmi, Guest: "/root/ksplice_test_nmi_hex.ko"},
 		{Host: tar, Guest: "/root/hex.tar"},

@@ -20,7 +20,7 @@ type labRunOptions struct {
 	Modules     []string
 	Timeout     time.Duration
 	SMP         int
-	SerialTCG   bool
+	MTTCG       bool
 	Memory      int
 	KVM         string
 	Console     string
@@ -71,7 +71,7 @@ second finds. --append adds arguments to the guest kernel's command line.`,
 	f.StringArrayVar(&opts.Modules, "module", nil, "load this module of the kernel image (and what it needs) before CMD; repeatable")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "fail if the guest has not finished after this long")
 	f.IntVar(&opts.SMP, "smp", 2, "virtual CPUs")
-	f.BoolVar(&opts.SerialTCG, "serial-tcg", false, "when emulating, run all virtual CPUs in one thread (for code that other CPUs rewrite while it runs)")
+	f.BoolVar(&opts.MTTCG, "mttcg", false, "when emulating, run each virtual CPU in a thread of its own (QEMU 7.2 can then run stale code that another CPU rewrote)")
 	f.IntVar(&opts.Memory, "memory", 1024, "guest memory in MiB")
 	f.StringVar(&opts.KVM, "kvm", "auto", "hardware virtualisation: auto (only if a guest really boots with it), on, off")
 	f.StringVar(&opts.Console, "console", "", "keep the full guest console log in this file")
@@ -110,22 +110,22 @@ func runLabRun(ctx context.Context, opts *labRunOptions, s Streams) error {
 		return err
 	}
 	ro := lab.RunOptions{
-		Kernel:      k,
-		Command:     opts.Command,
-		Files:       files,
-		Modules:     opts.Modules,
-		GuestBinary: guest,
-		SMP:         opts.SMP,
-		SerialTCG:   opts.SerialTCG,
-		MemoryMB:    opts.Memory,
-		KVM:         lab.KVMMode(opts.KVM),
-		Timeout:     opts.Timeout,
-		CacheDir:    opts.Cache,
-		KernelArgs:  opts.Append,
-		Disk:        opts.Disk,
-		DiskMount:   opts.DiskMount,
-		Stdout:      s.Out,
-		Stderr:      s.ErrOut,
+		Kernel:         k,
+		Command:        opts.Command,
+		Files:          files,
+		Modules:        opts.Modules,
+		GuestBinary:    guest,
+		SMP:            opts.SMP,
+		MultiThreadTCG: opts.MTTCG,
+		MemoryMB:       opts.Memory,
+		KVM:            lab.KVMMode(opts.KVM),
+		Timeout:        opts.Timeout,
+		CacheDir:       opts.Cache,
+		KernelArgs:     opts.Append,
+		Disk:           opts.Disk,
+		DiskMount:      opts.DiskMount,
+		Stdout:         s.Out,
+		Stderr:         s.ErrOut,
 	}
 	if opts.Console != "" {
 		f, err := os.Create(opts.Console)

@@ -167,7 +167,6 @@ func TestEngineLab(t *testing.T) {
 		script  string
 		modules []string
 		want    []string // lines the transcript must contain, in order
-		serial  bool     // lab.RunOptions.SerialTCG
 	}{
 		{
 			script:  "apply-undo.sh",
@@ -224,11 +223,6 @@ func TestEngineLab(t *testing.T) {
 			script:  "load.sh",
 			modules: []string{"ksplice", "ksplice_cmdline_v1_vmlinux"},
 			want:    []string{"ok: 50 apply/reverse cycles under load"},
-			// Readers execute the ftrace site that every cycle
-			// rewrites: see lab.RunOptions.SerialTCG (a soft lockup
-			// at cmdline_proc_show+0x0 with the right bytes in
-			// memory, once under multi-threaded TCG).
-			serial: true,
 		},
 	}
 	for _, tt := range tests {
@@ -242,15 +236,16 @@ func TestEngineLab(t *testing.T) {
 			}
 			var stdout, stderr, console bytes.Buffer
 			res, err := lab.Run(ctx, lab.RunOptions{
-				Kernel:      k,
-				SerialTCG:   tt.serial,
-				Command:     []string{"sh", "/root/" + tt.script},
-				Files:       files,
-				GuestBinary: guestBinary,
-				Timeout:     5 * time.Minute,
-				Stdout:      &stdout,
-				Stderr:      &stderr,
-				Console:     &console,
+				Kernel: k,
+				// One host thread unless asked: see lab.RunOptions.MultiThreadTCG.
+				MultiThreadTCG: os.Getenv("KSPLICE_LAB_MTTCG") == "1",
+				Command:        []string{"sh", "/root/" + tt.script},
+				Files:          files,
+				GuestBinary:    guestBinary,
+				Timeout:        5 * time.Minute,
+				Stdout:         &stdout,
+				Stderr:         &stderr,
+				Console:        &console,
 			})
 			out := stdout.String()
 			if err != nil {

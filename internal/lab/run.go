@@ -38,17 +38,22 @@ type RunOptions struct {
 	GuestBinary string   // statically linked ksplice for the guest's arch
 	SMP         int      // virtual CPUs; 0 means 2
 	MemoryMB    int      // guest memory; 0 means 1024
-	// SerialTCG runs every virtual CPU in one host thread when emulating
-	// (tcg,thread=single), for tests whose vCPUs execute code another vCPU
-	// rewrites. QEMU 7.2's multi-threaded TCG can keep running a stale
-	// translation of rewritten guest code: the soak saw a vCPU trap on an
-	// int3 at an ftrace site for ever while that same vCPU read the
-	// restored NOP there (docs/kernel-interface.md, "Soak"). Real CPUs
-	// (and KVM) refetch after the trap's IRET. Ignored under KVM.
-	SerialTCG bool
-	KVM       KVMMode // "" means auto
-	Timeout   time.Duration
-	CacheDir  string // where the KVM probe's verdict is remembered
+	// MultiThreadTCG runs each virtual CPU in a host thread of its own
+	// when emulating (QEMU's default, tcg,thread=multi). The lab runs
+	// them all in one thread (tcg,thread=single) unless this is set:
+	// QEMU 7.2's multi-threaded TCG can keep running a stale translation
+	// of guest code that another vCPU rewrote, and trap for ever on an
+	// int3 that is no longer in memory (docs/kernel-interface.md, "Soak").
+	// Every apply rewrites code all CPUs run: the engine's sched_switch
+	// probe turns on a tracepoint in __schedule() for the round, so no
+	// lab run is safe from it. Real CPUs (and KVM) refetch after the
+	// trap's IRET. The vCPUs still interleave in one thread, and one
+	// thread costs the sample updates 3% (126 s against 122 s). Ignored
+	// under KVM.
+	MultiThreadTCG bool
+	KVM            KVMMode // "" means auto
+	Timeout        time.Duration
+	CacheDir       string // where the KVM probe's verdict is remembered
 	// KernelArgs are added to the guest kernel's command line, after the
 	// lab's own ("module.sig_enforce=1").
 	KernelArgs []string
@@ -287,7 +292,7 @@ func qemuCommand(g *guest, accel string, opts RunOptions, initrd string, socks [
 	}
 	argv = append([]string{g.QEMU}, g.MachineArgs...)
 	accelArg := accel
-	if accel == "tcg" && opts.SerialTCG {
+	if accel == "tcg" && !opts.MultiThreadTCG {
 		accelArg = "tcg,thread=single"
 	}
 	argv = append(argv,

@@ -22,7 +22,7 @@ func TestQEMUCommand(t *testing.T) {
 	}{
 		{
 			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k},
-			argv: "qemu-system-x86_64 -machine q35 -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
 				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
 				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
@@ -39,9 +39,9 @@ func TestQEMUCommand(t *testing.T) {
 			cmdline: "console=ttyS0 panic=-1 oops=panic",
 		},
 		{
-			// Every vCPU in one thread under TCG; KVM has no such choice.
-			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, SerialTCG: true},
-			argv: "qemu-system-x86_64 -machine q35 -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+			// A thread per vCPU under TCG only when asked for; KVM has no such choice.
+			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, MultiThreadTCG: true},
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
 				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
 				"-chardev socket,id=stdout,path=/t/stdout.sock -serial chardev:stdout " +
@@ -49,7 +49,7 @@ func TestQEMUCommand(t *testing.T) {
 			cmdline: "console=ttyS0 panic=-1 oops=panic",
 		},
 		{
-			arch: "amd64", accel: "kvm", opts: RunOptions{Kernel: k, SerialTCG: true},
+			arch: "amd64", accel: "kvm", opts: RunOptions{Kernel: k, MultiThreadTCG: true},
 			argv: "qemu-system-x86_64 -machine q35 -accel kvm -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyS0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot -cpu host " +
 				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
@@ -61,7 +61,7 @@ func TestQEMUCommand(t *testing.T) {
 			// The command's streams on virtio serial ports, the console on
 			// the PL011.
 			arch: "arm64", accel: "tcg", opts: RunOptions{Kernel: k},
-			argv: "qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+			argv: "qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyAMA0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
 				"-device virtio-serial-device " +
 				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
@@ -72,7 +72,7 @@ func TestQEMUCommand(t *testing.T) {
 		{
 			// A persistent disk and kernel arguments.
 			arch: "amd64", accel: "tcg", opts: RunOptions{Kernel: k, Disk: "/d/disk.img", KernelArgs: []string{"module.sig_enforce=1", "noksplice"}},
-			argv: "qemu-system-x86_64 -machine q35 -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+			argv: "qemu-system-x86_64 -machine q35 -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyS0 panic=-1 oops=panic module.sig_enforce=1 noksplice -nodefaults -display none -monitor none -no-reboot " +
 				"-drive file=/d/disk.img,format=raw,if=none,id=disk0,cache=writeback -device virtio-blk-pci,drive=disk0 " +
 				"-chardev socket,id=console,path=/t/console.sock -serial chardev:console " +
@@ -82,7 +82,7 @@ func TestQEMUCommand(t *testing.T) {
 		},
 		{
 			arch: "arm64", accel: "tcg", opts: RunOptions{Kernel: k, Disk: "/d/disk.img"},
-			argv: "qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -accel tcg -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
+			argv: "qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -accel tcg,thread=single -smp 2 -m 1024 -kernel /c/vmlinuz -initrd /t/initrd " +
 				"-append console=ttyAMA0 panic=-1 oops=panic -nodefaults -display none -monitor none -no-reboot " +
 				"-drive file=/d/disk.img,format=raw,if=none,id=disk0,cache=writeback -device virtio-blk-device,drive=disk0 " +
 				"-device virtio-serial-device " +

@@ -292,6 +292,12 @@ func RunErr(t testing.TB, opts lab.RunOptions) (Output, error) {
 	if opts.GuestBinary == "" {
 		opts.GuestBinary = GuestBinaryFor(t, GOARCH(t, opts.Kernel))
 	}
+	// KSPLICE_LAB_MTTCG=1 runs the guest's vCPUs in host threads of
+	// their own, to reproduce what the one-thread default avoids
+	// (lab.RunOptions.MultiThreadTCG).
+	if os.Getenv("KSPLICE_LAB_MTTCG") == "1" {
+		opts.MultiThreadTCG = true
+	}
 	var stdout, stderr, console bytes.Buffer
 	opts.Stdout, opts.Stderr, opts.Console = &stdout, &stderr, &console
 	res, err := lab.Run(context.Background(), opts)

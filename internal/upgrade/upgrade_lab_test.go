@@ -111,8 +111,6 @@ func TestUpgradeLab(t *testing.T) {
 		}
 	}
 	boot := time.Now()
-	// SerialTCG: hundreds of updates rewrite ftrace sites while other
-	// vCPUs run (lab.RunOptions.SerialTCG says why).
 	// The tarballs are in the guest's initramfs, in its memory: 1 GB
 	// and a few more for each.
 	var size int64
@@ -122,7 +120,7 @@ func TestUpgradeLab(t *testing.T) {
 		}
 	}
 	res := labtest.Run(t, lab.RunOptions{Files: files, Modules: mods, Command: []string{"sh", "-c", script.String()},
-		SerialTCG: true, Timeout: 5*time.Minute + time.Duration(len(tried))*30*time.Second,
+		Timeout:  5*time.Minute + time.Duration(len(tried))*30*time.Second,
 		MemoryMB: 1024 + int(3*size>>20)})
 	t.Logf("guest (%v):\n%s", time.Since(boot).Round(time.Second), res.Stdout)
 	table := resultTable(t, r, tried, res.Stdout)
