@@ -31,6 +31,7 @@ type createOptions struct {
 	JSON          bool
 	Jobs          int
 	ForceCompiler bool
+	ExactCompiler bool
 	After         []string
 	Hooks         string
 	AllowData     []string
@@ -119,6 +120,7 @@ updates are made at once. A re-run reuses every update already made.`,
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary, with each stage's duration")
 	f.IntVarP(&opts.Jobs, "jobs", "j", 2, "parallel make jobs; with --upgrade-to, updates made at once")
 	f.BoolVar(&opts.ForceCompiler, "force-compiler", false, "build even if the compiler differs from the kernel's (warns)")
+	f.BoolVar(&opts.ExactCompiler, "exact-compiler", false, "make every build with the kernel's own compiler, also where the host's cross compiler could make the pre and post builds (slower when the kernel's runs emulated)")
 	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
 	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
 	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
@@ -200,7 +202,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	}
 	res, err := create.Create(ctx, create.Options{
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
-		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler,
+		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler, ExactCompiler: opts.ExactCompiler,
 		Hooks: opts.Hooks, AllowData: opts.AllowData, MaxObjects: opts.MaxObjects,
 		SignKey: key, ModuleSignKey: opts.ModSignKey, ModuleSignCert: opts.ModSignCert,
 		Tool: "ksplice " + Version, Log: s.ErrOut,

@@ -116,7 +116,7 @@ func compileFloor(b *testing.B, k *kbuild.Kernel, objs []string) time.Duration {
 		b.Fatal(err)
 	}
 	defer unlock()
-	w := newWorkspace(k, "post")
+	w := newWorkspace(k, "post", kernelTree(k))
 	var floor time.Duration
 	for _, t := range []kbuild.Tree{w.preTree(), w.postTree()} {
 		if err := t.Remove(objs); err != nil {
@@ -140,7 +140,7 @@ func removePre(b *testing.B, k *kbuild.Kernel, objs []string) {
 		b.Fatal(err)
 	}
 	defer unlock()
-	if err := newWorkspace(k, "post").preTree().Remove(objs); err != nil {
+	if err := newWorkspace(k, "post", kernelTree(k)).preTree().Remove(objs); err != nil {
 		b.Fatal(err)
 	}
 }

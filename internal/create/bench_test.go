@@ -38,7 +38,7 @@ func BenchmarkCreate(b *testing.B) {
 
 	// The floor: compile fs/proc/cmdline.o twice, as create must.
 	var floor time.Duration
-	pre := newWorkspace(k, "post").preTree()
+	pre := newWorkspace(k, "post", kernelTree(k)).preTree()
 	unlock, err := k.Lock(nil)
 	if err != nil {
 		b.Fatal(err)

@@ -42,20 +42,30 @@ type workspace struct {
 	src     string
 	objs    string
 	include string // author headers (kbuild.Tree.Include)
+	// section is the pristine tree the section builds are made in and
+	// objs is copied from: the kernel's own, or its cross tree
+	// (kbuild.Kernel.CrossTree) when another compiler makes them.
+	section kbuild.Tree
 }
 
 // newWorkspace returns the workspace called name: "post" for the patched
 // tree, "base" for the tree with the patches of earlier updates (--after).
-func newWorkspace(k *kbuild.Kernel, name string) *workspace {
-	return &workspace{k: k, src: filepath.Join(k.Dir, name, "src"), objs: filepath.Join(k.Dir, name, "build")}
+// section is the kernel's tree its builds are made like: the kernel's
+// (build/) or its cross tree (build-cross/, whose copies are named so too).
+func newWorkspace(k *kbuild.Kernel, name string, section kbuild.Tree) *workspace {
+	objs := filepath.Join(k.Dir, name, filepath.Base(section.Build))
+	if section.Build == k.Build {
+		objs = filepath.Join(k.Dir, name, "build")
+	}
+	return &workspace{k: k, src: filepath.Join(k.Dir, name, "src"), objs: objs, section: section}
 }
 
 func (w *workspace) preTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.k.Source, Build: w.k.Build, MakeVars: w.k.MakeVars, Include: w.include}
+	return kbuild.Tree{Source: w.k.Source, Build: w.section.Build, MakeVars: w.section.MakeVars, Include: w.include}
 }
 
 func (w *workspace) postTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.k.MakeVars, Include: w.include}
+	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.section.MakeVars, Include: w.include}
 }
 
 // touchedRecord lists, in post/src, the files the last patch may have
@@ -85,7 +95,7 @@ func (w *workspace) reset(ctx context.Context, files []string) error {
 	}
 	if _, err := os.Stat(filepath.Join(w.objs, ".config")); err != nil {
 		os.RemoveAll(w.objs)
-		if err := run.New("cp", "-a", w.k.Build, w.objs).Run(ctx); err != nil {
+		if err := run.New("cp", "-a", w.section.Build, w.objs).Run(ctx); err != nil {
 			os.RemoveAll(w.objs)
 			return fmt.Errorf("make scratch build tree: %w", err)
 		}
@@ -153,13 +163,34 @@ func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) erro
 // they are copied to a fixed place of the kernel's cache and put on the
 // include path of both builds. The place never moves, so the command lines
 // of the kept pre-patch objects stay the same from one update to the next.
-func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir, include string, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+//
+// cp says which compiler makes the section builds (pre and post); the
+// running build is always made by the kernel's. A cross tree whose
+// configuration is not the kernel's turns the split off: cp is updated and
+// its Note says why.
+func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir, include string, cp *kbuild.CompilerPlan, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	post := newWorkspace(k, "post")
+	section := kernelTree(k)
+	if cp.Cross {
+		err := timed("prepare-cross", func() error {
+			t, err := k.CrossTree(ctx, cp.CrossCC)
+			section = t
+			return err
+		})
+		switch {
+		case errors.Is(err, kbuild.ErrCrossConfig):
+			*cp = kbuild.CompilerPlan{Running: cp.Running, Section: cp.Running, Note: "the kernel's compiler builds everything: " + err.Error()}
+			section = kernelTree(k)
+		case err != nil:
+			return nil, err
+		}
+	}
+	fmt.Fprintf(log, "create: compilers: %s\n", cp.Note)
+	post := newWorkspace(k, "post", section)
 	if include != "" {
 		if post.include, err = copyAuthorHeaders(include, filepath.Join(k.Dir, "author-include")); err != nil {
 			return nil, fmt.Errorf("author headers: %w", err)
@@ -167,7 +198,7 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 	}
 	preTree := post.preTree()
 	if len(after) > 0 {
-		base := newWorkspace(k, "base")
+		base := newWorkspace(k, "base", section)
 		base.include = post.include
 		err = timed("apply-base", func() error { return base.prepare(ctx, after) })
 		if err != nil {
@@ -272,8 +303,9 @@ func runningTree(ctx context.Context, k *kbuild.Kernel, pre kbuild.Tree) (kbuild
 			return kbuild.Tree{}, err
 		}
 	}
+	// Always the kernel's compiler, whichever made pre's objects.
 	t := pre
-	t.Build, t.Native = build, true
+	t.Build, t.Native, t.MakeVars = build, true, k.MakeVars
 	return t, nil
 }
 
@@ -321,4 +353,9 @@ func copyAuthorHeaders(src, dst string) (string, error) {
 		}
 	}
 	return dst, nil
+}
+
+// kernelTree is the kernel's own build tree, with its compiler.
+func kernelTree(k *kbuild.Kernel) kbuild.Tree {
+	return kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}
 }

@@ -56,6 +56,10 @@ type Options struct {
 	Output        string // default: ksplice-ID.tar
 	KmodSrc       string // see FindKmodSrc
 	ForceCompiler bool
+	// ExactCompiler makes every build with the kernel's own compiler,
+	// even where the host's cross compiler could make the section
+	// builds (kbuild.PlanCompilers).
+	ExactCompiler bool
 	// Hooks is the author's hook file (kernel C, see patchgen.HookNames),
 	// compiled into the update module of vmlinux or of the only target.
 	Hooks string
@@ -93,7 +97,9 @@ type Result struct {
 	Manifest *update.Manifest `json:"manifest"`
 	Plan     *Plan            `json:"plan"`
 	Stages   []Stage          `json:"stages"`
-	Warnings []string         `json:"warnings,omitempty"`
+	// Compilers says which compiler made which build.
+	Compilers *kbuild.CompilerPlan `json:"compilers,omitempty"`
+	Warnings  []string             `json:"warnings,omitempty"`
 	// SignedBy is the id of the key that signed the manifest (--sign).
 	SignedBy string `json:"signed_by,omitempty"`
 	// ModulesSignedBy is the subject of the certificate whose key signed
@@ -105,6 +111,24 @@ type Result struct {
 // Create builds the update. Refusals wrap verdict.ErrRefused and name what
 // was refused and why; nothing is left behind on any error.
 func Create(ctx context.Context, o Options) (*Result, error) {
+	res, err := create(ctx, o)
+	var again *exactAgain
+	if errors.As(err, &again) {
+		// New code the cross compiler may not make (see
+		// kbuild.CompilerPlan.NoDynamicStack): all of it again with the
+		// kernel's compiler, the stages of the first try kept.
+		fmt.Fprintf(o.Log, "create: %s: building again with the kernel's compiler\n", again)
+		o.ExactCompiler = true
+		res, err = create(ctx, o)
+		if res != nil {
+			res.Stages = append(again.stages, res.Stages...)
+			res.Compilers.Note = again.Error() + "; " + res.Compilers.Note
+		}
+	}
+	return res, err
+}
+
+func create(ctx context.Context, o Options) (*Result, error) {
 	c, err := newCreation(o)
 	if err != nil {
 		return nil, err
@@ -112,10 +136,25 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 	defer c.cleanup()
 	for _, st := range c.stages() {
 		if err := c.clock.time(st.name, func() error { return st.run(ctx) }); err != nil {
+			var again *exactAgain
+			if errors.As(err, &again) {
+				again.stages = c.clock.stages
+			}
 			return nil, err
 		}
 	}
 	return c.res, nil
+}
+
+// exactAgain is the error of a creation whose section builds, made by the
+// cross compiler, hold new code that needs the kernel's.
+type exactAgain struct {
+	object, function string
+	stages           []Stage
+}
+
+func (e *exactAgain) Error() string {
+	return fmt.Sprintf("%s: new code of %s allocates stack dynamically, which the cross compiler lays out unlike the kernel's", e.object, e.function)
 }
 
 // creation is the state of one Create as it passes through its stages.
@@ -152,7 +191,8 @@ func (c *creation) stages() []stage {
 	st := []stage{
 		{"resolve", c.resolve},
 		{"plan", c.planObjects},
-		{"", c.buildPairs}, // apply-base, build-pre, build-running, apply-patch, build-post
+		{"compilers", c.planCompilers},
+		{"", c.buildPairs}, // prepare-cross, apply-base, build-pre, build-running, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
 		{"build-engine", c.buildEngine}, // before generate: its exports
@@ -168,6 +208,8 @@ func (c *creation) stages() []stage {
 var stageTitle = map[string]string{
 	"resolve":        "reading the patch against the kernel tree",
 	"plan":           "finding the objects the patch touches",
+	"compilers":      "choosing the compilers of the builds",
+	"prepare-cross":  "preparing the kernel's tree for the cross compiler",
 	"apply-base":     "applying the earlier patches (--after) to a scratch tree",
 	"build-pre":      "building the touched objects before the patch",
 	"build-running":  "building them again with the kernel's own flags (the old code run-pre compares)",
@@ -299,12 +341,37 @@ func (c *creation) buildPairs(ctx context.Context) error {
 	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
 		return err
 	}
-	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, filepath.Join(c.kmodSrc, "include"), c.o.Log, c.clock.time)
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, filepath.Join(c.kmodSrc, "include"), c.res.Compilers, c.o.Log, c.clock.time)
 	return err
 }
 
+// planCompilers decides which compiler makes the section builds
+// (kbuild.PlanCompilers): the host's cross compiler only where the
+// kernel's runs emulated (kbuild.Kernel.Toolchain), which is where it
+// saves time.
+func (c *creation) planCompilers(ctx context.Context) error {
+	k := c.k
+	exact := &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}
+	c.res.Compilers = exact
+	switch {
+	case k.Toolchain == "":
+		exact.Note = "the kernel's compiler builds everything: it is the host's"
+		return nil
+	case c.o.ExactCompiler:
+		exact.Note = "the kernel's compiler builds everything (exact compiler asked for)"
+		return nil
+	}
+	cc, version, err := k.CrossCompiler(ctx)
+	if err != nil {
+		return err
+	}
+	p := kbuild.PlanCompilers(k.Compiler, cc, version)
+	c.res.Compilers = &p
+	return nil
+}
+
 func (c *creation) checkCompiler(context.Context) error {
-	w, err := checkCompiler(c.k, c.pairs, c.o.ForceCompiler)
+	w, err := checkCompiler(c.k, c.res.Compilers, c.pairs, c.o.ForceCompiler)
 	if w != "" {
 		c.warn(w)
 	}
@@ -360,6 +427,9 @@ func (c *creation) diff(context.Context) error {
 			refusals = append(refusals, ref)
 		}
 		if len(d.Carry.Functions) > 0 {
+			if err := c.checkDynamicStack(p, d); err != nil {
+				return err
+			}
 			c.byTarget[p.Target] = append(c.byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
 		}
 	}
@@ -387,6 +457,37 @@ func (c *creation) diff(context.Context) error {
 		c.targets = append(c.targets, t)
 	}
 	sort.Strings(c.targets)
+	return nil
+}
+
+// checkDynamicStack returns an *exactAgain when the compiler plan wants
+// new code without dynamic stack allocation (kbuild.CompilerPlan's
+// NoDynamicStack) and a carried function of the pair has it.
+func (c *creation) checkDynamicStack(p Pair, d *elfdiff.Result) error {
+	if cp := c.res.Compilers; cp == nil || !cp.Cross || !cp.NoDynamicStack {
+		return nil
+	}
+	if c.k.Arch != "arm64" {
+		// The only known difference is AArch64's; elsewhere, no
+		// guess: the kernel's compiler makes it.
+		return &exactAgain{object: p.Rel, function: strings.Join(d.Carry.Functions, ", ")}
+	}
+	post, err := elfdiff.Open(p.Post)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Rel, err)
+	}
+	carried := map[string]bool{}
+	for _, f := range d.Carry.Functions {
+		carried[f] = true
+	}
+	for _, f := range post.Functions {
+		if !carried[f.Name] {
+			continue
+		}
+		if _, ok := arch.DynamicStackARM64(f.Code); ok {
+			return &exactAgain{object: p.Rel, function: f.Name}
+		}
+	}
 	return nil
 }
 
@@ -844,31 +945,27 @@ func machineOf(debArch string) (string, error) {
 	return a.Uname, nil
 }
 
-// checkCompiler compares the compiler recorded in the pre objects with the
-// one the kernel was built with.
-func checkCompiler(k *kbuild.Kernel, pairs []Pair, force bool) (string, error) {
-	want := k.Compiler
-	if i := strings.Index(want, " "); i > 0 {
-		want = want[i+1:] // drop the program name: "(Debian 12.2.0-14+deb12u1) 12.2.0"
-	}
+// checkCompiler compares the compiler recorded in each object with the one
+// that was to make it (cp): the running build's with the kernel's, the
+// section builds' with cp.Section.
+func checkCompiler(k *kbuild.Kernel, cp *kbuild.CompilerPlan, pairs []Pair, force bool) (string, error) {
 	for _, p := range pairs {
-		f, err := elf.Open(p.Pre)
-		if err != nil {
-			return "", err
-		}
-		sec := f.Section(".comment")
-		var got string
-		if sec != nil {
-			b, _ := sec.Data()
-			for _, s := range bytes.Split(b, []byte{0}) {
-				if bytes.HasPrefix(s, []byte("GCC: ")) {
-					got = strings.TrimPrefix(string(s), "GCC: ")
-				}
+		objs := []struct{ path, text string }{{p.Pre, cp.Section}, {p.Post, cp.Section}, {p.Running, k.Compiler}}
+		for _, o := range objs {
+			if o.path == "" {
+				continue
 			}
-		}
-		f.Close()
-		if got != want {
+			got, err := objectCompiler(o.path)
+			if err != nil {
+				return "", err
+			}
+			if got == versionOnly(o.text) {
+				continue
+			}
 			msg := fmt.Sprintf("%s was compiled by %q, the kernel by %q", p.Rel, got, k.Compiler)
+			if o.text != k.Compiler {
+				msg = fmt.Sprintf("%s was compiled by %q, not by %q", p.Rel, got, o.text)
+			}
 			if force {
 				return msg + " (--force-compiler)", nil
 			}
@@ -876,6 +973,35 @@ func checkCompiler(k *kbuild.Kernel, pairs []Pair, force bool) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// versionOnly drops the program name of a compiler's version line: "(Debian
+// 12.2.0-14+deb12u1) 12.2.0", what objects record in .comment.
+func versionOnly(text string) string {
+	if i := strings.Index(text, " "); i > 0 {
+		return text[i+1:]
+	}
+	return text
+}
+
+// objectCompiler reads the compiler an object records in .comment.
+func objectCompiler(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sec := f.Section(".comment")
+	var got string
+	if sec != nil {
+		b, _ := sec.Data()
+		for _, s := range bytes.Split(b, []byte{0}) {
+			if bytes.HasPrefix(s, []byte("GCC: ")) {
+				got = strings.TrimPrefix(string(s), "GCC: ")
+			}
+		}
+	}
+	return got, nil
 }
 
 // vermagic reads the vermagic= entry of a module's .modinfo.

@@ -143,18 +143,31 @@ func TestCheckCompiler(t *testing.T) {
 	// "gcc (Debian 12.2.0-14+deb12u1) 12.2.0": the kernel records the
 	// program name it was built with, the object only the rest.
 	_, host, _ := strings.Cut(strings.SplitN(string(version), "\n", 2)[0], " ")
-	pairs := []Pair{{Rel: "x.o", Pre: obj}}
+	pairs := []Pair{{Rel: "x.o", Pre: obj, Post: obj}}
+	exact := func(k *kbuild.Kernel) *kbuild.CompilerPlan {
+		return &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}
+	}
 	same := &kbuild.Kernel{Compiler: "gcc-12 " + host}
-	if w, err := checkCompiler(same, pairs, false); err != nil || w != "" {
+	if w, err := checkCompiler(same, exact(same), pairs, false); err != nil || w != "" {
 		t.Errorf("same compiler: %q, %v", w, err)
 	}
 	other := &kbuild.Kernel{Compiler: "gcc-11 (Debian 11.3.0-12) 11.3.0"}
-	_, err = checkCompiler(other, pairs, false)
+	_, err = checkCompiler(other, exact(other), pairs, false)
 	if !errors.Is(err, ErrCompiler) || !errors.Is(err, verdict.ErrRefused) || !strings.Contains(err.Error(), "11.3.0") || !strings.Contains(err.Error(), host) {
 		t.Errorf("other compiler: err = %v, want a refusal naming both", err)
 	}
-	if w, err := checkCompiler(other, pairs, true); err != nil || !strings.Contains(w, "--force-compiler") {
+	if w, err := checkCompiler(other, exact(other), pairs, true); err != nil || !strings.Contains(w, "--force-compiler") {
 		t.Errorf("forced: %q, %v; want a warning", w, err)
+	}
+	// The split: section builds by another compiler than the kernel's
+	// (the host's here) pass; a running build by it does not.
+	split := &kbuild.CompilerPlan{Running: other.Compiler, Section: "cross-gcc " + host, Cross: true}
+	if w, err := checkCompiler(other, split, pairs, false); err != nil || w != "" {
+		t.Errorf("split, section builds by the cross compiler: %q, %v", w, err)
+	}
+	withRunning := []Pair{{Rel: "x.o", Pre: obj, Post: obj, Running: obj}}
+	if _, err := checkCompiler(other, split, withRunning, false); !errors.Is(err, ErrCompiler) {
+		t.Errorf("split, running build not by the kernel's compiler: err = %v, want ErrCompiler", err)
 	}
 }
 

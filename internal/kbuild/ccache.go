@@ -2,6 +2,7 @@ package kbuild
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -70,10 +71,51 @@ func compiler(vars []string) string {
 	return ""
 }
 
+// emulatedCCache returns, for a compiler given by its absolute path with no
+// ccache link of its name (the native toolchain's driver the lab runs under
+// user-mode QEMU, minutes per object), the CC that runs it through ccache
+// and the environment ccache needs; "" when it is not such a compiler or
+// the cache is off. ccache's default check of the compiler (its mtime and
+// size) would see only the driver script; CCACHE_COMPILERCHECK makes it
+// hash what `CC -v` prints instead: the gcc, its Debian version, its
+// target and configuration, and the toolchain's root, so that a hit never
+// crosses compilers, not even two extractions of one gcc.
+func emulatedCCache(cc string) (string, []string) {
+	if os.Getenv("KSPLICE_CCACHE") == "0" || !filepath.IsAbs(cc) || strings.ContainsAny(cc, " \t") {
+		return "", nil
+	}
+	if _, err := os.Stat(filepath.Join(CCacheLinks, filepath.Base(cc))); err == nil {
+		return "", nil
+	}
+	ccache, err := exec.LookPath("ccache")
+	if err != nil {
+		return "", nil
+	}
+	return ccache + " " + cc, []string{
+		"CCACHE_DIR=" + CCacheDir(),
+		"CCACHE_MAXSIZE=" + CCacheMaxSize,
+		"CCACHE_COMPILERCHECK=%compiler% -v",
+	}
+}
+
 // Make returns the make command with args for the tree, in the tree's
-// environment: the compile cache (CCacheEnv) for its compiler.
+// environment: the compile cache (CCacheEnv) for its compiler, or for an
+// emulated compiler (emulatedCCache) its CC argument rewritten to run
+// through ccache.
 func (t Tree) Make(args ...string) *run.Cmd {
+	cc := compiler(t.MakeVars)
+	if wrapped, env := emulatedCCache(cc); wrapped != "" {
+		args = append([]string{}, args...)
+		for i, a := range args {
+			if a == "CC="+cc {
+				args[i] = "CC=" + wrapped
+			}
+		}
+		mk := run.New("make", args...)
+		mk.Env = env
+		return mk
+	}
 	mk := run.New("make", args...)
-	mk.Env = CCacheEnv(compiler(t.MakeVars))
+	mk.Env = CCacheEnv(cc)
 	return mk
 }
