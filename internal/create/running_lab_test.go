@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -83,6 +84,24 @@ func TestRunningOldCodeApplies(t *testing.T) {
 				Output: tar, KmodSrc: kmodSrc, Tool: "ksplice test"})
 			if err != nil {
 				t.Fatalf("create: %v", err)
+			}
+			// Where the kernel's compiler runs emulated and the host
+			// has its cross compiler (arm64 6.1 on amd64), the section
+			// builds are the cross compiler's: what follows then shows
+			// that its new code applies and runs against old code
+			// from the kernel's own compiler.
+			t.Logf("compilers: %+v", *res.Compilers)
+			if k.Toolchain != "" {
+				cc, version, err := k.CrossCompiler(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := kbuild.PlanCompilers(k.Compiler, cc, version); res.Compilers.Cross != want.Cross || res.Compilers.Section != want.Section {
+					t.Errorf("compilers %+v, want %+v", *res.Compilers, want)
+				}
+				if res.Compilers.Running != k.Compiler {
+					t.Errorf("running build by %q, want the kernel's %q", res.Compilers.Running, k.Compiler)
+				}
 			}
 			differ := 0
 			for rel, d := range res.Diffs {

@@ -61,12 +61,12 @@ func TestPlanCompilers(t *testing.T) {
 
 func TestConfigDiff(t *testing.T) {
 	a := "# comment\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0\"\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
-	same := "# other comment\nCONFIG_CC_VERSION_TEXT=\"aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0\"\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
+	same := "# other comment\nCONFIG_CC_VERSION_TEXT=\"aarch64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0\"\nCONFIG_A=y\nCONFIG_C=y\n# CONFIG_D is not set\n"
 	if d := configDiff([]byte(a), []byte(same)); len(d) != 0 {
 		t.Errorf("configs differing only in compiler text and comments: %q", d)
 	}
-	other := "CONFIG_CC_VERSION_TEXT=\"x\"\nCONFIG_A=y\nCONFIG_B=y\nCONFIG_C=y\n"
-	want := []string{"+CONFIG_B=y", "-# CONFIG_B is not set"} // sorted
+	other := "CONFIG_CC_VERSION_TEXT=\"x\"\nCONFIG_A=m\nCONFIG_B=y\nCONFIG_C=y\n"
+	want := []string{"+CONFIG_A=m", "+CONFIG_B=y", "-CONFIG_A=y"} // sorted
 	if d := configDiff([]byte(a), []byte(other)); !reflect.DeepEqual(d, want) {
 		t.Errorf("got %q, want %q", d, want)
 	}
