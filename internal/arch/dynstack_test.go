@@ -38,6 +38,12 @@ func TestDynamicStackARM64(t *testing.T) {
 			0xa9bf7bfd, // stp x29, x30, [sp, #-16]!
 			0xcb2063ff, // sub sp, sp, x0
 		}, true, 4},
+		// Debian 6.1.187's invoke_syscall() (arch/arm64/kernel/syscall.c),
+		// add_random_kstack_offset(): __builtin_alloca of a random size.
+		{"random kstack offset", []uint32{
+			0xd503245f, // bti c
+			0xcb2463ff, // sub sp, sp, x4
+		}, true, 4},
 		{"sp from another register", []uint32{
 			0xd503201f, // nop
 			0x9100013f, // mov sp, x9
