@@ -3,6 +3,7 @@ package kbuild
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -181,21 +182,26 @@ func (k *Kernel) CrossTree(ctx context.Context, cc string) (Tree, error) {
 		return Tree{}, err
 	}
 	t := Tree{Source: k.Source, Build: filepath.Join(k.Dir, "build-cross"), MakeVars: MakeVars(cc, k.Release, a)}
-	stamp := filepath.Join(t.Build, ".ksplice-cross")
-	if b, err := os.ReadFile(stamp); err == nil && string(b) == cc+"\n" {
+	cfg, err := os.ReadFile(filepath.Join(k.Build, ".config"))
+	if err != nil {
+		return Tree{}, err
+	}
+	// The tree is the cross compiler's copy of the kernel's tree as it is
+	// now: a kernel prepared again (lab fetch) makes it stale.
+	stamp := fmt.Sprintf("%s\n%x\n", cc, sha256.Sum256(cfg))
+	if b, err := os.ReadFile(filepath.Join(t.Build, ".ksplice-cross")); err == nil && string(b) == stamp {
 		return t, nil
 	}
 	tmp := t.Build + ".tmp"
-	os.RemoveAll(t.Build)
-	os.RemoveAll(tmp)
+	// Workspaces copied from a stale tree are stale too.
+	for _, d := range []string{t.Build, tmp, filepath.Join(k.Dir, "post", "build-cross"), filepath.Join(k.Dir, "base", "build-cross")} {
+		if err := os.RemoveAll(d); err != nil {
+			return Tree{}, err
+		}
+	}
 	if err := run.New("cp", "-a", k.Build, tmp).Run(ctx); err != nil {
 		os.RemoveAll(tmp)
 		return Tree{}, fmt.Errorf("make the cross build tree: %w", err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(k.Build, ".config"))
-	if err != nil {
-		os.RemoveAll(tmp)
-		return Tree{}, err
 	}
 	pt := t
 	pt.Build = tmp
@@ -212,7 +218,7 @@ func (k *Kernel) CrossTree(ctx context.Context, cc string) (Tree, error) {
 		os.RemoveAll(tmp)
 		return Tree{}, fmt.Errorf("%w: %s", ErrCrossConfig, strings.Join(d, ", "))
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".ksplice-cross"), []byte(cc+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, ".ksplice-cross"), []byte(stamp), 0o644); err != nil {
 		os.RemoveAll(tmp)
 		return Tree{}, err
 	}

@@ -1,7 +1,11 @@
 package kbuild
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,5 +73,50 @@ func TestConfigDiff(t *testing.T) {
 	want := []string{"+CONFIG_A=m", "+CONFIG_B=y", "-CONFIG_A=y"} // sorted
 	if d := configDiff([]byte(a), []byte(other)); !reflect.DeepEqual(d, want) {
 		t.Errorf("got %q, want %q", d, want)
+	}
+}
+
+// TestEmulatedCCache checks which compilers run through ccache by a
+// rewritten CC, and that their results are keyed by what the compiler
+// says of itself, not by the driver script's mtime.
+func TestEmulatedCCache(t *testing.T) {
+	if _, err := exec.LookPath("ccache"); err != nil {
+		t.Skip("ccache not installed (make deps)")
+	}
+	driver := filepath.Join(t.TempDir(), "kgcc")
+	for _, tc := range []struct {
+		name, cc, off string
+		wrapped       bool
+	}{
+		{"emulated driver", driver, "", true},
+		{"cache off", driver, "0", false},
+		{"host compiler by name", "gcc-12", "", false},
+		{"host compiler with a ccache link", "/usr/bin/gcc-12", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("KSPLICE_CCACHE", tc.off)
+			if tc.name == "host compiler with a ccache link" {
+				if _, err := os.Stat(filepath.Join(CCacheLinks, "gcc-12")); err != nil {
+					t.Skip("no ccache link gcc-12")
+				}
+			}
+			cc, env := emulatedCCache(tc.cc)
+			if (cc != "") != tc.wrapped {
+				t.Fatalf("CC %q, wrapped %v; want wrapped %v", cc, cc != "", tc.wrapped)
+			}
+			if !tc.wrapped {
+				return
+			}
+			if !strings.HasSuffix(cc, "ccache "+tc.cc) {
+				t.Errorf("CC %q, want ccache %s", cc, tc.cc)
+			}
+			if !slices.Contains(env, "CCACHE_COMPILERCHECK=%compiler% -v") {
+				t.Errorf("env %q does not key results by the compiler's -v", env)
+			}
+			mk := Tree{MakeVars: []string{"CC=" + tc.cc}}.Make("-C", "/src", "CC="+tc.cc, "all")
+			if !slices.Contains(mk.Args, "CC="+cc) {
+				t.Errorf("make %q does not run CC through ccache", mk.Args)
+			}
+		})
 	}
 }
