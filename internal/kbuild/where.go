@@ -147,6 +147,10 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
 	}
 	var unread error
+	// fragTop is the topmost directory on the way whose Makefile does
+	// not read on its own: the root of the fragments another Makefile
+	// includes.
+	fragTop := ""
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
@@ -154,6 +158,7 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 		}
 		if l.err != nil {
 			unread = l.err
+			fragTop = dir
 			continue
 		}
 		found, builtin, mod := l.find(dir, rel)
@@ -170,7 +175,7 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 	// listed there, relative to the including directory
 	// ("../display/dc/core/dc.o" in amdgpu's amdgpu-y). Look for them in
 	// the Makefiles of the directories beside each one on the way up.
-	includer := ""
+	includer, includes := "", ""
 	for up := path.Dir(rel); up != "." && includer == ""; up = path.Dir(up) {
 		parent := path.Dir(up)
 		if parent == "." {
@@ -195,16 +200,26 @@ func (r *Resolver) Where(ctx context.Context, rel string) (module string, err er
 			if found, builtin, mod := l.find(sib, rel); found {
 				return r.placed(ctx, rel, sib, builtin, mod)
 			}
-			if l.lists(sib, path.Dir(rel)) {
-				includer = sib
+			switch {
+			case l.lists(sib, path.Dir(rel)):
+				includer, includes = sib, path.Dir(rel)
+			case includer == "" && fragTop != "" && l.mentions(sib, fragTop):
+				// It lists objects of the fragments' tree, not
+				// of this directory: it read the fragments
+				// with the configuration, and the part that
+				// lists this directory was left out (amdgpu's
+				// Makefile includes display/dc/dsc/'s only
+				// with CONFIG_DRM_AMD_DC_DCN, x86 and ppc64).
+				includer, includes = sib, fragTop
 			}
 		}
 	}
 	if includer != "" {
 		// The Makefile that includes the directory's lists other
 		// objects of it, not this one: a file no Makefile builds
-		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree).
-		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, path.Dir(rel), ErrNotConfigured)
+		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree), or one
+		// the configuration leaves out of the fragments it includes.
+		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, includes, ErrNotConfigured)
 	}
 	// The nearest directory above with a Makefile that reads: if Kbuild
 	// never descends into it, it never reads the fragments below it

@@ -57,3 +57,34 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestWhereARM64Fragments asks an arm64 kernel's Kbuild files about objects
+// of Makefile fragments that its configuration leaves out: amdgpu's
+// display/dc/dsc/ is included only with CONFIG_DRM_AMD_DC_DCN (x86 and
+// ppc64), while amdgpu's Makefile lists other objects of display/.
+func TestWhereARM64Fragments(t *testing.T) {
+	k := labtest.Kernel(t)
+	if k.Arch != "arm64" {
+		t.Skipf("%s is not an arm64 kernel", k.Spec)
+	}
+	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, "arm64")
+	defer r.Close()
+	for obj, want := range map[string]string{
+		"drivers/gpu/drm/amd/display/dc/dsc/dc_dsc.o":       "!",
+		"drivers/gpu/drm/amd/display/dc/core/dc.o":          "amdgpu",
+		"drivers/gpu/drm/amd/display/amdgpu_dm/amdgpu_dm.o": "amdgpu",
+		"drivers/gpu/drm/amd/display/dc/dsc/nonexistent.o":  "!",
+		"kernel/sys.o": "",
+	} {
+		got, err := r.Where(context.Background(), obj)
+		if want == "!" {
+			if !errors.Is(err, kbuild.ErrNotConfigured) {
+				t.Errorf("Where(%s) = %q, %v; want ErrNotConfigured", obj, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("Where(%s) = %q, %v; want %q", obj, got, err, want)
+		}
+	}
+}
