@@ -419,7 +419,8 @@ struct ksplice_round {
 static int ksplice_round_stopped(void *data)
 {
 	struct ksplice_round *r = data;
-	u64 t0 = ktime_get_ns(), ns;
+	struct ksplice_pause_profile *prof = &r->sts[0]->prof;
+	u64 t0 = ktime_get_ns(), ns, t;
 	unsigned int i;
 	int ret = 0;
 
@@ -434,12 +435,21 @@ static int ksplice_round_stopped(void *data)
 		}
 	}
 	/* No write before every window is known to be as expected. */
+	t = ksplice_prof_now();
 	if (!ret)
 		ret = ksplice_text_check(&r->text, &r->busy);
+	if (t)
+		prof->text_check = ktime_get_ns() - t;
 	if (!ret) {
+		t = ksplice_prof_now();
 		for (i = 0; i < r->n; i++)
 			ksplice_ftrace_switch(r->sts[i], !r->reverse);
+		if (t)
+			prof->sw = ktime_get_ns() - t;
+		t = ksplice_prof_now();
 		ksplice_text_write(&r->text);
+		if (t)
+			prof->write = ktime_get_ns() - t;
 	}
 	ns = ktime_get_ns() - t0;
 	for (i = 0; i < r->n; i++)
@@ -503,6 +513,8 @@ static int ksplice_stop(struct ksplice_round *r)
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
+		if (text)
+			ksplice_text_test_report(&r->text);
 		for (i = 0; i < r->n; i++) {
 			r->sts[i]->attempts = attempts;
 			r->sts[i]->stop_total_ns = total;

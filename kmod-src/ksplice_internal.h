@@ -8,6 +8,7 @@
 #include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -112,6 +113,9 @@ struct ksplice_text_round {
 	atomic_t entered;		/* CPUs in the callback */
 	atomic_t step;			/* steps the writer completed */
 	atomic_t acked;			/* followers serialised after the step */
+	/* Tests only (test_only_nmi_in_jump_write): NMIs sent, trapped. */
+	unsigned int test_nmis;
+	unsigned int test_traps;
 };
 
 /*
@@ -126,6 +130,34 @@ struct ksplice_pause_stats {
 	/* NULL: the pause checked the switch log's tasks; else why all */
 	const char *walk;
 };
+
+/*
+ * Benchmarks only (the engine loaded with bench=1): where the last round's
+ * stop_machine callback spent its time, in ns, so that a cut is made where
+ * the time goes. Zero when not measured.
+ */
+struct ksplice_pause_profile {
+	u64 gap;		/* whether the switch log is enough */
+	u64 again;		/* the tasks the prescan left to the pause */
+	u64 log;		/* the tasks of the switch log */
+	u64 idle;		/* the idle tasks */
+	u64 scan;		/* of those three: word scans of stacks */
+	u64 unwind;		/* of those three: unwinder walks */
+	u64 text_check;		/* direct jump windows checked */
+	u64 sw;			/* ksplice_ftrace_switch() of every member */
+	u64 write;		/* direct jumps written */
+	unsigned int logged;	/* tasks in the switch logs */
+	unsigned int scanned;	/* stacks scanned */
+	unsigned int unwound;	/* stacks walked by the unwinder */
+};
+
+extern bool ksplice_bench;
+
+/* A timestamp for the profile, or 0 when the engine does not profile. */
+static inline u64 ksplice_prof_now(void)
+{
+	return ksplice_bench ? ktime_get_ns() : 0;
+}
 
 /* The engine's state for one registered update. */
 struct ksplice_state {
@@ -155,6 +187,7 @@ struct ksplice_state {
 	 */
 	unsigned long scan_lo, scan_hi;
 	struct ksplice_pause_stats pause;
+	struct ksplice_pause_profile prof;
 	unsigned int attempts;		/* stop_machine rounds of the last try */
 	u64 stop_ns;			/* inside the stop_machine callback */
 	u64 stop_total_ns;		/* around stop_machine() */
@@ -308,6 +341,7 @@ int ksplice_text_check(struct ksplice_text_round *tr,
 		       struct ksplice_state **failed);
 void ksplice_text_write(struct ksplice_text_round *tr);
 void ksplice_text_follow(struct ksplice_text_round *tr);
+void ksplice_text_test_report(struct ksplice_text_round *tr);
 
 /* ksplice_sysfs.c */
 int ksplice_sysfs_init(void);
@@ -341,6 +375,9 @@ void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 const char *ksplice_arch_text_reserved(void *start, void *end);
 unsigned long ksplice_arch_saved_sp(struct task_struct *t);
 unsigned long ksplice_arch_code_addr(unsigned long word);
+#ifdef CONFIG_X86
+void ksplice_arch_send_nmi(unsigned int cpu);
+#endif
 
 #include "ksplice_compat.h"
 

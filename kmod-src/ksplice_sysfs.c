@@ -29,9 +29,9 @@ static struct kobject *ksplice_root;
  * machine should offer. The file exists only when the engine is loaded
  * with bench=1 (make bench does).
  */
-static bool bench;
-module_param(bench, bool, 0400);
-MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand (benchmarks)");
+bool ksplice_bench;
+module_param_named(bench, ksplice_bench, bool, 0400);
+MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand, and time the parts of each round (benchmarks)");
 
 struct ksplice_attr {
 	struct attribute attr;
@@ -185,6 +185,20 @@ static ssize_t stack_check_show(struct ksplice_state *st, char *buf)
 }
 
 /*
+ * Where the last round's stop_machine callback spent its time, in ns, and
+ * how many stacks it scanned and walked (bench=1 only; zeros otherwise).
+ */
+static ssize_t pause_profile_show(struct ksplice_state *st, char *buf)
+{
+	const struct ksplice_pause_profile *p = &st->prof;
+
+	return sysfs_emit(buf, "gap %llu again %llu log %llu idle %llu scan %llu unwind %llu text_check %llu switch %llu write %llu logged %u scanned %u unwound %u\n",
+			  p->gap, p->again, p->log, p->idle, p->scan,
+			  p->unwind, p->text_check, p->sw, p->write,
+			  p->logged, p->scanned, p->unwound);
+}
+
+/*
  * "1" once a reverse kept the update module loaded (the tables'
  * KSPLICE_UPDATE_KEEP_MODULE): it can no longer be unloaded.
  */
@@ -219,6 +233,7 @@ KSPLICE_ATTR_RO(stop_machine_ns);
 KSPLICE_ATTR_RO(stop_machine_total_ns);
 KSPLICE_ATTR_RO(attempts);
 KSPLICE_ATTR_RO(stack_check);
+KSPLICE_ATTR_RO(pause_profile);
 KSPLICE_ATTR_RO(format_version);
 KSPLICE_ATTR_RO(kept);
 KSPLICE_ATTR_RO(flags);
@@ -235,6 +250,7 @@ static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stop_machine_total_ns.attr,
 	&ksplice_attr_attempts.attr,
 	&ksplice_attr_stack_check.attr,
+	&ksplice_attr_pause_profile.attr,
 	&ksplice_attr_format_version.attr,
 	&ksplice_attr_kept.attr,
 	&ksplice_attr_flags.attr,
@@ -368,7 +384,7 @@ int ksplice_sysfs_init(void)
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_group.attr);
 	if (ret)
 		goto put;
-	if (!bench)
+	if (!ksplice_bench)
 		return 0;
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_empty.attr);
 	if (ret)
@@ -384,7 +400,7 @@ put:
 
 void ksplice_sysfs_exit(void)
 {
-	if (bench)
+	if (ksplice_bench)
 		sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
 	sysfs_remove_file(ksplice_root, &ksplice_attr_group.attr);
 	kobject_put(ksplice_root);

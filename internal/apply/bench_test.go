@@ -124,9 +124,13 @@ for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 	while [ $have -lt $T ]; do sleep 100000 & have=$((have+1)); done
 	for i in $(seq ` + strconv.Itoa(benchRounds()) + `); do
 		for n in 1 10 20; do
+			# bench=1: the engine times the parts of each round
+			# (pause_profile); apply uses the engine that is loaded.
+			lsmod | grep -q '^ksplice ' || insmod ksplice.ko bench=1
 			ksplice apply --allow-unsigned nop$n.tar >/dev/null
 			echo "nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
 			echo "stack_check nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stack_check)"
+			echo "profile nop$n@$T $(cat /sys/kernel/ksplice/nop$n/pause_profile)"
 			ksplice undo nop$n >/dev/null
 		done
 		# undo unloaded the engine: the empty round loads it with bench=1
@@ -187,6 +191,38 @@ done
 		if strings.HasPrefix(l, "stack_check ") && strings.Contains(l, "@") {
 			b.Log(l)
 		}
+	}
+	// Where the callback spent its time (pause_profile, bench=1): the
+	// median of each part over the rounds, in microseconds.
+	prof := map[string]map[string][]float64{}
+	var profIDs []string
+	for _, l := range strings.Split(out.Stdout, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "profile" || len(f)%2 != 0 {
+			continue
+		}
+		if prof[f[1]] == nil {
+			prof[f[1]] = map[string][]float64{}
+			profIDs = append(profIDs, f[1])
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, _ := strconv.ParseFloat(f[i+1], 64)
+			prof[f[1]][f[i]] = append(prof[f[1]][f[i]], v)
+		}
+	}
+	for _, id := range profIDs {
+		var parts []string
+		for _, k := range []string{"gap", "again", "log", "idle", "scan", "unwind", "text_check", "switch", "write"} {
+			if v := prof[id][k]; len(v) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.1f", k, median(v)/1e3))
+			}
+		}
+		for _, k := range []string{"logged", "scanned", "unwound"} {
+			if v := prof[id][k]; len(v) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.0f", k, median(v)))
+			}
+		}
+		b.Logf("callback profile %s (us, medians): %s", id, strings.Join(parts, ", "))
 	}
 	count := func(key string) int { return len(vals[key][0]) }
 	avg := func(key string, i int) float64 { return median(vals[key][i]) }
