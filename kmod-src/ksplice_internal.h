@@ -98,6 +98,13 @@ struct ksplice_func_state {
 	u8 jump_from[KSPLICE_JUMP_MAX];	/* the window before the round */
 	u8 jump_to[KSPLICE_JUMP_MAX];	/* and after it */
 	bool jump_skip;			/* forced reverse: window not ours */
+	/*
+	 * A function claimed through ftrace: its ftrace_ops' switch and what
+	 * the round stores there (ksplice_ftrace_plan()); NULL for one
+	 * diverted by a direct jump.
+	 */
+	unsigned long *switch_word;
+	unsigned long switch_to;
 };
 
 /*
@@ -132,9 +139,11 @@ struct ksplice_pause_stats {
 };
 
 /*
- * Benchmarks only (the engine loaded with bench=1): where the last round's
- * stop_machine callback spent its time, in ns, so that a cut is made where
- * the time goes. Zero when not measured.
+ * Benchmarks only (the engine loaded with pause_profile=1): where the last
+ * round's stop_machine callback spent its time, in ns, so that a cut is
+ * made where the time goes. Zero when not measured. Each part costs the
+ * pause a clock read (ktime_get_ns()), a few microseconds under QEMU's
+ * TCG: the pause is measured without it.
  */
 struct ksplice_pause_profile {
 	u64 gap;		/* whether the switch log is enough */
@@ -151,12 +160,12 @@ struct ksplice_pause_profile {
 	unsigned int unwound;	/* stacks walked by the unwinder */
 };
 
-extern bool ksplice_bench;
+extern bool ksplice_pause_profile;
 
 /* A timestamp for the profile, or 0 when the engine does not profile. */
 static inline u64 ksplice_prof_now(void)
 {
-	return ksplice_bench ? ktime_get_ns() : 0;
+	return ksplice_pause_profile ? ktime_get_ns() : 0;
 }
 
 /* The engine's state for one registered update. */
@@ -324,7 +333,8 @@ static inline void ksplice_jump_going(struct module *mod) { }
 int ksplice_ftrace_init(void);
 int ksplice_ftrace_claim(struct ksplice_state *st);
 void ksplice_ftrace_release(struct ksplice_state *st);
-void ksplice_ftrace_switch(struct ksplice_state *st, bool on);
+void ksplice_ftrace_plan(struct ksplice_state *st, bool on);
+void ksplice_ftrace_switch(struct ksplice_state *st);
 
 /* ksplice_text.c */
 struct ksplice_jsite;

@@ -29,9 +29,13 @@ static struct kobject *ksplice_root;
  * machine should offer. The file exists only when the engine is loaded
  * with bench=1 (make bench does).
  */
-bool ksplice_bench;
-module_param_named(bench, ksplice_bench, bool, 0400);
-MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand, and time the parts of each round (benchmarks)");
+static bool bench;
+module_param(bench, bool, 0400);
+MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand (benchmarks)");
+
+bool ksplice_pause_profile;
+module_param_named(pause_profile, ksplice_pause_profile, bool, 0400);
+MODULE_PARM_DESC(pause_profile, "time the parts of each stop_machine round, in pause_profile (benchmarks; lengthens the pause)");
 
 struct ksplice_attr {
 	struct attribute attr;
@@ -186,7 +190,8 @@ static ssize_t stack_check_show(struct ksplice_state *st, char *buf)
 
 /*
  * Where the last round's stop_machine callback spent its time, in ns, and
- * how many stacks it scanned and walked (bench=1 only; zeros otherwise).
+ * how many stacks it scanned and walked (pause_profile=1 only; zeros
+ * otherwise).
  */
 static ssize_t pause_profile_show(struct ksplice_state *st, char *buf)
 {
@@ -384,7 +389,7 @@ int ksplice_sysfs_init(void)
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_group.attr);
 	if (ret)
 		goto put;
-	if (!ksplice_bench)
+	if (!bench)
 		return 0;
 	ret = sysfs_create_file(ksplice_root, &ksplice_attr_empty.attr);
 	if (ret)
@@ -400,7 +405,7 @@ put:
 
 void ksplice_sysfs_exit(void)
 {
-	if (ksplice_bench)
+	if (bench)
 		sysfs_remove_file(ksplice_root, &ksplice_attr_empty.attr);
 	sysfs_remove_file(ksplice_root, &ksplice_attr_group.attr);
 	kobject_put(ksplice_root);
