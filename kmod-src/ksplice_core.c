@@ -439,18 +439,18 @@ static int ksplice_round_stopped(void *data)
 	t = ksplice_prof_now();
 	if (!ret && r->jumps)
 		ret = ksplice_text_check(&r->text, &r->busy);
-	if (t)
+	if (ksplice_profiling())
 		prof->text_check = ktime_get_ns() - t;
 	if (!ret) {
 		t = ksplice_prof_now();
 		for (i = 0; i < r->n; i++)
 			ksplice_ftrace_switch(r->sts[i]);
-		if (t)
+		if (ksplice_profiling())
 			prof->sw = ktime_get_ns() - t;
 		t = ksplice_prof_now();
 		if (r->jumps)
 			ksplice_text_write(&r->text);
-		if (t)
+		if (ksplice_profiling())
 			prof->write = ktime_get_ns() - t;
 	}
 	ns = ktime_get_ns() - t0;

@@ -160,12 +160,24 @@ struct ksplice_pause_profile {
 	unsigned int unwound;	/* stacks walked by the unwinder */
 };
 
-extern bool ksplice_pause_profile;
+/*
+ * A static key, not a test of the parameter: off, each part of the pause
+ * costs a nop, not a branch, and the code it runs is the code it would
+ * run without the profile (a branch is also one more block for an
+ * emulator to translate on the first run, which is what the profile
+ * measures).
+ */
+DECLARE_STATIC_KEY_FALSE(ksplice_pause_profile_key);
+
+static __always_inline bool ksplice_profiling(void)
+{
+	return static_branch_unlikely(&ksplice_pause_profile_key);
+}
 
 /* A timestamp for the profile, or 0 when the engine does not profile. */
-static inline u64 ksplice_prof_now(void)
+static __always_inline u64 ksplice_prof_now(void)
 {
-	return ksplice_pause_profile ? ktime_get_ns() : 0;
+	return ksplice_profiling() ? ktime_get_ns() : 0;
 }
 
 /* The engine's state for one registered update. */

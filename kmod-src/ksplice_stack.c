@@ -295,7 +295,7 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	if (!ksplice_kernel.save_stack_reliable) {
 		t0 = ksplice_prof_now();
 		ret = ksplice_scan_task(st, t, reverse, true);
-		if (t0) {
+		if (ksplice_profiling()) {
 			st->prof.scan += ktime_get_ns() - t0;
 			st->prof.scanned++;
 		}
@@ -315,7 +315,7 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 		u64 t0 = ksplice_prof_now();
 
 		ret = ksplice_scan_task(st, t, reverse, false);
-		if (t0) {
+		if (ksplice_profiling()) {
 			st->prof.scan += ktime_get_ns() - t0;
 			st->prof.scanned++;
 		}
@@ -325,7 +325,7 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	t0 = ksplice_prof_now();
 	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
 						KSPLICE_STACK_ENTRIES);
-	if (t0) {
+	if (ksplice_profiling()) {
 		st->prof.unwind += ktime_get_ns() - t0;
 		st->prof.unwound++;
 	}
@@ -789,12 +789,13 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 	struct ksplice_pause_profile *prof = &st->prof;
 	u64 t0;
 
-	memset(prof, 0, sizeof(*prof));
+	if (ksplice_profiling())
+		memset(prof, 0, sizeof(*prof));
 	st->nr_conflicts = 0;
 	st->pause.checked = 0;
 	t0 = ksplice_prof_now();
 	st->pause.walk = ksplice_log_gap();
-	if (t0)
+	if (ksplice_profiling())
 		prof->gap = ktime_get_ns() - t0;
 	if (!st->pause.walk) {
 		t0 = ksplice_prof_now();
@@ -802,14 +803,15 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 			if (ksplice_check_one(st, ksplice_round_scan.again[i],
 					      reverse))
 				ret = -EBUSY;
-		if (t0)
+		if (ksplice_profiling())
 			prof->again = ktime_get_ns() - t0;
 		t0 = ksplice_prof_now();
 		for_each_possible_cpu(cpu) {
 			struct ksplice_switch_log *l =
 				ksplice_round_scan.logs[cpu];
 
-			prof->logged += l->n;
+			if (ksplice_profiling())
+				prof->logged += l->n;
 			for (i = 0; i < l->n; i++) {
 				/* It ran before its prescan, not since. */
 				if (ksplice_seen_unchanged(l->t[i]))
@@ -818,7 +820,7 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 					ret = -EBUSY;
 			}
 		}
-		if (t0)
+		if (ksplice_profiling())
 			prof->log = ktime_get_ns() - t0;
 	} else {
 		t0 = ksplice_prof_now();
@@ -830,7 +832,7 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 				ret = -EBUSY;
 		}
 		rcu_read_unlock();
-		if (t0)
+		if (ksplice_profiling())
 			prof->log = ktime_get_ns() - t0;
 	}
 	t0 = ksplice_prof_now();
@@ -840,7 +842,7 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 					      reverse))
 				ret = -EBUSY;
 	}
-	if (t0)
+	if (ksplice_profiling())
 		prof->idle = ktime_get_ns() - t0;
 	if (ret) {
 		struct ksplice_conflict *c = &st->conflicts[0];

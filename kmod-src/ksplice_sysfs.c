@@ -33,9 +33,10 @@ static bool bench;
 module_param(bench, bool, 0400);
 MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand (benchmarks)");
 
-bool ksplice_pause_profile;
-module_param_named(pause_profile, ksplice_pause_profile, bool, 0400);
+static bool pause_profile;
+module_param(pause_profile, bool, 0400);
 MODULE_PARM_DESC(pause_profile, "time the parts of each stop_machine round, in pause_profile (benchmarks; lengthens the pause)");
+DEFINE_STATIC_KEY_FALSE(ksplice_pause_profile_key);
 
 struct ksplice_attr {
 	struct attribute attr;
@@ -383,6 +384,8 @@ int ksplice_sysfs_init(void)
 {
 	int ret;
 
+	if (pause_profile)
+		static_branch_enable(&ksplice_pause_profile_key);
 	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
 	if (!ksplice_root)
 		return -ENOMEM;
