@@ -312,8 +312,7 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	 * ORC lookup and more per frame.
 	 */
 	if (ksplice_prescreen) {
-		u64 t0 = ksplice_prof_now();
-
+		t0 = ksplice_prof_now();
 		ret = ksplice_scan_task(st, t, reverse, false);
 		if (ksplice_profiling()) {
 			st->prof.scan += ktime_get_ns() - t0;
@@ -784,9 +783,8 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 {
 	struct task_struct *g, *t;
 	unsigned int cpu, i;
-	int ret = 0;
-
 	struct ksplice_pause_profile *prof = &st->prof;
+	int ret = 0;
 	u64 t0;
 
 	if (ksplice_profiling())
