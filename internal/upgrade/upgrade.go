@@ -605,7 +605,10 @@ func sortError(oc Outcome, err error) Outcome {
 		if oc.Hint == "" {
 			oc.Hint = hintFor(rules)
 		}
-		if initOnly {
+		// Init code alone changed: nothing runs it again. Init code
+		// beside changed code that runs after boot is a refusal: the
+		// new code may rely on what the new init code sets up.
+		if initOnly && len(re.Changed) == 0 {
 			oc.Category = InitOnly
 			oc.Hint = "nothing to do: the changed code ran at boot and is gone; a reboot into the release runs the new code"
 		}
@@ -641,6 +644,8 @@ func hintFor(rules []string) string {
 			hs = append(hs, "the fix changes an export: keep the old export and add the new code under a new name")
 		case "unknown-section":
 			hs = append(hs, "a section create does not know: report it")
+		case "init", "init-data":
+			hs = append(hs, "the fix changes init code, which ran at boot, beside code that runs later and may rely on it: do the init code's new work in a load hook (--hooks), or reboot into the release")
 		case "no-ftrace-site":
 			hs = append(hs, "a changed function without an ftrace site cannot be redirected: change its callers instead")
 		}

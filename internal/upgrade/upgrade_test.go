@@ -69,6 +69,9 @@ func TestSortError(t *testing.T) {
 		{refusal(elfdiff.RuleDataChanged), Refused, "data-changed"},
 		{refusal(elfdiff.RuleInit, elfdiff.RuleInitData), InitOnly, "init,init-data"},
 		{refusal(elfdiff.RuleInit, elfdiff.RuleDataChanged), Refused, "init,data-changed"},
+		// Init code and code that runs after boot: not "nothing to do".
+		{&create.RefusedError{Refusals: refusal(elfdiff.RuleInit).(*create.RefusedError).Refusals,
+			Changed: []string{"kernel/trace/trace.o: trace_module_notify"}}, Refused, "init"},
 		{fmt.Errorf("x: %w", create.ErrNoChanges), BuildOnly, RuleNoChange},
 		{fmt.Errorf("x: %w", create.ErrTooManyObjects), Refused, RuleMaxObjects},
 		{&kbuild.BuildError{Targets: []string{"x.o"}, Err: fmt.Errorf("exit status 2")}, Refused, RuleBuildError},
