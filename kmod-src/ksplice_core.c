@@ -404,6 +404,7 @@ struct ksplice_round {
 	bool reverse;
 	bool forced;		/* a forced reverse: retry for as long as it takes */
 	struct ksplice_state *busy;	/* the member a task was found in */
+	bool jumps;		/* a member has direct jumps (ksplice_text.c) */
 	/* Its direct jumps (ksplice_text.c): sts, n, reverse again. */
 	struct ksplice_text_round text;
 };
@@ -419,7 +420,8 @@ struct ksplice_round {
 static int ksplice_round_stopped(void *data)
 {
 	struct ksplice_round *r = data;
-	u64 t0 = ktime_get_ns(), ns;
+	struct ksplice_pause_profile *prof = &r->sts[0]->prof;
+	u64 t0 = ktime_get_ns(), ns, t;
 	unsigned int i;
 	int ret = 0;
 
@@ -434,12 +436,22 @@ static int ksplice_round_stopped(void *data)
 		}
 	}
 	/* No write before every window is known to be as expected. */
-	if (!ret)
+	t = ksplice_prof_now();
+	if (!ret && r->jumps)
 		ret = ksplice_text_check(&r->text, &r->busy);
+	if (ksplice_profiling())
+		prof->text_check = ktime_get_ns() - t;
 	if (!ret) {
+		t = ksplice_prof_now();
 		for (i = 0; i < r->n; i++)
-			ksplice_ftrace_switch(r->sts[i], !r->reverse);
-		ksplice_text_write(&r->text);
+			ksplice_ftrace_switch(r->sts[i]);
+		if (ksplice_profiling())
+			prof->sw = ktime_get_ns() - t;
+		t = ksplice_prof_now();
+		if (r->jumps)
+			ksplice_text_write(&r->text);
+		if (ksplice_profiling())
+			prof->write = ktime_get_ns() - t;
 	}
 	ns = ktime_get_ns() - t0;
 	for (i = 0; i < r->n; i++)
@@ -478,23 +490,30 @@ static int ksplice_stop(struct ksplice_round *r)
 {
 	unsigned int delay = KSPLICE_RETRY_MS, attempts, i;
 	u64 t0, total;
-	bool text = false;
 	int ret;
 
 	r->text.sts = r->sts;
 	r->text.n = r->n;
 	r->text.reverse = r->reverse;
-	for (i = 0; i < r->n; i++)
-		text |= ksplice_text_used(r->sts[i]);
-	for (i = 0; i < r->n; i++)
+	r->jumps = false;
+	/*
+	 * Everything the callback needs that does not change while
+	 * ksplice_mutex is held is worked out here, once: the pause only
+	 * checks stacks and stores what was planned.
+	 */
+	for (i = 0; i < r->n; i++) {
+		r->jumps |= ksplice_text_used(r->sts[i]);
 		ksplice_scan_bounds(r->sts[i], r->reverse);
+		ksplice_ftrace_plan(r->sts[i], !r->reverse);
+	}
 	for (attempts = 1; ; attempts++) {
 		ksplice_prescan(r->sts, r->n, r->reverse);
 		cpus_read_lock();
 		ksplice_arch_lock_text();
+		if (r->jumps)
+			ksplice_text_prepare(&r->text);
 		t0 = ktime_get_ns();
-		ksplice_text_prepare(&r->text);
-		if (text)
+		if (r->jumps)
 			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_all_cpus,
 								     r, cpu_online_mask);
 		else
@@ -503,6 +522,8 @@ static int ksplice_stop(struct ksplice_round *r)
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
+		if (r->jumps)
+			ksplice_text_test_report(&r->text);
 		for (i = 0; i < r->n; i++) {
 			r->sts[i]->attempts = attempts;
 			r->sts[i]->stop_total_ns = total;

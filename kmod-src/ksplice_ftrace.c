@@ -284,11 +284,43 @@ static unsigned long ksplice_prev_target(struct ksplice_state *st,
 }
 
 /**
- * ksplice_ftrace_switch - send the calls of @st's functions to @st's
- *	replacements (@on), or back to what ran before
+ * ksplice_ftrace_plan - before stop_machine: the word each function's
+ *	switch gets when @st is switched @on or off
  * @st:	the update, claimed; when switching off, one that no later update
  *	depends on (ksplice_dependent())
  * @on:	apply or reverse
+ *
+ * Called with ksplice_mutex held, which keeps the applied list and every
+ * ksplice_fops as they are until the round is over: the stop_machine
+ * callback then only stores the words (ksplice_ftrace_switch()), without
+ * a lookup in a list per function, or in every applied update's
+ * functions per function when reversing.
+ */
+void ksplice_ftrace_plan(struct ksplice_state *st, bool on)
+{
+	struct ksplice_fops *fo;
+	unsigned int i;
+
+	for (i = 0; i < st->u->nr_funcs; i++) {
+		struct ksplice_func_state *fs = &st->funcs[i];
+
+		fs->switch_word = NULL;
+		if (fs->js)
+			continue;
+		fo = ksplice_fops_find(fs->addr);
+		if (WARN_ON(!fo))
+			continue;
+		fs->switch_word = &fo->target;
+		fs->switch_to = on ? (unsigned long)fs->f->new_func :
+			ksplice_prev_target(st, fs->addr);
+	}
+}
+
+/**
+ * ksplice_ftrace_switch - send the calls of @st's functions to @st's
+ *	replacements, or back to what ran before, as ksplice_ftrace_plan()
+ *	planned
+ * @st:	the update, planned in this round
  *
  * The stop_machine callback's only write: every other CPU spins in the
  * stopper with interrupts off, and leaves it through the stopper's own
@@ -296,22 +328,15 @@ static unsigned long ksplice_prev_target(struct ksplice_state *st,
  * barrier), which orders these stores before anything it runs next.
  * Cannot fail.
  */
-void ksplice_ftrace_switch(struct ksplice_state *st, bool on)
+void ksplice_ftrace_switch(struct ksplice_state *st)
 {
-	struct ksplice_fops *fo;
-	unsigned long target;
 	unsigned int i;
 
 	for (i = 0; i < st->u->nr_funcs; i++) {
 		struct ksplice_func_state *fs = &st->funcs[i];
 
-		if (fs->js)
-			continue;
-		fo = ksplice_fops_find(fs->addr);
-		if (WARN_ON(!fo))
-			continue;
-		target = on ? (unsigned long)fs->f->new_func :
-			ksplice_prev_target(st, fs->addr);
-		WRITE_ONCE(fo->target, target);
+		/* Pairs with the READ_ONCE() of ksplice_ftrace_handler(). */
+		if (fs->switch_word)
+			WRITE_ONCE(*fs->switch_word, fs->switch_to);
 	}
 }

@@ -8,6 +8,7 @@
 #include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kobject.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -97,6 +98,13 @@ struct ksplice_func_state {
 	u8 jump_from[KSPLICE_JUMP_MAX];	/* the window before the round */
 	u8 jump_to[KSPLICE_JUMP_MAX];	/* and after it */
 	bool jump_skip;			/* forced reverse: window not ours */
+	/*
+	 * A function claimed through ftrace: its ftrace_ops' switch and what
+	 * the round stores there (ksplice_ftrace_plan()); NULL for one
+	 * diverted by a direct jump.
+	 */
+	unsigned long *switch_word;
+	unsigned long switch_to;
 };
 
 /*
@@ -112,6 +120,9 @@ struct ksplice_text_round {
 	atomic_t entered;		/* CPUs in the callback */
 	atomic_t step;			/* steps the writer completed */
 	atomic_t acked;			/* followers serialised after the step */
+	/* Tests only (test_only_nmi_in_jump_write): NMIs sent, trapped. */
+	unsigned int test_nmis;
+	unsigned int test_traps;
 };
 
 /*
@@ -126,6 +137,48 @@ struct ksplice_pause_stats {
 	/* NULL: the pause checked the switch log's tasks; else why all */
 	const char *walk;
 };
+
+/*
+ * Benchmarks only (the engine loaded with pause_profile=1): where the last
+ * round's stop_machine callback spent its time, in ns, so that a cut is
+ * made where the time goes. Zero when not measured. Each part costs the
+ * pause a clock read (ktime_get_ns()), a few microseconds under QEMU's
+ * TCG: the pause is measured without it.
+ */
+struct ksplice_pause_profile {
+	u64 gap;		/* whether the switch log is enough */
+	u64 again;		/* the tasks the prescan left to the pause */
+	u64 log;		/* the tasks of the switch log */
+	u64 idle;		/* the idle tasks */
+	u64 scan;		/* of those three: word scans of stacks */
+	u64 unwind;		/* of those three: unwinder walks */
+	u64 text_check;		/* direct jump windows checked */
+	u64 sw;			/* ksplice_ftrace_switch() of every member */
+	u64 write;		/* direct jumps written */
+	unsigned int logged;	/* tasks in the switch logs */
+	unsigned int scanned;	/* stacks scanned */
+	unsigned int unwound;	/* stacks walked by the unwinder */
+};
+
+/*
+ * A static key, not a test of the parameter: off, each part of the pause
+ * costs a nop, not a branch, and the code it runs is the code it would
+ * run without the profile (a branch is also one more block for an
+ * emulator to translate on the first run, which is what the profile
+ * measures).
+ */
+DECLARE_STATIC_KEY_FALSE(ksplice_pause_profile_key);
+
+static __always_inline bool ksplice_profiling(void)
+{
+	return static_branch_unlikely(&ksplice_pause_profile_key);
+}
+
+/* A timestamp for the profile, or 0 when the engine does not profile. */
+static __always_inline u64 ksplice_prof_now(void)
+{
+	return ksplice_profiling() ? ktime_get_ns() : 0;
+}
 
 /* The engine's state for one registered update. */
 struct ksplice_state {
@@ -155,6 +208,7 @@ struct ksplice_state {
 	 */
 	unsigned long scan_lo, scan_hi;
 	struct ksplice_pause_stats pause;
+	struct ksplice_pause_profile prof;
 	unsigned int attempts;		/* stop_machine rounds of the last try */
 	u64 stop_ns;			/* inside the stop_machine callback */
 	u64 stop_total_ns;		/* around stop_machine() */
@@ -291,7 +345,8 @@ static inline void ksplice_jump_going(struct module *mod) { }
 int ksplice_ftrace_init(void);
 int ksplice_ftrace_claim(struct ksplice_state *st);
 void ksplice_ftrace_release(struct ksplice_state *st);
-void ksplice_ftrace_switch(struct ksplice_state *st, bool on);
+void ksplice_ftrace_plan(struct ksplice_state *st, bool on);
+void ksplice_ftrace_switch(struct ksplice_state *st);
 
 /* ksplice_text.c */
 struct ksplice_jsite;
@@ -308,6 +363,7 @@ int ksplice_text_check(struct ksplice_text_round *tr,
 		       struct ksplice_state **failed);
 void ksplice_text_write(struct ksplice_text_round *tr);
 void ksplice_text_follow(struct ksplice_text_round *tr);
+void ksplice_text_test_report(struct ksplice_text_round *tr);
 
 /* ksplice_sysfs.c */
 int ksplice_sysfs_init(void);
@@ -341,6 +397,9 @@ void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 const char *ksplice_arch_text_reserved(void *start, void *end);
 unsigned long ksplice_arch_saved_sp(struct task_struct *t);
 unsigned long ksplice_arch_code_addr(unsigned long word);
+#ifdef CONFIG_X86
+void ksplice_arch_send_nmi(unsigned int cpu);
+#endif
 
 #include "ksplice_compat.h"
 

@@ -289,10 +289,18 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 {
 	unsigned long offset;
 	const char *func, *part;
-	int i, nr;
+	int i, nr, ret;
+	u64 t0;
 
-	if (!ksplice_kernel.save_stack_reliable)
-		return ksplice_scan_task(st, t, reverse, true);
+	if (!ksplice_kernel.save_stack_reliable) {
+		t0 = ksplice_prof_now();
+		ret = ksplice_scan_task(st, t, reverse, true);
+		if (ksplice_profiling()) {
+			st->prof.scan += ktime_get_ns() - t0;
+			st->prof.scanned++;
+		}
+		return ret;
+	}
 	/*
 	 * Every return address the unwinder can report, and the ip of every
 	 * pt_regs it walks through, is a word of the stack above the saved
@@ -303,10 +311,23 @@ static int ksplice_check_task(struct ksplice_state *st, struct task_struct *t,
 	 * address). The scan costs a few comparisons per word; the walk, an
 	 * ORC lookup and more per frame.
 	 */
-	if (ksplice_prescreen && !ksplice_scan_task(st, t, reverse, false))
-		return 0;
+	if (ksplice_prescreen) {
+		t0 = ksplice_prof_now();
+		ret = ksplice_scan_task(st, t, reverse, false);
+		if (ksplice_profiling()) {
+			st->prof.scan += ktime_get_ns() - t0;
+			st->prof.scanned++;
+		}
+		if (!ret)
+			return 0;
+	}
+	t0 = ksplice_prof_now();
 	nr = ksplice_kernel.save_stack_reliable(t, ksplice_stack,
 						KSPLICE_STACK_ENTRIES);
+	if (ksplice_profiling()) {
+		st->prof.unwind += ktime_get_ns() - t0;
+		st->prof.unwound++;
+	}
 	if (nr < 0) {
 		ksplice_add_conflict(st, t, "(unreliable stack)",
 				     "the unwinder cannot walk it reliably", 0,
@@ -762,20 +783,33 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 {
 	struct task_struct *g, *t;
 	unsigned int cpu, i;
+	struct ksplice_pause_profile *prof = &st->prof;
 	int ret = 0;
+	u64 t0;
 
+	if (ksplice_profiling())
+		memset(prof, 0, sizeof(*prof));
 	st->nr_conflicts = 0;
 	st->pause.checked = 0;
+	t0 = ksplice_prof_now();
 	st->pause.walk = ksplice_log_gap();
+	if (ksplice_profiling())
+		prof->gap = ktime_get_ns() - t0;
 	if (!st->pause.walk) {
+		t0 = ksplice_prof_now();
 		for (i = 0; i < ksplice_round_scan.nr_again; i++)
 			if (ksplice_check_one(st, ksplice_round_scan.again[i],
 					      reverse))
 				ret = -EBUSY;
+		if (ksplice_profiling())
+			prof->again = ktime_get_ns() - t0;
+		t0 = ksplice_prof_now();
 		for_each_possible_cpu(cpu) {
 			struct ksplice_switch_log *l =
 				ksplice_round_scan.logs[cpu];
 
+			if (ksplice_profiling())
+				prof->logged += l->n;
 			for (i = 0; i < l->n; i++) {
 				/* It ran before its prescan, not since. */
 				if (ksplice_seen_unchanged(l->t[i]))
@@ -784,7 +818,10 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 					ret = -EBUSY;
 			}
 		}
+		if (ksplice_profiling())
+			prof->log = ktime_get_ns() - t0;
 	} else {
+		t0 = ksplice_prof_now();
 		rcu_read_lock();
 		for_each_process_thread(g, t) {
 			if (ksplice_seen_unchanged(t))
@@ -793,13 +830,18 @@ int ksplice_check_stacks(struct ksplice_state *st, bool reverse)
 				ret = -EBUSY;
 		}
 		rcu_read_unlock();
+		if (ksplice_profiling())
+			prof->log = ktime_get_ns() - t0;
 	}
+	t0 = ksplice_prof_now();
 	if (ksplice_kernel.idle_task) {
 		for_each_online_cpu(cpu)
 			if (ksplice_check_one(st, ksplice_kernel.idle_task(cpu),
 					      reverse))
 				ret = -EBUSY;
 	}
+	if (ksplice_profiling())
+		prof->idle = ktime_get_ns() - t0;
 	if (ret) {
 		struct ksplice_conflict *c = &st->conflicts[0];
 

@@ -33,6 +33,11 @@ static bool bench;
 module_param(bench, bool, 0400);
 MODULE_PARM_DESC(bench, "offer stop_machine_empty_ns, an empty stop_machine round on demand (benchmarks)");
 
+static bool pause_profile;
+module_param(pause_profile, bool, 0400);
+MODULE_PARM_DESC(pause_profile, "time the parts of each stop_machine round, in pause_profile (benchmarks; lengthens the pause)");
+DEFINE_STATIC_KEY_FALSE(ksplice_pause_profile_key);
+
 struct ksplice_attr {
 	struct attribute attr;
 	ssize_t (*show)(struct ksplice_state *st, char *buf);
@@ -185,6 +190,21 @@ static ssize_t stack_check_show(struct ksplice_state *st, char *buf)
 }
 
 /*
+ * Where the last round's stop_machine callback spent its time, in ns, and
+ * how many stacks it scanned and walked (pause_profile=1 only; zeros
+ * otherwise).
+ */
+static ssize_t pause_profile_show(struct ksplice_state *st, char *buf)
+{
+	const struct ksplice_pause_profile *p = &st->prof;
+
+	return sysfs_emit(buf, "gap %llu again %llu log %llu idle %llu scan %llu unwind %llu text_check %llu switch %llu write %llu logged %u scanned %u unwound %u\n",
+			  p->gap, p->again, p->log, p->idle, p->scan,
+			  p->unwind, p->text_check, p->sw, p->write,
+			  p->logged, p->scanned, p->unwound);
+}
+
+/*
  * "1" once a reverse kept the update module loaded (the tables'
  * KSPLICE_UPDATE_KEEP_MODULE): it can no longer be unloaded.
  */
@@ -219,6 +239,7 @@ KSPLICE_ATTR_RO(stop_machine_ns);
 KSPLICE_ATTR_RO(stop_machine_total_ns);
 KSPLICE_ATTR_RO(attempts);
 KSPLICE_ATTR_RO(stack_check);
+KSPLICE_ATTR_RO(pause_profile);
 KSPLICE_ATTR_RO(format_version);
 KSPLICE_ATTR_RO(kept);
 KSPLICE_ATTR_RO(flags);
@@ -235,6 +256,7 @@ static struct attribute *ksplice_attrs[] = {
 	&ksplice_attr_stop_machine_total_ns.attr,
 	&ksplice_attr_attempts.attr,
 	&ksplice_attr_stack_check.attr,
+	&ksplice_attr_pause_profile.attr,
 	&ksplice_attr_format_version.attr,
 	&ksplice_attr_kept.attr,
 	&ksplice_attr_flags.attr,
@@ -362,6 +384,8 @@ int ksplice_sysfs_init(void)
 {
 	int ret;
 
+	if (pause_profile)
+		static_branch_enable(&ksplice_pause_profile_key);
 	ksplice_root = kobject_create_and_add("ksplice", kernel_kobj);
 	if (!ksplice_root)
 		return -ENOMEM;

@@ -143,6 +143,56 @@ static struct notifier_block ksplice_text_nb = {
 	/* Before anyone else who could take our int3 for theirs. */
 	.priority = INT_MAX,
 };
+
+/*
+ * Tests only. A window lasts a few microseconds, and no NMI that runs the
+ * function comes in it by chance: without help, no test ever runs
+ * ksplice_text_int3(). With this set, the writer sends an NMI to another
+ * CPU inside each int3 window of a round (after the int3 is written, and
+ * again after the rest of the jump is) and waits, up to a second, until
+ * an NMI has trapped on one of the round's int3s. The lab's NMI test
+ * module (testdata/noftrace/nmi) calls the replaced function from its NMI
+ * handler. It lengthens stop_machine by a round trip to another CPU and
+ * makes every CPU take NMIs nobody else expects: never on a production
+ * machine.
+ */
+static bool test_only_nmi_in_jump_write;
+module_param(test_only_nmi_in_jump_write, bool, 0400);
+MODULE_PARM_DESC(test_only_nmi_in_jump_write,
+		 "tests only, never in production: send an NMI into each int3 window of a direct jump write and wait for it to trap");
+
+static void ksplice_text_test_nmi(struct ksplice_text_round *tr)
+{
+	long traps = atomic_long_read(&ksplice_text_traps);
+	unsigned int cpu;
+	u64 end;
+
+	if (!test_only_nmi_in_jump_write)
+		return;
+	cpu = cpumask_any_but(cpu_online_mask, smp_processor_id());
+	if (cpu >= nr_cpu_ids)
+		return;
+	ksplice_arch_send_nmi(cpu);
+	tr->test_nmis++;
+	end = ktime_get_ns() + NSEC_PER_SEC;
+	while (atomic_long_read(&ksplice_text_traps) == traps &&
+	       ktime_get_ns() < end)
+		cpu_relax();
+	tr->test_traps += atomic_long_read(&ksplice_text_traps) - traps;
+}
+
+/* After the round (tests only): what the NMIs sent into its windows did. */
+void ksplice_text_test_report(struct ksplice_text_round *tr)
+{
+	if (tr->test_nmis)
+		pr_info("%s: %s: int3 windows: %u NMIs sent, %u trapped\n",
+			tr->sts[0]->u->id, tr->reverse ? "reverse" : "apply",
+			tr->test_nmis, tr->test_traps);
+}
+#else
+void ksplice_text_test_report(struct ksplice_text_round *tr)
+{
+}
 #endif
 
 int __init ksplice_text_init(void)
@@ -517,6 +567,8 @@ void ksplice_text_prepare(struct ksplice_text_round *tr)
 	atomic_set(&tr->acked, 0);
 	atomic_set(&tr->step, 0);
 	tr->done = false;
+	tr->test_nmis = 0;
+	tr->test_traps = 0;
 	for (i = 0; i < tr->n; i++)
 		ksplice_text_plan(tr->sts[i], !tr->reverse);
 }
@@ -626,6 +678,7 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 							  &int3, 1);
 		}
 	ksplice_text_step(tr);
+	ksplice_text_test_nmi(tr);
 	for (i = 0; i < tr->n; i++)
 		for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
 			struct ksplice_func_state *fs = &tr->sts[i]->funcs[j];
@@ -634,6 +687,7 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 				ksplice_text_poke(fs, 1, fs->js->len);
 		}
 	ksplice_text_step(tr);
+	ksplice_text_test_nmi(tr);
 #endif
 	/* x86: the first byte, which completes the jump; arm64: all of it. */
 	for (i = 0; i < tr->n; i++)

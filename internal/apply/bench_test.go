@@ -124,9 +124,20 @@ for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 	while [ $have -lt $T ]; do sleep 100000 & have=$((have+1)); done
 	for i in $(seq ` + strconv.Itoa(benchRounds()) + `); do
 		for n in 1 10 20; do
+			# apply uses the engine that is loaded: with
+			# pause_profile=1 it times the parts of each round.
+			lsmod | grep -q '^ksplice ' || insmod ksplice.ko PROFILE
 			ksplice apply --allow-unsigned nop$n.tar >/dev/null
 			echo "nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
 			echo "stack_check nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stack_check)"
+			echo "profile nop$n@$T $(cat /sys/kernel/ksplice/nop$n/pause_profile)"
+			# The same update reversed and applied again by the
+			# engine that stays loaded: a pause whose code the
+			# emulator has translated before (warm).
+			echo reverse > /sys/kernel/ksplice/nop$n/stage
+			echo apply > /sys/kernel/ksplice/nop$n/stage
+			echo "warm:nop$n@$T $(cat /sys/kernel/ksplice/nop$n/stop_machine_total_ns) $(cat /sys/kernel/ksplice/nop$n/stop_machine_ns)"
+			echo "profile warm:nop$n@$T $(cat /sys/kernel/ksplice/nop$n/pause_profile)"
 			ksplice undo nop$n >/dev/null
 		done
 		# undo unloaded the engine: the empty round loads it with bench=1
@@ -150,6 +161,15 @@ for T in ` + strings.Trim(fmt.Sprint(threads), "[]") + `; do
 	done
 done
 `
+	// KSPLICE_BENCH_PROFILE=1 loads the engine with pause_profile=1: the
+	// callback's parts are timed (and logged below), at the cost of a
+	// clock read per part in every pause, so the pause itself is not
+	// what it would be.
+	profile := "pause_profile=0"
+	if os.Getenv("KSPLICE_BENCH_PROFILE") == "1" {
+		profile = "pause_profile=1"
+	}
+	script = strings.ReplaceAll(script, "PROFILE", profile)
 	sp := filepath.Join(dir, "bench.sh")
 	os.WriteFile(sp, []byte(script), 0o644)
 	// The engine module, loaded for the empty rounds between updates.
@@ -182,11 +202,49 @@ done
 		v := vals[f[0]]
 		vals[f[0]] = [2][]float64{append(v[0], total), append(v[1], cb)}
 	}
+	// Every round's measurements, in the order taken.
+	for _, l := range strings.Split(out.Stdout, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && strings.Contains(f[0], "@") {
+			b.Log("round ", l)
+		}
+	}
 	// How each pause checked stacks (the engine's stack_check), round 1.
 	for _, l := range strings.Split(out.Stdout, "\n") {
 		if strings.HasPrefix(l, "stack_check ") && strings.Contains(l, "@") {
 			b.Log(l)
 		}
+	}
+	// Where the callback spent its time (pause_profile=1): the median of
+	// each part over the rounds, in microseconds.
+	prof := map[string]map[string][]float64{}
+	var profIDs []string
+	for _, l := range strings.Split(out.Stdout, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "profile" || len(f)%2 != 0 || profile != "pause_profile=1" {
+			continue
+		}
+		if prof[f[1]] == nil {
+			prof[f[1]] = map[string][]float64{}
+			profIDs = append(profIDs, f[1])
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, _ := strconv.ParseFloat(f[i+1], 64)
+			prof[f[1]][f[i]] = append(prof[f[1]][f[i]], v)
+		}
+	}
+	for _, id := range profIDs {
+		var parts []string
+		for _, k := range []string{"gap", "again", "log", "idle", "scan", "unwind", "text_check", "switch", "write"} {
+			if v := prof[id][k]; len(v) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.1f", k, median(v)/1e3))
+			}
+		}
+		for _, k := range []string{"logged", "scanned", "unwound"} {
+			if v := prof[id][k]; len(v) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.0f", k, median(v)))
+			}
+		}
+		b.Logf("callback profile %s (us, medians): %s", id, strings.Join(parts, ", "))
 	}
 	count := func(key string) int { return len(vals[key][0]) }
 	avg := func(key string, i int) float64 { return median(vals[key][i]) }
@@ -205,6 +263,11 @@ done
 			b.ReportMetric(avg(id, 0)/1e6, fmt.Sprintf("%dfn-%dthr-ms", n, T))
 			b.ReportMetric(avg(id, 1)/1e6, fmt.Sprintf("%dfn-%dthr-callback-ms", n, T))
 			b.ReportMetric(avg(id, 0)/e, fmt.Sprintf("%dfn-%dthr/empty", n, T))
+			if count("warm:"+id) > 0 {
+				b.ReportMetric(avg("warm:"+id, 0)/1e6, fmt.Sprintf("warm-%dfn-%dthr-ms", n, T))
+				b.ReportMetric(avg("warm:"+id, 1)/1e6, fmt.Sprintf("warm-%dfn-%dthr-callback-ms", n, T))
+				b.ReportMetric(avg("warm:"+id, 0)/e, fmt.Sprintf("warm-%dfn-%dthr/empty", n, T))
+			}
 			if other != "" && count("other:"+id) > 0 {
 				b.ReportMetric(avg("other:"+id, 0)/1e6, fmt.Sprintf("other-%dfn-%dthr-ms", n, T))
 				b.ReportMetric(avg("other:"+id, 1)/1e6, fmt.Sprintf("other-%dfn-%dthr-callback-ms", n, T))

@@ -185,3 +185,92 @@ func TestNoFtraceJumpNMI(t *testing.T) {
 		t.Errorf("%s NMI calls answered neither -1 nor -2: torn code ran", m[3])
 	}
 }
+
+// noftraceInt3Script: the engine of the update is loaded first with its
+// test-only hook, which sends an NMI to the other CPU inside each int3
+// window of every direct jump write and waits for it to trap; the test
+// module's NMI handler calls hex_to_bin(). Apply, reverse/apply rounds and
+// undo, then the engine's per-round counts and the module's.
+const noftraceInt3Script = `. ./lib.sh
+fn=$(grep ' hex_to_bin$' /proc/kallsyms | cut -d' ' -f1)
+[ -n "$fn" ] || fail "hex_to_bin not in kallsyms"
+insmod ksplice_test_nmi_hex.ko fn=0x$fn || fail "insmod ksplice_test_nmi_hex.ko"
+# apply uses the engine that is loaded.
+insmod ksplice.ko test_only_nmi_in_jump_write=1 || fail "insmod ksplice.ko test_only_nmi_in_jump_write=1"
+run 0 ksplice apply --allow-unsigned hex.tar
+S=/sys/kernel/ksplice/hex/stage
+n=0
+while [ $n -lt CYCLES ]; do
+	echo reverse > $S || fail "reverse $n: $(cat /sys/kernel/ksplice/hex/abort_message)"
+	echo apply > $S || fail "apply $n: $(cat /sys/kernel/ksplice/hex/abort_message)"
+	n=$((n+1))
+done
+ok "cycles $n"
+run 0 ksplice undo hex
+lsmod | grep -q '^ksplice ' && rmmod ksplice
+rmmod ksplice_test_nmi_hex || fail "rmmod ksplice_test_nmi_hex"
+dmesg | grep -E 'hex: (apply|reverse): int3 windows:|ksplice_test_nmi_hex: nmi calls|int3 traps of direct jumps'
+untouched
+echo PASS
+`
+
+// TestNoFtraceJumpInt3: the int3 handler of direct jump writes
+// (ksplice_text_int3()) really runs. The engine's test-only hook
+// (test_only_nmi_in_jump_write) makes an NMI on the other CPU call
+// hex_to_bin() while its window holds the int3, on apply and on reverse
+// (the undo's and each cycle's): every round must report trapped NMIs, no
+// NMI call may answer anything but the old (-1) or new (-2) result, and
+// the console must stay clean (labtest.Run fails on an oops or WARN: an
+// int3 nobody handles in an NMI is a kernel die()).
+func TestNoFtraceJumpInt3(t *testing.T) {
+	k := labtest.Kernel(t)
+	amd64Only(t, k, "the int3 sequence and the test module's NMIs are x86's")
+	dir := t.TempDir()
+	nmi := buildTestdataModule(t, k, dir, "noftrace/nmi", "ksplice_test_nmi_hex.c")
+	tar := sampleUpdate(t, k, dir, "hex-to-bin-jump", "hex")
+	eng := filepath.Join(dir, "ksplice.ko")
+	if err := extractEngine(tar, eng); err != nil {
+		t.Fatal(err)
+	}
+	cycles := soakCycles(t, 5)
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 20 * time.Minute, Files: []lab.File{
+		scriptFile(t),
+		{Host: nmi, Guest: "/root/ksplice_test_nmi_hex.ko"},
+		{Host: tar, Guest: "/root/hex.tar"},
+		{Host: eng, Guest: "/root/ksplice.ko"},
+	}, Command: []string{"sh", "-c", strings.ReplaceAll(noftraceInt3Script, "CYCLES", strconv.Itoa(cycles))}})
+	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	// One line per round: the first apply, a reverse and an apply per
+	// cycle, the undo's reverse.
+	rounds := map[string]int{}
+	sent, trapped := map[string]int{}, map[string]int{}
+	for _, m := range regexp.MustCompile(`hex: (apply|reverse): int3 windows: (\d+) NMIs sent, (\d+) trapped`).FindAllStringSubmatch(out.Stdout, -1) {
+		s, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[3])
+		rounds[m[1]]++
+		sent[m[1]] += s
+		trapped[m[1]] += n
+		if n == 0 {
+			t.Errorf("a %s round sent %d NMIs into its int3 windows and none trapped", m[1], s)
+		}
+	}
+	for dir, want := range map[string]int{"apply": cycles + 1, "reverse": cycles + 1} {
+		if rounds[dir] != want {
+			t.Errorf("%d %s rounds reported int3 windows, want %d", rounds[dir], dir, want)
+		}
+		t.Logf("%s: %d rounds, %d NMIs sent into int3 windows, %d trapped and sent on", dir, rounds[dir], sent[dir], trapped[dir])
+	}
+	m := regexp.MustCompile(`nmi calls (\d+) patched (\d+) wrong (\d+)`).FindStringSubmatch(out.Stdout)
+	if m == nil {
+		t.Fatal("the NMI module reported no counts")
+	}
+	if m[3] != "0" {
+		t.Errorf("%s NMI calls answered neither -1 nor -2: torn code ran", m[3])
+	}
+	if p, _ := strconv.Atoi(m[2]); p < trapped["apply"]+trapped["reverse"] {
+		t.Errorf("NMI calls that ran the replacement: %s, fewer than the %d trapped ones the int3 handler sent there", m[2], trapped["apply"]+trapped["reverse"])
+	}
+}

@@ -12,11 +12,15 @@ func TestEffectiveRelease(t *testing.T) {
 	cum := &apply.Record{ID: "b", Seq: 2, Kernel: "6.1.0-53-amd64", Upgrade: &update.Upgrade{To: "6.1.190-1", Release: "6.1.0-54-amd64", Cumulative: true}}
 	later := &apply.Record{ID: "c", Seq: 3, Kernel: "6.1.0-53-amd64", Upgrade: &update.Upgrade{To: "6.1.192-1", Release: "6.1.0-55-amd64", Cumulative: true}}
 	stale := &apply.Record{ID: "d", Seq: 4, Kernel: "6.1.0-53-amd64", Disagreement: "recorded but not applied", Upgrade: &update.Upgrade{To: "6.1.199-1", Release: "6.1.0-59-amd64", Cumulative: true}}
+	kept := &apply.Record{ID: "e", Seq: 5, Kernel: "6.1.0-53-amd64", Stage: apply.StageKept, Kept: []string{"vmlinux"}, Upgrade: &update.Upgrade{To: "6.1.199-1", Release: "6.1.0-59-amd64", Cumulative: true}}
 	for _, c := range []struct {
 		recs []*apply.Record
 		want string
 	}{
 		{nil, "6.1.0-53-amd64"},
+		// Undone, its module kept loaded: the release is no longer in effect.
+		{[]*apply.Record{kept}, "6.1.0-53-amd64"},
+		{[]*apply.Record{kept, cum}, "6.1.0-54-amd64"},
 		{[]*apply.Record{part}, "6.1.0-53-amd64"},
 		{[]*apply.Record{part, cum}, "6.1.0-54-amd64"},
 		{[]*apply.Record{later, cum}, "6.1.0-55-amd64"},

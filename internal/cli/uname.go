@@ -54,11 +54,12 @@ of a release. ksplice list shows how much of it each update brings.`,
 // effectiveRelease is the release the running kernel is brought to by the
 // newest applied cumulative upgrade whose release is known, else running.
 // An update the kernel does not have applied (a record that disagrees)
-// does not count.
+// does not count, nor one undone whose module the engine kept loaded
+// (apply.StageKept): its code no longer runs.
 func effectiveRelease(running string, recs []*apply.Record) string {
 	var ups []*apply.Record
 	for _, r := range recs {
-		if r.Upgrade != nil && r.Upgrade.Cumulative && r.Upgrade.Release != "" && r.Disagreement == "" && r.Kernel == running {
+		if r.Upgrade != nil && r.Upgrade.Cumulative && r.Upgrade.Release != "" && r.Disagreement == "" && r.Kernel == running && r.Stage != apply.StageKept {
 			ups = append(ups, r)
 		}
 	}

@@ -382,6 +382,7 @@ func (c *creation) checkCompiler(context.Context) error {
 // Every refusal of every object is reported together.
 func (c *creation) diff(context.Context) error {
 	var refusals []Refusal
+	var changed []string // carried functions, for a refusal to name
 	dataTargets := map[string]bool{}
 	used := map[string]bool{}
 	c.byTarget = map[string][]patchgen.Object{}
@@ -431,10 +432,19 @@ func (c *creation) diff(context.Context) error {
 				return err
 			}
 			c.byTarget[p.Target] = append(c.byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
+			refusedHere := map[string]bool{}
+			for _, r := range d.Refusals {
+				refusedHere[r.Symbol] = true
+			}
+			for _, f := range d.Carry.Functions {
+				if !refusedHere[f] {
+					changed = append(changed, p.Rel+": "+f)
+				}
+			}
 		}
 	}
 	if len(refusals) > 0 {
-		return &RefusedError{Refusals: refusals}
+		return &RefusedError{Refusals: refusals, Changed: changed}
 	}
 	for _, a := range c.o.AllowData {
 		if !used[a] {
@@ -863,6 +873,11 @@ func (r Refusal) Unwrap() error { return r.Refusal }
 // errors.Is(err, elfdiff.ErrDataChanged) tells whether data changed.
 type RefusedError struct {
 	Refusals []Refusal
+	// Changed are the functions, none of them refused, that the update
+	// would have carried ("fs/proc/cmdline.o: cmdline_proc_show"):
+	// a refusal of init code alone leaves nothing to do, one beside
+	// changed code that runs after boot does not.
+	Changed []string
 }
 
 func (e *RefusedError) Error() string {
@@ -870,7 +885,11 @@ func (e *RefusedError) Error() string {
 	for i, r := range e.Refusals {
 		lines[i] = r.Error()
 	}
-	return "update refused:\n  " + strings.Join(lines, "\n  ")
+	msg := "update refused:\n  " + strings.Join(lines, "\n  ")
+	if len(e.Changed) > 0 {
+		msg += "\n  the patch also changes, and the update would carry: " + strings.Join(e.Changed, ", ")
+	}
+	return msg
 }
 
 func (e *RefusedError) Unwrap() []error {

@@ -25,6 +25,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/create"
 	"github.com/ksplice-go/ksplice/internal/delta"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
@@ -157,6 +158,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	results := u.createAll(ctx, groups, targetsOf(files))
+	groups, results = u.joinPartners(ctx, groups, results)
 	r.fill(files, groups, results)
 	r.matchChangelog(func(file string) []byte { return u.diffOf(ctx, file) })
 	r.summarize()
@@ -503,13 +505,16 @@ func changedLinesName(diff []byte, names map[string]bool) bool {
 
 // Rules of outcomes that are not elfdiff's.
 const (
-	RuleBuildError  = "build-error" // the changed file does not compile in the old tree
-	RuleNoChange    = "no-change"   // no object code changed
-	RuleMaxObjects  = "max-objects" // over the budget of rebuilt objects
-	RuleNotBuilt    = "not-built"   // create found nothing the configuration builds
-	RuleNewFile     = "new-or-removed-file"
-	RuleUnsupported = "unsupported" // create cannot generate the update
-	RuleError       = "error"       // create failed for another reason
+	RuleBuildError = "build-error" // the changed file does not compile in the old tree
+	RuleNoChange   = "no-change"   // no object code changed
+	RuleMaxObjects = "max-objects" // over the budget of rebuilt objects
+	RuleNotBuilt   = "not-built"   // create found nothing the configuration builds
+	RuleNewFile    = "new-or-removed-file"
+	// RuleNothingReplaced: the update only adds functions that no
+	// running code calls (their callers are in other changed files).
+	RuleNothingReplaced = "nothing-replaced"
+	RuleUnsupported     = "unsupported" // create cannot generate the update
+	RuleError           = "error"       // create failed for another reason
 )
 
 func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, headers []string) Outcome {
@@ -605,7 +610,10 @@ func sortError(oc Outcome, err error) Outcome {
 		if oc.Hint == "" {
 			oc.Hint = hintFor(rules)
 		}
-		if initOnly {
+		// Init code alone changed: nothing runs it again. Init code
+		// beside changed code that runs after boot is a refusal: the
+		// new code may rely on what the new init code sets up.
+		if initOnly && len(re.Changed) == 0 {
 			oc.Category = InitOnly
 			oc.Hint = "nothing to do: the changed code ran at boot and is gone; a reboot into the release runs the new code"
 		}
@@ -622,6 +630,8 @@ func sortError(oc Outcome, err error) Outcome {
 		return oc
 	case errors.Is(err, verdict.ErrRefused) && (strings.Contains(err.Error(), "is a new file") || strings.Contains(err.Error(), "is deleted")):
 		return refused(oc, RuleNewFile, err.Error(), "a live update cannot add or remove objects: move the code into changed files by hand")
+	case errors.Is(err, patchgen.ErrNothingReplaced):
+		return refused(oc, RuleNothingReplaced, err.Error(), "its new functions are called from other files of the release: make one update of them (done for the changed files that call them)")
 	case errors.Is(err, verdict.ErrUnsupported):
 		return refused(oc, RuleUnsupported, err.Error(), "a class of change ksplice cannot carry yet: report it, or write the update by hand")
 	case errors.Is(err, verdict.ErrRefused):
@@ -641,6 +651,8 @@ func hintFor(rules []string) string {
 			hs = append(hs, "the fix changes an export: keep the old export and add the new code under a new name")
 		case "unknown-section":
 			hs = append(hs, "a section create does not know: report it")
+		case "init", "init-data":
+			hs = append(hs, "the fix changes init code, which ran at boot, beside code that runs later and may rely on it: do the init code's new work in a load hook (--hooks), or reboot into the release")
 		case "no-ftrace-site":
 			hs = append(hs, "a changed function without an ftrace site cannot be redirected: change its callers instead")
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/delta"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/update"
 )
 
@@ -69,10 +70,14 @@ func TestSortError(t *testing.T) {
 		{refusal(elfdiff.RuleDataChanged), Refused, "data-changed"},
 		{refusal(elfdiff.RuleInit, elfdiff.RuleInitData), InitOnly, "init,init-data"},
 		{refusal(elfdiff.RuleInit, elfdiff.RuleDataChanged), Refused, "init,data-changed"},
+		// Init code and code that runs after boot: not "nothing to do".
+		{&create.RefusedError{Refusals: refusal(elfdiff.RuleInit).(*create.RefusedError).Refusals,
+			Changed: []string{"kernel/trace/trace.o: trace_module_notify"}}, Refused, "init"},
 		{fmt.Errorf("x: %w", create.ErrNoChanges), BuildOnly, RuleNoChange},
 		{fmt.Errorf("x: %w", create.ErrTooManyObjects), Refused, RuleMaxObjects},
 		{&kbuild.BuildError{Targets: []string{"x.o"}, Err: fmt.Errorf("exit status 2")}, Refused, RuleBuildError},
 		{fmt.Errorf("%w: x.o: not built by this kernel's configuration; nothing to update", create.ErrNoChanges), BuildOnly, RuleNoChange},
+		{fmt.Errorf("x: %w: adds f", patchgen.ErrNothingReplaced), Refused, RuleNothingReplaced},
 		{fmt.Errorf("boom"), Refused, RuleError},
 	} {
 		oc := sortError(Outcome{}, c.err)
@@ -107,9 +112,16 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 	for _, p := range files {
 		hasHeader = hasHeader || strings.HasSuffix(p, ".h")
 	}
+	joined := strings.Contains(strings.Join(files, " "), "helper") && strings.Contains(strings.Join(files, " "), "user")
 	var fns []update.Function
 	for _, p := range files {
 		switch {
+		// helper.c defines what user.c calls: alone, one replaces
+		// nothing that runs and the other does not link.
+		case strings.Contains(p, "helper") && !joined:
+			return nil, fmt.Errorf("%w: in vmlinux it only adds new_helper, which no running code calls", patchgen.ErrNothingReplaced)
+		case strings.Contains(p, "user") && !joined:
+			return nil, fmt.Errorf("modpost: \"new_helper\" [ksplice_x.ko] undefined")
 		case strings.Contains(p, "refuse"):
 			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "r.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleDataChanged, Symbol: "v", Reason: "changed"}}}}
 		case strings.Contains(p, "nobuild") && !hasHeader:
@@ -322,5 +334,84 @@ func TestRunRelativeOutput(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no update written")
+	}
+}
+
+// TestJoinPartners: a fix that adds a function in one file and calls it
+// from another becomes one update of both, reported for each file; a
+// file whose diff only mentions the name without a call is left alone.
+func TestJoinPartners(t *testing.T) {
+	opts, fc := synthetic(t)
+	old := tree(t, map[string]string{
+		"kernel/helper.c": "int old_helper(int x)\n{\n}\n",
+		"kernel/user.c":   "void f(void)\n{\n\told_helper(1);\n}\n",
+		"kernel/good.c":   "a\n",
+	})
+	new := tree(t, map[string]string{
+		"kernel/helper.c": "int new_helper(int x)\n{\n}\n",
+		"kernel/user.c":   "void f(void)\n{\n\tnew_helper(1);\n}\n",
+		"kernel/good.c":   "/* new_helper */ b\n",
+	})
+	opts.Kernel.Source = old
+	src := opts.Source
+	opts.Source = func(ctx context.Context, v string) (*delta.Source, error) {
+		s, err := src(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		s.Tree = new
+		return s, nil
+	}
+	opts.Config.Where = func(_ context.Context, obj string) (string, error) { return "", nil }
+	opts.Config.Includers = func(string) ([]string, error) { return nil, nil }
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]FileReport{}
+	for _, f := range r.Files {
+		byPath[f.Path] = f
+	}
+	for _, p := range []string{"kernel/helper.c", "kernel/user.c"} {
+		if f := byPath[p]; f.Category != Carried || f.Update != "kernel_helper_joint" {
+			t.Errorf("%s: %s in update %q (%s), want carried in kernel_helper_joint", p, f.Category, f.Update, f.Reason)
+		}
+	}
+	if f := byPath["kernel/good.c"]; f.Category != Carried || f.Update != "kernel_good" {
+		t.Errorf("good.c: %s in %q, want carried alone", f.Category, f.Update)
+	}
+	n := 0
+	for _, u := range r.Updates {
+		for _, f := range u.Group.Files {
+			if f == "kernel/helper.c" || f == "kernel/user.c" {
+				n++
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("helper.c and user.c appear %d times in the updates, want once each", n)
+	}
+	joint := false
+	for _, c := range fc.calls {
+		joint = joint || c == "kernel_helper_joint:kernel/helper.c,kernel/user.c"
+	}
+	if !joint {
+		t.Errorf("no joint create among %v", fc.calls)
+	}
+}
+
+func TestNewFunctions(t *testing.T) {
+	diff := []byte("+++ b/x.c\n+static void\n+trace_event_update_with_eval_map(struct module *mod,\n" +
+		"+void trace_event_update_all(struct trace_eval_map **map, int len, struct module *mod)\n" +
+		"+EXPORT_SYMBOL_GPL(trace_event_update_all);\n+\tif (x(1))\n-int gone(void)\n+static char *sanitize_field_type(const char *type)\n")
+	got := strings.Join(newFunctions(diff), " ")
+	if want := "trace_event_update_with_eval_map trace_event_update_all sanitize_field_type"; got != want {
+		t.Errorf("newFunctions = %q, want %q", got, want)
+	}
+	if !callsAny([]byte("-\ttrace_insert_eval_map(mod);\n+\ttrace_event_update_all(map, len, mod);\n"), []string{"trace_event_update_all"}) {
+		t.Error("callsAny missed an added call")
+	}
+	if callsAny([]byte("+/* trace_event_update_all is new */\n \ttrace_event_update_all(x);\n"), []string{"trace_event_update_all"}) {
+		t.Error("callsAny took a comment or a context line for a call")
 	}
 }

@@ -11,6 +11,8 @@
 #include <linux/mutex.h>
 #include <linux/string.h>
 #include <asm/alternative.h>
+#include <asm/apic.h>
+#include <asm/irq_vectors.h>
 #include <asm/cpufeature.h>
 #include <asm/sync_core.h>
 #include <asm/text-patching.h>
@@ -476,4 +478,17 @@ unsigned long ksplice_arch_saved_sp(struct task_struct *t)
 unsigned long ksplice_arch_code_addr(unsigned long word)
 {
 	return word;
+}
+
+/*
+ * Tests only (ksplice_text.c's test_only_nmi_in_jump_write): an NMI to
+ * @cpu. The APIC's send_IPI_mask became a static call in 6.6.
+ */
+void ksplice_arch_send_nmi(unsigned int cpu)
+{
+#if KSPLICE_SINCE_6_12
+	__apic_send_IPI_mask(cpumask_of(cpu), NMI_VECTOR);
+#else
+	apic->send_IPI_mask(cpumask_of(cpu), NMI_VECTOR);
+#endif
 }

@@ -1,0 +1,127 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// A function a fix adds in one file and calls from another (a helper
+// introduced for the fix, or a function renamed with its callers) makes
+// two per-file updates that cannot stand alone: the file with the new
+// function is refused as replacing nothing that runs (its new code has no
+// running caller), and the file with the call would link against a
+// function the running kernel does not have. The release has them as one
+// change, and so must the update.
+
+// defined matches a function name at the start of an added line that
+// opens a parameter list: kernel style starts a definition (or its name,
+// on the line after the return type) in the first column.
+var defined = regexp.MustCompile(`^\+(?:[A-Za-z_][A-Za-z0-9_ \t\*]*[ \t\*])?([A-Za-z_][A-Za-z0-9_]*)\(`)
+
+// newFunctions returns the names of functions a diff's added lines define
+// or declare in the first column, leaving out macros (all capitals:
+// EXPORT_SYMBOL(), DEFINE_MUTEX()) and keywords.
+func newFunctions(diff []byte) []string {
+	var names []string
+	for _, line := range strings.Split(string(diff), "\n") {
+		if strings.HasPrefix(line, "+++") {
+			continue
+		}
+		m := defined.FindStringSubmatch(line)
+		if m == nil || strings.ToUpper(m[1]) == m[1] {
+			continue
+		}
+		switch m[1] {
+		case "if", "for", "while", "switch", "return", "sizeof", "typeof":
+			continue
+		}
+		if !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+// callsAny reports whether a diff adds or removes a line that calls (or
+// names with an opening parenthesis) one of names.
+func callsAny(diff []byte, names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	call := regexp.MustCompile(`\b(?:` + strings.Join(quoted, "|") + `)\s*\(`)
+	for _, line := range strings.Split(string(diff), "\n") {
+		if strings.HasPrefix(line, "+++") || strings.HasPrefix(line, "---") {
+			continue
+		}
+		if (strings.HasPrefix(line, "+") || strings.HasPrefix(line, "-")) && call.MatchString(line[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinPartners tries, for each update refused because it replaces no
+// running function (RuleNothingReplaced), the update of it and of the
+// other changed .c files whose diffs call a function its diff defines.
+// When the joint update is carried it takes the place of theirs, and each
+// of their files is reported with it; otherwise the refusal says what the
+// joint update answered. Groups and outcomes stay in step.
+func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []Outcome) ([]Group, []Outcome) {
+	for i := 0; i < len(results); i++ {
+		if results[i].Rule != RuleNothingReplaced || groups[i].Kind != "c" {
+			continue
+		}
+		var defs []string
+		for _, f := range groups[i].Files {
+			defs = append(defs, newFunctions(u.diffOf(ctx, f))...)
+		}
+		var partners []int
+		for j := range groups {
+			if j == i || groups[j].Kind != "c" || results[j].Category == NotTried {
+				continue
+			}
+			for _, f := range groups[j].Files {
+				if callsAny(u.diffOf(ctx, f), defs) {
+					partners = append(partners, j)
+					break
+				}
+			}
+		}
+		if len(partners) == 0 {
+			continue
+		}
+		joint := Group{ID: groups[i].ID + "_joint", Kind: "c", Files: slices.Clone(groups[i].Files), Headers: slices.Clone(groups[i].Headers)}
+		var names []string
+		for _, j := range partners {
+			joint.Files = append(joint.Files, groups[j].Files...)
+			joint.Headers = union(joint.Headers, groups[j].Headers)
+			names = append(names, strings.Join(groups[j].Files, " "))
+		}
+		sort.Strings(joint.Files)
+		fmt.Fprintf(u.o.Log, "upgrade: %s defines what %s calls: trying them as one update\n", strings.Join(groups[i].Files, " "), strings.Join(names, ", "))
+		oc := u.createOne(ctx, joint)
+		fmt.Fprintf(u.o.Log, "upgrade: %s: %s%s\n", strings.Join(joint.Files, " "), oc.Category, detail(oc))
+		if oc.Category != Carried {
+			results[i].Reason += fmt.Sprintf("\ntried with %s, which call its new functions: %s (%s)", strings.Join(names, ", "), oc.Category, oc.Rule)
+			continue
+		}
+		drop := append([]int{i}, partners...)
+		sort.Sort(sort.Reverse(sort.IntSlice(drop)))
+		for _, j := range drop {
+			groups = slices.Delete(groups, j, j+1)
+			results = slices.Delete(results, j, j+1)
+		}
+		groups = append(groups, joint)
+		results = append(results, oc)
+		i = -1 // indices moved: look again from the start
+	}
+	return groups, results
+}
