@@ -410,6 +410,25 @@ func TestImportNamespaces(t *testing.T) {
 	if strings.Contains(tables, "UNUSED_TEST") {
 		t.Errorf("tables.c imports the namespace of an export it does not use")
 	}
+	// An export only for named modules is, for the update module, no
+	// export: the same module as with the symbol unexported.
+	ns["__dynamic_pr_debug"] = "module:kvm"
+	mk, err := Generate(in)
+	if err != nil {
+		t.Fatalf("Generate with namespace module:kvm: %v", err)
+	}
+	unexp := in
+	unexp.Exported = func(s string) bool { return s == "unused_export" }
+	mu, err := Generate(unexp)
+	if err != nil {
+		t.Fatalf("Generate with the symbol unexported: %v", err)
+	}
+	if a, b := string(mk.Files["tables.c"]), string(mu.Files["tables.c"]); a != b || strings.Contains(a, "module:kvm") {
+		t.Errorf("tables.c for a module:kvm export differs from the unexported one:\n%s\n---\n%s", a, b)
+	}
+	if !bytes.Equal(mk.Files["new.S"], mu.Files["new.S"]) {
+		t.Errorf("new.S for a module:kvm export differs from the unexported one")
+	}
 	ns["__dynamic_pr_debug"] = "NOT-AN-IDENTIFIER"
 	if _, err := Generate(in); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("Generate with namespace %q: %v, want ErrUnsupported", ns["__dynamic_pr_debug"], err)

@@ -122,7 +122,16 @@ func Generate(in Input) (*Module, error) {
 	g.in.Exported = func(name string) bool {
 		ok := in.Exported(name)
 		if ok && in.Namespace != nil {
-			if ns := in.Namespace(name); ns != "" {
+			ns := in.Namespace(name)
+			if strings.HasPrefix(ns, "module:") {
+				// Exported only to the modules it names
+				// (EXPORT_SYMBOL_FOR_MODULES, 6.12.113): the
+				// loader refuses it to any other, whatever it
+				// imports. The update finds it as it finds an
+				// unexported symbol.
+				return false
+			}
+			if ns != "" {
 				g.imports[ns] = true
 			}
 		}
