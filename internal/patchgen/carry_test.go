@@ -434,3 +434,23 @@ func TestImportNamespaces(t *testing.T) {
 		t.Errorf("Generate with namespace %q: %v, want ErrUnsupported", ns["__dynamic_pr_debug"], err)
 	}
 }
+
+// TestPayloadSectionNames: the carried replacement instructions of
+// alternatives keep their section's own name, which objtool knows (run on
+// the linked update module on x86 IBT kernels, it takes any other name for
+// functions' text and crashed on one).
+func TestPayloadSectionNames(t *testing.T) {
+	res := diffPairArch(t, "x86_64", "altpiece")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "altpiece.o", Result: res}},
+		Exported: func(string) bool { return true }})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	asm := string(m.Files["new.S"])
+	if !strings.Contains(asm, "\t.section .altinstr_replacement,\"ax\",%progbits\n") {
+		t.Errorf("new.S carries no .altinstr_replacement section:\n%s", asm)
+	}
+	if strings.Contains(asm, ".ksplice.altinstr") {
+		t.Errorf("new.S renames a payload section:\n%s", asm)
+	}
+}

@@ -110,7 +110,12 @@ func (g *gen) payload(o Object, s *elfdiff.Section) error {
 	post := o.Result.Post
 	a := post.Arch
 	lbl := g.labels[s]
-	fmt.Fprintf(&g.asm, "\n/* %s %s */\n\t.section .ksplice%s.%s,\"ax\",%%progbits\n%s:\n", o.Rel, s.Name, s.Name, lbl, lbl)
+	// Under its own name, which objtool knows: on kernels that run it
+	// on the linked module (x86 IBT, 6.12), it takes any other name for
+	// functions' text, warns that the pieces are unreachable and, on
+	// 6.12.111's objtool, crashed on mm/madvise.c's update. The pieces
+	// of several objects share the section, each after its label.
+	fmt.Fprintf(&g.asm, "\n/* %s %s */\n\t.section %s,\"ax\",%%progbits\n%s:\n", o.Rel, s.Name, s.Name, lbl)
 	writeBytes(&g.asm, s.Data)
 	spans := g.spans[s]
 	for _, r := range post.SectionRelocs(s) {
