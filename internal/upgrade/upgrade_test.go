@@ -415,3 +415,17 @@ func TestNewFunctions(t *testing.T) {
 		t.Error("callsAny took a comment or a context line for a call")
 	}
 }
+
+func TestVersionedABI(t *testing.T) {
+	for _, c := range []struct{ release, to, want string }{
+		{"6.12.111+deb12-amd64", "6.12.113-1~deb12u1", "6.12.113+deb12-amd64"},
+		{"6.12.111+deb12-cloud-arm64", "6.12.117-1~deb12u1", "6.12.117+deb12-cloud-arm64"},
+		{"6.12.111+deb12-amd64", "6.1.190-1", ""}, // another series
+		{"6.1.0-53-amd64", "6.1.190-1", ""},       // an ABI number: asked of apt
+		{"6.12.111+deb12-amd64", "not-a-version", ""},
+	} {
+		if got := versionedABI(c.release, c.to); got != c.want {
+			t.Errorf("versionedABI(%q, %q) = %q, want %q", c.release, c.to, got, c.want)
+		}
+	}
+}
