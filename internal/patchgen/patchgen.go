@@ -562,10 +562,11 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		fmt.Fprintf(&g.asm, "\t.type %s, @object\n", lbl)
 	}
 	fmt.Fprintf(&g.asm, "%s:\n", lbl)
+	nopped := map[uint64]bool{} // section offsets of relocations a NOP replaced
 	if s.Type == elf.SHT_NOBITS {
 		fmt.Fprintf(&g.asm, "\t.zero %d\n", s.Size)
 	} else {
-		writeBytes(&g.asm, s.Data)
+		writeBytes(&g.asm, jumpLabelHack(o.Result.Post, s, nopped))
 	}
 	fmt.Fprintf(&g.asm, "\t.size %s, .-%s\n", lbl, lbl)
 	g.alias(o, s, lbl)
@@ -576,6 +577,9 @@ func (g *gen) section(o Object, s *elfdiff.Section) error {
 		if f.Section == s {
 			covered += len(f.Relocs)
 			for _, r := range f.Relocs {
+				if nopped[f.Offset+r.Offset] {
+					continue
+				}
 				if err := g.reloc(o, f.Name, fmt.Sprintf("%s+%#x", lbl, f.Offset+r.Offset), r, f.Code); err != nil {
 					return err
 				}
@@ -1247,4 +1251,66 @@ func unreachable(in Input) string {
 		msg += fmt.Sprintf("; it removes %s, which the running kernel keeps, with its callers", strings.Join(removed, ", "))
 	}
 	return msg + ": change the callers of the new code in the same patch (a function renamed in one file needs its callers in the others)"
+}
+
+// x86 NOPs of the lengths a static branch has, as the kernel writes them.
+var (
+	x86Nop2 = []byte{0x66, 0x90}
+	x86Nop5 = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
+)
+
+// jumpLabelHack returns the bytes of the code section s with objtool's
+// jump label rewrite done, and records in nopped the section offsets of
+// the relocations it removed. With CONFIG_HAVE_JUMP_LABEL_HACK (x86-64),
+// static_branch_unlikely() compiles to a jmp whose __jump_table entry marks
+// its key with bit 1, and objtool turns each marked jmp into a NOP of its
+// length: the kernel requires a NOP there before it enables the branch
+// (__jump_label_patch() BUGs otherwise). Where Kbuild runs objtool on
+// vmlinux.o only (x86 IBT, 6.12), the objects create compares still have
+// the jmp; the update must carry the NOP the running kernel's copy has.
+func jumpLabelHack(f *elfdiff.File, s *elfdiff.Section, nopped map[uint64]bool) []byte {
+	if f.Arch.Name != "x86_64" || s.Flags&elf.SHF_EXECINSTR == 0 {
+		return s.Data
+	}
+	data := s.Data
+	copied := false
+	for _, fn := range f.Functions {
+		if fn.Section != s {
+			continue
+		}
+		for _, e := range fn.Entries {
+			if e.Special.Name != "__jump_table" || e.Anchor < 0 {
+				continue
+			}
+			marked := false
+			for _, r := range e.Relocs {
+				marked = marked || r.Offset == jumpKeyOffset && r.Addend&2 != 0
+			}
+			at := fn.Offset + uint64(e.Anchor)
+			if !marked || at >= uint64(len(data)) {
+				continue
+			}
+			var nop []byte
+			switch data[at] {
+			case 0xe9:
+				nop = x86Nop5
+			case 0xeb:
+				nop = x86Nop2
+			default:
+				continue // a NOP already: objtool ran on the object
+			}
+			if at+uint64(len(nop)) > uint64(len(data)) {
+				continue
+			}
+			if !copied {
+				data = append([]byte(nil), data...)
+				copied = true
+			}
+			copy(data[at:], nop)
+			for i := uint64(1); i < uint64(len(nop)); i++ {
+				nopped[at+i] = true
+			}
+		}
+	}
+	return data
 }
