@@ -172,18 +172,27 @@ func TestNoFtraceJumpNMI(t *testing.T) {
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
 	}
-	m := regexp.MustCompile(`nmi calls (\d+) patched (\d+) wrong (\d+)`).FindStringSubmatch(out.Stdout)
-	if m == nil {
-		t.Fatal("the NMI module reported no counts")
-	}
-	calls, _ := strconv.Atoi(m[1])
-	patched, _ := strconv.Atoi(m[2])
+	calls, patched := nmiHexCounts(t, out.Stdout)
 	if calls == 0 || patched == 0 || patched == calls {
 		t.Errorf("NMI calls %d, of which ran the replacement %d: want both versions to have run in NMIs", calls, patched)
+	}
+}
+
+// nmiHexCounts reads the counts ksplice_test_nmi_hex logs when it is
+// removed: its NMI handler's calls of hex_to_bin() and those that ran the
+// replacement. A call that answered neither version's result fails t.
+func nmiHexCounts(t *testing.T, stdout string) (calls, patched int) {
+	t.Helper()
+	m := regexp.MustCompile(`nmi calls (\d+) patched (\d+) wrong (\d+)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatal("the NMI module reported no counts")
 	}
 	if m[3] != "0" {
 		t.Errorf("%s NMI calls answered neither -1 nor -2: torn code ran", m[3])
 	}
+	calls, _ = strconv.Atoi(m[1])
+	patched, _ = strconv.Atoi(m[2])
+	return calls, patched
 }
 
 // noftraceInt3Script: the engine of the update is loaded first with its
@@ -263,14 +272,7 @@ func TestNoFtraceJumpInt3(t *testing.T) {
 		}
 		t.Logf("%s: %d rounds, %d NMIs sent into int3 windows, %d trapped and sent on", dir, rounds[dir], sent[dir], trapped[dir])
 	}
-	m := regexp.MustCompile(`nmi calls (\d+) patched (\d+) wrong (\d+)`).FindStringSubmatch(out.Stdout)
-	if m == nil {
-		t.Fatal("the NMI module reported no counts")
-	}
-	if m[3] != "0" {
-		t.Errorf("%s NMI calls answered neither -1 nor -2: torn code ran", m[3])
-	}
-	if p, _ := strconv.Atoi(m[2]); p < trapped["apply"]+trapped["reverse"] {
-		t.Errorf("NMI calls that ran the replacement: %s, fewer than the %d trapped ones the int3 handler sent there", m[2], trapped["apply"]+trapped["reverse"])
+	if _, p := nmiHexCounts(t, out.Stdout); p < trapped["apply"]+trapped["reverse"] {
+		t.Errorf("NMI calls that ran the replacement: %d, fewer than the %d trapped ones the int3 handler sent there", p, trapped["apply"]+trapped["reverse"])
 	}
 }

@@ -49,14 +49,20 @@ func newFunctions(diff []byte) []string {
 // callsAny reports whether a diff adds or removes a line that calls (or
 // names with an opening parenthesis) one of names.
 func callsAny(diff []byte, names []string) bool {
-	if len(names) == 0 {
-		return false
-	}
+	return len(names) > 0 && callsMatch(diff, callPattern(names))
+}
+
+// callPattern matches a call of one of names.
+func callPattern(names []string) *regexp.Regexp {
 	quoted := make([]string, len(names))
 	for i, n := range names {
 		quoted[i] = regexp.QuoteMeta(n)
 	}
-	call := regexp.MustCompile(`\b(?:` + strings.Join(quoted, "|") + `)\s*\(`)
+	return regexp.MustCompile(`\b(?:` + strings.Join(quoted, "|") + `)\s*\(`)
+}
+
+// callsMatch reports whether a diff adds or removes a line call matches.
+func callsMatch(diff []byte, call *regexp.Regexp) bool {
 	for _, line := range strings.Split(string(diff), "\n") {
 		if strings.HasPrefix(line, "+++") || strings.HasPrefix(line, "---") {
 			continue
@@ -83,13 +89,17 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		for _, f := range groups[i].Files {
 			defs = append(defs, newFunctions(u.diffOf(ctx, f))...)
 		}
+		if len(defs) == 0 {
+			continue
+		}
+		call := callPattern(defs)
 		var partners []int
 		for j := range groups {
 			if j == i || groups[j].Kind != "c" || results[j].Category == NotTried {
 				continue
 			}
 			for _, f := range groups[j].Files {
-				if callsAny(u.diffOf(ctx, f), defs) {
+				if callsMatch(u.diffOf(ctx, f), call) {
 					partners = append(partners, j)
 					break
 				}
