@@ -7,12 +7,14 @@
  * out-of-line copies of inline functions have no ftrace site, so the
  * ftrace_ops of ksplice_ftrace.c cannot claim them. For those, the
  * generator checked the function's first instructions (the "window":
- * after an endbr64 or a "bti c", 5 bytes on x86-64, one instruction on
- * arm64) and recorded them as a KSPLICE_SITE_ENTRY_JUMP site: whole
- * instructions, no relocation, no branch target, no other site. The
- * engine writes "jmp new" (x86) or "b new" (arm64) there, inside the
- * stop_machine that checked every stack, and writes the old bytes back
- * on reverse.
+ * after an endbr64 or a "bti c", 5 bytes on x86-64; on arm64 three
+ * instructions where the function allows, else one) and recorded them as
+ * a KSPLICE_SITE_ENTRY_JUMP site: whole instructions, no branch target, no
+ * other site, and on x86-64 no relocation. The engine writes "jmp new"
+ * (x86) or "b new" (arm64; "adrp x16; add x16; br x16" in a 12-byte
+ * window when "b" does not reach) there, inside the stop_machine that
+ * checked every stack, and writes back on reverse the bytes run-pre
+ * matched.
  *
  * Writing code that another CPU or an NMI may run:
  * - Every CPU runs the stop_machine callback (ksplice_text_follow()), with
@@ -31,7 +33,14 @@
  *   it waits for IPIs that the stopped CPUs cannot take.
  * - arm64: one aligned 4-byte write is atomic for instruction fetch
  *   (ARM ARM B2.2.5, the concurrent modification rule for B); the other
- *   CPUs isb after it, as aarch64_insn_patch_text_cb() has them do.
+ *   CPUs isb after it, as aarch64_insn_patch_text_cb() has them do. The
+ *   long form's three words cannot change atomically: no CPU may run
+ *   them meanwhile. Every CPU is in the callback with interrupts off, no
+ *   task is inside the function (the stack check), and the NMI-like
+ *   entries are shut: each CPU masks SDEI events for the round
+ *   (ksplice_arch_mask_nmi()) and the long form is refused where the
+ *   kernel uses pseudo-NMIs. The writer writes the second and third
+ *   words, all CPUs isb, then the first, all CPUs isb.
  *
  * Conflicts: before stop_machine, the window must hold no jump label,
  * static call, SMP alternative or kprobe (the questions kprobes asks
@@ -66,7 +75,10 @@ struct ksplice_jsite {
 	unsigned long site;		/* the window: addr + its offset */
 	u32 len;
 	unsigned int users;		/* updates applying or applied */
-	/* The bytes before any update; what reverse of the last writes. */
+	/*
+	 * The bytes before any update (as run-pre matched them); what
+	 * reverse of the last writes.
+	 */
 	u8 orig[KSPLICE_JUMP_MAX];
 };
 
@@ -374,12 +386,17 @@ static int ksplice_jsite_create(struct ksplice_state *st,
 	js->addr = fs->addr;
 	js->site = fs->addr + w->offset;
 	js->len = w->len;
+	/*
+	 * What run-pre matched in the running code, not the old code of the
+	 * tables: relocated fields (an adrp, a bl) hold the running
+	 * kernel's values there.
+	 */
 	if (copy_from_kernel_nofault(js->orig, (void *)js->site, js->len) ||
-	    memcmp(js->orig, fs->f->old_code + w->offset, js->len)) {
+	    memcmp(js->orig, fs->jump_run, js->len)) {
 		ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
 				   "function %s: the bytes at +0x%x are %*ph, run-pre matched %*ph",
 				   fs->f->name, w->offset, (int)js->len, js->orig,
-				   (int)js->len, fs->f->old_code + w->offset);
+				   (int)js->len, fs->jump_run);
 		kfree(js);
 		return -EIO;
 	}
@@ -416,6 +433,7 @@ int ksplice_text_claim(struct ksplice_state *st)
 		const struct ksplice_site *w = ksplice_jump_window(fs->f);
 		struct ksplice_jsite *js;
 		unsigned long dest;
+		const char *why;
 		int len;
 
 		fs->js = NULL;
@@ -437,13 +455,15 @@ int ksplice_text_claim(struct ksplice_state *st)
 		js->users++;
 		fs->js = js;
 		dest = (unsigned long)fs->f->new_func + w->target;
-		len = ksplice_arch_jump(js->site, dest, fs->jump);
-		if (len != js->len) {
-			ksplice_set_reason(st, KSPLICE_TOO_SHORT,
-					   "function %s: no %u-byte jump reaches its replacement %pS from %pS",
+		len = ksplice_arch_jump(js->site, dest, js->len, fs->jump, &why);
+		if (len < 0) {
+			ksplice_set_reason(st, len == -ERANGE ?
+					   KSPLICE_TOO_SHORT :
+					   KSPLICE_SITE_CONFLICT,
+					   "function %s: no jump in its %u-byte window reaches its replacement %pS from %pS%s",
 					   fs->f->name, js->len, (void *)dest,
-					   (void *)js->site);
-			ret = -ERANGE;
+					   (void *)js->site, why);
+			ret = len;
 			i++;
 			goto release;
 		}
@@ -514,17 +534,20 @@ static unsigned long ksplice_text_prev(struct ksplice_state *st,
 
 /*
  * The bytes the window of @fs holds when @target (0: none) is the
- * replacement calls go to.
+ * replacement calls go to: the jump, over the original bytes where it is
+ * shorter than the window. A jump to @target was made when its update
+ * claimed the window, and is made the same way again.
  */
 static void ksplice_text_bytes(struct ksplice_func_state *fs,
 			       unsigned long target, u8 *buf)
 {
 	struct ksplice_jsite *js = fs->js;
+	const char *why;
 
-	if (!target)
-		memcpy(buf, js->orig, js->len);
-	else
-		WARN_ON(ksplice_arch_jump(js->site, target, buf) != js->len);
+	memcpy(buf, js->orig, js->len);
+	if (target)
+		WARN_ON(ksplice_arch_jump(js->site, target, js->len, buf,
+					  &why) < 0);
 }
 
 /*
@@ -532,7 +555,8 @@ static void ksplice_text_bytes(struct ksplice_func_state *fs,
  * window holds now (from, checked inside stop_machine) and what it will
  * hold (to), and where the int3 handler sends a CPU meanwhile.
  */
-static void ksplice_text_plan(struct ksplice_state *st, bool on)
+static void ksplice_text_plan(struct ksplice_text_round *tr,
+			      struct ksplice_state *st, bool on)
 {
 	unsigned int i;
 
@@ -550,6 +574,9 @@ static void ksplice_text_plan(struct ksplice_state *st, bool on)
 		 * taken out: the replacement is loaded either way.
 		 */
 		fs->jump_emulate = fs->jump_dest;
+		if (!IS_ENABLED(CONFIG_X86) &&
+		    memcmp(fs->jump_from + 4, fs->jump_to + 4, fs->js->len - 4))
+			tr->multiword = true;
 	}
 }
 
@@ -569,8 +596,9 @@ void ksplice_text_prepare(struct ksplice_text_round *tr)
 	tr->done = false;
 	tr->test_nmis = 0;
 	tr->test_traps = 0;
+	tr->multiword = false;
 	for (i = 0; i < tr->n; i++)
-		ksplice_text_plan(tr->sts[i], !tr->reverse);
+		ksplice_text_plan(tr, tr->sts[i], !tr->reverse);
 }
 
 /**
@@ -688,17 +716,40 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 		}
 	ksplice_text_step(tr);
 	ksplice_text_test_nmi(tr);
+#else
+	/*
+	 * arm64: a window that changes beyond its first instruction (the
+	 * long form going in or out) has its other words written first,
+	 * once every CPU has masked SDEI (each masks before its first ack),
+	 * and its first word last. Nothing runs the function meanwhile
+	 * (ksplice_text.c's header says why).
+	 */
+	if (tr->multiword) {
+		ksplice_arch_mask_nmi();
+		ksplice_text_step(tr);
+		for (i = 0; i < tr->n; i++)
+			for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
+				struct ksplice_func_state *fs =
+					&tr->sts[i]->funcs[j];
+
+				if (fs->js && !fs->jump_skip)
+					ksplice_text_poke(fs, 4, fs->js->len);
+			}
+		ksplice_text_step(tr);
+	}
 #endif
-	/* x86: the first byte, which completes the jump; arm64: all of it. */
+	/* x86: the first byte, which completes the jump; arm64: the first word. */
 	for (i = 0; i < tr->n; i++)
 		for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
 			struct ksplice_func_state *fs = &tr->sts[i]->funcs[j];
 
 			if (fs->js && !fs->jump_skip)
 				ksplice_text_poke(fs, 0, IS_ENABLED(CONFIG_X86) ?
-						  1 : fs->js->len);
+						  1 : 4);
 		}
 	ksplice_text_step(tr);
+	if (tr->multiword)
+		ksplice_arch_unmask_nmi();
 	WRITE_ONCE(ksplice_text_writing, NULL);
 }
 
@@ -711,6 +762,9 @@ void ksplice_text_follow(struct ksplice_text_round *tr)
 {
 	int seen = 0, step;
 
+	/* Before the first ack: the writer's first step waits for it. */
+	if (tr->multiword)
+		ksplice_arch_mask_nmi();
 	while (!READ_ONCE(tr->done)) {
 		step = atomic_read(&tr->step);
 		if (step != seen) {
@@ -722,4 +776,6 @@ void ksplice_text_follow(struct ksplice_text_round *tr)
 		}
 		cpu_relax();
 	}
+	if (tr->multiword)
+		ksplice_arch_unmask_nmi();
 }
