@@ -1,0 +1,191 @@
+package apply_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/create"
+	"github.com/ksplice-go/ksplice/internal/lab"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+// farjumpScript: with the engine loaded with test_only_long_jump=1, the
+// uuid-fixed-jump update and one stacked on it are applied and undone
+// (generate_random_uuid(), lib/uuid.c, has no ftrace site); kpeek shows
+// the first 16 bytes of the function at each step, and kallsyms where the
+// function and its replacements are.
+const farjumpScript = `. ./lib.sh
+U=/proc/sys/kernel/random/uuid
+random() { case "$(cat $U)" in 5a5a5a5a-*|6b6b6b6b-*) return 1 ;; esac; return 0; }
+peek() { echo "peek $1: $(/root/kpeek generate_random_uuid 16)"; }
+untouched
+random || fail "before apply: $(cat $U)"
+peek before
+# apply uses the engine that is loaded.
+insmod ksplice.ko test_only_long_jump=1 || fail "insmod ksplice.ko test_only_long_jump=1"
+run 0 ksplice apply --allow-unsigned jump1.tar
+[ "$(cat $U)" = 5a5a5a5a-5a5a-4a5a-9a5a-5a5a5a5a5a5a ] || fail "applied: $(cat $U)"
+ok "applied: $(cat $U)"
+peek jump1
+grep -w generate_random_uuid /proc/kallsyms | sed 's/^/sym /'
+run 0 ksplice apply --allow-unsigned jump2.tar
+[ "$(cat $U)" = 6b6b6b6b-6b6b-4b6b-ab6b-6b6b6b6b6b6b ] || fail "stacked: $(cat $U)"
+ok "stacked: $(cat $U)"
+peek jump2
+grep -w generate_random_uuid /proc/kallsyms | sed 's/^/sym /'
+run 0 ksplice undo jump2
+[ "$(cat $U)" = 5a5a5a5a-5a5a-4a5a-9a5a-5a5a5a5a5a5a ] || fail "stacked undone: $(cat $U)"
+ok "stacked undone: $(cat $U)"
+peek jump1again
+run 0 ksplice undo jump1
+random || fail "undone: $(cat $U)"
+ok "undone: $(cat $U)"
+peek after
+lsmod | grep -q '^ksplice ' && rmmod ksplice
+untouched
+echo PASS
+`
+
+// TestNoFtraceLongJump: the long form of a direct jump on arm64 (adrp
+// x16; add x16; br x16), which the engine writes when "b" does not reach
+// the replacement (a module KASLR placed beyond +-128 MiB), and here
+// always (test_only_long_jump). It checks what the guest does (the uuid
+// is the replacement's while applied, random again after undo), what the
+// window holds (the three instructions, whose adrp+add give the
+// replacement's address, from kallsyms, plus its landing offset), that a
+// stacked update rewrites them to its own replacement and its undo back,
+// and that undo restores the original bytes. labtest.Run fails the test on
+// any oops or WARN in the console.
+func TestNoFtraceLongJump(t *testing.T) {
+	if labtest.Enabled() && !slices.Contains(labtest.Kernels(), arm64Kernel) {
+		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
+	}
+	k := labtest.KernelFor(t, arm64Kernel)
+	kmodSrc, _ := filepath.Abs("../../kmod-src")
+	dir := t.TempDir()
+	read := func(name string) *srcpatch.Patch {
+		p, err := srcpatch.ParseFile(filepath.Join("../../testdata/patches", name+".diff"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	files := []lab.File{scriptFile(t), {Host: buildKpeek(t, "arm64"), Guest: "/root/kpeek"}}
+	for i, c := range []struct {
+		patch string
+		after []*srcpatch.Patch
+	}{
+		{"uuid-fixed-jump", nil},
+		{"uuid-fixed-jump-stacked", []*srcpatch.Patch{read("uuid-fixed-jump")}},
+	} {
+		id := "jump" + strconv.Itoa(i+1)
+		out := filepath.Join(dir, id+".tar")
+		if _, err := create.Create(context.Background(), create.Options{Kernel: k, Patch: read(c.patch), PatchName: c.patch,
+			After: c.after, ID: id, Output: out, KmodSrc: kmodSrc}); err != nil {
+			t.Fatalf("create %s: %v", c.patch, err)
+		}
+		files = append(files, lab.File{Host: out, Guest: "/root/" + id + ".tar"})
+		if i == 0 {
+			eng := filepath.Join(dir, "ksplice.ko")
+			if err := extractEngine(out, eng); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
+		}
+	}
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 30 * time.Minute, Files: files,
+		Command: []string{"sh", "-c", farjumpScript}})
+	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	peeks := map[string][]uint32{}
+	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): generate_random_uuid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(out.Stdout, -1) {
+		var words []uint32
+		for _, w := range strings.Fields(m[2]) {
+			v, _ := strconv.ParseUint(w, 16, 32)
+			words = append(words, uint32(v))
+		}
+		peeks[m[1]] = words
+	}
+	for _, step := range []string{"before", "jump1", "jump2", "jump1again", "after"} {
+		if len(peeks[step]) != 4 {
+			t.Fatalf("no 4 words of generate_random_uuid %s: %v", step, peeks[step])
+		}
+	}
+	if !slices.Equal(peeks["before"], peeks["after"]) {
+		t.Errorf("undo left %08x, the function was %08x", peeks["after"], peeks["before"])
+	}
+	if !slices.Equal(peeks["jump1"], peeks["jump1again"]) {
+		t.Errorf("undo of the stacked update left %08x, the first update's jump was %08x", peeks["jump1again"], peeks["jump1"])
+	}
+	// Where the function is, and its replacements (named after it, in
+	// the update modules).
+	syms := map[string]uint64{}
+	for _, m := range regexp.MustCompile(`(?m)^sym ([0-9a-f]+) \w generate_random_uuid(?:\.ksplice)?(?:\s+\[(\w+)\])?$`).FindAllStringSubmatch(out.Stdout, -1) {
+		a, _ := strconv.ParseUint(m[1], 16, 64)
+		syms[m[2]] = a
+	}
+	site := syms[""]
+	if site == 0 {
+		t.Fatalf("generate_random_uuid not in kallsyms output")
+	}
+	for _, step := range []string{"jump1", "jump2"} {
+		mod := ""
+		for m := range syms {
+			if m != "" && strings.Contains(m, step) {
+				mod = m
+			}
+		}
+		if mod == "" {
+			t.Errorf("%s: no replacement generate_random_uuid in kallsyms: %v", step, syms)
+			continue
+		}
+		off, dest, err := longJump(site, peeks["before"], peeks[step])
+		if err != nil {
+			t.Errorf("%s: %v", step, err)
+			continue
+		}
+		// The window lands at the replacement's entry, or after its
+		// paciasp when the window follows the old one's.
+		if dest != syms[mod] && dest != syms[mod]+4 {
+			t.Errorf("%s: the long jump at +%#x goes to %#x, the replacement is at %#x", step, off, dest, syms[mod])
+		} else {
+			t.Logf("%s: long jump at generate_random_uuid+%#x to %#x (replacement %#x [%s])", step, off, dest, syms[mod], mod)
+		}
+	}
+}
+
+// longJump finds "adrp x16; add x16, x16; br x16" in after where before
+// held other words, and returns its offset and destination, for a function
+// at site.
+func longJump(site uint64, before, after []uint32) (int, uint64, error) {
+	for i := 0; i+2 < len(after); i++ {
+		adrp, add, br := after[i], after[i+1], after[i+2]
+		if adrp&0x9f00001f != 0x90000010 || add&0xffc003ff != 0x91000210 || br != 0xd61f0200 {
+			continue
+		}
+		if !slices.Equal(before[:i], after[:i]) {
+			return 0, 0, fmt.Errorf("words before the jump changed: %08x, were %08x", after[:i], before[:i])
+		}
+		imm := int64(adrp>>29&3) | int64(adrp>>5&0x7ffff)<<2
+		imm = imm << 43 >> 43 // sign-extend 21 bits
+		pc := site + uint64(4*i)
+		dest := uint64(int64(pc&^0xfff)+imm<<12) + uint64(add>>10&0xfff)
+		return 4 * i, dest, nil
+	}
+	b := make([]byte, 4*len(after))
+	for i, w := range after {
+		binary.LittleEndian.PutUint32(b[4*i:], w)
+	}
+	return 0, 0, fmt.Errorf("no adrp x16; add x16; br x16 in %08x (% x)", after, b)
+}
