@@ -97,7 +97,7 @@ struct ksplice_func_state {
 	struct ksplice_jsite *js;
 	unsigned long jump_dest;	/* where this update's jump goes */
 	unsigned long jump_emulate;	/* where the int3 handler sends a CPU */
-	u8 jump[KSPLICE_JUMP_MAX];	/* the jump to jump_dest */
+	u8 jump[KSPLICE_JUMP_MAX];	/* the window with the jump to jump_dest */
 	u8 jump_from[KSPLICE_JUMP_MAX];	/* the window before the round */
 	u8 jump_to[KSPLICE_JUMP_MAX];	/* and after it */
 	/*
@@ -408,7 +408,7 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
 void ksplice_arch_sync_core(void);
 int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
-		      u8 *buf, const char **why);
+		      bool force_long, u8 *buf, const char **why);
 void ksplice_arch_mask_nmi(void);
 void ksplice_arch_unmask_nmi(void);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);

@@ -102,6 +102,27 @@ static typeof(&ftrace_location) ksplice_ftrace_location;
 static typeof(&within_kprobe_blacklist) ksplice_kprobe_blacklisted;
 
 /*
+ * Tests only (arm64): the update whose direct jumps are written in their
+ * long form (adrp x16; add x16; br x16) wherever the window allows it,
+ * even where "b" reaches the replacement; "*" for every update. The lab
+ * runs the long form whatever KASLR made of the module region, and, with
+ * one update's id, stacks a long form over a short one. Harmless (the
+ * long form is as correct where "b" reaches) but writes three words where
+ * one would do.
+ */
+static char *test_only_long_jump;
+module_param(test_only_long_jump, charp, 0400);
+MODULE_PARM_DESC(test_only_long_jump,
+		 "tests only (arm64): write the direct jumps of this update (* for all) as adrp/add/br x16 where the window allows, even where b reaches");
+
+static bool ksplice_text_force_long(const struct ksplice_state *st)
+{
+	return test_only_long_jump &&
+	       (!strcmp(test_only_long_jump, "*") ||
+		!strcmp(test_only_long_jump, st->u->id));
+}
+
+/*
  * The round writing now (ksplice_text_write()), for the int3 handler:
  * set before the first int3 is written and cleared after the last sync,
  * by the one CPU that writes.
@@ -455,7 +476,11 @@ int ksplice_text_claim(struct ksplice_state *st)
 		js->users++;
 		fs->js = js;
 		dest = (unsigned long)fs->f->new_func + w->target;
-		len = ksplice_arch_jump(js->site, dest, js->len, fs->jump, &why);
+		/* The jump, over the window's bytes where it is shorter. */
+		memcpy(fs->jump, js->orig, js->len);
+		len = ksplice_arch_jump(js->site, dest, js->len,
+					ksplice_text_force_long(st), fs->jump,
+					&why);
 		if (len < 0) {
 			ksplice_set_reason(st, len == -ERANGE ?
 					   KSPLICE_TOO_SHORT :
@@ -513,11 +538,12 @@ bool ksplice_text_used(const struct ksplice_state *st)
 }
 
 /*
- * The replacement that calls of @addr reach once @st is switched off:
- * the newest other applied update's, or 0 for the function itself.
+ * The function state of the update whose replacement calls of @addr
+ * reach once @st is switched off: the newest other applied update's, or
+ * NULL for the function itself.
  */
-static unsigned long ksplice_text_prev(struct ksplice_state *st,
-				       unsigned long addr)
+static struct ksplice_func_state *ksplice_text_prev(struct ksplice_state *st,
+						    unsigned long addr)
 {
 	struct ksplice_state *o;
 	unsigned int i;
@@ -527,27 +553,9 @@ static unsigned long ksplice_text_prev(struct ksplice_state *st,
 			continue;
 		for (i = 0; i < o->u->nr_funcs; i++)
 			if (o->funcs[i].addr == addr && o->funcs[i].js)
-				return o->funcs[i].jump_dest;
+				return &o->funcs[i];
 	}
-	return 0;
-}
-
-/*
- * The bytes the window of @fs holds when @target (0: none) is the
- * replacement calls go to: the jump, over the original bytes where it is
- * shorter than the window. A jump to @target was made when its update
- * claimed the window, and is made the same way again.
- */
-static void ksplice_text_bytes(struct ksplice_func_state *fs,
-			       unsigned long target, u8 *buf)
-{
-	struct ksplice_jsite *js = fs->js;
-	const char *why;
-
-	memcpy(buf, js->orig, js->len);
-	if (target)
-		WARN_ON(ksplice_arch_jump(js->site, target, js->len, buf,
-					  &why) < 0);
+	return NULL;
 }
 
 /*
@@ -561,14 +569,19 @@ static void ksplice_text_plan(struct ksplice_text_round *tr,
 	unsigned int i;
 
 	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-		unsigned long prev;
+		struct ksplice_func_state *fs = &st->funcs[i], *prev;
+		/*
+		 * The window holds the newest applied update's jump (made
+		 * when it claimed the window), or its original bytes.
+		 */
+		const u8 *other;
 
 		if (!fs->js)
 			continue;
 		prev = ksplice_text_prev(st, fs->addr);
-		ksplice_text_bytes(fs, on ? prev : fs->jump_dest, fs->jump_from);
-		ksplice_text_bytes(fs, on ? fs->jump_dest : prev, fs->jump_to);
+		other = prev ? prev->jump : fs->js->orig;
+		memcpy(fs->jump_from, on ? other : fs->jump, fs->js->len);
+		memcpy(fs->jump_to, on ? fs->jump : other, fs->js->len);
 		/*
 		 * Applying, the jump being written; reversing, the one being
 		 * taken out: the replacement is loaded either way.

@@ -18,8 +18,9 @@ import (
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
-// farjumpScript: with the engine loaded with test_only_long_jump=1, the
-// uuid-fixed-jump update and one stacked on it are applied and undone
+// farjumpScript: with the engine loaded with test_only_long_jump=FORCE
+// (an update's id, or * for all), the uuid-fixed-jump update and one
+// stacked on it are applied and undone
 // (generate_random_uuid(), lib/uuid.c, has no ftrace site); kpeek shows
 // the first 16 bytes of the function at each step, and kallsyms where the
 // function and its replacements are.
@@ -31,7 +32,7 @@ untouched
 random || fail "before apply: $(cat $U)"
 peek before
 # apply uses the engine that is loaded.
-insmod ksplice.ko test_only_long_jump=1 || fail "insmod ksplice.ko test_only_long_jump=1"
+insmod ksplice.ko 'test_only_long_jump=FORCE' || fail "insmod ksplice.ko test_only_long_jump=FORCE"
 run 0 ksplice apply --allow-unsigned jump1.tar
 [ "$(cat $U)" = 5a5a5a5a-5a5a-4a5a-9a5a-5a5a5a5a5a5a ] || fail "applied: $(cat $U)"
 ok "applied: $(cat $U)"
@@ -58,13 +59,20 @@ echo PASS
 // TestNoFtraceLongJump: the long form of a direct jump on arm64 (adrp
 // x16; add x16; br x16), which the engine writes when "b" does not reach
 // the replacement (a module KASLR placed beyond +-128 MiB), and here
-// always (test_only_long_jump). It checks what the guest does (the uuid
-// is the replacement's while applied, random again after undo), what the
-// window holds (the three instructions, whose adrp+add give the
-// replacement's address, from kallsyms, plus its landing offset), that a
-// stacked update rewrites them to its own replacement and its undo back,
-// and that undo restores the original bytes. labtest.Run fails the test on
-// any oops or WARN in the console.
+// wherever the window allows (test_only_long_jump). Two boots:
+//   - "long": every jump long (test_only_long_jump=*); the stacked update
+//     rewrites a long form into another;
+//   - "mixed": booted with nokaslr (modules within "b"'s reach), the first
+//     update takes "b" and the stacked one the long form
+//     (test_only_long_jump=jump2): a long form written over a short one,
+//     and back on undo.
+//
+// Each checks what the guest does (the uuid is the replacement's while
+// applied, random again after undo), what the window holds (kpeek: "b" or
+// the three instructions, whose target is the replacement's address from
+// kallsyms plus its landing offset), that undo of the stacked update puts
+// the first's jump back, and undo of the first the original bytes.
+// labtest.Run fails the test on any oops or WARN in the console.
 func TestNoFtraceLongJump(t *testing.T) {
 	if labtest.Enabled() && !slices.Contains(labtest.Kernels(), arm64Kernel) {
 		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
@@ -102,14 +110,33 @@ func TestNoFtraceLongJump(t *testing.T) {
 			files = append(files, lab.File{Host: eng, Guest: "/root/ksplice.ko"})
 		}
 	}
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 30 * time.Minute, Files: files,
-		Command: []string{"sh", "-c", farjumpScript}})
-	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
-	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
-		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	for _, tc := range []struct {
+		name, force string
+		args        []string
+		long        map[string]bool // per update: long form, else b
+	}{
+		{"long", "*", nil, map[string]bool{"jump1": true, "jump2": true}},
+		{"mixed", "jump2", []string{"nokaslr"}, map[string]bool{"jump1": false, "jump2": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 30 * time.Minute, Files: files, KernelArgs: tc.args,
+				Command: []string{"sh", "-c", strings.ReplaceAll(farjumpScript, "FORCE", tc.force)}})
+			t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+			if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+				t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+			}
+			checkFarJumps(t, out.Stdout, tc.long)
+		})
 	}
+}
+
+// checkFarJumps reads farjumpScript's output: the words of the function at
+// each step and where kallsyms puts it and its replacements. long says
+// which update's jump must be the long form (else "b").
+func checkFarJumps(t *testing.T, stdout string, long map[string]bool) {
+	t.Helper()
 	peeks := map[string][]uint32{}
-	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): generate_random_uuid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(out.Stdout, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): generate_random_uuid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(stdout, -1) {
 		var words []uint32
 		for _, w := range strings.Fields(m[2]) {
 			v, _ := strconv.ParseUint(w, 16, 32)
@@ -131,7 +158,7 @@ func TestNoFtraceLongJump(t *testing.T) {
 	// Where the function is, and its replacements (named after it, in
 	// the update modules).
 	syms := map[string]uint64{}
-	for _, m := range regexp.MustCompile(`(?m)^sym ([0-9a-f]+) \w generate_random_uuid(?:\.ksplice)?(?:\s+\[(\w+)\])?$`).FindAllStringSubmatch(out.Stdout, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^sym ([0-9a-f]+) \w generate_random_uuid(?:\.ksplice)?(?:\s+\[(\w+)\])?$`).FindAllStringSubmatch(stdout, -1) {
 		a, _ := strconv.ParseUint(m[1], 16, 64)
 		syms[m[2]] = a
 	}
@@ -150,7 +177,11 @@ func TestNoFtraceLongJump(t *testing.T) {
 			t.Errorf("%s: no replacement generate_random_uuid in kallsyms: %v", step, syms)
 			continue
 		}
-		off, dest, err := longJump(site, peeks["before"], peeks[step])
+		form, find := "long jump", longJump
+		if !long[step] {
+			form, find = "b", shortJump
+		}
+		off, dest, err := find(site, peeks["before"], peeks[step])
 		if err != nil {
 			t.Errorf("%s: %v", step, err)
 			continue
@@ -158,11 +189,31 @@ func TestNoFtraceLongJump(t *testing.T) {
 		// The window lands at the replacement's entry, or after its
 		// paciasp when the window follows the old one's.
 		if dest != syms[mod] && dest != syms[mod]+4 {
-			t.Errorf("%s: the long jump at +%#x goes to %#x, the replacement is at %#x", step, off, dest, syms[mod])
+			t.Errorf("%s: the %s at +%#x goes to %#x, the replacement is at %#x", step, form, off, dest, syms[mod])
 		} else {
-			t.Logf("%s: long jump at generate_random_uuid+%#x to %#x (replacement %#x [%s])", step, off, dest, syms[mod], mod)
+			t.Logf("%s: %s at generate_random_uuid+%#x to %#x (replacement %#x [%s], %d MiB from the function)",
+				step, form, off, dest, syms[mod], mod, int64(syms[mod]-site)>>20)
 		}
 	}
+}
+
+// shortJump finds the one word of before that after changed into "b",
+// and returns its offset and destination, for a function at site.
+func shortJump(site uint64, before, after []uint32) (int, uint64, error) {
+	at := -1
+	for i := range after {
+		if after[i] != before[i] {
+			if at >= 0 {
+				return 0, 0, fmt.Errorf("words %d and %d changed (%08x, were %08x): want one b", at, i, after, before)
+			}
+			at = i
+		}
+	}
+	if at < 0 || after[at]&0xfc000000 != 0x14000000 {
+		return 0, 0, fmt.Errorf("no b in %08x (were %08x)", after, before)
+	}
+	imm := int64(after[at]&0x03ffffff) << 38 >> 36 // sign-extend 26 bits, times 4
+	return 4 * at, uint64(int64(site) + int64(4*at) + imm), nil
 }
 
 // longJump finds "adrp x16; add x16, x16; br x16" in after where before

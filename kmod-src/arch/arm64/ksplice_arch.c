@@ -14,7 +14,6 @@
 #include <linux/arm_sdei.h>
 #include <linux/elf.h>
 #include <linux/kernel.h>
-#include <linux/moduleparam.h>
 #include <linux/sizes.h>
 #include <linux/smp.h>
 #include <linux/string.h>
@@ -76,17 +75,6 @@ static typeof(&aarch64_insn_patch_text_nosync) patch_text_nosync_fn;
  */
 static typeof(&sdei_mask_local_cpu) sdei_mask_fn;
 static typeof(&sdei_unmask_local_cpu) sdei_unmask_fn;
-
-/*
- * Tests only: write the long form of a direct jump even where "b"
- * reaches the replacement, so that the lab can run it whatever KASLR made
- * of the module region. Harmless (the long form is as correct where "b"
- * reaches) but writes three words where one would do.
- */
-static bool test_only_long_jump;
-module_param(test_only_long_jump, bool, 0400);
-MODULE_PARM_DESC(test_only_long_jump,
-		 "tests only: write direct jumps as adrp/add/br x16 where the window allows, even where b reaches");
 
 int ksplice_arch_init(void)
 {
@@ -673,6 +661,8 @@ static bool bti_landing_pad(unsigned long dest)
  * @dest:	where it lands, in the replacement
  * @room:	the window's length: 4, or 12 where create found room for
  *		the long form
+ * @force_long:	tests only: the long form where it fits, even where "b"
+ *		reaches
  * @buf:	the jump's bytes
  * @why:	why not, when no jump fits
  *
@@ -689,7 +679,7 @@ static bool bti_landing_pad(unsigned long dest)
  * -EOPNOTSUPP when the long form is refused (@why says which).
  */
 int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
-		      u8 *buf, const char **why)
+		      bool force_long, u8 *buf, const char **why)
 {
 	s64 rel = (s64)(dest - site);
 	/* adrp counts 4 KiB pages, whatever the kernel's page size. */
@@ -701,7 +691,7 @@ int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 		return -ERANGE;
 	}
 	if (rel >= -SZ_128M && rel < SZ_128M &&
-	    (!test_only_long_jump || room < A64_LONG_JUMP)) {
+	    (!force_long || room < A64_LONG_JUMP)) {
 		put_unaligned_le32(A64_B | ((rel >> 2) & A64_IMM26), buf);
 		return 4;
 	}

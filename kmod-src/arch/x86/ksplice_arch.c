@@ -430,10 +430,10 @@ void ksplice_arch_sync_core(void)
 /*
  * "jmp rel32" from @site to @dest: 5, or -ERANGE beyond +-2 GiB (modules
  * are within 2 GiB of the kernel on x86-64) or in a window of @room bytes
- * shorter than it.
+ * shorter than it. There is no long form (@force_long).
  */
 int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
-		      u8 *buf, const char **why)
+		      bool force_long, u8 *buf, const char **why)
 {
 	s64 rel = dest - (site + INSN_REL32_LEN);
 
