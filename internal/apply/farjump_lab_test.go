@@ -240,3 +240,112 @@ func longJump(site uint64, before, after []uint32) (int, uint64, error) {
 	}
 	return 0, 0, fmt.Errorf("no adrp x16; add x16; br x16 in %08x (% x)", after, b)
 }
+
+// farjumpRelocScript: uuid-valid-plus-jump replaces uuid_is_valid(), whose
+// jump window holds an adrp (a relocation run-pre matches), with the long
+// form forced (test_only_long_jump=valid); a synthetic uevent shows which
+// version checks its UUID.
+const farjumpRelocScript = `. ./lib.sh
+V=/sys/class/mem/null/uevent
+dash() { echo "change 01234567-89ab-cdef-0123-456789abcdef" > $V 2>/dev/null; }
+plus() { echo "change 01234567+89ab+cdef+0123+456789abcdef" > $V 2>/dev/null; }
+peek() { echo "peek $1: $(/root/kpeek uuid_is_valid 16)"; }
+untouched
+dash || fail "before apply: a valid uuid refused"
+plus && fail "before apply: uuid with + accepted"
+ok "before apply: - accepted, + refused"
+peek before
+insmod ksplice.ko 'test_only_long_jump=valid' || fail "insmod ksplice.ko test_only_long_jump=valid"
+run 0 ksplice apply --allow-unsigned valid.tar
+plus || fail "applied: uuid with + refused"
+dash && fail "applied: uuid with - accepted"
+ok "applied: + accepted, - refused"
+peek valid
+grep -w uuid_is_valid /proc/kallsyms | sed 's/^/sym /'
+run 0 ksplice undo valid
+dash || fail "undone: a valid uuid refused"
+plus && fail "undone: uuid with + accepted"
+ok "undone: - accepted, + refused"
+peek after
+lsmod | grep -q '^ksplice ' && rmmod ksplice
+untouched
+echo PASS
+`
+
+// TestNoFtraceLongJumpReloc: a long jump over a window that holds a
+// relocation (uuid_is_valid()'s adrp of _ctype at +4 on Debian's 6.1
+// arm64): the engine checks the window against what run-pre matched in
+// the running code, not against the tables' old code (where the adrp's
+// field is zero), writes the long form, and undo writes the running
+// bytes back. Observed through a synthetic uevent, whose UUID
+// uuid_is_valid() checks.
+func TestNoFtraceLongJumpReloc(t *testing.T) {
+	if labtest.Enabled() && !slices.Contains(labtest.Kernels(), arm64Kernel) {
+		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
+	}
+	k := labtest.KernelFor(t, arm64Kernel)
+	dir := t.TempDir()
+	tar := sampleUpdate(t, k, dir, "uuid-valid-plus-jump", "valid")
+	eng := filepath.Join(dir, "ksplice.ko")
+	if err := extractEngine(tar, eng); err != nil {
+		t.Fatal(err)
+	}
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 30 * time.Minute, Files: []lab.File{
+		scriptFile(t),
+		{Host: buildKpeek(t, "arm64"), Guest: "/root/kpeek"},
+		{Host: tar, Guest: "/root/valid.tar"},
+		{Host: eng, Guest: "/root/ksplice.ko"},
+	}, Command: []string{"sh", "-c", farjumpRelocScript}})
+	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	peeks := map[string][]uint32{}
+	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): uuid_is_valid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(out.Stdout, -1) {
+		for _, w := range strings.Fields(m[2]) {
+			v, _ := strconv.ParseUint(w, 16, 32)
+			peeks[m[1]] = append(peeks[m[1]], uint32(v))
+		}
+	}
+	for _, step := range []string{"before", "valid", "after"} {
+		if len(peeks[step]) != 4 {
+			t.Fatalf("no 4 words of uuid_is_valid %s: %v", step, peeks[step])
+		}
+	}
+	if !slices.Equal(peeks["before"], peeks["after"]) {
+		t.Errorf("undo left %08x, the function was %08x", peeks["after"], peeks["before"])
+	}
+	// The adrp the window covers: a relocated field, non-zero in the
+	// running code.
+	adrp := -1
+	for i, w := range peeks["before"][:3] {
+		if w&0x9f000000 == 0x90000000 {
+			adrp = i
+		}
+	}
+	if adrp < 0 {
+		t.Errorf("no adrp in the first three instructions of uuid_is_valid (%08x): the test does not cover a relocation in the window", peeks["before"])
+	}
+	syms := map[string]uint64{}
+	for _, m := range regexp.MustCompile(`(?m)^sym ([0-9a-f]+) \w uuid_is_valid(?:\.ksplice)?(?:\s+\[(\w+)\])?$`).FindAllStringSubmatch(out.Stdout, -1) {
+		a, _ := strconv.ParseUint(m[1], 16, 64)
+		syms[m[2]] = a
+	}
+	var repl uint64
+	for m, a := range syms {
+		if strings.Contains(m, "valid") {
+			repl = a
+		}
+	}
+	if syms[""] == 0 || repl == 0 {
+		t.Fatalf("uuid_is_valid or its replacement not in kallsyms: %v", syms)
+	}
+	off, dest, err := longJump(syms[""], peeks["before"], peeks["valid"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off > 4*adrp || 4*adrp >= off+12 || dest != repl+uint64(off) && dest != repl {
+		t.Errorf("long jump at +%#x to %#x: want it over the adrp at +%#x, to the replacement at %#x", off, dest, 4*adrp, repl)
+	}
+	t.Logf("long jump at uuid_is_valid+%#x over the adrp at +%#x, to %#x (replacement %#x)", off, 4*adrp, dest, repl)
+}
