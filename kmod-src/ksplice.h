@@ -24,11 +24,13 @@
 
 #include <linux/types.h>
 
-#define KSPLICE_FORMAT_VERSION	5
+#define KSPLICE_FORMAT_VERSION	6
 /*
  * The oldest version the engine still reads: version 4 has the layout of
- * 5 and no KSPLICE_SITE_ENTRY_JUMP site, so its updates are applied as
- * they always were (through ftrace only).
+ * 5 and 6 and no KSPLICE_SITE_ENTRY_JUMP site, so its updates are applied
+ * as they always were (through ftrace only); version 5's windows are at
+ * most 8 bytes and hold no relocation, which version 6 allows (arm64's
+ * long jump), and are applied as version 6's.
  */
 #define KSPLICE_FORMAT_VERSION_MIN	4
 
@@ -69,11 +71,13 @@ enum ksplice_site_kind {
 	/* An alternative or paravirt site: any @len bytes are accepted. */
 	KSPLICE_SITE_ALTERNATIVE = 2,
 	/*
-	 * (Format 5.) The window at the entry of a function with no ftrace
-	 * site, over which the engine writes a direct jump to the
-	 * replacement: whole instructions, no relocation, no branch target,
-	 * no other site; matched byte for byte. @target is the offset in
-	 * the replacement where the jump lands. At most one per function.
+	 * (Format 5; 6: up to 12 bytes, relocations inside.) The window at
+	 * the entry of a function with no ftrace site, over which the
+	 * engine writes a direct jump to the replacement: whole
+	 * instructions, no branch target, no other site. No site for
+	 * run-pre: its bytes are old code, matched with its relocations.
+	 * @target is the offset in the replacement where the jump lands. At
+	 * most one per function.
 	 */
 	KSPLICE_SITE_ENTRY_JUMP = 3,
 };

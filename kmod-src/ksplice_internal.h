@@ -20,8 +20,11 @@
 /* Updates applied or reversed together through the group file, at most. */
 #define KSPLICE_GROUP_MAX	16
 
-/* Longest direct jump of any architecture (x86-64: jmp rel32). */
-#define KSPLICE_JUMP_MAX	8
+/*
+ * Longest direct jump window of any architecture (arm64's long form:
+ * adrp x16; add x16; br x16; x86-64's jmp rel32 is 5).
+ */
+#define KSPLICE_JUMP_MAX	12
 
 /* Tasks named in the conflicts file, at most. */
 #define KSPLICE_MAX_CONFLICTS	16
@@ -94,9 +97,14 @@ struct ksplice_func_state {
 	struct ksplice_jsite *js;
 	unsigned long jump_dest;	/* where this update's jump goes */
 	unsigned long jump_emulate;	/* where the int3 handler sends a CPU */
-	u8 jump[KSPLICE_JUMP_MAX];	/* the jump to jump_dest */
+	u8 jump[KSPLICE_JUMP_MAX];	/* the window with the jump to jump_dest */
 	u8 jump_from[KSPLICE_JUMP_MAX];	/* the window before the round */
 	u8 jump_to[KSPLICE_JUMP_MAX];	/* and after it */
+	/*
+	 * The window as run-pre matched it in the running code, relocated
+	 * fields included: what it must still hold when claimed.
+	 */
+	u8 jump_run[KSPLICE_JUMP_MAX];
 	bool jump_skip;			/* forced reverse: window not ours */
 	/*
 	 * A function claimed through ftrace: its ftrace_ops' switch and what
@@ -117,6 +125,13 @@ struct ksplice_text_round {
 	unsigned int n;
 	bool reverse;
 	bool done;			/* the writer is done: followers leave */
+	/*
+	 * A window changes beyond its first instruction (arm64's long
+	 * jump): every CPU masks what NMI-like events it can for the round
+	 * (ksplice_arch_mask_nmi()), and the writer writes the rest of
+	 * each window before its first instruction.
+	 */
+	bool multiword;
 	atomic_t entered;		/* CPUs in the callback */
 	atomic_t step;			/* steps the writer completed */
 	atomic_t acked;			/* followers serialised after the step */
@@ -392,7 +407,10 @@ void ksplice_arch_unlock_text(void);
 void ksplice_arch_poke(void *addr, const void *bytes, size_t len);
 void ksplice_arch_sync(void);
 void ksplice_arch_sync_core(void);
-int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf);
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
+		      bool force_long, u8 *buf, const char **why);
+void ksplice_arch_mask_nmi(void);
+void ksplice_arch_unmask_nmi(void);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
 const char *ksplice_arch_text_reserved(void *start, void *end);
 unsigned long ksplice_arch_saved_sp(struct task_struct *t);

@@ -143,6 +143,14 @@ static int ksplice_match_code(const struct ksplice_func *f, const u8 *run,
 		/* Relocations inside a site are the site's business. */
 		while (ri < f->nr_old_relocs && f->old_relocs[ri].offset < pos)
 			ri++;
+		/*
+		 * A jump window is no code the kernel rewrites: only where
+		 * the engine will write. Its bytes are old code like the
+		 * rest, matched byte for byte, relocation by relocation.
+		 */
+		while (si < f->nr_sites &&
+		       f->sites[si].kind == KSPLICE_SITE_ENTRY_JUMP)
+			si++;
 		rs = size;
 		ss = si < f->nr_sites ? f->sites[si].offset : size;
 		if (ri < f->nr_old_relocs) {
@@ -344,6 +352,7 @@ static int ksplice_choose(struct ksplice_state *st,
 			  struct ksplice_func_state *fs, unsigned long addr,
 			  u8 *buf)
 {
+	const struct ksplice_site *w;
 	struct ksplice_mismatch mm;
 	u32 bad;
 	unsigned long off;
@@ -356,6 +365,14 @@ static int ksplice_choose(struct ksplice_state *st,
 		fs->code_size = fs->f->old_size;
 	if (copy_from_kernel_nofault(buf, (void *)fs->code, fs->f->old_size))
 		return -EFAULT;
+	/*
+	 * The jump window as matched: ksplice_text.c checks that the
+	 * function still holds it (relocated fields included) when it
+	 * claims the window, and writes it back on reverse.
+	 */
+	w = ksplice_jump_window(fs->f);
+	if (w)	/* inside the old code, at most KSPLICE_JUMP_MAX: checked */
+		memcpy(fs->jump_run, buf + w->offset, w->len);
 	ksplice_arch_prepare_run(fs->f, buf);
 	return ksplice_match_code(fs->f, buf, fs->code, fs->values, fs->known,
 				  &mm, &bad);

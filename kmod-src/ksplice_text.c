@@ -7,12 +7,14 @@
  * out-of-line copies of inline functions have no ftrace site, so the
  * ftrace_ops of ksplice_ftrace.c cannot claim them. For those, the
  * generator checked the function's first instructions (the "window":
- * after an endbr64 or a "bti c", 5 bytes on x86-64, one instruction on
- * arm64) and recorded them as a KSPLICE_SITE_ENTRY_JUMP site: whole
- * instructions, no relocation, no branch target, no other site. The
- * engine writes "jmp new" (x86) or "b new" (arm64) there, inside the
- * stop_machine that checked every stack, and writes the old bytes back
- * on reverse.
+ * after an endbr64 or a "bti c", 5 bytes on x86-64; on arm64 three
+ * instructions where the function allows, else one) and recorded them as
+ * a KSPLICE_SITE_ENTRY_JUMP site: whole instructions, no branch target, no
+ * other site, and on x86-64 no relocation. The engine writes "jmp new"
+ * (x86) or "b new" (arm64; "adrp x16; add x16; br x16" in a 12-byte
+ * window when "b" does not reach) there, inside the stop_machine that
+ * checked every stack, and writes back on reverse the bytes run-pre
+ * matched.
  *
  * Writing code that another CPU or an NMI may run:
  * - Every CPU runs the stop_machine callback (ksplice_text_follow()), with
@@ -31,7 +33,14 @@
  *   it waits for IPIs that the stopped CPUs cannot take.
  * - arm64: one aligned 4-byte write is atomic for instruction fetch
  *   (ARM ARM B2.2.5, the concurrent modification rule for B); the other
- *   CPUs isb after it, as aarch64_insn_patch_text_cb() has them do.
+ *   CPUs isb after it, as aarch64_insn_patch_text_cb() has them do. The
+ *   long form's three words cannot change atomically: no CPU may run
+ *   them meanwhile. Every CPU is in the callback with interrupts off, no
+ *   task is inside the function (the stack check), and the NMI-like
+ *   entries are shut: each CPU masks SDEI events for the round
+ *   (ksplice_arch_mask_nmi()) and the long form is refused where the
+ *   kernel uses pseudo-NMIs. The writer writes the second and third
+ *   words, all CPUs isb, then the first, all CPUs isb.
  *
  * Conflicts: before stop_machine, the window must hold no jump label,
  * static call, SMP alternative or kprobe (the questions kprobes asks
@@ -66,7 +75,10 @@ struct ksplice_jsite {
 	unsigned long site;		/* the window: addr + its offset */
 	u32 len;
 	unsigned int users;		/* updates applying or applied */
-	/* The bytes before any update; what reverse of the last writes. */
+	/*
+	 * The bytes before any update (as run-pre matched them); what
+	 * reverse of the last writes.
+	 */
 	u8 orig[KSPLICE_JUMP_MAX];
 };
 
@@ -88,6 +100,27 @@ static typeof(&ftrace_location) ksplice_ftrace_location;
  * breakpoint cannot be taken, so where no jump may be written under one.
  */
 static typeof(&within_kprobe_blacklist) ksplice_kprobe_blacklisted;
+
+/*
+ * Tests only (arm64): the update whose direct jumps are written in their
+ * long form (adrp x16; add x16; br x16) wherever the window allows it,
+ * even where "b" reaches the replacement; "*" for every update. The lab
+ * runs the long form whatever KASLR made of the module region, and, with
+ * one update's id, stacks a long form over a short one. Harmless (the
+ * long form is as correct where "b" reaches) but writes three words where
+ * one would do.
+ */
+static char *test_only_long_jump;
+module_param(test_only_long_jump, charp, 0400);
+MODULE_PARM_DESC(test_only_long_jump,
+		 "tests only (arm64): write the direct jumps of this update (* for all) as adrp/add/br x16 where the window allows, even where b reaches");
+
+static bool ksplice_text_force_long(const struct ksplice_state *st)
+{
+	return test_only_long_jump &&
+	       (!strcmp(test_only_long_jump, "*") ||
+		!strcmp(test_only_long_jump, st->u->id));
+}
 
 /*
  * The round writing now (ksplice_text_write()), for the int3 handler:
@@ -374,12 +407,17 @@ static int ksplice_jsite_create(struct ksplice_state *st,
 	js->addr = fs->addr;
 	js->site = fs->addr + w->offset;
 	js->len = w->len;
+	/*
+	 * What run-pre matched in the running code, not the old code of the
+	 * tables: relocated fields (an adrp, a bl) hold the running
+	 * kernel's values there.
+	 */
 	if (copy_from_kernel_nofault(js->orig, (void *)js->site, js->len) ||
-	    memcmp(js->orig, fs->f->old_code + w->offset, js->len)) {
+	    memcmp(js->orig, fs->jump_run, js->len)) {
 		ksplice_set_reason(st, KSPLICE_CODE_CHANGED,
 				   "function %s: the bytes at +0x%x are %*ph, run-pre matched %*ph",
 				   fs->f->name, w->offset, (int)js->len, js->orig,
-				   (int)js->len, fs->f->old_code + w->offset);
+				   (int)js->len, fs->jump_run);
 		kfree(js);
 		return -EIO;
 	}
@@ -416,6 +454,7 @@ int ksplice_text_claim(struct ksplice_state *st)
 		const struct ksplice_site *w = ksplice_jump_window(fs->f);
 		struct ksplice_jsite *js;
 		unsigned long dest;
+		const char *why;
 		int len;
 
 		fs->js = NULL;
@@ -437,13 +476,19 @@ int ksplice_text_claim(struct ksplice_state *st)
 		js->users++;
 		fs->js = js;
 		dest = (unsigned long)fs->f->new_func + w->target;
-		len = ksplice_arch_jump(js->site, dest, fs->jump);
-		if (len != js->len) {
-			ksplice_set_reason(st, KSPLICE_TOO_SHORT,
-					   "function %s: no %u-byte jump reaches its replacement %pS from %pS",
+		/* The jump, over the window's bytes where it is shorter. */
+		memcpy(fs->jump, js->orig, js->len);
+		len = ksplice_arch_jump(js->site, dest, js->len,
+					ksplice_text_force_long(st), fs->jump,
+					&why);
+		if (len < 0) {
+			ksplice_set_reason(st, len == -ERANGE ?
+					   KSPLICE_TOO_SHORT :
+					   KSPLICE_SITE_CONFLICT,
+					   "function %s: no jump in its %u-byte window reaches its replacement %pS from %pS%s",
 					   fs->f->name, js->len, (void *)dest,
-					   (void *)js->site);
-			ret = -ERANGE;
+					   (void *)js->site, why);
+			ret = len;
 			i++;
 			goto release;
 		}
@@ -493,11 +538,12 @@ bool ksplice_text_used(const struct ksplice_state *st)
 }
 
 /*
- * The replacement that calls of @addr reach once @st is switched off:
- * the newest other applied update's, or 0 for the function itself.
+ * The function state of the update whose replacement calls of @addr
+ * reach once @st is switched off: the newest other applied update's, or
+ * NULL for the function itself.
  */
-static unsigned long ksplice_text_prev(struct ksplice_state *st,
-				       unsigned long addr)
+static struct ksplice_func_state *ksplice_text_prev(struct ksplice_state *st,
+						    unsigned long addr)
 {
 	struct ksplice_state *o;
 	unsigned int i;
@@ -507,24 +553,9 @@ static unsigned long ksplice_text_prev(struct ksplice_state *st,
 			continue;
 		for (i = 0; i < o->u->nr_funcs; i++)
 			if (o->funcs[i].addr == addr && o->funcs[i].js)
-				return o->funcs[i].jump_dest;
+				return &o->funcs[i];
 	}
-	return 0;
-}
-
-/*
- * The bytes the window of @fs holds when @target (0: none) is the
- * replacement calls go to.
- */
-static void ksplice_text_bytes(struct ksplice_func_state *fs,
-			       unsigned long target, u8 *buf)
-{
-	struct ksplice_jsite *js = fs->js;
-
-	if (!target)
-		memcpy(buf, js->orig, js->len);
-	else
-		WARN_ON(ksplice_arch_jump(js->site, target, buf) != js->len);
+	return NULL;
 }
 
 /*
@@ -532,24 +563,33 @@ static void ksplice_text_bytes(struct ksplice_func_state *fs,
  * window holds now (from, checked inside stop_machine) and what it will
  * hold (to), and where the int3 handler sends a CPU meanwhile.
  */
-static void ksplice_text_plan(struct ksplice_state *st, bool on)
+static void ksplice_text_plan(struct ksplice_text_round *tr,
+			      struct ksplice_state *st, bool on)
 {
 	unsigned int i;
 
 	for (i = 0; i < st->u->nr_funcs; i++) {
-		struct ksplice_func_state *fs = &st->funcs[i];
-		unsigned long prev;
+		struct ksplice_func_state *fs = &st->funcs[i], *prev;
+		/*
+		 * The window holds the newest applied update's jump (made
+		 * when it claimed the window), or its original bytes.
+		 */
+		const u8 *other;
 
 		if (!fs->js)
 			continue;
 		prev = ksplice_text_prev(st, fs->addr);
-		ksplice_text_bytes(fs, on ? prev : fs->jump_dest, fs->jump_from);
-		ksplice_text_bytes(fs, on ? fs->jump_dest : prev, fs->jump_to);
+		other = prev ? prev->jump : fs->js->orig;
+		memcpy(fs->jump_from, on ? other : fs->jump, fs->js->len);
+		memcpy(fs->jump_to, on ? fs->jump : other, fs->js->len);
 		/*
 		 * Applying, the jump being written; reversing, the one being
 		 * taken out: the replacement is loaded either way.
 		 */
 		fs->jump_emulate = fs->jump_dest;
+		if (!IS_ENABLED(CONFIG_X86) &&
+		    memcmp(fs->jump_from + 4, fs->jump_to + 4, fs->js->len - 4))
+			tr->multiword = true;
 	}
 }
 
@@ -569,8 +609,9 @@ void ksplice_text_prepare(struct ksplice_text_round *tr)
 	tr->done = false;
 	tr->test_nmis = 0;
 	tr->test_traps = 0;
+	tr->multiword = false;
 	for (i = 0; i < tr->n; i++)
-		ksplice_text_plan(tr->sts[i], !tr->reverse);
+		ksplice_text_plan(tr, tr->sts[i], !tr->reverse);
 }
 
 /**
@@ -688,17 +729,40 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 		}
 	ksplice_text_step(tr);
 	ksplice_text_test_nmi(tr);
+#else
+	/*
+	 * arm64: a window that changes beyond its first instruction (the
+	 * long form going in or out) has its other words written first,
+	 * once every CPU has masked SDEI (each masks before its first ack),
+	 * and its first word last. Nothing runs the function meanwhile
+	 * (ksplice_text.c's header says why).
+	 */
+	if (tr->multiword) {
+		ksplice_arch_mask_nmi();
+		ksplice_text_step(tr);
+		for (i = 0; i < tr->n; i++)
+			for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
+				struct ksplice_func_state *fs =
+					&tr->sts[i]->funcs[j];
+
+				if (fs->js && !fs->jump_skip)
+					ksplice_text_poke(fs, 4, fs->js->len);
+			}
+		ksplice_text_step(tr);
+	}
 #endif
-	/* x86: the first byte, which completes the jump; arm64: all of it. */
+	/* x86: the first byte, which completes the jump; arm64: the first word. */
 	for (i = 0; i < tr->n; i++)
 		for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
 			struct ksplice_func_state *fs = &tr->sts[i]->funcs[j];
 
 			if (fs->js && !fs->jump_skip)
 				ksplice_text_poke(fs, 0, IS_ENABLED(CONFIG_X86) ?
-						  1 : fs->js->len);
+						  1 : 4);
 		}
 	ksplice_text_step(tr);
+	if (tr->multiword)
+		ksplice_arch_unmask_nmi();
 	WRITE_ONCE(ksplice_text_writing, NULL);
 }
 
@@ -711,6 +775,9 @@ void ksplice_text_follow(struct ksplice_text_round *tr)
 {
 	int seen = 0, step;
 
+	/* Before the first ack: the writer's first step waits for it. */
+	if (tr->multiword)
+		ksplice_arch_mask_nmi();
 	while (!READ_ONCE(tr->done)) {
 		step = atomic_read(&tr->step);
 		if (step != seen) {
@@ -722,4 +789,6 @@ void ksplice_text_follow(struct ksplice_text_round *tr)
 		}
 		cpu_relax();
 	}
+	if (tr->multiword)
+		ksplice_arch_unmask_nmi();
 }

@@ -248,6 +248,18 @@ var expectations = map[string]expect{
 		jump:      map[string]int{"untraced": 0},
 		jumpARM64: map[string]int{"untraced": 4, "looped": 0, "tiny": 0},
 	},
+	// arm64: 12-byte windows (the long jump's room) where the function
+	// allows one, relocations in it included; the 4 bytes of "b" where
+	// it does not (a branch back to +4, an 8-byte function). On x86-64
+	// every one of them has a relocation or a branch target in its
+	// first 5 bytes: refused.
+	"farjump": {
+		status:      map[string]Status{"calls_first": StatusChanged, "reads_first": StatusChanged, "short_one": StatusChanged, "back_into": StatusChanged},
+		carry:       []string{"calls_first", "reads_first", "short_one", "back_into"},
+		refusalsX86: []string{"calls_first:no-ftrace-site", "reads_first:no-ftrace-site", "short_one:no-ftrace-site", "back_into:no-ftrace-site"},
+		jump:        map[string]int{},
+		jumpARM64:   map[string]int{"calls_first": 4, "reads_first": 0, "short_one": 0, "back_into": 0},
+	},
 	"jumpentry": {
 		status:    map[string]Status{"plain": StatusChanged},
 		carry:     []string{"plain"},

@@ -32,6 +32,9 @@ const (
 	a64Paciasp = 0xd503233f // paciasp (a landing pad for bti c too)
 	a64Len     = 4
 	x86JmpLen  = 5
+	// adrp x16, dest; add x16, x16, :lo12:dest; br x16: +-4 GiB, the
+	// shape of the kernel's own module PLT entries.
+	a64LongLen = 12
 )
 
 // unsafeJumpSections hold code that runs where a breakpoint, and so the
@@ -109,35 +112,60 @@ func (d *differ) jumpWindow(f, g *Function) (*JumpWindow, string) {
 				w.Offset, w.Dest = a64Len, a64Len
 			}
 		}
+		// The long form (adrp x16; add x16; br x16) when the function
+		// allows it: the engine writes it only when "b" does not reach
+		// the replacement (a module placed by KASLR in a 2 GiB region),
+		// and the one-instruction "b" in the window's first word
+		// otherwise.
+		long := w
+		long.Len = a64LongLen
+		if why := d.windowRefusal(f, long); why == "" {
+			return &long, ""
+		}
 	default:
 		return nil, fmt.Sprintf("%s: no direct jump on %s", f.Name, d.pre.Arch.Name)
 	}
+	if why := d.windowRefusal(f, w); why != "" {
+		return nil, why
+	}
+	return &w, ""
+}
+
+// windowRefusal says why the jump window w of f cannot be written, or
+// "" when it can.
+func (d *differ) windowRefusal(f *Function, w JumpWindow) string {
 	end, err := windowEnd(d.pre.Arch.Machine, f.Code, w.Offset, w.Len)
 	if err != nil {
-		return nil, fmt.Sprintf("%s is too short or undecodable for a %d-byte jump at +%#x: %v", f.Name, w.Len, w.Offset, err)
+		return fmt.Sprintf("%s is too short or undecodable for a %d-byte jump at +%#x: %v", f.Name, w.Len, w.Offset, err)
 	}
-	// A relocated field in the overwritten bytes: run-pre matched it as
-	// a wildcard, and the engine checks the window byte for byte. The
+	// A relocated field in the overwritten bytes. On x86-64 the engine
+	// checks the window byte for byte against the old code, where
+	// run-pre matched the field as a wildcard: refused. On arm64 the
+	// engine keeps the bytes run-pre matched in the running code,
+	// relocated fields included, and checks the window against them, so
+	// an adrp or a bl among the first instructions is no obstacle. The
 	// rest of an instruction the jump cuts into never runs again (no
 	// branch leads there, below), relocated or not.
-	for _, r := range f.Relocs {
-		size := max(r.Info.Size, 1)
-		if int(r.Offset) < w.Offset+w.Len && int(r.Offset)+size > w.Offset {
-			return nil, fmt.Sprintf("%s has a relocation at +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, r.Offset, w.Len, w.Offset)
+	if d.pre.Arch.Machine != elf.EM_AARCH64 {
+		for _, r := range f.Relocs {
+			size := max(r.Info.Size, 1)
+			if int(r.Offset) < w.Offset+w.Len && int(r.Offset)+size > w.Offset {
+				return fmt.Sprintf("%s has a relocation at +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, r.Offset, w.Len, w.Offset)
+			}
 		}
 	}
 	for _, e := range f.Entries {
 		if sitesInWindow[e.Special.Name] && e.Anchor >= 0 && int(e.Anchor) < end && int(e.Anchor) >= w.Offset {
-			return nil, fmt.Sprintf("%s has a %s entry at +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, e.Special.Name, e.Anchor, w.Len, w.Offset)
+			return fmt.Sprintf("%s has a %s entry at +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, e.Special.Name, e.Anchor, w.Len, w.Offset)
 		}
 	}
 	if t, ok := branchInto(d.pre.Arch.Machine, f, w.Offset, end); ok {
-		return nil, fmt.Sprintf("%s branches to +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, t, w.Len, w.Offset)
+		return fmt.Sprintf("%s branches to +%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, t, w.Len, w.Offset)
 	}
 	if off, ok := d.refInto(f, w.Offset, end); ok {
-		return nil, fmt.Sprintf("the object refers to %s+%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, off, w.Len, w.Offset)
+		return fmt.Sprintf("the object refers to %s+%#x, inside the %d bytes a direct jump would overwrite at +%#x", f.Name, off, w.Len, w.Offset)
 	}
-	return &w, ""
+	return ""
 }
 
 // baseSection maps .text.NAME-style per-function sections to the section

@@ -165,7 +165,7 @@ func TestPrefixBytesCompared(t *testing.T) {
 func TestJumpWindow612(t *testing.T) {
 	for arch, want := range map[string]JumpWindow{
 		"x86_64-612": {Offset: 4, Len: 5, Dest: 0},
-		"arm64-612":  {Offset: 4, Len: 4, Dest: 4},
+		"arm64-612":  {Offset: 4, Len: 12, Dest: 4},
 	} {
 		t.Run(arch, func(t *testing.T) {
 			res := diffPair(t, arch, "jumpentry")
@@ -183,5 +183,38 @@ func TestJumpWindow612(t *testing.T) {
 			}
 			t.Fatal("no function plain")
 		})
+	}
+}
+
+// TestJumpWindowLong: on arm64 the window is 12 bytes, room for "adrp
+// x16; add x16; br x16" when the replacement is beyond "b"'s +-128 MiB,
+// wherever the function allows it, with a relocation among its
+// instructions (calls_first's bl at +0xc, reads_first's adrp at +0 and
+// its :lo12: load at +0xc); else the 4 bytes of "b" (back_into branches
+// back to +4; short_one is 8 bytes long).
+func TestJumpWindowLong(t *testing.T) {
+	want := map[string]JumpWindow{
+		"calls_first": {Offset: 4, Len: 12, Dest: 4},
+		"reads_first": {Offset: 0, Len: 12, Dest: 0},
+		"back_into":   {Offset: 0, Len: 4, Dest: 0},
+		"short_one":   {Offset: 0, Len: 4, Dest: 0},
+	}
+	res := diffPair(t, "arm64", "farjump")
+	if len(res.Refusals) != 0 {
+		t.Fatalf("refusals %v", res.Refusals)
+	}
+	seen := 0
+	for _, fd := range res.Functions {
+		w, ok := want[fd.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		if fd.Jump == nil || *fd.Jump != w {
+			t.Errorf("%s: jump window %+v, want %+v", fd.Name, fd.Jump, w)
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of the %d functions found", seen, len(want))
 	}
 }

@@ -146,7 +146,8 @@ const (
 	siteJumpLabel   = 1
 	siteAlternative = 2
 	// siteEntryJump is the window of a function without an ftrace site,
-	// where the engine writes a direct jump (format 5).
+	// where the engine writes a direct jump (format 5; 12 bytes and
+	// relocations inside from format 6).
 	siteEntryJump = 3
 )
 

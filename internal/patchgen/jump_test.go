@@ -2,6 +2,7 @@ package patchgen
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -12,7 +13,7 @@ func TestJumpWindowTables(t *testing.T) {
 	for arch, want := range map[string]string{
 		"x86_64": `{ .offset = 0x0, .len = 5, .kind = 3, .target = 0 }`,
 		// After paciasp, landing after the replacement's own.
-		"arm64": `{ .offset = 0x4, .len = 4, .kind = 3, .target = 4 }`,
+		"arm64": `{ .offset = 0x4, .len = 12, .kind = 3, .target = 4 }`,
 	} {
 		t.Run(arch, func(t *testing.T) {
 			res := diffPairArch(t, arch, "jumpentry")
@@ -32,5 +33,36 @@ func TestJumpWindowTables(t *testing.T) {
 				t.Errorf("Funcs = %+v, want plain, replaced by a jump", m.Funcs)
 			}
 		})
+	}
+}
+
+// TestJumpWindowLongTables: an arm64 window with room for the long jump
+// (12 bytes) reaches the tables whole, with the relocations run-pre
+// matches inside it (reads_first's adrp at +0 and its load at +0xc) kept
+// as relocations of the old code.
+func TestJumpWindowLongTables(t *testing.T) {
+	res := diffPairArch(t, "arm64", "farjump")
+	m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{{Rel: "farjump.o", Result: res}},
+		Exported: undefinedExported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := string(m.Files["tables.c"])
+	for _, want := range []string{
+		`{ .offset = 0x4, .len = 12, .kind = 3, .target = 4 }`, // calls_first
+		`{ .offset = 0x0, .len = 12, .kind = 3, .target = 0 }`, // reads_first
+		`{ .offset = 0x0, .len = 4, .kind = 3, .target = 0 }`,  // back_into, short_one
+	} {
+		if !strings.Contains(tables, want) {
+			t.Errorf("tables.c lacks %s:\n%s", want, tables)
+		}
+	}
+	for _, want := range []string{
+		`{ .offset = 0x0, .type = 275, .symbol = "counter", .addend = 0 }`,
+		`{ .offset = 0xc, .type = 285, .symbol = "counter", .addend = 0 }`,
+	} {
+		if !strings.Contains(tables, want) {
+			t.Errorf("tables.c lacks reads_first's relocation %s:\n%s", want, tables)
+		}
 	}
 }

@@ -14,8 +14,9 @@ import (
 // update. It wraps verdict.ErrUnsupported.
 var ErrMalformed = fmt.Errorf("%w: generated tables the engine would reject", verdict.ErrUnsupported)
 
-// jumpMax is the engine's KSPLICE_JUMP_MAX: the longest direct jump.
-const jumpMax = 8
+// jumpMax is the engine's KSPLICE_JUMP_MAX: the longest direct jump
+// window (arm64's adrp x16; add x16; br x16).
+const jumpMax = 12
 
 // mergeSites sorts the sites of old code and merges those that overlap.
 // Several entries can describe one place: ALTERNATIVE_2 and

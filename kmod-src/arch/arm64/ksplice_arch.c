@@ -11,12 +11,14 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/arm_sdei.h>
 #include <linux/elf.h>
 #include <linux/kernel.h>
 #include <linux/sizes.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <asm/cpufeature.h>
 #include <asm/patching.h>
 #include "../../ksplice_internal.h"
 
@@ -25,6 +27,14 @@
 #define A64_LDR_X16_8	0x58000050U	/* ldr x16, .+8 */
 #define A64_BR_X16	0xd61f0200U
 #define A64_ADD_X16	0x91000210U	/* add x16, x16, #imm12 */
+#define A64_ADRP_X16	0x90000010U	/* adrp x16, #imm21 pages */
+/* Landing pads of "br x16" on a BTI-guarded page. */
+#define A64_BTI_C	0xd503245fU
+#define A64_BTI_JC	0xd50324dfU
+#define A64_PACIASP	0xd503233fU
+#define A64_PACIBSP	0xd503237fU
+/* The long form of a direct jump: adrp x16; add x16; br x16. */
+#define A64_LONG_JUMP	12
 
 #define A64_B_MASK	0xfc000000U
 #define A64_B		0x14000000U
@@ -56,8 +66,24 @@
  */
 static typeof(&aarch64_insn_patch_text_nosync) patch_text_nosync_fn;
 
+/*
+ * SDEI (firmware-first RAS, CONFIG_ARM_SDE_INTERFACE): events the firmware
+ * delivers to a CPU whatever its interrupt mask, NMI-like, whose handlers
+ * may run any kernel code. Masked on every CPU while a direct jump of
+ * several instructions is written (ksplice_text.c). Absent from kallsyms
+ * without SDEI; -EIO (taken as success by these) without SDEI firmware.
+ */
+static typeof(&sdei_mask_local_cpu) sdei_mask_fn;
+static typeof(&sdei_unmask_local_cpu) sdei_unmask_fn;
+
 int ksplice_arch_init(void)
 {
+	sdei_mask_fn = (void *)ksplice_lookup_name("sdei_mask_local_cpu");
+	sdei_unmask_fn = (void *)ksplice_lookup_name("sdei_unmask_local_cpu");
+	if (!sdei_mask_fn != !sdei_unmask_fn) {
+		pr_err("found only one of sdei_mask_local_cpu and sdei_unmask_local_cpu in kallsyms\n");
+		return -ENOENT;
+	}
 	patch_text_nosync_fn =
 		(void *)ksplice_lookup_name("aarch64_insn_patch_text_nosync");
 	if (!patch_text_nosync_fn) {
@@ -459,11 +485,6 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 		return -ENOEXEC;
 	case KSPLICE_SITE_ALTERNATIVE:
 		return 0;
-	case KSPLICE_SITE_ENTRY_JUMP:
-		if (s->len != 4 || s->offset % 4)
-			return -EINVAL;
-		return memcmp(old + s->offset, run + s->offset, 4) ?
-			-ENOEXEC : 0;
 	}
 	return -EINVAL;
 }
@@ -622,19 +643,100 @@ void ksplice_arch_sync_core(void)
 	isb();
 }
 
-/*
- * "b dest" at @site: 4, or -ERANGE beyond +-128 MiB (a module placed in
- * the 2 GiB region KASLR may choose). No longer sequence is written: only
- * a single instruction changes atomically for every CPU that may fetch it.
+/* Whether a landing pad of "br x16" is at @dest (BTI). */
+static bool bti_landing_pad(unsigned long dest)
+{
+	u32 insn;
+
+	if (copy_from_kernel_nofault(&insn, (void *)dest, sizeof(insn)))
+		return false;
+	insn = le32_to_cpu((__force __le32)insn);
+	return insn == A64_BTI_C || insn == A64_BTI_JC ||
+	       insn == A64_PACIASP || insn == A64_PACIBSP;
+}
+
+/**
+ * ksplice_arch_jump - the direct jump from @site to @dest
+ * @site:	the window, in the old function
+ * @dest:	where it lands, in the replacement
+ * @room:	the window's length: 4, or 12 where create found room for
+ *		the long form
+ * @force_long:	tests only: the long form where it fits, even where "b"
+ *		reaches
+ * @buf:	the jump's bytes
+ * @why:	why not, when no jump fits
+ *
+ * "b dest" (4 bytes) when it reaches (+-128 MiB); else, in a 12-byte
+ * window, "adrp x16, dest; add x16, x16, :lo12:dest; br x16" (+-4 GiB),
+ * the shape of the kernel's own module PLT entries: x16 (IP0) is free at
+ * a function's entry by the procedure call standard, which lets linker
+ * veneers clobber it between a call and its target. The long form is
+ * refused where the kernel uses pseudo-NMIs (its three words cannot
+ * change atomically, and an NMI cannot be held off while they do), and
+ * where BTI guards kernel text and @dest is no landing pad of "br x16".
+ *
+ * Returns the jump's length, -ERANGE when nothing that fits reaches,
+ * -EOPNOTSUPP when the long form is refused (@why says which).
  */
-int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf)
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
+		      bool force_long, u8 *buf, const char **why)
 {
 	s64 rel = (s64)(dest - site);
+	/* adrp counts 4 KiB pages, whatever the kernel's page size. */
+	s64 pages = ((s64)(dest & ~0xfffUL) - (s64)(site & ~0xfffUL)) >> 12;
 
-	if (site % 4 || dest % 4 || rel < -SZ_128M || rel >= SZ_128M)
+	*why = "";
+	if (site % 4 || dest % 4) {
+		*why = " (misaligned)";
 		return -ERANGE;
-	put_unaligned_le32(A64_B | ((rel >> 2) & A64_IMM26), buf);
-	return 4;
+	}
+	if (rel >= -SZ_128M && rel < SZ_128M &&
+	    (!force_long || room < A64_LONG_JUMP)) {
+		put_unaligned_le32(A64_B | ((rel >> 2) & A64_IMM26), buf);
+		return 4;
+	}
+	if (room < A64_LONG_JUMP) {
+		*why = ": b reaches +-128 MiB, and the function has no room for adrp/add/br (see create's window)";
+		return -ERANGE;
+	}
+	if (!fits(pages, 21)) {
+		*why = ": adrp reaches +-4 GiB";
+		return -ERANGE;
+	}
+	if (IS_ENABLED(CONFIG_ARM64_PSEUDO_NMI) &&
+	    system_uses_irq_prio_masking()) {
+		*why = ": the kernel uses pseudo-NMIs, which could run the function between the three words of adrp/add/br";
+		return -EOPNOTSUPP;
+	}
+	if (IS_ENABLED(CONFIG_ARM64_BTI_KERNEL) && system_supports_bti() &&
+	    !bti_landing_pad(dest)) {
+		*why = ": BTI guards kernel text and the replacement has no landing pad of br x16 (bti c, bti jc, paciasp, pacibsp) where the jump lands";
+		return -EOPNOTSUPP;
+	}
+	put_unaligned_le32(A64_ADRP_X16 | ((pages & 3) << 29) |
+			   (((pages >> 2) << 5) & 0x00ffffe0), buf);
+	put_unaligned_le32(A64_ADD_X16 | ((dest & 0xfff) << 10), buf + 4);
+	put_unaligned_le32(A64_BR_X16, buf + 8);
+	return A64_LONG_JUMP;
+}
+
+/*
+ * Every CPU of a round that writes a jump of several words, in the
+ * stop_machine callback with interrupts off: mask SDEI events, the one
+ * NMI-like entry into kernel code Debian's arm64 kernels have (pseudo-NMIs
+ * refuse the long form, in ksplice_arch_jump()). Debug exceptions cannot
+ * come from the window: the engine refused any kprobe in it.
+ */
+void ksplice_arch_mask_nmi(void)
+{
+	if (sdei_mask_fn)
+		sdei_mask_fn();
+}
+
+void ksplice_arch_unmask_nmi(void)
+{
+	if (sdei_unmask_fn)
+		sdei_unmask_fn();
 }
 
 /*

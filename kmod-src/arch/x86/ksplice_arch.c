@@ -348,8 +348,6 @@ int ksplice_arch_match_site(const struct ksplice_site *s, const u8 *old,
 		return jump_to(p, s->offset, s->len, s->target) ? 0 : -ENOEXEC;
 	case KSPLICE_SITE_ALTERNATIVE:
 		return 0;
-	case KSPLICE_SITE_ENTRY_JUMP:
-		return memcmp(o, p, s->len) ? -ENOEXEC : 0;
 	}
 	return -EINVAL;
 }
@@ -429,16 +427,34 @@ void ksplice_arch_sync_core(void)
 	sync_core();
 }
 
-/* "jmp rel32" from @site to @dest: 5, or -ERANGE beyond +-2 GiB. */
-int ksplice_arch_jump(unsigned long site, unsigned long dest, u8 *buf)
+/*
+ * "jmp rel32" from @site to @dest: 5, or -ERANGE beyond +-2 GiB (modules
+ * are within 2 GiB of the kernel on x86-64) or in a window of @room bytes
+ * shorter than it. There is no long form (@force_long).
+ */
+int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
+		      bool force_long, u8 *buf, const char **why)
 {
 	s64 rel = dest - (site + INSN_REL32_LEN);
 
-	if (rel != (s32)rel)
+	*why = "";
+	if (rel != (s32)rel || room < INSN_REL32_LEN)
 		return -ERANGE;
 	buf[0] = OP_JMP32;
 	put_unaligned_le32(rel, buf + 1);
 	return INSN_REL32_LEN;
+}
+
+/*
+ * x86 writes a jump under an int3 (ksplice_text.c), which an NMI that
+ * runs the function traps on: nothing to mask.
+ */
+void ksplice_arch_mask_nmi(void)
+{
+}
+
+void ksplice_arch_unmask_nmi(void)
+{
 }
 
 /*
