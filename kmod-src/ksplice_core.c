@@ -236,12 +236,15 @@ static int ksplice_check_func(const struct ksplice_update *u,
 		end = s->offset + s->len;
 		/*
 		 * A jump window: format 5, a replaced function, once, no
-		 * longer than a jump, landing in the replacement.
+		 * longer than a jump, landing in the replacement, of a
+		 * shape the architecture writes (the text code counts on
+		 * it: an arm64 window is whole words).
 		 */
 		if (s->kind == KSPLICE_SITE_ENTRY_JUMP &&
 		    (u->format_version < 5 || helper || windows++ ||
 		     !s->len || s->len > KSPLICE_JUMP_MAX ||
-		     s->target < 0 || s->target >= f->new_size))
+		     s->target < 0 || s->target >= f->new_size ||
+		     ksplice_arch_check_window(s)))
 			return -EINVAL;
 	}
 	return 0;

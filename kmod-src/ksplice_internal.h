@@ -126,10 +126,13 @@ struct ksplice_text_round {
 	bool reverse;
 	bool done;			/* the writer is done: followers leave */
 	/*
-	 * A window changes beyond its first instruction (arm64's long
-	 * jump): every CPU masks what NMI-like events it can for the round
-	 * (ksplice_arch_mask_nmi()), and the writer writes the rest of
-	 * each window before its first instruction.
+	 * A window of several instructions changes (arm64's long jump
+	 * going in, out, or to another destination, even when only its
+	 * first word differs: only b, bl, nop and a few others may change
+	 * under a running CPU, ARM ARM B2.2.5): every CPU masks what
+	 * NMI-like events it can for the round (ksplice_arch_mask_nmi()),
+	 * and the writer writes the rest of each window before its first
+	 * instruction.
 	 */
 	bool multiword;
 	atomic_t entered;		/* CPUs in the callback */
@@ -409,6 +412,7 @@ void ksplice_arch_sync(void);
 void ksplice_arch_sync_core(void);
 int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 		      bool force_long, u8 *buf, const char **why);
+int ksplice_arch_check_window(const struct ksplice_site *s);
 void ksplice_arch_mask_nmi(void);
 void ksplice_arch_unmask_nmi(void);
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);

@@ -587,8 +587,14 @@ static void ksplice_text_plan(struct ksplice_text_round *tr,
 		 * taken out: the replacement is loaded either way.
 		 */
 		fs->jump_emulate = fs->jump_dest;
-		if (!IS_ENABLED(CONFIG_X86) &&
-		    memcmp(fs->jump_from + 4, fs->jump_to + 4, fs->js->len - 4))
+		/*
+		 * arm64: any change to a window of several words, its first
+		 * word alone included (a long jump to another destination
+		 * with the same low 12 bits changes only the adrp, which may
+		 * not change under a running CPU as b may).
+		 */
+		if (!IS_ENABLED(CONFIG_X86) && fs->js->len > 4 &&
+		    memcmp(fs->jump_from, fs->jump_to, fs->js->len))
 			tr->multiword = true;
 	}
 }
@@ -681,12 +687,26 @@ static void ksplice_text_step(struct ksplice_text_round *tr)
 		cpu_relax();
 }
 
-/* One window's bytes [@from, @to) of its jump_to, written. */
+/*
+ * One window's bytes [@from, @to) of its jump_to, written. On arm64 word
+ * by word, skipping the words that do not change (the window holds
+ * jump_from: ksplice_text_check()). On x86 all of them: the first byte
+ * holds the int3 by the time it is written.
+ */
 static void ksplice_text_poke(struct ksplice_func_state *fs, u32 from, u32 to)
 {
-	if (to > from)
-		ksplice_arch_poke_stopped((void *)fs->js->site + from,
-					  fs->jump_to + from, to - from);
+	u32 o;
+
+	if (IS_ENABLED(CONFIG_X86)) {
+		if (to > from)
+			ksplice_arch_poke_stopped((void *)fs->js->site + from,
+						  fs->jump_to + from, to - from);
+		return;
+	}
+	for (o = from; o + 4 <= to; o += 4)
+		if (memcmp(fs->jump_from + o, fs->jump_to + o, 4))
+			ksplice_arch_poke_stopped((void *)fs->js->site + o,
+						  fs->jump_to + o, 4);
 }
 
 /**
@@ -731,10 +751,10 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 	ksplice_text_test_nmi(tr);
 #else
 	/*
-	 * arm64: a window that changes beyond its first instruction (the
-	 * long form going in or out) has its other words written first,
-	 * once every CPU has masked SDEI (each masks before its first ack),
-	 * and its first word last. Nothing runs the function meanwhile
+	 * arm64: in a round that changes any window of several words
+	 * (the long form going in, out, or to another destination), every
+	 * CPU masks SDEI before its first ack; the words after the first
+	 * that change are written first, and the first words last. Nothing runs the function meanwhile
 	 * (ksplice_text.c's header says why).
 	 */
 	if (tr->multiword) {

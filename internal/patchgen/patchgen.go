@@ -349,7 +349,7 @@ func (g *gen) object(o Object) error {
 			}
 			r.obj = o.Rel
 			if fd.Jump != nil {
-				if err := r.addJumpWindow(*fd.Jump); err != nil {
+				if err := r.addJumpWindow(res.Pre.Arch, *fd.Jump); err != nil {
 					return err
 				}
 			}

@@ -1,9 +1,11 @@
 package patchgen
 
 import (
+	"debug/elf"
 	"fmt"
 	"sort"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -17,6 +19,26 @@ var ErrMalformed = fmt.Errorf("%w: generated tables the engine would reject", ve
 // jumpMax is the engine's KSPLICE_JUMP_MAX: the longest direct jump
 // window (arm64's adrp x16; add x16; br x16).
 const jumpMax = 12
+
+// windowShape checks a jump window the way the engine's
+// ksplice_arch_check_window does: on x86-64 the 5 bytes of jmp rel32; on
+// arm64 whole instructions, the 4 bytes of b or the 12 of adrp/add/br
+// (the engine writes the window word by word).
+func windowShape(a *arch.Arch, s site) error {
+	switch a.Machine {
+	case elf.EM_X86_64:
+		if s.len == 5 {
+			return nil
+		}
+	case elf.EM_AARCH64:
+		if s.off%4 == 0 && (s.len == 4 || s.len == jumpMax) {
+			return nil
+		}
+	default:
+		return fmt.Errorf("no direct jump on %s", a.Name)
+	}
+	return fmt.Errorf("jump window at +%#x of %d bytes is not one %s writes", s.off, s.len, a.Name)
+}
 
 // mergeSites sorts the sites of old code and merges those that overlap.
 // Several entries can describe one place: ALTERNATIVE_2 and
@@ -45,8 +67,11 @@ func mergeSites(sites []site) []site {
 // a replaced function. elfdiff checked that no other site lies in it: one
 // that does is a bug, and merging would turn the window into an
 // alternative.
-func (r *replaced) addJumpWindow(w elfdiff.JumpWindow) error {
+func (r *replaced) addJumpWindow(a *arch.Arch, w elfdiff.JumpWindow) error {
 	s := site{off: uint64(w.Offset), len: w.Len, kind: siteEntryJump, target: int64(w.Dest)}
+	if err := windowShape(a, s); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, r.name, err)
+	}
 	for _, o := range r.sites {
 		if o.off < s.off+uint64(s.len) && s.off < o.off+uint64(o.len) {
 			return fmt.Errorf("%w: %s: the jump window at +%#x overlaps a site at +%#x", ErrMalformed, r.name, s.off, o.off)

@@ -1,10 +1,12 @@
 package patchgen
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/arch"
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 )
 
@@ -54,6 +56,49 @@ func TestValidateAsTheEngine(t *testing.T) {
 		mut(&r)
 		if err := r.validate(); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: validate = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// TestJumpWindowShape: a window of a shape the engine would refuse at load
+// (ksplice_arch_check_window) stops create with ErrMalformed; the shapes
+// each architecture writes pass.
+func TestJumpWindowShape(t *testing.T) {
+	x86, err := arch.For(elf.EM_X86_64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a64, err := arch.For(elf.EM_AARCH64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		a        *arch.Arch
+		off, len int
+		ok       bool
+	}{
+		{x86, 0, 5, true},
+		{x86, 4, 5, true}, // after endbr64
+		{x86, 0, 4, false},
+		{x86, 0, 12, false},
+		{a64, 0, 4, true},
+		{a64, 4, 4, true}, // after bti c
+		{a64, 0, 12, true},
+		{a64, 4, 12, true},
+		{a64, 0, 1, false}, // len 1-3 would underflow the engine's len - 4
+		{a64, 0, 3, false},
+		{a64, 0, 8, false},
+		{a64, 2, 4, false},
+		{a64, 0, 5, false},
+	} {
+		old := &elfdiff.Function{Name: "f", Size: 32, Code: make([]byte, 32)}
+		r := replaced{name: "f", old: old}
+		err := r.addJumpWindow(c.a, elfdiff.JumpWindow{Offset: c.off, Len: c.len})
+		if c.ok && err != nil {
+			t.Errorf("%s: window +%d, %d bytes refused: %v", c.a.Name, c.off, c.len, err)
+		}
+		if !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: window +%d, %d bytes: err = %v, want ErrMalformed", c.a.Name, c.off, c.len, err)
 		}
 	}
 }

@@ -30,6 +30,7 @@
 #define A64_ADRP_X16	0x90000010U	/* adrp x16, #imm21 pages */
 /* Landing pads of "br x16" on a BTI-guarded page. */
 #define A64_BTI_C	0xd503245fU
+#define A64_BTI_J	0xd503249fU
 #define A64_BTI_JC	0xd50324dfU
 #define A64_PACIASP	0xd503233fU
 #define A64_PACIBSP	0xd503237fU
@@ -651,8 +652,20 @@ static bool bti_landing_pad(unsigned long dest)
 	if (copy_from_kernel_nofault(&insn, (void *)dest, sizeof(insn)))
 		return false;
 	insn = le32_to_cpu((__force __le32)insn);
-	return insn == A64_BTI_C || insn == A64_BTI_JC ||
+	return insn == A64_BTI_C || insn == A64_BTI_J || insn == A64_BTI_JC ||
 	       insn == A64_PACIASP || insn == A64_PACIBSP;
+}
+
+/*
+ * A window at load (ksplice_core.c): whole instructions, the 4 bytes of
+ * "b" or the 12 of "adrp; add; br", as the generator makes them. The text
+ * code writes words and counts the words after the first.
+ */
+int ksplice_arch_check_window(const struct ksplice_site *s)
+{
+	if (s->offset % 4 || (s->len != 4 && s->len != A64_LONG_JUMP))
+		return -EINVAL;
+	return 0;
 }
 
 /**
@@ -672,8 +685,8 @@ static bool bti_landing_pad(unsigned long dest)
  * a function's entry by the procedure call standard, which lets linker
  * veneers clobber it between a call and its target. The long form is
  * refused where the kernel uses pseudo-NMIs (its three words cannot
- * change atomically, and an NMI cannot be held off while they do), and
- * where BTI guards kernel text and @dest is no landing pad of "br x16".
+ * change atomically, and an NMI cannot be held off while they do), where
+ * the kernel has SDEI but the engine cannot mask it, and where BTI guards kernel text and @dest is no landing pad of "br x16".
  *
  * Returns the jump's length, -ERANGE when nothing that fits reaches,
  * -EOPNOTSUPP when the long form is refused (@why says which).
@@ -708,9 +721,17 @@ int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 		*why = ": the kernel uses pseudo-NMIs, which could run the function between the three words of adrp/add/br";
 		return -EOPNOTSUPP;
 	}
+	/*
+	 * A kernel that can take SDEI events, whose mask this engine did
+	 * not find: nothing would hold them off between the words.
+	 */
+	if (IS_ENABLED(CONFIG_ARM_SDE_INTERFACE) && !sdei_mask_fn) {
+		*why = ": the kernel has SDEI (firmware NMI-like events) and sdei_mask_local_cpu is not in kallsyms, so nothing would hold an event off between the three words of adrp/add/br";
+		return -EOPNOTSUPP;
+	}
 	if (IS_ENABLED(CONFIG_ARM64_BTI_KERNEL) && system_supports_bti() &&
 	    !bti_landing_pad(dest)) {
-		*why = ": BTI guards kernel text and the replacement has no landing pad of br x16 (bti c, bti jc, paciasp, pacibsp) where the jump lands";
+		*why = ": BTI guards kernel text and the replacement has no landing pad of br x16 (bti c, bti j, bti jc, paciasp, pacibsp) where the jump lands";
 		return -EOPNOTSUPP;
 	}
 	put_unaligned_le32(A64_ADRP_X16 | ((pages & 3) << 29) |

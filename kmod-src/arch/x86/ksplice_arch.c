@@ -445,6 +445,12 @@ int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 	return INSN_REL32_LEN;
 }
 
+/* The generator's only window on x86-64: the 5 bytes of "jmp rel32". */
+int ksplice_arch_check_window(const struct ksplice_site *s)
+{
+	return s->len == INSN_REL32_LEN ? 0 : -EINVAL;
+}
+
 /*
  * x86 writes a jump under an int3 (ksplice_text.c), which an NMI that
  * runs the function traps on: nothing to mask.
