@@ -465,11 +465,19 @@ int ksplice_text_claim(struct ksplice_state *st)
 			ret = ksplice_jsite_create(st, fs, w, &js);
 			if (ret)
 				goto release;
-		} else if (js->site != fs->addr + w->offset || js->len != w->len) {
+		} else if (js->site != fs->addr + w->offset) {
+			/*
+			 * Only the start must agree. An update made --after
+			 * another found its window in the earlier
+			 * replacement's code, so its length may differ; the
+			 * bytes written are the function's own, which the
+			 * first claim checked for js->len, and the jump is
+			 * made for that room.
+			 */
 			ksplice_set_reason(st, KSPLICE_SITE_CONFLICT,
-					   "function %s: an applied update jumps from +0x%lx (%u bytes), this one would from +0x%x (%u bytes)",
+					   "function %s: an applied update jumps from +0x%lx, this one would from +0x%x",
 					   fs->f->name, js->site - js->addr,
-					   js->len, w->offset, w->len);
+					   w->offset);
 			ret = -EOPNOTSUPP;
 			goto release;
 		}
