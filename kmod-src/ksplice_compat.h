@@ -27,6 +27,24 @@
 #endif
 
 /*
+ * Atomics without the instrumentation hooks (KASAN, KCSAN), for code that
+ * must call nothing (the direct jump write, ksplice_text.c): 6.1's
+ * arch_atomic_*() are raw_atomic_*() since 6.4, and 6.12's arch layer no
+ * longer has every operation.
+ */
+#if KSPLICE_SINCE_6_12
+#define ksplice_atomic_read	raw_atomic_read
+#define ksplice_atomic_set	raw_atomic_set
+#define ksplice_atomic_inc	raw_atomic_inc
+#define ksplice_atomic_inc_return raw_atomic_inc_return
+#else
+#define ksplice_atomic_read	arch_atomic_read
+#define ksplice_atomic_set	arch_atomic_set
+#define ksplice_atomic_inc	arch_atomic_inc
+#define ksplice_atomic_inc_return arch_atomic_inc_return
+#endif
+
+/*
  * ftrace_instruction_pointer_set() of 6.1 is ftrace_regs_set_instruction_pointer()
  * in 6.12 (the two versions checked; the rename lies between them).
  */

@@ -510,11 +510,23 @@ static int ksplice_stop(struct ksplice_round *r)
 		ksplice_ftrace_plan(r->sts[i], !r->reverse);
 	}
 	for (attempts = 1; ; attempts++) {
+		/*
+		 * The windows' aliases (arm64) are mapped here, where
+		 * allocating may sleep. A forced reverse waits for memory
+		 * as it waits for tasks.
+		 */
+		if (r->jumps) {
+			ret = ksplice_text_prepare(&r->text);
+			if (ret && !r->forced)
+				break;
+			if (ret) {
+				msleep(delay);
+				continue;
+			}
+		}
 		ksplice_prescan(r->sts, r->n, r->reverse);
 		cpus_read_lock();
 		ksplice_arch_lock_text();
-		if (r->jumps)
-			ksplice_text_prepare(&r->text);
 		t0 = ktime_get_ns();
 		if (r->jumps)
 			ret = ksplice_kernel.stop_machine_cpuslocked(ksplice_round_all_cpus,
@@ -525,8 +537,10 @@ static int ksplice_stop(struct ksplice_round *r)
 		total = ktime_get_ns() - t0;
 		ksplice_arch_unlock_text();
 		cpus_read_unlock();
-		if (r->jumps)
+		if (r->jumps) {
+			ksplice_text_finish(&r->text);
 			ksplice_text_test_report(&r->text);
+		}
 		for (i = 0; i < r->n; i++) {
 			r->sts[i]->attempts = attempts;
 			r->sts[i]->stop_total_ns = total;

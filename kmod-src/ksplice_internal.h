@@ -107,6 +107,13 @@ struct ksplice_func_state {
 	u8 jump_run[KSPLICE_JUMP_MAX];
 	bool jump_skip;			/* forced reverse: window not ours */
 	/*
+	 * arm64: a writable alias of the window, mapped before the round's
+	 * stop_machine and unmapped after it (ksplice_text_prepare()), so
+	 * that the write calls nothing traceable; NULL on x86.
+	 */
+	void *jump_alias;
+	void *jump_map;			/* the alias's mapping, for unmap */
+	/*
 	 * A function claimed through ftrace: its ftrace_ops' switch and what
 	 * the round stores there (ksplice_ftrace_plan()); NULL for one
 	 * diverted by a direct jump.
@@ -376,7 +383,8 @@ const char *ksplice_text_kprobe(unsigned long addr, unsigned long size,
 int ksplice_text_claim(struct ksplice_state *st);
 void ksplice_text_release(struct ksplice_state *st);
 bool ksplice_text_used(const struct ksplice_state *st);
-void ksplice_text_prepare(struct ksplice_text_round *tr);
+int ksplice_text_prepare(struct ksplice_text_round *tr);
+void ksplice_text_finish(struct ksplice_text_round *tr);
 int ksplice_text_check(struct ksplice_text_round *tr,
 		       struct ksplice_state **failed);
 void ksplice_text_write(struct ksplice_text_round *tr);
@@ -415,7 +423,14 @@ int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 int ksplice_arch_check_window(const struct ksplice_site *s);
 void ksplice_arch_mask_nmi(void);
 void ksplice_arch_unmask_nmi(void);
+int ksplice_arch_map_window(unsigned long site, u32 len, void **alias,
+			    void **map);
+void ksplice_arch_unmap_window(void *map);
+#ifdef CONFIG_X86
 void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len);
+#else
+void ksplice_arch_poke_alias(void *alias, void *addr, const u8 *word);
+#endif
 const char *ksplice_arch_text_reserved(void *start, void *end);
 unsigned long ksplice_arch_saved_sp(struct task_struct *t);
 unsigned long ksplice_arch_code_addr(unsigned long word);

@@ -611,11 +611,17 @@ static void ksplice_text_plan(struct ksplice_text_round *tr,
  * ksplice_text_prepare - before stop_machine: plan the round's writes
  * @tr:	the round's updates and direction
  *
- * Runs with ksplice_mutex held, before the stop_machine of @tr.
+ * Runs with ksplice_mutex held, in process context, before the
+ * stop_machine of @tr; ksplice_text_finish() after it. On arm64, maps a
+ * writable alias of each window: the write itself must call nothing that
+ * the function tracer or a kprobe could divert into a window it has half
+ * written (ksplice_text_write()). Returns 0, or -ENOMEM with the reason
+ * set on the round's first update.
  */
-void ksplice_text_prepare(struct ksplice_text_round *tr)
+int ksplice_text_prepare(struct ksplice_text_round *tr)
 {
-	unsigned int i;
+	unsigned int i, j;
+	int ret;
 
 	atomic_set(&tr->entered, 0);
 	atomic_set(&tr->acked, 0);
@@ -626,6 +632,47 @@ void ksplice_text_prepare(struct ksplice_text_round *tr)
 	tr->multiword = false;
 	for (i = 0; i < tr->n; i++)
 		ksplice_text_plan(tr, tr->sts[i], !tr->reverse);
+	for (i = 0; i < tr->n; i++)
+		for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
+			struct ksplice_func_state *fs = &tr->sts[i]->funcs[j];
+
+			fs->jump_alias = NULL;
+			fs->jump_map = NULL;
+			if (!fs->js)
+				continue;
+			ret = ksplice_arch_map_window(fs->js->site, fs->js->len,
+						      &fs->jump_alias,
+						      &fs->jump_map);
+			if (ret) {
+				ksplice_text_finish(tr);
+				ksplice_set_reason(tr->sts[0], KSPLICE_NOMEM,
+						   "function %s: cannot map its jump window %pS for writing (%d)",
+						   fs->f->name,
+						   (void *)fs->js->site, ret);
+				return ret;
+			}
+		}
+	return 0;
+}
+
+/**
+ * ksplice_text_finish - after stop_machine: unmap what
+ *	ksplice_text_prepare() mapped
+ * @tr:	the round
+ */
+void ksplice_text_finish(struct ksplice_text_round *tr)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < tr->n; i++)
+		for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
+			struct ksplice_func_state *fs = &tr->sts[i]->funcs[j];
+
+			if (fs->jump_map)
+				ksplice_arch_unmap_window(fs->jump_map);
+			fs->jump_map = NULL;
+			fs->jump_alias = NULL;
+		}
 }
 
 /**
@@ -680,41 +727,49 @@ int ksplice_text_check(struct ksplice_text_round *tr,
 
 /*
  * The writer's side of one step: every other CPU serialises and acks.
- * The writer serialises itself too: text_poke() wrote through another
- * mapping.
+ * The writer serialises itself too: it wrote through another mapping.
+ * Inline, as everything between the first write of a round and its last
+ * step: no call the function tracer or a kprobe could take there (the
+ * raw atomics are not instrumented either).
  */
-static void ksplice_text_step(struct ksplice_text_round *tr)
+static __always_inline void ksplice_text_step(struct ksplice_text_round *tr)
 {
 	unsigned int others = num_online_cpus() - 1;
 
 	ksplice_arch_sync_core();
-	atomic_set(&tr->acked, 0);
+	ksplice_atomic_set(&tr->acked, 0);
 	/* Fully ordered: the reset and the bytes before the new step. */
-	atomic_inc_return(&tr->step);
-	while (atomic_read(&tr->acked) < others)
+	ksplice_atomic_inc_return(&tr->step);
+	while (ksplice_atomic_read(&tr->acked) < others)
 		cpu_relax();
 }
 
 /*
- * One window's bytes [@from, @to) of its jump_to, written. On arm64 word
- * by word, skipping the words that do not change (the window holds
- * jump_from: ksplice_text_check()). On x86 all of them: the first byte
- * holds the int3 by the time it is written.
+ * One window's bytes [@from, @to) of its jump_to, written. On x86 all of
+ * them: the first byte holds the int3 by the time it is written, and an
+ * int3 covers whatever text_poke() calls. On arm64 word by word through
+ * the alias ksplice_text_prepare() mapped, skipping the words that do not
+ * change (the window holds jump_from: ksplice_text_check()), with
+ * nothing out of line but ksplice_arch_poke_alias() (notrace,
+ * NOKPROBE_SYMBOL).
  */
-static void ksplice_text_poke(struct ksplice_func_state *fs, u32 from, u32 to)
+static __always_inline void ksplice_text_poke(struct ksplice_func_state *fs,
+					      u32 from, u32 to)
 {
+#ifdef CONFIG_X86
+	if (to > from)
+		ksplice_arch_poke_stopped((void *)fs->js->site + from,
+					  fs->jump_to + from, to - from);
+#else
 	u32 o;
 
-	if (IS_ENABLED(CONFIG_X86)) {
-		if (to > from)
-			ksplice_arch_poke_stopped((void *)fs->js->site + from,
-						  fs->jump_to + from, to - from);
-		return;
-	}
 	for (o = from; o + 4 <= to; o += 4)
-		if (memcmp(fs->jump_from + o, fs->jump_to + o, 4))
-			ksplice_arch_poke_stopped((void *)fs->js->site + o,
-						  fs->jump_to + o, 4);
+		if (get_unaligned_le32(fs->jump_from + o) !=
+		    get_unaligned_le32(fs->jump_to + o))
+			ksplice_arch_poke_alias(fs->jump_alias + o,
+						(void *)fs->js->site + o,
+						fs->jump_to + o);
+#endif
 }
 
 /**
@@ -724,7 +779,7 @@ static void ksplice_text_poke(struct ksplice_func_state *fs, u32 from, u32 to)
  *
  * The other CPUs are in ksplice_text_follow(). Cannot fail.
  */
-void ksplice_text_write(struct ksplice_text_round *tr)
+void notrace ksplice_text_write(struct ksplice_text_round *tr)
 {
 	unsigned int i, j;
 	bool any = false;
@@ -793,13 +848,14 @@ void ksplice_text_write(struct ksplice_text_round *tr)
 		ksplice_arch_unmask_nmi();
 	WRITE_ONCE(ksplice_text_writing, NULL);
 }
+NOKPROBE_SYMBOL(ksplice_text_write);
 
 /**
  * ksplice_text_follow - inside stop_machine, on every other CPU: serialise
  *	after each step of the writer until it is done
  * @tr:	the round
  */
-void ksplice_text_follow(struct ksplice_text_round *tr)
+void notrace ksplice_text_follow(struct ksplice_text_round *tr)
 {
 	int seen = 0, step;
 
@@ -807,16 +863,17 @@ void ksplice_text_follow(struct ksplice_text_round *tr)
 	if (tr->multiword)
 		ksplice_arch_mask_nmi();
 	while (!READ_ONCE(tr->done)) {
-		step = atomic_read(&tr->step);
+		step = ksplice_atomic_read(&tr->step);
 		if (step != seen) {
 			/* Pairs with the writer's atomic_inc_return(). */
 			smp_rmb();
 			ksplice_arch_sync_core();
 			seen = step;
-			atomic_inc(&tr->acked);
+			ksplice_atomic_inc(&tr->acked);
 		}
 		cpu_relax();
 	}
 	if (tr->multiword)
 		ksplice_arch_unmask_nmi();
 }
+NOKPROBE_SYMBOL(ksplice_text_follow);

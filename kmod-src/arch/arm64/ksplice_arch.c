@@ -14,10 +14,13 @@
 #include <linux/arm_sdei.h>
 #include <linux/elf.h>
 #include <linux/kernel.h>
+#include <linux/kprobes.h>
+#include <linux/mm.h>
 #include <linux/sizes.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 #include <asm/patching.h>
 #include "../../ksplice_internal.h"
@@ -77,12 +80,25 @@ static typeof(&aarch64_insn_patch_text_nosync) patch_text_nosync_fn;
 static typeof(&sdei_mask_local_cpu) sdei_mask_fn;
 static typeof(&sdei_unmask_local_cpu) sdei_unmask_fn;
 
+/*
+ * The kernel image's text, whose pages are found from its physical
+ * address (ksplice_arch_map_window()); module text is vmalloc'ed.
+ * _stext and _etext are not exported: kallsyms has them.
+ */
+static unsigned long image_text_start, image_text_end;
+
 int ksplice_arch_init(void)
 {
 	sdei_mask_fn = (void *)ksplice_lookup_name("sdei_mask_local_cpu");
 	sdei_unmask_fn = (void *)ksplice_lookup_name("sdei_unmask_local_cpu");
 	if (!sdei_mask_fn != !sdei_unmask_fn) {
 		pr_err("found only one of sdei_mask_local_cpu and sdei_unmask_local_cpu in kallsyms\n");
+		return -ENOENT;
+	}
+	image_text_start = ksplice_lookup_name("_stext");
+	image_text_end = ksplice_lookup_name("_etext");
+	if (!image_text_start || image_text_end <= image_text_start) {
+		pr_err("cannot find _stext and _etext in kallsyms\n");
 		return -ENOENT;
 	}
 	patch_text_nosync_fn =
@@ -638,11 +654,89 @@ void ksplice_arch_poke(void *addr, const void *bytes, size_t len)
 	poke_words(addr, bytes, len);
 }
 
-/* Every CPU of stop_machine: the context synchronisation of a write. */
-void ksplice_arch_sync_core(void)
+/*
+ * Every CPU of stop_machine: the context synchronisation of a write.
+ * Called between the words of a jump (ksplice_text.c): not traceable,
+ * not probeable.
+ */
+void notrace ksplice_arch_sync_core(void)
 {
 	isb();
 }
+NOKPROBE_SYMBOL(ksplice_arch_sync_core);
+
+/* The page of text at @addr: of the kernel image, or of a module. */
+static struct page *text_page(unsigned long addr)
+{
+	if (addr >= image_text_start && addr < image_text_end)
+		return phys_to_page(__pa_symbol(addr));
+	return vmalloc_to_page((void *)addr);
+}
+
+/**
+ * ksplice_arch_map_window - a writable alias of a jump window
+ * @site:	the window
+ * @len:	its length (a 12-byte window may straddle two pages)
+ * @alias:	where @site is writable
+ * @map:	the mapping, for ksplice_arch_unmap_window()
+ *
+ * Before stop_machine, in process context. The write inside it then
+ * needs neither aarch64_insn_patch_text_nosync() nor anything it calls
+ * (the fixmap, copy_to_kernel_nofault(), the cache maintenance
+ * functions): all traceable or probeable, and so able to reach the
+ * window while it is half written.
+ *
+ * Returns 0, -EFAULT when a page is not found, -ENOMEM.
+ */
+int ksplice_arch_map_window(unsigned long site, u32 len, void **alias,
+			    void **map)
+{
+	unsigned long last = site + len - 1;
+	struct page *pages[2];
+	unsigned int n = 1;
+	void *base;
+
+	pages[0] = text_page(site);
+	if ((last & PAGE_MASK) != (site & PAGE_MASK))
+		pages[n++] = text_page(last);
+	if (!pages[0] || !pages[n - 1])
+		return -EFAULT;
+	base = vmap(pages, n, VM_MAP, PAGE_KERNEL);
+	if (!base)
+		return -ENOMEM;
+	*map = base;
+	*alias = base + offset_in_page(site);
+	return 0;
+}
+
+void ksplice_arch_unmap_window(void *map)
+{
+	vunmap(map);
+}
+
+/**
+ * ksplice_arch_poke_alias - write one instruction inside stop_machine
+ * @alias:	where it is writable (ksplice_arch_map_window())
+ * @addr:	where it runs
+ * @word:	its 4 bytes
+ *
+ * What aarch64_insn_patch_text_nosync() does, inline: the store, then
+ * the data cache line cleaned (and invalidated, which is what the kernel
+ * does for the errata of "dc cvau") and the instruction cache line
+ * invalidated for every CPU (both broadcast in the inner shareable
+ * domain), each completed by a dsb, then an isb for this CPU; the others
+ * isb in the callback. No call: it runs between the words of a jump.
+ */
+void notrace ksplice_arch_poke_alias(void *alias, void *addr, const u8 *word)
+{
+	WRITE_ONCE(*(u32 *)alias, get_unaligned((const u32 *)word));
+	asm volatile("dc civac, %0" : : "r" (alias) : "memory");
+	dsb(ish);
+	asm volatile("ic ivau, %0" : : "r" (addr) : "memory");
+	dsb(ish);
+	isb();
+}
+NOKPROBE_SYMBOL(ksplice_arch_poke_alias);
 
 /* Whether a landing pad of "br x16" is at @dest (BTI). */
 static bool bti_landing_pad(unsigned long dest)
@@ -758,17 +852,6 @@ void ksplice_arch_unmask_nmi(void)
 {
 	if (sdei_unmask_fn)
 		sdei_unmask_fn();
-}
-
-/*
- * Write code inside stop_machine (ksplice_text.c), as
- * aarch64_insn_patch_text_cb() does: one instruction at a time, each
- * cleaned and invalidated to the point of unification for every CPU; the
- * other CPUs isb in the callback after it.
- */
-void ksplice_arch_poke_stopped(void *addr, const void *bytes, size_t len)
-{
-	poke_words(addr, bytes, len);
 }
 
 /*

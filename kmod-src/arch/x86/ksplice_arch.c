@@ -7,6 +7,7 @@
 
 #include <linux/elf.h>
 #include <linux/kernel.h>
+#include <linux/kprobes.h>
 #include <linux/memory.h>
 #include <linux/mutex.h>
 #include <linux/string.h>
@@ -422,9 +423,26 @@ void ksplice_arch_sync(void)
 }
 
 /* Serialise this CPU's instruction stream (stop_machine's followers). */
-void ksplice_arch_sync_core(void)
+void notrace ksplice_arch_sync_core(void)
 {
 	sync_core();
+}
+NOKPROBE_SYMBOL(ksplice_arch_sync_core);
+
+/*
+ * x86 writes with text_poke() under an int3 (ksplice_text.c), which
+ * covers whatever text_poke() calls: no alias.
+ */
+int ksplice_arch_map_window(unsigned long site, u32 len, void **alias,
+			    void **map)
+{
+	*alias = NULL;
+	*map = NULL;
+	return 0;
+}
+
+void ksplice_arch_unmap_window(void *map)
+{
 }
 
 /*
