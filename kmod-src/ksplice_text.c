@@ -41,6 +41,13 @@
  *   (ksplice_arch_mask_nmi()) and the long form is refused where the
  *   kernel uses pseudo-NMIs. The writer writes the second and third
  *   words, all CPUs isb, then the first, all CPUs isb.
+ * - arm64, what runs meanwhile: the words go through a writable alias
+ *   mapped before stop_machine, with the cache maintenance inline, and
+ *   everything between the first write and the last step, on every CPU,
+ *   is notrace and NOKPROBE_SYMBOL or inline. A traced call there would
+ *   record an event through kernel/trace/ code that has no ftrace site
+ *   (ring_buffer_lock_reserve()), which may be the very function whose
+ *   window is half written.
  *
  * Conflicts: before stop_machine, the window must hold no jump label,
  * static call, SMP alternative or kprobe (the questions kprobes asks

@@ -619,8 +619,9 @@ int ksplice_arch_reloc_bytes(u32 type, unsigned long place, unsigned long sym,
  * kallsyms (KALLSYMS_ALL off): there is nothing to take. Nothing needs it
  * either: each write of aarch64_insn_patch_text_nosync() is serialised
  * with every other text write by patch_lock, and goes to the update
- * module's own text, which no one else patches. ksplice_mutex serialises
- * ksplice itself.
+ * module's own text, which no one else patches; the jump windows are
+ * written inside stop_machine, where no other text patcher runs.
+ * ksplice_mutex serialises ksplice itself.
  */
 void ksplice_arch_lock_text(void)
 {
