@@ -385,12 +385,13 @@ func decodeTables(ko []byte) (*tables, error) {
 	}
 	u32 := func(off uint64) uint32 { return binary.LittleEndian.Uint32(data[off:]) }
 	base := upd.Value
-	// struct ksplice_update of format versions 4 and 5 (kmod-src/ksplice.h:
-	// 5 added a site kind, the direct jump window, and kept the layout).
+	// struct ksplice_update of format versions 4 to 6 (kmod-src/ksplice.h:
+	// 5 added a site kind, the direct jump window, 6 let the window grow
+	// to 12 bytes with relocations inside; both kept the layout).
 	if base+128 > uint64(len(data)) || funcs.Value+funcs.Size > uint64(len(data)) {
 		return nil, errors.New("tables out of their section")
 	}
-	if v := u32(base); v != 4 && v != 5 {
+	if v := u32(base); v < 4 || v > 6 {
 		return nil, fmt.Errorf("format_version %d", v)
 	}
 	if tab.id, err = str(base + 8); err != nil {

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -123,8 +124,9 @@ func TestRunOutcome(t *testing.T) {
 	}{
 		{name: "ran", mon: &consoleMonitor{exit: 3}},
 		{name: "stalled", mon: &consoleMonitor{exit: -1, last: "[ 0.1] x"}, stalled: true, ctxErr: context.Canceled, want: errBootStalled},
-		{name: "oops while stalled", mon: &consoleMonitor{exit: -1, problem: "Oops: 1"}, stalled: true, want: ErrGuestKernel},
-		{name: "warning", mon: &consoleMonitor{exit: 0, problem: "WARNING: x"}, want: ErrGuestKernel},
+		{name: "oops while stalled", mon: &consoleMonitor{exit: -1, problem: "Oops: 1", initRan: true}, stalled: true, want: ErrGuestKernel},
+		{name: "warning", mon: &consoleMonitor{exit: 0, problem: "WARNING: x", initRan: true}, want: ErrGuestKernel},
+		{name: "oops before init", mon: &consoleMonitor{exit: -1, problem: "Oops: double fault"}, want: errBootCrashed, msg: "double fault"},
 		{name: "timeout", mon: &consoleMonitor{exit: -1}, ctxErr: context.DeadlineExceeded, want: ErrTimeout, msg: "after 20s"},
 		{name: "interrupted", mon: &consoleMonitor{exit: -1}, ctxErr: context.Canceled, want: context.Canceled},
 		{name: "modprobe", mon: &consoleMonitor{exit: 0, modprobe: "ext4"}, msg: "modprobe ext4 failed"},
@@ -149,6 +151,33 @@ func TestRunOutcome(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("err = %v, want it to say %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// TestConsoleMonitorInit checks that a kernel problem counts as a boot
+// crash, which Run boots again for, only when the kernel had not started
+// init yet: after it, user space ran, and the problem is the run's.
+func TestConsoleMonitorInit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		console string
+		crashed bool
+	}{
+		{name: "early", console: "[    0.461944] pid_max: default: 32768 minimum: 301\n[    0.465770] traps: PANIC: double fault, error_code: 0x0\n[    0.467315] Oops: double fault: 0000 [#1] PREEMPT SMP NOPTI\n", crashed: true},
+		{name: "after init", console: "[    1.0] Run /init as init process\n[    2.0] ksplice: x\n[    3.0] BUG: unable to handle page fault\n"},
+		{name: "init after the oops", console: "[    0.4] Oops: 0000\n[    1.0] Run /init as init process\n", crashed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &consoleMonitor{log: io.Discard}
+			m.read(strings.NewReader(tc.console))
+			err := m.outcome(false, nil, time.Minute, nil, "")
+			if !errors.Is(err, ErrGuestKernel) {
+				t.Fatalf("err = %v, want a kernel problem", err)
+			}
+			if got := errors.Is(err, errBootCrashed); got != tc.crashed {
+				t.Errorf("boot crash = %v, want %v (err %v)", got, tc.crashed, err)
 			}
 		})
 	}
