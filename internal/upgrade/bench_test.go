@@ -25,6 +25,8 @@ import (
 // for the whole delta's built-in C, hours on two cores). Each timed
 // run has a ToolHash of its own, so that no update comes from the cache
 // of created updates: every group is created again, only the compiles hit.
+// Each of create's stages is reported per object rebuilt (diff-ms/obj,
+// generate-ms/obj, build-pre-ms/obj, ...), from the -j 1 runs.
 func BenchmarkUpgradeDelta(b *testing.B) {
 	spec := os.Getenv("KSPLICE_BENCH_UPGRADE_KERNEL")
 	if spec == "" {
@@ -98,11 +100,29 @@ func BenchmarkUpgradeDelta(b *testing.B) {
 	b.Setenv("KSPLICE_CCACHE", "")
 	b.ResetTimer()
 	var j1, j2 time.Duration
+	stages := map[string]int64{} // ms, over the -j 1 runs' updates
+	made := 0                    // objects those updates rebuilt
 	for i := 0; i < b.N; i++ {
-		_, d := delta(1)
+		r, d := delta(1)
 		j1 += d
+		for _, oc := range r.Updates {
+			if oc.Category != upgrade.Carried || oc.Cached {
+				continue
+			}
+			made += oc.Objects
+			for name, ms := range oc.StageMillis {
+				stages[name] += ms
+			}
+		}
 		_, d = delta(2)
 		j2 += d
+	}
+	// What create's own steps cost next to its builds, per object: the
+	// diff and the module's generation must never be the slow part.
+	if made > 0 {
+		for name, ms := range stages {
+			b.ReportMetric(float64(ms)/float64(made), name+"-ms/obj")
+		}
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(len(objs)), "objects")

@@ -339,6 +339,9 @@ type Outcome struct {
 	Hint        string   `json:"hint,omitempty"` // what the author can do
 	Cached      bool     `json:"cached,omitempty"`
 	Seconds     float64  `json:"seconds"`
+	// StageMillis is how long each of create's stages took (create's
+	// --json stages) for a carried update made in this run.
+	StageMillis map[string]int64 `json:"stage_ms,omitempty"`
 }
 
 // createAll creates every group's update, Jobs at once, and returns the
@@ -572,6 +575,12 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 		return refused(oc, RuleError, err.Error(), "")
 	}
 	oc.Output = dst
+	for _, st := range res.Stages {
+		if oc.StageMillis == nil {
+			oc.StageMillis = map[string]int64{}
+		}
+		oc.StageMillis[st.Name] += st.Millis
+	}
 	if res.Plan != nil {
 		oc.Objects = len(res.Plan.Objects)
 	}
