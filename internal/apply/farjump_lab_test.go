@@ -135,23 +135,7 @@ func TestNoFtraceLongJump(t *testing.T) {
 // which update's jump must be the long form (else "b").
 func checkFarJumps(t *testing.T, stdout string, long map[string]bool) {
 	t.Helper()
-	peeks := map[string][]uint32{}
-	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): generate_random_uuid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(stdout, -1) {
-		var words []uint32
-		for _, w := range strings.Fields(m[2]) {
-			v, _ := strconv.ParseUint(w, 16, 32)
-			words = append(words, uint32(v))
-		}
-		peeks[m[1]] = words
-	}
-	for _, step := range []string{"before", "jump1", "jump2", "jump1again", "after"} {
-		if len(peeks[step]) != 4 {
-			t.Fatalf("no 4 words of generate_random_uuid %s: %v", step, peeks[step])
-		}
-	}
-	if !slices.Equal(peeks["before"], peeks["after"]) {
-		t.Errorf("undo left %08x, the function was %08x", peeks["after"], peeks["before"])
-	}
+	peeks := readPeeks(t, stdout, "generate_random_uuid", "before", "jump1", "jump2", "jump1again", "after")
 	if !slices.Equal(peeks["jump1"], peeks["jump1again"]) {
 		t.Errorf("undo of the stacked update left %08x, the first update's jump was %08x", peeks["jump1again"], peeks["jump1"])
 	}
@@ -300,21 +284,7 @@ func TestNoFtraceLongJumpReloc(t *testing.T) {
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
 	}
-	peeks := map[string][]uint32{}
-	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): uuid_is_valid\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(out.Stdout, -1) {
-		for _, w := range strings.Fields(m[2]) {
-			v, _ := strconv.ParseUint(w, 16, 32)
-			peeks[m[1]] = append(peeks[m[1]], uint32(v))
-		}
-	}
-	for _, step := range []string{"before", "valid", "after"} {
-		if len(peeks[step]) != 4 {
-			t.Fatalf("no 4 words of uuid_is_valid %s: %v", step, peeks[step])
-		}
-	}
-	if !slices.Equal(peeks["before"], peeks["after"]) {
-		t.Errorf("undo left %08x, the function was %08x", peeks["after"], peeks["before"])
-	}
+	peeks := readPeeks(t, out.Stdout, "uuid_is_valid", "before", "valid", "after")
 	// The adrp the window covers: a relocated field, non-zero in the
 	// running code.
 	adrp := -1
@@ -348,4 +318,32 @@ func TestNoFtraceLongJumpReloc(t *testing.T) {
 		t.Errorf("long jump at +%#x to %#x: want it over the adrp at +%#x, to the replacement at %#x", off, dest, 4*adrp, repl)
 	}
 	t.Logf("long jump at uuid_is_valid+%#x over the adrp at +%#x, to %#x (replacement %#x)", off, 4*adrp, dest, repl)
+}
+
+// readPeeks reads the four words of fn that a guest script printed at
+// each step ("peek STEP: FN+0x0: w0 w1 w2 w3", kpeek's output): every
+// step must be there, and the first step's words (the function before any
+// update) must equal the last's (after the last undo).
+func readPeeks(t *testing.T, stdout, fn string, steps ...string) map[string][]uint32 {
+	t.Helper()
+	peeks := map[string][]uint32{}
+	re := regexp.MustCompile(`(?m)^peek (\w+): ` + regexp.QuoteMeta(fn) + `\+0x0:((?: [0-9a-f]{8})+)$`)
+	for _, m := range re.FindAllStringSubmatch(stdout, -1) {
+		var words []uint32
+		for _, w := range strings.Fields(m[2]) {
+			v, _ := strconv.ParseUint(w, 16, 32)
+			words = append(words, uint32(v))
+		}
+		peeks[m[1]] = words
+	}
+	for _, step := range steps {
+		if len(peeks[step]) != 4 {
+			t.Fatalf("no 4 words of %s %s: %v", fn, step, peeks[step])
+		}
+	}
+	first, last := steps[0], steps[len(steps)-1]
+	if !slices.Equal(peeks[first], peeks[last]) {
+		t.Errorf("undo left %08x, the function was %08x", peeks[last], peeks[first])
+	}
+	return peeks
 }

@@ -127,21 +127,7 @@ func TestNoFtraceLongJumpTraced(t *testing.T) {
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
 	}
-	peeks := map[string][]uint32{}
-	for _, m := range regexp.MustCompile(`(?m)^peek (\w+): ring_buffer_lock_reserve\+0x0:((?: [0-9a-f]{8})+)$`).FindAllStringSubmatch(out.Stdout, -1) {
-		for _, w := range strings.Fields(m[2]) {
-			v, _ := strconv.ParseUint(w, 16, 32)
-			peeks[m[1]] = append(peeks[m[1]], uint32(v))
-		}
-	}
-	for _, step := range []string{"before", "rbcap", "after"} {
-		if len(peeks[step]) != 4 {
-			t.Fatalf("no 4 words of ring_buffer_lock_reserve %s: %v", step, peeks[step])
-		}
-	}
-	if !slices.Equal(peeks["before"], peeks["after"]) {
-		t.Errorf("undo left %08x, the function was %08x", peeks["after"], peeks["before"])
-	}
+	peeks := readPeeks(t, out.Stdout, "ring_buffer_lock_reserve", "before", "rbcap", "after")
 	// The function in vmlinux, and the text symbols of the update
 	// module, one of which is the replacement.
 	var site uint64
