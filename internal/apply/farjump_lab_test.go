@@ -267,23 +267,7 @@ func TestNoFtraceLongJumpReloc(t *testing.T) {
 	if labtest.Enabled() && !slices.Contains(labtest.Kernels(), arm64Kernel) {
 		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
 	}
-	k := labtest.KernelFor(t, arm64Kernel)
-	dir := t.TempDir()
-	tar := sampleUpdate(t, k, dir, "uuid-valid-plus-jump", "valid")
-	eng := filepath.Join(dir, "ksplice.ko")
-	if err := extractEngine(tar, eng); err != nil {
-		t.Fatal(err)
-	}
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 30 * time.Minute, Files: []lab.File{
-		scriptFile(t),
-		{Host: buildKpeek(t, "arm64"), Guest: "/root/kpeek"},
-		{Host: tar, Guest: "/root/valid.tar"},
-		{Host: eng, Guest: "/root/ksplice.ko"},
-	}, Command: []string{"sh", "-c", farjumpRelocScript}})
-	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
-	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
-		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
-	}
+	out := runOneLongJump(t, "uuid-valid-plus-jump", "valid", farjumpRelocScript)
 	peeks := readPeeks(t, out.Stdout, "uuid_is_valid", "before", "valid", "after")
 	// The adrp the window covers: a relocated field, non-zero in the
 	// running code.
@@ -346,4 +330,30 @@ func readPeeks(t *testing.T, stdout, fn string, steps ...string) map[string][]ui
 		t.Errorf("undo left %08x, the function was %08x", peeks[last], peeks[first])
 	}
 	return peeks
+}
+
+// runOneLongJump creates the sample update patch (as id) for the arm64
+// lab kernel and runs script in a guest with it (/root/ID.tar), its
+// engine (/root/ksplice.ko, for the script to load with its test
+// parameters), kpeek and lib.sh; the script must end with PASS.
+func runOneLongJump(t *testing.T, patch, id, script string) labtest.Output {
+	t.Helper()
+	k := labtest.KernelFor(t, arm64Kernel)
+	dir := t.TempDir()
+	tar := sampleUpdate(t, k, dir, patch, id)
+	eng := filepath.Join(dir, "ksplice.ko")
+	if err := extractEngine(tar, eng); err != nil {
+		t.Fatal(err)
+	}
+	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 40 * time.Minute, Files: []lab.File{
+		scriptFile(t),
+		{Host: buildKpeek(t, "arm64"), Guest: "/root/kpeek"},
+		{Host: tar, Guest: "/root/" + id + ".tar"},
+		{Host: eng, Guest: "/root/ksplice.ko"},
+	}, Command: []string{"sh", "-c", script}})
+	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	return out
 }

@@ -1,15 +1,12 @@
 package apply_test
 
 import (
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ksplice-go/ksplice/internal/lab"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 )
 
@@ -110,23 +107,7 @@ func TestNoFtraceLongJumpTraced(t *testing.T) {
 	if labtest.Enabled() && !slices.Contains(labtest.Kernels(), arm64Kernel) {
 		t.Skip("arm64 lab test: list " + arm64Kernel + " in KSPLICE_LAB_KERNELS, or set KSPLICE_LAB_ARM64=1")
 	}
-	k := labtest.KernelFor(t, arm64Kernel)
-	dir := t.TempDir()
-	tar := sampleUpdate(t, k, dir, "ring-buffer-reserve-cap", "rbcap")
-	eng := filepath.Join(dir, "ksplice.ko")
-	if err := extractEngine(tar, eng); err != nil {
-		t.Fatal(err)
-	}
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Timeout: 40 * time.Minute, Files: []lab.File{
-		scriptFile(t),
-		{Host: buildKpeek(t, "arm64"), Guest: "/root/kpeek"},
-		{Host: tar, Guest: "/root/rbcap.tar"},
-		{Host: eng, Guest: "/root/ksplice.ko"},
-	}, Command: []string{"sh", "-c", strings.Replace(farjumpTracedScript, "FILTER", farjumpTracedCallback, 1)}})
-	t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
-	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
-		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
-	}
+	out := runOneLongJump(t, "ring-buffer-reserve-cap", "rbcap", strings.Replace(farjumpTracedScript, "FILTER", farjumpTracedCallback, 1))
 	peeks := readPeeks(t, out.Stdout, "ring_buffer_lock_reserve", "before", "rbcap", "after")
 	// The function in vmlinux, and the text symbols of the update
 	// module, one of which is the replacement.
