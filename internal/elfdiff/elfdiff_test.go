@@ -218,6 +218,16 @@ var expectations = map[string]expect{
 		status: map[string]Status{"helper": StatusNew, "caller": StatusChanged, "first": StatusUnchanged},
 		carry:  []string{"helper", "caller"},
 	},
+	// A fix in two files: crossdef adds a global helper, crossuse calls
+	// it (patchgen's TestNewGlobalOfAnotherObject makes them one update).
+	"crossdef": {
+		status: map[string]Status{"cd_helper": StatusNew, "cd_user": StatusChanged},
+		carry:  []string{"cd_helper", "cd_user"},
+	},
+	"crossuse": {
+		status: map[string]Status{"cu_main": StatusChanged},
+		carry:  []string{"cu_main"},
+	},
 	"calls": {
 		status: map[string]Status{"use": StatusChanged, "scale": StatusUnchanged},
 		carry:  []string{"use"},

@@ -454,3 +454,48 @@ func TestPayloadSectionNames(t *testing.T) {
 		t.Errorf("new.S renames a payload section:\n%s", asm)
 	}
 }
+
+// TestNewGlobalOfAnotherObject: a fix in two files made as one update,
+// where one file adds a global function (crossdef: cd_helper) and the
+// other's new code calls it (crossuse): the running kernel has no
+// cd_helper, so the call must reach the update's own copy, never be left
+// to the engine's kallsyms lookup (which finds nothing and refuses the
+// update). crossuse comes first, before crossdef has labelled its
+// sections.
+func TestNewGlobalOfAnotherObject(t *testing.T) {
+	for _, c := range []struct{ arch, cc string }{{"x86_64", "gcc"}, {"arm64", arm64CC}} {
+		t.Run(c.arch, func(t *testing.T) {
+			m, err := Generate(Input{ID: "t", Target: "vmlinux", Objects: []Object{
+				{Rel: "crossuse.o", Result: diffPairArch(t, c.arch, "crossuse")},
+				{Rel: "crossdef.o", Result: diffPairArch(t, c.arch, "crossdef")},
+			}, Exported: func(string) bool { return false }})
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if tables := string(m.Files["tables.c"]); strings.Contains(tables, `"cd_helper"`) {
+				t.Errorf("the call of cd_helper is left to the engine:\n%s", tables)
+			}
+			f := assembleWith(t, c.cc, m.Files["new.S"])
+			syms, _ := f.Symbols()
+			// Which carried section is cu_main's and which cd_helper's:
+			// the one that calls another is the caller.
+			var text []*elf.Section
+			for _, s := range f.Sections {
+				if strings.HasPrefix(s.Name, ".ksplice.text.ksplice_n") {
+					text = append(text, s)
+				}
+			}
+			calls := 0
+			for _, s := range text {
+				for _, o := range text {
+					if o != s {
+						calls += relocsTo(t, f, s, syms, o.Name[len(".ksplice.text."):])
+					}
+				}
+			}
+			if calls == 0 {
+				t.Errorf("no carried code reaches another carried function: cu_main does not call cd_helper's copy\n%s", m.Files["new.S"])
+			}
+		})
+	}
+}

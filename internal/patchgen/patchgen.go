@@ -137,6 +137,18 @@ func Generate(in Input) (*Module, error) {
 		}
 		return ok
 	}
+	// Functions an object of the update adds as globals: the running
+	// kernel has no such function, so another object's new code that
+	// calls one (a fix in two files, made as one update) must reach the
+	// update's own copy.
+	g.newGlobals = map[string]*elfdiff.Function{}
+	for _, o := range in.Objects {
+		for _, fd := range o.Result.CarriedFunctions() {
+			if fd.Status == elfdiff.StatusNew && fd.Post != nil && fd.Post.Sym != nil && fd.Post.Sym.Bind == elf.STB_GLOBAL {
+				g.newGlobals[fd.Post.Name] = fd.Post
+			}
+		}
+	}
 	for _, o := range in.Objects {
 		if err := g.object(o); err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Rel, err)
@@ -190,6 +202,9 @@ type gen struct {
 
 	replaced  []replaced
 	newRelocs []newReloc
+	// newGlobals are the global functions the update's objects add, by
+	// name.
+	newGlobals map[string]*elfdiff.Function
 	// veneers maps an engine-resolved branch target to the label of its
 	// veneer (architectures with a BranchVeneer); veneerLabels in order.
 	veneers      map[string]string
@@ -765,6 +780,13 @@ func (g *gen) relocIn(o Object, place string, r elfdiff.Reloc, code []byte, engi
 			fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, lbl, int64(symValue(r.Sym))+r.Addend)
 			return nil
 		}
+	}
+	// A function another object of the update adds: not in the running
+	// kernel, so neither kallsyms nor the loader has it; the update's
+	// copy is the only one.
+	if fn, ok := g.newGlobals[r.Sym.Name]; ok && r.Sym.Section == nil && r.Sym.Name != "" {
+		fmt.Fprintf(&g.asm, "\t.reloc %s, %s, %s%+d\n", place, name, g.label(fn.Section), int64(fn.Offset)+r.Addend)
+		return nil
 	}
 	// An exported symbol, whether the object only uses it or defines it
 	// (a global of the patched file that it exports, or that its module
