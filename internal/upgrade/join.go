@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -75,14 +76,20 @@ func callsMatch(diff []byte, call *regexp.Regexp) bool {
 }
 
 // joinPartners tries, for each update refused because it replaces no
-// running function (RuleNothingReplaced), the update of it and of the
-// other changed .c files whose diffs call a function its diff defines.
-// When the joint update is carried it takes the place of theirs, and each
-// of their files is reported with it; otherwise the refusal says what the
-// joint update answered. Groups and outcomes stay in step.
+// running function (RuleNothingReplaced), or carried while its diff
+// defines a function, the update of it and of the other changed .c files
+// whose diffs call a function its diff defines. A carried file that adds
+// a function another file calls would otherwise leave the caller's update
+// alone, linked against a function the running kernel does not have,
+// which the engine refuses at apply (6.1.190's clockevents.c and
+// tick-broadcast.c). When the joint update is carried it takes the place
+// of theirs, and each of their files is reported with it; otherwise a
+// refusal says what the joint update answered, and carried updates stay
+// as they were. Groups and outcomes stay in step.
 func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []Outcome) ([]Group, []Outcome) {
 	for i := 0; i < len(results); i++ {
-		if results[i].Rule != RuleNothingReplaced || groups[i].Kind != "c" {
+		nothing := results[i].Rule == RuleNothingReplaced
+		if !nothing && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
 			continue
 		}
 		var defs []string
@@ -120,12 +127,20 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		oc := u.createOne(ctx, joint)
 		fmt.Fprintf(u.o.Log, "upgrade: %s: %s%s\n", strings.Join(joint.Files, " "), oc.Category, detail(oc))
 		if oc.Category != Carried {
-			results[i].Reason += fmt.Sprintf("\ntried with %s, which call its new functions: %s (%s)", strings.Join(names, ", "), oc.Category, oc.Rule)
+			if nothing {
+				results[i].Reason += fmt.Sprintf("\ntried with %s, which call its new functions: %s (%s)", strings.Join(names, ", "), oc.Category, oc.Rule)
+			}
 			continue
 		}
 		drop := append([]int{i}, partners...)
 		sort.Sort(sort.Reverse(sort.IntSlice(drop)))
 		for _, j := range drop {
+			// The joint update replaces theirs: a tarball left in the
+			// output directory would be applied by a script that
+			// applies them all.
+			if out := results[j].Output; out != "" {
+				os.Remove(out)
+			}
 			groups = slices.Delete(groups, j, j+1)
 			results = slices.Delete(results, j, j+1)
 		}

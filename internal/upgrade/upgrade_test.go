@@ -400,6 +400,64 @@ func TestJoinPartners(t *testing.T) {
 	}
 }
 
+// TestJoinCarriedDefiner: a file whose fix changes a function and adds
+// one that another file's fix calls (6.1.190's clockevents.c and
+// tick-broadcast.c): each alone is made, but the caller's update would
+// link against a function the running kernel lacks, so the two are
+// joined into one update, reported for each file.
+func TestJoinCarriedDefiner(t *testing.T) {
+	opts, fc := synthetic(t)
+	old := tree(t, map[string]string{
+		"kernel/clock.c": "void exchange(int x)\n{\n\tx++;\n}\n",
+		"kernel/bcast.c": "void g(void)\n{\n\texchange(1);\n}\n",
+	})
+	new := tree(t, map[string]string{
+		"kernel/clock.c": "void __exchange(int x)\n{\n}\nvoid exchange(int x)\n{\n\t__exchange(x);\n}\n",
+		"kernel/bcast.c": "void g(void)\n{\n\t__exchange(1);\n}\n",
+	})
+	opts.Kernel.Source = old
+	src := opts.Source
+	opts.Source = func(ctx context.Context, v string) (*delta.Source, error) {
+		s, err := src(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		s.Tree = new
+		return s, nil
+	}
+	opts.Config.Where = func(_ context.Context, obj string) (string, error) { return "", nil }
+	opts.Config.Includers = func(string) ([]string, error) { return nil, nil }
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Files {
+		if (f.Path == "kernel/clock.c" || f.Path == "kernel/bcast.c") && (f.Category != Carried || f.Update != "kernel_clock_joint") {
+			t.Errorf("%s: %s in update %q (%s), want carried in kernel_clock_joint", f.Path, f.Category, f.Update, f.Reason)
+		}
+	}
+	for _, u := range r.Updates {
+		if u.Group.ID == "kernel_bcast" {
+			t.Errorf("bcast.c's update alone is still reported (%s)", u.Output)
+		}
+	}
+	for _, id := range []string{"kernel_bcast", "kernel_clock"} {
+		if _, err := os.Stat(filepath.Join(opts.Output, "ksplice-"+id+".tar")); err == nil {
+			t.Errorf("ksplice-%s.tar, replaced by the joint update, is left in the output directory", id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(opts.Output, "ksplice-kernel_clock_joint.tar")); err != nil {
+		t.Errorf("the joint update's tarball: %v", err)
+	}
+	joint := false
+	for _, c := range fc.calls {
+		joint = joint || c == "kernel_clock_joint:kernel/bcast.c,kernel/clock.c"
+	}
+	if !joint {
+		t.Errorf("no joint create among %v", fc.calls)
+	}
+}
+
 func TestNewFunctions(t *testing.T) {
 	diff := []byte("+++ b/x.c\n+static void\n+trace_event_update_with_eval_map(struct module *mod,\n" +
 		"+void trace_event_update_all(struct trace_eval_map **map, int len, struct module *mod)\n" +
