@@ -14,8 +14,9 @@ import (
 // JumpWindow is where the engine writes a direct jump to the replacement
 // of a function that has no ftrace site (docs/kernel-interface.md, "Direct
 // jumps"): Len bytes at Offset of the old function, whole instructions
-// that hold no relocation, no branch target and no site the kernel
-// rewrites. The jump lands at Dest in the replacement.
+// that hold no branch target, no site the kernel rewrites and, on x86-64,
+// no relocation (arm64's engine checks the bytes run-pre matched,
+// relocated fields included). The jump lands at Dest in the replacement.
 type JumpWindow struct {
 	Offset int `json:"offset"`
 	Len    int `json:"len"`

@@ -16,9 +16,15 @@ import (
 // update. It wraps verdict.ErrUnsupported.
 var ErrMalformed = fmt.Errorf("%w: generated tables the engine would reject", verdict.ErrUnsupported)
 
-// jumpMax is the engine's KSPLICE_JUMP_MAX: the longest direct jump
-// window (arm64's adrp x16; add x16; br x16).
-const jumpMax = 12
+// The direct jump windows the engine writes: x86-64's jmp rel32, arm64's
+// b, and arm64's adrp x16; add x16; br x16, the longest, which is the
+// engine's KSPLICE_JUMP_MAX.
+const (
+	x86JumpLen     = 5
+	a64JumpLen     = 4
+	a64LongJumpLen = 12
+	jumpMax        = a64LongJumpLen
+)
 
 // windowShape checks a jump window the way the engine's
 // ksplice_arch_check_window does: on x86-64 the 5 bytes of jmp rel32; on
@@ -27,11 +33,11 @@ const jumpMax = 12
 func windowShape(a *arch.Arch, s site) error {
 	switch a.Machine {
 	case elf.EM_X86_64:
-		if s.len == 5 {
+		if s.len == x86JumpLen {
 			return nil
 		}
 	case elf.EM_AARCH64:
-		if s.off%4 == 0 && (s.len == 4 || s.len == jumpMax) {
+		if s.off%a64JumpLen == 0 && (s.len == a64JumpLen || s.len == a64LongJumpLen) {
 			return nil
 		}
 	default:

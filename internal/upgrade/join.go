@@ -47,13 +47,8 @@ func newFunctions(diff []byte) []string {
 	return names
 }
 
-// callsAny reports whether a diff adds or removes a line that calls (or
-// names with an opening parenthesis) one of names.
-func callsAny(diff []byte, names []string) bool {
-	return len(names) > 0 && callsMatch(diff, callPattern(names))
-}
-
-// callPattern matches a call of one of names.
+// callPattern matches a call of one of names (a name followed by an
+// opening parenthesis).
 func callPattern(names []string) *regexp.Regexp {
 	quoted := make([]string, len(names))
 	for i, n := range names {
