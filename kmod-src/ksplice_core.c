@@ -70,6 +70,7 @@ static const struct {
 	[KSPLICE_NO_FTRACE]	  = { "no_ftrace_site", -EOPNOTSUPP },
 	[KSPLICE_FTRACE_OWNED]	  = { "ftrace_owned", -EBUSY },
 	[KSPLICE_FTRACE]	  = { "ftrace_error", -EIO },
+	[KSPLICE_NMI_MASK]	  = { "nmi_mask", -EIO },
 };
 
 const char *ksplice_reason_name(enum ksplice_reason reason)
@@ -442,6 +443,8 @@ static int ksplice_round_stopped(void *data)
 	t = ksplice_prof_now();
 	if (!ret && r->jumps)
 		ret = ksplice_text_check(&r->text, &r->busy);
+	if (!ret && r->jumps)
+		ret = ksplice_text_shut(&r->text, &r->busy);
 	if (ksplice_profiling())
 		prof->text_check = ktime_get_ns() - t;
 	if (!ret) {
@@ -546,7 +549,11 @@ static int ksplice_stop(struct ksplice_round *r)
 			r->sts[i]->stop_total_ns = total;
 		}
 		ksplice_prescan_end(r->sts, r->n, attempts, ret);
-		if (ret != -EBUSY ||
+		/*
+		 * A forced reverse also waits out a CPU that could not mask
+		 * NMI-like events (ksplice_text_shut()): its code is going.
+		 */
+		if ((ret != -EBUSY && !(r->forced && ret == -EAGAIN)) ||
 		    (!r->forced && attempts == KSPLICE_TRIES))
 			break;
 		if (r->forced && attempts % KSPLICE_TRIES == 0 && r->busy)

@@ -67,6 +67,7 @@ enum ksplice_reason {
 	KSPLICE_NO_FTRACE,		/* no ftrace site: notrace, noinstr */
 	KSPLICE_FTRACE_OWNED,		/* another IPMODIFY ftrace_ops owns it */
 	KSPLICE_FTRACE,			/* ftrace refused for another reason */
+	KSPLICE_NMI_MASK,		/* a CPU could not mask NMI-like events */
 	KSPLICE_NR_REASONS,
 };
 
@@ -142,6 +143,12 @@ struct ksplice_text_round {
 	 * instruction.
 	 */
 	bool multiword;
+	/*
+	 * The writer masked them (a follower knows its own); the first CPU
+	 * that could not, with its error (ksplice_text_mask()), or 0.
+	 */
+	bool writer_masked;
+	atomic_t nmi_mask_failed;
 	atomic_t entered;		/* CPUs in the callback */
 	atomic_t step;			/* steps the writer completed */
 	atomic_t acked;			/* followers serialised after the step */
@@ -387,6 +394,8 @@ int ksplice_text_prepare(struct ksplice_text_round *tr);
 void ksplice_text_finish(struct ksplice_text_round *tr);
 int ksplice_text_check(struct ksplice_text_round *tr,
 		       struct ksplice_state **failed);
+int ksplice_text_shut(struct ksplice_text_round *tr,
+		      struct ksplice_state **failed);
 void ksplice_text_write(struct ksplice_text_round *tr);
 void ksplice_text_follow(struct ksplice_text_round *tr);
 void ksplice_text_test_report(struct ksplice_text_round *tr);
@@ -421,7 +430,7 @@ void ksplice_arch_sync_core(void);
 int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
 		      bool force_long, u8 *buf, const char **why);
 int ksplice_arch_check_window(const struct ksplice_site *s);
-void ksplice_arch_mask_nmi(void);
+int ksplice_arch_mask_nmi(void);
 void ksplice_arch_unmask_nmi(void);
 int ksplice_arch_map_window(unsigned long site, u32 len, void **alias,
 			    void **map);

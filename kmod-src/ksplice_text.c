@@ -38,7 +38,8 @@
  *   them meanwhile. Every CPU is in the callback with interrupts off, no
  *   task is inside the function (the stack check), and the NMI-like
  *   entries are shut: each CPU masks SDEI events for the round
- *   (ksplice_arch_mask_nmi()) and the long form is refused where the
+ *   (ksplice_text_shut(); a CPU that cannot makes the round change
+ *   nothing) and the long form is refused where the
  *   kernel uses pseudo-NMIs. The writer writes the second and third
  *   words, all CPUs isb, then the first, all CPUs isb.
  * - arm64, what runs meanwhile: the words go through a writable alias
@@ -127,6 +128,40 @@ static bool ksplice_text_force_long(const struct ksplice_state *st)
 	return test_only_long_jump &&
 	       (!strcmp(test_only_long_jump, "*") ||
 		!strcmp(test_only_long_jump, st->u->id));
+}
+
+/*
+ * Tests only: the CPU on which masking NMI-like events for a round of
+ * several-word writes fails as if the firmware had refused (-EIO), -1 for
+ * none. No machine in the lab has SDEI firmware, so without this no test
+ * would see a mask fail; the round must then change nothing. Writable, so
+ * that a test can clear it and see the same update go through.
+ */
+static int test_only_nmi_mask_fail = -1;
+module_param(test_only_nmi_mask_fail, int, 0600);
+MODULE_PARM_DESC(test_only_nmi_mask_fail,
+		 "tests only: on this CPU, masking NMI-like events (arm64 SDEI) for a round fails with -EIO (-1: never)");
+
+/*
+ * Mask this CPU's NMI-like events for a round; a failure is recorded as
+ * the CPU and the error packed in one word (the first CPU to fail wins):
+ * the CPU number above the low 12 bits, which hold -err (never 0).
+ */
+static __always_inline bool ksplice_text_mask(struct ksplice_text_round *tr)
+{
+	unsigned int cpu = raw_smp_processor_id();
+	int err;
+
+	if (READ_ONCE(test_only_nmi_mask_fail) == (int)cpu)
+		err = -EIO;
+	else
+		err = ksplice_arch_mask_nmi();
+	if (!err)
+		return true;
+	/* Fully ordered: before the ack that follows. */
+	ksplice_atomic_cmpxchg(&tr->nmi_mask_failed, 0,
+			       (int)(cpu << 12 | (-err & 0xfff)));
+	return false;
 }
 
 /*
@@ -637,6 +672,8 @@ int ksplice_text_prepare(struct ksplice_text_round *tr)
 	tr->test_nmis = 0;
 	tr->test_traps = 0;
 	tr->multiword = false;
+	tr->writer_masked = false;
+	atomic_set(&tr->nmi_mask_failed, 0);
 	for (i = 0; i < tr->n; i++)
 		ksplice_text_plan(tr, tr->sts[i], !tr->reverse);
 	for (i = 0; i < tr->n; i++)
@@ -780,6 +817,43 @@ static __always_inline void ksplice_text_poke(struct ksplice_func_state *fs,
 }
 
 /**
+ * ksplice_text_shut - inside stop_machine, on the CPU that checked the
+ *	stacks, before anything is switched or written: every CPU has masked
+ *	the NMI-like events of a round that writes several words
+ * @tr:		the round, checked (ksplice_text_check())
+ * @failed:	set to the round's first update on failure
+ *
+ * The followers mask before their first ack (ksplice_text_follow()), so
+ * after this step each has masked or said it could not. Returns 0, or
+ * -EAGAIN with the reason set when a CPU could not: the round then
+ * changes nothing, and each CPU unmasks only what it masked.
+ */
+int notrace ksplice_text_shut(struct ksplice_text_round *tr,
+			      struct ksplice_state **failed)
+{
+	int v;
+
+	if (!tr->multiword)
+		return 0;
+	tr->writer_masked = ksplice_text_mask(tr);
+	ksplice_text_step(tr);
+	/* The followers' records, before their acks (pairs with cmpxchg). */
+	smp_rmb();
+	v = ksplice_atomic_read(&tr->nmi_mask_failed);
+	if (!v)
+		return 0;
+	if (tr->writer_masked)
+		ksplice_arch_unmask_nmi();
+	tr->writer_masked = false;
+	ksplice_set_reason(tr->sts[0], KSPLICE_NMI_MASK,
+			   "CPU %d could not mask SDEI events (error %d), and one taken there could run a jump of several words half written: nothing was changed; try again",
+			   v >> 12, -(v & 0xfff));
+	*failed = tr->sts[0];
+	return -EAGAIN;
+}
+NOKPROBE_SYMBOL(ksplice_text_shut);
+
+/**
  * ksplice_text_write - inside stop_machine, on the CPU that checked the
  *	stacks: write every window of the round
  * @tr:	the round, checked (ksplice_text_check())
@@ -823,13 +897,12 @@ void notrace ksplice_text_write(struct ksplice_text_round *tr)
 	/*
 	 * arm64: in a round that changes any window of several words
 	 * (the long form going in, out, or to another destination), every
-	 * CPU masks SDEI before its first ack; the words after the first
-	 * that change are written first, and the first words last. Nothing runs the function meanwhile
-	 * (ksplice_text.c's header says why).
+	 * CPU has masked SDEI (ksplice_text_shut()); the words after the
+	 * first that change are written first, and the first words last.
+	 * Nothing runs the function meanwhile (ksplice_text.c's header says
+	 * why).
 	 */
 	if (tr->multiword) {
-		ksplice_arch_mask_nmi();
-		ksplice_text_step(tr);
 		for (i = 0; i < tr->n; i++)
 			for (j = 0; j < tr->sts[i]->u->nr_funcs; j++) {
 				struct ksplice_func_state *fs =
@@ -851,7 +924,7 @@ void notrace ksplice_text_write(struct ksplice_text_round *tr)
 						  1 : 4);
 		}
 	ksplice_text_step(tr);
-	if (tr->multiword)
+	if (tr->writer_masked)
 		ksplice_arch_unmask_nmi();
 	WRITE_ONCE(ksplice_text_writing, NULL);
 }
@@ -864,11 +937,12 @@ NOKPROBE_SYMBOL(ksplice_text_write);
  */
 void notrace ksplice_text_follow(struct ksplice_text_round *tr)
 {
+	bool masked = false;
 	int seen = 0, step;
 
-	/* Before the first ack: the writer's first step waits for it. */
+	/* Before the first ack: ksplice_text_shut() waits for it. */
 	if (tr->multiword)
-		ksplice_arch_mask_nmi();
+		masked = ksplice_text_mask(tr);
 	while (!READ_ONCE(tr->done)) {
 		step = ksplice_atomic_read(&tr->step);
 		if (step != seen) {
@@ -880,7 +954,7 @@ void notrace ksplice_text_follow(struct ksplice_text_round *tr)
 		}
 		cpu_relax();
 	}
-	if (tr->multiword)
+	if (masked)
 		ksplice_arch_unmask_nmi();
 }
 NOKPROBE_SYMBOL(ksplice_text_follow);

@@ -841,12 +841,20 @@ int ksplice_arch_jump(unsigned long site, unsigned long dest, u32 room,
  * stop_machine callback with interrupts off: mask SDEI events, the one
  * NMI-like entry into kernel code Debian's arm64 kernels have (pseudo-NMIs
  * refuse the long form, in ksplice_arch_jump()). Debug exceptions cannot
- * come from the window: the engine refused any kprobe in it.
+ * come from the window: the engine refused any kprobe in it. Returns 0,
+ * or the firmware's error: the caller writes nothing then.
+ *
+ * Unmasking after the round restores what was there: with the firmware
+ * interface working, the kernel masks an online CPU only around a
+ * low-power state (cpu_pm, which a CPU in this callback is not in), for
+ * system suspend and reboot (no user task runs to ask for a round), and
+ * while the CPU goes offline (the hotplug lock, held for the round,
+ * excludes it); once the interface is marked broken, both calls do
+ * nothing and return 0.
  */
-void ksplice_arch_mask_nmi(void)
+int ksplice_arch_mask_nmi(void)
 {
-	if (sdei_mask_fn)
-		sdei_mask_fn();
+	return sdei_mask_fn ? sdei_mask_fn() : 0;
 }
 
 void ksplice_arch_unmask_nmi(void)

@@ -473,8 +473,9 @@ int ksplice_arch_check_window(const struct ksplice_site *s)
  * x86 writes a jump under an int3 (ksplice_text.c), which an NMI that
  * runs the function traps on: nothing to mask.
  */
-void ksplice_arch_mask_nmi(void)
+int ksplice_arch_mask_nmi(void)
 {
+	return 0;
 }
 
 void ksplice_arch_unmask_nmi(void)
