@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -70,6 +71,16 @@ type Options struct {
 	// MaxObjects bounds the objects the update rebuilds (a changed header
 	// reaches every object that includes it); 0 means DefaultMaxObjects.
 	MaxObjects int
+	// Includers, if set, lists the .c files of the kernel's pristine
+	// source that include a file (Includers of Kernel), shared by the
+	// creates of one run; nil: Create reads the index itself.
+	Includers func(file string) ([]string, error)
+	// Resolver, if set, says where the kernel's configuration builds an
+	// object of its pristine source (a kbuild.Resolver of Kernel's
+	// Source, Build and MakeVars), shared by the creates of one run
+	// (create --upgrade-to) so that each Kbuild file is read once; nil:
+	// Create reads what it needs itself.
+	Resolver *kbuild.Resolver
 	// Upgrade, when set, is recorded in the manifest: the update carries
 	// part of a distribution release (create --upgrade-to).
 	Upgrade *update.Upgrade
@@ -226,20 +237,26 @@ var stageTitle = map[string]string{
 
 // clock times the stages of a creation and says on the log what each does.
 type clock struct {
+	mu     sync.Mutex // stages overlap (buildPairs' builds)
 	log    io.Writer
 	stages []Stage
 }
 
 // time runs fn as the stage name and records how long it took; a stage
-// named "" is not recorded, its parts time themselves.
+// named "" is not recorded, its parts time themselves. Stages may run at
+// once: each is recorded when it ends.
 func (c *clock) time(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
 	start := time.Now()
+	c.mu.Lock()
 	fmt.Fprintf(c.log, "create: %s\n", stageTitle[name])
+	c.mu.Unlock()
 	err := fn()
+	c.mu.Lock()
 	c.stages = append(c.stages, Stage{Name: name, Millis: time.Since(start).Milliseconds()})
+	c.mu.Unlock()
 	return err
 }
 
@@ -315,23 +332,20 @@ func (c *creation) resolve(context.Context) error {
 // configuration builds.
 func (c *creation) planObjects(ctx context.Context) error {
 	k := c.k
-	var idx includeIndex
+	includers := c.o.Includers
+	if includers == nil {
+		includers = Includers(k)
+	}
 	headerUsers := func(h string) ([]string, error) {
-		if idx == nil {
-			fmt.Fprintf(c.o.Log, "create: %s changes: finding what includes it\n", h)
-			var err error
-			if idx, err = loadIncludeIndex(k.Dir, k.Source); err != nil {
-				return nil, err
-			}
-		}
-		return idx.includers(h, k.SrcArch()), nil
+		fmt.Fprintf(c.o.Log, "create: %s changes: finding what includes it\n", h)
+		return includers(h)
 	}
 	pl, err := plan(c.o.Patch.Changes, headerUsers)
 	if err != nil {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	return configured(ctx, k, pl, headerUsers, c.o.MaxObjects, c.o.Log)
+	return configured(ctx, k, c.o.Resolver, pl, headerUsers, c.o.MaxObjects, c.o.Log)
 }
 
 // buildPairs builds the planned objects before and after the patch into a
@@ -758,13 +772,17 @@ var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.Er
 // that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
 // build_utility.c): its includers are rebuilt instead, found as a header's
 // are, and the plan lists them under Headers.
-func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(string) ([]string, error), maxObjects int, log io.Writer) error {
+func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), maxObjects int, log io.Writer) error {
 	if maxObjects <= 0 {
 		maxObjects = DefaultMaxObjects
 	}
-	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
-	defer r.Close()
+	if r == nil {
+		r = kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
+		defer r.Close()
+	}
+	// Sets beside the lists: a header may reach thousands of objects.
 	var built []string
+	inBuilt := map[string]bool{}
 	isBuilt := func(obj string) (bool, error) {
 		_, err := r.Where(ctx, obj)
 		switch {
@@ -782,6 +800,7 @@ func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(
 		}
 		if ok {
 			built = append(built, obj)
+			inBuilt[obj] = true
 			continue
 		}
 		src := strings.TrimSuffix(obj, ".o") + ".c"
@@ -796,7 +815,7 @@ func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(
 		var via []string
 		for _, u := range users {
 			o := strings.TrimSuffix(u, ".c") + ".o"
-			if slices.Contains(built, o) {
+			if inBuilt[o] {
 				via = append(via, o)
 				continue
 			}
@@ -804,6 +823,7 @@ func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(
 				return err
 			} else if ok {
 				built = append(built, o)
+				inBuilt[o] = true
 				via = append(via, o)
 			}
 		}
@@ -816,13 +836,17 @@ func configured(ctx context.Context, k *kbuild.Kernel, pl *Plan, includers func(
 	}
 	sort.Strings(built)
 	built = slices.Compact(built)
+	notBuilt := map[string]bool{}
+	for _, o := range pl.NotBuilt {
+		notBuilt[o] = true
+	}
 	for h, users := range pl.Headers {
 		if strings.HasSuffix(h, ".c") {
 			continue // said above
 		}
 		n := 0
 		for _, u := range users {
-			if !slices.Contains(pl.NotBuilt, u) {
+			if !notBuilt[u] {
 				n++
 			}
 		}

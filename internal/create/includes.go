@@ -193,11 +193,24 @@ func loadIncludeIndex(cacheDir, tree string) (includeIndex, error) {
 // Includers returns a function that lists the .c files of k's pristine
 // source that include a file of the tree, directly or through headers or
 // other .c files (see includeIndex.includers). The index is read, or made,
-// on the first call: callers that never ask pay nothing.
+// on the first call: callers that never ask pay nothing. Each file's answer
+// is kept (a header that thousands of files include takes seconds to
+// follow, and every update of a release asks again about the release's
+// headers), and the function may be called from several goroutines; the
+// slices it returns are shared and must not be changed.
 func Includers(k *kbuild.Kernel) func(file string) ([]string, error) {
-	var idx includeIndex
-	var byBase map[string][]string
+	var (
+		mu     sync.Mutex
+		idx    includeIndex
+		byBase map[string][]string
+		known  = map[string][]string{}
+	)
 	return func(file string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if users, ok := known[file]; ok {
+			return users, nil
+		}
 		if idx == nil {
 			var err error
 			if idx, err = loadIncludeIndex(k.Dir, k.Source); err != nil {
@@ -205,6 +218,8 @@ func Includers(k *kbuild.Kernel) func(file string) ([]string, error) {
 			}
 			byBase = idx.byBase()
 		}
-		return idx.includersByBase(file, k.SrcArch(), byBase), nil
+		users := idx.includersByBase(file, k.SrcArch(), byBase)
+		known[file] = users
+		return users, nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/ksplice-go/ksplice/internal/run"
 )
@@ -51,10 +52,14 @@ type dirLists struct {
 }
 
 // Resolver tells where the objects of a configured tree end up, by asking
-// make to read the tree's Kbuild files with the configuration.
+// make to read the tree's Kbuild files with the configuration. Each
+// directory's Kbuild file is read once and kept; a Resolver may be shared
+// by goroutines (the creates of one upgrade ask about thousands of objects
+// in the same directories).
 type Resolver struct {
 	Tree   Tree
 	SrcArc string // SRCARCH: "x86", "arm64"
+	mu     sync.Mutex
 	dirs   map[string]*dirLists
 	mkfile string
 	// archDirs are the directories of arch/SRCARCH/Makefile's core-y,
@@ -131,6 +136,8 @@ func (r *Resolver) lists(ctx context.Context, dir string) (*dirLists, error) {
 
 // Close removes the Resolver's temporary makefile.
 func (r *Resolver) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.mkfile != "" {
 		os.Remove(r.mkfile)
 	}
@@ -140,6 +147,12 @@ func (r *Resolver) Close() {
 // vmlinux (module ""), or in the named module. The error wraps
 // ErrNotConfigured when the configuration does not build it.
 func (r *Resolver) Where(ctx context.Context, rel string) (module string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.where(ctx, rel)
+}
+
+func (r *Resolver) where(ctx context.Context, rel string) (module string, err error) {
 	// Kbuild never descends into another architecture's directory, whose
 	// Makefiles may not even read with this one's variables
 	// (arch/powerpc/boot/Makefile needs a vmlinux target).

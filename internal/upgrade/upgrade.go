@@ -126,13 +126,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where the kernel's configuration builds an object of its own
+	// source: asked by the classification and again by every create (a
+	// changed header reaches thousands of objects), one Kbuild file
+	// read per directory for the whole run.
+	// So is what includes a header.
+	oldR := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
+	defer oldR.Close()
+	includers := create.Includers(k)
 	cfg := o.Config
 	if cfg == nil {
-		oldR := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
-		defer oldR.Close()
 		newR := kbuild.NewResolver(kbuild.Tree{Source: newSrc.Tree, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 		defer newR.Close()
-		cfg = &delta.Config{Where: oldR.Where, WhereNew: newR.Where, Includers: create.Includers(k)}
+		cfg = &delta.Config{Where: oldR.Where, WhereNew: newR.Where, Includers: includers}
 	}
 	fmt.Fprintf(o.Log, "upgrade: %d files differ; classifying them against %s's configuration\n", len(changes), k.Spec)
 	files, err := delta.Classify(ctx, changes, *cfg)
@@ -148,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		r.Changelog = entries
 	}
-	u := &upgrader{o: o, k: k, old: k.Source, new: newSrc.Tree, report: r, up: update.Upgrade{Package: pkg, From: from, To: o.To}}
+	u := &upgrader{o: o, k: k, resolver: oldR, includers: includers, old: k.Source, new: newSrc.Tree, report: r, up: update.Upgrade{Package: pkg, From: from, To: o.To}}
 	if o.Release != nil {
 		u.up.Release = o.Release(ctx)
 	}
@@ -275,11 +281,14 @@ func mapKeys(m map[string]string) []string {
 type upgrader struct {
 	o        Options
 	k        *kbuild.Kernel
-	old, new string
-	report   *Report
-	up       update.Upgrade
-	mu       sync.Mutex
-	diffs    map[string][]byte
+	resolver *kbuild.Resolver // the kernel's, shared by the creates
+	// What includes a file of the kernel's source, shared likewise.
+	includers func(string) ([]string, error)
+	old, new  string
+	report    *Report
+	up        update.Upgrade
+	mu        sync.Mutex
+	diffs     map[string][]byte
 }
 
 // diffOf is the unified diff of one changed file, or nil.
@@ -564,7 +573,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 	res, err := u.o.Create(ctx, create.Options{
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
 		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, Upgrade: up,
-		Tool: u.o.Tool, Log: io.Discard,
+		Tool: u.o.Tool, Log: io.Discard, Resolver: u.resolver, Includers: u.includers,
 	})
 	if err != nil {
 		return sortError(oc, err)
