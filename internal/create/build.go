@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/run"
@@ -210,25 +211,12 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 		}
 	}
 
-	var pre, postObjs, running []kbuild.Object
-	err = timed("build-pre", func() error {
-		var err error
-		pre, err = preTree.BuildObjects(ctx, objs, nil)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
+	// The trees first, one at a time: making one copies the kernel's
+	// build tree, which no build may be writing meanwhile.
+	var runTree kbuild.Tree
 	if len(after) == 0 {
-		err = timed("build-running", func() error {
-			t, err := runningTree(ctx, k, preTree)
-			if err != nil {
-				return err
-			}
-			running, err = t.BuildObjects(ctx, objs, nil)
-			return err
-		})
-		if err != nil {
+		var err error
+		if runTree, err = runningTree(ctx, k, preTree); err != nil {
 			return nil, fmt.Errorf("the kernel's own build of the pre-patch objects: %w", err)
 		}
 	}
@@ -238,16 +226,40 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 	if err != nil {
 		return nil, err
 	}
-	err = timed("build-post", func() error {
-		t := post.postTree()
-		if err := t.Remove(objs); err != nil {
-			return err
+	// Then the three builds at once, each in a build tree of its own
+	// (the section tree with the pristine source, running/build with it,
+	// post/): a Kbuild run spends most of a second starting up on one
+	// core, and where the kernel's compiler runs emulated the running
+	// build is the long one. A failure does not stop the others: killing
+	// make would leave its compilers writing into a tree the next create
+	// builds in. The errors are reported in the order of the builds.
+	var pre, postObjs, running []kbuild.Object
+	errs := make([]error, 3)
+	build := func(i int, stage string, t kbuild.Tree, remove bool, out *[]kbuild.Object) func() {
+		return func() {
+			errs[i] = timed(stage, func() error {
+				if remove {
+					if err := t.Remove(objs); err != nil {
+						return err
+					}
+				}
+				var err error
+				*out, err = t.BuildObjects(ctx, objs, nil)
+				return err
+			})
 		}
-		var err error
-		postObjs, err = t.BuildObjects(ctx, objs, nil)
-		return err
-	})
-	if err != nil {
+	}
+	var wg sync.WaitGroup
+	wg.Go(build(0, "build-pre", preTree, false, &pre))
+	if len(after) == 0 {
+		wg.Go(build(1, "build-running", runTree, false, &running))
+	}
+	wg.Go(build(2, "build-post", post.postTree(), true, &postObjs))
+	wg.Wait()
+	if errs[1] != nil {
+		errs[1] = fmt.Errorf("the kernel's own build of the pre-patch objects: %w", errs[1])
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	pairs := make([]Pair, len(pre))
