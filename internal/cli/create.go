@@ -231,15 +231,11 @@ func printCreate(w io.Writer, r *create.Result) {
 			}
 		}
 	}
-	var total int64
-	for _, st := range r.Stages {
-		total += st.Millis
-	}
 	if r.SignedBy != "" {
 		fmt.Fprintf(w, "signed by key %s\n", r.SignedBy)
 	}
 	if r.ModulesSignedBy != "" {
 		fmt.Fprintf(w, "modules signed for the kernel by %s\n", r.ModulesSignedBy)
 	}
-	fmt.Fprintf(w, "wrote %s in %.1fs\n", r.Output, float64(total)/1000)
+	fmt.Fprintf(w, "wrote %s in %.1fs\n", r.Output, float64(r.Millis)/1000)
 }

@@ -215,8 +215,12 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 	// build tree, which no build may be writing meanwhile.
 	var runTree kbuild.Tree
 	if len(after) == 0 {
-		var err error
-		if runTree, err = runningTree(ctx, k, preTree); err != nil {
+		err := timed("prepare-running", func() error {
+			var err error
+			runTree, err = runningTree(ctx, k, preTree)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("the kernel's own build of the pre-patch objects: %w", err)
 		}
 	}

@@ -108,6 +108,9 @@ type Result struct {
 	Manifest *update.Manifest `json:"manifest"`
 	Plan     *Plan            `json:"plan"`
 	Stages   []Stage          `json:"stages"`
+	// Millis is how long create took; the stages may overlap (the
+	// builds run at once), so theirs add up to more.
+	Millis int64 `json:"ms"`
 	// Compilers says which compiler made which build.
 	Compilers *kbuild.CompilerPlan `json:"compilers,omitempty"`
 	Warnings  []string             `json:"warnings,omitempty"`
@@ -132,6 +135,7 @@ func Create(ctx context.Context, o Options) (*Result, error) {
 		o.ExactCompiler = true
 		res, err = create(ctx, o)
 		if res != nil {
+			res.Millis += again.millis
 			res.Stages = append(again.stages, res.Stages...)
 			res.Compilers.Note = again.Error() + "; " + res.Compilers.Note
 		}
@@ -145,15 +149,18 @@ func create(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer c.cleanup()
+	start := time.Now()
 	for _, st := range c.stages() {
 		if err := c.clock.time(st.name, func() error { return st.run(ctx) }); err != nil {
 			var again *exactAgain
 			if errors.As(err, &again) {
 				again.stages = c.clock.stages
+				again.millis = time.Since(start).Milliseconds()
 			}
 			return nil, err
 		}
 	}
+	c.res.Millis = time.Since(start).Milliseconds()
 	return c.res, nil
 }
 
@@ -162,6 +169,7 @@ func create(ctx context.Context, o Options) (*Result, error) {
 type exactAgain struct {
 	object, function string
 	stages           []Stage
+	millis           int64
 }
 
 func (e *exactAgain) Error() string {
@@ -217,22 +225,23 @@ func (c *creation) stages() []stage {
 }
 
 var stageTitle = map[string]string{
-	"resolve":        "reading the patch against the kernel tree",
-	"plan":           "finding the objects the patch touches",
-	"compilers":      "choosing the compilers of the builds",
-	"prepare-cross":  "preparing the kernel's tree for the cross compiler",
-	"apply-base":     "applying the earlier patches (--after) to a scratch tree",
-	"build-pre":      "building the touched objects before the patch",
-	"build-running":  "building them again with the kernel's own flags (the old code run-pre compares)",
-	"apply-patch":    "applying the patch to a scratch tree",
-	"build-post":     "building the touched objects after the patch",
-	"check-compiler": "checking the compiler against the kernel's",
-	"diff":           "comparing the objects",
-	"generate":       "generating the update modules",
-	"build-engine":   "building the engine module (cached per kernel)",
-	"build-modules":  "building the update modules",
-	"sign-modules":   "signing the modules for the kernel (--module-sign-key)",
-	"write":          "writing the update",
+	"resolve":         "reading the patch against the kernel tree",
+	"plan":            "finding the objects the patch touches",
+	"compilers":       "choosing the compilers of the builds",
+	"prepare-cross":   "preparing the kernel's tree for the cross compiler",
+	"apply-base":      "applying the earlier patches (--after) to a scratch tree",
+	"build-pre":       "building the touched objects before the patch",
+	"prepare-running": "preparing the build tree of the kernel's own flags",
+	"build-running":   "building them again with the kernel's own flags (the old code run-pre compares)",
+	"apply-patch":     "applying the patch to a scratch tree",
+	"build-post":      "building the touched objects after the patch",
+	"check-compiler":  "checking the compiler against the kernel's",
+	"diff":            "comparing the objects",
+	"generate":        "generating the update modules",
+	"build-engine":    "building the engine module (cached per kernel)",
+	"build-modules":   "building the update modules",
+	"sign-modules":    "signing the modules for the kernel (--module-sign-key)",
+	"write":           "writing the update",
 }
 
 // clock times the stages of a creation and says on the log what each does.
