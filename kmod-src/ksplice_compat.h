@@ -36,12 +36,14 @@
 #define ksplice_atomic_read	raw_atomic_read
 #define ksplice_atomic_set	raw_atomic_set
 #define ksplice_atomic_inc	raw_atomic_inc
+#define ksplice_atomic_dec	raw_atomic_dec
 #define ksplice_atomic_inc_return raw_atomic_inc_return
 #define ksplice_atomic_cmpxchg	raw_atomic_cmpxchg
 #else
 #define ksplice_atomic_read	arch_atomic_read
 #define ksplice_atomic_set	arch_atomic_set
 #define ksplice_atomic_inc	arch_atomic_inc
+#define ksplice_atomic_dec	arch_atomic_dec
 #define ksplice_atomic_inc_return arch_atomic_inc_return
 #define ksplice_atomic_cmpxchg	arch_atomic_cmpxchg
 #endif

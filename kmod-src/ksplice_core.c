@@ -526,6 +526,14 @@ static int ksplice_stop(struct ksplice_round *r)
 				msleep(delay);
 				continue;
 			}
+			/*
+			 * A forced reverse whose rounds a CPU's mask of
+			 * NMI-like events kept failing goes on without it
+			 * (ksplice_text_shut()): never writing back would
+			 * leave calls going into code that is being freed.
+			 */
+			r->text.nmi_mask_optional = r->forced &&
+						    attempts > KSPLICE_TRIES;
 		}
 		ksplice_prescan(r->sts, r->n, r->reverse);
 		cpus_read_lock();
@@ -542,6 +550,7 @@ static int ksplice_stop(struct ksplice_round *r)
 		cpus_read_unlock();
 		if (r->jumps) {
 			ksplice_text_finish(&r->text);
+			ksplice_text_after(&r->text);
 			ksplice_text_test_report(&r->text);
 		}
 		for (i = 0; i < r->n; i++) {
@@ -550,10 +559,11 @@ static int ksplice_stop(struct ksplice_round *r)
 		}
 		ksplice_prescan_end(r->sts, r->n, attempts, ret);
 		/*
-		 * A forced reverse also waits out a CPU that could not mask
-		 * NMI-like events (ksplice_text_shut()): its code is going.
+		 * A CPU that could not mask NMI-like events
+		 * (ksplice_text_shut(), -EAGAIN) is tried again as a busy
+		 * task is.
 		 */
-		if ((ret != -EBUSY && !(r->forced && ret == -EAGAIN)) ||
+		if ((ret != -EBUSY && ret != -EAGAIN) ||
 		    (!r->forced && attempts == KSPLICE_TRIES))
 			break;
 		if (r->forced && attempts % KSPLICE_TRIES == 0 && r->busy)

@@ -149,6 +149,14 @@ struct ksplice_text_round {
 	 */
 	bool writer_masked;
 	atomic_t nmi_mask_failed;
+	/*
+	 * A forced reverse the firmware kept refusing goes on without the
+	 * mask (ksplice_text_shut()): nmi_unmasked is the failure it went on
+	 * with. nmi_masked counts the masks not yet undone.
+	 */
+	bool nmi_mask_optional;
+	int nmi_unmasked;
+	atomic_t nmi_masked;
 	atomic_t entered;		/* CPUs in the callback */
 	atomic_t step;			/* steps the writer completed */
 	atomic_t acked;			/* followers serialised after the step */
@@ -399,6 +407,7 @@ int ksplice_text_shut(struct ksplice_text_round *tr,
 void ksplice_text_write(struct ksplice_text_round *tr);
 void ksplice_text_follow(struct ksplice_text_round *tr);
 void ksplice_text_test_report(struct ksplice_text_round *tr);
+void ksplice_text_after(struct ksplice_text_round *tr);
 
 /* ksplice_sysfs.c */
 int ksplice_sysfs_init(void);

@@ -131,37 +131,50 @@ static bool ksplice_text_force_long(const struct ksplice_state *st)
 }
 
 /*
- * Tests only: the CPU on which masking NMI-like events for a round of
- * several-word writes fails as if the firmware had refused (-EIO), -1 for
- * none. No machine in the lab has SDEI firmware, so without this no test
- * would see a mask fail; the round must then change nothing. Writable, so
- * that a test can clear it and see the same update go through.
+ * Tests only: whose mask of NMI-like events fails in a round of
+ * several-word writes, as if the firmware had refused it (-EIO): "writer"
+ * (the CPU that writes) or "follower" (every other CPU); empty for none.
+ * No machine in the lab has SDEI firmware, so without this no test would
+ * see a mask fail; the round must then change nothing. Writable, so that
+ * a test can clear it and see the same update go through.
  */
-static int test_only_nmi_mask_fail = -1;
-module_param(test_only_nmi_mask_fail, int, 0600);
+static char *test_only_nmi_mask_fail;
+module_param(test_only_nmi_mask_fail, charp, 0600);
 MODULE_PARM_DESC(test_only_nmi_mask_fail,
-		 "tests only: on this CPU, masking NMI-like events (arm64 SDEI) for a round fails with -EIO (-1: never)");
+		 "tests only: \"writer\" or \"follower\": that CPU's mask of NMI-like events (arm64 SDEI) for a round fails with -EIO");
 
 /*
  * Mask this CPU's NMI-like events for a round; a failure is recorded as
  * the CPU and the error packed in one word (the first CPU to fail wins):
- * the CPU number above the low 12 bits, which hold -err (never 0).
+ * the CPU number above the low 12 bits, which hold -err (never 0). Every
+ * mask that worked is counted, and every unmask (ksplice_text_unmask()):
+ * ksplice_text_after() checks that none is left.
  */
-static __always_inline bool ksplice_text_mask(struct ksplice_text_round *tr)
+static __always_inline bool ksplice_text_mask(struct ksplice_text_round *tr,
+					      bool writer)
 {
+	const char *fail = READ_ONCE(test_only_nmi_mask_fail);
 	unsigned int cpu = raw_smp_processor_id();
 	int err;
 
-	if (READ_ONCE(test_only_nmi_mask_fail) == (int)cpu)
+	if (fail && sysfs_streq(fail, writer ? "writer" : "follower"))
 		err = -EIO;
 	else
 		err = ksplice_arch_mask_nmi();
-	if (!err)
+	if (!err) {
+		ksplice_atomic_inc(&tr->nmi_masked);
 		return true;
+	}
 	/* Fully ordered: before the ack that follows. */
 	ksplice_atomic_cmpxchg(&tr->nmi_mask_failed, 0,
 			       (int)(cpu << 12 | (-err & 0xfff)));
 	return false;
+}
+
+static __always_inline void ksplice_text_unmask(struct ksplice_text_round *tr)
+{
+	ksplice_arch_unmask_nmi();
+	ksplice_atomic_dec(&tr->nmi_masked);
 }
 
 /*
@@ -673,7 +686,9 @@ int ksplice_text_prepare(struct ksplice_text_round *tr)
 	tr->test_traps = 0;
 	tr->multiword = false;
 	tr->writer_masked = false;
+	tr->nmi_unmasked = 0;
 	atomic_set(&tr->nmi_mask_failed, 0);
+	atomic_set(&tr->nmi_masked, 0);
 	for (i = 0; i < tr->n; i++)
 		ksplice_text_plan(tr, tr->sts[i], !tr->reverse);
 	for (i = 0; i < tr->n; i++)
@@ -826,7 +841,10 @@ static __always_inline void ksplice_text_poke(struct ksplice_func_state *fs,
  * The followers mask before their first ack (ksplice_text_follow()), so
  * after this step each has masked or said it could not. Returns 0, or
  * -EAGAIN with the reason set when a CPU could not: the round then
- * changes nothing, and each CPU unmasks only what it masked.
+ * changes nothing, and each CPU unmasks only what it masked. A forced
+ * reverse that the firmware kept refusing (nmi_mask_optional) goes on
+ * without the mask on that CPU: its code is going away, and
+ * ksplice_text_after() says so.
  */
 int notrace ksplice_text_shut(struct ksplice_text_round *tr,
 			      struct ksplice_state **failed)
@@ -835,15 +853,19 @@ int notrace ksplice_text_shut(struct ksplice_text_round *tr,
 
 	if (!tr->multiword)
 		return 0;
-	tr->writer_masked = ksplice_text_mask(tr);
+	tr->writer_masked = ksplice_text_mask(tr, true);
 	ksplice_text_step(tr);
 	/* The followers' records, before their acks (pairs with cmpxchg). */
 	smp_rmb();
 	v = ksplice_atomic_read(&tr->nmi_mask_failed);
 	if (!v)
 		return 0;
+	if (tr->nmi_mask_optional) {
+		tr->nmi_unmasked = v;
+		return 0;
+	}
 	if (tr->writer_masked)
-		ksplice_arch_unmask_nmi();
+		ksplice_text_unmask(tr);
 	tr->writer_masked = false;
 	ksplice_set_reason(tr->sts[0], KSPLICE_NMI_MASK,
 			   "CPU %d could not mask SDEI events (error %d), and one taken there could run a jump of several words half written: nothing was changed; try again",
@@ -925,7 +947,7 @@ void notrace ksplice_text_write(struct ksplice_text_round *tr)
 		}
 	ksplice_text_step(tr);
 	if (tr->writer_masked)
-		ksplice_arch_unmask_nmi();
+		ksplice_text_unmask(tr);
 	WRITE_ONCE(ksplice_text_writing, NULL);
 }
 NOKPROBE_SYMBOL(ksplice_text_write);
@@ -942,7 +964,7 @@ void notrace ksplice_text_follow(struct ksplice_text_round *tr)
 
 	/* Before the first ack: ksplice_text_shut() waits for it. */
 	if (tr->multiword)
-		masked = ksplice_text_mask(tr);
+		masked = ksplice_text_mask(tr, false);
 	while (!READ_ONCE(tr->done)) {
 		step = ksplice_atomic_read(&tr->step);
 		if (step != seen) {
@@ -955,6 +977,24 @@ void notrace ksplice_text_follow(struct ksplice_text_round *tr)
 		cpu_relax();
 	}
 	if (masked)
-		ksplice_arch_unmask_nmi();
+		ksplice_text_unmask(tr);
 }
 NOKPROBE_SYMBOL(ksplice_text_follow);
+
+/**
+ * ksplice_text_after - after the stop_machine of a round: every mask of
+ *	NMI-like events was undone, and what a forced reverse could not mask
+ *	is logged
+ * @tr:	the round
+ */
+void ksplice_text_after(struct ksplice_text_round *tr)
+{
+	int v = atomic_read(&tr->nmi_masked);
+
+	WARN_ONCE(v, "ksplice: %d CPUs left with NMI-like events masked by a round\n",
+		  v);
+	if (tr->nmi_unmasked)
+		pr_warn("%s: reversed with SDEI events not masked on CPU %d (error %d): the firmware kept refusing, and the update's code is going away\n",
+			tr->sts[0]->u->id, tr->nmi_unmasked >> 12,
+			-(tr->nmi_unmasked & 0xfff));
+}
