@@ -105,7 +105,7 @@ flavours: deps testdata build
 # Includes create on a cold and a warm compile cache and without it
 # (BenchmarkCreateCCache), and the 6.1.187-1 -> 6.1.190-1 delta's built-in C
 # on a warm cache next to the floor of compiling its objects twice, at -j 1
-# and 2 (BenchmarkUpgradeDelta: about 50 min on two cores; BENCH_UPGRADE_FILES
+# and 2 (BenchmarkUpgradeDelta: 36 min on two cores; BENCH_UPGRADE_FILES
 # limits it to some of the changed files, e.g. 'block/*.c': a few minutes).
 BENCH_UPGRADE_FILES ?= all
 bench: deps testdata build

@@ -26,7 +26,7 @@ import (
 // $KSPLICE_UPGRADE_TO (6.1.190-1), limited to the changed files matching
 // $KSPLICE_BENCH_UPGRADE_FILES (block/*.c by default, five updates of
 // vmlinux; "all", as make bench sets it, for the whole delta's built-in C:
-// about 50 minutes on two cores). Each timed
+// 36 minutes on two cores). Each timed
 // run has a ToolHash of its own, so that no update comes from the cache
 // of created updates: every group is created again, only the compiles hit.
 // Each of create's stages is reported per object rebuilt (diff-ms/obj,
