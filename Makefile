@@ -69,13 +69,18 @@ unit: deps testdata
 # make test (longer runs: make fuzz FUZZTIME=10m).
 # -fuzzminimizetime 50x: by default Go spends up to 60 s minimizing each
 # new interesting input, reported as 0 execs/s (it looks like a hang).
-FUZZTIME ?= 10s
+# In make test each target runs a number of inputs (about ten seconds' worth
+# on an idle 2-core machine), not a duration: when a duration ends while a
+# worker is busy, as on a loaded machine, Go's fuzzing coordinator can fail
+# the run with "context deadline exceeded" and no failing input.
+FUZZTIME ?=
+fuzztime = $(if $(FUZZTIME),$(FUZZTIME),$(1))
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/elfdiff
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/update
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/sign
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/modsig
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x ./internal/repo
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(call fuzztime,100000x) -fuzzminimizetime 50x ./internal/elfdiff
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(call fuzztime,300000x) -fuzzminimizetime 50x ./internal/update
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzztime,500000x) -fuzzminimizetime 50x ./internal/sign
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,500000x) -fuzzminimizetime 50x ./internal/modsig
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(call fuzztime,120000x) -fuzzminimizetime 50x ./internal/repo
 
 # Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
 # One package at a time (-p 1): two emulated guests on two cores slow each
