@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -789,8 +790,7 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 		r = kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 		defer r.Close()
 	}
-	// Sets beside the lists: a header may reach thousands of objects.
-	var built []string
+	// Sets, not lists: a header may reach thousands of objects.
 	inBuilt := map[string]bool{}
 	isBuilt := func(obj string) (bool, error) {
 		_, err := r.Where(ctx, obj)
@@ -808,7 +808,6 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 			return err
 		}
 		if ok {
-			built = append(built, obj)
 			inBuilt[obj] = true
 			continue
 		}
@@ -831,7 +830,6 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 			if ok, err := isBuilt(o); err != nil {
 				return err
 			} else if ok {
-				built = append(built, o)
 				inBuilt[o] = true
 				via = append(via, o)
 			}
@@ -843,8 +841,7 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 		pl.Headers[src] = via
 		fmt.Fprintf(log, "create: %s is not built on its own; %s includes it\n", src, strings.Join(via, ", "))
 	}
-	sort.Strings(built)
-	built = slices.Compact(built)
+	built := slices.Sorted(maps.Keys(inBuilt))
 	notBuilt := map[string]bool{}
 	for _, o := range pl.NotBuilt {
 		notBuilt[o] = true

@@ -2,7 +2,6 @@ package upgrade_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ksplice-go/ksplice/internal/create"
-	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/labtest"
 	"github.com/ksplice-go/ksplice/internal/upgrade"
 )
@@ -69,44 +66,16 @@ func BenchmarkUpgradeDelta(b *testing.B) {
 	}
 	r, _ := delta(2) // warms the compile cache and the kernel's trees
 	// The objects of the changed .c files tried (a group made with its
-	// release's headers rebuilds more: those are not in the floor). A .c
-	// file built only as part of another (kernel/sched/cpufreq_schedutil.c
-	// in build_utility.c) counts as the object that includes it, as
-	// create rebuilds it.
-	res := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
-	defer res.Close()
-	includers := create.Includers(k)
+	// release's headers rebuilds more: those are not in the floor): each
+	// file's own, or that of the .c file that includes it
+	// (kernel/sched/cpufreq_schedutil.c in build_utility.c), as create
+	// rebuilds it.
 	seen := map[string]bool{}
 	var objs []string
-	add := func(o string) (bool, error) {
-		if _, err := res.Where(context.Background(), o); errors.Is(err, kbuild.ErrNotConfigured) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		if !seen[o] {
-			seen[o] = true
-			objs = append(objs, o)
-		}
-		return true, nil
-	}
 	for _, f := range r.Files {
-		if f.Class != "built" || f.Category == upgrade.NotTried || !strings.HasSuffix(f.Path, ".c") {
-			continue
-		}
-		if ok, err := add(strings.TrimSuffix(f.Path, ".c") + ".o"); err != nil {
-			b.Fatal(err)
-		} else if ok {
-			continue
-		}
-		users, err := includers(f.Path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, u := range users {
-			if _, err := add(strings.TrimSuffix(u, ".c") + ".o"); err != nil {
-				b.Fatal(err)
-			}
+		if f.Class == "built" && f.Category != upgrade.NotTried && strings.HasSuffix(f.Path, ".c") && !seen[f.Object] {
+			seen[f.Object] = true
+			objs = append(objs, f.Object)
 		}
 	}
 	if len(objs) == 0 {

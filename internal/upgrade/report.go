@@ -48,6 +48,9 @@ type FileReport struct {
 	Class    string   `json:"class"` // delta's class
 	Category Category `json:"category"`
 	Target   string   `json:"target,omitempty"`
+	// Object is the object that holds a built file's code: its own, or
+	// that of the .c file that includes it (delta.File.Object).
+	Object string `json:"object,omitempty"`
 	// Update is the id of the update that carries (or would carry) it.
 	Update    string   `json:"update,omitempty"`
 	Functions []string `json:"functions,omitempty"`
@@ -120,7 +123,7 @@ func (r *Report) fill(files []delta.File, groups []Group, results []Outcome) {
 	}
 	r.Updates = results
 	for _, f := range files {
-		fr := FileReport{Path: f.Path, Status: string(f.Status), Class: string(f.Class), Target: f.Target, Reason: f.Reason}
+		fr := FileReport{Path: f.Path, Status: string(f.Status), Class: string(f.Class), Target: f.Target, Object: f.Object, Reason: f.Reason}
 		oc := byFile[f.Path]
 		switch {
 		case oc != nil:

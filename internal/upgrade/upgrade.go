@@ -127,10 +127,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	// Where the kernel's configuration builds an object of its own
-	// source: asked by the classification and again by every create (a
-	// changed header reaches thousands of objects), one Kbuild file
-	// read per directory for the whole run.
-	// So is what includes a header.
+	// source, and what includes a file: asked by the classification and
+	// again by every create (a changed header reaches thousands of
+	// objects), each answered once for the whole run.
 	oldR := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
 	defer oldR.Close()
 	includers := create.Includers(k)

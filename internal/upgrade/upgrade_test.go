@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -398,11 +399,7 @@ func TestJoinPartners(t *testing.T) {
 	if n != 2 {
 		t.Errorf("helper.c and user.c appear %d times in the updates, want once each", n)
 	}
-	joint := false
-	for _, c := range fc.calls {
-		joint = joint || c == "kernel_helper_joint:kernel/helper.c,kernel/user.c"
-	}
-	if !joint {
+	if !slices.Contains(fc.calls, "kernel_helper_joint:kernel/helper.c,kernel/user.c") {
 		t.Errorf("no joint create among %v", fc.calls)
 	}
 }
@@ -439,11 +436,7 @@ func TestJoinCarriedDefiner(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(opts.Output, "ksplice-kernel_clock_joint.tar")); err != nil {
 		t.Errorf("the joint update's tarball: %v", err)
 	}
-	joint := false
-	for _, c := range fc.calls {
-		joint = joint || c == "kernel_clock_joint:kernel/bcast.c,kernel/clock.c"
-	}
-	if !joint {
+	if !slices.Contains(fc.calls, "kernel_clock_joint:kernel/bcast.c,kernel/clock.c") {
 		t.Errorf("no joint create among %v", fc.calls)
 	}
 }
