@@ -41,6 +41,7 @@ type createOptions struct {
 	Patch         string
 	UpgradeTo     string
 	MaxObjects    int
+	MaxScan       int
 	All           bool
 	Targets       []string
 	Plan          bool
@@ -125,7 +126,8 @@ updates are made at once. A re-run reuses every update already made.`,
 	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
 	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
 	f.StringVar(&opts.UpgradeTo, "upgrade-to", "", "instead of a patch: make the updates to this release of the kernel's source package (e.g. 6.1.190-1)")
-	f.IntVar(&opts.MaxObjects, "max-objects", create.DefaultMaxObjects, "the most objects one update may rebuild (a changed header reaches every object that includes it)")
+	f.IntVar(&opts.MaxObjects, "max-objects", create.DefaultMaxObjects, "the most objects one update may rebuild (the objects of changed .c files, and those a changed header may change)")
+	f.IntVar(&opts.MaxScan, "max-scan", create.DefaultMaxScan, "the most objects that include a changed header to preprocess, finding those whose code it may change")
 	f.StringSliceVar(&opts.Targets, "targets", nil, "with --upgrade-to: try only the changed .c files built into these targets (vmlinux, module names); the rest are reported as not tried")
 	f.StringSliceVar(&opts.Files, "files", nil, "with --upgrade-to: try only the updates of the changed files matching these patterns (drivers/base/*.c); the rest are reported as not tried")
 	f.BoolVar(&opts.Plan, "plan", false, "with --upgrade-to: classify and group the changes, make no update")
@@ -203,7 +205,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	res, err := create.Create(ctx, create.Options{
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler, ExactCompiler: opts.ExactCompiler,
-		Hooks: opts.Hooks, AllowData: opts.AllowData, MaxObjects: opts.MaxObjects,
+		Hooks: opts.Hooks, AllowData: opts.AllowData, MaxObjects: opts.MaxObjects, MaxScan: opts.MaxScan,
 		SignKey: key, ModuleSignKey: opts.ModSignKey, ModuleSignCert: opts.ModSignCert,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})

@@ -56,7 +56,7 @@ func runCreateUpgrade(ctx context.Context, opts *createOptions, s Streams) error
 	}
 	r, err := upg.Run(ctx, upg.Options{
 		Kernel: k, To: opts.UpgradeTo, CacheDir: opts.Cache, Output: out, Jobs: opts.Jobs,
-		MaxObjects: opts.MaxObjects, KmodSrc: kmodSrc, Tool: "ksplice " + Version, ToolHash: hash,
+		MaxObjects: opts.MaxObjects, MaxScan: opts.MaxScan, KmodSrc: kmodSrc, Tool: "ksplice " + Version, ToolHash: hash,
 		Targets: opts.Targets, Files: opts.Files, Plan: opts.Plan, CachedOnly: opts.CachedOnly, Log: s.ErrOut,
 		Release: func(ctx context.Context) string {
 			return upg.DebianRelease(ctx, k.Release, opts.UpgradeTo)

@@ -169,7 +169,7 @@ func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) erro
 // running build is always made by the kernel's. A cross tree whose
 // configuration is not the kernel's turns the split off: cp is updated and
 // its Note says why.
-func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, dir, include string, cp *kbuild.CompilerPlan, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, filter func(ctx context.Context, pre, post kbuild.Tree) ([]string, error), dir, include string, cp *kbuild.CompilerPlan, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err
@@ -229,6 +229,13 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Then, of the objects only a changed header reaches, those it may
+	// change (filter), in the trees as they are now.
+	if filter != nil {
+		if objs, err = filter(ctx, preTree, post.postTree()); err != nil {
+			return nil, err
+		}
 	}
 	// Then the three builds at once, each in a build tree of its own
 	// (the section tree with the pristine source, running/build with it,

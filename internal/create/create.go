@@ -70,8 +70,13 @@ type Options struct {
 	// becomes a warning. Only with Hooks.
 	AllowData []string
 	// MaxObjects bounds the objects the update rebuilds (a changed header
-	// reaches every object that includes it); 0 means DefaultMaxObjects.
+	// reaches every object that includes it, and those whose code it may
+	// change are rebuilt); 0 means DefaultMaxObjects.
 	MaxObjects int
+	// MaxScan bounds the objects that include a changed header and are
+	// preprocessed to find those whose code it may change (scanIncluders,
+	// most of a second each); 0 means DefaultMaxScan.
+	MaxScan int
 	// Includers, if set, lists the .c files of the kernel's pristine
 	// source that include a file (Includers of Kernel), shared by the
 	// creates of one run; nil: Create reads the index itself.
@@ -235,6 +240,7 @@ var stageTitle = map[string]string{
 	"prepare-running": "preparing the build tree of the kernel's own flags",
 	"build-running":   "building them again with the kernel's own flags (the old code run-pre compares)",
 	"apply-patch":     "applying the patch to a scratch tree",
+	"scan-includers":  "finding which objects that include a changed header it may change",
 	"build-post":      "building the touched objects after the patch",
 	"check-compiler":  "checking the compiler against the kernel's",
 	"diff":            "comparing the objects",
@@ -355,7 +361,52 @@ func (c *creation) planObjects(ctx context.Context) error {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	return configured(ctx, k, c.o.Resolver, pl, headerUsers, c.o.MaxObjects, c.o.Log)
+	return configured(ctx, k, c.o.Resolver, pl, headerUsers, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
+}
+
+// scan drops, of the objects only a changed header reaches, those whose
+// code the change cannot alter (scanIncluders), and bounds the rest.
+func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
+	pl := c.plan
+	if len(pl.Reached) == 0 {
+		return pl.Objects, nil
+	}
+	var res *scanResult
+	err := c.clock.time("scan-includers", func() error {
+		var err error
+		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.Log)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan the objects that include a changed header: %w", err)
+	}
+	affected := map[string]bool{}
+	for _, o := range res.affected {
+		affected[o] = true
+		fmt.Fprintf(c.o.Log, "create: %s: rebuilt: %s\n", o, res.reasons[o])
+	}
+	reached := map[string]bool{}
+	for _, o := range pl.Reached {
+		reached[o] = true
+	}
+	var objs []string
+	for _, o := range pl.Objects {
+		if !reached[o] || affected[o] {
+			objs = append(objs, o)
+		} else {
+			pl.Unaffected = append(pl.Unaffected, o)
+		}
+	}
+	fmt.Fprintf(c.o.Log, "create: %d of the %d objects that only a changed header reaches may change; the others are not rebuilt\n", len(res.affected), len(pl.Reached))
+	max := c.o.MaxObjects
+	if max <= 0 {
+		max = DefaultMaxObjects
+	}
+	if len(objs) > max {
+		return nil, fmt.Errorf("%w: the patch may change the code of %d objects this kernel builds (through %s); the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(objs), strings.Join(headerNames(pl), ", "), max, len(objs))
+	}
+	pl.Objects = objs
+	return objs, nil
 }
 
 // buildPairs builds the planned objects before and after the patch into a
@@ -365,7 +416,7 @@ func (c *creation) buildPairs(ctx context.Context) error {
 	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
 		return err
 	}
-	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scratch, filepath.Join(c.kmodSrc, "include"), c.res.Compilers, c.o.Log, c.clock.time)
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scan, c.scratch, filepath.Join(c.kmodSrc, "include"), c.res.Compilers, c.o.Log, c.clock.time)
 	return err
 }
 
@@ -770,6 +821,11 @@ func chooseHookTarget(byTarget map[string][]patchgen.Object, dataTargets map[str
 // change.
 const DefaultMaxObjects = 64
 
+// DefaultMaxScan bounds the objects that include a changed header and are
+// preprocessed to find which of them it may change, unless the user raises
+// it (--max-scan): about half a second each on one core.
+const DefaultMaxScan = 4096
+
 // ErrTooManyObjects means the patch reaches more objects than the budget
 // (Options.MaxObjects) allows.
 var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.ErrRefused)
@@ -782,9 +838,12 @@ var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.Er
 // that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
 // build_utility.c): its includers are rebuilt instead, found as a header's
 // are, and the plan lists them under Headers.
-func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), maxObjects int, log io.Writer) error {
+func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), maxObjects, maxScan int, log io.Writer) error {
 	if maxObjects <= 0 {
 		maxObjects = DefaultMaxObjects
+	}
+	if maxScan <= 0 {
+		maxScan = DefaultMaxScan
 	}
 	if r == nil {
 		r = kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, k.SrcArch())
@@ -861,10 +920,32 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 	if len(built) == 0 {
 		return fmt.Errorf("%w: %s: not built by this kernel's configuration; nothing to update", verdict.ErrRefused, strings.Join(pl.NotBuilt, ", "))
 	}
-	if len(built) > maxObjects {
-		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(built), strings.Join(headerNames(pl), ", "), maxObjects, len(built))
+	// The objects of the changed .c files are rebuilt; those that only a
+	// changed header reaches are first scanned for whether it changes
+	// their code (creation.scan).
+	own := map[string]bool{}
+	for _, src := range pl.Sources {
+		own[strings.TrimSuffix(src, ".c")+".o"] = true
+		for _, o := range pl.Headers[src] {
+			own[o] = true
+		}
 	}
-	pl.Objects = built
+	var reached []string
+	nOwn := 0
+	for _, o := range built {
+		if own[o] {
+			nOwn++
+		} else {
+			reached = append(reached, o)
+		}
+	}
+	if nOwn > maxObjects {
+		return fmt.Errorf("%w: the patch changes the sources of %d objects this kernel builds; the budget is %d: raise it (--max-objects %d)", ErrTooManyObjects, nOwn, maxObjects, nOwn)
+	}
+	if len(reached) > maxScan {
+		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); finding which of them it changes preprocesses each, and the budget is %d: raise it (--max-scan %d), or put the change in the .c files that need it", ErrTooManyObjects, len(reached), strings.Join(headerNames(pl), ", "), maxScan, len(reached))
+	}
+	pl.Objects, pl.Reached = built, reached
 	return nil
 }
 

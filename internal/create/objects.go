@@ -22,6 +22,13 @@ type Plan struct {
 	Headers map[string][]string
 	// Sources are the changed .c files.
 	Sources []string
+	// Reached are the objects built that only a changed header reaches
+	// (their own source did not change): each is scanned for whether
+	// the change can alter its code before it is rebuilt.
+	Reached []string `json:",omitempty"`
+	// Unaffected are those of Reached whose code the change cannot
+	// alter (what their code uses did not change): not rebuilt.
+	Unaffected []string `json:",omitempty"`
 	// NotBuilt are objects the patch touches that the kernel's
 	// configuration does not build: nothing to update there.
 	NotBuilt []string

@@ -135,10 +135,48 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	return res, nil
 }
 
+// Preprocess writes each object's preprocessed source (Kbuild's "%.i"
+// target: "net/core/sock.o" becomes net/core/sock.i in the build tree),
+// with the flags its build has and the preprocessor's own ones added
+// (cppFlags, such as "-D__LINE__=0"). It returns the .i files made, by
+// object; one that failed is missing and the error says why. The caller
+// removes the files.
+func (t Tree) Preprocess(ctx context.Context, objs []string, cppFlags string) (map[string]string, error) {
+	targets := make([]string, len(objs))
+	for i, o := range objs {
+		targets[i] = strings.TrimSuffix(o, ".o") + ".i"
+		// Never an earlier run's file for this one's.
+		if err := os.Remove(filepath.Join(t.Build, targets[i])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	// As BuildObjects: an arch/ subdirectory's file is a goal of two
+	// descents of Kbuild, which must not make it at once.
+	jobs := t.Jobs
+	if jobs <= 0 {
+		jobs = 2
+	}
+	for _, o := range objs {
+		if strings.HasPrefix(o, "arch/") && strings.Count(o, "/") >= 3 {
+			jobs = 1
+		}
+	}
+	err := t.build(ctx, targets, jobs, nil, "-k", "CPP="+compiler(t.MakeVars)+" -E "+cppFlags)
+	out := map[string]string{}
+	for i, o := range objs {
+		p := filepath.Join(t.Build, targets[i])
+		if _, serr := os.Stat(p); serr == nil {
+			out[o] = p
+		}
+	}
+	return out, err
+}
+
 // build builds objs in one make invocation with SectionFlags (none with
 // Native).
-func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer) error {
+func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer, extra ...string) error {
 	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
+	args = append(args, extra...)
 	var flags []string
 	if !t.Native {
 		flags = append(flags, SectionFlags)

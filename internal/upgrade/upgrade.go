@@ -46,6 +46,7 @@ type Options struct {
 	Output     string // directory for the tarballs and the report
 	Jobs       int    // creates at once
 	MaxObjects int    // create.Options.MaxObjects
+	MaxScan    int    // create.Options.MaxScan
 	KmodSrc    string
 	Tool       string // "ksplice VERSION"
 	// ToolHash identifies the build of ksplice, for the cache of created
@@ -571,7 +572,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 	tmp := filepath.Join(u.o.Output, ".ksplice-"+id+".tar")
 	res, err := u.o.Create(ctx, create.Options{
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
-		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, Upgrade: up,
+		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up,
 		Tool: u.o.Tool, Log: io.Discard, Resolver: u.resolver, Includers: u.includers,
 	})
 	if err != nil {
@@ -639,7 +640,7 @@ func sortError(oc Outcome, err error) Outcome {
 		oc.Category, oc.Rule, oc.Reason = BuildOnly, RuleNoChange, err.Error()
 		return oc
 	case errors.Is(err, create.ErrTooManyObjects):
-		return refused(oc, RuleMaxObjects, err.Error(), "raise --max-objects (the rebuild costs compile time once per release), or carry the header's effect in the .c files that need it")
+		return refused(oc, RuleMaxObjects, err.Error(), "raise --max-objects or --max-scan, as the error says (the cost is once per release), or carry the header's effect in the .c files that need it")
 	case errors.As(err, &be):
 		return refused(oc, RuleBuildError, err.Error(), "the change needs other changes of the release to compile: make a patch with them")
 	case errors.Is(err, verdict.ErrRefused) && strings.Contains(err.Error(), "not built by this kernel's configuration"):
@@ -753,7 +754,7 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 // cacheKey identifies an update by everything it is made from.
 func (u *upgrader) cacheKey(patch []byte, id string, cumulative bool) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "kernel %s %s\nid %s\ncumulative %v\nmax %d\ntool %s\n", u.k.Spec, u.k.Version, id, cumulative, u.o.MaxObjects, u.o.ToolHash)
+	fmt.Fprintf(h, "kernel %s %s\nid %s\ncumulative %v\nmax %d\nscan %d\ntool %s\n", u.k.Spec, u.k.Version, id, cumulative, u.o.MaxObjects, u.o.MaxScan, u.o.ToolHash)
 	fmt.Fprintf(h, "upgrade %s %s %s %s\n", u.up.Package, u.up.From, u.up.To, u.up.Release)
 	if cumulative {
 		fmt.Fprintf(h, "summary %d %d\n", u.report.Summary.carriedFiles(), u.report.Summary.neededFiles())

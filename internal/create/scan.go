@@ -1,0 +1,230 @@
+package create
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/run"
+	"github.com/ksplice-go/ksplice/internal/tudiff"
+)
+
+// scanFlags make the preprocessed text of a unit independent of where
+// its lines are and of how many __COUNTER__ values came before: a header
+// that grows moves every later line, and an inline that takes a unique
+// name renames every later one. Neither changes code: __COUNTER__ only
+// makes names, and __LINE__ values are the lines WARN, BUG and messages
+// report, which elfdiff counts as noise too (StatusNoise).
+const scanFlags = "-D__COUNTER__=0 -D__LINE__=0"
+
+// scanBatch is how many objects are preprocessed at once: each
+// preprocessed unit of net/ takes 5 MB on disk, and each make run a
+// second of Kbuild start-up.
+const scanBatch = 64
+
+// scanResult is what the scan of the objects a changed header reaches
+// found.
+type scanResult struct {
+	affected []string          // objects whose code may change
+	reasons  map[string]string // object -> why it may, or why not
+}
+
+// scanIncluders tells, of objs (objects that include a changed header
+// and whose own source did not change), which ones the patch may change
+// the code of: each is preprocessed before (pre) and after (post) the
+// patch, and tudiff compares what its code uses. An object that does not
+// preprocess on either side counts as changed (its build will say why).
+// A structure whose definition changed is checked by compiling a probe of
+// it both ways (its layout as its users see it).
+func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, log io.Writer) (*scanResult, error) {
+	res := &scanResult{reasons: map[string]string{}}
+	probes := &layoutProbes{memo: map[string]bool{}, pre: pre, post: post}
+	for start := 0; start < len(objs); start += scanBatch {
+		batch := objs[start:min(start+scanBatch, len(objs))]
+		var preI, postI map[string]string
+		var preErr, postErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { preI, preErr = pre.Preprocess(ctx, batch, scanFlags) })
+		wg.Go(func() { postI, postErr = post.Preprocess(ctx, batch, scanFlags) })
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var mu sync.Mutex
+		work := make(chan string)
+		var firstErr error
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for o := range work {
+					affected, why, err := compareUnit(preI[o], postI[o], probes)
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = fmt.Errorf("%s: %w", o, err)
+					}
+					res.reasons[o] = why
+					if affected {
+						res.affected = append(res.affected, o)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		for _, o := range batch {
+			switch {
+			case preI[o] == "":
+				res.reasons[o] = "does not preprocess before the patch: " + firstLine(preErr)
+				res.affected = append(res.affected, o)
+			case postI[o] == "":
+				res.reasons[o] = "does not preprocess after the patch: " + firstLine(postErr)
+				res.affected = append(res.affected, o)
+			default:
+				work <- o
+			}
+		}
+		close(work)
+		wg.Wait()
+		for _, o := range batch {
+			for _, p := range []string{preI[o], postI[o]} {
+				if p != "" {
+					os.Remove(p)
+				}
+			}
+		}
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		fmt.Fprintf(log, "create: scanned %d of %d objects that include a changed header: %d may change\n", min(start+scanBatch, len(objs)), len(objs), len(res.affected))
+	}
+	sort.Strings(res.affected)
+	return res, nil
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return "no output"
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// compareUnit compares an object's two preprocessed units.
+func compareUnit(preI, postI string, probes *layoutProbes) (bool, string, error) {
+	a, err := os.ReadFile(preI)
+	if err != nil {
+		return false, "", err
+	}
+	b, err := os.ReadFile(postI)
+	if err != nil {
+		return false, "", err
+	}
+	pu, err := tudiff.Parse(a)
+	if err != nil {
+		return true, err.Error(), nil
+	}
+	qu, err := tudiff.Parse(b)
+	if err != nil {
+		return true, err.Error(), nil
+	}
+	res, err := tudiff.Compare(pu, qu, tudiff.Options{SameLayout: func(agg string) (bool, error) {
+		return probes.same(agg, pu, qu, preI, postI)
+	}})
+	if err != nil {
+		return false, "", err
+	}
+	return res.Affected, res.Reason, nil
+}
+
+// layoutProbes compile a type's declarations before and after a patch
+// and compare its layouts; the answer is kept for the same declarations.
+type layoutProbes struct {
+	mu        sync.Mutex
+	memo      map[string]bool
+	pre, post kbuild.Tree
+}
+
+func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (bool, error) {
+	kind, name, _ := strings.Cut(aggregate, " ")
+	a, b := pu.Extract(name), qu.Extract(name)
+	key := fmt.Sprintf("%x", sha256.Sum256([]byte(aggregate+"\x00"+a+"\x00"+b)))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if same, ok := p.memo[key]; ok {
+		return same, nil
+	}
+	dir, err := os.MkdirTemp("", "ksplice-probe-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	probe := fmt.Sprintf("%s %s __ksplice_layout_probe;\n", kind, name)
+	var layouts [2]*userLayout
+	for i, side := range []struct {
+		t    kbuild.Tree
+		i    string
+		text string
+	}{{p.pre, preI, a}, {p.post, postI, b}} {
+		src := filepath.Join(dir, fmt.Sprintf("probe%d.i", i))
+		obj := filepath.Join(dir, fmt.Sprintf("probe%d.o", i))
+		if err := os.WriteFile(src, []byte(side.text+probe), 0o644); err != nil {
+			return false, err
+		}
+		if err := compileProbe(side.t, side.i, src, obj); err != nil {
+			// Not the same, as far as anyone can tell: the
+			// object is rebuilt, and its build decides.
+			p.memo[key] = false
+			return false, nil
+		}
+		if layouts[i], err = readUserLayout(obj, aggregate); err != nil {
+			p.memo[key] = false
+			return false, nil
+		}
+	}
+	same := sameForUsers(layouts[0], layouts[1])
+	p.memo[key] = same
+	return same, nil
+}
+
+// cmdDrop are the words of a preprocessing command that a compilation
+// of preprocessed text must not have.
+var cmdDrop = regexp.MustCompile(` -E | -D__COUNTER__=0 | -D__LINE__=0 | -Wp,-MMD,\S+ | -o \S+ `)
+
+// compileProbe compiles src, preprocessed C, with the flags the unit at
+// unitI was preprocessed with (Kbuild's record of it), for its debug
+// information.
+func compileProbe(t kbuild.Tree, unitI, src, obj string) error {
+	rel, err := filepath.Rel(t.Build, unitI)
+	if err != nil {
+		return err
+	}
+	cmd, err := kbuild.ReadCmd(t.Build, rel)
+	if err != nil {
+		return err
+	}
+	cmd = " " + cmd + " "
+	for { // matches share their spaces: until none is left
+		next := cmdDrop.ReplaceAllString(cmd, " ")
+		if next == cmd {
+			break
+		}
+		cmd = next
+	}
+	f := strings.Fields(cmd)
+	if len(f) < 2 {
+		return errors.New("no compiler command")
+	}
+	// The last word is the source file.
+	cmd = strings.Join(f[:len(f)-1], " ") + " -x cpp-output -c -g -O0 -w -o " + obj + " " + src
+	c := run.New("sh", "-c", cmd)
+	c.Dir = t.Build
+	return c.Run(context.Background())
+}

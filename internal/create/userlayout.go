@@ -1,0 +1,171 @@
+package create
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"fmt"
+	"strings"
+)
+
+// userLayout describes a structure or union as the code that uses it sees
+// it: its size and alignment, and its members in order, each with its
+// name, place and exact type (typedefs resolved, qualifiers kept, other
+// structures by name), anonymous members spelled out. Two types with the
+// same user layout compile to the same code wherever only the first's
+// member names are used.
+type userLayout struct {
+	size, align int64
+	members     []userMember
+}
+
+type userMember struct {
+	name      string // "" for an anonymous structure or union
+	offset    int64
+	bits      string // bit field: "offset+size"
+	typ       string // exact type; for an anonymous member its kind
+	anonymous *userLayout
+	size      int64
+}
+
+// readUserLayout reads the layout of aggregate ("struct NAME") from the
+// DWARF of obj, which defines it once.
+func readUserLayout(obj, aggregate string) (*userLayout, error) {
+	kind, name, _ := strings.Cut(aggregate, " ")
+	f, err := elf.Open(obj)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := f.DWARF()
+	if err != nil {
+		return nil, fmt.Errorf("%s: debug information: %w", obj, err)
+	}
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%s: debug information: %w", obj, err)
+		}
+		if e == nil {
+			return nil, fmt.Errorf("%s: no definition of %s", obj, aggregate)
+		}
+		if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType {
+			continue
+		}
+		if n, _ := e.Val(dwarf.AttrName).(string); n != name {
+			continue
+		}
+		if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); decl {
+			continue
+		}
+		t, err := d.Type(e.Offset)
+		if err != nil {
+			return nil, err
+		}
+		st, ok := t.(*dwarf.StructType)
+		if !ok || st.Kind != kind || st.Incomplete {
+			continue
+		}
+		align, _ := e.Val(dwarf.AttrAlignment).(int64)
+		return describeUser(st, align), nil
+	}
+}
+
+func describeUser(st *dwarf.StructType, align int64) *userLayout {
+	l := &userLayout{size: st.ByteSize, align: align}
+	for _, f := range st.Field {
+		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), size: f.Type.Size()}
+		if f.BitSize != 0 {
+			m.bits = fmt.Sprintf("%d+%d", f.DataBitOffset, f.BitSize)
+		}
+		if s, ok := f.Type.(*dwarf.StructType); ok && s.StructName == "" && f.Name == "" {
+			m.anonymous = describeUser(s, 0)
+			m.typ = s.Kind
+		}
+		l.members = append(l.members, m)
+	}
+	return l
+}
+
+// exactType spells a type so that two spellings are equal only if the
+// types compile the same: typedefs resolved, qualifiers kept, sizes of
+// base types, structures and unions by tag (their own layout is theirs to
+// check), anonymous ones spelled out.
+func exactType(t dwarf.Type, depth int) string {
+	if depth > 16 {
+		return "..."
+	}
+	switch t := t.(type) {
+	case *dwarf.TypedefType:
+		return exactType(t.Type, depth+1)
+	case *dwarf.QualType:
+		return t.Qual + " " + exactType(t.Type, depth+1)
+	case *dwarf.PtrType:
+		return "*" + exactType(t.Type, depth+1)
+	case *dwarf.ArrayType:
+		return fmt.Sprintf("[%d]%s", t.Count, exactType(t.Type, depth+1))
+	case *dwarf.StructType:
+		if t.StructName != "" {
+			return t.Kind + " " + t.StructName
+		}
+		var parts []string
+		for _, f := range t.Field {
+			parts = append(parts, fmt.Sprintf("%s@%d:%d+%d %s", f.Name, f.ByteOffset, f.DataBitOffset, f.BitSize, exactType(f.Type, depth+1)))
+		}
+		return fmt.Sprintf("%s{%d; %s}", t.Kind, t.ByteSize, strings.Join(parts, "; "))
+	case *dwarf.EnumType:
+		return fmt.Sprintf("enum %s(%d)", t.EnumName, t.ByteSize)
+	case *dwarf.FuncType:
+		var ps []string
+		for _, p := range t.ParamType {
+			ps = append(ps, exactType(p, depth+1))
+		}
+		ret := "void"
+		if t.ReturnType != nil {
+			ret = exactType(t.ReturnType, depth+1)
+		}
+		return fmt.Sprintf("func(%s) %s", strings.Join(ps, ", "), ret)
+	case *dwarf.VoidType:
+		return "void"
+	case nil:
+		return "void"
+	}
+	return fmt.Sprintf("%s(%d)", t.String(), t.Size())
+}
+
+// sameForUsers reports whether code written against a compiles the same
+// against b: the same size and alignment, the same members in the same
+// order and places with the same types, except that a member may have
+// become the first member of an anonymous union of its size (dst_entry's
+// dev, joined by dev_rcu): a positional initializer still fills it, and
+// every use of its name still reads it.
+func sameForUsers(a, b *userLayout) bool {
+	if a.size != b.size || a.align != b.align || len(a.members) != len(b.members) {
+		return false
+	}
+	for i, x := range a.members {
+		y := b.members[i]
+		if x.offset != y.offset || x.bits != y.bits {
+			return false
+		}
+		switch {
+		case x.anonymous != nil && y.anonymous != nil:
+			if x.typ != y.typ || !sameForUsers(x.anonymous, y.anonymous) {
+				return false
+			}
+		case x.anonymous == nil && y.anonymous == nil:
+			if x.name != y.name || x.typ != y.typ {
+				return false
+			}
+		case x.anonymous == nil && y.typ == "union":
+			first := y.anonymous.members
+			if len(first) == 0 || y.size != x.size || first[0].anonymous != nil ||
+				first[0].name != x.name || first[0].typ != x.typ || first[0].offset != 0 || first[0].bits != x.bits {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

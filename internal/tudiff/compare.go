@@ -1,0 +1,293 @@
+package tudiff
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
+)
+
+// Options of Compare.
+type Options struct {
+	// SameLayout reports whether a structure or union whose definition
+	// changed ("struct dst_entry") is laid out the same for the code
+	// that uses it: every member before is after at the same place with
+	// the same type, the size unchanged. It is asked only about a type
+	// the unit's code uses. Nil: no changed type is the same.
+	SameLayout func(aggregate string) (bool, error)
+}
+
+// Result of Compare.
+type Result struct {
+	// Affected: the unit's code may differ.
+	Affected bool
+	// Reason says why it may, naming the changed declaration and the
+	// code that reaches it, or why it cannot.
+	Reason string
+	// Changed is the number of declarations that differ.
+	Changed int
+	// Layouts are the changed types the code uses that SameLayout
+	// found laid out the same.
+	Layouts []string
+}
+
+// Compare tells whether the code of a unit may differ between pre and
+// post, its preprocessed text before and after a change of what it
+// includes. It fails only if SameLayout does.
+func Compare(pre, post *Unit, o Options) (Result, error) {
+	del, ins, ok := changedDecls(pre, post)
+	res := Result{Changed: len(del) + len(ins)}
+	if !ok {
+		res.Affected, res.Reason = true, "too many different declarations to compare"
+		return res, nil
+	}
+	if res.Changed == 0 {
+		res.Reason = "the preprocessed unit is the same"
+		return res, nil
+	}
+	// A name that only declarations after the change define is new:
+	// code that did not change cannot have meant it (before, the same
+	// tokens named a local, a member or a parameter, which still
+	// shadows it), so only a changed declaration can use it, and that
+	// one is a change of its own.
+	before := map[string]bool{}
+	for _, d := range pre.Decls {
+		for _, n := range d.defines {
+			before[n] = true
+		}
+	}
+	changed := map[string]*Decl{}       // name -> a changed declaration defining it
+	aggregates := map[string][2]*Decl{} // tag -> its changed definitions, before and after
+	for side, ds := range [2][]*Decl{del, ins} {
+		for _, d := range ds {
+			switch {
+			case d.root:
+				res.Affected = true
+				res.Reason = fmt.Sprintf("changed code: %s", d.where())
+				return res, nil
+			case d.unknown:
+				res.Affected = true
+				res.Reason = fmt.Sprintf("a changed declaration whose names are unknown: %s", d.where())
+				return res, nil
+			case d.inert:
+			case d.aggregate != "":
+				a := aggregates[d.defines[0]]
+				a[side] = d
+				aggregates[d.defines[0]] = a
+			default:
+				for _, n := range d.defines {
+					if before[n] {
+						changed[n] = d
+					}
+				}
+			}
+		}
+	}
+	for tag, a := range aggregates {
+		if a[0] == nil && !before[tag] {
+			delete(aggregates, tag) // a new type
+			continue
+		}
+		if a[0] == nil || a[1] == nil || a[0].aggregate != a[1].aggregate {
+			// Added, removed, or now the other kind: its name changed.
+			d := a[0]
+			if d == nil {
+				d = a[1]
+			}
+			changed[tag] = d
+			delete(aggregates, tag)
+		}
+	}
+
+	// Follow the names the code uses, from the declarations that make
+	// code, through every declaration (before or after) defining them.
+	byName := map[string][]*Decl{}
+	var roots []*Decl
+	seen := map[uint64]bool{}
+	for _, u := range []*Unit{pre, post} {
+		for _, d := range u.Decls {
+			if seen[d.hash] {
+				continue
+			}
+			seen[d.hash] = true
+			for _, n := range d.defines {
+				byName[n] = append(byName[n], d)
+			}
+			if d.root {
+				roots = append(roots, d)
+			}
+		}
+	}
+	from := map[string]*Decl{} // name -> the declaration that first used it
+	var queue []string
+	use := func(by *Decl) {
+		for _, r := range by.refs {
+			if _, ok := from[r]; !ok {
+				from[r] = by
+				queue = append(queue, r)
+			}
+		}
+	}
+	for _, r := range roots {
+		use(r)
+	}
+	checked := map[string]bool{}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if d, ok := changed[n]; ok {
+			res.Affected = true
+			res.Reason = fmt.Sprintf("%s changes (%s) and the code uses it (%s)", n, d.where(), chain(n, from))
+			return res, nil
+		}
+		if a, ok := aggregates[n]; ok && !checked[n] {
+			checked[n] = true
+			same := false
+			if o.SameLayout != nil {
+				var err error
+				if same, err = o.SameLayout(a[0].aggregate); err != nil {
+					return res, fmt.Errorf("layout of %s: %w", a[0].aggregate, err)
+				}
+			}
+			if !same {
+				res.Affected = true
+				res.Reason = fmt.Sprintf("%s changes its layout (%s) and the code uses it (%s)", a[0].aggregate, a[1].where(), chain(n, from))
+				return res, nil
+			}
+			res.Layouts = append(res.Layouts, a[0].aggregate)
+		}
+		for _, d := range byName[n] {
+			use(d)
+		}
+	}
+	res.Reason = fmt.Sprintf("%d declarations change; the code uses none of them", res.Changed)
+	if len(res.Layouts) > 0 {
+		res.Reason += fmt.Sprintf(" but %v, laid out the same", res.Layouts)
+	}
+	return res, nil
+}
+
+// chain says how the code reaches a name: the declarations from the one
+// that makes code, at most a few.
+func chain(n string, from map[string]*Decl) string {
+	var path []string
+	for i := 0; i < 8; i++ {
+		d, ok := from[n]
+		if !ok {
+			break
+		}
+		name := d.File
+		if len(d.defines) > 0 {
+			name = d.defines[0]
+		}
+		path = append(path, name)
+		if d.root || len(d.defines) == 0 {
+			path[len(path)-1] = d.where()
+			break
+		}
+		n = d.defines[0]
+	}
+	s := ""
+	for i := len(path) - 1; i >= 0; i-- {
+		if s != "" {
+			s += " -> "
+		}
+		s += path[i]
+	}
+	return s
+}
+
+func (d *Decl) where() string {
+	text := d.Text
+	if len(text) > 80 {
+		text = text[:77] + "..."
+	}
+	return fmt.Sprintf("%s:%d: %s", d.File, d.Line, text)
+}
+
+// changedDecls returns the declarations of pre that post does not have
+// in the same order, and those of post that pre does not: a shortest
+// edit of the two sequences (a declaration that moves counts as
+// changed: a pragma's region, or what precedes a use, may be its point).
+func changedDecls(pre, post *Unit) (del, ins []*Decl, ok bool) {
+	ids := map[uint64]rune{}
+	byID := []*Decl{}
+	runes := func(u *Unit) []rune {
+		rs := make([]rune, len(u.Decls))
+		for i, d := range u.Decls {
+			id, ok := ids[d.hash]
+			if !ok {
+				// Runes past the surrogates: each stands for a text.
+				id = rune(0xE000 + len(byID))
+				ids[d.hash] = id
+				byID = append(byID, d)
+			}
+			rs[i] = id
+		}
+		return rs
+	}
+	a, b := runes(pre), runes(post)
+	if 0xE000+len(byID) > 0x10FFFF {
+		return nil, nil, false
+	}
+	dmp := diffmatchpatch.New()
+	// Past the deadline the edit is coarser (more changed), never
+	// wrong.
+	dmp.DiffTimeout = 10 * time.Second
+	for _, d := range dmp.DiffMainRunes(a, b, false) {
+		for _, r := range d.Text {
+			switch d.Type {
+			case diffmatchpatch.DiffDelete:
+				del = append(del, byID[r-0xE000])
+			case diffmatchpatch.DiffInsert:
+				ins = append(ins, byID[r-0xE000])
+			}
+		}
+	}
+	return del, ins, true
+}
+
+// Extract returns the declarations of u that the definitions of name
+// need, in the unit's order, as compilable text: those definitions and
+// every declaration they refer to, transitively, except those that make
+// code or data by themselves. A compiler given it and a use of the type
+// lays the type out as the unit does (a probe of its layout).
+func (u *Unit) Extract(name string) string {
+	byName := map[string][]int{}
+	for i, d := range u.Decls {
+		for _, n := range d.defines {
+			byName[n] = append(byName[n], i)
+		}
+	}
+	keep := map[int]bool{}
+	seen := map[string]bool{name: true}
+	queue := []string{name}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, i := range byName[n] {
+			d := u.Decls[i]
+			if keep[i] || d.root {
+				continue
+			}
+			keep[i] = true
+			for _, r := range d.refs {
+				if !seen[r] {
+					seen[r] = true
+					queue = append(queue, r)
+				}
+			}
+		}
+	}
+	// Forward declarations of tags cost nothing and may be needed.
+	var b strings.Builder
+	for i, d := range u.Decls {
+		fwd := d.inert && len(d.toks) == 3 && (d.toks[0].text == "struct" || d.toks[0].text == "union" || d.toks[0].text == "enum")
+		if keep[i] || fwd {
+			b.WriteString(d.Text)
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}

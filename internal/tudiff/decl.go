@@ -1,0 +1,427 @@
+package tudiff
+
+import (
+	"regexp"
+	"strings"
+)
+
+// info is what the comparison needs of a declaration.
+type info struct {
+	// defines are the file-scope names it declares: declarators, the
+	// tags of the structures, unions and enums it defines, enumerators.
+	defines []string
+	// refs are the identifiers it uses, and the words of its string
+	// literals (an asm body or an alias names symbols in a string).
+	refs []string
+	// root: it makes code or data by itself (a function that is not
+	// inline, a variable, a pragma that changes what follows).
+	root bool
+	// inert: it makes nothing and says nothing another declaration
+	// could use (";", _Static_assert, a tag's forward declaration).
+	inert bool
+	// aggregate is "struct NAME" or "union NAME" for a declaration that
+	// only defines that type, whose users may see the same layout
+	// after a change.
+	aggregate string
+	// unknown: the names it declares could not be found.
+	unknown bool
+}
+
+// keywords of GNU C that are never a declared name.
+var keywords = setOf(
+	"auto", "break", "case", "char", "const", "continue", "default", "do",
+	"double", "else", "enum", "extern", "float", "for", "goto", "if",
+	"inline", "int", "long", "register", "restrict", "return", "short",
+	"signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+	"unsigned", "void", "volatile", "while", "_Alignas", "_Alignof",
+	"_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+	"_Static_assert", "_Thread_local", "static_assert", "typeof",
+	"__typeof__", "__typeof", "__attribute__", "__attribute", "asm",
+	"__asm__", "__asm", "__inline__", "__inline", "__volatile__",
+	"__volatile", "__const__", "__const", "__signed__", "__signed",
+	"__restrict__", "__restrict", "__extension__", "__label__",
+	"__auto_type", "__int128", "__thread", "__alignof__", "__alignof",
+	"_Float16", "_Float32", "_Float64", "_Float128", "__float128",
+	"__seg_gs", "__seg_fs", "__builtin_offsetof", "__builtin_va_arg",
+	"__builtin_types_compatible_p", "__real__", "__imag__", "__complex__",
+)
+
+// builtinTypes are type names the compiler knows without a typedef.
+var builtinTypes = setOf("__builtin_va_list", "__int128_t", "__uint128_t")
+
+// groupWords are followed by a parenthesised group that holds no
+// declarator (attributes, asm labels, typeof, alignment, assertions).
+var groupWords = setOf(
+	"__attribute__", "__attribute", "asm", "__asm__", "__asm", "typeof",
+	"__typeof__", "__typeof", "_Alignas", "__alignof__", "__alignof",
+	"_Alignof", "sizeof", "_Static_assert", "static_assert",
+	"__builtin_offsetof",
+)
+
+// emitWords in an attribute make even an inline function's or a
+// declaration's symbol be emitted.
+var emitWords = setOf(
+	"used", "__used__", "constructor", "__constructor__", "destructor",
+	"__destructor__", "alias", "__alias__", "externally_visible",
+	"__externally_visible__",
+)
+
+func setOf(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+var literalWord = regexp.MustCompile(`[A-Za-z_$][A-Za-z0-9_$]*`)
+
+// finish fills in d's text and info. bodyAt is the index of the { of a
+// function definition's body, or -1. Typedef names declared here are
+// added to typedefs, which the declarations that follow need to tell a
+// type name from a declared one.
+func (d *Decl) finish(bodyAt int, typedefs map[string]bool) {
+	texts := make([]string, len(d.toks))
+	refs := map[string]bool{}
+	for i, t := range d.toks {
+		texts[i] = t.text
+		switch t.kind {
+		case kIdent:
+			if !keywords[t.text] {
+				refs[t.text] = true
+			}
+		case kString, kPragma:
+			for _, w := range literalWord.FindAllString(t.text, -1) {
+				refs[w] = true
+			}
+		}
+	}
+	d.Text = strings.Join(texts, " ")
+	d.hash = hashText(d.Text)
+	for r := range refs {
+		d.refs = append(d.refs, r)
+	}
+
+	toks := d.toks
+	if toks[len(toks)-1].text == ";" && bodyAt < 0 {
+		toks = toks[:len(toks)-1]
+	}
+	switch {
+	case len(toks) == 0:
+		d.inert = true
+		return
+	case toks[0].kind == kPragma:
+		d.root = !strings.HasPrefix(toks[0].text, "#pragma GCC diagnostic")
+		return
+	case toks[0].text == "_Static_assert" || toks[0].text == "static_assert":
+		d.inert = true
+		return
+	case skipGroup[toks[0].text]:
+		d.root = true // a top-level asm statement
+		return
+	}
+	head := toks
+	if bodyAt >= 0 {
+		head = toks[:bodyAt]
+	}
+	w := walker{toks: head, typedefs: typedefs}
+	w.walk()
+	d.defines = append(append(append(d.defines, w.names...), w.tags...), w.enumerators...)
+	forces := false
+	for _, t := range head {
+		if emitWords[t.text] {
+			forces = true
+		}
+	}
+	switch {
+	case bodyAt >= 0:
+		// A function: inline ones are emitted only where used.
+		d.unknown = len(w.names) == 0
+		d.root = !(w.inline && (w.static || w.extern) && !forces)
+	case w.typedef:
+		d.unknown = len(w.names) == 0
+		for _, n := range w.names {
+			typedefs[n] = true
+		}
+	case len(w.names) == 0:
+		// Only types: a definition, a forward declaration, an
+		// anonymous enum's constants.
+		switch {
+		case len(head) == 2 && w.tagKeyword(head[0].text) && head[1].kind == kIdent:
+			d.inert = true // struct foo;
+		case w.aggregateOnly && len(w.tags) == 1 && len(w.enumerators) == 0 && head[0].text != "enum":
+			d.aggregate = head[0].text + " " + w.tags[0]
+		case len(w.tags) == 0 && len(w.enumerators) == 0:
+			d.unknown = true
+		}
+	default:
+		// Variables are emitted; prototypes and extern
+		// declarations are not.
+		d.root = forces || w.initialized || !w.extern && w.objects > 0
+	}
+	if w.lost {
+		d.unknown = true
+	}
+}
+
+// walker finds the names a declaration's head (all of it but a function's
+// body) declares.
+type walker struct {
+	toks     []token
+	i        int
+	typedefs map[string]bool
+
+	names, tags, enumerators []string
+
+	typedef, static, extern, inline bool
+	initialized                     bool // a declarator has an initializer
+	objects                         int  // declarators that are not functions
+	// aggregateOnly: the head is a struct or union keyword, maybe
+	// attributes, a tag and a body, and nothing else.
+	aggregateOnly bool
+	lost          bool // something it could not follow
+}
+
+func (w *walker) tagKeyword(s string) bool {
+	return s == "struct" || s == "union" || s == "enum"
+}
+
+func (w *walker) peek() string {
+	if w.i < len(w.toks) {
+		return w.toks[w.i].text
+	}
+	return ""
+}
+
+// skipBalanced skips the bracketed group starting at w.i.
+func (w *walker) skipBalanced() {
+	depth := 0
+	for ; w.i < len(w.toks); w.i++ {
+		switch w.toks[w.i].text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+			if depth == 0 {
+				w.i++
+				return
+			}
+		}
+	}
+	w.lost = true
+}
+
+// skipGroups skips attribute and asm groups at w.i.
+func (w *walker) skipGroups() {
+	for w.i < len(w.toks) && groupWords[w.toks[w.i].text] {
+		w.i++
+		if w.peek() == "volatile" || w.peek() == "__volatile__" || w.peek() == "goto" {
+			w.i++
+		}
+		if w.peek() == "(" {
+			w.skipBalanced()
+		}
+	}
+}
+
+// nextSignificant is the token after w.i's, past attribute and asm
+// groups, without moving.
+func (w *walker) nextSignificant() string {
+	save := w.i
+	w.i++
+	w.skipGroups()
+	s := w.peek()
+	w.i = save
+	return s
+}
+
+func (w *walker) walk() {
+	w.aggregateOnly = len(w.toks) > 0 && (w.toks[0].text == "struct" || w.toks[0].text == "union")
+	prev := ""        // the previous significant token
+	prevName := false // prev is a declared name
+	depth := 0        // grouping parentheses of a declarator
+	for w.i < len(w.toks) {
+		t := w.toks[w.i]
+		switch {
+		case groupWords[t.text]:
+			w.skipGroups()
+			continue
+		case w.tagKeyword(t.text):
+			w.tagSpecifier()
+			prev, prevName = "}", false
+			continue
+		case t.kind == kIdent && keywords[t.text]:
+			switch t.text {
+			case "typedef":
+				w.typedef = true
+			case "static":
+				w.static = true
+			case "extern":
+				w.extern = true
+			case "inline", "__inline", "__inline__":
+				w.inline = true
+			}
+			w.aggregateOnly = false
+			prev, prevName = t.text, false
+			w.i++
+			continue
+		case t.kind == kIdent:
+			w.aggregateOnly = false
+			next := w.nextSignificant()
+			isName := false
+			switch next {
+			case ";", ",", "=", "[", ")", ":", "":
+				isName = true
+			case "(":
+				isName = !w.typedefs[t.text]
+			}
+			if isName {
+				w.names = append(w.names, t.text)
+				if next != "(" {
+					w.objects++
+				}
+			}
+			prev, prevName = t.text, isName
+			w.i++
+			continue
+		}
+		w.aggregateOnly = false
+		switch t.text {
+		case "(":
+			if prevName || prev == ")" || prev == "]" {
+				w.skipBalanced() // a parameter list
+				prev, prevName = ")", false
+				continue
+			}
+			depth++
+		case ")":
+			depth--
+		case "[":
+			w.skipBalanced()
+			prev, prevName = "]", false
+			continue
+		case "=":
+			w.initialized = true
+			w.skipInitializer()
+			prev, prevName = "=", false
+			continue
+		case "{":
+			// Braces outside a type or an initializer: not a
+			// declaration it knows.
+			w.lost = true
+			w.skipBalanced()
+			continue
+		}
+		prev, prevName = t.text, false
+		w.i++
+	}
+	if depth != 0 {
+		w.lost = true
+	}
+}
+
+// skipInitializer skips from an = to the , or end of its declarator.
+func (w *walker) skipInitializer() {
+	w.i++
+	for w.i < len(w.toks) {
+		switch w.toks[w.i].text {
+		case "(", "[", "{":
+			w.skipBalanced()
+			continue
+		case ",":
+			return
+		}
+		w.i++
+	}
+}
+
+// tagSpecifier reads "struct TAG { ... }" (or union, enum) at w.i: a tag
+// with a body is defined, and so are the tags and enumerators defined in
+// the body (they have file scope in C).
+func (w *walker) tagSpecifier() {
+	kw := w.toks[w.i].text
+	w.i++
+	w.skipGroups()
+	tag := ""
+	if w.i < len(w.toks) && w.toks[w.i].kind == kIdent && !keywords[w.toks[w.i].text] {
+		tag = w.toks[w.i].text
+		w.i++
+	}
+	w.skipGroups()
+	if w.peek() != "{" {
+		w.aggregateOnly = false
+		return
+	}
+	if tag != "" {
+		w.tags = append(w.tags, tag)
+	}
+	end := w.matching(w.i)
+	w.body(kw, w.i+1, end)
+	w.i = end + 1
+	w.skipGroups()
+	if w.i != len(w.toks) {
+		w.aggregateOnly = false
+	}
+}
+
+// matching is the index of the bracket closing the one at i.
+func (w *walker) matching(i int) int {
+	depth := 0
+	for j := i; j < len(w.toks); j++ {
+		switch w.toks[j].text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	w.lost = true
+	return len(w.toks) - 1
+}
+
+// body reads the members of a structure or the constants of an enum
+// between from and to (exclusive).
+func (w *walker) body(kw string, from, to int) {
+	if kw == "enum" {
+		// Each constant starts the body or follows a comma outside
+		// its value's brackets.
+		expect := true
+		depth := 0
+		for j := from; j < to; j++ {
+			t := w.toks[j]
+			switch t.text {
+			case "(", "[", "{":
+				depth++
+			case ")", "]", "}":
+				depth--
+			case ",":
+				if depth == 0 {
+					expect = true
+					continue
+				}
+			}
+			if expect && depth == 0 && t.kind == kIdent {
+				w.enumerators = append(w.enumerators, t.text)
+				expect = false
+			}
+		}
+		return
+	}
+	for j := from; j < to; j++ {
+		if w.tagKeyword(w.toks[j].text) {
+			// A nested type: read as a specifier of its own.
+			sub := walker{toks: w.toks[j:to], typedefs: w.typedefs}
+			sub.tagSpecifier()
+			w.tags = append(w.tags, sub.tags...)
+			w.enumerators = append(w.enumerators, sub.enumerators...)
+			w.lost = w.lost || sub.lost
+			if len(sub.tags) > 0 || len(sub.enumerators) > 0 {
+				w.aggregateOnly = false
+			}
+			j += sub.i - 1
+		}
+	}
+}

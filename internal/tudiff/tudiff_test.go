@@ -1,0 +1,347 @@
+package tudiff
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A case is a header before and after a change and a .c file that
+// includes it. The test preprocesses and compiles the unit both ways:
+// Compare must say affected where it expects, and wherever Compare says
+// unaffected the compiled code must be the same (the one way it must
+// never err).
+type compareCase struct {
+	name         string
+	before       string
+	after        string
+	c            string
+	sameLayout   bool // what the SameLayout callback answers
+	wantAffect   bool
+	wantInReason string
+}
+
+var compareCases = []compareCase{
+	{
+		name:   "new-inline-unused",
+		before: "static inline int a(int x) { return x + 1; }\n",
+		after:  "static inline int a(int x) { return x + 1; }\nstatic inline int b(int x) { return x * 3; }\n",
+		c:      "int f(int x) { return a(x); }\n",
+	},
+	{
+		name:         "inline-changed-used",
+		before:       "static inline int a(int x) { return x + 1; }\n",
+		after:        "static inline int a(int x) { return x + 2; }\n",
+		c:            "int f(int x) { return a(x); }\n",
+		wantAffect:   true,
+		wantInReason: "a changes",
+	},
+	{
+		name:         "inline-changed-used-through-another",
+		before:       "static inline int a(int x) { return x + 1; }\nstatic inline int b(int x) { return a(x) * 2; }\n",
+		after:        "static inline int a(int x) { return x + 2; }\nstatic inline int b(int x) { return a(x) * 2; }\n",
+		c:            "int f(int x) { return b(x); }\n",
+		wantAffect:   true,
+		wantInReason: "-> b)",
+	},
+	{
+		name:   "inline-changed-used-only-by-unused-inline",
+		before: "static inline int a(int x) { return x + 1; }\nstatic inline int b(int x) { return a(x) * 2; }\nstatic inline int c(int x) { return x; }\n",
+		after:  "static inline int a(int x) { return x + 2; }\nstatic inline int b(int x) { return a(x) * 2; }\nstatic inline int c(int x) { return x; }\n",
+		c:      "int f(int x) { return c(x); }\n",
+	},
+	{
+		name:       "macro-changed-used",
+		before:     "#define K 3\n",
+		after:      "#define K 4\n",
+		c:          "int f(int x) { return x * K; }\n",
+		wantAffect: true,
+	},
+	{
+		name:   "macro-changed-unused",
+		before: "#define K 3\n#define L 5\n",
+		after:  "#define K 4\n#define L 5\n",
+		c:      "int f(int x) { return x * L; }\n",
+	},
+	{
+		name:       "macro-changed-used-by-used-inline",
+		before:     "#define K 3\nstatic inline int a(int x) { return x * K; }\n",
+		after:      "#define K 4\nstatic inline int a(int x) { return x * K; }\n",
+		c:          "int f(int x) { return a(x); }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "member-into-union-same-layout",
+		before:     "struct s { int *p; long n; };\n",
+		after:      "struct s { union { int *p; int *q; }; long n; };\n",
+		c:          "long f(struct s *s) { return *s->p + s->n; }\n",
+		sameLayout: true,
+	},
+	{
+		name:         "member-into-union-layout-said-different",
+		before:       "struct s { int *p; long n; };\n",
+		after:        "struct s { union { int *p; int *q; }; long n; };\n",
+		c:            "long f(struct s *s) { return *s->p + s->n; }\n",
+		wantAffect:   true,
+		wantInReason: "struct s changes its layout",
+	},
+	{
+		name:       "member-added",
+		before:     "struct s { int a; long n; };\n",
+		after:      "struct s { int a; long m; long n; };\n",
+		c:          "long f(struct s *s) { return s->n; }\n",
+		wantAffect: true,
+	},
+	{
+		name:   "struct-changed-unused",
+		before: "struct s { int a; long n; };\nstruct t { int b; };\n",
+		after:  "struct s { int a; long m; long n; };\nstruct t { int b; };\n",
+		c:      "int f(struct t *t) { return t->b; }\n",
+	},
+	{
+		name:       "typedef-changed-in-used-struct",
+		before:     "typedef int num_t;\nstruct s { num_t a; num_t b; };\n",
+		after:      "typedef long num_t;\nstruct s { num_t a; num_t b; };\n",
+		c:          "long f(struct s *s) { return s->b; }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "prototype-changed-used",
+		before:     "extern int g(int);\n",
+		after:      "extern int g(long);\n",
+		c:          "int f(void) { return g(1L << 40); }\n",
+		wantAffect: true,
+	},
+	{
+		name:   "prototype-added-unused",
+		before: "extern int g(int);\n",
+		after:  "extern int g(int);\nextern int h(void *);\nstruct forward;\n",
+		c:      "int f(void) { return g(1); }\n",
+	},
+	{
+		name:       "enum-constant-inserted-used",
+		before:     "enum e { A, B, C };\n",
+		after:      "enum e { A, Z, B, C };\n",
+		c:          "int f(void) { return C; }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "variable-added",
+		before:     "extern int g(int);\n",
+		after:      "extern int g(int);\nint counter;\n",
+		c:          "int f(void) { return g(1); }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "pack-region-moved",
+		before:     "#pragma pack(push, 1)\n#pragma pack(pop)\nstruct s { char c; int i; };\n",
+		after:      "#pragma pack(push, 1)\nstruct s { char c; int i; };\n#pragma pack(pop)\n",
+		c:          "int f(struct s *s) { return s->i; }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "line-moves-a-used-inline",
+		before:     "extern void w(int);\nstatic inline void a(void) { w(__LINE__); }\n",
+		after:      "extern void w(int);\n\nstatic inline void a(void) { w(__LINE__); }\n",
+		c:          "void f(void) { a(); }\n",
+		wantAffect: true,
+	},
+	{
+		name:   "line-moves-an-unused-inline",
+		before: "extern void w(int);\nstatic inline void a(void) { w(__LINE__); }\n",
+		after:  "extern void w(int);\n\nstatic inline void a(void) { w(__LINE__); }\n",
+		c:      "void f(void) { w(1); }\n",
+	},
+	{
+		name:       "function-pointer-typedef-changed",
+		before:     "typedef int (*op_t)(int);\nstruct ops { op_t op; };\n",
+		after:      "typedef long (*op_t)(long);\nstruct ops { op_t op; };\n",
+		c:          "long f(struct ops *o) { return o->op(1); }\n",
+		wantAffect: true,
+	},
+	{
+		name:   "attribute-and-asm-label-declarations",
+		before: "extern int g(int) __attribute__((pure));\n",
+		after:  "extern int g(int) __attribute__((pure));\nextern int h(int) __asm__(\"h2\") __attribute__((cold));\n",
+		c:      "int f(void) { return g(2); }\n",
+	},
+	{
+		name:       "asm-label-of-a-used-function-changed",
+		before:     "extern int g(int) __asm__(\"g1\");\n",
+		after:      "extern int g(int) __asm__(\"g2\");\n",
+		c:          "int f(void) { return g(2); }\n",
+		wantAffect: true,
+	},
+}
+
+func TestCompare(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc")
+	}
+	for _, tc := range compareCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pre, preObj := preprocessAndCompile(t, dir, "pre", tc.before, tc.c)
+			post, postObj := preprocessAndCompile(t, dir, "post", tc.after, tc.c)
+			asked := ""
+			res, err := Compare(pre, post, Options{SameLayout: func(agg string) (bool, error) {
+				asked = agg
+				return tc.sameLayout, nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			same := sameText(t, preObj, postObj)
+			if !res.Affected && !same {
+				t.Fatalf("Compare says unaffected (%s), but the code differs", res.Reason)
+			}
+			if res.Affected != tc.wantAffect {
+				t.Fatalf("Affected = %v (%s), want %v", res.Affected, res.Reason, tc.wantAffect)
+			}
+			if !strings.Contains(res.Reason, tc.wantInReason) {
+				t.Errorf("reason %q does not say %q", res.Reason, tc.wantInReason)
+			}
+			if tc.sameLayout && asked == "" {
+				t.Errorf("SameLayout never asked")
+			}
+		})
+	}
+}
+
+func preprocessAndCompile(t *testing.T, dir, side, header, c string) (*Unit, string) {
+	t.Helper()
+	d := filepath.Join(dir, side)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(d, "h.h"), "#ifndef H\n#define H\n"+header+"#endif\n")
+	write(t, filepath.Join(d, "u.c"), "#include \"h.h\"\n"+c)
+	out, err := exec.Command("gcc", "-E", "-I", d, filepath.Join(d, "u.c")).Output()
+	if err != nil {
+		t.Fatalf("gcc -E: %v", err)
+	}
+	u, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(d, "u.o")
+	if b, err := exec.Command("gcc", "-O2", "-ffunction-sections", "-fdata-sections", "-c", "-o", obj, filepath.Join(d, "u.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	return u, obj
+}
+
+func write(t *testing.T, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameText reports whether two objects have the same code and data
+// sections (names, bytes and relocations' symbols).
+func sameText(t *testing.T, a, b string) bool {
+	t.Helper()
+	return bytes.Equal(sections(t, a), sections(t, b))
+}
+
+func sections(t *testing.T, name string) []byte {
+	t.Helper()
+	f, err := elf.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_ALLOC == 0 && s.Type != elf.SHT_RELA {
+			continue
+		}
+		if strings.HasPrefix(s.Name, ".rela.debug") || strings.HasPrefix(s.Name, ".rela.eh_frame") || s.Name == ".eh_frame" {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil && s.Type != elf.SHT_NOBITS {
+			t.Fatal(err)
+		}
+		out.WriteString(s.Name + "\n")
+		out.Write(b)
+	}
+	syms, _ := f.Symbols()
+	for _, s := range syms {
+		out.WriteString(s.Name + "\n")
+	}
+	return out.Bytes()
+}
+
+func TestParseDeclarations(t *testing.T) {
+	src := `# 1 "x.c"
+typedef unsigned int u32;
+typedef struct { int a; } anon_t;
+struct s { int a; struct inner { int b; } in; enum { E1, E2 = 3 } e; };
+struct fwd;
+static inline __attribute__((always_inline)) u32 (*getter(int k))(void) { return 0; }
+extern int v __attribute__((section(".x"))), w[3];
+int x = 1, (*fp)(u32 a, u32 b);
+static void g(void) { }
+#pragma GCC diagnostic push
+#pragma pack(1)
+_Static_assert(1, "x");
+asm(".globl q");
+;
+`
+	u, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range u.Decls {
+		got = append(got, strings.Join(d.defines, ",")+flags(d))
+	}
+	want := []string{
+		"u32",
+		"anon_t",
+		"s,inner,E1,E2",
+		"inert",
+		"getter",
+		"v,w",
+		"x,fp root",
+		"g root",
+		"",
+		" root",
+		"inert",
+		" root",
+		"inert",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("defines:\n got %q\nwant %q", got, want)
+	}
+}
+
+func flags(d *Decl) string {
+	var f []string
+	if d.root {
+		f = append(f, "root")
+	}
+	if d.inert {
+		f = append(f, "inert")
+	}
+	if d.unknown {
+		f = append(f, "unknown")
+	}
+	if d.aggregate != "" {
+		f = append(f, d.aggregate)
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	if len(d.defines) == 0 && f[0] == "inert" {
+		return "inert"
+	}
+	return " " + strings.Join(f, " ")
+}
