@@ -49,24 +49,54 @@ type scanResult struct {
 func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, log io.Writer) (*scanResult, error) {
 	res := &scanResult{reasons: map[string]string{}}
 	probes := &layoutProbes{memo: map[string]bool{}, pre: pre, post: post}
-	for start := 0; start < len(objs); start += scanBatch {
-		batch := objs[start:min(start+scanBatch, len(objs))]
-		var preI, postI map[string]string
-		var preErr, postErr error
-		var wg sync.WaitGroup
-		wg.Go(func() { preI, preErr = pre.Preprocess(ctx, batch, scanFlags) })
-		wg.Go(func() { postI, postErr = post.Preprocess(ctx, batch, scanFlags) })
-		wg.Wait()
+	// The next batch is preprocessed while this one is compared.
+	type batch struct {
+		objs        []string
+		preI, postI map[string]string
+	}
+	batches := make(chan *batch, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var producer sync.WaitGroup
+	producer.Go(func() {
+		defer close(batches)
+		for start := 0; start < len(objs); start += scanBatch {
+			b := &batch{objs: objs[start:min(start+scanBatch, len(objs))]}
+			var wg sync.WaitGroup
+			// A unit that fails is missing from its map (and
+			// counts as changed): make's error adds nothing.
+			wg.Go(func() { b.preI, _ = pre.Preprocess(ctx, b.objs, scanFlags) })
+			wg.Go(func() { b.postI, _ = post.Preprocess(ctx, b.objs, scanFlags) })
+			wg.Wait()
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				removeUnits(b.preI, b.postI)
+				return
+			}
+		}
+	})
+	defer func() {
+		cancel()
+		for b := range batches { // what the producer made after a failure
+			removeUnits(b.preI, b.postI)
+		}
+		producer.Wait()
+	}()
+	done := 0
+	for b := range batches {
 		if ctx.Err() != nil {
+			removeUnits(b.preI, b.postI)
 			return nil, ctx.Err()
 		}
 		var mu sync.Mutex
+		var wg sync.WaitGroup
 		work := make(chan string)
 		var firstErr error
 		for range runtime.GOMAXPROCS(0) {
 			wg.Go(func() {
 				for o := range work {
-					affected, why, err := compareUnit(preI[o], postI[o], probes)
+					affected, why, err := compareUnit(b.preI[o], b.postI[o], probes)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = fmt.Errorf("%s: %w", o, err)
@@ -79,13 +109,13 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, lo
 				}
 			})
 		}
-		for _, o := range batch {
+		for _, o := range b.objs {
 			switch {
-			case preI[o] == "":
-				res.reasons[o] = "does not preprocess before the patch: " + firstLine(preErr)
+			case b.preI[o] == "":
+				res.reasons[o] = "does not preprocess before the patch (its build says why)"
 				res.affected = append(res.affected, o)
-			case postI[o] == "":
-				res.reasons[o] = "does not preprocess after the patch: " + firstLine(postErr)
+			case b.postI[o] == "":
+				res.reasons[o] = "does not preprocess after the patch (its build says why)"
 				res.affected = append(res.affected, o)
 			default:
 				work <- o
@@ -93,28 +123,26 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, lo
 		}
 		close(work)
 		wg.Wait()
-		for _, o := range batch {
-			for _, p := range []string{preI[o], postI[o]} {
-				if p != "" {
-					os.Remove(p)
-				}
-			}
-		}
+		removeUnits(b.preI, b.postI)
 		if firstErr != nil {
 			return nil, firstErr
 		}
-		fmt.Fprintf(log, "create: scanned %d of %d objects that include a changed header: %d may change\n", min(start+scanBatch, len(objs)), len(objs), len(res.affected))
+		done += len(b.objs)
+		fmt.Fprintf(log, "create: scanned %d of %d objects that include a changed header: %d may change\n", done, len(objs), len(res.affected))
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	sort.Strings(res.affected)
 	return res, nil
 }
 
-func firstLine(err error) string {
-	if err == nil {
-		return "no output"
+func removeUnits(maps ...map[string]string) {
+	for _, m := range maps {
+		for _, p := range m {
+			os.Remove(p)
+		}
 	}
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
 }
 
 // compareUnit compares an object's two preprocessed units.

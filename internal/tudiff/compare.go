@@ -199,7 +199,7 @@ func chain(n string, from map[string]*Decl) string {
 }
 
 func (d *Decl) where() string {
-	text := d.Text
+	text := d.Text()
 	if len(text) > 80 {
 		text = text[:77] + "..."
 	}
@@ -285,7 +285,7 @@ func (u *Unit) Extract(name string) string {
 	for i, d := range u.Decls {
 		fwd := d.inert && len(d.toks) == 3 && (d.toks[0].text == "struct" || d.toks[0].text == "union" || d.toks[0].text == "enum")
 		if keep[i] || fwd {
-			b.WriteString(d.Text)
+			b.WriteString(d.Text())
 			b.WriteString("\n")
 		}
 	}

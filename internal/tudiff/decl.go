@@ -1,9 +1,6 @@
 package tudiff
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // info is what the comparison needs of a declaration.
 type info struct {
@@ -74,33 +71,61 @@ func setOf(words ...string) map[string]bool {
 	return m
 }
 
-var literalWord = regexp.MustCompile(`[A-Za-z_$][A-Za-z0-9_$]*`)
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// literalWords are the identifier-like words of a literal's text.
+func literalWords(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		if !isIdentStart(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isIdent(s[j]) {
+			j++
+		}
+		out = append(out, s[i:j])
+		i = j
+	}
+	return out
+}
 
 // finish fills in d's text and info. bodyAt is the index of the { of a
 // function definition's body, or -1. Typedef names declared here are
 // added to typedefs, which the declarations that follow need to tell a
 // type name from a declared one.
-func (d *Decl) finish(bodyAt int, typedefs map[string]bool) {
-	texts := make([]string, len(d.toks))
-	refs := map[string]bool{}
+func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int, gen int) {
+	// The hash of the tokens joined by spaces (Text, made when asked).
+	h := uint64(fnvOffset)
 	for i, t := range d.toks {
-		texts[i] = t.text
+		if i > 0 {
+			h = (h ^ ' ') * fnvPrime
+		}
+		for j := 0; j < len(t.text); j++ {
+			h = (h ^ uint64(t.text[j])) * fnvPrime
+		}
+		// seen[name] == gen: already a ref of this declaration.
 		switch t.kind {
 		case kIdent:
-			if !keywords[t.text] {
-				refs[t.text] = true
+			if !keywords[t.text] && seen[t.text] != gen {
+				seen[t.text] = gen
+				d.refs = append(d.refs, t.text)
 			}
 		case kString, kPragma:
-			for _, w := range literalWord.FindAllString(t.text, -1) {
-				refs[w] = true
+			for _, w := range literalWords(t.text) {
+				if seen[w] != gen {
+					seen[w] = gen
+					d.refs = append(d.refs, w)
+				}
 			}
 		}
 	}
-	d.Text = strings.Join(texts, " ")
-	d.hash = hashText(d.Text)
-	for r := range refs {
-		d.refs = append(d.refs, r)
-	}
+	d.hash = h
 
 	toks := d.toks
 	if toks[len(toks)-1].text == ";" && bodyAt < 0 {

@@ -3,7 +3,6 @@ package tudiff
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -40,8 +39,6 @@ var multiPunct = []string{
 // everything up to a semicolon outside brackets, or a #pragma between
 // declarations.
 type Decl struct {
-	// Text is the declaration's tokens joined by single spaces.
-	Text string
 	// File and Line say where it starts (the preprocessor's line
 	// markers), for messages.
 	File string
@@ -77,6 +74,7 @@ func Parse(src []byte) (*Unit, error) {
 	attrDepth := -1 // depth of the attribute group being skipped, or -1
 	bodyOpen := false
 	bodyAt := -1
+	seen, gen := map[string]int{}, 0 // finish's set of names, by generation
 	typedefs := map[string]bool{}
 	for name := range builtinTypes {
 		typedefs[name] = true
@@ -86,7 +84,8 @@ func Parse(src []byte) (*Unit, error) {
 			return
 		}
 		d := &Decl{toks: cur, File: start.file, Line: start.line}
-		d.finish(bodyAt, typedefs)
+		gen++
+		d.finish(bodyAt, typedefs, seen, gen)
 		u.Decls = append(u.Decls, d)
 		cur, lastSig, bodyOpen, bodyAt, attrDepth = nil, "", false, -1, -1
 	}
@@ -318,8 +317,11 @@ func isIdent(c byte) bool { return isIdentStart(c) || isDigit(c) }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func hashText(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
+// Text is the declaration's tokens joined by single spaces.
+func (d *Decl) Text() string {
+	texts := make([]string, len(d.toks))
+	for i, t := range d.toks {
+		texts[i] = t.text
+	}
+	return strings.Join(texts, " ")
 }
