@@ -110,16 +110,20 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, lo
 			})
 		}
 		for _, o := range b.objs {
+			why := ""
 			switch {
 			case b.preI[o] == "":
-				res.reasons[o] = "does not preprocess before the patch (its build says why)"
-				res.affected = append(res.affected, o)
+				why = "does not preprocess before the patch (its build says why)"
 			case b.postI[o] == "":
-				res.reasons[o] = "does not preprocess after the patch (its build says why)"
-				res.affected = append(res.affected, o)
+				why = "does not preprocess after the patch (its build says why)"
 			default:
 				work <- o
+				continue
 			}
+			mu.Lock() // the workers write too
+			res.reasons[o] = why
+			res.affected = append(res.affected, o)
+			mu.Unlock()
 		}
 		close(work)
 		wg.Wait()
@@ -183,7 +187,20 @@ type layoutProbes struct {
 func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (bool, error) {
 	kind, name, _ := strings.Cut(aggregate, " ")
 	a, b := pu.Extract(name), qu.Extract(name)
-	key := fmt.Sprintf("%x", sha256.Sum256([]byte(aggregate+"\x00"+a+"\x00"+b)))
+	// The same declarations compiled with other target flags (a 32-bit
+	// vDSO's) may lay out otherwise: the flags are part of the key.
+	flags := [2]string{}
+	for i, side := range []struct {
+		t kbuild.Tree
+		i string
+	}{{p.pre, preI}, {p.post, postI}} {
+		cmd, err := probeCommand(side.t, side.i)
+		if err != nil {
+			return false, nil
+		}
+		flags[i] = targetFlags(cmd)
+	}
+	key := fmt.Sprintf("%x", sha256.Sum256([]byte(aggregate+"\x00"+a+"\x00"+b+"\x00"+flags[0]+"\x00"+flags[1])))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if same, ok := p.memo[key]; ok {
@@ -194,7 +211,9 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	probe := fmt.Sprintf("%s %s __ksplice_layout_probe;\n", kind, name)
+	// The array's length is the type's alignment, which DWARF records
+	// only when an attribute asks for one (packed lowers it too).
+	probe := fmt.Sprintf("%s %s __ksplice_layout_probe;\nchar __ksplice_layout_align[_Alignof(%s %s)];\n", kind, name, kind, name)
 	var layouts [2]*userLayout
 	for i, side := range []struct {
 		t    kbuild.Tree
@@ -226,15 +245,40 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 // of preprocessed text must not have.
 var cmdDrop = regexp.MustCompile(` -E | -D__COUNTER__=0 | -D__LINE__=0 | -Wp,-MMD,\S+ | -o \S+ `)
 
+// probeCommand is Kbuild's record of how the unit at unitI was
+// preprocessed.
+func probeCommand(t kbuild.Tree, unitI string) (string, error) {
+	rel, err := filepath.Rel(t.Build, unitI)
+	if err != nil {
+		return "", err
+	}
+	return kbuild.ReadCmd(t.Build, rel)
+}
+
+// targetFlags are the words of a compiler command that are not about one
+// file: no include paths, per-object defines, or dependency files.
+func targetFlags(cmd string) string {
+	var keep []string
+	f := strings.Fields(cmd)
+	for i := 0; i < len(f); i++ {
+		w := f[i]
+		switch {
+		case w == "-I" || w == "-include" || w == "-o":
+			i++
+		case strings.HasPrefix(w, "-I"), strings.HasPrefix(w, "-DKBUILD_"), strings.HasPrefix(w, "-D__KBUILD_"),
+			strings.HasPrefix(w, "-Wp,"), strings.HasPrefix(w, "-fmacro-prefix-map="), !strings.HasPrefix(w, "-"):
+		default:
+			keep = append(keep, w)
+		}
+	}
+	return strings.Join(keep, " ")
+}
+
 // compileProbe compiles src, preprocessed C, with the flags the unit at
 // unitI was preprocessed with (Kbuild's record of it), for its debug
 // information.
 func compileProbe(t kbuild.Tree, unitI, src, obj string) error {
-	rel, err := filepath.Rel(t.Build, unitI)
-	if err != nil {
-		return err
-	}
-	cmd, err := kbuild.ReadCmd(t.Build, rel)
+	cmd, err := probeCommand(t, unitI)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package create
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -66,8 +67,43 @@ func readUserLayout(obj, aggregate string) (*userLayout, error) {
 		if !ok || st.Kind != kind || st.Incomplete {
 			continue
 		}
-		align, _ := e.Val(dwarf.AttrAlignment).(int64)
-		return describeUser(st, align), nil
+		l := describeUser(st, 0)
+		l.align, err = probeAlignment(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", obj, err)
+		}
+		return l, nil
+	}
+}
+
+// probeAlignment reads the alignment a probe records as the length of its
+// array __ksplice_layout_align (a char[_Alignof(type)]); 0 if it has none.
+func probeAlignment(d *dwarf.Data) (int64, error) {
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return 0, err
+		}
+		if e.Tag != dwarf.TagVariable {
+			continue
+		}
+		if n, _ := e.Val(dwarf.AttrName).(string); n != "__ksplice_layout_align" {
+			continue
+		}
+		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return 0, errors.New("layout probe: no type")
+		}
+		t, err := d.Type(off)
+		if err != nil {
+			return 0, err
+		}
+		at, ok := t.(*dwarf.ArrayType)
+		if !ok {
+			return 0, errors.New("layout probe: not an array")
+		}
+		return at.Count, nil
 	}
 }
 
@@ -76,7 +112,9 @@ func describeUser(st *dwarf.StructType, align int64) *userLayout {
 	for _, f := range st.Field {
 		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), size: f.Type.Size()}
 		if f.BitSize != 0 {
-			m.bits = fmt.Sprintf("%d+%d", f.DataBitOffset, f.BitSize)
+			// DWARF 5 says where a bit field is in DataBitOffset,
+			// DWARF 4 in BitOffset within ByteSize: both count.
+			m.bits = fmt.Sprintf("%d+%d/%d+%d", f.DataBitOffset, f.BitSize, f.BitOffset, f.ByteSize)
 		}
 		if s, ok := f.Type.(*dwarf.StructType); ok && s.StructName == "" && f.Name == "" {
 			m.anonymous = describeUser(s, 0)
@@ -110,7 +148,7 @@ func exactType(t dwarf.Type, depth int) string {
 		}
 		var parts []string
 		for _, f := range t.Field {
-			parts = append(parts, fmt.Sprintf("%s@%d:%d+%d %s", f.Name, f.ByteOffset, f.DataBitOffset, f.BitSize, exactType(f.Type, depth+1)))
+			parts = append(parts, fmt.Sprintf("%s@%d:%d+%d/%d+%d %s", f.Name, f.ByteOffset, f.DataBitOffset, f.BitSize, f.BitOffset, f.ByteSize, exactType(f.Type, depth+1)))
 		}
 		return fmt.Sprintf("%s{%d; %s}", t.Kind, t.ByteSize, strings.Join(parts, "; "))
 	case *dwarf.EnumType:

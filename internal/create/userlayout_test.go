@@ -26,28 +26,36 @@ func TestSameForUsers(t *testing.T) {
 		{"renamed", "struct s { int a; };", "struct s { int b; };", false},
 		{"volatile", "struct s { int a; };", "struct s { volatile int a; };", false},
 		{"aligned", "struct s { int a; };", "struct s { int a; } __attribute__((aligned(16)));", false},
+		{"packed-without-padding", "struct s { int a; int b; };", "struct s { int a; int b; } __attribute__((packed));", false},
+		{"bitfield-moved", "struct s { unsigned a:4, b:4; };", "struct s { unsigned a:4, :2, b:4; };", false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			var l [2]*userLayout
-			for i, src := range []string{tc.before, tc.after} {
-				c := filepath.Join(dir, "p.c")
-				o := filepath.Join(dir, "p.o")
-				if err := os.WriteFile(c, []byte(src+"\nstruct s probe;\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if out, err := exec.Command("gcc", "-g", "-O0", "-c", "-o", o, c).CombinedOutput(); err != nil {
-					t.Fatalf("%v\n%s", err, out)
-				}
-				var err error
-				if l[i], err = readUserLayout(o, "struct s"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := sameForUsers(l[0], l[1]); got != tc.want {
-				t.Errorf("sameForUsers = %v, want %v (%+v / %+v)", got, tc.want, l[0], l[1])
-			}
-		})
+	for _, dw := range []string{"-gdwarf-4", "-gdwarf-5"} {
+		for _, tc := range cases {
+			t.Run(dw+"/"+tc.name, func(t *testing.T) { checkSameForUsers(t, dw, tc.before, tc.after, tc.want) })
+		}
+	}
+}
+
+func checkSameForUsers(t *testing.T, dwarfFlag, before, after string, want bool) {
+	t.Helper()
+	dir := t.TempDir()
+	var l [2]*userLayout
+	for i, src := range []string{before, after} {
+		c := filepath.Join(dir, "p.c")
+		o := filepath.Join(dir, "p.o")
+		// The probe as scan.go writes it: the type and its alignment.
+		if err := os.WriteFile(c, []byte(src+"\nstruct s probe;\nchar __ksplice_layout_align[_Alignof(struct s)];\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("gcc", dwarfFlag, "-O0", "-c", "-o", o, c).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var err error
+		if l[i], err = readUserLayout(o, "struct s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sameForUsers(l[0], l[1]); got != want {
+		t.Errorf("sameForUsers = %v, want %v (%+v / %+v)", got, want, l[0], l[1])
 	}
 }

@@ -121,6 +121,9 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 	}
 	from := map[string]*Decl{} // name -> the declaration that first used it
 	var queue []string
+	// The compiler calls these for copies and clears of any object, as
+	// their declarations say.
+	compilerCalls := &Decl{File: "<the compiler's own calls>", info: info{refs: []string{"memcpy", "memset", "memmove", "memcmp"}}}
 	use := func(by *Decl) {
 		for _, r := range by.refs {
 			if _, ok := from[r]; !ok {
@@ -129,13 +132,28 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 			}
 		}
 	}
+	use(compilerCalls)
 	for _, r := range roots {
 		use(r)
+	}
+	newName := map[string]*Decl{} // names only a changed declaration after defines
+	for _, d := range ins {
+		for _, n := range d.defines {
+			if !before[n] {
+				newName[n] = d
+			}
+		}
 	}
 	checked := map[string]bool{}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
+		if d, ok := newName[n]; ok && from[n].blockExtern {
+			// extern in a block means the file-scope one.
+			res.Affected = true
+			res.Reason = fmt.Sprintf("%s is new (%s) and a block-scope extern declaration may mean it (%s)", n, d.where(), chain(n, from))
+			return res, nil
+		}
 		if d, ok := changed[n]; ok {
 			res.Affected = true
 			res.Reason = fmt.Sprintf("%s changes (%s) and the code uses it (%s)", n, d.where(), chain(n, from))
@@ -144,6 +162,11 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 		if a, ok := aggregates[n]; ok && !checked[n] {
 			checked[n] = true
 			same := false
+			if why := membersKept(a[0], a[1]); why != "" {
+				res.Affected = true
+				res.Reason = fmt.Sprintf("%s changes (%s: %s) and the code uses it (%s)", a[0].aggregate, a[1].where(), why, chain(n, from))
+				return res, nil
+			}
 			if o.SameLayout != nil {
 				var err error
 				if same, err = o.SameLayout(a[0].aggregate); err != nil {
@@ -284,10 +307,103 @@ func (u *Unit) Extract(name string) string {
 	var b strings.Builder
 	for i, d := range u.Decls {
 		fwd := d.inert && len(d.toks) == 3 && (d.toks[0].text == "struct" || d.toks[0].text == "union" || d.toks[0].text == "enum")
-		if keep[i] || fwd {
+		// A pragma that changes what follows it (pack) must be where
+		// it was.
+		pragma := len(d.toks) == 1 && d.toks[0].kind == kPragma && d.root
+		if keep[i] || fwd || pragma {
 			b.WriteString(d.Text())
 			b.WriteString("\n")
 		}
 	}
 	return b.String()
+}
+
+// membersKept says how an aggregate's definition after a change does not
+// keep every member declaration of the one before, word for word (an
+// attribute, a calling convention, a bound added to a member is not in
+// the layout a compiler records), or "" if it does. Members of anonymous
+// structures and unions count as the outer type's: a member may move
+// into one.
+func membersKept(pre, post *Decl) string {
+	po, pm := members(pre.toks)
+	qo, qm := members(post.toks)
+	if po != qo {
+		return "its attributes change"
+	}
+	have := map[string]int{}
+	for _, m := range qm {
+		have[m]++
+	}
+	for _, m := range pm {
+		if have[m] == 0 {
+			return fmt.Sprintf("member %q is not kept", m)
+		}
+		have[m]--
+	}
+	return ""
+}
+
+// members splits an aggregate definition into the words outside its body
+// and its member declarations, those of anonymous members flattened.
+func members(toks []token) (outside string, ms []string) {
+	open := -1
+	for i, t := range toks {
+		if t.text == "{" {
+			open = i
+			break
+		}
+	}
+	if open < 0 {
+		return joinTokens(toks), nil
+	}
+	end := open
+	for depth := 0; end < len(toks); end++ {
+		switch toks[end].text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		}
+		if depth == 0 {
+			break
+		}
+	}
+	if end >= len(toks) {
+		return joinTokens(toks), nil
+	}
+	outside = joinTokens(toks[:open]) + " {} " + joinTokens(toks[end+1:])
+	body := toks[open+1 : end]
+	start, depth := 0, 0
+	for i, t := range body {
+		switch t.text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		case ";":
+			if depth != 0 {
+				continue
+			}
+			m := body[start : i+1]
+			start = i + 1
+			if len(m) > 1 && (m[0].text == "struct" || m[0].text == "union") && m[1].text == "{" && m[len(m)-2].text == "}" {
+				// An anonymous member: its members are the
+				// outer type's.
+				_, inner := members(m[:len(m)-1])
+				ms = append(ms, m[0].text+" {anonymous}")
+				ms = append(ms, inner...)
+				continue
+			}
+			ms = append(ms, joinTokens(m))
+		}
+	}
+	return outside, ms
+}
+
+func joinTokens(toks []token) string {
+	texts := make([]string, len(toks))
+	for i, t := range toks {
+		texts[i] = t.text
+	}
+	return strings.Join(texts, " ")
 }

@@ -22,6 +22,10 @@ type info struct {
 	aggregate string
 	// unknown: the names it declares could not be found.
 	unknown bool
+	// blockExtern: a function body declares something extern, which
+	// means a file-scope declaration of that name if one is visible,
+	// even one added after it.
+	blockExtern bool
 }
 
 // keywords of GNU C that are never a declared name.
@@ -44,7 +48,9 @@ var keywords = setOf(
 )
 
 // builtinTypes are type names the compiler knows without a typedef.
-var builtinTypes = setOf("__builtin_va_list", "__int128_t", "__uint128_t")
+var builtinTypes = setOf("__builtin_va_list", "__int128_t", "__uint128_t",
+	"_Float32x", "_Float64x", "_Float128x", "_Decimal32", "_Decimal64",
+	"_Decimal128", "__fp16", "__bf16", "__float80", "__ibm128")
 
 // groupWords are followed by a parenthesised group that holds no
 // declarator (attributes, asm labels, typeof, alignment, assertions).
@@ -112,9 +118,18 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int,
 		// seen[name] == gen: already a ref of this declaration.
 		switch t.kind {
 		case kIdent:
+			if t.text == "extern" && bodyAt >= 0 && i > bodyAt {
+				d.blockExtern = true
+			}
 			if !keywords[t.text] && seen[t.text] != gen {
 				seen[t.text] = gen
 				d.refs = append(d.refs, t.text)
+				// __builtin_memcpy may become a call of memcpy,
+				// whose declaration says how.
+				if lib, ok := strings.CutPrefix(t.text, "__builtin_"); ok && seen[lib] != gen {
+					seen[lib] = gen
+					d.refs = append(d.refs, lib)
+				}
 			}
 		case kString, kPragma:
 			for _, w := range literalWords(t.text) {
@@ -141,7 +156,7 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int,
 	case toks[0].text == "_Static_assert" || toks[0].text == "static_assert":
 		d.inert = true
 		return
-	case skipGroup[toks[0].text]:
+	case toks[0].text == "asm" || toks[0].text == "__asm__" || toks[0].text == "__asm":
 		d.root = true // a top-level asm statement
 		return
 	}
@@ -162,7 +177,16 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int,
 	case bodyAt >= 0:
 		// A function: inline ones are emitted only where used.
 		d.unknown = len(w.names) == 0
-		d.root = !(w.inline && (w.static || w.extern) && !forces)
+		// static inline is emitted only where used, and extern
+		// inline only with gnu_inline (the kernel's inline);
+		// C99's extern inline is an external definition.
+		gnu := false
+		for _, t := range head {
+			if t.text == "__gnu_inline__" || t.text == "gnu_inline" {
+				gnu = true
+			}
+		}
+		d.root = !(w.inline && (w.static || w.extern && gnu) && !forces)
 	case w.typedef:
 		d.unknown = len(w.names) == 0
 		for _, n := range w.names {
@@ -239,11 +263,17 @@ func (w *walker) skipBalanced() {
 // skipGroups skips attribute and asm groups at w.i.
 func (w *walker) skipGroups() {
 	for w.i < len(w.toks) && groupWords[w.toks[w.i].text] {
+		word := w.toks[w.i].text
 		w.i++
 		if w.peek() == "volatile" || w.peek() == "__volatile__" || w.peek() == "goto" {
 			w.i++
 		}
 		if w.peek() == "(" {
+			// typeof, sizeof and the like may define a tag or
+			// enumerators of file scope: (struct s { ... }).
+			if !skipGroup[word] {
+				w.body("", w.i+1, w.matching(w.i))
+			}
 			w.skipBalanced()
 		}
 	}

@@ -302,7 +302,7 @@ func (s *scanner) directive(d string) (token, bool) {
 			return token{}, false
 		}
 	}
-	if f[0] == "pragma" {
+	if len(f) > 0 && f[0] == "pragma" {
 		return token{kPragma, "#pragma " + strings.Join(f[1:], " ")}, true
 	}
 	// #ident and the like make no code.
