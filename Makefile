@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzztime,500000x) -fuzzminimizetime 50x ./internal/sign
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,500000x) -fuzzminimizetime 50x ./internal/modsig
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(call fuzztime,120000x) -fuzzminimizetime 50x ./internal/repo
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,100000x) -fuzzminimizetime 50x ./internal/tudiff
 
 # Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
 # One package at a time (-p 1): two emulated guests on two cores slow each
