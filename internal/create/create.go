@@ -87,6 +87,9 @@ type Options struct {
 	// (create --upgrade-to) so that each Kbuild file is read once; nil:
 	// Create reads what it needs itself.
 	Resolver *kbuild.Resolver
+	// ScanCache, if set, keeps the verdicts of the scan of a changed
+	// header's includers for the creates of one run; nil: none kept.
+	ScanCache *ScanCache
 	// Upgrade, when set, is recorded in the manifest: the update carries
 	// part of a distribution release (create --upgrade-to).
 	Upgrade *update.Upgrade
@@ -364,6 +367,30 @@ func (c *creation) planObjects(ctx context.Context) error {
 	return configured(ctx, k, c.o.Resolver, pl, headerUsers, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
 }
 
+// headersKey identifies the changed files of a patch that are not .c
+// files by their contents after it (in the patched source tree src): with
+// the same ones, an object whose source did not change preprocesses the
+// same.
+func headersKey(src string, p *srcpatch.Patch) (string, error) {
+	h := sha256.New()
+	var paths []string
+	for _, ch := range p.Changes {
+		if !strings.HasSuffix(ch.Path(), ".c") {
+			paths = append(paths, ch.Path())
+		}
+	}
+	sort.Strings(paths)
+	for _, rel := range paths {
+		b, err := os.ReadFile(filepath.Join(src, rel))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
+		h.Write(b)
+	}
+	return fmt.Sprintf("%x:", h.Sum(nil)), nil
+}
+
 // scan drops, of the objects only a changed header reaches, those whose
 // code the change cannot alter (scanIncluders), and bounds the rest.
 func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
@@ -373,8 +400,11 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 	}
 	var res *scanResult
 	err := c.clock.time("scan-includers", func() error {
-		var err error
-		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.Log)
+		key, err := headersKey(post.Source, c.o.Patch)
+		if err != nil {
+			return err
+		}
+		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, c.o.Log)
 		return err
 	})
 	if err != nil {

@@ -32,6 +32,43 @@ const scanFlags = "-D__COUNTER__=0 -D__LINE__=0"
 // second of Kbuild start-up.
 const scanBatch = 64
 
+// ScanCache keeps the verdicts of scanned objects for the creates of one
+// run (create --upgrade-to), keyed by the object and the contents of the
+// changed headers after the patch: an object whose own source did not
+// change preprocesses the same with the same headers, whichever .c files
+// the patch also changes. Safe for concurrent use.
+type ScanCache struct {
+	mu sync.Mutex
+	m  map[string]scanVerdict
+}
+
+type scanVerdict struct {
+	affected bool
+	reason   string
+}
+
+// NewScanCache returns an empty cache.
+func NewScanCache() *ScanCache { return &ScanCache{m: map[string]scanVerdict{}} }
+
+func (c *ScanCache) get(key string) (scanVerdict, bool) {
+	if c == nil {
+		return scanVerdict{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok
+}
+
+func (c *ScanCache) put(key string, v scanVerdict) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = v
+}
+
 // scanResult is what the scan of the objects a changed header reaches
 // found.
 type scanResult struct {
@@ -46,8 +83,22 @@ type scanResult struct {
 // preprocess on either side counts as changed (its build will say why).
 // A structure whose definition changed is checked by compiling a probe of
 // it both ways (its layout as its users see it).
-func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, log io.Writer) (*scanResult, error) {
+func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, log io.Writer) (*scanResult, error) {
 	res := &scanResult{reasons: map[string]string{}}
+	var objs []string
+	for _, o := range all {
+		if v, ok := cache.get(headersKey + o); ok {
+			res.reasons[o] = v.reason
+			if v.affected {
+				res.affected = append(res.affected, o)
+			}
+			continue
+		}
+		objs = append(objs, o)
+	}
+	if n := len(all) - len(objs); n > 0 {
+		fmt.Fprintf(log, "create: %d of the %d objects that include a changed header were scanned with the same headers before\n", n, len(all))
+	}
 	probes := &layoutProbes{memo: map[string]bool{}, pre: pre, post: post}
 	// The next batch is preprocessed while this one is compared.
 	type batch struct {
@@ -104,6 +155,9 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, objs []string, lo
 					res.reasons[o] = why
 					if affected {
 						res.affected = append(res.affected, o)
+					}
+					if err == nil {
+						cache.put(headersKey+o, scanVerdict{affected, why})
 					}
 					mu.Unlock()
 				}

@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		r.Changelog = entries
 	}
-	u := &upgrader{o: o, k: k, resolver: oldR, includers: includers, old: k.Source, new: newSrc.Tree, report: r, up: update.Upgrade{Package: pkg, From: from, To: o.To}}
+	u := &upgrader{o: o, k: k, resolver: oldR, includers: includers, scans: create.NewScanCache(), old: k.Source, new: newSrc.Tree, report: r, up: update.Upgrade{Package: pkg, From: from, To: o.To}}
 	if o.Release != nil {
 		u.up.Release = o.Release(ctx)
 	}
@@ -284,6 +284,7 @@ type upgrader struct {
 	resolver *kbuild.Resolver // the kernel's, shared by the creates
 	// What includes a file of the kernel's source, shared likewise.
 	includers func(string) ([]string, error)
+	scans     *create.ScanCache // the verdicts of header includers' scans, shared
 	old, new  string
 	report    *Report
 	up        update.Upgrade
@@ -573,7 +574,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 	res, err := u.o.Create(ctx, create.Options{
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
 		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up,
-		Tool: u.o.Tool, Log: io.Discard, Resolver: u.resolver, Includers: u.includers,
+		Tool: u.o.Tool, Log: io.Discard, Resolver: u.resolver, Includers: u.includers, ScanCache: u.scans,
 	})
 	if err != nil {
 		return sortError(oc, err)
