@@ -1,0 +1,119 @@
+package create
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
+	"github.com/ksplice-go/ksplice/internal/kbuild"
+	"github.com/ksplice-go/ksplice/internal/labtest"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+// TestScanAgreesWithCompiler checks the scan of a real header change
+// against the compiler: 6.1.190's include/net/dst.h change (a member made
+// the first of an anonymous union, an inline changed, helpers added) on
+// 6.1.0-53-amd64, which 2418 objects include. A sample of them is scanned
+// and then built before and after anyway: every object the scan calls
+// unaffected must compile to the same code (elfdiff: nothing changed but
+// noise), and net/ipv4/ip_output.o, which inlines the changed
+// dst_dev_rcu(), must be called affected.
+func TestScanAgreesWithCompiler(t *testing.T) {
+	k := labtest.KernelFor(t, "debian:6.1.0-53-amd64")
+	p, err := srcpatch.ParseFile("../../testdata/patches/dst-dev-rcu-header.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(k.Source); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	includers := Includers(k)
+	pl, err := plan(p.Changes, includers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := configured(ctx, k, nil, pl, includers, 1<<20, 1<<20, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d objects built include the header", len(pl.Reached))
+	if len(pl.Reached) < 1000 {
+		t.Fatalf("only %d objects reached; the sample is meant to come from thousands", len(pl.Reached))
+	}
+	const want = "net/ipv4/ip_output.o"
+	sample := []string{want}
+	for i := 0; i < len(pl.Reached); i += len(pl.Reached) / 40 {
+		if o := pl.Reached[i]; o != want {
+			sample = append(sample, o)
+		}
+	}
+	var scan *scanResult
+	filter := func(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
+		var err error
+		scan, err = scanIncluders(ctx, pre, post, sample, nil, "", os.Stderr)
+		return sample, err // all of them built, to check the verdicts
+	}
+	timed := func(name string, fn func() error) error {
+		start := time.Now()
+		err := fn()
+		t.Logf("%s: %v", name, time.Since(start))
+		return err
+	}
+	pairs, err := buildPairs(ctx, k, p, nil, sample, filter, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, timed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(scan.affected, want) {
+		t.Errorf("%s inlines the changed dst_dev_rcu(), but the scan says: %s", want, scan.reasons[want])
+	}
+	changed := 0
+	for _, pr := range pairs {
+		what := objectChanges(t, pr)
+		affected := slices.Contains(scan.affected, pr.Rel)
+		if what != "" {
+			changed++
+		}
+		switch {
+		case !affected && what != "":
+			t.Errorf("%s: the scan says unaffected (%s), but its code changes: %s", pr.Rel, scan.reasons[pr.Rel], what)
+		case affected:
+			t.Logf("%s: affected (%s); the compiler: %q", pr.Rel, scan.reasons[pr.Rel], what)
+		}
+	}
+	t.Logf("%d objects sampled: %d called affected, %d changed by the compiler", len(pairs), len(scan.affected), changed)
+}
+
+// objectChanges says what elfdiff finds changed between a pair's objects
+// (not noise), or "".
+func objectChanges(t *testing.T, pr Pair) string {
+	t.Helper()
+	pre, err := elfdiff.Open(pr.Pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := elfdiff.Open(pr.Post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := elfdiff.Diff(pre, post)
+	if err != nil {
+		return "diff: " + err.Error()
+	}
+	for _, f := range res.Functions {
+		if f.Status != elfdiff.StatusUnchanged && f.Status != elfdiff.StatusNoise {
+			return string(f.Status) + " function " + f.Name
+		}
+	}
+	for _, d := range res.Data {
+		if d.Status != elfdiff.StatusUnchanged && d.Status != elfdiff.StatusNoise {
+			return string(d.Status) + " data " + d.Name
+		}
+	}
+	if len(res.Refusals) > 0 {
+		return "refused: " + res.Refusals[0].Symbol
+	}
+	return ""
+}
