@@ -243,6 +243,7 @@ var stageTitle = map[string]string{
 	"prepare-running": "preparing the build tree of the kernel's own flags",
 	"build-running":   "building them again with the kernel's own flags (the old code run-pre compares)",
 	"apply-patch":     "applying the patch to a scratch tree",
+	"build-post-own":  "building the patch's own objects after it, before the scan",
 	"scan-includers":  "finding which objects that include a changed header it may change",
 	"build-post":      "building the touched objects after the patch",
 	"check-compiler":  "checking the compiler against the kernel's",
@@ -398,6 +399,28 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 	if len(pl.Reached) == 0 {
 		return pl.Objects, nil
 	}
+	// The patch's own objects first, after it: if one does not build
+	// (a fix that needs more of its release's headers), the scan of
+	// thousands of includers would be wasted.
+	reached := map[string]bool{}
+	for _, o := range pl.Reached {
+		reached[o] = true
+	}
+	var own []string
+	for _, o := range pl.Objects {
+		if !reached[o] {
+			own = append(own, o)
+		}
+	}
+	if len(own) > 0 {
+		err := c.clock.time("build-post-own", func() error {
+			_, err := post.BuildObjects(ctx, own, nil)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	var res *scanResult
 	err := c.clock.time("scan-includers", func() error {
 		key, err := headersKey(post.Source, c.o.Patch)
@@ -414,10 +437,6 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 	for _, o := range res.affected {
 		affected[o] = true
 		fmt.Fprintf(c.o.Log, "create: %s: rebuilt: %s\n", o, res.reasons[o])
-	}
-	reached := map[string]bool{}
-	for _, o := range pl.Reached {
-		reached[o] = true
 	}
 	var objs []string
 	for _, o := range pl.Objects {
