@@ -21,18 +21,26 @@ import (
 // Types that only one side has (new or no longer used ones) are not
 // compared: no running object has the new layout. An object without
 // debug information has nothing to compare: ok is false.
+//
+// A member that becomes the first member of an anonymous union of its own
+// size (struct dst_entry's dev in 6.1.190, joined by dev_rcu) is the same
+// layout for every user of the member: sameForUsers, as the scan of a
+// header's includers decides it.
 func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
-	a, ok, err := layouts(pre)
+	a, ua, ok, err := layouts(pre)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	b, ok, err := layouts(post)
+	b, ub, ok, err := layouts(post)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
 	var names []string
 	for n := range a {
 		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
+			if len(ua[n]) == 1 && len(ub[n]) == 1 && sameForUsers(ua[n][0], ub[n][0]) {
+				continue
+			}
 			names = append(names, n)
 		}
 	}
@@ -49,25 +57,26 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 // layouts maps "struct NAME" and "union NAME" to the layouts the
 // object's DWARF gives them (a set: a name may be defined more than once),
 // each with its description naming the members, for messages.
-func layouts(obj string) (map[string]map[string]string, bool, error) {
+func layouts(obj string) (map[string]map[string]string, map[string][]*userLayout, bool, error) {
 	f, err := elf.Open(obj)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", obj, err)
+		return nil, nil, false, fmt.Errorf("%s: %w", obj, err)
 	}
 	defer f.Close()
 	if f.Section(".debug_info") == nil {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	d, err := f.DWARF()
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+		return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 	}
 	out := map[string]map[string]string{}
+	users := map[string][]*userLayout{} // by definition
 	r := d.Reader()
 	for {
 		e, err := r.Next()
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
 		if e == nil {
 			break
@@ -83,7 +92,7 @@ func layouts(obj string) (map[string]map[string]string, bool, error) {
 		}
 		t, err := d.Type(e.Offset)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
 		st, ok := t.(*dwarf.StructType)
 		if !ok || st.Incomplete {
@@ -93,9 +102,14 @@ func layouts(obj string) (map[string]map[string]string, bool, error) {
 		if out[key] == nil {
 			out[key] = map[string]string{}
 		}
-		out[key][describeLayout(st, false)] = describeLayout(st, true)
+		shape := describeLayout(st, false)
+		if _, dup := out[key][shape]; !dup {
+			align, _ := e.Val(dwarf.AttrAlignment).(int64)
+			users[key] = append(users[key], describeUser(st, align))
+		}
+		out[key][shape] = describeLayout(st, true)
 	}
-	return out, true, nil
+	return out, users, true, nil
 }
 
 // describeLayout is a structure's layout: its size and its members'

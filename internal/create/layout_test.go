@@ -42,6 +42,11 @@ func TestLayoutChanges(t *testing.T) {
 		{"member added", "typedef int my_int;\nstruct s { int a; int added; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: b@4"},
 		{"anonymous member", "typedef int my_int;\nstruct s { int a; my_int b; struct { int c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: size 12"},
 		{"union grows", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; char z[16]; };\nint f(union u *p) { return p->x; }" + fn, "union u: size 8"},
+		// A member made the first of an anonymous union of its size
+		// (6.1.190's struct dst_entry): every user reads the same.
+		{"member into union", "typedef int my_int;\nstruct s { union { int a; unsigned int a_rcu; }; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, ""},
+		// Not the first: a positional initializer would fill the other.
+		{"member second in union", "typedef int my_int;\nstruct s { union { unsigned int a_rcu; int a; }; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }" + fn, "struct s: "},
 		// A type only the new object has: nothing running has it.
 		{"new type", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nstruct n { long q; };\nint f(union u *p) { return p->x; }\nlong g(struct n *p) { return p->q; }" + fn, ""},
 	} {
