@@ -427,6 +427,12 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 		if err != nil {
 			return err
 		}
+		// Earlier patches (--after) and the tree the section builds
+		// are made in (its compiler) make other units.
+		for _, a := range c.o.After {
+			key += fmt.Sprintf("%x:", sha256.Sum256(a.Raw))
+		}
+		key += pre.Build + ":" + post.Build + ":"
 		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, c.o.Log)
 		return err
 	})
@@ -948,6 +954,37 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 		}
 		pl.Headers[src] = via
 		fmt.Fprintf(log, "create: %s is not built on its own; %s includes it\n", src, strings.Join(via, ", "))
+	}
+	// A changed .c file built on its own may also be #included by
+	// another object (arch/x86/entry/vdso/vdso32/vclock_gettime.c
+	// includes ../vclock_gettime.c): that one changes too.
+	for _, src := range pl.Sources {
+		obj := strings.TrimSuffix(src, ".c") + ".o"
+		if !inBuilt[obj] {
+			continue // not built on its own: its includers are above
+		}
+		users, err := includers(src)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			o := strings.TrimSuffix(u, ".c") + ".o"
+			if o == obj || !strings.HasSuffix(u, ".c") {
+				continue
+			}
+			if !inBuilt[o] {
+				ok, err := isBuilt(o)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				inBuilt[o] = true
+			}
+			pl.Headers[src] = append(pl.Headers[src], o)
+			fmt.Fprintf(log, "create: %s is also included by %s\n", src, o)
+		}
 	}
 	built := slices.Sorted(maps.Keys(inBuilt))
 	notBuilt := map[string]bool{}

@@ -38,7 +38,9 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 	var names []string
 	for n := range a {
 		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
-			if len(ua[n]) == 1 && len(ub[n]) == 1 && sameForUsers(ua[n][0], ub[n][0]) {
+			// Only a type defined once on each side (two
+			// definitions of one shape may differ in names).
+			if len(ua[n]) == 1 && len(ub[n]) == 1 && sameForUsers(only(ua[n]), only(ub[n])) {
 				continue
 			}
 			names = append(names, n)
@@ -57,7 +59,7 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 // layouts maps "struct NAME" and "union NAME" to the layouts the
 // object's DWARF gives them (a set: a name may be defined more than once),
 // each with its description naming the members, for messages.
-func layouts(obj string) (map[string]map[string]string, map[string][]*userLayout, bool, error) {
+func layouts(obj string) (map[string]map[string]string, map[string]map[string]*userLayout, bool, error) {
 	f, err := elf.Open(obj)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%s: %w", obj, err)
@@ -71,7 +73,7 @@ func layouts(obj string) (map[string]map[string]string, map[string][]*userLayout
 		return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 	}
 	out := map[string]map[string]string{}
-	users := map[string][]*userLayout{} // by definition
+	users := map[string]map[string]*userLayout{} // type -> described with names -> layout
 	r := d.Reader()
 	for {
 		e, err := r.Next()
@@ -102,12 +104,13 @@ func layouts(obj string) (map[string]map[string]string, map[string][]*userLayout
 		if out[key] == nil {
 			out[key] = map[string]string{}
 		}
-		shape := describeLayout(st, false)
-		if _, dup := out[key][shape]; !dup {
-			align, _ := e.Val(dwarf.AttrAlignment).(int64)
-			users[key] = append(users[key], describeUser(st, align))
+		named := describeLayout(st, true)
+		out[key][describeLayout(st, false)] = named
+		if users[key] == nil {
+			users[key] = map[string]*userLayout{}
 		}
-		out[key][shape] = describeLayout(st, true)
+		align, _ := e.Val(dwarf.AttrAlignment).(int64)
+		users[key][named] = describeUser(st, align)
 	}
 	return out, users, true, nil
 }
@@ -253,4 +256,11 @@ func layoutDelta(a, b map[string]string) string {
 		return "differs"
 	}
 	return strings.Join(what, ", ")
+}
+
+func only(m map[string]*userLayout) *userLayout {
+	for _, l := range m {
+		return l
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ type userMember struct {
 	typ       string // exact type; for an anonymous member its kind
 	anonymous *userLayout
 	size      int64
+	align     int64 // natural alignment of its type
 }
 
 // readUserLayout reads the layout of aggregate ("struct NAME") from the
@@ -110,7 +111,7 @@ func probeAlignment(d *dwarf.Data) (int64, error) {
 func describeUser(st *dwarf.StructType, align int64) *userLayout {
 	l := &userLayout{size: st.ByteSize, align: align}
 	for _, f := range st.Field {
-		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), size: f.Type.Size()}
+		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), size: f.Type.Size(), align: naturalAlign(f.Type, 0)}
 		if f.BitSize != 0 {
 			// DWARF 5 says where a bit field is in DataBitOffset,
 			// DWARF 4 in BitOffset within ByteSize: both count.
@@ -201,9 +202,52 @@ func sameForUsers(a, b *userLayout) bool {
 				first[0].name != x.name || first[0].typ != x.typ || first[0].offset != 0 || first[0].bits != x.bits {
 				return false
 			}
+			// A sibling that needs more alignment would align
+			// the union, and the type, otherwise.
+			for _, o := range first[1:] {
+				if o.align > x.align {
+					return false
+				}
+			}
 		default:
 			return false
 		}
 	}
 	return true
+}
+
+// naturalAlign is the alignment a type needs on the 64-bit targets the
+// kernels run on (amd64, arm64): a scalar's is its size up to 16, a
+// structure's its members' largest; an explicit alignment is in the
+// layout's own align.
+func naturalAlign(t dwarf.Type, depth int) int64 {
+	if depth > 16 {
+		return 16
+	}
+	switch t := t.(type) {
+	case *dwarf.TypedefType:
+		return naturalAlign(t.Type, depth+1)
+	case *dwarf.QualType:
+		return naturalAlign(t.Type, depth+1)
+	case *dwarf.ArrayType:
+		return naturalAlign(t.Type, depth+1)
+	case *dwarf.StructType:
+		a := int64(1)
+		for _, f := range t.Field {
+			a = max(a, naturalAlign(f.Type, depth+1))
+		}
+		return a
+	}
+	s := t.Size()
+	switch {
+	case s <= 1:
+		return 1
+	case s >= 16:
+		return 16
+	}
+	a := int64(1)
+	for a < s {
+		a <<= 1
+	}
+	return a
 }

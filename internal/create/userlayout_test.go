@@ -27,6 +27,7 @@ func TestSameForUsers(t *testing.T) {
 		{"volatile", "struct s { int a; };", "struct s { volatile int a; };", false},
 		{"aligned", "struct s { int a; };", "struct s { int a; } __attribute__((aligned(16)));", false},
 		{"packed-without-padding", "struct s { int a; int b; };", "struct s { int a; int b; } __attribute__((packed));", false},
+		{"union-sibling-more-aligned", "struct s { char a[8]; };", "struct s { union { char a[8]; unsigned long a8; }; };", false},
 		{"bitfield-moved", "struct s { unsigned a:4, b:4; };", "struct s { unsigned a:4, :2, b:4; };", false},
 	}
 	for _, dw := range []string{"-gdwarf-4", "-gdwarf-5"} {
