@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
@@ -144,4 +145,96 @@ func notBuiltin(names []string, builtin map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// preSoftdeps returns the modules that the named modules, or any module
+// they depend on, ask to have loaded before them (modules.softdep's "pre:",
+// such as libcrc32c's crc32c, which its init looks up by name: without it
+// loading fails), resolved through modules.alias to a module of the image,
+// the generic one where there are several (a CPU-specific one may not load
+// under emulation). Busybox's modprobe does not read soft dependencies.
+// Needs the modules.dep moduleFiles makes.
+func preSoftdeps(k *kbuild.Kernel, names []string) ([]string, error) {
+	deps, err := readModulesDep(filepath.Join(k.Modules, "modules.dep"))
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{}
+	for p := range deps {
+		byName[moduleName(p)] = p
+	}
+	soft := map[string][]string{} // module -> pre soft dependencies
+	if b, err := os.ReadFile(filepath.Join(k.Modules, "modules.softdep")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || f[0] != "softdep" {
+				continue
+			}
+			pre := false
+			for _, w := range f[2:] {
+				switch w {
+				case "pre:":
+					pre = true
+				case "post:":
+					pre = false
+				default:
+					if pre {
+						soft[strings.ReplaceAll(f[1], "-", "_")] = append(soft[strings.ReplaceAll(f[1], "-", "_")], w)
+					}
+				}
+			}
+		}
+	}
+	if len(soft) == 0 {
+		return nil, nil
+	}
+	aliases := map[string][]string{}
+	if b, err := os.ReadFile(filepath.Join(k.Modules, "modules.alias")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "alias" {
+				aliases[f[1]] = append(aliases[f[1]], f[2])
+			}
+		}
+	}
+	resolve := func(name string) string {
+		n := strings.ReplaceAll(name, "-", "_")
+		if _, ok := byName[n]; ok {
+			return n
+		}
+		cands := aliases[name]
+		for _, c := range cands {
+			if strings.HasSuffix(c, "_generic") {
+				return c
+			}
+		}
+		if len(cands) > 0 {
+			return cands[0]
+		}
+		return ""
+	}
+	var out []string
+	seen := map[string]bool{}
+	var visit func(p string)
+	visit = func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		for _, d := range deps[p] {
+			visit(d)
+		}
+		for _, s := range soft[moduleName(p)] {
+			if m := resolve(s); m != "" && !slices.Contains(out, m) {
+				if _, ok := byName[m]; ok {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if p, ok := byName[strings.ReplaceAll(n, "-", "_")]; ok {
+			visit(p)
+		}
+	}
+	return out, nil
 }

@@ -272,6 +272,15 @@ func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path st
 	if err != nil {
 		return err
 	}
+	// Soft dependencies first (modprobe'd before the rest), with theirs.
+	if pre, err := preSoftdeps(opts.Kernel, userMods); err != nil {
+		return err
+	} else if pre = notBuiltin(pre, builtin); len(pre) > 0 {
+		userMods = append(pre, userMods...)
+		if mods, err = moduleFiles(ctx, opts.Kernel, append(append([]string{}, g.OutputModules...), userMods...)); err != nil {
+			return err
+		}
+	}
 	for _, m := range mods {
 		if strings.HasPrefix(filepath.Base(m.Host), "ksplice-modules-dep-") {
 			defer os.Remove(m.Host)
