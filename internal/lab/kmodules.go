@@ -42,13 +42,9 @@ func moduleFiles(ctx context.Context, k *kbuild.Kernel, names []string) ([]File,
 			}
 		}
 	}
-	deps, err := readModulesDep(dep)
+	deps, byName, err := modulesByName(dep)
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]string{}
-	for p := range deps {
-		byName[moduleName(p)] = p
 	}
 	want := map[string]bool{}
 	var visit func(p string)
@@ -83,6 +79,19 @@ func moduleFiles(ctx context.Context, k *kbuild.Kernel, names []string) ([]File,
 	tmp.Close()
 	files = append(files, File{Host: tmp.Name(), Guest: path.Join(guestDir, "modules.dep")})
 	return files, nil
+}
+
+// modulesByName reads a modules.dep: each module's dependencies by path,
+// and each module's path by name.
+func modulesByName(dep string) (deps map[string][]string, byName map[string]string, err error) {
+	if deps, err = readModulesDep(dep); err != nil {
+		return nil, nil, err
+	}
+	byName = map[string]string{}
+	for p := range deps {
+		byName[moduleName(p)] = p
+	}
+	return deps, byName, nil
 }
 
 func readModulesDep(name string) (map[string][]string, error) {
@@ -155,13 +164,9 @@ func notBuiltin(names []string, builtin map[string]bool) []string {
 // under emulation). Busybox's modprobe does not read soft dependencies.
 // Needs the modules.dep moduleFiles makes.
 func preSoftdeps(k *kbuild.Kernel, names []string) ([]string, error) {
-	deps, err := readModulesDep(filepath.Join(k.Modules, "modules.dep"))
+	deps, byName, err := modulesByName(filepath.Join(k.Modules, "modules.dep"))
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]string{}
-	for p := range deps {
-		byName[moduleName(p)] = p
 	}
 	soft := map[string][]string{} // module -> pre soft dependencies
 	if b, err := os.ReadFile(filepath.Join(k.Modules, "modules.softdep")); err == nil {

@@ -318,10 +318,4 @@ func isIdent(c byte) bool { return isIdentStart(c) || isDigit(c) }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Text is the declaration's tokens joined by single spaces.
-func (d *Decl) Text() string {
-	texts := make([]string, len(d.toks))
-	for i, t := range d.toks {
-		texts[i] = t.text
-	}
-	return strings.Join(texts, " ")
-}
+func (d *Decl) Text() string { return joinTokens(d.toks) }
