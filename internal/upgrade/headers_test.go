@@ -2,9 +2,11 @@ package upgrade
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,73 @@ func TestNeededHeaders(t *testing.T) {
 		if got := u.neededHeaders(context.Background(), headers, c.errs); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestWithHeaders: a fix whose header needs another header's change is
+// tried with the two, not with every changed header it includes; when
+// the errors name nothing the headers declare, all of them are tried.
+func TestWithHeaders(t *testing.T) {
+	old, new := t.TempDir(), t.TempDir()
+	write := func(root, rel, text string) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// helper.h's new helper takes types.h's new type; list.h, which
+	// everything includes, changes too.
+	write(old, "include/helper.h", "int a(void);\n")
+	write(new, "include/helper.h", "int a(void);\nint foo_helper(struct foo_args *x);\n")
+	write(old, "include/types.h", "struct a;\n")
+	write(new, "include/types.h", "struct a;\nstruct foo_args { int n; };\n")
+	write(old, "include/list.h", "#define L 1\n")
+	write(new, "include/list.h", "#define L 2\n")
+	u := &upgrader{old: old, new: new, o: Options{Log: io.Discard}}
+	g := Group{Files: []string{"net/x.c"}, Headers: []string{"include/helper.h", "include/list.h", "include/types.h"}}
+	first := "net/x.c:3:9: error: implicit declaration of function ‘foo_helper’"
+	// The compiler as the headers given make it: without types.h,
+	// helper.h's declaration names an unknown struct.
+	build := func(tried *[]string) func([]string) Outcome {
+		return func(headers []string) Outcome {
+			*tried = append(*tried, strings.Join(headers, " "))
+			has := map[string]bool{}
+			for _, h := range headers {
+				has[h] = true
+			}
+			switch {
+			case !has["include/helper.h"]:
+				return Outcome{Rule: RuleBuildError, Reason: first}
+			case !has["include/types.h"]:
+				return Outcome{Rule: RuleBuildError, Reason: "include/helper.h:2:23: error: ‘struct foo_args’ declared inside parameter list\nnet/x.c:5:3: error: invalid use of undefined type ‘struct foo_args’"}
+			}
+			return Outcome{Category: Carried}
+		}
+	}
+	var tried []string
+	if oc := u.withHeaders(context.Background(), g, first, build(&tried)); oc.Category != Carried {
+		t.Fatalf("got %+v, want carried", oc)
+	}
+	if want := []string{"include/helper.h", "include/helper.h include/types.h"}; !reflect.DeepEqual(tried, want) {
+		t.Errorf("tried %q, want %q", tried, want)
+	}
+	// Errors that name nothing a header's change declares: all.
+	tried = nil
+	u.withHeaders(context.Background(), g, "net/x.c:9:1: error: expected ‘;’ before ‘}’ token", build(&tried))
+	if want := []string{"include/helper.h include/list.h include/types.h"}; !reflect.DeepEqual(tried, want) {
+		t.Errorf("tried %q, want %q", tried, want)
+	}
+	// The second build's errors name only what the first named: all.
+	tried = nil
+	stuck := func(headers []string) Outcome {
+		tried = append(tried, strings.Join(headers, " "))
+		return Outcome{Rule: RuleBuildError, Reason: first}
+	}
+	u.withHeaders(context.Background(), g, first, stuck)
+	if want := []string{"include/helper.h", "include/helper.h include/list.h include/types.h"}; !reflect.DeepEqual(tried, want) {
+		t.Errorf("tried %q, want %q", tried, want)
 	}
 }

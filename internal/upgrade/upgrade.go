@@ -290,6 +290,14 @@ type upgrader struct {
 	up        update.Upgrade
 	mu        sync.Mutex
 	diffs     map[string][]byte
+	logMu     sync.Mutex // the creates' lines, one at a time
+}
+
+// logf writes one line of progress.
+func (u *upgrader) logf(format string, args ...any) {
+	u.logMu.Lock()
+	defer u.logMu.Unlock()
+	fmt.Fprintf(u.o.Log, "upgrade: "+format+"\n", args...)
 }
 
 // diffOf is the unified diff of one changed file, or nil.
@@ -361,7 +369,7 @@ func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[st
 	work := make(chan int)
 	var wg sync.WaitGroup
 	var done int
-	var mu sync.Mutex
+	var mu sync.Mutex // done
 	for w := 0; w < u.o.Jobs; w++ {
 		wg.Add(1)
 		go func() {
@@ -374,8 +382,9 @@ func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[st
 				}
 				mu.Lock()
 				done++
-				fmt.Fprintf(u.o.Log, "upgrade: [%d/%d] %s: %s%s\n", done, len(groups), strings.Join(groups[i].Files, " "), out[i].Category, detail(out[i]))
+				n := done
 				mu.Unlock()
+				u.logf("[%d/%d] %s: %s%s", n, len(groups), strings.Join(groups[i].Files, " "), out[i].Category, detail(out[i]))
 			}
 		}()
 	}
@@ -448,23 +457,48 @@ func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
 	start := time.Now()
 	oc := u.tryCreate(ctx, g, g.Files, nil)
 	if oc.Rule == RuleBuildError && len(g.Headers) > 0 {
-		// First only the headers that declare what the compiler
-		// missed: a header change reaches every object that includes
-		// it, and the one a fix needs (a new helper) is often small
-		// while another it includes (include/net/tcp.h) is everywhere.
-		// The changes of the headers left out are not in the update,
-		// as none are when the file builds without them: each
-		// header's own update carries them.
-		if sub := u.neededHeaders(ctx, g.Headers, oc.Reason); len(sub) > 0 && len(sub) < len(g.Headers) {
-			if o := u.tryCreate(ctx, g, append(append([]string{}, g.Files...), sub...), sub); o.Rule != RuleBuildError {
-				o.Seconds = time.Since(start).Seconds()
-				return o
-			}
-		}
-		oc = u.tryCreate(ctx, g, append(append([]string{}, g.Files...), g.Headers...), g.Headers)
+		oc = u.withHeaders(ctx, g, oc.Reason, func(headers []string) Outcome {
+			return u.tryCreate(ctx, g, append(append([]string{}, g.Files...), headers...), headers)
+		})
 	}
 	oc.Seconds = time.Since(start).Seconds()
 	return oc
+}
+
+// withHeaders tries a group whose .c files do not build without its
+// changed headers (buildErr says why) with as few of them as build:
+// first only those that declare what the compiler missed, then, while
+// the build fails on names the headers left out declare, those too (a
+// new helper's header may need another header's new type, and gcc
+// reports some errors only once others are gone). A header change
+// reaches every object that includes it, and the one a fix needs (a new
+// helper) is often small while another it includes (include/linux/list.h)
+// is everywhere. The changes of the headers left out are not in the
+// update, as none are when the file builds without them: each header's
+// own update carries them. All of them are tried last.
+func (u *upgrader) withHeaders(ctx context.Context, g Group, buildErr string, try func(headers []string) Outcome) Outcome {
+	var sub []string
+	for len(sub) < len(g.Headers) {
+		var rest []string
+		for _, h := range g.Headers {
+			if !contains(sub, h) {
+				rest = append(rest, h)
+			}
+		}
+		add := u.neededHeaders(ctx, rest, buildErr)
+		if len(add) == 0 || len(sub)+len(add) == len(g.Headers) {
+			break
+		}
+		sub = append(sub, add...)
+		sort.Strings(sub)
+		u.logf("%s: trying %d of its %d changed headers: %s", strings.Join(g.Files, " "), len(sub), len(g.Headers), strings.Join(sub, ", "))
+		oc := try(sub)
+		if oc.Rule != RuleBuildError {
+			return oc
+		}
+		buildErr = oc.Reason
+	}
+	return try(g.Headers)
 }
 
 // quoted matches an identifier gcc quotes in a diagnostic (‘name’ in a
