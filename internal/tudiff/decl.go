@@ -101,11 +101,45 @@ func literalWords(s string) []string {
 	return out
 }
 
+// wordTable tells which identifiers a declaration has used already: one
+// map lookup a token, the unit's identifiers numbered once.
+type wordTable struct {
+	index map[string]int32
+	gens  []int32 // by index: the declaration that last used it; -1 for a keyword
+	gen   int32   // the declaration being finished
+}
+
+func newWordTable() *wordTable {
+	w := &wordTable{index: make(map[string]int32, 1<<14)}
+	for k := range keywords {
+		w.index[k] = int32(len(w.gens))
+		w.gens = append(w.gens, -1)
+	}
+	return w
+}
+
+// first reports whether the declaration being finished uses name for the
+// first time, and name is not a keyword.
+func (w *wordTable) first(name string) bool {
+	i, ok := w.index[name]
+	if !ok {
+		i = int32(len(w.gens))
+		w.index[name] = i
+		w.gens = append(w.gens, w.gen)
+		return true
+	}
+	if g := w.gens[i]; g == w.gen || g < 0 {
+		return false
+	}
+	w.gens[i] = w.gen
+	return true
+}
+
 // finish fills in d's text and info. bodyAt is the index of the { of a
 // function definition's body, or -1. Typedef names declared here are
 // added to typedefs, which the declarations that follow need to tell a
 // type name from a declared one.
-func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int, gen int) {
+func (d *Decl) finish(bodyAt int, typedefs map[string]bool, words *wordTable) {
 	// The hash of the tokens joined by spaces (Text, made when asked).
 	h := uint64(fnvOffset)
 	for i, t := range d.toks {
@@ -115,26 +149,22 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int,
 		for j := 0; j < len(t.text); j++ {
 			h = (h ^ uint64(t.text[j])) * fnvPrime
 		}
-		// seen[name] == gen: already a ref of this declaration.
 		switch t.kind {
 		case kIdent:
 			if t.text == "extern" && bodyAt >= 0 && i > bodyAt {
 				d.blockExtern = true
 			}
-			if !keywords[t.text] && seen[t.text] != gen {
-				seen[t.text] = gen
+			if words.first(t.text) {
 				d.refs = append(d.refs, t.text)
 				// __builtin_memcpy may become a call of memcpy,
 				// whose declaration says how.
-				if lib, ok := strings.CutPrefix(t.text, "__builtin_"); ok && seen[lib] != gen {
-					seen[lib] = gen
+				if lib, ok := strings.CutPrefix(t.text, "__builtin_"); ok && words.first(lib) {
 					d.refs = append(d.refs, lib)
 				}
 			}
 		case kString, kPragma:
 			for _, w := range literalWords(t.text) {
-				if seen[w] != gen {
-					seen[w] = gen
+				if words.first(w) {
 					d.refs = append(d.refs, w)
 				}
 			}
@@ -169,7 +199,7 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, seen map[string]int,
 	d.defines = append(append(append(d.defines, w.names...), w.tags...), w.enumerators...)
 	forces := false
 	for _, t := range head {
-		if emitWords[t.text] {
+		if t.kind == kIdent && emitWords[t.text] {
 			forces = true
 		}
 	}

@@ -61,7 +61,19 @@ func Parse(src []byte) (*Unit, error) {
 	// One string for the whole unit: tokens are slices of it.
 	s := scanner{src: string(src), line: 1}
 	u := &Unit{}
-	var cur []token
+	// The tokens of every declaration, in chunks: cur is the end of the
+	// last one, growing until the declaration ends and is kept.
+	var arena, cur []token
+	add := func(t token) {
+		if len(arena) == cap(arena) {
+			// A new chunk, with the declaration so far.
+			next := make([]token, len(cur), max(1<<14, 2*len(cur)+1))
+			copy(next, cur)
+			arena = next
+		}
+		arena = append(arena, t)
+		cur = arena[len(arena)-len(cur)-1 : len(arena) : len(arena)]
+	}
 	var start struct {
 		file string
 		line int
@@ -74,7 +86,7 @@ func Parse(src []byte) (*Unit, error) {
 	attrDepth := -1 // depth of the attribute group being skipped, or -1
 	bodyOpen := false
 	bodyAt := -1
-	seen, gen := map[string]int{}, 0 // finish's set of names, by generation
+	words := newWordTable()
 	typedefs := map[string]bool{}
 	for name := range builtinTypes {
 		typedefs[name] = true
@@ -84,10 +96,10 @@ func Parse(src []byte) (*Unit, error) {
 			return
 		}
 		d := &Decl{toks: cur, File: start.file, Line: start.line}
-		gen++
-		d.finish(bodyAt, typedefs, seen, gen)
+		words.gen++
+		d.finish(bodyAt, typedefs, words)
 		u.Decls = append(u.Decls, d)
-		cur, lastSig, bodyOpen, bodyAt, attrDepth = nil, "", false, -1, -1
+		cur, lastSig, bodyOpen, bodyAt, attrDepth = arena[len(arena):], "", false, -1, -1
 	}
 	for {
 		t, ok, err := s.next()
@@ -101,17 +113,17 @@ func Parse(src []byte) (*Unit, error) {
 			// A pragma between declarations stands alone: those
 			// that are not diagnostics change what follows.
 			start.file, start.line = s.file, s.line
-			cur = []token{t}
+			add(t)
 			flush()
 			continue
 		}
 		if len(cur) == 0 {
 			start.file, start.line = s.file, s.line
 		}
-		cur = append(cur, t)
+		add(t)
 		if t.kind == kIdent && (t.text == "__builtin_LINE" || t.text == "__builtin_FILE") {
 			// Their value is where they are, which no token says.
-			cur = append(cur, token{kString, strconv.Quote(s.file + ":" + strconv.Itoa(s.line))})
+			add(token{kString, strconv.Quote(s.file + ":" + strconv.Itoa(s.line))})
 		}
 		if t.kind != kPunct {
 			if depth == 0 && attrDepth < 0 {
