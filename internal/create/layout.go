@@ -83,24 +83,39 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 		if e == nil {
 			break
 		}
-		if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType {
+		if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType && e.Tag != dwarf.TagTypedef {
 			continue
 		}
 		if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); decl {
 			continue
 		}
-		if name, _ := e.Val(dwarf.AttrName).(string); name == "" {
-			continue // anonymous: part of the layout of the type that holds it
+		name, _ := e.Val(dwarf.AttrName).(string)
+		if name == "" {
+			// Anonymous: part of the layout of the type that holds
+			// it, or of the typedef that names it.
+			continue
 		}
 		t, err := d.Type(e.Offset)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
+		key := ""
+		if td, ok := t.(*dwarf.TypedefType); ok {
+			// typedef struct { ... } atomic_t: only the typedef
+			// names the layout its objects have.
+			t = bare(td)
+			if st, ok := t.(*dwarf.StructType); !ok || st.StructName != "" {
+				continue // a named type's layout is compared by its tag
+			}
+			key = "typedef " + name
+		}
 		st, ok := t.(*dwarf.StructType)
 		if !ok || st.Incomplete {
 			continue
 		}
-		key := st.Kind + " " + st.StructName
+		if key == "" {
+			key = st.Kind + " " + st.StructName
+		}
 		if out[key] == nil {
 			out[key] = map[string]string{}
 		}
@@ -133,11 +148,35 @@ func describeLayout(st *dwarf.StructType, names bool) string {
 			fmt.Fprintf(&b, ":%d+%d", f.DataBitOffset, f.BitSize)
 		}
 		fmt.Fprintf(&b, " %s(%d)", layoutType(f.Type), f.Type.Size())
-		if s, ok := f.Type.(*dwarf.StructType); ok && s.StructName == "" {
+		// An anonymous structure, or array of them, typedef'd or not,
+		// is laid out here: it has no name to be compared by.
+		elem := bare(f.Type)
+		for {
+			a, ok := elem.(*dwarf.ArrayType)
+			if !ok {
+				break
+			}
+			elem = bare(a.Type)
+		}
+		if s, ok := elem.(*dwarf.StructType); ok && s.StructName == "" {
 			fmt.Fprintf(&b, " {%s}", describeLayout(s, names))
 		}
 	}
 	return b.String()
+}
+
+// bare is t without its typedefs and qualifiers.
+func bare(t dwarf.Type) dwarf.Type {
+	for {
+		switch u := t.(type) {
+		case *dwarf.TypedefType:
+			t = u.Type
+		case *dwarf.QualType:
+			t = u.Type
+		default:
+			return t
+		}
+	}
 }
 
 // layoutType names what matters of a member's type to its layout: the
@@ -207,7 +246,7 @@ func memberPlaces(desc string) map[string]string {
 	m := map[string]string{}
 	for _, part := range strings.Split(desc, "; ") {
 		if name, place, ok := strings.Cut(strings.TrimPrefix(part, "{"), "@"); ok && !strings.HasPrefix(name, "#") {
-			m[name] = place
+			m[name] = strings.TrimRight(place, "}")
 		}
 	}
 	return m
@@ -235,6 +274,7 @@ func layoutDelta(a, b map[string]string) string {
 	my := memberPlaces(y)
 	for _, part := range xs[1:] {
 		name, place, _ := strings.Cut(strings.TrimPrefix(part, "{"), "@")
+		place = strings.TrimRight(place, "}")
 		if p, ok := my[name]; ok && p != place && !strings.HasPrefix(name, "#") {
 			return strings.Join(append(what, name+"@"+place+" becomes "+name+"@"+p), ", ")
 		}

@@ -71,3 +71,48 @@ func TestLayoutChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestLayoutChangesTypedefAnonymous: a structure with no tag, named only
+// by a typedef (atomic_t's kind), is compared by the typedef's name, and
+// laid out where a member has it; two members of one size swapped inside
+// it move.
+func TestLayoutChangesTypedefAnonymous(t *testing.T) {
+	compile := func(t *testing.T, src string) string {
+		t.Helper()
+		dir := t.TempDir()
+		c := filepath.Join(dir, "x.c")
+		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := filepath.Join(dir, "x.o")
+		if out, err := exec.Command("gcc", "-g", "-O2", "-c", "-o", o, c).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		return o
+	}
+	const use = "int g(pair_t *p) { return p->d; }\n"
+	pre := compile(t, "typedef struct { short c; short d; } pair_t;\n"+use)
+	holder := compile(t, "typedef struct { short c; short d; } pair_t;\nstruct s { pair_t pr[2]; };\nint f(struct s *p) { return p->pr[1].d; }\n")
+	for _, c := range []struct {
+		name, pre, post string
+		want            []string // the refused types
+	}{
+		{"same", pre, "typedef struct { short c; short d; } pair_t;\n" + use, nil},
+		{"swapped", pre, "typedef struct { short d; short c; } pair_t;\n" + use, []string{"typedef pair_t"}},
+		{"swapped in a member array", holder, "typedef struct { short d; short c; } pair_t;\nstruct s { pair_t pr[2]; };\nint f(struct s *p) { return p->pr[1].d; }\n", []string{"struct s", "typedef pair_t"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refs, ok, err := layoutChanges(c.pre, compile(t, c.post))
+			if err != nil || !ok {
+				t.Fatalf("layoutChanges: %v, %v", ok, err)
+			}
+			var got []string
+			for _, r := range refs {
+				got = append(got, r.Symbol)
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("refused %v, want %v", refs, c.want)
+			}
+		})
+	}
+}
