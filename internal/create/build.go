@@ -62,11 +62,11 @@ func newWorkspace(k *kbuild.Kernel, name string, section kbuild.Tree) *workspace
 }
 
 func (w *workspace) preTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.k.Source, Build: w.section.Build, MakeVars: w.section.MakeVars, Include: w.include}
+	return kbuild.Tree{Source: w.k.Source, Build: w.section.Build, MakeVars: w.section.MakeVars, Include: w.include, Goals: w.section.Goals}
 }
 
 func (w *workspace) postTree() kbuild.Tree {
-	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.section.MakeVars, Include: w.include}
+	return kbuild.Tree{Source: w.src, Build: w.objs, MakeVars: w.section.MakeVars, Include: w.include, Goals: w.section.Goals}
 }
 
 // touchedRecord lists, in post/src, the files the last patch may have
@@ -169,7 +169,7 @@ func (w *workspace) prepare(ctx context.Context, patches []*srcpatch.Patch) erro
 // running build is always made by the kernel's. A cross tree whose
 // configuration is not the kernel's turns the split off: cp is updated and
 // its Note says why.
-func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, filter func(ctx context.Context, pre, post kbuild.Tree) ([]string, error), dir, include string, cp *kbuild.CompilerPlan, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
+func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after []*srcpatch.Patch, objs []string, goals map[string]string, filter func(ctx context.Context, pre, post kbuild.Tree) ([]string, error), dir, include string, cp *kbuild.CompilerPlan, log io.Writer, timed func(string, func() error) error) ([]Pair, error) {
 	unlock, err := k.Lock(func() { fmt.Fprintf(log, "create: waiting for another ksplice using %s\n", k.Spec) })
 	if err != nil {
 		return nil, err
@@ -191,6 +191,7 @@ func buildPairs(ctx context.Context, k *kbuild.Kernel, p *srcpatch.Patch, after 
 		}
 	}
 	fmt.Fprintf(log, "create: compilers: %s\n", cp.Note)
+	section.Goals = goals
 	post := newWorkspace(k, "post", section)
 	if include != "" {
 		if post.include, err = copyAuthorHeaders(include, filepath.Join(k.Dir, "author-include")); err != nil {

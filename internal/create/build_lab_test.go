@@ -33,7 +33,7 @@ func TestBuildPairsCmdline(t *testing.T) {
 		t.Logf("%s: %v", name, time.Since(start))
 		return err
 	}
-	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, nil, dir, "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, timed)
+	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, pl.Goals, nil, dir, "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, timed)
 	if err != nil {
 		t.Fatal(err)
 	}

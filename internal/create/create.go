@@ -471,7 +471,7 @@ func (c *creation) buildPairs(ctx context.Context) error {
 	if c.scratch, err = os.MkdirTemp("", "ksplice-create-"); err != nil {
 		return err
 	}
-	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.scan, c.scratch, filepath.Join(c.kmodSrc, "include"), c.res.Compilers, c.o.Log, c.clock.time)
+	c.pairs, err = buildPairs(ctx, c.k, c.o.Patch, c.o.After, c.plan.Objects, c.plan.Goals, c.scan, c.scratch, filepath.Join(c.kmodSrc, "include"), c.res.Compilers, c.o.Log, c.clock.time)
 	return err
 }
 
@@ -907,12 +907,18 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 	// Sets, not lists: a header may reach thousands of objects.
 	inBuilt := map[string]bool{}
 	isBuilt := func(obj string) (bool, error) {
-		_, err := r.Where(ctx, obj)
+		p, err := r.Place(ctx, obj)
 		switch {
 		case errors.Is(err, kbuild.ErrNotConfigured):
 			return false, nil
 		case err != nil:
 			return false, err
+		}
+		if p.Goal != obj {
+			if pl.Goals == nil {
+				pl.Goals = map[string]string{}
+			}
+			pl.Goals[obj] = p.Goal
 		}
 		return true, nil
 	}

@@ -29,6 +29,9 @@ type Plan struct {
 	// Unaffected are those of Reached whose code the change cannot
 	// alter (what their code uses did not change): not rebuilt.
 	Unaffected []string `json:",omitempty"`
+	// Goals are the make goals of the objects that are not built as
+	// their own path (kbuild.Placement.Goal).
+	Goals map[string]string `json:",omitempty"`
 	// NotBuilt are objects the patch touches that the kernel's
 	// configuration does not build: nothing to update there.
 	NotBuilt []string

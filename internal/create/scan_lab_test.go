@@ -62,7 +62,7 @@ func TestScanAgreesWithCompiler(t *testing.T) {
 		t.Logf("%s: %v", name, time.Since(start))
 		return err
 	}
-	pairs, err := buildPairs(ctx, k, p, nil, sample, filter, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, timed)
+	pairs, err := buildPairs(ctx, k, p, nil, sample, pl.Goals, filter, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, timed)
 	if err != nil {
 		t.Fatal(err)
 	}

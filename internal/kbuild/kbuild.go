@@ -41,6 +41,20 @@ type Tree struct {
 	// tree of its own (Kbuild would rebuild every object of a tree whose
 	// flags alternate).
 	Native bool `json:"-"`
+	// Goals maps an object to the make goal that builds it where that
+	// is not its own path (Placement.Goal: the objects of a Makefile
+	// fragment another directory includes).
+	Goals map[string]string `json:"-"`
+}
+
+// goal is the make goal that builds obj ("x.o"), with the suffix ext
+// in place of ".o".
+func (t Tree) goal(obj, ext string) string {
+	g, ok := t.Goals[obj]
+	if !ok {
+		g = obj
+	}
+	return strings.TrimSuffix(g, ".o") + ext
 }
 
 // Object is one object file built from the tree.
@@ -101,9 +115,9 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	var serial, parallel []string
 	for _, o := range objs {
 		if strings.HasPrefix(o, "arch/") && strings.Count(o, "/") >= 3 {
-			serial = append(serial, o)
+			serial = append(serial, t.goal(o, ".o"))
 		} else {
-			parallel = append(parallel, o)
+			parallel = append(parallel, t.goal(o, ".o"))
 		}
 	}
 	if len(serial) > 0 && len(parallel) > 0 {
@@ -144,9 +158,9 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 func (t Tree) Preprocess(ctx context.Context, objs []string, cppFlags string) (map[string]string, error) {
 	targets := make([]string, len(objs))
 	for i, o := range objs {
-		targets[i] = strings.TrimSuffix(o, ".o") + ".i"
+		targets[i] = t.goal(o, ".i")
 		// Never an earlier run's file for this one's.
-		if err := os.Remove(filepath.Join(t.Build, targets[i])); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(t.Build, strings.TrimSuffix(o, ".o")+".i")); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 	}
@@ -163,8 +177,8 @@ func (t Tree) Preprocess(ctx context.Context, objs []string, cppFlags string) (m
 	}
 	err := t.build(ctx, targets, jobs, nil, "-k", "CPP="+compiler(t.MakeVars)+" -E "+cppFlags)
 	out := map[string]string{}
-	for i, o := range objs {
-		p := filepath.Join(t.Build, targets[i])
+	for _, o := range objs {
+		p := filepath.Join(t.Build, strings.TrimSuffix(o, ".o")+".i")
 		if _, serr := os.Stat(p); serr == nil {
 			out[o] = p
 		}

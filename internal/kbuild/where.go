@@ -147,17 +147,50 @@ func (r *Resolver) Close() {
 // vmlinux (module ""), or in the named module. The error wraps
 // ErrNotConfigured when the configuration does not build it.
 func (r *Resolver) Where(ctx context.Context, rel string) (module string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.where(ctx, rel)
+	p, err := r.Place(ctx, rel)
+	return p.Module, err
 }
 
-func (r *Resolver) where(ctx context.Context, rel string) (module string, err error) {
+// Placement says where an object ends up and how Kbuild builds it.
+type Placement struct {
+	// Module is the module the object is linked into, "" for vmlinux.
+	Module string
+	// Goal is the make goal that builds the object: its own path, or,
+	// for an object of a Makefile fragment another directory's
+	// Makefile includes, its path from that directory
+	// ("drivers/gpu/drm/amd/amdgpu/../display/dc/core/dc.o"): built as
+	// its own path, Kbuild would read the fragment's directory without
+	// the including Makefile's flags (its -I paths), and fail.
+	Goal string
+}
+
+// Place is Where, and the goal that builds the object.
+func (r *Resolver) Place(ctx context.Context, rel string) (Placement, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dir, mod, err := r.where(ctx, rel)
+	if err != nil {
+		return Placement{}, err
+	}
+	p := Placement{Module: mod, Goal: rel}
+	if !strings.HasPrefix(rel, dir+"/") {
+		up, err := filepath.Rel(dir, rel)
+		if err != nil {
+			return Placement{}, err
+		}
+		p.Goal = dir + "/" + up
+	}
+	return p, nil
+}
+
+// where returns the directory whose Makefile lists rel, and the module
+// rel is in ("" for vmlinux).
+func (r *Resolver) where(ctx context.Context, rel string) (dir, module string, err error) {
 	// Kbuild never descends into another architecture's directory, whose
 	// Makefiles may not even read with this one's variables
 	// (arch/powerpc/boot/Makefile needs a vmlinux target).
 	if rest, ok := strings.CutPrefix(rel, "arch/"); ok && !strings.HasPrefix(rest, r.SrcArc+"/") {
-		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+		return "", "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
 	}
 	var unread error
 	// fragTop is the topmost directory on the way whose Makefile does
@@ -167,7 +200,7 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if l.err != nil {
 			unread = l.err
@@ -178,10 +211,11 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 		if !found {
 			continue
 		}
-		return r.placed(ctx, rel, dir, builtin, mod)
+		mod, err = r.placed(ctx, rel, dir, builtin, mod)
+		return dir, mod, err
 	}
 	if unread == nil {
-		return "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
+		return "", "", fmt.Errorf("%s: %w", rel, ErrNotConfigured)
 	}
 	// A directory on the way has a Makefile that only another
 	// directory's includes, with its own variables set: the objects are
@@ -196,7 +230,7 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 		}
 		ents, err := os.ReadDir(filepath.Join(r.Tree.Source, parent))
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		for _, e := range ents {
 			sib := parent + "/" + e.Name()
@@ -205,13 +239,14 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 			}
 			l, err := r.lists(ctx, sib)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if l.err != nil {
 				continue
 			}
 			if found, builtin, mod := l.find(sib, rel); found {
-				return r.placed(ctx, rel, sib, builtin, mod)
+				mod, err = r.placed(ctx, rel, sib, builtin, mod)
+				return sib, mod, err
 			}
 			switch {
 			case l.lists(sib, path.Dir(rel)):
@@ -232,7 +267,7 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 		// objects of it, not this one: a file no Makefile builds
 		// (dc/dce/dce_clk_mgr.c of amdgpu, left in the tree), or one
 		// the configuration leaves out of the fragments it includes.
-		return "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, includes, ErrNotConfigured)
+		return "", "", fmt.Errorf("%s: %s/Makefile builds other objects of %s, not this one: %w", rel, includer, includes, ErrNotConfigured)
 	}
 	// The nearest directory above with a Makefile that reads: if Kbuild
 	// never descends into it, it never reads the fragments below it
@@ -242,17 +277,17 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 	for dir := path.Dir(path.Dir(rel)); dir != "."; dir = path.Dir(dir) {
 		l, err := r.lists(ctx, dir)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if l.err != nil || !hasKbuildFile(filepath.Join(r.Tree.Source, dir)) {
 			continue
 		}
 		reach, err := r.reachable(ctx, dir)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if !reach {
-			return "", fmt.Errorf("%s: Kbuild does not descend into %s, whose Makefile includes it: %w", rel, dir, ErrNotConfigured)
+			return "", "", fmt.Errorf("%s: Kbuild does not descend into %s, whose Makefile includes it: %w", rel, dir, ErrNotConfigured)
 		}
 		// Kbuild reads this Makefile: if it names nothing in the
 		// directory below it on the way (neither as a subdirectory
@@ -260,13 +295,13 @@ func (r *Resolver) where(ctx context.Context, rel string) (module string, err er
 		// there (lib/raid6/test/, a user-space test's Makefile).
 		child := dir + "/" + strings.Split(strings.TrimPrefix(rel, dir+"/"), "/")[0]
 		if !l.mentions(dir, child) {
-			return "", fmt.Errorf("%s: %s/Makefile, which Kbuild reads, names nothing in %s: %w", rel, dir, child, ErrNotConfigured)
+			return "", "", fmt.Errorf("%s: %s/Makefile, which Kbuild reads, names nothing in %s: %w", rel, dir, child, ErrNotConfigured)
 		}
 		break
 	}
 	// Not a wrong "not configured": the Makefile that would say was not
 	// found.
-	return "", fmt.Errorf("%s: no Makefile lists it, and %w", rel, unread)
+	return "", "", fmt.Errorf("%s: no Makefile lists it, and %w", rel, unread)
 }
 
 func hasKbuildFile(dir string) bool {

@@ -3,6 +3,8 @@ package kbuild_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
@@ -86,5 +88,54 @@ func TestWhereARM64Fragments(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("Where(%s) = %q, %v; want %q", obj, got, err, want)
 		}
+	}
+}
+
+// TestPlaceFragmentGoal: an object of a Makefile fragment (amdgpu's
+// display/, included by amdgpu/'s Makefile with its -I flags) is built
+// through the including directory; as its own path, Kbuild reads the
+// fragment's directory alone and the compiler finds none of its headers.
+func TestPlaceFragmentGoal(t *testing.T) {
+	k := labtest.Kernel(t)
+	if k.Arch != "amd64" {
+		t.Skipf("%s: the goals asked about are amd64's", k.Spec)
+	}
+	tree := kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}
+	r := kbuild.NewResolver(tree, "x86")
+	defer r.Close()
+	const frag = "drivers/gpu/drm/amd/display/amdgpu_dm/amdgpu_dm_color.o"
+	for obj, want := range map[string]string{
+		frag:                               "drivers/gpu/drm/amd/amdgpu/../display/amdgpu_dm/amdgpu_dm_color.o",
+		"drivers/char/tpm/eventlog/tpm2.o": "drivers/char/tpm/eventlog/tpm2.o", // listed by the directory above
+		"fs/proc/cmdline.o":                "fs/proc/cmdline.o",
+	} {
+		p, err := r.Place(context.Background(), obj)
+		if err != nil || p.Goal != want {
+			t.Errorf("Place(%s) = %+v, %v; want goal %s", obj, p, err, want)
+		}
+	}
+	p, err := r.Place(context.Background(), frag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := k.Lock(func() { t.Log("waiting for another ksplice using the kernel") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if out, err := tree.Preprocess(context.Background(), []string{frag}, ""); err == nil || out[frag] != "" {
+		os.Remove(out[frag])
+		t.Errorf("%s preprocessed as its own path: %v", frag, out)
+	} else if !strings.Contains(err.Error(), "No such file") {
+		t.Errorf("%s as its own path: %v; want the compiler's missing header", frag, err)
+	}
+	tree.Goals = map[string]string{frag: p.Goal}
+	out, err := tree.Preprocess(context.Background(), []string{frag}, "")
+	if err != nil || out[frag] == "" {
+		t.Fatalf("%s through %s: %v, %v", frag, p.Goal, out, err)
+	}
+	defer os.Remove(out[frag])
+	if b, err := os.ReadFile(out[frag]); err != nil || !strings.Contains(string(b), "amdgpu_dm_color") {
+		t.Errorf("%s: %d bytes, %v; want the preprocessed unit", out[frag], len(b), err)
 	}
 }
