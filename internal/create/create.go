@@ -433,7 +433,11 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 			key += fmt.Sprintf("%x:", sha256.Sum256(a.Raw))
 		}
 		key += pre.Build + ":" + post.Build + ":"
-		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, c.o.Log)
+		store, err := newUnitStore(c.k, pre)
+		if err != nil {
+			return err
+		}
+		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, store, c.o.Log)
 		return err
 	})
 	if err != nil {

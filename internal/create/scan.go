@@ -83,7 +83,10 @@ type scanResult struct {
 // preprocess on either side counts as changed (its build will say why).
 // A structure whose definition changed is checked by compiling a probe of
 // it both ways (its layout as its users see it).
-func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, log io.Writer) (*scanResult, error) {
+//
+// store, if not nil, keeps the pre side's units from one scan to the
+// next: those it has are not preprocessed again.
+func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, store *unitStore, log io.Writer) (*scanResult, error) {
 	res := &scanResult{reasons: map[string]string{}}
 	var objs []string
 	for _, o := range all {
@@ -104,6 +107,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	type batch struct {
 		objs        []string
 		preI, postI map[string]string
+		stored      map[string]bool // pre units in the store, not preprocessed
 	}
 	batches := make(chan *batch, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -112,11 +116,21 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	producer.Go(func() {
 		defer close(batches)
 		for start := 0; start < len(objs); start += scanBatch {
-			b := &batch{objs: objs[start:min(start+scanBatch, len(objs))]}
+			b := &batch{objs: objs[start:min(start+scanBatch, len(objs))], preI: map[string]string{}, stored: map[string]bool{}}
+			var need []string
+			for _, o := range b.objs {
+				if store.has(o) {
+					b.stored[o] = true
+				} else {
+					need = append(need, o)
+				}
+			}
 			var wg sync.WaitGroup
 			// A unit that fails is missing from its map (and
 			// counts as changed): make's error adds nothing.
-			wg.Go(func() { b.preI, _ = pre.Preprocess(ctx, b.objs, scanFlags) })
+			if len(need) > 0 {
+				wg.Go(func() { b.preI, _ = pre.Preprocess(ctx, need, scanFlags) })
+			}
 			wg.Go(func() { b.postI, _ = post.Preprocess(ctx, b.objs, scanFlags) })
 			wg.Wait()
 			select {
@@ -134,8 +148,9 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		}
 		producer.Wait()
 	}()
-	done := 0
+	done, stored := 0, 0
 	for b := range batches {
+		stored += len(b.stored)
 		if ctx.Err() != nil {
 			removeUnits(b.preI, b.postI)
 			return nil, ctx.Err()
@@ -147,7 +162,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		for range runtime.GOMAXPROCS(0) {
 			wg.Go(func() {
 				for o := range work {
-					affected, why, err := compareUnit(b.preI[o], b.postI[o], probes)
+					affected, why, err := compareStored(pre, o, b.preI[o], b.postI[o], store, probes)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = fmt.Errorf("%s: %w", o, err)
@@ -166,7 +181,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		for _, o := range b.objs {
 			why := ""
 			switch {
-			case b.preI[o] == "":
+			case b.preI[o] == "" && !b.stored[o]:
 				why = "does not preprocess before the patch (its build says why)"
 			case b.postI[o] == "":
 				why = "does not preprocess after the patch (its build says why)"
@@ -191,6 +206,12 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if n := len(objs); n > 0 && store != nil {
+		fmt.Fprintf(log, "create: %d of the %d objects scanned were preprocessed before the patch by an earlier scan\n", stored, n)
+	}
+	if err := store.trim(unitStoreBudget); err != nil {
+		return nil, err
+	}
 	sort.Strings(res.affected)
 	return res, nil
 }
@@ -203,16 +224,35 @@ func removeUnits(maps ...map[string]string) {
 	}
 }
 
-// compareUnit compares an object's two preprocessed units.
-func compareUnit(preI, postI string, probes *layoutProbes) (bool, string, error) {
-	a, err := os.ReadFile(preI)
-	if err != nil {
-		return false, "", err
+// compareStored compares obj's two preprocessed units: the pre one at
+// preI, just made (and then stored), or, if preI is "", from the store.
+func compareStored(pre kbuild.Tree, obj, preI, postI string, store *unitStore, probes *layoutProbes) (bool, string, error) {
+	var a []byte
+	var err error
+	if preI != "" {
+		if a, err = os.ReadFile(preI); err != nil {
+			return false, "", err
+		}
+		if err := store.put(obj, a); err != nil {
+			return false, "", fmt.Errorf("store the unit: %w", err)
+		}
+	} else {
+		if a, err = store.get(obj); err != nil {
+			return false, "", err
+		}
+		// Where Kbuild's record of how it was made is, for probes.
+		preI = filepath.Join(pre.Build, strings.TrimSuffix(obj, ".o")+".i")
 	}
 	b, err := os.ReadFile(postI)
 	if err != nil {
 		return false, "", err
 	}
+	return compareUnit(a, b, preI, postI, probes)
+}
+
+// compareUnit compares an object's two preprocessed units, a made at
+// preI and b at postI.
+func compareUnit(a, b []byte, preI, postI string, probes *layoutProbes) (bool, string, error) {
 	pu, err := tudiff.Parse(a)
 	if err != nil {
 		return true, err.Error(), nil

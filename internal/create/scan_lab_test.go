@@ -2,8 +2,13 @@ package create
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,9 +57,26 @@ func TestScanAgreesWithCompiler(t *testing.T) {
 	}
 	var scan *scanResult
 	filter := func(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
+		// Twice, the second time with the pre side's units from the
+		// store the first one filled: the same verdicts.
+		dir := t.TempDir()
+		store := &unitStore{root: dir, dir: filepath.Join(dir, "key")}
 		var err error
-		scan, err = scanIncluders(ctx, pre, post, sample, nil, "", os.Stderr)
-		return sample, err // all of them built, to check the verdicts
+		if scan, err = scanIncluders(ctx, pre, post, sample, nil, "", store, os.Stderr); err != nil {
+			return nil, err
+		}
+		var log strings.Builder
+		again, err := scanIncluders(ctx, pre, post, sample, nil, "", store, io.MultiWriter(&log, os.Stderr))
+		if err != nil {
+			return nil, err
+		}
+		if w := fmt.Sprintf("%d of the %d objects scanned were preprocessed before the patch by an earlier scan", len(sample), len(sample)); !strings.Contains(log.String(), w) {
+			t.Errorf("the second scan did not take every pre unit from the store: %s", log.String())
+		}
+		if !slices.Equal(again.affected, scan.affected) || !maps.Equal(again.reasons, scan.reasons) {
+			t.Errorf("the scan with stored units says %v, without %v", again.affected, scan.affected)
+		}
+		return sample, nil // all of them built, to check the verdicts
 	}
 	timed := func(name string, fn func() error) error {
 		start := time.Now()
