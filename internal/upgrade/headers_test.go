@@ -30,7 +30,7 @@ func TestNeededHeaders(t *testing.T) {
 	write(old, "include/big.h", "#define BIG 1\n")
 	write(new, "include/big.h", "#define BIG 2\n")
 	write(old, "include/layout.h", "struct bar {\n\tint a;\n};\n")
-	write(new, "include/layout.h", "struct bar {\n\tint a;\n\tint baz;\n};\n")
+	write(new, "include/layout.h", "struct bar {\n\tint a;\n\tint baz;\n\tunsigned int sizeof_x;\n};\n")
 	u := &upgrader{old: old, new: new}
 	headers := []string{"include/big.h", "include/helper.h", "include/layout.h"}
 	for _, c := range []struct {
@@ -41,6 +41,10 @@ func TestNeededHeaders(t *testing.T) {
 		{"C locale quotes", "kernel/x.c:3:9: error: implicit declaration of function 'foo_helper'", []string{"include/helper.h"}},
 		{"missing member", "kernel/x.c:7:10: error: ‘struct bar’ has no member named ‘baz’\n   7 |  p->baz = 1;", []string{"include/layout.h"}},
 		{"two", "kernel/x.c:3:9: error: implicit declaration of function ‘foo_helper’\nkernel/x.c:7:10: error: ‘struct bar’ has no member named ‘baz’", []string{"include/helper.h", "include/layout.h"}},
+		// gcc's guess and an expression's type are not missing, nor
+		// is a keyword.
+		{"guess and type", "net/x.c:2400:29: error: implicit declaration of function ‘foo_helper’; did you mean ‘baz’? [-Werror=implicit-function-declaration]\nnet/x.c:2400:41: error: invalid type argument of ‘->’ (have ‘int’)", []string{"include/helper.h"}},
+		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
 		// A warning's quotes are not what failed the build.
 		{"warning only", "kernel/x.c:3:9: warning: unused variable ‘BIG’", nil},
 		{"nothing quoted", "make[3]: *** [scripts/Makefile.build:250: kernel/x.o] Error 1", nil},

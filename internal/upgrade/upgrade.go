@@ -505,6 +505,24 @@ func (u *upgrader) withHeaders(ctx context.Context, g Group, buildErr string, tr
 // UTF-8 locale, 'name' in C), also "struct name".
 var quoted = regexp.MustCompile("[‘']((?:struct |union |enum )?[A-Za-z_][A-Za-z0-9_]*)[’']")
 
+// notMissing matches the parts of gcc's error lines that quote names that
+// are not missing: "did you mean 'qdisc_dev'?", "(have 'int')".
+var notMissing = regexp.MustCompile("did you mean [‘'][^’']*[’']|\\(have [‘'][^’']*[’']\\)")
+
+// cWords are the keywords and type names of C that gcc quotes in errors
+// ("'sizeof' applied to a bit-field"): in every header's diff, they pick
+// every header.
+var cWords = map[string]bool{
+	"int": true, "char": true, "short": true, "long": true, "unsigned": true, "signed": true,
+	"void": true, "float": true, "double": true, "_Bool": true, "bool": true, "struct": true,
+	"union": true, "enum": true, "const": true, "volatile": true, "static": true, "extern": true,
+	"inline": true, "sizeof": true, "typeof": true, "__typeof__": true, "_Alignof": true,
+	"return": true, "if": true, "else": true, "for": true, "while": true, "do": true,
+	"switch": true, "case": true, "default": true, "break": true, "continue": true, "goto": true,
+	"typedef": true, "asm": true, "__asm__": true, "__attribute__": true, "register": true,
+	"restrict": true, "auto": true, "NULL": true, "true": true, "false": true,
+}
+
 // neededHeaders picks, of a group's changed headers, those whose change
 // adds or removes a line naming an identifier the failed build's errors
 // quote (an undeclared function or constant, an unknown type, a missing
@@ -515,9 +533,14 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 		if !strings.Contains(line, "error:") {
 			continue
 		}
+		// gcc's guesses name what exists, and "(have 'int')" the
+		// type an expression has: neither is what is missing.
+		line = notMissing.ReplaceAllString(line, "")
 		for _, m := range quoted.FindAllStringSubmatch(line, -1) {
 			f := strings.Fields(m[1])
-			names[f[len(f)-1]] = true
+			if n := f[len(f)-1]; !cWords[n] {
+				names[n] = true
+			}
 		}
 	}
 	if len(names) == 0 {
