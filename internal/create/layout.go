@@ -100,6 +100,7 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
 		key := ""
+		align, _ := e.Val(dwarf.AttrAlignment).(int64)
 		if td, ok := t.(*dwarf.TypedefType); ok {
 			// typedef struct { ... } atomic_t: only the typedef
 			// names the layout its objects have.
@@ -108,6 +109,14 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 				continue // a named type's layout is compared by its tag
 			}
 			key = "typedef " + name
+			// An alignment asked for is the structure's own.
+			if off, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
+				sr := d.Reader()
+				sr.Seek(off)
+				if se, err := sr.Next(); err == nil && se != nil {
+					align, _ = se.Val(dwarf.AttrAlignment).(int64)
+				}
+			}
 		}
 		st, ok := t.(*dwarf.StructType)
 		if !ok || st.Incomplete {
@@ -119,12 +128,18 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 		if out[key] == nil {
 			out[key] = map[string]string{}
 		}
-		named := describeLayout(st, true)
-		out[key][describeLayout(st, false)] = named
+		// An alignment asked for (_Alignas, __aligned) is part of
+		// the layout even where the size stays: new code may rely
+		// on it (an aligned vector move).
+		alignDesc := ""
+		if align != 0 {
+			alignDesc = fmt.Sprintf("; align %d", align)
+		}
+		named := describeLayout(st, true, "") + alignDesc
+		out[key][describeLayout(st, false, "")+alignDesc] = named
 		if users[key] == nil {
 			users[key] = map[string]*userLayout{}
 		}
-		align, _ := e.Val(dwarf.AttrAlignment).(int64)
 		users[key][named] = describeUser(st, align)
 	}
 	return out, users, true, nil
@@ -135,13 +150,17 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 // spelled out, and pointers' and arrays' element types named (a pointer
 // to another structure reads another layout). Member names are not part
 // of it: a member renamed is the same bytes.
-func describeLayout(st *dwarf.StructType, names bool) string {
+//
+// prefix names the members of a member's own structure ("u." for the
+// members of kuid_t u): only an anonymous member's members share the
+// names of the structure that holds them, which C keeps apart.
+func describeLayout(st *dwarf.StructType, names bool, prefix string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "size %d", st.ByteSize)
 	for i, f := range st.Field {
 		name := fmt.Sprintf("#%d", i)
 		if names && f.Name != "" {
-			name = f.Name
+			name = prefix + f.Name
 		}
 		fmt.Fprintf(&b, "; %s@%d", name, f.ByteOffset)
 		if f.BitSize != 0 {
@@ -159,7 +178,11 @@ func describeLayout(st *dwarf.StructType, names bool) string {
 			elem = bare(a.Type)
 		}
 		if s, ok := elem.(*dwarf.StructType); ok && s.StructName == "" {
-			fmt.Fprintf(&b, " {%s}", describeLayout(s, names))
+			inner := prefix
+			if f.Name != "" {
+				inner = prefix + f.Name + "."
+			}
+			fmt.Fprintf(&b, " {%s}", describeLayout(s, names, inner))
 		}
 	}
 	return b.String()

@@ -99,6 +99,12 @@ func TestLayoutChangesTypedefAnonymous(t *testing.T) {
 	}{
 		{"same", pre, "typedef struct { short c; short d; } pair_t;\n" + use, nil},
 		{"swapped", pre, "typedef struct { short d; short c; } pair_t;\n" + use, []string{"typedef pair_t"}},
+		// Names inside a member's own structure are the member's:
+		// not the holder's members of the same name.
+		{"renamed beside a namesake", compile(t, "typedef struct { unsigned val; } kuid_t;\nstruct foo { kuid_t u; unsigned val; };\nint f(struct foo *p) { return p->val; }\n"), "typedef struct { unsigned val; } kuid_t;\nstruct foo { kuid_t u; unsigned value; };\nint f(struct foo *p) { return p->value; }\n", nil},
+		{"swapped beside namesakes", compile(t, "typedef struct { unsigned val; } kuid_t;\ntypedef struct { int counter; } atomic_t;\nstruct foo { unsigned val; int counter; kuid_t u; atomic_t c; };\nint f(struct foo *p) { return p->val; }\n"), "typedef struct { unsigned val; } kuid_t;\ntypedef struct { int counter; } atomic_t;\nstruct foo { int counter; unsigned val; kuid_t u; atomic_t c; };\nint f(struct foo *p) { return p->val; }\n", []string{"struct foo"}},
+		// An alignment asked for is the anonymous structure's.
+		{"aligned", pre, "typedef struct __attribute__((aligned(4))) { short c; short d; } pair_t;\n" + use, []string{"typedef pair_t"}},
 		{"swapped in a member array", holder, "typedef struct { short d; short c; } pair_t;\nstruct s { pair_t pr[2]; };\nint f(struct s *p) { return p->pr[1].d; }\n", []string{"struct s", "typedef pair_t"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
