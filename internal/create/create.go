@@ -433,7 +433,7 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 			key += fmt.Sprintf("%x:", sha256.Sum256(a.Raw))
 		}
 		key += pre.Build + ":" + post.Build + ":"
-		store, err := newUnitStore(c.k, pre)
+		store, err := newUnitStore(c.k, pre, c.o.Log)
 		if err != nil {
 			return err
 		}

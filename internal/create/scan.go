@@ -200,6 +200,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		if firstErr != nil {
 			return nil, firstErr
 		}
+		store.trim(unitStoreBudget)
 		done += len(b.objs)
 		fmt.Fprintf(log, "create: scanned %d of %d objects that include a changed header: %d may change\n", done, len(objs), len(res.affected))
 	}
@@ -208,9 +209,6 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	}
 	if n := len(objs); n > 0 && store != nil {
 		fmt.Fprintf(log, "create: %d of the %d objects scanned were preprocessed before the patch by an earlier scan\n", stored, n)
-	}
-	if err := store.trim(unitStoreBudget); err != nil {
-		return nil, err
 	}
 	sort.Strings(res.affected)
 	return res, nil
@@ -233,12 +231,12 @@ func compareStored(pre kbuild.Tree, obj, preI, postI string, store *unitStore, p
 		if a, err = os.ReadFile(preI); err != nil {
 			return false, "", err
 		}
-		if err := store.put(obj, a); err != nil {
-			return false, "", fmt.Errorf("store the unit: %w", err)
-		}
+		store.put(obj, a)
 	} else {
 		if a, err = store.get(obj); err != nil {
-			return false, "", err
+			// Gone or damaged: counted as changed, as a unit
+			// that does not preprocess is.
+			return true, fmt.Sprintf("its unit from an earlier scan could not be read (%v)", err), nil
 		}
 		// Where Kbuild's record of how it was made is, for probes.
 		preI = filepath.Join(pre.Build, strings.TrimSuffix(obj, ".o")+".i")

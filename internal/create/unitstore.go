@@ -9,9 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ksplice-go/ksplice/internal/kbuild"
@@ -41,19 +43,58 @@ const unitStoreBudget = 2 << 30
 type unitStore struct {
 	root string // the kernel's stores: one directory per key
 	dir  string // this key's
+	// warn gets what the store could not do: a unit it could not
+	// keep is preprocessed again next time, which is only slower.
+	warn   io.Writer
+	warnMu sync.Mutex // the scan's workers put units at once
+}
+
+func (s *unitStore) warnf(format string, args ...any) {
+	if s.warn == nil {
+		return
+	}
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	fmt.Fprintf(s.warn, "create: warning: "+format+"\n", args...)
 }
 
 // newUnitStore returns the store of the units t preprocesses, t being k's
 // pristine tree (Kernel.Source), or nil if t is not (a tree with earlier
 // patches applied is a scratch copy that changes).
-func newUnitStore(k *kbuild.Kernel, t kbuild.Tree) (*unitStore, error) {
-	if t.Source != k.Source {
+//
+// Only a packaged kernel's tree is pristine for good: a source tree given
+// by its directory (src:DIR) is the user's to change.
+func newUnitStore(k *kbuild.Kernel, t kbuild.Tree, warn io.Writer) (*unitStore, error) {
+	if t.Source != k.Source || k.Version == "" || len(k.Packages) == 0 {
 		return nil, nil
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "format %d\nspec %s\nversion %s\ncompiler %s\nsource %s\nbuild %s\nnative %v\nflags %s\n",
 		unitStoreFormat, k.Spec, k.Version, k.Compiler, t.Source, t.Build, t.Native, scanFlags)
-	fmt.Fprintf(h, "make %q\n", t.MakeVars)
+	fmt.Fprintf(h, "make %q\nKCPPFLAGS %q\n", t.MakeVars, os.Getenv("KCPPFLAGS"))
+	// The compiler that runs, as installed now (its package may be
+	// upgraded): each word of CC that is a program, by its size and
+	// time.
+	for _, v := range t.MakeVars {
+		cc, ok := strings.CutPrefix(v, "CC=")
+		if !ok {
+			continue
+		}
+		for _, w := range strings.Fields(cc) {
+			p, err := exec.LookPath(w)
+			if err != nil {
+				continue
+			}
+			if p, err = filepath.EvalSymlinks(p); err != nil {
+				return nil, fmt.Errorf("unit store key: %w", err)
+			}
+			info, err := os.Stat(p)
+			if err != nil {
+				return nil, fmt.Errorf("unit store key: %w", err)
+			}
+			fmt.Fprintf(h, "cc %s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
+		}
+	}
 	pkgs := make([]string, 0, len(k.Packages))
 	for p, v := range k.Packages {
 		pkgs = append(pkgs, p+"="+v)
@@ -74,7 +115,7 @@ func newUnitStore(k *kbuild.Kernel, t kbuild.Tree) (*unitStore, error) {
 		}
 	}
 	root := filepath.Join(k.Dir, "scan-units")
-	return &unitStore{root: root, dir: filepath.Join(root, fmt.Sprintf("%x", h.Sum(nil))[:24])}, nil
+	return &unitStore{root: root, dir: filepath.Join(root, fmt.Sprintf("%x", h.Sum(nil))[:24]), warn: warn}, nil
 }
 
 func (s *unitStore) path(obj string) string {
@@ -102,6 +143,7 @@ func (s *unitStore) get(obj string) ([]byte, error) {
 	defer r.Close()
 	b, err := io.ReadAll(r)
 	if err != nil {
+		os.Remove(p) // preprocessed again next time
 		return nil, fmt.Errorf("stored unit %s: %w", p, err)
 	}
 	now := time.Now()
@@ -109,12 +151,18 @@ func (s *unitStore) get(obj string) ([]byte, error) {
 	return b, nil
 }
 
-// put stores obj's unit, text: written beside and renamed, so that a
-// unit read is always whole.
-func (s *unitStore) put(obj string, text []byte) error {
+// put stores obj's unit, text: written beside, synced and renamed, so
+// that a unit read is always whole. A failure is only a warning.
+func (s *unitStore) put(obj string, text []byte) {
 	if s == nil {
-		return nil
+		return
 	}
+	if err := s.write(obj, text); err != nil {
+		s.warnf("the scan could not keep %s's unit (it is preprocessed again next time): %v", obj, err)
+	}
+}
+
+func (s *unitStore) write(obj string, text []byte) error {
 	p := s.path(obj)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -131,19 +179,39 @@ func (s *unitStore) put(obj string, text []byte) error {
 		return err
 	}
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		os.Remove(tmp)
+	f, err := os.Create(tmp)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, p)
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // trim deletes the least recently used units of all the kernel's stores
-// until they take at most budget bytes.
-func (s *unitStore) trim(budget int64) error {
+// until they take at most budget bytes, and the directories it empties.
+// A failure is only a warning.
+func (s *unitStore) trim(budget int64) {
 	if s == nil {
-		return nil
+		return
 	}
+	if err := s.trimTo(budget); err != nil {
+		s.warnf("the scan could not trim its units in %s: %v", s.root, err)
+	}
+}
+
+func (s *unitStore) trimTo(budget int64) error {
 	type unit struct {
 		path string
 		size int64
@@ -184,6 +252,13 @@ func (s *unitStore) trim(budget int64) error {
 			return err
 		}
 		total -= u.size
+		// The directories it leaves empty, up to the root (a
+		// directory that is not empty stays).
+		for dir := filepath.Dir(u.path); dir != s.root && strings.HasPrefix(dir, s.root); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break
+			}
+		}
 	}
 	return nil
 }
