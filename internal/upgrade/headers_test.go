@@ -122,3 +122,25 @@ func TestWithHeaders(t *testing.T) {
 		t.Errorf("tried %q, want %q", tried, want)
 	}
 }
+
+// TestScanProgress: of a create's log, the upgrade passes on the scan's
+// progress and warnings, named by the group's files, whole lines only.
+func TestScanProgress(t *testing.T) {
+	var log strings.Builder
+	u := &upgrader{o: Options{Log: &log}}
+	p := &scanProgress{u: u, files: "net/x.c"}
+	for _, chunk := range []string{
+		"create: compilers: gcc-12\ncreate: scanned 64 of 1020 obj",
+		"ects that include a changed header: 3 may change\n",
+		"create: net/a.o: rebuilt: x\ncreate: warning: the scan could not keep a.o's unit\n",
+	} {
+		if n, err := p.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+	want := "upgrade: net/x.c: scanned 64 of 1020 objects that include a changed header: 3 may change\n" +
+		"upgrade: net/x.c: warning: the scan could not keep a.o's unit\n"
+	if log.String() != want {
+		t.Errorf("log:\n%s\nwant:\n%s", log.String(), want)
+	}
+}

@@ -7,6 +7,7 @@
 package upgrade
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -616,6 +617,33 @@ func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, heade
 	return oc
 }
 
+// scanProgress passes on, of a create's log, the progress of its scan of
+// a changed header's includers (thousands of objects, minutes), and the
+// warnings: the rest is the report's.
+type scanProgress struct {
+	u     *upgrader
+	files string
+	mu    sync.Mutex // a create may log from more than one goroutine
+	buf   []byte
+}
+
+func (p *scanProgress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(p.buf[:i])
+		p.buf = p.buf[i+1:]
+		if rest, ok := strings.CutPrefix(line, "create: "); ok && (strings.HasPrefix(rest, "scanned ") || strings.HasPrefix(rest, "warning: ")) {
+			p.u.logf("%s: %s", p.files, rest)
+		}
+	}
+}
+
 // Description of a group's update.
 func (g Group) Description() string {
 	return "part of the upgrade: " + strings.Join(g.Files, ", ")
@@ -631,7 +659,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 	res, err := u.o.Create(ctx, create.Options{
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
 		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up,
-		Tool: u.o.Tool, Log: io.Discard, Resolver: u.resolver, Includers: u.includers, ScanCache: u.scans,
+		Tool: u.o.Tool, Log: &scanProgress{u: u, files: strings.Join(up.Files, " ")}, Resolver: u.resolver, Includers: u.includers, ScanCache: u.scans,
 	})
 	if err != nil {
 		return sortError(oc, err)
