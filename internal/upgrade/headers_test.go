@@ -31,8 +31,11 @@ func TestNeededHeaders(t *testing.T) {
 	write(new, "include/big.h", "#define BIG 2\n")
 	write(old, "include/layout.h", "struct bar {\n\tint a;\n};\n")
 	write(new, "include/layout.h", "struct bar {\n\tint a;\n\tint baz;\n\tunsigned int sizeof_x;\n};\n")
+	// attr.h defines a new attribute macro.
+	write(old, "include/attr.h", "#define __a1 __attribute__((x))\n")
+	write(new, "include/attr.h", "#define __a1 __attribute__((x))\n#define __no_stack_protector __attribute__((__no_stack_protector__))\n")
 	u := &upgrader{old: old, new: new}
-	headers := []string{"include/big.h", "include/helper.h", "include/layout.h"}
+	headers := []string{"include/attr.h", "include/big.h", "include/helper.h", "include/layout.h"}
 	for _, c := range []struct {
 		name, errs string
 		want       []string
@@ -45,6 +48,8 @@ func TestNeededHeaders(t *testing.T) {
 		// is a keyword.
 		{"guess and type", "net/x.c:2400:29: error: implicit declaration of function ‘foo_helper’; did you mean ‘baz’? [-Werror=implicit-function-declaration]\nnet/x.c:2400:41: error: invalid type argument of ‘->’ (have ‘int’)", []string{"include/helper.h"}},
 		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
+		// An unknown macro: the code gcc shows names it.
+		{"unknown macro", "init/main.c:911:71: error: expected ‘;’ before ‘void’\n  911 | asmlinkage __visible __init __no_stack_protector\n      |                                                 ^\n  912 | void start_kernel(void)", []string{"include/attr.h"}},
 		// A warning's quotes are not what failed the build.
 		{"warning only", "kernel/x.c:3:9: warning: unused variable ‘BIG’", nil},
 		{"nothing quoted", "make[3]: *** [scripts/Makefile.build:250: kernel/x.o] Error 1", nil},

@@ -544,16 +544,52 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 			}
 		}
 	}
-	if len(names) == 0 {
-		return nil
-	}
 	var out []string
+	if len(names) > 0 {
+		for _, h := range headers {
+			if changedLinesName(u.diffOf(ctx, h), names) {
+				out = append(out, h)
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	// An unknown macro quotes nothing of its own ("expected ';' before
+	// 'void'" for a new attribute macro): the words of the code gcc
+	// shows that a changed header newly #defines.
+	words := map[string]bool{}
+	for _, line := range strings.Split(buildErr, "\n") {
+		if m := excerpt.FindStringSubmatch(line); m != nil {
+			for _, w := range word.FindAllString(m[1], -1) {
+				words[w] = true
+			}
+		}
+	}
 	for _, h := range headers {
-		if changedLinesName(u.diffOf(ctx, h), names) {
+		if definesName(u.diffOf(ctx, h), words) {
 			out = append(out, h)
 		}
 	}
 	return out
+}
+
+// excerpt matches a line of code gcc shows under a diagnostic
+// ("  911 | asmlinkage __visible __init ...").
+var excerpt = regexp.MustCompile(`^\s*\d+ \| (.*)$`)
+
+// defineRE matches a line a unified diff adds that defines a macro.
+var defineRE = regexp.MustCompile(`^\+\s*#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)`)
+
+// definesName reports whether a unified diff adds a #define of one of
+// names.
+func definesName(diff []byte, names map[string]bool) bool {
+	for _, line := range strings.Split(string(diff), "\n") {
+		if m := defineRE.FindStringSubmatch(line); m != nil && names[m[1]] {
+			return true
+		}
+	}
+	return false
 }
 
 var word = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
