@@ -346,18 +346,22 @@ type Outcome struct {
 	Category Category `json:"category"`
 	// WithHeaders says the update includes the group's headers, because
 	// its .c file does not build without them: Headers, those of them
-	// that the compiler's errors named (neededHeaders), or else all.
+	// that the compiler's errors named (neededHeaders, grown while the
+	// next build's errors named more: withHeaders), or else all.
 	WithHeaders bool     `json:"with_headers,omitempty"`
 	Headers     []string `json:"headers,omitempty"`
 	Output      string   `json:"output,omitempty"` // the tarball, in the output directory
 	Targets     []string `json:"targets,omitempty"`
 	Functions   []string `json:"functions,omitempty"` // "name (object)" of what it replaces or adds
 	Objects     int      `json:"objects,omitempty"`   // objects rebuilt
-	Rule        string   `json:"rule,omitempty"`
-	Reason      string   `json:"reason,omitempty"`
-	Hint        string   `json:"hint,omitempty"` // what the author can do
-	Cached      bool     `json:"cached,omitempty"`
-	Seconds     float64  `json:"seconds"`
+	// Scanned are the objects only its headers reach, scanned for
+	// whether they change (most are not rebuilt).
+	Scanned int     `json:"scanned,omitempty"`
+	Rule    string  `json:"rule,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+	Hint    string  `json:"hint,omitempty"` // what the author can do
+	Cached  bool    `json:"cached,omitempty"`
+	Seconds float64 `json:"seconds"`
 	// StageMillis is how long each of create's stages took (create's
 	// --json stages) for a carried update made in this run.
 	StageMillis map[string]int64 `json:"stage_ms,omitempty"`
@@ -401,6 +405,9 @@ func detail(o Outcome) string {
 	switch {
 	case o.Category == Carried:
 		s := fmt.Sprintf(" (%d functions)", len(o.Functions))
+		if o.Scanned > 0 {
+			s = fmt.Sprintf(" (%d functions; %d objects rebuilt, %d a changed header reaches scanned)", len(o.Functions), o.Objects, o.Scanned)
+		}
 		if o.Cached {
 			s += ", cached"
 		}
@@ -713,7 +720,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 		oc.StageMillis[st.Name] += st.Millis
 	}
 	if res.Plan != nil {
-		oc.Objects = len(res.Plan.Objects)
+		oc.Objects, oc.Scanned = len(res.Plan.Objects), len(res.Plan.Reached)
 	}
 	for _, t := range res.Manifest.Targets {
 		oc.Targets = append(oc.Targets, t.Name)
