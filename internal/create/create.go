@@ -462,7 +462,12 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 		max = DefaultMaxObjects
 	}
 	if len(objs) > max {
-		return nil, fmt.Errorf("%w: the patch may change the code of %d objects this kernel builds (through %s); the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(objs), strings.Join(headerNames(pl), ", "), max, len(objs))
+		// A type the probes laid out otherwise is the reason, not
+		// the budget: rebuilt, the objects would be refused for it.
+		if re := relaidRefusal(res); re != nil {
+			return nil, re
+		}
+		return nil, fmt.Errorf("%w: the patch may change the code of %d objects this kernel builds (through %s)%s; the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(objs), strings.Join(headerNames(pl), ", "), mostlyBecause(res), max, len(objs))
 	}
 	pl.Objects = objs
 	return objs, nil
@@ -1043,6 +1048,54 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 	}
 	pl.Objects, pl.Reached = built, reached
 	return nil
+}
+
+// relaidRefusal refuses, struct-layout, each type whose layout the scan's
+// probes measured otherwise after the patch where objects' code uses it;
+// nil if there is none.
+func relaidRefusal(res *scanResult) error {
+	users := map[string][]string{}
+	for o, typ := range res.relaid {
+		users[typ] = append(users[typ], o)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	re := &RefusedError{}
+	for _, typ := range slices.Sorted(maps.Keys(users)) {
+		objs := users[typ]
+		sort.Strings(objs)
+		re.Refusals = append(re.Refusals, Refusal{
+			Object: objs[0],
+			Refusal: elfdiff.Refusal{Symbol: typ, Rule: elfdiff.RuleStructLayout,
+				Reason: fmt.Sprintf("the layout of %s changes (a probe of it compiled before and after the patch) and the code of %d objects that include the changed headers uses it: the running kernel's objects of that type keep the old one, which new code would misread", typ, len(objs))},
+			Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release",
+		})
+	}
+	return re
+}
+
+// mostlyBecause says what most of the affected objects use that changed
+// (", 340 of them because struct devlink_port changes"), or "".
+func mostlyBecause(res *scanResult) string {
+	count := map[string]int{}
+	for _, o := range res.affected {
+		// "dst_dev_rcu changes (...)", "struct x changes its layout (...)"
+		what, _, ok := strings.Cut(res.reasons[o], " changes")
+		if ok && (!strings.Contains(what, " ") || strings.HasPrefix(what, "struct ") || strings.HasPrefix(what, "union ")) {
+			count[what]++
+		}
+	}
+	best, n := "", 0
+	for what, c := range count {
+		if c > n || c == n && what < best {
+			best, n = what, c
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d of them because %s changes", n, best)
 }
 
 func headerNames(pl *Plan) []string {

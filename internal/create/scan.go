@@ -45,6 +45,10 @@ type ScanCache struct {
 type scanVerdict struct {
 	affected bool
 	reason   string
+	// relaid is the type whose layout, measured by probes before and
+	// after, differs where the unit's code uses it, when that is why
+	// it is affected.
+	relaid string
 }
 
 // NewScanCache returns an empty cache.
@@ -74,6 +78,7 @@ func (c *ScanCache) put(key string, v scanVerdict) {
 type scanResult struct {
 	affected []string          // objects whose code may change
 	reasons  map[string]string // object -> why it may, or why not
+	relaid   map[string]string // affected object -> the type it uses laid out otherwise
 }
 
 // scanIncluders tells, of objs (objects that include a changed header
@@ -87,14 +92,20 @@ type scanResult struct {
 // store, if not nil, keeps the pre side's units from one scan to the
 // next: those it has are not preprocessed again.
 func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, store *unitStore, log io.Writer) (*scanResult, error) {
-	res := &scanResult{reasons: map[string]string{}}
+	res := &scanResult{reasons: map[string]string{}, relaid: map[string]string{}}
+	add := func(o string, v scanVerdict) {
+		res.reasons[o] = v.reason
+		if v.affected {
+			res.affected = append(res.affected, o)
+		}
+		if v.relaid != "" {
+			res.relaid[o] = v.relaid
+		}
+	}
 	var objs []string
 	for _, o := range all {
 		if v, ok := cache.get(headersKey + o); ok {
-			res.reasons[o] = v.reason
-			if v.affected {
-				res.affected = append(res.affected, o)
-			}
+			add(o, v)
 			continue
 		}
 		objs = append(objs, o)
@@ -102,7 +113,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	if n := len(all) - len(objs); n > 0 {
 		fmt.Fprintf(log, "create: %d of the %d objects that include a changed header were scanned with the same headers before\n", n, len(all))
 	}
-	probes := &layoutProbes{memo: map[string]bool{}, pre: pre, post: post}
+	probes := &layoutProbes{memo: map[string]probeAnswer{}, pre: pre, post: post}
 	// The next batch is preprocessed while this one is compared.
 	type batch struct {
 		objs        []string
@@ -162,17 +173,14 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		for range runtime.GOMAXPROCS(0) {
 			wg.Go(func() {
 				for o := range work {
-					affected, why, err := compareStored(pre, o, b.preI[o], b.postI[o], store, probes)
+					v, err := compareStored(pre, o, b.preI[o], b.postI[o], store, probes)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = fmt.Errorf("%s: %w", o, err)
 					}
-					res.reasons[o] = why
-					if affected {
-						res.affected = append(res.affected, o)
-					}
+					add(o, v)
 					if err == nil {
-						cache.put(headersKey+o, scanVerdict{affected, why})
+						cache.put(headersKey+o, v)
 					}
 					mu.Unlock()
 				}
@@ -190,8 +198,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 				continue
 			}
 			mu.Lock() // the workers write too
-			res.reasons[o] = why
-			res.affected = append(res.affected, o)
+			add(o, scanVerdict{affected: true, reason: why})
 			mu.Unlock()
 		}
 		close(work)
@@ -224,59 +231,74 @@ func removeUnits(maps ...map[string]string) {
 
 // compareStored compares obj's two preprocessed units: the pre one at
 // preI, just made (and then stored), or, if preI is "", from the store.
-func compareStored(pre kbuild.Tree, obj, preI, postI string, store *unitStore, probes *layoutProbes) (bool, string, error) {
+func compareStored(pre kbuild.Tree, obj, preI, postI string, store *unitStore, probes *layoutProbes) (scanVerdict, error) {
 	var a []byte
 	var err error
 	if preI != "" {
 		if a, err = os.ReadFile(preI); err != nil {
-			return false, "", err
+			return scanVerdict{}, err
 		}
 		store.put(obj, a)
 	} else {
 		if a, err = store.get(obj); err != nil {
 			// Gone or damaged: counted as changed, as a unit
 			// that does not preprocess is.
-			return true, fmt.Sprintf("its unit from an earlier scan could not be read (%v)", err), nil
+			return scanVerdict{affected: true, reason: fmt.Sprintf("its unit from an earlier scan could not be read (%v)", err)}, nil
 		}
 		// Where Kbuild's record of how it was made is, for probes.
 		preI = filepath.Join(pre.Build, strings.TrimSuffix(obj, ".o")+".i")
 	}
 	b, err := os.ReadFile(postI)
 	if err != nil {
-		return false, "", err
+		return scanVerdict{}, err
 	}
 	return compareUnit(a, b, preI, postI, probes)
 }
 
 // compareUnit compares an object's two preprocessed units, a made at
 // preI and b at postI.
-func compareUnit(a, b []byte, preI, postI string, probes *layoutProbes) (bool, string, error) {
+func compareUnit(a, b []byte, preI, postI string, probes *layoutProbes) (scanVerdict, error) {
 	pu, err := tudiff.Parse(a)
 	if err != nil {
-		return true, err.Error(), nil
+		return scanVerdict{affected: true, reason: err.Error()}, nil
 	}
 	qu, err := tudiff.Parse(b)
 	if err != nil {
-		return true, err.Error(), nil
+		return scanVerdict{affected: true, reason: err.Error()}, nil
 	}
+	measured := map[string]bool{} // types the probes laid out otherwise
 	res, err := tudiff.Compare(pu, qu, tudiff.Options{SameLayout: func(agg string) (bool, error) {
-		return probes.same(agg, pu, qu, preI, postI)
+		same, known, err := probes.same(agg, pu, qu, preI, postI)
+		if known && !same {
+			measured[agg] = true
+		}
+		return same, err
 	}})
 	if err != nil {
-		return false, "", err
+		return scanVerdict{}, err
 	}
-	return res.Affected, res.Reason, nil
+	v := scanVerdict{affected: res.Affected, reason: res.Reason}
+	if res.Relaid != "" && measured[res.Relaid] {
+		v.relaid = res.Relaid
+	}
+	return v, nil
 }
 
 // layoutProbes compile a type's declarations before and after a patch
 // and compare its layouts; the answer is kept for the same declarations.
 type layoutProbes struct {
 	mu        sync.Mutex
-	memo      map[string]bool
+	memo      map[string]probeAnswer
 	pre, post kbuild.Tree
 }
 
-func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (bool, error) {
+// probeAnswer: same, and known, if both probes compiled and were read.
+type probeAnswer struct{ same, known bool }
+
+//
+// known is false when a probe did not compile or could not be read: not
+// the same, as far as anyone can tell.
+func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (same, known bool, err error) {
 	kind, name, _ := strings.Cut(aggregate, " ")
 	a, b := pu.Extract(name), qu.Extract(name)
 	// The same declarations compiled with other target flags (a 32-bit
@@ -288,19 +310,19 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 	}{{p.pre, preI}, {p.post, postI}} {
 		cmd, err := probeCommand(side.t, side.i)
 		if err != nil {
-			return false, nil
+			return false, false, nil
 		}
 		flags[i] = targetFlags(cmd)
 	}
 	key := fmt.Sprintf("%x", sha256.Sum256([]byte(aggregate+"\x00"+a+"\x00"+b+"\x00"+flags[0]+"\x00"+flags[1])))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if same, ok := p.memo[key]; ok {
-		return same, nil
+	if a, ok := p.memo[key]; ok {
+		return a.same, a.known, nil
 	}
 	dir, err := os.MkdirTemp("", "ksplice-probe-")
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer os.RemoveAll(dir)
 	// The array's length is the type's alignment, which DWARF records
@@ -315,22 +337,22 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 		src := filepath.Join(dir, fmt.Sprintf("probe%d.i", i))
 		obj := filepath.Join(dir, fmt.Sprintf("probe%d.o", i))
 		if err := os.WriteFile(src, []byte(side.text+probe), 0o644); err != nil {
-			return false, err
+			return false, false, err
 		}
 		if err := compileProbe(side.t, side.i, src, obj); err != nil {
 			// Not the same, as far as anyone can tell: the
 			// object is rebuilt, and its build decides.
-			p.memo[key] = false
-			return false, nil
+			p.memo[key] = probeAnswer{}
+			return false, false, nil
 		}
 		if layouts[i], err = readUserLayout(obj, aggregate); err != nil {
-			p.memo[key] = false
-			return false, nil
+			p.memo[key] = probeAnswer{}
+			return false, false, nil
 		}
 	}
-	same := sameForUsers(layouts[0], layouts[1])
-	p.memo[key] = same
-	return same, nil
+	same = sameForUsers(layouts[0], layouts[1])
+	p.memo[key] = probeAnswer{same: same, known: true}
+	return same, true, nil
 }
 
 // cmdDrop are the words of a preprocessing command that a compilation

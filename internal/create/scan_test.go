@@ -1,9 +1,13 @@
 package create
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/elfdiff"
 
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
@@ -51,5 +55,41 @@ func TestHeadersKey(t *testing.T) {
 	}
 	if d := key(patch("include/net/dst.h", "include/net/ip.h")); d == key(patch("include/net/dst.h")) {
 		t.Errorf("one header more (missing after the patch), the same key")
+	}
+}
+
+// TestOverBudgetReason: over the rebuild budget, a type the probes laid
+// out otherwise is refused struct-layout, naming it and its users; else
+// the budget's error says what most of the objects use that changed.
+func TestOverBudgetReason(t *testing.T) {
+	res := &scanResult{
+		affected: []string{"a.o", "b.o", "c.o"},
+		reasons: map[string]string{
+			"a.o": "struct devlink_port changes its layout (include/net/devlink.h:1: struct devlink_port { ...) and the code uses it (f)",
+			"b.o": "struct devlink_port changes its layout (include/net/devlink.h:1: struct devlink_port { ...) and the code uses it (g)",
+			"c.o": "devlink_port_type_get changes (include/net/devlink.h:9: static inline ...) and the code uses it (h)",
+		},
+		relaid: map[string]string{"b.o": "struct devlink_port", "a.o": "struct devlink_port"},
+	}
+	err := relaidRefusal(res)
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Refusals) != 1 {
+		t.Fatalf("relaidRefusal: %v", err)
+	}
+	r := re.Refusals[0]
+	if r.Object != "a.o" || r.Symbol != "struct devlink_port" || r.Rule != elfdiff.RuleStructLayout || !strings.Contains(r.Reason, "2 objects") {
+		t.Errorf("refusal %+v", r)
+	}
+	if !errors.Is(err, elfdiff.ErrStructLayout) {
+		t.Errorf("%v does not unwrap to ErrStructLayout", err)
+	}
+	if got, want := mostlyBecause(res), ", 2 of them because struct devlink_port changes"; got != want {
+		t.Errorf("mostlyBecause = %q, want %q", got, want)
+	}
+	// Only measured layouts refuse: a probe that did not compile is
+	// not a measurement.
+	res.relaid = map[string]string{}
+	if err := relaidRefusal(res); err != nil {
+		t.Errorf("no type measured, refused: %v", err)
 	}
 }

@@ -30,6 +30,11 @@ type Result struct {
 	// Layouts are the changed types the code uses that SameLayout
 	// found laid out the same.
 	Layouts []string
+	// Relaid is the changed type ("struct devlink_port") the code uses
+	// that SameLayout found laid out otherwise, when that is why the
+	// unit is affected: its objects in the running kernel keep the old
+	// layout.
+	Relaid string
 }
 
 // Compare tells whether the code of a unit may differ between pre and
@@ -174,7 +179,7 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 				}
 			}
 			if !same {
-				res.Affected = true
+				res.Affected, res.Relaid = true, a[0].aggregate
 				res.Reason = fmt.Sprintf("%s changes its layout (%s) and the code uses it (%s)", a[0].aggregate, a[1].where(), chain(n, from))
 				return res, nil
 			}

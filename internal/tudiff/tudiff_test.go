@@ -262,6 +262,10 @@ func TestCompare(t *testing.T) {
 			if tc.sameLayout && asked == "" && !tc.wantAffect {
 				t.Errorf("SameLayout never asked")
 			}
+			// Relaid names the type only when its layout is why.
+			if byLayout := res.Affected && strings.Contains(res.Reason, "changes its layout"); (res.Relaid != "") != byLayout || byLayout && res.Relaid != asked {
+				t.Errorf("Relaid = %q (asked %q), reason %q", res.Relaid, asked, res.Reason)
+			}
 		})
 	}
 }
