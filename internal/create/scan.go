@@ -295,7 +295,6 @@ type layoutProbes struct {
 // probeAnswer: same, and known, if both probes compiled and were read.
 type probeAnswer struct{ same, known bool }
 
-//
 // known is false when a probe did not compile or could not be read: not
 // the same, as far as anyone can tell.
 func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (same, known bool, err error) {
