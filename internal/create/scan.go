@@ -295,8 +295,10 @@ type layoutProbes struct {
 // probeAnswer: same, and known, if both probes compiled and were read.
 type probeAnswer struct{ same, known bool }
 
-// known is false when a probe did not compile or could not be read: not
-// the same, as far as anyone can tell.
+// same compiles probes of aggregate from each unit's declarations and
+// compares the layouts their users see. known is false when a probe did
+// not compile or could not be read: not the same, as far as anyone can
+// tell.
 func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (same, known bool, err error) {
 	kind, name, _ := strings.Cut(aggregate, " ")
 	a, b := pu.Extract(name), qu.Extract(name)
