@@ -691,7 +691,7 @@ func diffPair(p Pair) (*elfdiff.Result, error) {
 
 // generate writes the source of one update module per target, and starts
 // the manifest.
-func (c *creation) generate(context.Context) error {
+func (c *creation) generate(ctx context.Context) error {
 	k := c.k
 	exported, err := updateExports(k.Headers, c.engine)
 	if err != nil {
@@ -735,6 +735,20 @@ func (c *creation) generate(context.Context) error {
 			return fmt.Errorf("%s: %w", t, err)
 		}
 		c.modules = append(c.modules, gm)
+	}
+	// What the engine finds by name must be in the running kernel: a
+	// function only the patched headers declare is another change's
+	// (net/sched/sch_api.c's fix in 6.1.190 calls qdisc_free_rcu(),
+	// which its sch_generic.c makes global). The engine would reject
+	// the update; refuse it now, saying why.
+	var byName []string
+	for _, m := range c.modules {
+		byName = append(byName, m.ByName...)
+	}
+	if name, header, err := missingSymbol(ctx, k.Source, c.o.Patch, byName); err != nil {
+		return err
+	} else if name != "" {
+		return fmt.Errorf("%w: the new code refers to %s, which only the patched %s declares and no file of the kernel's source names: the running kernel does not have it, and the update does not add it; make one update with the change that defines it", ErrMissingSymbol, name, header)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -93,6 +94,11 @@ type Module struct {
 	// undone (see gen.publishes), one line per reason; empty when it
 	// may be unloaded. The tables carry KSPLICE_UPDATE_KEEP_MODULE then.
 	Keep []string
+	// ByName are the symbols the engine finds by name alone in the
+	// running kernel's kallsyms (no old code refers to them, and no
+	// export): the ones the running kernel must have for the update to
+	// apply. Sorted, each once.
+	ByName []string
 }
 
 // placeholderAsm is the target of engine-resolved calls until the engine
@@ -169,6 +175,17 @@ func Generate(in Input) (*Module, error) {
 		}
 	}
 	m := &Module{Name: ModuleName(in.ID, in.Target), Funcs: g.funcs, Files: map[string][]byte{}, Keep: g.keep}
+	for _, r := range g.newRelocs {
+		if r.oldFunc < 0 && !slices.Contains(m.ByName, r.symbol) {
+			m.ByName = append(m.ByName, r.symbol)
+		}
+	}
+	for _, k := range g.keys {
+		if k.oldFunc < 0 && !k.exported && !slices.Contains(m.ByName, k.symbol) {
+			m.ByName = append(m.ByName, k.symbol)
+		}
+	}
+	sort.Strings(m.ByName)
 	if g.placeholder {
 		fmt.Fprintf(&g.asm, placeholderAsm, g.trap)
 	}

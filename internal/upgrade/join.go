@@ -84,26 +84,34 @@ func callsMatch(diff []byte, call *regexp.Regexp) bool {
 func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []Outcome) ([]Group, []Outcome) {
 	for i := 0; i < len(results); i++ {
 		nothing := results[i].Rule == RuleNothingReplaced
-		if !nothing && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
+		missing := missingName(results[i])
+		if !nothing && missing == "" && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
 			continue
 		}
-		var defs []string
-		for _, f := range groups[i].Files {
-			defs = append(defs, newFunctions(u.diffOf(ctx, f))...)
-		}
-		if len(defs) == 0 {
-			continue
-		}
-		call := callPattern(defs)
 		var partners []int
-		for j := range groups {
-			if j == i || groups[j].Kind != "c" || results[j].Category == NotTried {
+		if missing != "" {
+			// It needs what another file's diff defines (a static
+			// the release makes global, a new helper it takes the
+			// address of): that file.
+			partners = u.definers(ctx, groups, results, i, missing)
+		} else {
+			var defs []string
+			for _, f := range groups[i].Files {
+				defs = append(defs, newFunctions(u.diffOf(ctx, f))...)
+			}
+			if len(defs) == 0 {
 				continue
 			}
-			for _, f := range groups[j].Files {
-				if callsMatch(u.diffOf(ctx, f), call) {
-					partners = append(partners, j)
-					break
+			call := callPattern(defs)
+			for j := range groups {
+				if j == i || groups[j].Kind != "c" || results[j].Category == NotTried {
+					continue
+				}
+				for _, f := range groups[j].Files {
+					if callsMatch(u.diffOf(ctx, f), call) {
+						partners = append(partners, j)
+						break
+					}
 				}
 			}
 		}
@@ -122,8 +130,12 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		oc := u.createOne(ctx, joint)
 		fmt.Fprintf(u.o.Log, "upgrade: %s: %s%s\n", strings.Join(joint.Files, " "), oc.Category, detail(oc))
 		if oc.Category != Carried {
-			if nothing {
-				results[i].Reason += fmt.Sprintf("\ntried with %s, which call its new functions: %s (%s)", strings.Join(names, ", "), oc.Category, oc.Rule)
+			if nothing || missing != "" {
+				how := "which call its new functions"
+				if missing != "" {
+					how = "which define " + missing
+				}
+				results[i].Reason += fmt.Sprintf("\ntried with %s, %s: %s (%s)", strings.Join(names, ", "), how, oc.Category, oc.Rule)
 			}
 			continue
 		}
@@ -144,4 +156,37 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		i = -1 // indices moved: look again from the start
 	}
 	return groups, results
+}
+
+// missingRE finds the symbol in create's ErrMissingSymbol refusal.
+var missingRE = regexp.MustCompile(`refers to ([A-Za-z_][A-Za-z0-9_]*), which only the patched`)
+
+// missingName is the symbol an outcome refused RuleMissingSymbol needs,
+// or "".
+func missingName(o Outcome) string {
+	if o.Rule != RuleMissingSymbol {
+		return ""
+	}
+	if m := missingRE.FindStringSubmatch(o.Reason); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// definers are the groups, other than i, whose diffs define the function
+// name in an added line.
+func (u *upgrader) definers(ctx context.Context, groups []Group, results []Outcome, i int, name string) []int {
+	var out []int
+	for j := range groups {
+		if j == i || groups[j].Kind != "c" || results[j].Category == NotTried {
+			continue
+		}
+		for _, f := range groups[j].Files {
+			if slices.Contains(newFunctions(u.diffOf(ctx, f)), name) {
+				out = append(out, j)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -628,7 +628,10 @@ const (
 	// running code calls (their callers are in other changed files).
 	RuleNothingReplaced = "nothing-replaced"
 	RuleUnsupported     = "unsupported" // create cannot generate the update
-	RuleError           = "error"       // create failed for another reason
+	// RuleMissingSymbol: the new code needs a function the running
+	// kernel lacks and another change of the release defines.
+	RuleMissingSymbol = "missing-symbol"
+	RuleError         = "error" // create failed for another reason
 )
 
 func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, headers []string) Outcome {
@@ -777,6 +780,8 @@ func sortError(oc Outcome, err error) Outcome {
 		return oc
 	case errors.Is(err, verdict.ErrRefused) && (strings.Contains(err.Error(), "is a new file") || strings.Contains(err.Error(), "is deleted")):
 		return refused(oc, RuleNewFile, err.Error(), "a live update cannot add or remove objects: move the code into changed files by hand")
+	case errors.Is(err, create.ErrMissingSymbol):
+		return refused(oc, RuleMissingSymbol, err.Error(), "another file of the release defines it: make one update with that file")
 	case errors.Is(err, patchgen.ErrNothingReplaced):
 		return refused(oc, RuleNothingReplaced, err.Error(), "its new functions are called from other files of the release: make one update of them (done for the changed files that call them)")
 	case errors.Is(err, verdict.ErrUnsupported):

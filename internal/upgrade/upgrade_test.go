@@ -114,6 +114,7 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 		hasHeader = hasHeader || strings.HasSuffix(p, ".h")
 	}
 	joined := strings.Contains(strings.Join(files, " "), "helper") && strings.Contains(strings.Join(files, " "), "user")
+	qjoined := strings.Contains(strings.Join(files, " "), "qsched") && strings.Contains(strings.Join(files, " "), "qgeneric")
 	var fns []update.Function
 	for _, p := range files {
 		switch {
@@ -123,6 +124,10 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 			return nil, fmt.Errorf("%w: in vmlinux it only adds new_helper, which no running code calls", patchgen.ErrNothingReplaced)
 		case strings.Contains(p, "user") && !joined:
 			return nil, fmt.Errorf("modpost: \"new_helper\" [ksplice_x.ko] undefined")
+		// qsched.c's fix takes the address of a static that
+		// qgeneric.c's makes global (sch_api.c and sch_generic.c).
+		case strings.Contains(p, "qsched") && !qjoined:
+			return nil, fmt.Errorf("%w: the new code refers to qdisc_free_rcu, which only the patched include/q.h declares and no file of the kernel's source names", create.ErrMissingSymbol)
 		case strings.Contains(p, "refuse"):
 			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "r.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleDataChanged, Symbol: "v", Reason: "changed"}}}}
 		case strings.Contains(p, "nobuild") && !hasHeader:
@@ -400,6 +405,28 @@ func TestJoinPartners(t *testing.T) {
 		t.Errorf("helper.c and user.c appear %d times in the updates, want once each", n)
 	}
 	if !slices.Contains(fc.calls, "kernel_helper_joint:kernel/helper.c,kernel/user.c") {
+		t.Errorf("no joint create among %v", fc.calls)
+	}
+}
+
+// TestJoinMissingSymbol: a fix refused because its new code needs a
+// function the running kernel lacks is tried again with the changed file
+// whose diff defines it, and carried with it as one update.
+func TestJoinMissingSymbol(t *testing.T) {
+	opts, fc := synthetic(t)
+	r := runDelta(t, opts, map[string]string{
+		"kernel/qgeneric.c": "static void qdisc_free_rcu(int x)\n{\n}\n",
+		"kernel/qsched.c":   "void f(void)\n{\n\tkfree(q);\n}\n",
+	}, map[string]string{
+		"kernel/qgeneric.c": "void qdisc_free_rcu(int x)\n{\n}\n",
+		"kernel/qsched.c":   "void f(void)\n{\n\tcall_rcu(&q->rcu, qdisc_free_rcu);\n}\n",
+	})
+	for _, f := range r.Files {
+		if (f.Path == "kernel/qgeneric.c" || f.Path == "kernel/qsched.c") && (f.Category != Carried || f.Update != "kernel_qsched_joint") {
+			t.Errorf("%s: %s in update %q (%s), want carried in kernel_qsched_joint", f.Path, f.Category, f.Update, f.Reason)
+		}
+	}
+	if !slices.Contains(fc.calls, "kernel_qsched_joint:kernel/qgeneric.c,kernel/qsched.c") {
 		t.Errorf("no joint create among %v", fc.calls)
 	}
 }
