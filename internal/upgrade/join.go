@@ -126,9 +126,13 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 			names = append(names, strings.Join(groups[j].Files, " "))
 		}
 		sort.Strings(joint.Files)
-		fmt.Fprintf(u.o.Log, "upgrade: %s defines what %s calls: trying them as one update\n", strings.Join(groups[i].Files, " "), strings.Join(names, ", "))
+		if missing != "" {
+			u.logf("%s needs %s, which %s defines: trying them as one update", strings.Join(groups[i].Files, " "), missing, strings.Join(names, ", "))
+		} else {
+			u.logf("%s defines what %s calls: trying them as one update", strings.Join(groups[i].Files, " "), strings.Join(names, ", "))
+		}
 		oc := u.createOne(ctx, joint)
-		fmt.Fprintf(u.o.Log, "upgrade: %s: %s%s\n", strings.Join(joint.Files, " "), oc.Category, detail(oc))
+		u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
 		if oc.Category != Carried {
 			if nothing || missing != "" {
 				how := "which call its new functions"
