@@ -48,6 +48,8 @@ func TestNeededHeaders(t *testing.T) {
 		// is a keyword.
 		{"guess and type", "net/x.c:2400:29: error: implicit declaration of function ‘foo_helper’; did you mean ‘baz’? [-Werror=implicit-function-declaration]\nnet/x.c:2400:41: error: invalid type argument of ‘->’ (have ‘int’)", []string{"include/helper.h"}},
 		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
+		// A call through a member: the member is what changed.
+		{"member call", "net/x.c:249:17: error: too many arguments to function ‘inet_csk((const struct sock *)sk)->ops->baz’", []string{"include/layout.h"}},
 		// An unknown macro: the code gcc shows names it.
 		{"unknown macro", "init/main.c:911:71: error: expected ‘;’ before ‘void’\n  911 | asmlinkage __visible __init __no_stack_protector\n      |                                                 ^\n  912 | void start_kernel(void)", []string{"include/attr.h"}},
 		// A warning's quotes are not what failed the build.

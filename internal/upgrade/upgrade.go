@@ -513,6 +513,10 @@ func (u *upgrader) withHeaders(ctx context.Context, g Group, buildErr string, tr
 // UTF-8 locale, 'name' in C), also "struct name".
 var quoted = regexp.MustCompile("[‘']((?:struct |union |enum )?[A-Za-z_][A-Za-z0-9_]*)[’']")
 
+// quotedMember matches a quoted expression that ends with a member
+// ('p->ops->fn', 's.field'), capturing the member.
+var quotedMember = regexp.MustCompile("[‘'][^’']*(?:->|\\.)([A-Za-z_][A-Za-z0-9_]*)[’']")
+
 // notMissing matches the parts of gcc's error lines that quote names that
 // are not missing: "did you mean 'qdisc_dev'?", "(have 'int')".
 var notMissing = regexp.MustCompile("did you mean [‘'][^’']*[’']|\\(have [‘'][^’']*[’']\\)")
@@ -548,6 +552,13 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 			f := strings.Fields(m[1])
 			if n := f[len(f)-1]; !cWords[n] {
 				names[n] = true
+			}
+		}
+		// "too many arguments to function 'inet_csk(sk)->icsk_af_ops->syn_recv_sock'":
+		// the member is what changed.
+		for _, m := range quotedMember.FindAllStringSubmatch(line, -1) {
+			if m[1] != "h" && m[1] != "c" { // 'x.h' is a file
+				names[m[1]] = true
 			}
 		}
 	}
