@@ -14,19 +14,7 @@ import (
 // TestLayoutChanges compiles a pre and post object with gcc -g (the
 // kernel's objects have DWARF) and compares the layouts of their types.
 func TestLayoutChanges(t *testing.T) {
-	compile := func(t *testing.T, src string) string {
-		t.Helper()
-		dir := t.TempDir()
-		c := filepath.Join(dir, "x.c")
-		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		o := filepath.Join(dir, "x.o")
-		if out, err := exec.Command("gcc", "-g", "-O2", "-c", "-o", o, c).CombinedOutput(); err != nil {
-			t.Fatalf("gcc: %v\n%s", err, out)
-		}
-		return o
-	}
+	compile := compileDebug
 	const fn = "\nint get(struct s *p) { return p->b; }\n"
 	pre := compile(t, "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nint f(union u *p) { return p->x; }"+fn)
 	for _, c := range []struct {
@@ -77,19 +65,7 @@ func TestLayoutChanges(t *testing.T) {
 // laid out where a member has it; two members of one size swapped inside
 // it move.
 func TestLayoutChangesTypedefAnonymous(t *testing.T) {
-	compile := func(t *testing.T, src string) string {
-		t.Helper()
-		dir := t.TempDir()
-		c := filepath.Join(dir, "x.c")
-		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		o := filepath.Join(dir, "x.o")
-		if out, err := exec.Command("gcc", "-g", "-O2", "-c", "-o", o, c).CombinedOutput(); err != nil {
-			t.Fatalf("gcc: %v\n%s", err, out)
-		}
-		return o
-	}
+	compile := compileDebug
 	const use = "int g(pair_t *p) { return p->d; }\n"
 	pre := compile(t, "typedef struct { short c; short d; } pair_t;\n"+use)
 	holder := compile(t, "typedef struct { short c; short d; } pair_t;\nstruct s { pair_t pr[2]; };\nint f(struct s *p) { return p->pr[1].d; }\n")
@@ -121,4 +97,20 @@ func TestLayoutChangesTypedefAnonymous(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compileDebug compiles C source with gcc -g (the kernel's objects have
+// DWARF) and returns the object.
+func compileDebug(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	c := filepath.Join(dir, "x.c")
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := filepath.Join(dir, "x.o")
+	if out, err := exec.Command("gcc", "-g", "-O2", "-c", "-o", o, c).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return o
 }

@@ -14,15 +14,7 @@ import (
 // whose change names what the compiler's errors quote.
 func TestNeededHeaders(t *testing.T) {
 	old, new := t.TempDir(), t.TempDir()
-	write := func(root, rel, text string) {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(root, rel, text string) { writeFile(t, root, rel, text) }
 	// helper.h adds the function the fix calls; big.h (included
 	// everywhere) changes something else; layout.h adds a member.
 	write(old, "include/helper.h", "int a(void);\n")
@@ -67,15 +59,7 @@ func TestNeededHeaders(t *testing.T) {
 // the errors name nothing the headers declare, all of them are tried.
 func TestWithHeaders(t *testing.T) {
 	old, new := t.TempDir(), t.TempDir()
-	write := func(root, rel, text string) {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(root, rel, text string) { writeFile(t, root, rel, text) }
 	// helper.h's new helper takes types.h's new type; list.h, which
 	// everything includes, changes too.
 	write(old, "include/helper.h", "int a(void);\n")
@@ -149,5 +133,17 @@ func TestScanProgress(t *testing.T) {
 		"upgrade: net/x.c: warning: the scan could not keep a.o's unit\n"
 	if log.String() != want {
 		t.Errorf("log:\n%s\nwant:\n%s", log.String(), want)
+	}
+}
+
+// writeFile writes text to rel under root, making its directories.
+func writeFile(t *testing.T, root, rel, text string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
