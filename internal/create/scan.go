@@ -267,12 +267,12 @@ func compareUnit(a, b []byte, preI, postI string, probes *layoutProbes) (scanVer
 		return scanVerdict{affected: true, reason: err.Error()}, nil
 	}
 	measured := map[string]bool{} // types the probes laid out otherwise
-	res, err := tudiff.Compare(pu, qu, tudiff.Options{SameLayout: func(agg string) (bool, error) {
-		same, known, err := probes.same(agg, pu, qu, preI, postI)
-		if known && !same {
+	res, err := tudiff.Compare(pu, qu, tudiff.Options{Layout: func(agg string) (tudiff.Layout, error) {
+		l, known, err := probes.compare(agg, pu, qu, preI, postI)
+		if known && !l.Same {
 			measured[agg] = true
 		}
-		return same, err
+		return l, err
 	}})
 	if err != nil {
 		return scanVerdict{}, err
@@ -292,14 +292,18 @@ type layoutProbes struct {
 	pre, post kbuild.Tree
 }
 
-// probeAnswer: same, and known, if both probes compiled and were read.
-type probeAnswer struct{ same, known bool }
+// probeAnswer: the layouts compared, and known, if both probes compiled
+// and were read.
+type probeAnswer struct {
+	layout tudiff.Layout
+	known  bool
+}
 
-// same compiles probes of aggregate from each unit's declarations and
+// compare compiles probes of aggregate from each unit's declarations and
 // compares the layouts their users see. known is false when a probe did
 // not compile or could not be read: not the same, as far as anyone can
 // tell.
-func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (same, known bool, err error) {
+func (p *layoutProbes) compare(aggregate string, pu, qu *tudiff.Unit, preI, postI string) (l tudiff.Layout, known bool, err error) {
 	kind, name, _ := strings.Cut(aggregate, " ")
 	a, b := pu.Extract(name), qu.Extract(name)
 	// The same declarations compiled with other target flags (a 32-bit
@@ -311,7 +315,7 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 	}{{p.pre, preI}, {p.post, postI}} {
 		cmd, err := probeCommand(side.t, side.i)
 		if err != nil {
-			return false, false, nil
+			return tudiff.Layout{}, false, nil
 		}
 		flags[i] = targetFlags(cmd)
 	}
@@ -319,11 +323,11 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if a, ok := p.memo[key]; ok {
-		return a.same, a.known, nil
+		return a.layout, a.known, nil
 	}
 	dir, err := os.MkdirTemp("", "ksplice-probe-")
 	if err != nil {
-		return false, false, err
+		return tudiff.Layout{}, false, err
 	}
 	defer os.RemoveAll(dir)
 	// The array's length is the type's alignment, which DWARF records
@@ -338,22 +342,22 @@ func (p *layoutProbes) same(aggregate string, pu, qu *tudiff.Unit, preI, postI s
 		src := filepath.Join(dir, fmt.Sprintf("probe%d.i", i))
 		obj := filepath.Join(dir, fmt.Sprintf("probe%d.o", i))
 		if err := os.WriteFile(src, []byte(side.text+probe), 0o644); err != nil {
-			return false, false, err
+			return tudiff.Layout{}, false, err
 		}
 		if err := compileProbe(side.t, side.i, src, obj); err != nil {
 			// Not the same, as far as anyone can tell: the
 			// object is rebuilt, and its build decides.
 			p.memo[key] = probeAnswer{}
-			return false, false, nil
+			return tudiff.Layout{}, false, nil
 		}
 		if layouts[i], err = readUserLayout(obj, aggregate); err != nil {
 			p.memo[key] = probeAnswer{}
-			return false, false, nil
+			return tudiff.Layout{}, false, nil
 		}
 	}
-	same = sameForUsers(layouts[0], layouts[1])
-	p.memo[key] = probeAnswer{same: same, known: true}
-	return same, true, nil
+	l.Retyped, l.Same = compareForUsers(layouts[0], layouts[1])
+	p.memo[key] = probeAnswer{layout: l, known: true}
+	return l, true, nil
 }
 
 // cmdDrop are the words of a preprocessing command that a compilation

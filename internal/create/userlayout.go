@@ -24,6 +24,7 @@ type userMember struct {
 	offset    int64
 	bits      string // bit field: "offset+size"
 	typ       string // exact type; for an anonymous member its kind
+	repr      string // how its type holds its bits ("ptr", "int4"), or "" if no other type holds them the same way
 	anonymous *userLayout
 	size      int64
 	align     int64 // natural alignment of its type
@@ -111,7 +112,7 @@ func probeAlignment(d *dwarf.Data) (int64, error) {
 func describeUser(st *dwarf.StructType, align int64) *userLayout {
 	l := &userLayout{size: st.ByteSize, align: align}
 	for _, f := range st.Field {
-		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), size: f.Type.Size(), align: naturalAlign(f.Type, 0)}
+		m := userMember{name: f.Name, offset: f.ByteOffset, typ: exactType(f.Type, 0), repr: representation(f.Type), size: f.Type.Size(), align: naturalAlign(f.Type, 0)}
 		if f.BitSize != 0 {
 			// DWARF 5 says where a bit field is in DataBitOffset,
 			// DWARF 4 in BitOffset within ByteSize: both count.
@@ -174,46 +175,102 @@ func exactType(t dwarf.Type, depth int) string {
 
 // sameForUsers reports whether code written against a compiles the same
 // against b: the same size and alignment, the same members in the same
-// order and places with the same types, except that a member may have
-// become the first member of an anonymous union of its size (dst_entry's
-// dev, joined by dev_rcu): a positional initializer still fills it, and
-// every use of its name still reads it.
+// places with the same types, except that a member may have become the
+// first member of an anonymous union of its size (dst_entry's dev, joined
+// by dev_rcu): a positional initializer still fills it, and every use of
+// its name still reads it.
 func sameForUsers(a, b *userLayout) bool {
+	retyped, same := compareForUsers(a, b)
+	return same && len(retyped) == 0
+}
+
+// compareForUsers is sameForUsers, except that members whose type changed
+// to one that holds the same bits the same way (representation) are
+// returned, not a difference: code that does not name them compiles the
+// same (6.1.190's syn_recv_sock, a function pointer of another
+// signature).
+func compareForUsers(a, b *userLayout) (retyped []string, same bool) {
 	if a.size != b.size || a.align != b.align || len(a.members) != len(b.members) {
-		return false
+		return nil, false
 	}
 	for i, x := range a.members {
 		y := b.members[i]
 		if x.offset != y.offset || x.bits != y.bits {
-			return false
+			return nil, false
 		}
 		switch {
 		case x.anonymous != nil && y.anonymous != nil:
-			if x.typ != y.typ || !sameForUsers(x.anonymous, y.anonymous) {
-				return false
+			if x.typ != y.typ {
+				return nil, false
 			}
+			inner, same := compareForUsers(x.anonymous, y.anonymous)
+			if !same {
+				return nil, false
+			}
+			retyped = append(retyped, inner...)
 		case x.anonymous == nil && y.anonymous == nil:
-			if x.name != y.name || x.typ != y.typ {
-				return false
+			if x.name != y.name {
+				return nil, false
+			}
+			if x.typ != y.typ {
+				if x.repr == "" || x.repr != y.repr || x.size != y.size || x.align != y.align {
+					return nil, false
+				}
+				retyped = append(retyped, x.name)
 			}
 		case x.anonymous == nil && y.typ == "union":
 			first := y.anonymous.members
 			if len(first) == 0 || y.size != x.size || first[0].anonymous != nil ||
 				first[0].name != x.name || first[0].typ != x.typ || first[0].offset != 0 || first[0].bits != x.bits {
-				return false
+				return nil, false
 			}
 			// A sibling that needs more alignment would align
 			// the union, and the type, otherwise.
 			for _, o := range first[1:] {
 				if o.align > x.align {
-					return false
+					return nil, false
 				}
 			}
 		default:
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return retyped, true
+}
+
+// representation says how a member's type holds its bits, where another
+// type may hold them the same way: any pointer ("ptr": an address, the
+// pointee's type is the code's business), an integer or enumeration of
+// its size ("int4": a value converted to it keeps its bits modulo its
+// size). A const is read the same. Anything else ("", a bool, a float, a
+// structure, a volatile) is only the same as the same type.
+func representation(t dwarf.Type) string {
+	for {
+		switch u := t.(type) {
+		case *dwarf.TypedefType:
+			t = u.Type
+			continue
+		case *dwarf.QualType:
+			if u.Qual != "const" {
+				return ""
+			}
+			t = u.Type
+			continue
+		case *dwarf.PtrType:
+			return "ptr"
+		case *dwarf.EnumType:
+			return fmt.Sprintf("int%d", u.ByteSize)
+		case *dwarf.IntType:
+			return fmt.Sprintf("int%d", u.ByteSize)
+		case *dwarf.UintType:
+			return fmt.Sprintf("int%d", u.ByteSize)
+		case *dwarf.CharType:
+			return fmt.Sprintf("int%d", u.ByteSize)
+		case *dwarf.UcharType:
+			return fmt.Sprintf("int%d", u.ByteSize)
+		}
+		return ""
+	}
 }
 
 // naturalAlign is the alignment a type needs on the 64-bit targets the

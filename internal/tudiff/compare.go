@@ -10,12 +10,25 @@ import (
 
 // Options of Compare.
 type Options struct {
-	// SameLayout reports whether a structure or union whose definition
-	// changed ("struct dst_entry") is laid out the same for the code
-	// that uses it: every member before is after at the same place with
-	// the same type, the size unchanged. It is asked only about a type
-	// the unit's code uses. Nil: no changed type is the same.
-	SameLayout func(aggregate string) (bool, error)
+	// Layout tells how a structure or union whose definition changed
+	// ("struct dst_entry") is laid out for the code that uses it. It is
+	// asked only about a type the unit's code uses. Nil: every changed
+	// type is laid out otherwise.
+	Layout func(aggregate string) (Layout, error)
+}
+
+// Layout is how a changed structure or union compares for its users.
+type Layout struct {
+	// Same: the size, the alignment and every member's name, place and
+	// size are the same, and so is every member's type but those of
+	// Retyped.
+	Same bool
+	// Retyped are the members whose type changed to one that holds the
+	// same bits the same way (a pointer to another pointer, a function
+	// pointer to one of another signature, an integer to another of its
+	// size): code that does not name them compiles the same, a
+	// positional initializer included.
+	Retyped []string
 }
 
 // Result of Compare.
@@ -27,19 +40,24 @@ type Result struct {
 	Reason string
 	// Changed is the number of declarations that differ.
 	Changed int
-	// Layouts are the changed types the code uses that SameLayout
-	// found laid out the same.
+	// Layouts are the changed types the code uses that Layout found
+	// laid out the same, and whose changed members it does not name.
 	Layouts []string
 	// Relaid is the changed type ("struct devlink_port") the code uses
-	// that SameLayout found laid out otherwise, when that is why the
-	// unit is affected: its objects in the running kernel keep the old
-	// layout.
+	// that Layout found laid out otherwise, when that is why the unit is
+	// affected: its objects in the running kernel keep the old layout.
 	Relaid string
 }
 
 // Compare tells whether the code of a unit may differ between pre and
 // post, its preprocessed text before and after a change of what it
-// includes. It fails only if SameLayout does.
+// includes. It fails only if Layout does.
+//
+// A changed structure the code uses, laid out the same, changes the code
+// only where the code names a member whose declaration changed (the
+// signature of a function pointer in an ops structure, an attribute a
+// member gains): those names are looked for in every declaration the code
+// reaches.
 func Compare(pre, post *Unit, o Options) (Result, error) {
 	del, ins, ok := changedDecls(pre, post)
 	res := Result{Changed: len(del) + len(ins)}
@@ -126,10 +144,12 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 	}
 	from := map[string]*Decl{} // name -> the declaration that first used it
 	var queue []string
+	var used []*Decl // the declarations the code reaches
 	// The compiler calls these for copies and clears of any object, as
 	// their declarations say.
 	compilerCalls := &Decl{File: "<the compiler's own calls>", info: info{refs: []string{"memcpy", "memset", "memmove", "memcmp"}}}
 	use := func(by *Decl) {
+		used = append(used, by)
 		for _, r := range by.refs {
 			if _, ok := from[r]; !ok {
 				from[r] = by
@@ -150,6 +170,7 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 		}
 	}
 	checked := map[string]bool{}
+	named := map[string][2]*Decl{} // changed member -> the definitions of its type
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
@@ -166,27 +187,47 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 		}
 		if a, ok := aggregates[n]; ok && !checked[n] {
 			checked[n] = true
-			same := false
-			if why := membersKept(a[0], a[1]); why != "" {
+			names, why := membersChanged(a[0], a[1])
+			if why != "" {
 				res.Affected = true
 				res.Reason = fmt.Sprintf("%s changes (%s: %s) and the code uses it (%s)", a[0].aggregate, a[1].where(), why, chain(n, from))
 				return res, nil
 			}
-			if o.SameLayout != nil {
+			var l Layout
+			if o.Layout != nil {
 				var err error
-				if same, err = o.SameLayout(a[0].aggregate); err != nil {
+				if l, err = o.Layout(a[0].aggregate); err != nil {
 					return res, fmt.Errorf("layout of %s: %w", a[0].aggregate, err)
 				}
 			}
-			if !same {
+			if !l.Same {
 				res.Affected, res.Relaid = true, a[0].aggregate
 				res.Reason = fmt.Sprintf("%s changes its layout (%s) and the code uses it (%s)", a[0].aggregate, a[1].where(), chain(n, from))
 				return res, nil
+			}
+			for _, m := range append(names, l.Retyped...) {
+				if _, ok := named[m]; !ok {
+					named[m] = a
+				}
 			}
 			res.Layouts = append(res.Layouts, a[0].aggregate)
 		}
 		for _, d := range byName[n] {
 			use(d)
+		}
+	}
+	// A changed member counts where the code names it: in an
+	// expression, a designated initializer, offsetof, typeof. The
+	// name's own definitions do not make code.
+	for _, d := range used {
+		for _, r := range d.refs {
+			a, ok := named[r]
+			if !ok || d == a[0] || d == a[1] {
+				continue
+			}
+			res.Affected = true
+			res.Reason = fmt.Sprintf("%s changes its member %s (%s) and the code names it (%s)", a[0].aggregate, r, a[1].where(), d.where())
+			return res, nil
 		}
 	}
 	res.Reason = fmt.Sprintf("%d declarations change; the code uses none of them", res.Changed)
@@ -323,34 +364,47 @@ func (u *Unit) Extract(name string) string {
 	return b.String()
 }
 
-// membersKept says how an aggregate's definition after a change does not
-// keep every member declaration of the one before, word for word (an
-// attribute, a calling convention, a bound added to a member is not in
-// the layout a compiler records), or "" if it does. Members of anonymous
-// structures and unions count as the outer type's: a member may move
-// into one.
-func membersKept(pre, post *Decl) string {
+// membersChanged returns the names of the members whose declaration in an
+// aggregate's definition before a change is not in the one after, word
+// for word (a function pointer's signature, an attribute or a bound), or
+// says why the change is not one of named members: the words outside the
+// body changed, an anonymous member went, or a changed declaration names
+// no member the parser can find. Members of anonymous structures and
+// unions count as the outer type's: a member may move into one.
+func membersChanged(pre, post *Decl) (names []string, why string) {
 	po, pm := members(pre.toks)
 	qo, qm := members(post.toks)
 	if po != qo {
-		return "its attributes change"
+		return nil, "its attributes change"
 	}
 	have := map[string]int{}
 	for _, m := range qm {
-		have[m]++
+		have[m.text]++
 	}
 	for _, m := range pm {
-		if have[m] == 0 {
-			return fmt.Sprintf("member %q is not kept", m)
+		if have[m.text] > 0 {
+			have[m.text]--
+			continue
 		}
-		have[m]--
+		ns := declarators(m.toks)
+		if len(ns) == 0 {
+			return nil, fmt.Sprintf("member %q is not kept", m.text)
+		}
+		names = append(names, ns...)
 	}
-	return ""
+	return names, ""
+}
+
+// member is one member declaration of an aggregate, or the marker of an
+// anonymous structure or union ("union {anonymous}", no tokens).
+type member struct {
+	text string
+	toks []token
 }
 
 // members splits an aggregate definition into the words outside its body
 // and its member declarations, those of anonymous members flattened.
-func members(toks []token) (outside string, ms []string) {
+func members(toks []token) (outside string, ms []member) {
 	open := -1
 	for i, t := range toks {
 		if t.text == "{" {
@@ -395,11 +449,11 @@ func members(toks []token) (outside string, ms []string) {
 				// An anonymous member: its members are the
 				// outer type's.
 				_, inner := members(m[:len(m)-1])
-				ms = append(ms, m[0].text+" {anonymous}")
+				ms = append(ms, member{text: m[0].text + " {anonymous}"})
 				ms = append(ms, inner...)
 				continue
 			}
-			ms = append(ms, joinTokens(m))
+			ms = append(ms, member{text: joinTokens(m), toks: m})
 		}
 	}
 	return outside, ms
@@ -411,4 +465,83 @@ func joinTokens(toks []token) string {
 		texts[i] = t.text
 	}
 	return strings.Join(texts, " ")
+}
+
+// declarators returns the names a member declaration declares ("int a, b
+// : 3;" declares a and b; "struct sock *(*recv)(struct sock *sk);"
+// declares recv), or nil if it cannot tell. A declarator's name is its
+// last identifier outside brackets, parameter lists and attributes:
+// those before it are the type's words (a typedef's name), those after
+// it in a parameter list are parameters.
+func declarators(toks []token) []string {
+	var names []string
+	name := ""
+	var prev *token
+	flush := func() bool {
+		if name == "" {
+			return false
+		}
+		names = append(names, name)
+		name = ""
+		return true
+	}
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.kind == kIdent && (groupWords[t.text] || t.text == "__attribute__"):
+			// An attribute, asm label or typeof: skip its group.
+			if i+1 < len(toks) && toks[i+1].text == "(" {
+				i = closing(toks, i+1)
+			}
+			continue
+		case t.kind == kIdent && (t.text == "struct" || t.text == "union" || t.text == "enum"):
+			if i+1 < len(toks) && toks[i+1].kind == kIdent {
+				i++ // the tag
+			}
+			if i+1 < len(toks) && toks[i+1].text == "{" {
+				i = closing(toks, i+1) // a type defined in place
+			}
+		case t.kind == kIdent && !keywords[t.text]:
+			name = t.text
+		case t.text == "(" && prev != nil && (prev.text == ")" || prev.kind == kIdent && !keywords[prev.text]) &&
+			(i+1 == len(toks) || toks[i+1].text != "*"):
+			// A parameter list; "netdev_tx_t (*xmit)(...)" opens a
+			// declarator after a type's name.
+			i = closing(toks, i)
+		case t.text == "[":
+			i = closing(toks, i)
+		case t.text == ":":
+			// A bit field's width follows, up to the next declarator.
+			for i+1 < len(toks) && toks[i+1].text != "," && toks[i+1].text != ";" {
+				i++
+			}
+		case t.text == "," || t.text == ";":
+			if !flush() {
+				return nil
+			}
+		}
+		prev = &toks[i]
+	}
+	if name != "" {
+		flush()
+	}
+	return names
+}
+
+// closing returns the index of the bracket that closes the one at
+// toks[open], or the last index.
+func closing(toks []token, open int) int {
+	depth := 0
+	for i := open; i < len(toks); i++ {
+		switch toks[i].text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return len(toks) - 1
 }

@@ -20,7 +20,7 @@ type compareCase struct {
 	before       string
 	after        string
 	c            string
-	sameLayout   bool // what the SameLayout callback answers
+	layout       Layout // what the Layout callback answers
 	wantAffect   bool
 	wantInReason string
 }
@@ -75,11 +75,11 @@ var compareCases = []compareCase{
 		wantAffect: true,
 	},
 	{
-		name:       "member-into-union-same-layout",
-		before:     "struct s { int *p; long n; };\n",
-		after:      "struct s { union { int *p; int *q; }; long n; };\n",
-		c:          "long f(struct s *s) { return *s->p + s->n; }\n",
-		sameLayout: true,
+		name:   "member-into-union-same-layout",
+		before: "struct s { int *p; long n; };\n",
+		after:  "struct s { union { int *p; int *q; }; long n; };\n",
+		c:      "long f(struct s *s) { return *s->p + s->n; }\n",
+		layout: Layout{Same: true},
 	},
 	{
 		name:         "member-into-union-layout-said-different",
@@ -203,7 +203,7 @@ var compareCases = []compareCase{
 		before:       "struct s { int a; int b; };\n",
 		after:        "struct s { int a; int b; } __attribute__((packed));\n",
 		c:            "struct o { char c; struct s in; };\nint f(struct o *o) { return o->in.b; }\n",
-		sameLayout:   true,
+		layout:       Layout{Same: true},
 		wantAffect:   true,
 		wantInReason: "attributes change",
 	},
@@ -221,6 +221,89 @@ var compareCases = []compareCase{
 		c:          "long f(struct q *q) { return q->a; }\n",
 		wantAffect: true,
 	},
+	{
+		// The signature of an ops structure's function pointer
+		// changes (6.1.190's syn_recv_sock): code that never names
+		// it compiles the same, a positional initializer included.
+		name:   "member-retyped-unnamed",
+		before: "struct sock;\nstruct ops { int (*recv)(struct sock *sk); unsigned long flags; void *priv; };\n",
+		after:  "struct sock;\nstruct ops { int (*recv)(struct sock *sk, int why); unsigned long flags; void *priv; };\n",
+		c:      "unsigned long f(struct ops *o) { return o->flags; }\nstatic int r(struct sock *sk) { return 0; }\nstruct ops pos = { r, 1, 0 };\n",
+		layout: Layout{Same: true, Retyped: []string{"recv"}},
+	},
+	{
+		name:         "member-retyped-called",
+		before:       "struct sock;\nstruct ops { int (*recv)(struct sock *sk); unsigned long flags; void *priv; };\n",
+		after:        "struct sock;\nstruct ops { int (*recv)(struct sock *sk, int why); unsigned long flags; void *priv; };\n",
+		c:            "void *f(struct ops *o) { return (void *)o->recv; }\n",
+		layout:       Layout{Same: true, Retyped: []string{"recv"}},
+		wantAffect:   true,
+		wantInReason: "its member recv",
+	},
+	{
+		name:         "member-retyped-designated",
+		before:       "struct sock;\nstruct ops { int (*recv)(struct sock *sk); unsigned long flags; void *priv; };\n",
+		after:        "struct sock;\nstruct ops { int (*recv)(struct sock *sk, int why); unsigned long flags; void *priv; };\n",
+		c:            "static int r(struct sock *sk) { return 1; }\nstruct ops o = { .recv = (void *)r, .flags = 2 };\n",
+		layout:       Layout{Same: true, Retyped: []string{"recv"}},
+		wantAffect:   true,
+		wantInReason: "its member recv",
+	},
+	{
+		// The declaration changes with the types the same for the
+		// compiler (an attribute): still only where it is named.
+		name:   "member-declaration-changed-unnamed",
+		before: "typedef unsigned long ulong;\nstruct s { ulong (*get)(void); long n, m : 3; };\n",
+		after:  "typedef unsigned long ulong;\nstruct s { ulong (*get)(void) __attribute__((deprecated)); long n, m : 3; };\n",
+		c:      "long f(struct s *s) { return s->n; }\n",
+		layout: Layout{Same: true},
+	},
+	{
+		name:         "member-declaration-changed-named-through-inline",
+		before:       "typedef unsigned long ulong;\nstruct s { ulong (*get)(void); long n, m : 3; };\nstatic inline ulong g(struct s *s) { return s->get(); }\n",
+		after:        "typedef unsigned long ulong;\nstruct s { ulong (*get)(void) __attribute__((deprecated)); long n, m : 3; };\nstatic inline ulong g(struct s *s) { return s->get(); }\n",
+		c:            "long f(struct s *s) { return g(s); }\n",
+		layout:       Layout{Same: true},
+		wantAffect:   true,
+		wantInReason: "its member get",
+	},
+	{
+		// Laid out otherwise, named or not.
+		name:         "member-retyped-wider",
+		before:       "struct s { int a; int b; };\n",
+		after:        "struct s { long a; int b; };\n",
+		c:            "int f(struct s *s) { return s->b; }\n",
+		wantAffect:   true,
+		wantInReason: "changes its layout",
+	},
+}
+
+func TestDeclarators(t *testing.T) {
+	for src, want := range map[string]string{
+		"int a;":                       "a",
+		"unsigned int a : 3 , b : 5 ;": "a b",
+		"struct sock * ( * syn_recv_sock ) ( const struct sock * sk , struct sk_buff * skb ) ;": "syn_recv_sock",
+		"netdev_tx_t ( * xmit ) ( struct sk_buff * ) ;":                                         "xmit",
+		"u32 x [ 4 ] , * y ;":                                 "x y",
+		"struct { int q ; } in ;":                             "in",
+		"int get ( void ) __attribute__ ( ( deprecated ) ) ;": "get",
+		"_Atomic ( int ) n ;":                                 "n",
+		"__typeof__ ( int ) t ;":                              "t",
+		"int : 3 ;":                                           "",
+		"char * ( * ( * f ) ( int ) ) [ 2 ] ;":                "f",
+	} {
+		u, err := Parse([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var toks []token
+		for _, d := range u.Decls {
+			toks = append(toks, d.toks...)
+		}
+		if got := strings.Join(declarators(toks), " "); got != want {
+			t.Errorf("declarators(%q) = %q, want %q", src, got, want)
+		}
+	}
 }
 
 func TestParseBareLine(t *testing.T) {
@@ -241,9 +324,9 @@ func TestCompare(t *testing.T) {
 			pre, preObj := preprocessAndCompile(t, dir, "pre", tc.before, tc.c)
 			post, postObj := preprocessAndCompile(t, dir, "post", tc.after, tc.c)
 			asked := ""
-			res, err := Compare(pre, post, Options{SameLayout: func(agg string) (bool, error) {
+			res, err := Compare(pre, post, Options{Layout: func(agg string) (Layout, error) {
 				asked = agg
-				return tc.sameLayout, nil
+				return tc.layout, nil
 			}})
 			if err != nil {
 				t.Fatal(err)
@@ -259,8 +342,8 @@ func TestCompare(t *testing.T) {
 			if !strings.Contains(res.Reason, tc.wantInReason) {
 				t.Errorf("reason %q does not say %q", res.Reason, tc.wantInReason)
 			}
-			if tc.sameLayout && asked == "" && !tc.wantAffect {
-				t.Errorf("SameLayout never asked")
+			if tc.layout.Same && asked == "" && !tc.wantAffect {
+				t.Errorf("Layout never asked")
 			}
 			// Relaid names the type only when its layout is why.
 			if byLayout := res.Affected && strings.Contains(res.Reason, "changes its layout"); (res.Relaid != "") != byLayout || byLayout && res.Relaid != asked {
