@@ -70,10 +70,53 @@ func callsMatch(diff []byte, call *regexp.Regexp) bool {
 	return false
 }
 
+// buildError matches a compiler's error in a .c file: the file's path as
+// the build named it (absolute, or under the tree).
+var buildError = regexp.MustCompile(`(?m)^(\S+\.c):\d+(?::\d+)?: (?:fatal )?error:`)
+
+// othersFailing are the changed .c files of the delta, other than g's,
+// that a build error of g's update names: their old text does not compile
+// with the headers g's fix needs (6.1.190 changes the signature of
+// inet_connection_sock_af_ops.syn_recv_sock in a header and in every file
+// that calls or implements it). The release has them as one change.
+func (u *upgrader) othersFailing(g Group, reason string) []string {
+	var out []string
+	for _, m := range buildError.FindAllStringSubmatch(reason, -1) {
+		for f := range u.changedC {
+			if (m[1] == f || strings.HasSuffix(m[1], "/"+f)) && !contains(g.Files, f) && !contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// groupsOf are the indices of the groups, other than i, that change one
+// of files.
+func groupsOf(groups []Group, i int, files []string) []int {
+	var out []int
+	for j, g := range groups {
+		if j == i || g.Kind != "c" {
+			continue
+		}
+		for _, f := range g.Files {
+			if contains(files, f) {
+				out = append(out, j)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // joinPartners tries, for each update refused because it replaces no
-// running function (RuleNothingReplaced), or carried while its diff
-// defines a function, the update of it and of the other changed .c files
-// whose diffs call a function its diff defines. A carried file that adds
+// running function (RuleNothingReplaced), because its build with the
+// headers it needs fails in other changed files (RuleBuildError naming
+// them), or carried while its diff defines a function, the update of it
+// and of the other changed .c files whose diffs call a function its diff
+// defines (or that failed to build). A joint update whose build fails in
+// yet other changed files takes them in too, until it builds. A carried file that adds
 // a function another file calls would otherwise leave the caller's update
 // alone, linked against a function the running kernel does not have,
 // which the engine refuses at apply (6.1.190's clockevents.c and
@@ -85,16 +128,23 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 	for i := 0; i < len(results); i++ {
 		nothing := results[i].Rule == RuleNothingReplaced
 		missing := missingName(results[i])
-		if !nothing && missing == "" && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
+		var failing []string
+		if results[i].Rule == RuleBuildError {
+			failing = u.othersFailing(groups[i], results[i].Reason)
+		}
+		if !nothing && missing == "" && len(failing) == 0 && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
 			continue
 		}
 		var partners []int
-		if missing != "" {
+		switch {
+		case len(failing) > 0:
+			partners = groupsOf(groups, i, failing)
+		case missing != "":
 			// It needs what another file's diff defines (a static
 			// the release makes global, a new helper it takes the
 			// address of): that file.
 			partners = u.definers(ctx, groups, results, i, missing)
-		} else {
+		default:
 			var defs []string
 			for _, f := range groups[i].Files {
 				defs = append(defs, newFunctions(u.diffOf(ctx, f))...)
@@ -120,24 +170,53 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		}
 		joint := Group{ID: groups[i].ID + "_joint", Kind: "c", Files: slices.Clone(groups[i].Files), Headers: slices.Clone(groups[i].Headers)}
 		var names []string
-		for _, j := range partners {
-			joint.Files = append(joint.Files, groups[j].Files...)
-			joint.Headers = union(joint.Headers, groups[j].Headers)
-			names = append(names, strings.Join(groups[j].Files, " "))
+		add := func(js []int) {
+			for _, j := range js {
+				if contains(joint.Files, groups[j].Files[0]) {
+					continue
+				}
+				joint.Files = append(joint.Files, groups[j].Files...)
+				joint.Headers = union(joint.Headers, groups[j].Headers)
+				names = append(names, strings.Join(groups[j].Files, " "))
+			}
+			sort.Strings(joint.Files)
 		}
-		sort.Strings(joint.Files)
-		if missing != "" {
+		add(partners)
+		switch {
+		case len(failing) > 0:
+			u.logf("%s builds with its headers only with the changes of %s: trying them as one update", strings.Join(groups[i].Files, " "), strings.Join(names, ", "))
+		case missing != "":
 			u.logf("%s needs %s, which %s defines: trying them as one update", strings.Join(groups[i].Files, " "), missing, strings.Join(names, ", "))
-		} else {
+		default:
 			u.logf("%s defines what %s calls: trying them as one update", strings.Join(groups[i].Files, " "), strings.Join(names, ", "))
 		}
 		oc := u.createOne(ctx, joint)
 		u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
+		// A joint build that fails in yet other changed files takes
+		// them in: every file of one change of the release.
+		for oc.Rule == RuleBuildError {
+			more := groupsOf(groups, -1, u.othersFailing(joint, oc.Reason))
+			if len(more) == 0 {
+				break
+			}
+			n := len(joint.Files)
+			add(more)
+			if len(joint.Files) == n {
+				break
+			}
+			partners = append(partners, more...)
+			u.logf("%s: needs the changes of %s too", strings.Join(joint.Files, " "), strings.Join(names, ", "))
+			oc = u.createOne(ctx, joint)
+			u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
+		}
 		if oc.Category != Carried {
-			if nothing || missing != "" {
+			if nothing || missing != "" || len(failing) > 0 {
 				how := "which call its new functions"
-				if missing != "" {
+				switch {
+				case missing != "":
 					how = "which define " + missing
+				case len(failing) > 0:
+					how = "whose changes its headers need"
 				}
 				results[i].Reason += fmt.Sprintf("\ntried with %s, %s: %s (%s)", strings.Join(names, ", "), how, oc.Category, oc.Rule)
 			}
@@ -145,6 +224,7 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		}
 		drop := append([]int{i}, partners...)
 		sort.Sort(sort.Reverse(sort.IntSlice(drop)))
+		drop = slices.Compact(drop)
 		for _, j := range drop {
 			// The joint update replaces theirs: a tarball left in the
 			// output directory would be applied by a script that

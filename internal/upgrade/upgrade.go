@@ -160,6 +160,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		u.up.Release = o.Release(ctx)
 	}
 	groups := MakeGroups(files)
+	u.changedC = map[string]bool{}
+	for _, g := range groups {
+		if g.Kind == "c" {
+			for _, f := range g.Files {
+				u.changedC[f] = true
+			}
+		}
+	}
 	fmt.Fprintf(o.Log, "upgrade: %s\n", summaryLine(delta.Counts(files), len(groups)))
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return nil, err
@@ -292,6 +300,9 @@ type upgrader struct {
 	mu        sync.Mutex
 	diffs     map[string][]byte
 	logMu     sync.Mutex // the creates' lines, one at a time
+	// changedC are the changed .c files that have an update of their
+	// own to make.
+	changedC map[string]bool
 }
 
 // logf writes one line of progress.
@@ -502,6 +513,13 @@ func (u *upgrader) withHeaders(ctx context.Context, g Group, buildErr string, tr
 		u.logf("%s: trying %d of its %d changed headers: %s", strings.Join(g.Files, " "), len(sub), len(g.Headers), strings.Join(sub, ", "))
 		oc := try(sub)
 		if oc.Rule != RuleBuildError {
+			return oc
+		}
+		if others := u.othersFailing(g, oc.Reason); len(others) > 0 {
+			// Other changed files' old text does not build with
+			// these headers: no header helps, their changes do
+			// (joinPartners).
+			u.logf("%s: with these headers %s do not build without their own changes", strings.Join(g.Files, " "), strings.Join(others, ", "))
 			return oc
 		}
 		buildErr = oc.Reason

@@ -113,6 +113,22 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 	for _, p := range files {
 		hasHeader = hasHeader || strings.HasSuffix(p, ".h")
 	}
+	// ops.h changes the signature of a function pointer that ocaller.c
+	// calls and oimpl1.c and oimpl2.c implement (6.1.190's
+	// syn_recv_sock): none builds without the header, and with it the
+	// old text of each of the others does not.
+	if strings.Contains(strings.Join(files, " "), "kernel/o") {
+		for _, p := range files {
+			if strings.HasPrefix(p, "kernel/o") && !hasHeader {
+				return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: p + ":3:9: error: too many arguments to function 'o->recv'", Err: fmt.Errorf("exit status 2")}
+			}
+		}
+		for _, p := range []string{"kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c"} {
+			if !slices.Contains(files, p) {
+				return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: "In file included from /cache/source/" + p + ":2:\n/cache/source/" + p + ":7:12: error: initialization of 'int (*)(int,  int)' from incompatible pointer type", Err: fmt.Errorf("exit status 2")}
+			}
+		}
+	}
 	joined := strings.Contains(strings.Join(files, " "), "helper") && strings.Contains(strings.Join(files, " "), "user")
 	qjoined := strings.Contains(strings.Join(files, " "), "qsched") && strings.Contains(strings.Join(files, " "), "qgeneric")
 	var fns []update.Function
@@ -347,6 +363,13 @@ func TestRunRelativeOutput(t *testing.T) {
 // to one of the files new, each file taken as built into vmlinux.
 func runDelta(t *testing.T, opts Options, old, new map[string]string) *Report {
 	t.Helper()
+	return runDeltaIncluding(t, opts, old, new, nil)
+}
+
+// runDeltaIncluding is runDelta where includers says which changed .c
+// files include each header.
+func runDeltaIncluding(t *testing.T, opts Options, old, new map[string]string, includers map[string][]string) *Report {
+	t.Helper()
 	opts.Kernel.Source = tree(t, old)
 	newTree := tree(t, new)
 	src := opts.Source
@@ -359,7 +382,7 @@ func runDelta(t *testing.T, opts Options, old, new map[string]string) *Report {
 		return s, nil
 	}
 	opts.Config.Where = func(_ context.Context, obj string) (string, error) { return "", nil }
-	opts.Config.Includers = func(string) ([]string, error) { return nil, nil }
+	opts.Config.Includers = func(h string) ([]string, error) { return includers[h], nil }
 	r, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -465,6 +488,57 @@ func TestJoinCarriedDefiner(t *testing.T) {
 	}
 	if !slices.Contains(fc.calls, "kernel_clock_joint:kernel/bcast.c,kernel/clock.c") {
 		t.Errorf("no joint create among %v", fc.calls)
+	}
+}
+
+// TestJoinBuildNeeds: a header change of the release that other changed
+// files need their own changes to build with (a function pointer's new
+// signature, its callers and implementers) makes one update of all of
+// them, grown while the joint build fails in yet another changed file.
+func TestJoinBuildNeeds(t *testing.T) {
+	opts, fc := synthetic(t)
+	old := map[string]string{
+		"include/net/ops.h": "struct ops { int (*recv)(int); };\n",
+		"kernel/ocaller.c":  "int f(struct ops *o)\n{\n\treturn o->recv(1);\n}\n",
+		"kernel/oimpl1.c":   "static int r1(int a)\n{\n\treturn a;\n}\n",
+		"kernel/oimpl2.c":   "static int r2(int a)\n{\n\treturn a;\n}\n",
+		"kernel/good.c":     "a\n",
+	}
+	new := map[string]string{
+		"include/net/ops.h": "struct ops { int (*recv)(int, int); };\n",
+		"kernel/ocaller.c":  "int f(struct ops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/oimpl1.c":   "static int r1(int a, int b)\n{\n\treturn a + b;\n}\n",
+		"kernel/oimpl2.c":   "static int r2(int a, int b)\n{\n\treturn a - b;\n}\n",
+		"kernel/good.c":     "b\n",
+	}
+	r := runDeltaIncluding(t, opts, old, new, map[string][]string{
+		"include/net/ops.h": {"kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c"},
+	})
+	var joint string
+	for _, f := range r.Files {
+		switch f.Path {
+		case "kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c":
+			if f.Category != Carried || !strings.HasSuffix(f.Update, "_joint") || joint != "" && f.Update != joint {
+				t.Errorf("%s: %s in update %q (%s %s), want carried in one joint update", f.Path, f.Category, f.Update, f.Rule, f.Reason)
+			}
+			joint = f.Update
+		case "kernel/good.c":
+			if f.Category != Carried || strings.HasSuffix(f.Update, "_joint") {
+				t.Errorf("good.c: %s in %q, want carried alone", f.Category, f.Update)
+			}
+		}
+	}
+	if !slices.Contains(fc.calls, "kernel_ocaller_joint:kernel/ocaller.c,kernel/oimpl1.c,kernel/oimpl2.c,include/net/ops.h") {
+		t.Errorf("no joint create of the three files with the header among %v", fc.calls)
+	}
+	n := 0
+	for _, u := range r.Updates {
+		if strings.HasSuffix(u.Group.ID, "_joint") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d joint updates reported, want 1", n)
 	}
 }
 
