@@ -42,6 +42,11 @@ var (
 	// ErrCompiler means the host compiler differs from the one the kernel
 	// was built with.
 	ErrCompiler = fmt.Errorf("%w: compiler mismatch", verdict.ErrRefused)
+
+	// ErrOwnObjectsOnly means Options.OwnObjectsOnly compared the
+	// objects and found nothing to refuse: no update is made of them
+	// alone.
+	ErrOwnObjectsOnly = errors.New("only the patch's own objects were compared (no update made)")
 )
 
 // Options control Create.
@@ -77,6 +82,12 @@ type Options struct {
 	// preprocessed to find those whose code it may change (scanIncluders,
 	// most of a second each); 0 means DefaultMaxScan.
 	MaxScan int
+	// OwnObjectsOnly compares only the objects of the patch's .c files,
+	// built with its headers, and makes no update (ErrOwnObjectsOnly
+	// when nothing is refused): what a .c file's own change is (init
+	// code, say) where its headers reach more objects than the budget
+	// (create --upgrade-to, whose headers have updates of their own).
+	OwnObjectsOnly bool
 	// Includers, if set, lists the .c files of the kernel's pristine
 	// source that include a file (Includers of Kernel), shared by the
 	// creates of one run; nil: Create reads the index itself.
@@ -223,10 +234,15 @@ func (c *creation) stages() []stage {
 		{"", c.buildPairs}, // prepare-cross, apply-base, build-pre, build-running, apply-patch, build-post
 		{"check-compiler", c.checkCompiler},
 		{"diff", c.diff},
+	}
+	if c.o.OwnObjectsOnly {
+		return append(st, stage{"own-only", func(context.Context) error { return ErrOwnObjectsOnly }})
+	}
+	st = append(st, []stage{
 		{"build-engine", c.buildEngine}, // before generate: its exports
 		{"generate", c.generate},
 		{"build-modules", c.buildModules},
-	}
+	}...)
 	if c.o.ModuleSignKey != "" {
 		st = append(st, stage{"sign-modules", c.signModules})
 	}
@@ -248,6 +264,7 @@ var stageTitle = map[string]string{
 	"build-post":      "building the touched objects after the patch",
 	"check-compiler":  "checking the compiler against the kernel's",
 	"diff":            "comparing the objects",
+	"own-only":        "stopping: only the patch's own objects were to be compared",
 	"generate":        "generating the update modules",
 	"build-engine":    "building the engine module (cached per kernel)",
 	"build-modules":   "building the update modules",
@@ -357,6 +374,9 @@ func (c *creation) planObjects(ctx context.Context) error {
 		includers = Includers(k)
 	}
 	headerUsers := func(h string) ([]string, error) {
+		if c.o.OwnObjectsOnly {
+			return nil, nil // the .c files' objects alone
+		}
 		fmt.Fprintf(c.o.Log, "create: %s changes: finding what includes it\n", h)
 		return includers(h)
 	}

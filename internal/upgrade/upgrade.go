@@ -479,9 +479,61 @@ func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
 		oc = u.withHeaders(ctx, g, oc.Reason, func(headers []string) Outcome {
 			return u.tryCreate(ctx, g, append(append([]string{}, g.Files...), headers...), headers)
 		})
+		if oc.Rule == RuleMaxObjects {
+			oc = u.initOnlyOwn(ctx, g, oc)
+		}
 	}
 	oc.Seconds = time.Since(start).Seconds()
 	return oc
+}
+
+// initOnlyOwn: a fix whose headers reach more objects than the budget
+// (6.1.190's init/main.c needs a new macro of compiler_attributes.h,
+// which every object includes) may itself change only init code, which
+// nothing runs again: its own objects, built with those headers, are
+// compared alone, and if all they change is init code, so is the fix. The
+// headers' changes are their own files' updates. Otherwise over is the
+// outcome.
+func (u *upgrader) initOnlyOwn(ctx context.Context, g Group, over Outcome) Outcome {
+	files := append(append([]string{}, g.Files...), over.Headers...)
+	raw, err := u.patchOf(ctx, files)
+	if err != nil {
+		return over
+	}
+	key := u.cacheKey(raw, g.ID+" own objects", false)
+	oc, ok := u.cached(key)
+	if !ok {
+		if u.o.CachedOnly {
+			return over
+		}
+		oc = Outcome{Group: g, WithHeaders: true, Headers: over.Headers}
+		p, err := srcpatch.Parse(strings.NewReader(string(raw)))
+		if err != nil {
+			return over
+		}
+		_, err = u.o.Create(ctx, create.Options{
+			Kernel: u.k, Patch: p, PatchName: g.ID + ".diff", ID: g.ID, Output: filepath.Join(u.o.Output, ".ksplice-"+g.ID+"-own.tar"),
+			KmodSrc: u.o.KmodSrc, MaxObjects: u.o.MaxObjects, MaxScan: u.o.MaxScan, OwnObjectsOnly: true, Tool: u.o.Tool,
+			Log: &scanProgress{u: u, files: strings.Join(g.Files, " ")}, Resolver: u.resolver, Includers: u.includers,
+		})
+		if err == nil {
+			err = create.ErrOwnObjectsOnly
+		}
+		oc = sortError(oc, err)
+		u.store(key, oc)
+	}
+	if oc.Category != InitOnly {
+		return over
+	}
+	oc.Group, oc.Cached = g, oc.Cached || over.Cached
+	oc.Reason += fmt.Sprintf("\nits own objects compared alone, built with %s: their reach is over the budget (%s), and each header's own update carries its changes", strings.Join(over.Headers, ", "), firstLine(over.Reason))
+	return oc
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // withHeaders tries a group whose .c files do not build without its

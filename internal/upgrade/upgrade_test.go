@@ -129,6 +129,20 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 			}
 		}
 	}
+	// initmain.c needs a macro of attrs.h, which every object
+	// includes; its own change is init code, bigfix.c's is not.
+	for _, p := range files {
+		switch {
+		case (p == "kernel/initmain.c" || p == "kernel/bigfix.c") && !hasHeader:
+			return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: p + ":3:1: error: expected ';' before 'void'", Err: fmt.Errorf("exit status 2")}
+		case p == "kernel/initmain.c" && o.OwnObjectsOnly:
+			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "kernel/initmain.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleInit, Symbol: "start_kernel", Reason: "start_kernel is __init"}}}}
+		case p == "kernel/bigfix.c" && o.OwnObjectsOnly:
+			return nil, create.ErrOwnObjectsOnly
+		case p == "kernel/initmain.c" || p == "kernel/bigfix.c":
+			return nil, fmt.Errorf("%w: the patch reaches 12381 objects", create.ErrTooManyObjects)
+		}
+	}
 	joined := strings.Contains(strings.Join(files, " "), "helper") && strings.Contains(strings.Join(files, " "), "user")
 	qjoined := strings.Contains(strings.Join(files, " "), "qsched") && strings.Contains(strings.Join(files, " "), "qgeneric")
 	var fns []update.Function
@@ -539,6 +553,41 @@ func TestJoinBuildNeeds(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d joint updates reported, want 1", n)
+	}
+}
+
+// TestInitOnlyOwn: a fix whose headers reach more objects than the
+// budget is init-only if its own objects, built with them, change only
+// init code; otherwise it stays max-objects, and nothing is made of its
+// objects alone.
+func TestInitOnlyOwn(t *testing.T) {
+	opts, _ := synthetic(t)
+	r := runDeltaIncluding(t, opts, map[string]string{
+		"include/linux/attrs.h": "#define __a\n",
+		"kernel/initmain.c":     "void __init start_kernel(void)\n{\n}\n",
+		"kernel/bigfix.c":       "void f(void)\n{\n}\n",
+	}, map[string]string{
+		"include/linux/attrs.h": "#define __a\n#define __no_stack_protector\n",
+		"kernel/initmain.c":     "void __init __no_stack_protector start_kernel(void)\n{\n}\n",
+		"kernel/bigfix.c":       "void __no_stack_protector f(void)\n{\n}\n",
+	}, map[string][]string{"include/linux/attrs.h": {"kernel/initmain.c", "kernel/bigfix.c"}})
+	for _, f := range r.Files {
+		switch f.Path {
+		case "kernel/initmain.c":
+			if f.Category != InitOnly || !strings.Contains(f.Reason, "own objects compared alone") {
+				t.Errorf("initmain.c: %s %s (%s), want init-only from its own objects", f.Category, f.Rule, f.Reason)
+			}
+		case "kernel/bigfix.c":
+			if f.Category != Refused || f.Rule != RuleMaxObjects {
+				t.Errorf("bigfix.c: %s %s (%s), want refused max-objects", f.Category, f.Rule, f.Reason)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(opts.Output)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "-own") {
+			t.Errorf("%s left in the output directory", e.Name())
+		}
 	}
 }
 
