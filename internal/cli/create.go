@@ -35,6 +35,7 @@ type createOptions struct {
 	After         []string
 	Hooks         string
 	AllowData     []string
+	KeepExports   bool
 	Sign          string
 	ModSignKey    string
 	ModSignCert   string
@@ -125,6 +126,7 @@ updates are made at once. A re-run reuses every update already made.`,
 	f.StringArrayVar(&opts.After, "after", nil, "the patch of an update this one stacks on (oldest first; repeatable): PATCH is against the tree with them applied")
 	f.StringVar(&opts.Hooks, "hooks", "", "kernel C file with the author's hooks (ksplice_hook_pre_apply, _post_apply, _pre_reverse, _post_reverse)")
 	f.StringArrayVar(&opts.AllowData, "allow-data", nil, "with --hooks: accept the changed initializer of this data object, which the hooks set (repeatable)")
+	f.BoolVar(&opts.KeepExports, "keep-exports", false, "carry a patch that adds or removes an EXPORT_SYMBOL with the running kernel's exports as they are (the modules it loads were built against them; warns)")
 	f.StringVar(&opts.UpgradeTo, "upgrade-to", "", "instead of a patch: make the updates to this release of the kernel's source package (e.g. 6.1.190-1)")
 	f.IntVar(&opts.MaxObjects, "max-objects", create.DefaultMaxObjects, "the most objects one update may rebuild (the objects of changed .c files, and those a changed header may change)")
 	f.IntVar(&opts.MaxScan, "max-scan", create.DefaultMaxScan, "the most objects that include a changed header to preprocess, finding those whose code it may change")
@@ -205,7 +207,7 @@ func runCreate(ctx context.Context, opts *createOptions, s Streams) error {
 	res, err := create.Create(ctx, create.Options{
 		Kernel: k, Patch: p, PatchName: opts.Patch, After: after, ID: opts.ID, Description: opts.Description,
 		Output: opts.Output, KmodSrc: opts.KmodSrc, ForceCompiler: opts.ForceCompiler, ExactCompiler: opts.ExactCompiler,
-		Hooks: opts.Hooks, AllowData: opts.AllowData, MaxObjects: opts.MaxObjects, MaxScan: opts.MaxScan,
+		Hooks: opts.Hooks, AllowData: opts.AllowData, KeepExports: opts.KeepExports, MaxObjects: opts.MaxObjects, MaxScan: opts.MaxScan,
 		SignKey: key, ModuleSignKey: opts.ModSignKey, ModuleSignCert: opts.ModSignCert,
 		Tool: "ksplice " + Version, Log: s.ErrOut,
 	})

@@ -82,6 +82,15 @@ type Options struct {
 	// preprocessed to find those whose code it may change (scanIncluders,
 	// most of a second each); 0 means DefaultMaxScan.
 	MaxScan int
+	// KeepExports carries a patch that adds, removes or changes an
+	// EXPORT_SYMBOL with the running kernel's exports as they are (a
+	// warning names each): the modules that can load into the running
+	// kernel were built against its exports (its Module.symvers), and a
+	// distribution release's new exports are for its own ABI, whose
+	// modules the running kernel refuses anyway. Without it, elfdiff's
+	// export-changed refusal stands: a patch's own new export is
+	// usually meant for a module to use. create --upgrade-to sets it.
+	KeepExports bool
 	// OwnObjectsOnly compares only the objects of the patch's .c files,
 	// built with its headers, and makes no update (ErrOwnObjectsOnly
 	// when nothing is refused): what a .c file's own change is (init
@@ -574,6 +583,10 @@ func (c *creation) diff(context.Context) error {
 				p.Rel, orNone(d.RunningMissing), orNone(d.RunningOnly()))
 		}
 		for _, r := range d.Refusals {
+			if r.Rule == elfdiff.RuleExportChanged && c.o.KeepExports {
+				c.warn(fmt.Sprintf("%s: the running kernel's exports stay as they are (--keep-exports): %s", p.Rel, exportChange(r)))
+				continue
+			}
 			if r.Rule == elfdiff.RuleDataChanged && c.allowed[r.Symbol] {
 				c.warn(fmt.Sprintf("%s: %s (%s): %s; allowed (--allow-data): the hooks must set it", p.Rel, elfdiff.Display(r.Symbol), r.Rule, r.Reason))
 				dataTargets[p.Target] = true
@@ -581,8 +594,11 @@ func (c *creation) diff(context.Context) error {
 				continue
 			}
 			ref := Refusal{Object: p.Rel, Refusal: r}
-			if r.Rule == elfdiff.RuleDataChanged {
+			switch r.Rule {
+			case elfdiff.RuleDataChanged:
 				ref.Hint = "or write hooks that set it: --hooks FILE.c --allow-data " + r.Symbol
+			case elfdiff.RuleExportChanged:
+				ref.Hint = "or keep the running kernel's exports (--keep-exports): the modules it loads were built against them"
 			}
 			refusals = append(refusals, ref)
 		}
@@ -593,7 +609,9 @@ func (c *creation) diff(context.Context) error {
 			c.byTarget[p.Target] = append(c.byTarget[p.Target], patchgen.Object{Rel: p.Rel, Result: d})
 			refusedHere := map[string]bool{}
 			for _, r := range d.Refusals {
-				refusedHere[r.Symbol] = true
+				if r.Rule != elfdiff.RuleExportChanged || !c.o.KeepExports {
+					refusedHere[r.Symbol] = true
+				}
 			}
 			for _, f := range d.Carry.Functions {
 				if !refusedHere[f] {
@@ -675,6 +693,13 @@ func (c *creation) authored(rel string, a *elfdiff.Authored) {
 	for _, s := range a.IgnoredSections {
 		fmt.Fprintf(c.o.Log, "create: %s: section %s left out of the update (IGNORE_SECTION)\n", rel, s)
 	}
+}
+
+// exportChange is what an export-changed refusal says the patch does
+// ("adds EXPORT_SYMBOL(dev_warn_probe)").
+func exportChange(r elfdiff.Refusal) string {
+	what, _, _ := strings.Cut(strings.TrimPrefix(r.Reason, "the patch "), ":")
+	return what
 }
 
 func orNone(names []string) string {

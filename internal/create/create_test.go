@@ -1,6 +1,7 @@
 package create
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/patchgen"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/testutil"
 	"github.com/ksplice-go/ksplice/internal/update"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -336,4 +338,48 @@ func TestAuthoredWarnings(t *testing.T) {
 		}
 	}
 	c.authored("fs/proc/base.o", nil)
+}
+
+// TestKeepExports: a fix that exports the function it changes and drops
+// another's export is refused export-changed, with a hint naming
+// --keep-exports; with it, the function is carried and each export change
+// is a warning (testdata/elfdiff/exportfix).
+func TestKeepExports(t *testing.T) {
+	testutil.MainMake("../../testdata/elfdiff")
+	pair := Pair{
+		Rel: "drivers/base/exportfix.o", Target: "vmlinux",
+		Pre:  "../../testdata/elfdiff/x86_64/exportfix.orig.o",
+		Post: "../../testdata/elfdiff/x86_64/exportfix.patched.o",
+	}
+	for _, keep := range []bool{false, true} {
+		var log strings.Builder
+		c := &creation{o: Options{Log: &log, KeepExports: keep}, res: &Result{Diffs: map[string]*elfdiff.Result{}},
+			plan: &Plan{Objects: []string{pair.Rel}}, pairs: []Pair{pair}}
+		err := c.diff(context.Background())
+		if !keep {
+			var re *RefusedError
+			if !errors.As(err, &re) || len(re.Refusals) != 2 {
+				t.Fatalf("without --keep-exports: %v, want two export-changed refusals", err)
+			}
+			for _, r := range re.Refusals {
+				if r.Rule != elfdiff.RuleExportChanged || !strings.Contains(r.Hint, "--keep-exports") {
+					t.Errorf("refusal %+v", r)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("with --keep-exports: %v", err)
+		}
+		objs := c.byTarget["vmlinux"]
+		if len(objs) != 1 || !slices.Equal(objs[0].Result.Carry.Functions, []string{"probe_warn"}) {
+			t.Errorf("carried %+v, want probe_warn", objs)
+		}
+		want := []string{"adds EXPORT_SYMBOL(probe_warn)", "removes EXPORT_SYMBOL(mbox_map)"}
+		for _, w := range want {
+			if !slices.ContainsFunc(c.res.Warnings, func(s string) bool { return strings.Contains(s, w) && strings.Contains(s, "exports stay as they are") }) {
+				t.Errorf("no warning says %q: %q", w, c.res.Warnings)
+			}
+		}
+	}
 }

@@ -300,6 +300,11 @@ var expectations = map[string]expect{
 		status:   map[string]Status{"shown": StatusUnchanged, "hidden": StatusUnchanged},
 		refusals: []string{"hidden:export-changed", "shown:export-changed"},
 	},
+	"exportfix": {
+		status:   map[string]Status{"probe_warn": StatusChanged, "mbox_map": StatusUnchanged},
+		carry:    []string{"probe_warn"},
+		refusals: []string{"mbox_map:export-changed", "probe_warn:export-changed"},
+	},
 	"funclocal": {
 		status: map[string]Status{"work": StatusChanged, "t.1": StatusNew, "s.2": StatusUnchanged, "__func__.0": StatusUnchanged},
 		carry:  []string{"work"},

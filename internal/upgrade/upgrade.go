@@ -513,7 +513,7 @@ func (u *upgrader) initOnlyOwn(ctx context.Context, g Group, over Outcome) Outco
 		}
 		_, err = u.o.Create(ctx, create.Options{
 			Kernel: u.k, Patch: p, PatchName: g.ID + ".diff", ID: g.ID, Output: filepath.Join(u.o.Output, ".ksplice-"+g.ID+"-own.tar"),
-			KmodSrc: u.o.KmodSrc, MaxObjects: u.o.MaxObjects, MaxScan: u.o.MaxScan, OwnObjectsOnly: true, Tool: u.o.Tool,
+			KmodSrc: u.o.KmodSrc, MaxObjects: u.o.MaxObjects, MaxScan: u.o.MaxScan, OwnObjectsOnly: true, KeepExports: true, Tool: u.o.Tool,
 			Log: &scanProgress{u: u, files: strings.Join(g.Files, " ")}, Resolver: u.resolver, Includers: u.includers,
 		})
 		if err == nil {
@@ -785,7 +785,7 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 	tmp := filepath.Join(u.o.Output, ".ksplice-"+id+".tar")
 	res, err := u.o.Create(ctx, create.Options{
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
-		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up,
+		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up, KeepExports: true,
 		Tool: u.o.Tool, Log: &scanProgress{u: u, files: strings.Join(up.Files, " ")}, Resolver: u.resolver, Includers: u.includers, ScanCache: u.scans,
 	})
 	if err != nil {

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A fix that changes a function and exports it, and drops the export of
+ * another (a release's export changes: 6.1.190's drivers/base/core.c,
+ * drivers/mailbox/pcc.c): the changes of exports are refused as
+ * export-changed, the changed function is carried where create keeps the
+ * running kernel's exports (--keep-exports).
+ */
+#include "kernel.h"
+
+int probe_warn(int err)
+{
+	return err + 1;
+}
+
+int mbox_map(int x)
+{
+	return x * 3;
+}
+EXPORT_SYMBOL(mbox_map);
