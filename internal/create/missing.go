@@ -1,6 +1,7 @@
 package create
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -82,6 +84,54 @@ func missingSymbol(ctx context.Context, pristine string, p *srcpatch.Patch, name
 		}
 	}
 	return "", "", nil
+}
+
+// systemMap is the System.map of a packaged kernel's image, or "" if it
+// has none (a kernel built from a source tree).
+func systemMap(k *kbuild.Kernel) string {
+	if k.Dir == "" || k.Release == "" {
+		return ""
+	}
+	p := filepath.Join(k.Dir, "image", "boot", "System.map-"+k.Release)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// notInSystemMap returns the first of names that the System.map at path
+// (every symbol of vmlinux, static ones too) does not have, or "" if it
+// has them all or path is "".
+func notInSystemMap(path string, names []string) (string, error) {
+	if path == "" || len(names) == 0 {
+		return "", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "ffffffff81000000 T _stext"
+		f := strings.Fields(sc.Text())
+		if len(f) >= 3 {
+			delete(want, f[2])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	for _, n := range names { // in names' order
+		if want[n] {
+			return n, nil
+		}
+	}
+	return "", nil
 }
 
 // addedHeaderLines maps each header a unified diff changes to the lines

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
@@ -55,5 +56,43 @@ func TestMissingSymbol(t *testing.T) {
 		if err != nil || name != c.want || h != c.hdr {
 			t.Errorf("missingSymbol(%v) = %q, %q, %v; want %q, %q", c.names, name, h, err, c.want, c.hdr)
 		}
+	}
+}
+
+// TestNotInSystemMap: a name the running kernel's System.map lacks is
+// missing, static symbols count as present, and a kernel without one
+// (built from a source tree) is not judged.
+func TestNotInSystemMap(t *testing.T) {
+	dir := t.TempDir()
+	k := &kbuild.Kernel{Dir: dir, Release: "6.1.0-53-amd64"}
+	if got := systemMap(k); got != "" {
+		t.Errorf("systemMap without an image = %q", got)
+	}
+	boot := filepath.Join(dir, "image", "boot")
+	if err := os.MkdirAll(boot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := filepath.Join(boot, "System.map-6.1.0-53-amd64")
+	if err := os.WriteFile(m, []byte("ffffffff81000000 T _stext\nffffffff81a2b3c0 t qdisc_free_rcu\nffffffff82000000 D init_net\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := systemMap(k); got != m {
+		t.Fatalf("systemMap = %q, want %q", got, m)
+	}
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"qdisc_free_rcu", "init_net"}, ""},
+		{[]string{"init_net", "inet_csk_prepare_for_destroy_sock", "also_new"}, "inet_csk_prepare_for_destroy_sock"},
+		{nil, ""},
+	} {
+		got, err := notInSystemMap(m, c.names)
+		if err != nil || got != c.want {
+			t.Errorf("notInSystemMap(%v) = %q, %v; want %q", c.names, got, err, c.want)
+		}
+	}
+	if got, err := notInSystemMap("", []string{"x"}); got != "" || err != nil {
+		t.Errorf("no System.map: %q, %v", got, err)
 	}
 }

@@ -243,7 +243,7 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 }
 
 // missingRE finds the symbol in create's ErrMissingSymbol refusal.
-var missingRE = regexp.MustCompile(`refers to ([A-Za-z_][A-Za-z0-9_]*), which only the patched`)
+var missingRE = regexp.MustCompile(`refers to ([A-Za-z_][A-Za-z0-9_]*), which `)
 
 // missingName is the symbol an outcome refused RuleMissingSymbol needs,
 // or "".
