@@ -3,6 +3,7 @@ package create
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,57 @@ func TestBuildPairsCmdline(t *testing.T) {
 	b, _ := os.ReadFile(k.Source + "/fs/proc/cmdline.c")
 	if string(b) == "" || strings.Contains(string(b), "ksplice=patched") {
 		t.Error("pristine source was modified")
+	}
+}
+
+// TestBuildPairsInitSections: init/'s Makefile turns function sections
+// off for its objects; ksplice's builds of them still have one section a
+// function (so init/main.c's fixes can be compared), the running build
+// none, as the kernel was built.
+func TestBuildPairsInitSections(t *testing.T) {
+	k := labtest.Kernel(t)
+	p, err := srcpatch.ParseFile("../../testdata/patches/init-main-sections.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(k.Source); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := plan(p.Changes, func(string) ([]string, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, pl.Goals, nil, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr,
+		func(_ string, fn func() error) error { return fn() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 1 || pairs[0].Rel != "init/main.o" {
+		t.Fatalf("pairs = %+v", pairs)
+	}
+	res, err := diffPair(pairs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Carry.Functions; !slices.Equal(got, []string{"try_to_run_init_process"}) {
+		t.Errorf("carried functions = %v, want [try_to_run_init_process] (refusals %+v)", got, res.Refusals)
+	}
+	pre, err := elfdiff.Open(pairs[0].Pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range pre.Functions {
+		if fn.Name == "try_to_run_init_process" && fn.Section.Name != ".text.try_to_run_init_process" {
+			t.Errorf("%s is in %s of the section build", fn.Name, fn.Section.Name)
+		}
+	}
+	running, err := elfdiff.Open(pairs[0].Running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range running.Functions {
+		if fn.Name == "try_to_run_init_process" && fn.Section.Name != ".text" {
+			t.Errorf("%s is in %s of the running build, want .text", fn.Name, fn.Section.Name)
+		}
 	}
 }

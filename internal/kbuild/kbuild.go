@@ -200,6 +200,13 @@ func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer,
 	}
 	kcflags := strings.Join(flags, " ")
 	args = append(args, fmt.Sprintf("-j%d", jobs), "KCFLAGS="+kcflags)
+	if !t.Native {
+		// KCFLAGS come before a directory's own flags, and init/'s
+		// Makefile turns sections off (ccflags-y); CFLAGS_KERNEL and
+		// CFLAGS_MODULE, empty in the kernel's Makefile, come after
+		// every other flag of an object.
+		args = append(args, "CFLAGS_KERNEL="+SectionFlags, "CFLAGS_MODULE="+SectionFlags)
+	}
 	args = append(args, objs...)
 	// All of make's output, interleaved as printed, for compilerErrors.
 	var out bytes.Buffer
