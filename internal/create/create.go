@@ -421,6 +421,14 @@ func headersKey(src string, p *srcpatch.Patch) (string, error) {
 	return fmt.Sprintf("%x:", h.Sum(nil)), nil
 }
 
+// maxObjects is the budget of rebuilt objects.
+func (c *creation) maxObjects() int {
+	if c.o.MaxObjects <= 0 {
+		return DefaultMaxObjects
+	}
+	return c.o.MaxObjects
+}
+
 // scan drops, of the objects only a changed header reaches, those whose
 // code the change cannot alter (scanIncluders), and bounds the rest.
 func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
@@ -466,7 +474,7 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 		if err != nil {
 			return err
 		}
-		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, store, c.o.Log)
+		res, err = scanIncluders(ctx, pre, post, pl.Reached, c.o.ScanCache, key, store, max(c.maxObjects()-len(own), 1), c.o.Log)
 		return err
 	})
 	if err != nil {
@@ -485,18 +493,19 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 			pl.Unaffected = append(pl.Unaffected, o)
 		}
 	}
-	fmt.Fprintf(c.o.Log, "create: %d of the %d objects that only a changed header reaches may change; the others are not rebuilt\n", len(res.affected), len(pl.Reached))
-	max := c.o.MaxObjects
-	if max <= 0 {
-		max = DefaultMaxObjects
-	}
-	if len(objs) > max {
+	fmt.Fprintf(c.o.Log, "create: %d of the %d objects that only a changed header reaches may change; the others are not rebuilt\n", len(res.affected), len(pl.Reached)-res.unscanned)
+	if budget := c.maxObjects(); len(objs) > budget {
 		// A type the probes laid out otherwise is the reason, not
 		// the budget: rebuilt, the objects would be refused for it.
 		if re := relaidRefusal(res); re != nil {
 			return nil, re
 		}
-		return nil, fmt.Errorf("%w: the patch may change the code of %d objects this kernel builds (through %s)%s; the budget is %d: raise it (--max-objects %d), or put the change in the .c files that need it", ErrTooManyObjects, len(objs), strings.Join(headerNames(pl), ", "), mostlyBecause(res), max, len(objs))
+		count, raise := fmt.Sprint(len(objs)), fmt.Sprintf("--max-objects %d", len(objs))
+		if res.unscanned > 0 {
+			count = fmt.Sprintf("at least %d", len(objs))
+			raise = fmt.Sprintf("--max-objects above %d: %d objects were left unscanned", len(objs), res.unscanned)
+		}
+		return nil, fmt.Errorf("%w: the patch may change the code of %s objects this kernel builds (through %s)%s; the budget is %d: raise it (%s), or put the change in the .c files that need it", ErrTooManyObjects, count, strings.Join(headerNames(pl), ", "), mostlyBecause(res), budget, raise)
 	}
 	pl.Objects = objs
 	return objs, nil

@@ -29,8 +29,8 @@ const scanFlags = "-D__COUNTER__=0 -D__LINE__=0"
 
 // scanBatch is how many objects are preprocessed at once: each
 // preprocessed unit of net/ takes 5 MB on disk, and each make run a
-// second of Kbuild start-up.
-const scanBatch = 64
+// second of Kbuild start-up. A variable for the tests of the scan's limit.
+var scanBatch = 64
 
 // ScanCache keeps the verdicts of scanned objects for the creates of one
 // run (create --upgrade-to), keyed by the object and the contents of the
@@ -79,6 +79,9 @@ type scanResult struct {
 	affected []string          // objects whose code may change
 	reasons  map[string]string // object -> why it may, or why not
 	relaid   map[string]string // affected object -> the type it uses laid out otherwise
+	// unscanned is how many objects were left unscanned when more
+	// than the scan's limit were found that may change.
+	unscanned int
 }
 
 // scanIncluders tells, of objs (objects that include a changed header
@@ -91,7 +94,11 @@ type scanResult struct {
 //
 // store, if not nil, keeps the pre side's units from one scan to the
 // next: those it has are not preprocessed again.
-func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, store *unitStore, log io.Writer) (*scanResult, error) {
+//
+// limit, if above 0, stops the scan after the batch that finds more than
+// limit objects that may change: over the budget, the rest cannot save
+// the update (its verdicts so far are kept in cache).
+func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, store *unitStore, limit int, log io.Writer) (*scanResult, error) {
 	res := &scanResult{reasons: map[string]string{}, relaid: map[string]string{}}
 	add := func(o string, v scanVerdict) {
 		res.reasons[o] = v.reason
@@ -210,6 +217,11 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 		store.trim(unitStoreBudget)
 		done += len(b.objs)
 		fmt.Fprintf(log, "create: scanned %d of %d objects that include a changed header: %d may change\n", done, len(objs), len(res.affected))
+		if limit > 0 && len(res.affected) > limit && done < len(objs) {
+			res.unscanned = len(objs) - done
+			fmt.Fprintf(log, "create: more than %d may change, over the budget: the other %d are not scanned\n", limit, res.unscanned)
+			break
+		}
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

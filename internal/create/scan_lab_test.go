@@ -62,11 +62,11 @@ func TestScanAgreesWithCompiler(t *testing.T) {
 		dir := t.TempDir()
 		store := &unitStore{root: dir, dir: filepath.Join(dir, "key")}
 		var err error
-		if scan, err = scanIncluders(ctx, pre, post, sample, nil, "", store, os.Stderr); err != nil {
+		if scan, err = scanIncluders(ctx, pre, post, sample, nil, "", store, 0, os.Stderr); err != nil {
 			return nil, err
 		}
 		var log strings.Builder
-		again, err := scanIncluders(ctx, pre, post, sample, nil, "", store, io.MultiWriter(&log, os.Stderr))
+		again, err := scanIncluders(ctx, pre, post, sample, nil, "", store, 0, io.MultiWriter(&log, os.Stderr))
 		if err != nil {
 			return nil, err
 		}
@@ -75,6 +75,36 @@ func TestScanAgreesWithCompiler(t *testing.T) {
 		}
 		if !slices.Equal(again.affected, scan.affected) || !maps.Equal(again.reasons, scan.reasons) {
 			t.Errorf("the scan with stored units says %v, without %v", again.affected, scan.affected)
+		}
+		// With a limit of one, in batches of 8: it stops after the
+		// batch that finds the second object that may change.
+		old := scanBatch
+		scanBatch = 8
+		defer func() { scanBatch = old }()
+		limited, err := scanIncluders(ctx, pre, post, sample, nil, "", store, 1, os.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		wantLeft, n := 0, 0
+		for i := 0; i < len(sample); i += 8 {
+			end := min(i+8, len(sample))
+			for _, o := range sample[i:end] {
+				if slices.Contains(scan.affected, o) {
+					n++
+				}
+			}
+			if n > 1 {
+				wantLeft = len(sample) - end
+				break
+			}
+		}
+		if limited.unscanned != wantLeft {
+			t.Errorf("the scan limited to 1 left %d objects unscanned, want %d", limited.unscanned, wantLeft)
+		}
+		for _, o := range limited.affected {
+			if !slices.Contains(scan.affected, o) {
+				t.Errorf("the limited scan calls %s affected, the full one does not", o)
+			}
 		}
 		return sample, nil // all of them built, to check the verdicts
 	}
