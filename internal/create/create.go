@@ -795,26 +795,14 @@ func (c *creation) generate(ctx context.Context) error {
 	// (net/sched/sch_api.c's fix in 6.1.190 calls qdisc_free_rcu(),
 	// which its sch_generic.c makes global). The engine would reject
 	// the update; refuse it now, saying why.
-	var byName, fromVmlinux []string
-	for i, m := range c.modules {
+	var byName []string
+	for _, m := range c.modules {
 		byName = append(byName, m.ByName...)
-		if c.targets[i] == "vmlinux" {
-			fromVmlinux = append(fromVmlinux, m.ByName...)
-		}
-	}
-	// A packaged kernel's System.map is every symbol of its vmlinux: one
-	// new code of vmlinux names and it lacks is not there (an inline
-	// function the patch makes out-of-line: 6.1.190's
-	// inet_csk_prepare_for_destroy_sock()).
-	if name, err := notInSystemMap(systemMap(k), fromVmlinux); err != nil {
-		return err
-	} else if name != "" {
-		return fmt.Errorf("%w: the new code refers to %s, which the running kernel's System.map does not have (new, or inline before the patch): the update does not add it; make one update with the change that defines it", ErrMissingSymbol, name)
 	}
 	if name, header, err := missingSymbol(ctx, k.Source, c.o.Patch, byName); err != nil {
 		return err
 	} else if name != "" {
-		return fmt.Errorf("%w: the new code refers to %s, which only the patched %s declares and no file of the kernel's source names: the running kernel does not have it, and the update does not add it; make one update with the change that defines it", ErrMissingSymbol, name, header)
+		return fmt.Errorf("%w: the new code refers to %s, which only the patched %s declares (new, or inline before the patch): the running kernel does not have it, and the update does not add it; make one update with the change that defines it", ErrMissingSymbol, name, header)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package create
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -28,10 +26,23 @@ var ErrMissingSymbol = fmt.Errorf("%w: the new code needs a symbol the running k
 // (__tracepoint_x) is not in the patch's text either, and is never taken
 // for missing.
 func missingSymbol(ctx context.Context, pristine string, p *srcpatch.Patch, names []string) (name, header string, err error) {
+	// A function the patch takes out of line: its header loses a
+	// static inline definition of it and gains a line naming it
+	// otherwise (a prototype). The running kernel has at most local
+	// copies of the inline (6.1.190's inet_csk_prepare_for_destroy_sock(),
+	// defined in inet_connection_sock.c after it).
+	removed := changedHeaderLines(p.Raw, '-')
+	for h, added := range changedHeaderLines(p.Raw, '+') {
+		for _, n := range names {
+			if inlineDefinition(removed[h], n) && hasWord(added, n) && !inlineDefinition(added, n) {
+				return n, h, nil
+			}
+		}
+	}
 	// The candidates: named by a line the patch adds to a header, not
 	// by the header's pristine text.
 	cand := map[string]string{}
-	for h, added := range addedHeaderLines(p.Raw) {
+	for h, added := range changedHeaderLines(p.Raw, '+') {
 		before, _ := os.ReadFile(filepath.Join(pristine, h))
 		for _, n := range names {
 			if _, ok := cand[n]; !ok && hasWord(added, n) && !hasWord(before, n) {
@@ -86,57 +97,9 @@ func missingSymbol(ctx context.Context, pristine string, p *srcpatch.Patch, name
 	return "", "", nil
 }
 
-// systemMap is the System.map of a packaged kernel's image, or "" if it
-// has none (a kernel built from a source tree).
-func systemMap(k *kbuild.Kernel) string {
-	if k.Dir == "" || k.Release == "" {
-		return ""
-	}
-	p := filepath.Join(k.Dir, "image", "boot", "System.map-"+k.Release)
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
-}
-
-// notInSystemMap returns the first of names that the System.map at path
-// (every symbol of vmlinux, static ones too) does not have, or "" if it
-// has them all or path is "".
-func notInSystemMap(path string, names []string) (string, error) {
-	if path == "" || len(names) == 0 {
-		return "", nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "ffffffff81000000 T _stext"
-		f := strings.Fields(sc.Text())
-		if len(f) >= 3 {
-			delete(want, f[2])
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	for _, n := range names { // in names' order
-		if want[n] {
-			return n, nil
-		}
-	}
-	return "", nil
-}
-
-// addedHeaderLines maps each header a unified diff changes to the lines
-// it adds there.
-func addedHeaderLines(diff []byte) map[string][]byte {
+// changedHeaderLines maps each header a unified diff changes to the
+// lines it adds there (sign '+') or removes (sign '-').
+func changedHeaderLines(diff []byte, sign byte) map[string][]byte {
 	out := map[string][]byte{}
 	file := ""
 	for _, line := range bytes.Split(diff, []byte("\n")) {
@@ -151,11 +114,28 @@ func addedHeaderLines(diff []byte) map[string][]byte {
 			}
 		case bytes.HasPrefix(line, []byte("--- ")), bytes.HasPrefix(line, []byte("diff ")):
 			file = ""
-		case file != "" && len(line) > 0 && line[0] == '+':
+		case file != "" && len(line) > 0 && line[0] == sign:
 			out[file] = append(append(out[file], line[1:]...), '\n')
 		}
 	}
 	return out
+}
+
+// inlineDefinition reports whether text has a line that starts an
+// inline function's definition of name ("static inline void name(" or
+// "static __always_inline int name(").
+func inlineDefinition(text []byte, name string) bool {
+	for _, line := range bytes.Split(text, []byte("\n")) {
+		head, _, ok := bytes.Cut(line, []byte("("))
+		if !ok || !bytes.Contains(head, []byte("inline")) || bytes.Contains(head, []byte("#")) {
+			continue
+		}
+		f := bytes.Fields(head)
+		if len(f) > 0 && string(bytes.TrimLeft(f[len(f)-1], "*")) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // hasWord reports whether text names word: as a whole identifier.
