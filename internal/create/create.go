@@ -383,7 +383,7 @@ func (c *creation) planObjects(ctx context.Context) error {
 		includers = Includers(k)
 	}
 	headerUsers := func(h string) ([]string, error) {
-		if c.o.OwnObjectsOnly {
+		if c.o.OwnObjectsOnly && strings.HasSuffix(h, ".h") {
 			return nil, nil // the .c files' objects alone
 		}
 		fmt.Fprintf(c.o.Log, "create: %s changes: finding what includes it\n", h)

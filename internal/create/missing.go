@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
@@ -31,12 +32,24 @@ func missingSymbol(ctx context.Context, pristine string, p *srcpatch.Patch, name
 	// otherwise (a prototype). The running kernel has at most local
 	// copies of the inline (6.1.190's inet_csk_prepare_for_destroy_sock(),
 	// defined in inet_connection_sock.c after it).
-	removed := changedHeaderLines(p.Raw, '-')
-	for h, added := range changedHeaderLines(p.Raw, '+') {
+	// The prototype may go to another header than the one the inline
+	// leaves.
+	var removed, added []byte
+	for _, text := range changedHeaderLines(p.Raw, '-') {
+		removed = append(removed, text...)
+	}
+	headerOf := map[string]string{}
+	for h, text := range changedHeaderLines(p.Raw, '+') {
+		added = append(added, text...)
 		for _, n := range names {
-			if inlineDefinition(removed[h], n) && hasWord(added, n) && !inlineDefinition(added, n) {
-				return n, h, nil
+			if _, ok := headerOf[n]; !ok && hasWord(text, n) {
+				headerOf[n] = h
 			}
+		}
+	}
+	for _, n := range names {
+		if h, ok := headerOf[n]; ok && inlineDefinition(removed, n) && !inlineDefinition(added, n) {
+			return n, h, nil
 		}
 	}
 	// The candidates: named by a line the patch adds to a header, not
@@ -121,21 +134,12 @@ func changedHeaderLines(diff []byte, sign byte) map[string][]byte {
 	return out
 }
 
-// inlineDefinition reports whether text has a line that starts an
-// inline function's definition of name ("static inline void name(" or
-// "static __always_inline int name(").
+// inlineDefinition reports whether text starts an inline function's
+// definition of name, on one line or more ("static inline void\nname(").
 func inlineDefinition(text []byte, name string) bool {
-	for _, line := range bytes.Split(text, []byte("\n")) {
-		head, _, ok := bytes.Cut(line, []byte("("))
-		if !ok || !bytes.Contains(head, []byte("inline")) || bytes.Contains(head, []byte("#")) {
-			continue
-		}
-		f := bytes.Fields(head)
-		if len(f) > 0 && string(bytes.TrimLeft(f[len(f)-1], "*")) == name {
-			return true
-		}
-	}
-	return false
+	// "inline", "__inline__", "__always_inline" (a macro of the kernel).
+	re := regexp.MustCompile(`inline(?:__)?\b[^;{}()#]*[\s*]` + regexp.QuoteMeta(name) + `\s*\(`)
+	return re.Match(text)
 }
 
 // hasWord reports whether text names word: as a whole identifier.

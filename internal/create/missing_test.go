@@ -19,7 +19,8 @@ func TestMissingSymbol(t *testing.T) {
 	src := t.TempDir()
 	for name, text := range map[string]string{
 		"include/net/sch_generic.h": "struct Qdisc;\nvoid qdisc_put(struct Qdisc *q);\n",
-		"include/net/icsk.h":        "static inline void icsk_destroy(struct sock *sk)\n{\n\tsock_set_flag(sk, SOCK_DEAD);\n}\nstatic inline int icsk_kept(void)\n{\n\treturn 1;\n}\n",
+		"include/net/icsk.h":        "static inline void icsk_destroy(struct sock *sk)\n{\n\tsock_set_flag(sk, SOCK_DEAD);\n}\nstatic inline int icsk_kept(void)\n{\n\treturn 1;\n}\nstatic __always_inline void\nicsk_split(void)\n{\n}\n",
+		"include/net/other.h":       "struct sock;\n",
 		"net/ipv4/tcp.c":            "void f(struct sock *sk) { icsk_destroy(sk); }\n",
 		"net/sched/sch_generic.c":   "static void made_global(void) { }\nvoid qdisc_put(struct Qdisc *q) { }\n",
 	} {
@@ -40,7 +41,7 @@ func TestMissingSymbol(t *testing.T) {
 +void made_global(void);
 --- a/include/net/icsk.h
 +++ b/include/net/icsk.h
-@@ -1,8 +1,5 @@
+@@ -1,12 +1,5 @@
 -static inline void icsk_destroy(struct sock *sk)
 -{
 -	sock_set_flag(sk, SOCK_DEAD);
@@ -51,6 +52,15 @@ func TestMissingSymbol(t *testing.T) {
  {
  	return 1;
  }
+-static __always_inline void
+-icsk_split(void)
+-{
+-}
+--- a/include/net/other.h
++++ b/include/net/other.h
+@@ -1 +1,2 @@
+ struct sock;
++void icsk_split(void);
 `
 	p, err := srcpatch.Parse(strings.NewReader(diff))
 	if err != nil {
@@ -71,6 +81,8 @@ func TestMissingSymbol(t *testing.T) {
 		{[]string{"qdisc_put", "icsk_destroy"}, "icsk_destroy", "include/net/icsk.h"},
 		// Still inline after: the engine does not look it up.
 		{[]string{"icsk_kept"}, "", ""},
+		// Its definition on two lines, its prototype in another header.
+		{[]string{"icsk_split"}, "icsk_split", "include/net/other.h"},
 	} {
 		name, h, err := missingSymbol(ctx, src, p, c.names)
 		if err != nil || name != c.want || h != c.hdr {

@@ -240,10 +240,11 @@ func compareForUsers(a, b *userLayout) (retyped []string, same bool) {
 
 // representation says how a member's type holds its bits, where another
 // type may hold them the same way: any pointer ("ptr": an address, the
-// pointee's type is the code's business), an integer or enumeration of
-// its size ("int4": a value converted to it keeps its bits modulo its
-// size). A const is read the same. Anything else ("", a bool, a float, a
-// structure, a volatile) is only the same as the same type.
+// pointee's type is the code's business), an integer of its size and
+// signedness ("int4", "uint8": long and long long; a constant converted
+// to either, a float's too, gets the same bits). A const is read the
+// same. Anything else ("": a bool, an enumeration, a float, a structure,
+// a volatile) is only the same as the same type.
 func representation(t dwarf.Type) string {
 	for {
 		switch u := t.(type) {
@@ -258,16 +259,14 @@ func representation(t dwarf.Type) string {
 			continue
 		case *dwarf.PtrType:
 			return "ptr"
-		case *dwarf.EnumType:
-			return fmt.Sprintf("int%d", u.ByteSize)
 		case *dwarf.IntType:
-			return fmt.Sprintf("int%d", u.ByteSize)
-		case *dwarf.UintType:
 			return fmt.Sprintf("int%d", u.ByteSize)
 		case *dwarf.CharType:
 			return fmt.Sprintf("int%d", u.ByteSize)
+		case *dwarf.UintType:
+			return fmt.Sprintf("uint%d", u.ByteSize)
 		case *dwarf.UcharType:
-			return fmt.Sprintf("int%d", u.ByteSize)
+			return fmt.Sprintf("uint%d", u.ByteSize)
 		}
 		return ""
 	}

@@ -26,8 +26,8 @@ type Layout struct {
 	// Retyped are the members whose type changed to one that holds the
 	// same bits the same way (a pointer to another pointer, a function
 	// pointer to one of another signature, an integer to another of its
-	// size): code that does not name them compiles the same, a
-	// positional initializer included.
+	// size and signedness): code that does not name them compiles the
+	// same, a positional initializer included.
 	Retyped []string
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -92,12 +93,30 @@ func (u *upgrader) othersFailing(g Group, reason string) []string {
 	return out
 }
 
+// jointID names the joint update of the group id: id_joint, cut to fit
+// an update's id (32 characters), numbered if another group has it.
+func jointID(id string, groups []Group) string {
+	base := id
+	if len(base) > 25 {
+		base = strings.TrimRight(base[:25], "_")
+	}
+	for n := 1; ; n++ {
+		cand := base + "_joint"
+		if n > 1 {
+			cand += strconv.Itoa(n)
+		}
+		if !slices.ContainsFunc(groups, func(g Group) bool { return g.ID == cand }) {
+			return cand
+		}
+	}
+}
+
 // groupsOf are the indices of the groups, other than i, that change one
-// of files.
-func groupsOf(groups []Group, i int, files []string) []int {
+// of files, and are tried (not left out by --files or --targets).
+func groupsOf(groups []Group, results []Outcome, i int, files []string) []int {
 	var out []int
 	for j, g := range groups {
-		if j == i || g.Kind != "c" {
+		if j == i || g.Kind != "c" || results[j].Category == NotTried {
 			continue
 		}
 		for _, f := range g.Files {
@@ -132,13 +151,13 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		if results[i].Rule == RuleBuildError {
 			failing = u.othersFailing(groups[i], results[i].Reason)
 		}
-		if !nothing && missing == "" && len(failing) == 0 && results[i].Category != Carried || groups[i].Kind != "c" || strings.HasSuffix(groups[i].ID, "_joint") {
+		if !nothing && missing == "" && len(failing) == 0 && results[i].Category != Carried || groups[i].Kind != "c" || groups[i].Joint {
 			continue
 		}
 		var partners []int
 		switch {
 		case len(failing) > 0:
-			partners = groupsOf(groups, i, failing)
+			partners = groupsOf(groups, results, i, failing)
 		case missing != "":
 			// It needs what another file's diff defines (a static
 			// the release makes global, a new helper it takes the
@@ -168,7 +187,7 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		if len(partners) == 0 {
 			continue
 		}
-		joint := Group{ID: groups[i].ID + "_joint", Kind: "c", Files: slices.Clone(groups[i].Files), Headers: slices.Clone(groups[i].Headers)}
+		joint := Group{ID: jointID(groups[i].ID, groups), Kind: "c", Joint: true, Files: slices.Clone(groups[i].Files), Headers: slices.Clone(groups[i].Headers)}
 		var names []string
 		add := func(js []int) {
 			for _, j := range js {
@@ -195,7 +214,7 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		// A joint build that fails in yet other changed files takes
 		// them in: every file of one change of the release.
 		for oc.Rule == RuleBuildError {
-			more := groupsOf(groups, -1, u.othersFailing(joint, oc.Reason))
+			more := groupsOf(groups, results, -1, u.othersFailing(joint, oc.Reason))
 			if len(more) == 0 {
 				break
 			}
@@ -218,7 +237,10 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 				case len(failing) > 0:
 					how = "whose changes its headers need"
 				}
-				results[i].Reason += fmt.Sprintf("\ntried with %s, %s: %s (%s)", strings.Join(names, ", "), how, oc.Category, oc.Rule)
+				// Once: a restart after another join tries it again.
+				if line := fmt.Sprintf("\ntried with %s, %s: %s (%s)", strings.Join(names, ", "), how, oc.Category, oc.Rule); !strings.Contains(results[i].Reason, line) {
+					results[i].Reason += line
+				}
 			}
 			continue
 		}

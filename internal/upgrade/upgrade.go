@@ -198,6 +198,9 @@ type Group struct {
 	// Kind is "c" for a changed .c file, "header" for a changed header
 	// with no changed .c file of its own.
 	Kind string `json:"kind"`
+	// Joint: the files of other groups that must go with it, made one
+	// update (joinPartners).
+	Joint bool `json:"joint,omitempty"`
 }
 
 // MakeGroups decides the updates of a classified delta: one per changed .c file
