@@ -162,8 +162,13 @@ func notBuiltin(names []string, builtin map[string]bool) []string {
 // loading fails), resolved through modules.alias to a module of the image,
 // the generic one where there are several (a CPU-specific one may not load
 // under emulation). Busybox's modprobe does not read soft dependencies.
-// Needs the modules.dep moduleFiles makes.
+// Needs the modules.dep moduleFiles makes, which it makes only when some
+// module is wanted: with none, there is nothing to ask for (a fresh cache
+// has no modules.dep until a guest loads a module).
 func preSoftdeps(k *kbuild.Kernel, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
 	deps, byName, err := modulesByName(filepath.Join(k.Modules, "modules.dep"))
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/ksplice-go/ksplice/internal/kbuild"
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
 
@@ -293,5 +294,24 @@ func TestDisk(t *testing.T) {
 	}
 	if s := initScript(mustGuest(t, "amd64"), []string{"true"}, nil, ""); strings.Contains(s, "/dev/vda") {
 		t.Errorf("init without a disk mounts one:\n%s", s)
+	}
+}
+
+// TestPreSoftdepsNoModules: a guest that loads no module of the image
+// needs no modules.dep, which a fresh cache does not have yet (depmod
+// makes it the first time a module is wanted): the first lab runs on a
+// new machine failed reading it.
+func TestPreSoftdepsNoModules(t *testing.T) {
+	k := &kbuild.Kernel{Modules: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(k.Modules, "modules.softdep"), []byte("softdep libcrc32c pre: crc32c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pre, err := preSoftdeps(k, nil); err != nil || len(pre) != 0 {
+		t.Errorf("preSoftdeps(no modules) = %v, %v; want nothing", pre, err)
+	}
+	// With a module wanted, modules.dep is needed (moduleFiles makes it
+	// first); its absence is an error, not a silent "no dependencies".
+	if _, err := preSoftdeps(k, []string{"libcrc32c"}); err == nil {
+		t.Error("preSoftdeps(libcrc32c) without modules.dep: no error")
 	}
 }
