@@ -26,8 +26,12 @@ func TestNeededHeaders(t *testing.T) {
 	// attr.h defines a new attribute macro.
 	write(old, "include/attr.h", "#define __a1 __attribute__((x))\n")
 	write(new, "include/attr.h", "#define __a1 __attribute__((x))\n#define __no_stack_protector __attribute__((__no_stack_protector__))\n")
+	// ops.h adds a parameter to a function pointer on the
+	// declaration's last line; the member's name is on its first.
+	write(old, "include/ops.h", "struct ops {\n\tvoid (*other)(void);\n\tint (*recv)(struct sock *sk,\n\t\t    struct sk_buff *skb,\n\t\t    bool *own);\n\tint n;\n};\n")
+	write(new, "include/ops.h", "struct ops {\n\tvoid (*other)(void);\n\tint (*recv)(struct sock *sk,\n\t\t    struct sk_buff *skb,\n\t\t    bool *own,\n\t\t    void (*init)(struct sock *newsk));\n\tint n;\n};\n")
 	u := &upgrader{old: old, new: new}
-	headers := []string{"include/attr.h", "include/big.h", "include/helper.h", "include/layout.h"}
+	headers := []string{"include/attr.h", "include/big.h", "include/helper.h", "include/layout.h", "include/ops.h"}
 	for _, c := range []struct {
 		name, errs string
 		want       []string
@@ -42,6 +46,11 @@ func TestNeededHeaders(t *testing.T) {
 		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
 		// A call through a member: the member is what changed.
 		{"member call", "net/x.c:249:17: error: too many arguments to function ‘inet_csk((const struct sock *)sk)->ops->baz’", []string{"include/layout.h"}},
+		// The same, where the header's diff shows only the
+		// declaration's last lines.
+		{"member declared over lines", "net/ipv4/syncookies.c:201:17: error: too many arguments to function ‘icsk->icsk_af_ops->recv’", []string{"include/ops.h"}},
+		// ... but not its neighbours.
+		{"member beside", "net/x.c:9:3: error: too few arguments to function ‘o->other’", nil},
 		// An unknown macro: the code gcc shows names it.
 		{"unknown macro", "init/main.c:911:71: error: expected ‘;’ before ‘void’\n  911 | asmlinkage __visible __init __no_stack_protector\n      |                                                 ^\n  912 | void start_kernel(void)", []string{"include/attr.h"}},
 		// A warning's quotes are not what failed the build.

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -638,7 +639,7 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 	var out []string
 	if len(names) > 0 {
 		for _, h := range headers {
-			if changedLinesName(u.diffOf(ctx, h), names) {
+			if changedLinesName(u.diffOf(ctx, h), names) || u.changedDeclsName(ctx, h, names) {
 				out = append(out, h)
 			}
 		}
@@ -699,6 +700,94 @@ func changedLinesName(diff []byte, names map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// changedDeclsName reports whether a declaration that a changed header's
+// diff changes names one of names, on a line the diff may not show: 6.1.190
+// adds a parameter to inet_connection_sock_af_ops.syn_recv_sock on the
+// declaration's last lines, and the member's name is on its first.
+func (u *upgrader) changedDeclsName(ctx context.Context, header string, names map[string]bool) bool {
+	oldLines, newLines := changedLineNumbers(u.diffOf(ctx, header))
+	for _, side := range []struct {
+		tree    string
+		changed []int
+	}{{u.old, oldLines}, {u.new, newLines}} {
+		if len(side.changed) == 0 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(side.tree, header))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		for _, n := range side.changed {
+			for _, line := range statementAround(lines, n-1) {
+				for _, w := range word.FindAllString(line, -1) {
+					if names[w] {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hunkRE matches a unified diff's hunk header.
+var hunkRE = regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@`)
+
+// changedLineNumbers returns the numbers (from 1) of the lines a unified
+// diff of one file removes from the old text and adds to the new.
+func changedLineNumbers(diff []byte) (old, new []int) {
+	o, n := 0, 0
+	for _, line := range strings.Split(string(diff), "\n") {
+		if m := hunkRE.FindStringSubmatch(line); m != nil {
+			o, _ = strconv.Atoi(m[1])
+			n, _ = strconv.Atoi(m[2])
+			continue
+		}
+		if o == 0 && n == 0 || strings.HasPrefix(line, "+++") || strings.HasPrefix(line, "---") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "-"):
+			old = append(old, o)
+			o++
+		case strings.HasPrefix(line, "+"):
+			new = append(new, n)
+			n++
+		case strings.HasPrefix(line, " ") || line == "":
+			o++
+			n++
+		}
+	}
+	return old, new
+}
+
+// statementAround returns the lines of the C statement or declaration
+// that line i (from 0) is part of: back to the line after one that ends
+// one (";", "{", "}") or a blank or preprocessor line, on to the line
+// that ends it; at most a few lines each way.
+func statementAround(lines []string, i int) []string {
+	if i < 0 || i >= len(lines) {
+		return nil
+	}
+	ends := func(l string) bool {
+		t := strings.TrimSpace(l)
+		if j := strings.Index(t, "/*"); j >= 0 {
+			t = strings.TrimSpace(t[:j])
+		}
+		return t == "" || strings.HasPrefix(t, "#") || strings.HasSuffix(t, ";") || strings.HasSuffix(t, "{") || strings.HasSuffix(t, "}")
+	}
+	start := i
+	for start > 0 && i-start < 12 && !ends(lines[start-1]) {
+		start--
+	}
+	end := i
+	for end+1 < len(lines) && end-i < 12 && !ends(lines[end]) {
+		end++
+	}
+	return lines[start : end+1]
 }
 
 // Rules of outcomes that are not elfdiff's.
