@@ -120,8 +120,10 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 			parallel = append(parallel, t.goal(o, ".o"))
 		}
 	}
+	// -k: every object that fails says why in one build (an upgrade
+	// joins the changed files a header's change breaks, all at once).
 	if len(serial) > 0 && len(parallel) > 0 {
-		if err := t.build(ctx, parallel, jobs, log); err != nil {
+		if err := t.build(ctx, parallel, jobs, log, "-k"); err != nil {
 			return nil, err
 		}
 		parallel = nil
@@ -129,7 +131,7 @@ func (t Tree) BuildObjects(ctx context.Context, objs []string, log io.Writer) ([
 	if len(serial) > 0 {
 		jobs = 1
 	}
-	if err := t.build(ctx, append(parallel, serial...), jobs, log); err != nil {
+	if err := t.build(ctx, append(parallel, serial...), jobs, log, "-k"); err != nil {
 		return nil, err
 	}
 	var res []Object
