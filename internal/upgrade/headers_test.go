@@ -49,6 +49,8 @@ func TestNeededHeaders(t *testing.T) {
 		// The same, where the header's diff shows only the
 		// declaration's last lines.
 		{"member declared over lines", "net/ipv4/syncookies.c:201:17: error: too many arguments to function ‘icsk->icsk_af_ops->recv’", []string{"include/ops.h"}},
+		// An initializer of the other type: the note names the member.
+		{"member initialized", "net/dccp/ipv4.c:932:30: error: initialization of ‘int (*)(struct sock *, struct sk_buff *, bool *, void (*)(struct sock *))’ from incompatible pointer type ‘int (*)(struct sock *, struct sk_buff *, bool *)’ [-Werror=incompatible-pointer-types]\nnet/dccp/ipv4.c:932:30: note: (near initialization for ‘dccp_ipv4_af_ops.recv’)", []string{"include/ops.h"}},
 		// ... but not its neighbours.
 		{"member beside", "net/x.c:9:3: error: too few arguments to function ‘o->other’", nil},
 		// An unknown macro: the code gcc shows names it.

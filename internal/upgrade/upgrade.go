@@ -616,7 +616,10 @@ var cWords = map[string]bool{
 func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr string) []string {
 	names := map[string]bool{}
 	for _, line := range strings.Split(buildErr, "\n") {
-		if !strings.Contains(line, "error:") {
+		// An initializer of the wrong type names the member it
+		// fills on the note after the error: "(near initialization
+		// for 'dccp_ipv4_af_ops.syn_recv_sock')".
+		if !strings.Contains(line, "error:") && !strings.Contains(line, "(near initialization for") {
 			continue
 		}
 		// gcc's guesses name what exists, and "(have 'int')" the
