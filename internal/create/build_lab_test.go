@@ -122,9 +122,11 @@ func TestBuildPairsInitSections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// gcc may put it in .text.unlikely (a cold function): then
+	// .text.unlikely.try_to_run_init_process with function sections.
 	for _, fn := range pre.Functions {
-		if fn.Name == "try_to_run_init_process" && fn.Section.Name != ".text.try_to_run_init_process" {
-			t.Errorf("%s is in %s of the section build", fn.Name, fn.Section.Name)
+		if fn.Name == "try_to_run_init_process" && !strings.HasSuffix(fn.Section.Name, ".try_to_run_init_process") {
+			t.Errorf("%s is in %s of the section build, not a section of its own", fn.Name, fn.Section.Name)
 		}
 	}
 	running, err := elfdiff.Open(pairs[0].Running)
@@ -132,8 +134,8 @@ func TestBuildPairsInitSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fn := range running.Functions {
-		if fn.Name == "try_to_run_init_process" && fn.Section.Name != ".text" {
-			t.Errorf("%s is in %s of the running build, want .text", fn.Name, fn.Section.Name)
+		if fn.Name == "try_to_run_init_process" && fn.Section.Name != ".text" && fn.Section.Name != ".text.unlikely" {
+			t.Errorf("%s is in %s of the running build, want .text or .text.unlikely (no sections, as the kernel was built)", fn.Name, fn.Section.Name)
 		}
 	}
 }
