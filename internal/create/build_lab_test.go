@@ -14,9 +14,11 @@ import (
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
-func TestBuildPairsCmdline(t *testing.T) {
-	k := labtest.Kernel(t)
-	p, err := srcpatch.ParseFile("../../testdata/patches/proc-cmdline-string.diff")
+// planPatch reads a patch of testdata/patches against k's tree and plans
+// its objects (no header's includers).
+func planPatch(t *testing.T, k *kbuild.Kernel, name string) (*srcpatch.Patch, *Plan) {
+	t.Helper()
+	p, err := srcpatch.ParseFile("../../testdata/patches/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +29,12 @@ func TestBuildPairsCmdline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, pl
+}
+
+func TestBuildPairsCmdline(t *testing.T) {
+	k := labtest.Kernel(t)
+	p, pl := planPatch(t, k, "proc-cmdline-string.diff")
 	dir := t.TempDir()
 	timed := func(name string, fn func() error) error {
 		start := time.Now()
@@ -92,17 +100,7 @@ func TestBuildPairsCmdline(t *testing.T) {
 // none, as the kernel was built.
 func TestBuildPairsInitSections(t *testing.T) {
 	k := labtest.Kernel(t)
-	p, err := srcpatch.ParseFile("../../testdata/patches/init-main-sections.diff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(k.Source); err != nil {
-		t.Fatal(err)
-	}
-	pl, err := plan(p.Changes, func(string) ([]string, error) { return nil, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, pl := planPatch(t, k, "init-main-sections.diff")
 	pairs, err := buildPairs(context.Background(), k, p, nil, pl.Objects, pl.Goals, nil, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr,
 		func(_ string, fn func() error) error { return fn() })
 	if err != nil {

@@ -415,19 +415,8 @@ func members(toks []token) (outside string, ms []member) {
 	if open < 0 {
 		return joinTokens(toks), nil
 	}
-	end := open
-	for depth := 0; end < len(toks); end++ {
-		switch toks[end].text {
-		case "(", "[", "{":
-			depth++
-		case ")", "]", "}":
-			depth--
-		}
-		if depth == 0 {
-			break
-		}
-	}
-	if end >= len(toks) {
+	end, ok := closing(toks, open)
+	if !ok {
 		return joinTokens(toks), nil
 	}
 	outside = joinTokens(toks[:open]) + " {} " + joinTokens(toks[end+1:])
@@ -491,7 +480,7 @@ func declarators(toks []token) []string {
 		case t.kind == kIdent && (groupWords[t.text] || t.text == "__attribute__"):
 			// An attribute, asm label or typeof: skip its group.
 			if i+1 < len(toks) && toks[i+1].text == "(" {
-				i = closing(toks, i+1)
+				i, _ = closing(toks, i+1)
 			}
 			continue
 		case t.kind == kIdent && (t.text == "struct" || t.text == "union" || t.text == "enum"):
@@ -499,7 +488,7 @@ func declarators(toks []token) []string {
 				i++ // the tag
 			}
 			if i+1 < len(toks) && toks[i+1].text == "{" {
-				i = closing(toks, i+1) // a type defined in place
+				i, _ = closing(toks, i+1) // a type defined in place
 			}
 		case t.kind == kIdent && !keywords[t.text]:
 			name = t.text
@@ -507,9 +496,9 @@ func declarators(toks []token) []string {
 			(i+1 == len(toks) || toks[i+1].text != "*"):
 			// A parameter list; "netdev_tx_t (*xmit)(...)" opens a
 			// declarator after a type's name.
-			i = closing(toks, i)
+			i, _ = closing(toks, i)
 		case t.text == "[":
-			i = closing(toks, i)
+			i, _ = closing(toks, i)
 		case t.text == ":":
 			// A bit field's width follows, up to the next declarator.
 			for i+1 < len(toks) && toks[i+1].text != "," && toks[i+1].text != ";" {
@@ -529,8 +518,8 @@ func declarators(toks []token) []string {
 }
 
 // closing returns the index of the bracket that closes the one at
-// toks[open], or the last index.
-func closing(toks []token, open int) int {
+// toks[open], or the last index and false if none does.
+func closing(toks []token, open int) (int, bool) {
 	depth := 0
 	for i := open; i < len(toks); i++ {
 		switch toks[i].text {
@@ -539,9 +528,9 @@ func closing(toks []token, open int) int {
 		case ")", "]", "}":
 			depth--
 			if depth == 0 {
-				return i
+				return i, true
 			}
 		}
 	}
-	return len(toks) - 1
+	return len(toks) - 1, false
 }

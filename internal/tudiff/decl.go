@@ -451,20 +451,11 @@ func (w *walker) tagSpecifier() {
 
 // matching is the index of the bracket closing the one at i.
 func (w *walker) matching(i int) int {
-	depth := 0
-	for j := i; j < len(w.toks); j++ {
-		switch w.toks[j].text {
-		case "(", "[", "{":
-			depth++
-		case ")", "]", "}":
-			depth--
-			if depth == 0 {
-				return j
-			}
-		}
+	j, ok := closing(w.toks, i)
+	if !ok {
+		w.lost = true
 	}
-	w.lost = true
-	return len(w.toks) - 1
+	return j
 }
 
 // body reads the members of a structure or the constants of an enum
