@@ -394,7 +394,22 @@ func (c *creation) planObjects(ctx context.Context) error {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	return configured(ctx, k, c.o.Resolver, pl, headerUsers, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
+	narrow := func(reached []string) ([]string, error) {
+		if len(c.o.After) > 0 {
+			// The headers' text before the patch is not the
+			// pristine tree's: every includer is scanned.
+			return reached, nil
+		}
+		var hs []string
+		for h := range pl.Headers {
+			if strings.HasSuffix(h, ".h") {
+				hs = append(hs, h)
+			}
+		}
+		sort.Strings(hs)
+		return byName(k.Source, c.o.Patch, hs, reached, includers, c.o.Log)
+	}
+	return configured(ctx, k, c.o.Resolver, pl, headerUsers, narrow, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
 }
 
 // headersKey identifies the changed files of a patch that are not .c
@@ -970,7 +985,11 @@ var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.Er
 // that is (kernel/sched/rt.c and deadline.c by build_policy.c, psi.c by
 // build_utility.c): its includers are rebuilt instead, found as a header's
 // are, and the plan lists them under Headers.
-func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), maxObjects, maxScan int, log io.Writer) error {
+//
+// narrow, if not nil, returns which of the objects that only changed
+// headers reach may change and must be scanned; the others are
+// Unaffected.
+func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), narrow func(reached []string) ([]string, error), maxObjects, maxScan int, log io.Writer) error {
 	if maxObjects <= 0 {
 		maxObjects = DefaultMaxObjects
 	}
@@ -1110,6 +1129,29 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 	}
 	if nOwn > maxObjects {
 		return fmt.Errorf("%w: the patch changes the sources of %d objects this kernel builds; the budget is %d: raise it (--max-objects %d)", ErrTooManyObjects, nOwn, maxObjects, nOwn)
+	}
+	// Of the objects only headers reach, those that cannot name what
+	// changed are not scanned (byName).
+	if narrow != nil && len(reached) > 0 {
+		kept, err := narrow(reached)
+		if err != nil {
+			return err
+		}
+		if len(kept) < len(reached) {
+			keep := map[string]bool{}
+			for _, o := range kept {
+				keep[o] = true
+			}
+			var objs []string
+			for _, o := range built {
+				if own[o] || keep[o] {
+					objs = append(objs, o)
+				} else {
+					pl.Unaffected = append(pl.Unaffected, o)
+				}
+			}
+			built, reached = objs, kept
+		}
 	}
 	if len(reached) > maxScan {
 		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); finding which of them it changes preprocesses each, and the budget is %d: raise it (--max-scan %d), or put the change in the .c files that need it", ErrTooManyObjects, len(reached), strings.Join(headerNames(pl), ", "), maxScan, len(reached))

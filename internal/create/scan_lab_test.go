@@ -41,7 +41,7 @@ func TestScanAgreesWithCompiler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := configured(ctx, k, nil, pl, includers, 1<<20, 1<<20, os.Stderr); err != nil {
+	if err := configured(ctx, k, nil, pl, includers, nil, 1<<20, 1<<20, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d objects built include the header", len(pl.Reached))
@@ -168,4 +168,65 @@ func objectChanges(t *testing.T, pr Pair) string {
 		return "refused: " + res.Refusals[0].Symbol
 	}
 	return ""
+}
+
+// TestByNameAgreesWithCompiler checks the narrowing by name of a real
+// header change against the compiler: 6.1.190's rename of
+// rcu_momentary_dyntick_idle() in rcutree.h and rcutiny.h, which about
+// 12000 objects of 6.1.0-53-amd64 include. byName must keep the objects
+// that call the functions (kernel/stop_machine.o, kernel/rcu/tree.o) and
+// few others; a sample of those it drops is built before and after the
+// patch, and none may change.
+func TestByNameAgreesWithCompiler(t *testing.T) {
+	k := labtest.KernelFor(t, "debian:6.1.0-53-amd64")
+	p, err := srcpatch.ParseFile("../../testdata/patches/rcu-momentary-eqs-header.diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(k.Source); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	includers := Includers(k)
+	pl, err := plan(p.Changes, includers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := configured(ctx, k, nil, pl, includers, nil, 1<<20, 1<<20, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Reached) < 10000 {
+		t.Fatalf("only %d objects reached; the headers are meant to reach about 12000", len(pl.Reached))
+	}
+	kept, err := byName(k.Source, p, []string{"include/linux/rcutiny.h", "include/linux/rcutree.h"}, pl.Reached, includers, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kept %d of %d: %v", len(kept), len(pl.Reached), kept)
+	for _, want := range []string{"kernel/stop_machine.o", "kernel/rcu/tree.o"} {
+		if !slices.Contains(kept, want) {
+			t.Errorf("%s calls a renamed function, but byName dropped it", want)
+		}
+	}
+	if len(kept) > 64 {
+		t.Errorf("byName kept %d objects; only the few that name the functions should stay", len(kept))
+	}
+	var sample []string
+	for i := 0; i < len(pl.Reached); i += len(pl.Reached) / 24 {
+		if o := pl.Reached[i]; !slices.Contains(kept, o) {
+			sample = append(sample, o)
+		}
+	}
+	pairs, err := buildPairs(ctx, k, p, nil, sample, pl.Goals, nil, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, func(_ string, fn func() error) error { return fn() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != len(sample) {
+		t.Fatalf("%d pairs built of %d sampled", len(pairs), len(sample))
+	}
+	for _, pr := range pairs {
+		if what := objectChanges(t, pr); what != "" {
+			t.Errorf("%s: byName dropped it, but its code changes: %s", pr.Rel, what)
+		}
+	}
 }

@@ -206,3 +206,107 @@ func (p *Patch) runPatch(ctx context.Context, dir string, strip int, dry bool) (
 	err := c.Run(ctx)
 	return out.String(), err
 }
+
+// Edit is one file's text before and after a patch, and the lines the
+// patch removes from the one and adds to the other (1-based, ascending).
+type Edit struct {
+	Old, New       []byte
+	Removed, Added []int
+}
+
+// ErrOffset means a hunk is not where the patch says: GNU patch applies
+// it at an offset, but the lines an Edit names would be wrong.
+var ErrOffset = errors.New("a hunk applies at an offset")
+
+// Edit returns the edit the patch makes to the file at rel (a path of
+// Changes) in tree, without writing anything. Every hunk must apply at the
+// lines it names, in order (ErrOffset otherwise). Resolve must have been
+// called.
+func (p *Patch) Edit(tree, rel string) (*Edit, error) {
+	if p.Changes == nil {
+		return nil, errors.New("edit: Resolve first")
+	}
+	var f *gitdiff.File
+	for _, g := range p.files {
+		name := g.NewName
+		if g.IsDelete {
+			name = g.OldName
+		}
+		if s, ok := stripPath(name, p.Strip); ok && s == rel {
+			f = g
+			break
+		}
+	}
+	if f == nil {
+		return nil, fmt.Errorf("edit: the patch does not change %s", rel)
+	}
+	e := &Edit{}
+	if !f.IsNew {
+		var err error
+		if e.Old, err = os.ReadFile(filepath.Join(tree, rel)); err != nil {
+			return nil, fmt.Errorf("edit: %w", err)
+		}
+	}
+	// Applied here, not by gitdiff.Apply, which puts a hunk that only
+	// adds lines ("@@ -1,0 +2,2 @@") before the line it names, not after.
+	old := splitLines(e.Old)
+	var out bytes.Buffer
+	next := 0    // the index in old of the next line to copy
+	written := 0 // lines of the new text so far
+	for _, frag := range f.TextFragments {
+		at := int(frag.OldPosition) - 1 // 0-based index of its first line
+		if frag.OldLines == 0 {
+			at++ // an empty side names the line before it
+		}
+		if at < next || at > len(old) {
+			return nil, fmt.Errorf("edit %s: %w: hunk at line %d", rel, ErrOffset, frag.OldPosition)
+		}
+		for _, l := range old[next:at] {
+			out.WriteString(l)
+		}
+		written += at - next
+		i := at
+		for _, l := range frag.Lines {
+			switch l.Op {
+			case gitdiff.OpContext, gitdiff.OpDelete:
+				if i >= len(old) || old[i] != l.Line {
+					return nil, fmt.Errorf("edit %s: %w: line %d is not the hunk's", rel, ErrOffset, i+1)
+				}
+				i++
+				if l.Op == gitdiff.OpDelete {
+					e.Removed = append(e.Removed, i)
+				} else {
+					out.WriteString(l.Line)
+					written++
+				}
+			case gitdiff.OpAdd:
+				out.WriteString(l.Line)
+				written++
+				e.Added = append(e.Added, written)
+			}
+		}
+		next = i
+	}
+	for _, l := range old[next:] {
+		out.WriteString(l)
+	}
+	e.New = out.Bytes()
+	sort.Ints(e.Removed)
+	sort.Ints(e.Added)
+	return e, nil
+}
+
+// splitLines splits b after each newline, keeping them, as the lines of a
+// hunk are.
+func splitLines(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b) - 1
+		}
+		out = append(out, string(b[:i+1]))
+		b = b[i+1:]
+	}
+	return out
+}

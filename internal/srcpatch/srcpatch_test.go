@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,5 +102,56 @@ func TestRefusals(t *testing.T) {
 	p, _ = Parse(strings.NewReader(strings.Replace(gitDiff, "a/fs/x.c", "a/../../etc/passwd", -1)))
 	if err := p.Resolve(pristine); err == nil {
 		t.Error("path escaping the tree: want an error")
+	}
+}
+
+func TestEdit(t *testing.T) {
+	pristine := tree(t)
+	for _, tc := range []struct {
+		name, diff     string
+		want           string
+		removed, added []int
+		err            error
+	}{
+		{name: "exact", diff: plainDiff, want: "zero\none\nTWO\nthree\n", removed: []int{3}, added: []int{3}},
+		{name: "hunks", diff: `--- a/fs/x.c
++++ b/fs/x.c
+@@ -1,0 +2,2 @@
++first
++second
+@@ -3,2 +5,1 @@
+-two
+ three
+`, want: "zero\nfirst\nsecond\none\nthree\n", removed: []int{3}, added: []int{2, 3}},
+		{name: "offset", diff: gitDiff, err: ErrOffset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(strings.NewReader(tc.diff))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Resolve(pristine); err != nil {
+				t.Fatal(err)
+			}
+			e, err := p.Edit(pristine, "fs/x.c")
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(e.New) != tc.want || string(e.Old) != "zero\none\ntwo\nthree\n" {
+				t.Errorf("old %q new %q", e.Old, e.New)
+			}
+			if !slices.Equal(e.Removed, tc.removed) || !slices.Equal(e.Added, tc.added) {
+				t.Errorf("removed %v added %v, want %v %v", e.Removed, e.Added, tc.removed, tc.added)
+			}
+		})
+	}
+	if _, err := (&Patch{Changes: []Change{}}).Edit(pristine, "fs/y.c"); err == nil {
+		t.Error("edit of a file the patch does not change: no error")
 	}
 }

@@ -1,0 +1,342 @@
+// Package cdecl reads C source as it is written, before preprocessing: its
+// top-level declarations with the lines they span, and the identifiers it
+// names. It is what ksplice knows of a header's text without compiling it,
+// and errs one way: what it cannot read as a function's declaration or
+// definition is Other, never a function.
+package cdecl
+
+import (
+	"strings"
+)
+
+// Kind is what a top-level piece of source is.
+type Kind int
+
+const (
+	// Other is any declaration that is not a function's: a variable,
+	// a type, a macro's invocation, or text that does not parse.
+	Other Kind = iota
+	// Function is the declaration of one function (a prototype) or its
+	// definition, with the function's name.
+	Function
+	// Directive is a preprocessor line, with its continuations.
+	Directive
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Function:
+		return "function"
+	case Directive:
+		return "directive"
+	}
+	return "declaration"
+}
+
+// Decl is one top-level declaration or directive.
+type Decl struct {
+	Kind Kind
+	// Name is the function's, for a Function.
+	Name string
+	// First and Last are the lines (1-based) of its first and last
+	// token.
+	First, Last int
+}
+
+// Token is an identifier of the source, outside comments, strings and
+// character constants.
+type Token struct {
+	Name string
+	Line int
+	// Pasted is whether a ## joins it to another token: the name it
+	// makes is not itself.
+	Pasted bool
+}
+
+type lexer struct {
+	src  []byte
+	i    int
+	line int
+}
+
+type tok struct {
+	text string
+	line int
+}
+
+// next returns the next token and whether it starts a directive; ok false
+// at the end. Comments are skipped, strings and character constants come
+// back whole, every other character alone ("##" as one).
+func (l *lexer) next(lineStart *bool) (t tok, directive bool, ok bool) {
+	for l.i < len(l.src) {
+		c := l.src[l.i]
+		switch {
+		case c == '\n':
+			l.line++
+			l.i++
+			*lineStart = true
+			continue
+		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
+			l.i++
+			continue
+		case c == '\\' && l.i+1 < len(l.src) && l.src[l.i+1] == '\n':
+			l.line++
+			l.i += 2
+			continue
+		case c == '/' && l.i+1 < len(l.src) && (l.src[l.i+1] == '/' || l.src[l.i+1] == '*'):
+			l.skipComment()
+			continue
+		}
+		directive = *lineStart && c == '#'
+		*lineStart = false
+		start, line := l.i, l.line
+		switch {
+		case isIdentStart(c):
+			for l.i < len(l.src) && isIdent(l.src[l.i]) {
+				l.i++
+			}
+		case c == '"' || c == '\'':
+			l.i++
+			for l.i < len(l.src) && l.src[l.i] != c && l.src[l.i] != '\n' {
+				if l.src[l.i] == '\\' {
+					l.i++
+				}
+				l.i++
+			}
+			l.i++
+		case c == '#' && l.i+1 < len(l.src) && l.src[l.i+1] == '#':
+			l.i += 2
+		default:
+			l.i++
+		}
+		l.i = min(l.i, len(l.src))
+		return tok{string(l.src[start:l.i]), line}, directive, true
+	}
+	return tok{}, false, false
+}
+
+// restOfLine skips to the end of a directive's line, past continuations
+// and comments (a block comment may span lines), and returns its last
+// line.
+func (l *lexer) restOfLine() int {
+	for l.i < len(l.src) {
+		c := l.src[l.i]
+		switch {
+		case c == '\n':
+			return l.line
+		case c == '\\' && l.i+1 < len(l.src) && l.src[l.i+1] == '\n':
+			l.line++
+			l.i += 2
+		case c == '/' && l.i+1 < len(l.src) && (l.src[l.i+1] == '*' || l.src[l.i+1] == '/'):
+			l.skipComment()
+		case c == '"' || c == '\'':
+			lineStart := false
+			l.next(&lineStart)
+		default:
+			l.i++
+		}
+	}
+	return l.line
+}
+
+// skipComment skips the comment at l.i.
+func (l *lexer) skipComment() {
+	if l.src[l.i+1] == '/' {
+		for l.i < len(l.src) && l.src[l.i] != '\n' {
+			if l.src[l.i] == '\\' && l.i+1 < len(l.src) && l.src[l.i+1] == '\n' {
+				l.line++
+				l.i++
+			}
+			l.i++
+		}
+		return
+	}
+	l.i += 2
+	for l.i < len(l.src) && !(l.src[l.i] == '*' && l.i+1 < len(l.src) && l.src[l.i+1] == '/') {
+		if l.src[l.i] == '\n' {
+			l.line++
+		}
+		l.i++
+	}
+	l.i = min(l.i+2, len(l.src))
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdent(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// Scan returns the top-level declarations and directives of src, in
+// order.
+func Scan(src []byte) []Decl {
+	l := &lexer{src: src, line: 1}
+	var out []Decl
+	var (
+		toks   []string // the open declaration's tokens outside braces
+		first  int
+		last   int
+		depth  int
+		isBody bool // the open brace is a function's body
+	)
+	end := func() {
+		if toks == nil {
+			return
+		}
+		d := Decl{Kind: Other, First: first, Last: last}
+		if name, ok := function(toks); ok {
+			d.Kind, d.Name = Function, name
+		}
+		out = append(out, d)
+		toks = nil
+	}
+	lineStart := true
+	for {
+		t, directive, ok := l.next(&lineStart)
+		if !ok {
+			break
+		}
+		if directive {
+			out = append(out, Decl{Kind: Directive, First: t.line, Last: l.restOfLine()})
+			lineStart = true
+			continue
+		}
+		if toks == nil {
+			toks, first = []string{}, t.line
+		}
+		last = t.line
+		switch {
+		case t.text == "{":
+			if depth == 0 {
+				isBody = len(toks) > 0 && toks[len(toks)-1] == ")"
+			}
+			depth++
+		case t.text == "}" && depth > 0:
+			depth--
+			if depth == 0 {
+				toks = append(toks, "{}")
+				if isBody {
+					end()
+				}
+			}
+		case depth > 0:
+		case t.text == ";":
+			toks = append(toks, ";")
+			end()
+		default:
+			toks = append(toks, t.text)
+		}
+	}
+	end()
+	return out
+}
+
+// function returns the name of the function that toks (a declaration's
+// tokens outside braces, a body as "{}") declares or defines: specifiers
+// and a type, the name, its parameters, attributes, then ";" or a body.
+// Attributes may come first ("__printf(1, 2) void f(...)"). Anything else,
+// a macro's invocation among them, is not a function.
+func function(toks []string) (string, bool) {
+	if len(toks) < 4 || toks[0] == "typedef" {
+		return "", false
+	}
+	if end := toks[len(toks)-1]; end != ";" && end != "{}" {
+		return "", false
+	}
+	typeish := 0
+	i := 0
+	name := ""
+	for name == "" {
+		if i >= len(toks)-1 {
+			return "", false
+		}
+		t := toks[i]
+		switch {
+		case isIdentStart(t[0]) && toks[i+1] == "(":
+			close, ok := group(toks, i+1)
+			if !ok {
+				return "", false
+			}
+			if typeish > 0 {
+				name = t
+			}
+			i = close + 1
+		case isIdentStart(t[0]) || t == "*":
+			typeish++
+			i++
+		default:
+			return "", false
+		}
+	}
+	// All capitals: a macro that declares something (DEFINE_MUTEX(m)).
+	if strings.ToUpper(name) == name {
+		return "", false
+	}
+	for ; i < len(toks)-1; i++ {
+		if !isIdentStart(toks[i][0]) {
+			return "", false
+		}
+		if toks[i+1] == "(" {
+			close, ok := group(toks, i+1)
+			if !ok {
+				return "", false
+			}
+			i = close
+		}
+	}
+	if toks[len(toks)-1] == "{}" && toks[len(toks)-2] != ")" {
+		return "", false
+	}
+	return name, true
+}
+
+// group returns the index of the ")" that closes the "(" at toks[open].
+// A body, "=" or "," inside is not of a function's declarator.
+func group(toks []string, open int) (int, bool) {
+	depth := 0
+	for i := open; i < len(toks); i++ {
+		switch toks[i] {
+		case "(":
+			depth++
+		case ")":
+			depth--
+			if depth == 0 {
+				return i, true
+			}
+		case "{}", ";":
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// Tokens returns the identifiers of src, outside comments, strings and
+// character constants, directives included.
+func Tokens(src []byte) []Token {
+	l := &lexer{src: src, line: 1}
+	var out []Token
+	lineStart := true
+	prevPaste := false // the token before was ##
+	prevIdent := false // the token before was out's last
+	for {
+		t, _, ok := l.next(&lineStart)
+		if !ok {
+			break
+		}
+		switch {
+		case t.text == "##":
+			if prevIdent {
+				out[len(out)-1].Pasted = true
+			}
+			prevPaste, prevIdent = true, false
+			continue
+		case isIdentStart(t.text[0]):
+			out = append(out, Token{Name: t.text, Line: t.line, Pasted: prevPaste})
+			prevIdent = true
+		default:
+			prevIdent = false
+		}
+		prevPaste = false
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package cdecl
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+const header = `/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _X_H
+#define _X_H \
+	1
+
+/**
+ * rcu_x() - a comment naming a function
+ */
+void rcu_barrier(void);
+__printf(2, 3) int dev_log(const struct device *dev,
+			   const char *fmt, ...);
+static inline bool rcu_is_watching(void) { return true; }
+static inline void f(int a)
+{
+	if (a) {
+		g(a);
+	}
+}
+int h(u32) __attribute__((cold));
+extern int x;
+struct s {
+	int (*op)(void);
+};
+typedef int (*cb_t)(void);
+DECLARE_PER_CPU(int, counter);
+static DEFINE_SPINLOCK(lock);
+void (*hook)(void);
+int a(void), b(void);
+enum { A = 1 };
+#endif
+`
+
+func TestScan(t *testing.T) {
+	var got []string
+	for _, d := range Scan([]byte(header)) {
+		got = append(got, fmt.Sprintf("%d-%d %s %s", d.First, d.Last, d.Kind, d.Name))
+	}
+	want := []string{
+		"2-2 directive ",
+		"3-4 directive ",
+		"9-9 function rcu_barrier",
+		"10-11 function dev_log",
+		"12-12 function rcu_is_watching",
+		"13-18 function f",
+		"19-19 function h",
+		"20-20 declaration ",
+		"21-23 declaration ",
+		"24-24 declaration ",
+		"25-25 declaration ",
+		"26-26 declaration ",
+		"27-27 declaration ",
+		"28-28 declaration ",
+		"29-29 declaration ",
+		"30-30 directive ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Scan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestTokens(t *testing.T) {
+	src := "#define CALL(x) rcu_##x()\n/* rcu_momentary_eqs */ a = \"b\" + c ## d; // e\nf\n"
+	var got []string
+	for _, tk := range Tokens([]byte(src)) {
+		s := fmt.Sprintf("%s@%d", tk.Name, tk.Line)
+		if tk.Pasted {
+			s += "#"
+		}
+		got = append(got, s)
+	}
+	want := "define@1 CALL@1 x@1 rcu_@1# x@1# a@2 c@2# d@2# f@3"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
+	}
+}

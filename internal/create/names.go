@@ -1,0 +1,272 @@
+package create
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ksplice-go/ksplice/internal/cdecl"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+// A header whose edit changes only functions' declarations and
+// definitions (a prototype's parameter types, a function renamed, a
+// static inline's body) changes code only where the function is named:
+// an object whose sources never name it compiles to the same code, since
+// an unused declaration makes none. Its includers that name none of the
+// functions need not be preprocessed to know that, and a release's
+// header that twelve thousand objects include (rcutree.h renames
+// rcu_momentary_dyntick_idle() to rcu_momentary_eqs()) then costs a
+// search of the tree's text, not hours of preprocessing.
+//
+// The search errs one way. A file names a function if the name is one of
+// its identifiers outside comments and strings, or if a ## there pastes
+// a piece of the name (rcu_##x); a header that names one makes every
+// object that includes it a candidate; and the changed headers must name
+// the functions nowhere but in their declarations. Candidates are then
+// scanned as any includer is.
+
+// changedFunctions returns the functions whose declarations or
+// definitions the edit of a header changes, or why the edit changes more
+// than that.
+func changedFunctions(e *srcpatch.Edit) (names []string, why string) {
+	set := map[string]bool{}
+	for _, side := range []struct {
+		src   []byte
+		lines []int
+	}{{e.Old, e.Removed}, {e.New, e.Added}} {
+		decls := cdecl.Scan(side.src)
+		for _, l := range side.lines {
+			for _, d := range decls {
+				if l < d.First || l > d.Last {
+					continue
+				}
+				switch d.Kind {
+				case cdecl.Directive:
+					return nil, fmt.Sprintf("line %d is a preprocessor directive", l)
+				case cdecl.Other:
+					return nil, fmt.Sprintf("line %d is in a declaration that is not a function's", l)
+				}
+				set[d.Name] = true
+			}
+		}
+	}
+	if len(set) == 0 {
+		return nil, "it changes no declaration"
+	}
+	return slices.Sorted(maps.Keys(set)), ""
+}
+
+// namedElsewhere returns where the header, before or after its edit,
+// names one of the functions outside their own declarations (another
+// inline that calls one, a macro): its includers are reached that way
+// too. "" if nowhere.
+func namedElsewhere(e *srcpatch.Edit, names map[string]bool) string {
+	for _, src := range [][]byte{e.Old, e.New} {
+		decls := cdecl.Scan(src)
+		for _, t := range cdecl.Tokens(src) {
+			if !names[t.Name] && !pastesPiece(t, names) {
+				continue
+			}
+			own := false
+			for _, d := range decls {
+				if d.Kind == cdecl.Function && names[d.Name] && t.Line >= d.First && t.Line <= d.Last {
+					own = true
+					break
+				}
+			}
+			if !own {
+				return fmt.Sprintf("it names %s outside the functions' own declarations (line %d)", t.Name, t.Line)
+			}
+		}
+	}
+	return ""
+}
+
+// pastesPiece tells whether t is pasted (##) and is a piece of one of the
+// names, at its start or end: the paste may make the name.
+func pastesPiece(t cdecl.Token, names map[string]bool) bool {
+	if !t.Pasted || len(t.Name) < 3 {
+		return false
+	}
+	for n := range names {
+		if strings.HasPrefix(n, t.Name) || strings.HasSuffix(n, t.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// filesNaming returns the .c and .h files of tree, but skip, that name
+// one of names (an identifier outside comments and strings, or a pasted
+// piece of one).
+func filesNaming(tree string, names []string, skip map[string]bool) ([]string, error) {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = true
+	}
+	var files []string
+	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(tree, p)
+		if d.IsDir() {
+			if skipDirs[rel] {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if (strings.HasSuffix(rel, ".c") || strings.HasSuffix(rel, ".h")) && !skip[rel] {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu    sync.Mutex
+		found []string
+		first error
+		wg    sync.WaitGroup
+	)
+	work := make(chan string)
+	paste := []byte("##")
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for rel := range work {
+				b, err := os.ReadFile(filepath.Join(tree, rel))
+				if err != nil {
+					mu.Lock()
+					first = cmpErr(first, err)
+					mu.Unlock()
+					continue
+				}
+				maybe := bytes.Contains(b, paste)
+				for _, n := range names {
+					maybe = maybe || bytes.Contains(b, []byte(n))
+				}
+				if !maybe {
+					continue
+				}
+				for _, t := range cdecl.Tokens(b) {
+					if set[t.Name] || pastesPiece(t, set) {
+						mu.Lock()
+						found = append(found, rel)
+						mu.Unlock()
+						break
+					}
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	sort.Strings(found)
+	return found, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// byName narrows reached, the objects that only changed headers reach, to
+// those whose sources may name a function whose declaration or
+// definition the headers' edits change, when that is all they change
+// (see changedFunctions). It returns reached as it is, and says why, when
+// a header's edit changes more, or is not where the patch says.
+func byName(source string, p *srcpatch.Patch, headers []string, reached []string, includers func(string) ([]string, error), log io.Writer) ([]string, error) {
+	var names []string
+	skip := map[string]bool{}
+	edits := map[string]*srcpatch.Edit{}
+	for _, h := range headers {
+		e, err := p.Edit(source, h)
+		if errors.Is(err, srcpatch.ErrOffset) {
+			fmt.Fprintf(log, "create: %s: %v: every object that includes it is scanned\n", h, err)
+			return reached, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ns, why := changedFunctions(e)
+		if why != "" {
+			fmt.Fprintf(log, "create: %s: %s: every object that includes it is scanned\n", h, why)
+			return reached, nil
+		}
+		names = append(names, ns...)
+		skip[h] = true
+		edits[h] = e
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = true
+	}
+	// Each changed header is read as the tree's other files are, but
+	// for the declarations that change: a function of one header that
+	// an inline of another calls reaches that one's includers.
+	for _, h := range headers {
+		if why := namedElsewhere(edits[h], set); why != "" {
+			fmt.Fprintf(log, "create: %s: %s: every object that includes it is scanned\n", h, why)
+			return reached, nil
+		}
+	}
+	files, err := filesNaming(source, names, skip)
+	if err != nil {
+		return nil, fmt.Errorf("find the files that name %s: %w", strings.Join(names, ", "), err)
+	}
+	in := map[string]bool{}
+	for _, o := range reached {
+		in[o] = true
+	}
+	candidates := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".c") {
+			if o := strings.TrimSuffix(f, ".c") + ".o"; in[o] {
+				candidates[o] = true
+			}
+		}
+		users, err := includers(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if o := strings.TrimSuffix(u, ".c") + ".o"; in[o] {
+				candidates[o] = true
+			}
+		}
+		if len(candidates) == len(reached) {
+			break
+		}
+	}
+	var kept []string
+	for _, o := range reached {
+		if candidates[o] {
+			kept = append(kept, o)
+		}
+	}
+	fmt.Fprintf(log, "create: %s change only the functions %s; %d files name them, and %d of the %d objects that only the headers reach include one (the others are not scanned)\n",
+		strings.Join(headers, ", "), strings.Join(names, ", "), len(files), len(kept), len(reached))
+	return kept, nil
+}

@@ -1,0 +1,192 @@
+package create
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+const namesHeader = `#ifndef _R_H
+#define _R_H
+/* rcu_momentary_dyntick_idle() - in a comment, not a use */
+void rcu_barrier(void);
+void rcu_momentary_dyntick_idle(void);
+static inline int ratio(int a)
+{
+	return a / 2;
+}
+static inline void barrier_all(void) { rcu_barrier(); }
+struct r {
+	int n;
+};
+#define R_MAX 4
+#endif
+`
+
+// edit returns the edit of include/linux/r.h from namesHeader to after.
+func namesEdit(t *testing.T, after string) (*srcpatch.Edit, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for rel, text := range map[string]string{"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": after} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
+	}
+	diff := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h")
+	p, err := srcpatch.Parse(strings.NewReader(diff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := p.Edit(filepath.Join(dir, "a"), "include/linux/r.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, diff
+}
+
+func TestChangedFunctions(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string
+		why            string
+	}{
+		{name: "renamed", from: "void rcu_momentary_dyntick_idle(void);", to: "void rcu_momentary_eqs(void);",
+			want: []string{"rcu_momentary_dyntick_idle", "rcu_momentary_eqs"}},
+		{name: "retyped parameter", from: "void rcu_momentary_dyntick_idle(void);", to: "void rcu_momentary_dyntick_idle(u32 *n);", want: []string{"rcu_momentary_dyntick_idle"}},
+		{name: "inline body", from: "return a / 2;", to: "return a >> 1;", want: []string{"ratio"}},
+		{name: "comment", from: "in a comment, not a use", to: "still a comment", why: "it changes no declaration"},
+		{name: "macro", from: "#define R_MAX 4", to: "#define R_MAX 5", why: "line 14 is a preprocessor directive"},
+		{name: "struct", from: "int n;", to: "long n;", why: "line 12 is in a declaration that is not a function's"},
+		{name: "used by an inline", from: "void rcu_barrier(void);", to: "void rcu_barrier(int);", why: "it names rcu_barrier outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			after := strings.Replace(namesHeader, tc.from, tc.to, 1)
+			if after == namesHeader {
+				t.Fatalf("%q is not in the header", tc.from)
+			}
+			e, _ := namesEdit(t, after)
+			got, why := changedFunctions(e)
+			if why == "" {
+				set := map[string]bool{}
+				for _, n := range got {
+					set[n] = true
+				}
+				why = namedElsewhere(e, set)
+			}
+			if tc.why != "" {
+				if !strings.Contains(why, tc.why) {
+					t.Fatalf("why = %q (names %v), want %q", why, got, tc.why)
+				}
+				return
+			}
+			if why != "" || !slices.Equal(got, tc.want) {
+				t.Errorf("got %v (%q), want %v", got, why, tc.want)
+			}
+		})
+	}
+}
+
+func TestByName(t *testing.T) {
+	after := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
+	e, diff := namesEdit(t, after)
+	_ = e
+	// A tree: the header, its includers, one that calls the function,
+	// one through another header, one that pastes its name.
+	tree := t.TempDir()
+	files := map[string]string{
+		"include/linux/r.h":     namesHeader,
+		"include/linux/wrap.h":  "#include <linux/r.h>\nstatic inline void idle(void) { rcu_momentary_dyntick_idle(); }\n",
+		"include/linux/paste.h": "#include <linux/r.h>\n#define MOMENT(x) rcu_momentary_##x()\n",
+		"kernel/caller.c":       "#include <linux/r.h>\nvoid f(void) { rcu_momentary_dyntick_idle(); }\n",
+		"kernel/wrapped.c":      "#include <linux/wrap.h>\nvoid g(void) { idle(); }\n",
+		"kernel/pasted.c":       "#include <linux/paste.h>\nvoid h(void) { MOMENT(eqs); }\n",
+		"kernel/other.c":        "#include <linux/r.h>\n/* rcu_momentary_eqs */\nvoid i(void) { rcu_barrier(); }\n",
+		"mm/plain.c":            "#include <linux/r.h>\nint j;\n",
+		"tools/x.c":             "void rcu_momentary_eqs(void);\n",
+	}
+	for rel, text := range files {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
+	}
+	p, err := srcpatch.Parse(strings.NewReader(diff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := indexIncludes(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
+	reached := []string{"kernel/caller.o", "kernel/other.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}
+	got, err := byName(tree, p, []string{"include/linux/r.h"}, reached, includers, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o"}
+	if !slices.Equal(got, want) {
+		t.Errorf("byName = %v, want %v", got, want)
+	}
+
+	// Another changed header, its own change a function's, whose
+	// unchanged inline calls the renamed function: its includers are
+	// reached through it, and every object is kept.
+	w2 := "#include <linux/r.h>\nvoid unrelated(void);\nstatic inline void w(void) { rcu_momentary_dyntick_idle(); }\n"
+	dir := t.TempDir()
+	for rel, text := range map[string]string{
+		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
+		"a/include/linux/w2.h": w2, "b/include/linux/w2.h": strings.Replace(w2, "unrelated(void)", "unrelated(int)", 1),
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
+	}
+	os.WriteFile(filepath.Join(tree, "include/linux/w2.h"), []byte(w2), 0o644)
+	two := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/include/linux/w2.h", "b/include/linux/w2.h")
+	if p, err = srcpatch.Parse(strings.NewReader(two)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	got, err = byName(tree, p, []string{"include/linux/r.h", "include/linux/w2.h"}, reached, includers, &log)
+	if err != nil || !slices.Equal(got, reached) || !strings.Contains(log.String(), "include/linux/w2.h: it names rcu_momentary_dyntick_idle outside") {
+		t.Errorf("an inline of another changed header calls the function: byName = %v, %v (%s); want every object", got, err, log.String())
+	}
+
+	// A change that is not only functions' keeps every object.
+	after = strings.Replace(namesHeader, "int n;", "long n;", 1)
+	_, diff = namesEdit(t, after)
+	if p, err = srcpatch.Parse(strings.NewReader(diff)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	got, err = byName(tree, p, []string{"include/linux/r.h"}, reached, includers, io.Discard)
+	if err != nil || !slices.Equal(got, reached) {
+		t.Errorf("a struct's change: byName = %v, %v; want every object", got, err)
+	}
+}
+
+// unifiedDiff is diff -u of two files of dir, named as given.
+func unifiedDiff(t *testing.T, dir, a, b string) string {
+	t.Helper()
+	cmd := exec.Command("diff", "-u", a, b)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("diff -u %s %s: %v", a, b, err)
+	}
+	return string(out)
+}
