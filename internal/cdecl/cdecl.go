@@ -234,8 +234,11 @@ func Scan(src []byte) []Decl {
 // function returns the name of the function that toks (a declaration's
 // tokens outside braces, a body as "{}") declares or defines: specifiers
 // and a type, the name, its parameters, attributes, then ";" or a body.
-// Attributes may come first ("__printf(1, 2) void f(...)"). Anything else,
-// a macro's invocation among them, is not a function.
+// Attributes may come first ("__printf(1, 2) void f(...)") or among the
+// specifiers ("static __attribute__((x)) int f(...)"). Anything else is
+// not a function: a macro's invocation among them, which may define
+// functions of other names (seqlock.h's SEQCOUNT_LOCKNAME(...) lines,
+// with no ";", run into the declaration after them).
 func function(toks []string) (string, bool) {
 	if len(toks) < 4 || toks[0] == "typedef" {
 		return "", false
@@ -243,13 +246,12 @@ func function(toks []string) (string, bool) {
 	if end := toks[len(toks)-1]; end != ";" && end != "{}" {
 		return "", false
 	}
-	typeish := 0
-	i := 0
-	name := ""
-	for name == "" {
-		if i >= len(toks)-1 {
-			return "", false
-		}
+	// The name is the last identifier before a parenthesis that a
+	// specifier or type comes before: "__attribute__" in
+	// "int f(int) __attribute__((cold))" follows a parenthesis.
+	name, params := "", -1
+	typeish := false // a specifier or type came before
+	for i := 0; i < len(toks)-1; i++ {
 		t := toks[i]
 		switch {
 		case isIdentStart(t[0]) && toks[i+1] == "(":
@@ -257,37 +259,45 @@ func function(toks []string) (string, bool) {
 			if !ok {
 				return "", false
 			}
-			if typeish > 0 {
-				name = t
+			switch {
+			case typeish:
+				name, params = t, i+1
+			case i > 0 && toks[i-1] == ")":
+				// An attribute after the parameters.
+			case !attribute(t):
+				return "", false
 			}
-			i = close + 1
+			i = close
+			typeish = false
 		case isIdentStart(t[0]) || t == "*":
-			typeish++
-			i++
+			if params >= 0 {
+				if !attribute(name) {
+					return "", false // a type after the parameters
+				}
+				// It was an attribute among the specifiers.
+				name, params = "", -1
+			}
+			typeish = true
 		default:
 			return "", false
 		}
 	}
 	// All capitals: a macro that declares something (DEFINE_MUTEX(m)).
-	if strings.ToUpper(name) == name {
+	if name == "" || strings.ToUpper(name) == name {
 		return "", false
-	}
-	for ; i < len(toks)-1; i++ {
-		if !isIdentStart(toks[i][0]) {
-			return "", false
-		}
-		if toks[i+1] == "(" {
-			close, ok := group(toks, i+1)
-			if !ok {
-				return "", false
-			}
-			i = close
-		}
 	}
 	if toks[len(toks)-1] == "{}" && toks[len(toks)-2] != ")" {
 		return "", false
 	}
 	return name, true
+}
+
+// attribute tells whether a parenthesized group before a declaration's
+// specifiers may be an attribute: __attribute__ itself, or a macro of
+// one in the kernel's spelling (__printf, __section, __aligned), never a
+// macro of capitals that may define anything.
+func attribute(name string) bool {
+	return strings.HasPrefix(name, "__") && strings.ToUpper(name) != name
 }
 
 // group returns the index of the ")" that closes the "(" at toks[open].

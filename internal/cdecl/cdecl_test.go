@@ -35,6 +35,13 @@ static DEFINE_SPINLOCK(lock);
 void (*hook)(void);
 int a(void), b(void);
 enum { A = 1 };
+SEQ_LOCK(raw_spinlock, raw_spinlock_t)
+SEQ_LOCK(spinlock, spinlock_t)
+static inline int seq_retry(int s) { return s; }
+static __attribute__((always_inline)) int attr_first(void) { return 0; }
+static __printf(1, 2) void logf(const char *fmt, ...);
+void locked(void) __acquires(l) __releases(l);
+typeof(x) typed(void);
 #endif
 `
 
@@ -59,7 +66,12 @@ func TestScan(t *testing.T) {
 		"27-27 declaration ",
 		"28-28 declaration ",
 		"29-29 declaration ",
-		"30-30 directive ",
+		"30-32 declaration ",
+		"33-33 function attr_first",
+		"34-34 function logf",
+		"35-35 function locked",
+		"36-36 declaration ",
+		"37-37 directive ",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Scan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
