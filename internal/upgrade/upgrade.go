@@ -18,6 +18,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,8 +174,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return nil, err
 	}
-	results := u.createAll(ctx, groups, targetsOf(files))
+	targets := targetsOf(files)
+	results := u.createAll(ctx, groups, targets, true)
 	groups, results = u.joinPartners(ctx, groups, results)
+	groups, results = u.retryDeferred(ctx, groups, results, targets)
 	r.fill(files, groups, results)
 	r.matchChangelog(func(file string) []byte { return u.diffOf(ctx, file) })
 	r.summarize()
@@ -380,25 +383,60 @@ type Outcome struct {
 	// StageMillis is how long each of create's stages took (create's
 	// --json stages) for a carried update made in this run.
 	StageMillis map[string]int64 `json:"stage_ms,omitempty"`
+	// deferredTo names the files whose build failed in this group's,
+	// when it was left untried for their joint update (createAll).
+	deferredTo string
 }
 
 // createAll creates every group's update, Jobs at once, and returns the
 // outcomes in the groups' order.
-func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[string]string) []Outcome {
+//
+// With defer set, a group whose build failed in other changed files
+// (their old text does not compile with the headers it needs: 6.1.190's
+// syn_recv_sock, which ten files call or implement) leaves those files'
+// groups untried, for joinPartners to make one update of them: tried
+// alone, each would scan the same thousands of includers only to fail
+// the same way. Their outcomes say so (deferredTo), and Run tries them
+// alone after all if the joint update is not carried.
+func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[string]string, deferring bool) []Outcome {
 	out := make([]Outcome, len(groups))
 	work := make(chan int)
-	var wg sync.WaitGroup
-	var done int
-	var mu sync.Mutex // done
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // done, started, deferred
+		done     int
+		started  = make([]bool, len(groups))
+		deferred = map[int]string{} // group -> the files whose build failed in it
+	)
 	for w := 0; w < u.o.Jobs; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				if why := u.skip(groups[i], targets); why != "" {
+				mu.Lock()
+				started[i] = true
+				by, isDeferred := deferred[i]
+				mu.Unlock()
+				switch why := u.skip(groups[i], targets); {
+				case why != "":
 					out[i] = Outcome{Group: groups[i], Category: NotTried, Reason: why}
-				} else {
+				case isDeferred:
+					out[i] = Outcome{Group: groups[i], Category: Refused, Rule: RuleBuildError, deferredTo: by,
+						Reason: fmt.Sprintf("not tried alone: the build of %s with the release's headers fails in it without its changes, so it is tried with them as one update", by)}
+				default:
 					out[i] = u.createOne(ctx, groups[i])
+					if deferring && out[i].Rule == RuleBuildError {
+						failing := u.othersFailing(groups[i], out[i].Reason)
+						mu.Lock()
+						for j, g := range groups {
+							if !started[j] && g.Kind == "c" && slices.ContainsFunc(g.Files, func(f string) bool { return contains(failing, f) }) && u.skip(g, targets) == "" {
+								if _, ok := deferred[j]; !ok {
+									deferred[j] = strings.Join(groups[i].Files, " ")
+								}
+							}
+						}
+						mu.Unlock()
+					}
 				}
 				mu.Lock()
 				done++
@@ -414,6 +452,29 @@ func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[st
 	close(work)
 	wg.Wait()
 	return out
+}
+
+// retryDeferred tries alone, after joinPartners, the groups createAll left
+// to a joint update that was not carried (or not made), then joins again:
+// deferring them changes what is tried first, never what is reported.
+func (u *upgrader) retryDeferred(ctx context.Context, groups []Group, results []Outcome, targets map[string]string) ([]Group, []Outcome) {
+	var idx []int
+	var sub []Group
+	for i, oc := range results {
+		if oc.deferredTo != "" {
+			idx = append(idx, i)
+			sub = append(sub, groups[i])
+		}
+	}
+	if len(idx) == 0 {
+		return groups, results
+	}
+	u.logf("%d files left to a joint update that was not carried: trying each alone", len(idx))
+	again := u.createAll(ctx, sub, targets, false)
+	for k, i := range idx {
+		results[i] = again[k]
+	}
+	return u.joinPartners(ctx, groups, results)
 }
 
 func detail(o Outcome) string {

@@ -129,6 +129,19 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 			}
 		}
 	}
+	// xops.h changes a signature that xcaller.c calls and ximpl.c
+	// implements, as ops.h; but the two together are refused, and
+	// ximpl.c alone, without the header, is carried.
+	if all := strings.Join(files, " "); strings.Contains(all, "kernel/xcaller.c") {
+		switch {
+		case !hasHeader:
+			return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: "kernel/xcaller.c:3:9: error: too many arguments to function 'o->recv'", Err: fmt.Errorf("exit status 2")}
+		case !strings.Contains(all, "kernel/ximpl.c"):
+			return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: "/cache/source/kernel/ximpl.c:7:12: error: initialization of 'int (*)(int,  int)' from incompatible pointer type", Err: fmt.Errorf("exit status 2")}
+		default:
+			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "kernel/ximpl.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleDataChanged, Symbol: "xtable", Reason: "changed"}}}}
+		}
+	}
 	// initmain.c needs a macro of attrs.h, which every object
 	// includes; its own change is init code, bigfix.c's is not.
 	for _, p := range files {
@@ -553,6 +566,76 @@ func TestJoinBuildNeeds(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d joint updates reported, want 1", n)
+	}
+}
+
+// TestJoinDeferred: a file whose old text does not build with the
+// headers another file needs is not tried alone first (one at a time,
+// in path order): the joint update is made at once. When the joint
+// update is refused, the file is tried alone after all, and carried if
+// it can be.
+func TestJoinDeferred(t *testing.T) {
+	opts, fc := synthetic(t)
+	opts.Jobs = 1
+	old := map[string]string{
+		"include/net/ops.h":  "struct ops { int (*recv)(int); };\n",
+		"kernel/ocaller.c":   "int f(struct ops *o)\n{\n\treturn o->recv(1);\n}\n",
+		"kernel/oimpl1.c":    "static int r1(int a)\n{\n\treturn a;\n}\n",
+		"kernel/oimpl2.c":    "static int r2(int a)\n{\n\treturn a;\n}\n",
+		"include/net/xops.h": "struct xops { int (*recv)(int); };\n",
+		"kernel/xcaller.c":   "int g(struct xops *o)\n{\n\treturn o->recv(1);\n}\n",
+		"kernel/ximpl.c":     "static int x1(int a)\n{\n\treturn a;\n}\n",
+	}
+	new := map[string]string{
+		"include/net/ops.h":  "struct ops { int (*recv)(int, int); };\n",
+		"kernel/ocaller.c":   "int f(struct ops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/oimpl1.c":    "static int r1(int a, int b)\n{\n\treturn a + b;\n}\n",
+		"kernel/oimpl2.c":    "static int r2(int a, int b)\n{\n\treturn a - b;\n}\n",
+		"include/net/xops.h": "struct xops { int (*recv)(int, int); };\n",
+		"kernel/xcaller.c":   "int g(struct xops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/ximpl.c":     "static int x1(int a, int b)\n{\n\treturn a * b;\n}\n",
+	}
+	r := runDeltaIncluding(t, opts, old, new, map[string][]string{
+		"include/net/ops.h":  {"kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c"},
+		"include/net/xops.h": {"kernel/xcaller.c", "kernel/ximpl.c"},
+	})
+	// ocaller.c's build names oimpl1.c (the fake names the first file
+	// missing), which is left to the joint update.
+	for _, c := range fc.calls {
+		if id, _, _ := strings.Cut(c, ":"); id == "kernel_oimpl1" {
+			t.Errorf("%s was tried alone: %s", id, c)
+		}
+	}
+	if !slices.Contains(fc.calls, "kernel_ocaller_joint:kernel/ocaller.c,kernel/oimpl1.c,kernel/oimpl2.c,include/net/ops.h") {
+		t.Errorf("no joint create of the three files with the header among %v", fc.calls)
+	}
+	jointAt, aloneAt := -1, -1
+	for i, c := range fc.calls {
+		switch c {
+		case "kernel_xcaller_joint:kernel/xcaller.c,kernel/ximpl.c,include/net/xops.h":
+			jointAt = i
+		case "kernel_ximpl:kernel/ximpl.c":
+			aloneAt = i
+		}
+	}
+	if jointAt < 0 || aloneAt < jointAt {
+		t.Errorf("ximpl.c: want the joint update tried, then ximpl.c alone; calls %v", fc.calls)
+	}
+	for _, f := range r.Files {
+		switch f.Path {
+		case "kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c":
+			if f.Category != Carried || !strings.HasSuffix(f.Update, "_joint") {
+				t.Errorf("%s: %s in %q (%s), want carried in the joint update", f.Path, f.Category, f.Update, f.Reason)
+			}
+		case "kernel/ximpl.c":
+			if f.Category != Carried || strings.HasSuffix(f.Update, "_joint") {
+				t.Errorf("ximpl.c: %s in %q (%s %s), want carried alone after the joint update was refused", f.Category, f.Update, f.Rule, f.Reason)
+			}
+		case "kernel/xcaller.c":
+			if f.Category != Refused || !strings.Contains(f.Reason, "tried with kernel/ximpl.c") {
+				t.Errorf("xcaller.c: %s %s (%s), want refused, saying the joint update was tried", f.Category, f.Rule, f.Reason)
+			}
+		}
 	}
 }
 
