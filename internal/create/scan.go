@@ -40,11 +40,6 @@ var scanBatch = 64
 type ScanCache struct {
 	mu sync.Mutex
 	m  map[string]scanVerdict
-	// scans holds a lock for each set of headers being scanned: two
-	// creates of one run that change the same headers (dccp/ipv4.c and
-	// dccp/ipv6.c with inet_connection_sock.h) scan its includers once,
-	// the second after the first, from its verdicts.
-	scans map[string]*sync.Mutex
 }
 
 type scanVerdict struct {
@@ -57,29 +52,7 @@ type scanVerdict struct {
 }
 
 // NewScanCache returns an empty cache.
-func NewScanCache() *ScanCache {
-	return &ScanCache{m: map[string]scanVerdict{}, scans: map[string]*sync.Mutex{}}
-}
-
-// hold waits until no other scan of the headers (their key) runs, and
-// returns the function that lets the next one go.
-func (c *ScanCache) hold(key string, log io.Writer) func() {
-	if c == nil {
-		return func() {}
-	}
-	c.mu.Lock()
-	l, ok := c.scans[key]
-	if !ok {
-		l = &sync.Mutex{}
-		c.scans[key] = l
-	}
-	c.mu.Unlock()
-	if !l.TryLock() {
-		fmt.Fprintf(log, "create: waiting for another scan of the same headers, to take its verdicts\n")
-		l.Lock()
-	}
-	return l.Unlock
-}
+func NewScanCache() *ScanCache { return &ScanCache{m: map[string]scanVerdict{}} }
 
 func (c *ScanCache) get(key string) (scanVerdict, bool) {
 	if c == nil {
@@ -126,7 +99,6 @@ type scanResult struct {
 // limit objects that may change: over the budget, the rest cannot save
 // the update (its verdicts so far are kept in cache).
 func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cache *ScanCache, headersKey string, store *unitStore, limit int, log io.Writer) (*scanResult, error) {
-	defer cache.hold(headersKey, log)()
 	res := &scanResult{reasons: map[string]string{}, relaid: map[string]string{}}
 	add := func(o string, v scanVerdict) {
 		res.reasons[o] = v.reason

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 
@@ -93,49 +92,4 @@ func TestOverBudgetReason(t *testing.T) {
 	if err := relaidRefusal(res); err != nil {
 		t.Errorf("no type measured, refused: %v", err)
 	}
-}
-
-// TestScanCacheHold: a second scan of the same headers waits for the
-// first (and says so); a scan of other headers does not.
-func TestScanCacheHold(t *testing.T) {
-	c := NewScanCache()
-	var log strings.Builder
-	release := c.hold("a", &log)
-	c.hold("b", &log)() // other headers: no wait
-	said := make(chanWriter, 1)
-	done := make(chan struct{})
-	go func() {
-		c.hold("a", said)()
-		close(done)
-	}()
-	select {
-	case msg := <-said:
-		if !strings.Contains(msg, "waiting for another scan of the same headers") {
-			t.Errorf("the second scan said %q", msg)
-		}
-	case <-done:
-		t.Fatal("a second scan of the same headers did not wait for the first")
-	case <-time.After(10 * time.Second):
-		t.Fatal("the second scan neither waited nor went on")
-	}
-	select {
-	case <-done:
-		t.Fatal("the second scan went on before the first let it")
-	default:
-	}
-	release()
-	<-done
-	if log.Len() != 0 {
-		t.Errorf("a scan that did not wait said %q", log.String())
-	}
-	var nilCache *ScanCache
-	nilCache.hold("a", &log)() // no cache: nothing to wait for
-}
-
-// chanWriter sends what is written to it.
-type chanWriter chan string
-
-func (w chanWriter) Write(b []byte) (int, error) {
-	w <- string(b)
-	return len(b), nil
 }
