@@ -110,6 +110,12 @@ type Options struct {
 	// ScanCache, if set, keeps the verdicts of the scan of a changed
 	// header's includers for the creates of one run; nil: none kept.
 	ScanCache *ScanCache
+	// BeforeScan, if set, is called with the kernel's lock held, before
+	// the objects that only changed headers reach are scanned; an error
+	// stops the create and is returned as it is. A caller that runs
+	// several creates (create --upgrade-to) learns, while one waits for
+	// the lock, that its scan is no longer wanted.
+	BeforeScan func() error
 	// Upgrade, when set, is recorded in the manifest: the update carries
 	// part of a distribution release (create --upgrade-to).
 	Upgrade *update.Upgrade
@@ -450,6 +456,11 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 	pl := c.plan
 	if len(pl.Reached) == 0 {
 		return pl.Objects, nil
+	}
+	if c.o.BeforeScan != nil {
+		if err := c.o.BeforeScan(); err != nil {
+			return nil, err
+		}
 	}
 	// The patch's own objects first, after it: if one does not build
 	// (a fix that needs more of its release's headers), the scan of

@@ -310,6 +310,26 @@ type upgrader struct {
 	// changedC are the changed .c files that have an update of their
 	// own to make.
 	changedC map[string]bool
+	// deferred are the groups (by ID) createAll leaves to a joint
+	// update, with the files whose build failed in them.
+	deferMu  sync.Mutex
+	deferred map[string]string
+}
+
+// deferredTo names the files whose build failed in group id's, if
+// createAll left it to their joint update; "" if not.
+func (u *upgrader) deferredTo(id string) string {
+	u.deferMu.Lock()
+	defer u.deferMu.Unlock()
+	return u.deferred[id]
+}
+
+// deferredError stops a create that createAll left to a joint update
+// while it waited for the kernel's lock (create.Options.BeforeScan).
+type deferredError struct{ by string }
+
+func (e *deferredError) Error() string {
+	return "left to the joint update of " + e.by
 }
 
 // logf writes one line of progress.
@@ -403,42 +423,46 @@ func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[st
 	work := make(chan int)
 	var (
 		wg       sync.WaitGroup
-		mu       sync.Mutex // done, started, deferred
+		mu       sync.Mutex // done, finished
 		done     int
-		started  = make([]bool, len(groups))
-		deferred = map[int]string{} // group -> the files whose build failed in it
+		finished = make([]bool, len(groups))
 	)
+	u.deferMu.Lock()
+	u.deferred = map[string]string{}
+	u.deferMu.Unlock()
 	for w := 0; w < u.o.Jobs; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				mu.Lock()
-				started[i] = true
-				by, isDeferred := deferred[i]
-				mu.Unlock()
 				switch why := u.skip(groups[i], targets); {
 				case why != "":
 					out[i] = Outcome{Group: groups[i], Category: NotTried, Reason: why}
-				case isDeferred:
-					out[i] = Outcome{Group: groups[i], Category: Refused, Rule: RuleBuildError, deferredTo: by,
-						Reason: fmt.Sprintf("not tried alone: the build of %s with the release's headers fails in it without its changes, so it is tried with them as one update", by)}
+				case u.deferredTo(groups[i].ID) != "":
+					out[i] = deferredOutcome(groups[i], u.deferredTo(groups[i].ID))
 				default:
 					out[i] = u.createOne(ctx, groups[i])
-					if deferring && out[i].Rule == RuleBuildError {
+					if deferring && out[i].Rule == RuleBuildError && out[i].deferredTo == "" {
 						failing := u.othersFailing(groups[i], out[i].Reason)
 						mu.Lock()
+						u.deferMu.Lock()
 						for j, g := range groups {
-							if !started[j] && g.Kind == "c" && slices.ContainsFunc(g.Files, func(f string) bool { return contains(failing, f) }) && u.skip(g, targets) == "" {
-								if _, ok := deferred[j]; !ok {
-									deferred[j] = strings.Join(groups[i].Files, " ")
+							// A group being made is deferred
+							// too: its create waits for the
+							// kernel's lock, and stops before
+							// its scan (BeforeScan).
+							if j != i && !finished[j] && g.Kind == "c" && slices.ContainsFunc(g.Files, func(f string) bool { return contains(failing, f) }) && u.skip(g, targets) == "" {
+								if _, ok := u.deferred[g.ID]; !ok {
+									u.deferred[g.ID] = strings.Join(groups[i].Files, " ")
 								}
 							}
 						}
+						u.deferMu.Unlock()
 						mu.Unlock()
 					}
 				}
 				mu.Lock()
+				finished[i] = true
 				done++
 				n := done
 				mu.Unlock()
@@ -452,6 +476,13 @@ func (u *upgrader) createAll(ctx context.Context, groups []Group, targets map[st
 	close(work)
 	wg.Wait()
 	return out
+}
+
+// deferredOutcome is the outcome of a group createAll left to the joint
+// update of the files by.
+func deferredOutcome(g Group, by string) Outcome {
+	return Outcome{Group: g, Category: Refused, Rule: RuleBuildError, deferredTo: by,
+		Reason: fmt.Sprintf("not tried alone: the build of %s with the release's headers fails in it without its changes, so it is tried with them as one update", by)}
 }
 
 // retryDeferred tries alone, after joinPartners, the groups createAll left
@@ -470,7 +501,7 @@ func (u *upgrader) retryDeferred(ctx context.Context, groups []Group, results []
 		return groups, results
 	}
 	u.logf("%d files left to a joint update that was not carried: trying each alone", len(idx))
-	again := u.createAll(ctx, sub, targets, false)
+	again := u.createAll(ctx, sub, targets, false) // resets u.deferred
 	for k, i := range idx {
 		results[i] = again[k]
 	}
@@ -540,7 +571,7 @@ func targetsOf(files []delta.File) map[string]string {
 func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
 	start := time.Now()
 	oc := u.tryCreate(ctx, g, g.Files, nil)
-	if oc.Rule == RuleBuildError && len(g.Headers) > 0 {
+	if oc.Rule == RuleBuildError && len(g.Headers) > 0 && oc.deferredTo == "" {
 		oc = u.withHeaders(ctx, g, oc.Reason, func(headers []string) Outcome {
 			return u.tryCreate(ctx, g, append(append([]string{}, g.Files...), headers...), headers)
 		})
@@ -629,7 +660,7 @@ func (u *upgrader) withHeaders(ctx context.Context, g Group, buildErr string, tr
 		sort.Strings(sub)
 		u.logf("%s: trying %d of its %d changed headers: %s", strings.Join(g.Files, " "), len(sub), len(g.Headers), strings.Join(sub, ", "))
 		oc := try(sub)
-		if oc.Rule != RuleBuildError {
+		if oc.Rule != RuleBuildError || oc.deferredTo != "" {
 			return oc
 		}
 		if others := u.othersFailing(g, oc.Reason); len(others) > 0 {
@@ -896,7 +927,9 @@ func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, heade
 		return oc
 	}
 	oc = u.create(ctx, oc, raw, g.ID, g.Description(), &up, u.o.MaxObjects)
-	u.store(key, oc)
+	if oc.deferredTo == "" {
+		u.store(key, oc)
+	}
 	return oc
 }
 
@@ -943,7 +976,17 @@ func (u *upgrader) create(ctx context.Context, oc Outcome, raw []byte, id, desc 
 		Kernel: u.k, Patch: p, PatchName: id + ".diff", ID: id, Description: desc,
 		Output: tmp, KmodSrc: u.o.KmodSrc, MaxObjects: maxObjects, MaxScan: u.o.MaxScan, Upgrade: up, KeepExports: true,
 		Tool: u.o.Tool, Log: &scanProgress{u: u, files: strings.Join(up.Files, " ")}, Resolver: u.resolver, Includers: u.includers, ScanCache: u.scans,
+		BeforeScan: func() error {
+			if by := u.deferredTo(id); by != "" {
+				return &deferredError{by: by}
+			}
+			return nil
+		},
 	})
+	var de *deferredError
+	if errors.As(err, &de) {
+		return deferredOutcome(oc.Group, de.by)
+	}
 	if err != nil {
 		return sortError(oc, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ksplice-go/ksplice/internal/create"
 	"github.com/ksplice-go/ksplice/internal/delta"
@@ -97,6 +98,12 @@ func TestSortError(t *testing.T) {
 type fakeCreate struct {
 	mu    sync.Mutex
 	calls []string
+	// stopped are the creates BeforeScan stopped.
+	stopped []string
+	// slow, if set, is how long the create of ocaller.c with its
+	// header takes; the create of oimpl1.c with it waits that long for
+	// BeforeScan to stop it, as a create waiting for the kernel's lock.
+	slow time.Duration
 }
 
 var patchFile = regexp.MustCompile(`(?m)^\+\+\+ b/(\S+)`)
@@ -118,6 +125,21 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 	// syn_recv_sock): none builds without the header, and with it the
 	// old text of each of the others does not.
 	if strings.Contains(strings.Join(files, " "), "kernel/o") {
+		if f.slow > 0 && hasHeader && len(files) == 2 {
+			switch files[0] {
+			case "kernel/ocaller.c":
+				time.Sleep(f.slow)
+			case "kernel/oimpl1.c":
+				for end := time.Now().Add(4 * f.slow); time.Now().Before(end); time.Sleep(f.slow / 20) {
+					if err := o.BeforeScan(); err != nil {
+						f.mu.Lock()
+						f.stopped = append(f.stopped, o.ID)
+						f.mu.Unlock()
+						return nil, err
+					}
+				}
+			}
+		}
 		for _, p := range files {
 			if strings.HasPrefix(p, "kernel/o") && !hasHeader {
 				return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: p + ":3:9: error: too many arguments to function 'o->recv'", Err: fmt.Errorf("exit status 2")}
@@ -635,6 +657,34 @@ func TestJoinDeferred(t *testing.T) {
 			if f.Category != Refused || !strings.Contains(f.Reason, "tried with kernel/ximpl.c") {
 				t.Errorf("xcaller.c: %s %s (%s), want refused, saying the joint update was tried", f.Category, f.Rule, f.Reason)
 			}
+		}
+	}
+}
+
+// TestJoinDeferredWhileWaiting: a file named by another's failing build
+// while its own create waits (for the kernel's lock, in a real run) stops
+// before its scan, and goes into the joint update.
+func TestJoinDeferredWhileWaiting(t *testing.T) {
+	opts, fc := synthetic(t)
+	opts.Jobs = 2
+	fc.slow = 300 * time.Millisecond
+	r := runDeltaIncluding(t, opts, map[string]string{
+		"include/net/ops.h": "struct ops { int (*recv)(int); };\n",
+		"kernel/ocaller.c":  "int f(struct ops *o)\n{\n\treturn o->recv(1);\n}\n",
+		"kernel/oimpl1.c":   "static int r1(int a)\n{\n\treturn a;\n}\n",
+		"kernel/oimpl2.c":   "static int r2(int a)\n{\n\treturn a;\n}\n",
+	}, map[string]string{
+		"include/net/ops.h": "struct ops { int (*recv)(int, int); };\n",
+		"kernel/ocaller.c":  "int f(struct ops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/oimpl1.c":   "static int r1(int a, int b)\n{\n\treturn a + b;\n}\n",
+		"kernel/oimpl2.c":   "static int r2(int a, int b)\n{\n\treturn a - b;\n}\n",
+	}, map[string][]string{"include/net/ops.h": {"kernel/ocaller.c", "kernel/oimpl1.c", "kernel/oimpl2.c"}})
+	if !slices.Equal(fc.stopped, []string{"kernel_oimpl1"}) {
+		t.Errorf("creates stopped before their scan: %v, want oimpl1's", fc.stopped)
+	}
+	for _, f := range r.Files {
+		if strings.HasPrefix(f.Path, "kernel/o") && (f.Category != Carried || !strings.HasSuffix(f.Update, "_joint")) {
+			t.Errorf("%s: %s in %q (%s), want carried in the joint update", f.Path, f.Category, f.Update, f.Reason)
 		}
 	}
 }
