@@ -406,14 +406,7 @@ func (c *creation) planObjects(ctx context.Context) error {
 			// pristine tree's: every includer is scanned.
 			return reached, nil
 		}
-		var hs []string
-		for h := range pl.Headers {
-			if strings.HasSuffix(h, ".h") {
-				hs = append(hs, h)
-			}
-		}
-		sort.Strings(hs)
-		return byName(k.Source, c.o.Patch, hs, reached, includers, c.o.Log)
+		return byName(k.Source, c.o.Patch, pl.Headers, reached, includers, c.o.Log)
 	}
 	return configured(ctx, k, c.o.Resolver, pl, headerUsers, narrow, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
 }

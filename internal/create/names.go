@@ -192,30 +192,55 @@ func cmpErr(a, b error) error {
 
 // byName narrows reached, the objects that only changed headers reach, to
 // those whose sources may name a function whose declaration or
-// definition the headers' edits change, when that is all they change
-// (see changedFunctions). It returns reached as it is, and says why, when
-// a header's edit changes more, or is not where the patch says.
-func byName(source string, p *srcpatch.Patch, headers []string, reached []string, includers func(string) ([]string, error), log io.Writer) ([]string, error) {
-	var names []string
+// definition a header's edit changes (see changedFunctions). headers maps
+// each changed header to the objects that include it (Plan.Headers). An
+// object a header reaches whose edit changes more (a type, a macro), or
+// is not where the patch says, is kept whatever it names: rcu/tree.c's
+// own tree_plugin.h changes code, and reaches tree.o alone, while
+// rcutree.h's renamed prototype reaches twelve thousand objects.
+func byName(source string, p *srcpatch.Patch, headers map[string][]string, reached []string, includers func(string) ([]string, error), log io.Writer) ([]string, error) {
+	in := map[string]bool{}
+	for _, o := range reached {
+		in[o] = true
+	}
+	var names, eligible []string
 	skip := map[string]bool{}
 	edits := map[string]*srcpatch.Edit{}
-	for _, h := range headers {
+	keep := map[string]bool{} // reached through a header that changes more
+	for _, h := range slices.Sorted(maps.Keys(headers)) {
+		if !strings.HasSuffix(h, ".h") {
+			continue
+		}
 		e, err := p.Edit(source, h)
-		if errors.Is(err, srcpatch.ErrOffset) {
-			fmt.Fprintf(log, "create: %s: %v: every object that includes it is scanned\n", h, err)
-			return reached, nil
-		}
-		if err != nil {
+		var why string
+		switch {
+		case errors.Is(err, srcpatch.ErrOffset):
+			why = err.Error()
+		case err != nil:
 			return nil, err
+		default:
+			var ns []string
+			if ns, why = changedFunctions(e); why == "" {
+				names = append(names, ns...)
+				eligible = append(eligible, h)
+				skip[h] = true
+				edits[h] = e
+				continue
+			}
 		}
-		ns, why := changedFunctions(e)
-		if why != "" {
-			fmt.Fprintf(log, "create: %s: %s: every object that includes it is scanned\n", h, why)
-			return reached, nil
+		n := 0
+		for _, o := range headers[h] {
+			if in[o] && !keep[o] {
+				keep[o] = true
+				n++
+			}
 		}
-		names = append(names, ns...)
-		skip[h] = true
-		edits[h] = e
+		if n > 0 {
+			fmt.Fprintf(log, "create: %s: %s: the %d objects that include it are scanned\n", h, why, n)
+		}
+	}
+	if len(eligible) == 0 {
+		return reached, nil
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
@@ -226,7 +251,7 @@ func byName(source string, p *srcpatch.Patch, headers []string, reached []string
 	// Each changed header is read as the tree's other files are, but
 	// for the declarations that change: a function of one header that
 	// an inline of another calls reaches that one's includers.
-	for _, h := range headers {
+	for _, h := range eligible {
 		if why := namedElsewhere(edits[h], set); why != "" {
 			fmt.Fprintf(log, "create: %s: %s: every object that includes it is scanned\n", h, why)
 			return reached, nil
@@ -236,12 +261,11 @@ func byName(source string, p *srcpatch.Patch, headers []string, reached []string
 	if err != nil {
 		return nil, fmt.Errorf("find the files that name %s: %w", strings.Join(names, ", "), err)
 	}
-	in := map[string]bool{}
-	for _, o := range reached {
-		in[o] = true
-	}
-	candidates := map[string]bool{}
+	candidates := maps.Clone(keep)
 	for _, f := range files {
+		if len(candidates) == len(reached) {
+			break
+		}
 		if strings.HasSuffix(f, ".c") {
 			if o := strings.TrimSuffix(f, ".c") + ".o"; in[o] {
 				candidates[o] = true
@@ -256,9 +280,6 @@ func byName(source string, p *srcpatch.Patch, headers []string, reached []string
 				candidates[o] = true
 			}
 		}
-		if len(candidates) == len(reached) {
-			break
-		}
 	}
 	var kept []string
 	for _, o := range reached {
@@ -266,7 +287,7 @@ func byName(source string, p *srcpatch.Patch, headers []string, reached []string
 			kept = append(kept, o)
 		}
 	}
-	fmt.Fprintf(log, "create: %s change only the functions %s; %d files name them, and %d of the %d objects that only the headers reach include one (the others are not scanned)\n",
-		strings.Join(headers, ", "), strings.Join(names, ", "), len(files), len(kept), len(reached))
+	fmt.Fprintf(log, "create: %s change only the functions %s; %d files name them, and %d of the %d objects that only changed headers reach are scanned (the others are not)\n",
+		strings.Join(eligible, ", "), strings.Join(names, ", "), len(files), len(kept), len(reached))
 	return kept, nil
 }

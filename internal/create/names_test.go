@@ -129,7 +129,7 @@ func TestByName(t *testing.T) {
 	}
 	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
 	reached := []string{"kernel/caller.o", "kernel/other.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}
-	got, err := byName(tree, p, []string{"include/linux/r.h"}, reached, includers, io.Discard)
+	got, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,9 +159,33 @@ func TestByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	got, err = byName(tree, p, []string{"include/linux/r.h", "include/linux/w2.h"}, reached, includers, &log)
+	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w2.h": nil}, reached, includers, &log)
 	if err != nil || !slices.Equal(got, reached) || !strings.Contains(log.String(), "include/linux/w2.h: it names rcu_momentary_dyntick_idle outside") {
 		t.Errorf("an inline of another changed header calls the function: byName = %v, %v (%s); want every object", got, err, log.String())
+	}
+
+	// With another header whose change is to a type, which mm/plain.o
+	// alone includes: that object is kept, the rest narrowed by name.
+	lt := "struct lt { int n; };\n"
+	dir = t.TempDir()
+	for rel, text := range map[string]string{
+		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
+		"a/mm/lt.h": lt, "b/mm/lt.h": strings.Replace(lt, "int n", "long n", 1),
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
+	}
+	os.WriteFile(filepath.Join(tree, "mm/lt.h"), []byte(lt), 0o644)
+	mixed := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/mm/lt.h", "b/mm/lt.h")
+	if p, err = srcpatch.Parse(strings.NewReader(mixed)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "mm/lt.h": {"mm/plain.o"}}, reached, includers, io.Discard)
+	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("with a type's change reaching mm/plain.o: byName = %v, %v; want %v", got, err, want)
 	}
 
 	// A change that is not only functions' keeps every object.
@@ -173,7 +197,7 @@ func TestByName(t *testing.T) {
 	if err := p.Resolve(tree); err != nil {
 		t.Fatal(err)
 	}
-	got, err = byName(tree, p, []string{"include/linux/r.h"}, reached, includers, io.Discard)
+	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, io.Discard)
 	if err != nil || !slices.Equal(got, reached) {
 		t.Errorf("a struct's change: byName = %v, %v; want every object", got, err)
 	}
