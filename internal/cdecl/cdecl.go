@@ -6,6 +6,7 @@
 package cdecl
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,11 @@ type Decl struct {
 	Kind Kind
 	// Name is the function's, for a Function.
 	Name string
+	// Body says a Function is defined here, not only declared; Static,
+	// that its specifiers say static (an inline's own copy in each
+	// object that uses it), not external linkage (one definition, which
+	// every object that includes the text compiles).
+	Body, Static bool
 	// First and Last are the lines (1-based) of its first and last
 	// token.
 	First, Last int
@@ -184,8 +190,10 @@ func Scan(src []byte) []Decl {
 			return
 		}
 		d := Decl{Kind: Other, First: first, Last: last}
-		if name, ok := function(toks); ok {
+		if name, params, ok := function(toks); ok {
 			d.Kind, d.Name = Function, name
+			d.Body = toks[len(toks)-1] == "{}"
+			d.Static = slices.Contains(toks[:params], "static")
 		}
 		out = append(out, d)
 		toks = nil
@@ -239,12 +247,14 @@ func Scan(src []byte) []Decl {
 // not a function: a macro's invocation among them, which may define
 // functions of other names (seqlock.h's SEQCOUNT_LOCKNAME(...) lines,
 // with no ";", run into the declaration after them).
-func function(toks []string) (string, bool) {
+//
+// It returns the index of the parameters' "(" too.
+func function(toks []string) (string, int, bool) {
 	if len(toks) < 4 || toks[0] == "typedef" {
-		return "", false
+		return "", 0, false
 	}
 	if end := toks[len(toks)-1]; end != ";" && end != "{}" {
-		return "", false
+		return "", 0, false
 	}
 	// The name is the last identifier before a parenthesis that a
 	// specifier or type comes before: "__attribute__" in
@@ -257,7 +267,7 @@ func function(toks []string) (string, bool) {
 		case isIdentStart(t[0]) && toks[i+1] == "(":
 			close, ok := group(toks, i+1)
 			if !ok {
-				return "", false
+				return "", 0, false
 			}
 			switch {
 			case typeish:
@@ -265,31 +275,31 @@ func function(toks []string) (string, bool) {
 			case i > 0 && toks[i-1] == ")":
 				// An attribute after the parameters.
 			case !attribute(t):
-				return "", false
+				return "", 0, false
 			}
 			i = close
 			typeish = false
 		case isIdentStart(t[0]) || t == "*":
 			if params >= 0 {
 				if !attribute(name) {
-					return "", false // a type after the parameters
+					return "", 0, false // a type after the parameters
 				}
 				// It was an attribute among the specifiers.
 				name, params = "", -1
 			}
 			typeish = true
 		default:
-			return "", false
+			return "", 0, false
 		}
 	}
 	// All capitals: a macro that declares something (DEFINE_MUTEX(m)).
 	if name == "" || strings.ToUpper(name) == name {
-		return "", false
+		return "", 0, false
 	}
 	if toks[len(toks)-1] == "{}" && toks[len(toks)-2] != ")" {
-		return "", false
+		return "", 0, false
 	}
-	return name, true
+	return name, params, true
 }
 
 // attribute tells whether a parenthesized group before a declaration's

@@ -73,6 +73,22 @@ func TestScan(t *testing.T) {
 		"36-36 declaration ",
 		"37-37 directive ",
 	}
+	for _, d := range Scan([]byte(header + "int defined(void) { return 0; }\n")) {
+		switch d.Name {
+		case "rcu_barrier":
+			if d.Body || d.Static {
+				t.Errorf("rcu_barrier: a prototype, not static: %+v", d)
+			}
+		case "f", "rcu_is_watching":
+			if !d.Body || !d.Static {
+				t.Errorf("%s: a static definition: %+v", d.Name, d)
+			}
+		case "defined":
+			if !d.Body || d.Static {
+				t.Errorf("defined: a definition with external linkage: %+v", d)
+			}
+		}
+	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Scan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

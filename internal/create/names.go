@@ -57,6 +57,12 @@ func changedFunctions(e *srcpatch.Edit) (names []string, why string) {
 				case cdecl.Other:
 					return nil, fmt.Sprintf("line %d is in a declaration that is not a function's", l)
 				}
+				if d.Body && !d.Static {
+					// One definition, compiled into
+					// every object that includes it,
+					// whether it names it or not.
+					return nil, fmt.Sprintf("line %d is in the definition of %s, with external linkage", l, d.Name)
+				}
 				set[d.Name] = true
 			}
 		}
@@ -253,8 +259,14 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	// an inline of another calls reaches that one's includers.
 	for _, h := range eligible {
 		if why := namedElsewhere(edits[h], set); why != "" {
-			fmt.Fprintf(log, "create: %s: %s: every object that includes it is scanned\n", h, why)
-			return reached, nil
+			n := 0
+			for _, o := range headers[h] {
+				if in[o] && !keep[o] {
+					keep[o] = true
+					n++
+				}
+			}
+			fmt.Fprintf(log, "create: %s: %s: the %d objects that include it are scanned\n", h, why, n)
 		}
 	}
 	files, err := filesNaming(source, names, skip)
