@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -115,8 +114,8 @@ func pastesPiece(t cdecl.Token, names map[string]bool) bool {
 
 // filesNaming returns the .c and .h files of tree, but skip, that name
 // one of names (an identifier outside comments and strings, or a pasted
-// piece of one).
-func filesNaming(tree string, names []string, skip map[string]bool) ([]string, error) {
+// piece of one), with the names each may name.
+func filesNaming(tree string, names []string, skip map[string]bool) (map[string][]string, error) {
 	set := map[string]bool{}
 	for _, n := range names {
 		set[n] = true
@@ -143,7 +142,7 @@ func filesNaming(tree string, names []string, skip map[string]bool) ([]string, e
 	}
 	var (
 		mu    sync.Mutex
-		found []string
+		found = map[string][]string{}
 		first error
 		wg    sync.WaitGroup
 	)
@@ -166,13 +165,18 @@ func filesNaming(tree string, names []string, skip map[string]bool) ([]string, e
 				if !maybe {
 					continue
 				}
+				named := map[string]bool{}
 				for _, t := range cdecl.Tokens(b) {
-					if set[t.Name] || pastesPiece(t, set) {
-						mu.Lock()
-						found = append(found, rel)
-						mu.Unlock()
-						break
+					for n := range set {
+						if t.Name == n || pastesPiece(t, map[string]bool{n: true}) {
+							named[n] = true
+						}
 					}
+				}
+				if len(named) > 0 {
+					mu.Lock()
+					found[rel] = slices.Sorted(maps.Keys(named))
+					mu.Unlock()
 				}
 			}
 		})
@@ -185,7 +189,6 @@ func filesNaming(tree string, names []string, skip map[string]bool) ([]string, e
 	if first != nil {
 		return nil, first
 	}
-	sort.Strings(found)
 	return found, nil
 }
 
@@ -210,6 +213,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 		in[o] = true
 	}
 	var names, eligible []string
+	own := map[string][]string{} // eligible header -> its changed functions
 	skip := map[string]bool{}
 	edits := map[string]*srcpatch.Edit{}
 	keep := map[string]bool{} // reached through a header that changes more
@@ -228,6 +232,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			var ns []string
 			if ns, why = changedFunctions(e); why == "" {
 				names = append(names, ns...)
+				own[h] = ns
 				eligible = append(eligible, h)
 				skip[h] = true
 				edits[h] = e
@@ -273,23 +278,35 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	if err != nil {
 		return nil, fmt.Errorf("find the files that name %s: %w", strings.Join(names, ", "), err)
 	}
+	// An object sees a header's functions only if it includes the
+	// header: a file that names one reaches, of the header's includers,
+	// those that include the file too (a static of the same name in
+	// another header is another function).
 	candidates := maps.Clone(keep)
-	for _, f := range files {
-		if len(candidates) == len(reached) {
-			break
-		}
-		if strings.HasSuffix(f, ".c") {
-			if o := strings.TrimSuffix(f, ".c") + ".o"; in[o] {
-				candidates[o] = true
-			}
-		}
-		users, err := includers(f)
+	users := map[string]map[string]bool{} // file -> objects that include it or are it
+	for f := range files {
+		us, err := includers(f)
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range users {
-			if o := strings.TrimSuffix(u, ".c") + ".o"; in[o] {
-				candidates[o] = true
+		m := map[string]bool{}
+		if strings.HasSuffix(f, ".c") {
+			m[strings.TrimSuffix(f, ".c")+".o"] = true
+		}
+		for _, u := range us {
+			m[strings.TrimSuffix(u, ".c")+".o"] = true
+		}
+		users[f] = m
+	}
+	for _, h := range eligible {
+		for f, named := range files {
+			if !slices.ContainsFunc(named, func(n string) bool { return slices.Contains(own[h], n) }) {
+				continue
+			}
+			for _, o := range headers[h] {
+				if in[o] && users[f][o] {
+					candidates[o] = true
+				}
 			}
 		}
 	}

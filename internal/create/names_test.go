@@ -189,6 +189,36 @@ func TestByName(t *testing.T) {
 		t.Errorf("with a type's change reaching mm/plain.o: byName = %v, %v; want %v", got, err, want)
 	}
 
+	// A function of a header is seen only by the objects that include
+	// it: kernel/namesake.c, which has a static of the same name and
+	// includes only the other changed header, w3.h, is not kept.
+	w3 := "void w3fn(void);\n"
+	dir = t.TempDir()
+	for rel, text := range map[string]string{
+		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
+		"a/include/linux/w3.h": w3, "b/include/linux/w3.h": "void w3fn(int);\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
+	}
+	os.WriteFile(filepath.Join(tree, "include/linux/w3.h"), []byte(w3), 0o644)
+	os.WriteFile(filepath.Join(tree, "kernel/namesake.c"), []byte("#include <linux/w3.h>\nstatic void rcu_momentary_dyntick_idle(void) { }\n"), 0o644)
+	if idx, err = indexIncludes(tree); err != nil {
+		t.Fatal(err)
+	}
+	two = unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/include/linux/w3.h", "b/include/linux/w3.h")
+	if p, err = srcpatch.Parse(strings.NewReader(two)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	withNamesake := append(slices.Clone(reached), "kernel/namesake.o")
+	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w3.h": {"kernel/namesake.o"}}, withNamesake, includers, io.Discard)
+	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("a namesake static in an object of another header: byName = %v, %v; want %v", got, err, want)
+	}
+
 	// A change that is not only functions' keeps every object.
 	after = strings.Replace(namesHeader, "int n;", "long n;", 1)
 	_, diff = namesEdit(t, after)
