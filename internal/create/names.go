@@ -30,9 +30,11 @@ import (
 //
 // The search errs one way. A file names a function if the name is one of
 // its identifiers outside comments and strings, or if a ## there pastes
-// a piece of the name (rcu_##x); a header that names one makes every
-// object that includes it a candidate; and the changed headers must name
-// the functions nowhere but in their declarations. Candidates are then
+// a piece of the name (rcu_##x); the header's includers that include such
+// a file, or are it, are candidates. A changed header that changes more
+// than functions (a type, a macro, a definition with external linkage,
+// which every includer compiles), or that names its functions outside
+// their own declarations, keeps all its includers. Candidates are then
 // scanned as any includer is.
 
 // changedFunctions returns the functions whose declarations or
