@@ -82,6 +82,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,500000x) -fuzzminimizetime 50x ./internal/modsig
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(call fuzztime,120000x) -fuzzminimizetime 50x ./internal/repo
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,100000x) -fuzzminimizetime 50x ./internal/tudiff
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(call fuzztime,200000x) -fuzzminimizetime 50x ./internal/cdecl
 
 # Lab tests boot real Debian kernels in QEMU; KSPLICE_LAB=1 turns them on.
 # One package at a time (-p 1): two emulated guests on two cores slow each

@@ -109,3 +109,34 @@ func TestTokens(t *testing.T) {
 		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// FuzzScan: any text scans without a panic, into declarations whose
+// lines are within the text and in order, and tokens that are
+// identifiers.
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(header))
+	f.Add([]byte("/* open"))
+	f.Add([]byte("#define X \\\n"))
+	f.Add([]byte("\"unterminated\nint f(void);"))
+	f.Add([]byte("a ## b ## c } } ; { ( ) )"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		lines := strings.Count(string(src), "\n") + 1
+		prev := 0
+		for _, d := range Scan(src) {
+			if d.First < 1 || d.Last < d.First || d.Last > lines || d.First < prev {
+				t.Fatalf("declaration %+v out of place (lines 1-%d, previous at %d)", d, lines, prev)
+			}
+			if d.Kind != Directive {
+				prev = d.First
+			}
+			if (d.Kind == Function) != (d.Name != "") {
+				t.Fatalf("declaration %+v: a name only for a function", d)
+			}
+		}
+		for _, tk := range Tokens(src) {
+			if tk.Name == "" || !isIdentStart(tk.Name[0]) || tk.Line < 1 || tk.Line > lines {
+				t.Fatalf("token %+v", tk)
+			}
+		}
+	})
+}
