@@ -31,8 +31,9 @@ var skipDirs = map[string]bool{
 	"Documentation": true, "tools": true, "scripts": true, "samples": true, "usr": true, ".git": true,
 }
 
-// indexIncludes reads every .c and .h file of the tree for its includes.
-func indexIncludes(tree string) (includeIndex, error) {
+// sourceFiles lists the .c and .h files of tree that may be kernel code
+// (not under skipDirs), relative to it.
+func sourceFiles(tree string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -50,6 +51,12 @@ func indexIncludes(tree string) (includeIndex, error) {
 		}
 		return nil
 	})
+	return files, err
+}
+
+// indexIncludes reads every .c and .h file of the tree for its includes.
+func indexIncludes(tree string) (includeIndex, error) {
+	files, err := sourceFiles(tree)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -122,26 +121,11 @@ func filesNaming(tree string, names []string, skip map[string]bool) (map[string]
 	for _, n := range names {
 		set[n] = true
 	}
-	var files []string
-	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(tree, p)
-		if d.IsDir() {
-			if skipDirs[rel] {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if (strings.HasSuffix(rel, ".c") || strings.HasSuffix(rel, ".h")) && !skip[rel] {
-			files = append(files, rel)
-		}
-		return nil
-	})
+	files, err := sourceFiles(tree)
 	if err != nil {
 		return nil, err
 	}
+	files = slices.DeleteFunc(files, func(f string) bool { return skip[f] })
 	var (
 		mu    sync.Mutex
 		found = map[string][]string{}

@@ -2,6 +2,7 @@ package create
 
 import (
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,7 @@ func TestChangedFunctions(t *testing.T) {
 }
 
 func TestByName(t *testing.T) {
+	renamed := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
 	after := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
 	e, diff := namesEdit(t, after)
 	_ = e
@@ -143,22 +145,10 @@ func TestByName(t *testing.T) {
 	// unchanged inline calls the renamed function: its includers
 	// (mm/plain.o, here) are reached through it, and kept.
 	w2 := "#include <linux/r.h>\nvoid unrelated(void);\nstatic inline void w(void) { rcu_momentary_dyntick_idle(); }\n"
-	dir := t.TempDir()
-	for rel, text := range map[string]string{
-		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
-		"a/include/linux/w2.h": w2, "b/include/linux/w2.h": strings.Replace(w2, "unrelated(void)", "unrelated(int)", 1),
-	} {
-		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
-	}
-	os.WriteFile(filepath.Join(tree, "include/linux/w2.h"), []byte(w2), 0o644)
-	two := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/include/linux/w2.h", "b/include/linux/w2.h")
-	if p, err = srcpatch.Parse(strings.NewReader(two)); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(tree); err != nil {
-		t.Fatal(err)
-	}
+	p = changedHeaders(t, tree, map[string][2]string{
+		"include/linux/r.h":  {namesHeader, renamed},
+		"include/linux/w2.h": {w2, strings.Replace(w2, "unrelated(void)", "unrelated(int)", 1)},
+	})
 	var log strings.Builder
 	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w2.h": {"mm/plain.o"}}, reached, includers, &log)
 	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !slices.Equal(got, want) || !strings.Contains(log.String(), "include/linux/w2.h: it names rcu_momentary_dyntick_idle outside") {
@@ -168,22 +158,10 @@ func TestByName(t *testing.T) {
 	// With another header whose change is to a type, which mm/plain.o
 	// alone includes: that object is kept, the rest narrowed by name.
 	lt := "struct lt { int n; };\n"
-	dir = t.TempDir()
-	for rel, text := range map[string]string{
-		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
-		"a/mm/lt.h": lt, "b/mm/lt.h": strings.Replace(lt, "int n", "long n", 1),
-	} {
-		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
-	}
-	os.WriteFile(filepath.Join(tree, "mm/lt.h"), []byte(lt), 0o644)
-	mixed := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/mm/lt.h", "b/mm/lt.h")
-	if p, err = srcpatch.Parse(strings.NewReader(mixed)); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(tree); err != nil {
-		t.Fatal(err)
-	}
+	p = changedHeaders(t, tree, map[string][2]string{
+		"include/linux/r.h": {namesHeader, renamed},
+		"mm/lt.h":           {lt, strings.Replace(lt, "int n", "long n", 1)},
+	})
 	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "mm/lt.h": {"mm/plain.o"}}, reached, includers, io.Discard)
 	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("with a type's change reaching mm/plain.o: byName = %v, %v; want %v", got, err, want)
@@ -193,24 +171,12 @@ func TestByName(t *testing.T) {
 	// it: kernel/namesake.c, which has a static of the same name and
 	// includes only the other changed header, w3.h, is not kept.
 	w3 := "void w3fn(void);\n"
-	dir = t.TempDir()
-	for rel, text := range map[string]string{
-		"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1),
-		"a/include/linux/w3.h": w3, "b/include/linux/w3.h": "void w3fn(int);\n",
-	} {
-		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
-	}
-	os.WriteFile(filepath.Join(tree, "include/linux/w3.h"), []byte(w3), 0o644)
 	os.WriteFile(filepath.Join(tree, "kernel/namesake.c"), []byte("#include <linux/w3.h>\nstatic void rcu_momentary_dyntick_idle(void) { }\n"), 0o644)
+	p = changedHeaders(t, tree, map[string][2]string{
+		"include/linux/r.h":  {namesHeader, renamed},
+		"include/linux/w3.h": {w3, "void w3fn(int);\n"},
+	})
 	if idx, err = indexIncludes(tree); err != nil {
-		t.Fatal(err)
-	}
-	two = unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h") + unifiedDiff(t, dir, "a/include/linux/w3.h", "b/include/linux/w3.h")
-	if p, err = srcpatch.Parse(strings.NewReader(two)); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(tree); err != nil {
 		t.Fatal(err)
 	}
 	withNamesake := append(slices.Clone(reached), "kernel/namesake.o")
@@ -244,4 +210,29 @@ func unifiedDiff(t *testing.T, dir, a, b string) string {
 		t.Fatalf("diff -u %s %s: %v", a, b, err)
 	}
 	return string(out)
+}
+
+// changedHeaders writes each file's old text into tree and returns the
+// patch, resolved against tree, that turns each into its new text.
+func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcpatch.Patch {
+	t.Helper()
+	dir := t.TempDir()
+	var diff string
+	for _, rel := range slices.Sorted(maps.Keys(texts)) {
+		for i, side := range []string{"a", "b"} {
+			os.MkdirAll(filepath.Join(dir, side, filepath.Dir(rel)), 0o755)
+			os.WriteFile(filepath.Join(dir, side, rel), []byte(texts[rel][i]), 0o644)
+		}
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(tree, rel), []byte(texts[rel][0]), 0o644)
+		diff += unifiedDiff(t, dir, "a/"+rel, "b/"+rel)
+	}
+	p, err := srcpatch.Parse(strings.NewReader(diff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(tree); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -28,22 +28,8 @@ import (
 // dst_dev_rcu(), must be called affected.
 func TestScanAgreesWithCompiler(t *testing.T) {
 	k := labtest.KernelFor(t, "debian:6.1.0-53-amd64")
-	p, err := srcpatch.ParseFile("../../testdata/patches/dst-dev-rcu-header.diff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(k.Source); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	includers := Includers(k)
-	pl, err := plan(p.Changes, includers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := configured(ctx, k, nil, pl, includers, nil, 1<<20, 1<<20, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
+	p, pl, _ := planHeaderPatch(t, k, "dst-dev-rcu-header.diff")
 	t.Logf("%d objects built include the header", len(pl.Reached))
 	if len(pl.Reached) < 1000 {
 		t.Fatalf("only %d objects reached; the sample is meant to come from thousands", len(pl.Reached))
@@ -179,22 +165,8 @@ func objectChanges(t *testing.T, pr Pair) string {
 // patch, and none may change.
 func TestByNameAgreesWithCompiler(t *testing.T) {
 	k := labtest.KernelFor(t, "debian:6.1.0-53-amd64")
-	p, err := srcpatch.ParseFile("../../testdata/patches/rcu-momentary-eqs-header.diff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Resolve(k.Source); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	includers := Includers(k)
-	pl, err := plan(p.Changes, includers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := configured(ctx, k, nil, pl, includers, nil, 1<<20, 1<<20, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
+	p, pl, includers := planHeaderPatch(t, k, "rcu-momentary-eqs-header.diff")
 	if len(pl.Reached) < 10000 {
 		t.Fatalf("only %d objects reached; the headers are meant to reach about 12000", len(pl.Reached))
 	}
@@ -229,4 +201,26 @@ func TestByNameAgreesWithCompiler(t *testing.T) {
 			t.Errorf("%s: byName dropped it, but its code changes: %s", pr.Rel, what)
 		}
 	}
+}
+
+// planHeaderPatch plans a header patch of testdata/patches on k with no
+// budget, every object the headers reach in pl.Reached.
+func planHeaderPatch(t *testing.T, k *kbuild.Kernel, name string) (*srcpatch.Patch, *Plan, func(string) ([]string, error)) {
+	t.Helper()
+	p, err := srcpatch.ParseFile("../../testdata/patches/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resolve(k.Source); err != nil {
+		t.Fatal(err)
+	}
+	includers := Includers(k)
+	pl, err := plan(p.Changes, includers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := configured(context.Background(), k, nil, pl, includers, nil, 1<<20, 1<<20, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	return p, pl, includers
 }
