@@ -28,6 +28,11 @@ type userMember struct {
 	anonymous *userLayout
 	size      int64
 	align     int64 // natural alignment of its type
+	// bytes is, for a bit field that fills whole bytes on a byte's
+	// boundary, the bytes it holds, as "offset+size": the storage an
+	// integer member of those bytes would have (netdevice.h's
+	// reg_state:8, an enumeration, became a u8 in 6.1.190).
+	bytes string
 }
 
 // readUserLayout reads the layout of aggregate ("struct NAME") from the
@@ -117,6 +122,7 @@ func describeUser(st *dwarf.StructType, align int64) *userLayout {
 			// DWARF 5 says where a bit field is in DataBitOffset,
 			// DWARF 4 in BitOffset within ByteSize: both count.
 			m.bits = fmt.Sprintf("%d+%d/%d+%d", f.DataBitOffset, f.BitSize, f.BitOffset, f.ByteSize)
+			m.bytes, m.repr = wholeBytes(f)
 		}
 		if s, ok := f.Type.(*dwarf.StructType); ok && s.StructName == "" && f.Name == "" {
 			m.anonymous = describeUser(s, 0)
@@ -196,7 +202,15 @@ func compareForUsers(a, b *userLayout) (retyped []string, same bool) {
 	for i, x := range a.members {
 		y := b.members[i]
 		if x.offset != y.offset || x.bits != y.bits {
-			return nil, false
+			// A bit field that holds whole bytes and an integer
+			// of those bytes are the same storage: a retyped
+			// member, if they hold the bits the same way.
+			if x.anonymous != nil || y.anonymous != nil || x.name != y.name ||
+				storage(x) == "" || storage(x) != storage(y) || x.repr == "" || x.repr != y.repr || y.align > x.align {
+				return nil, false
+			}
+			retyped = append(retyped, x.name)
+			continue
 		}
 		switch {
 		case x.anonymous != nil && y.anonymous != nil:
@@ -236,6 +250,78 @@ func compareForUsers(a, b *userLayout) (retyped []string, same bool) {
 		}
 	}
 	return retyped, true
+}
+
+// wholeBytes returns, for a bit field on a byte's boundary that fills
+// whole bytes (8, 16, 32 or 64 bits), its bytes as "offset+size" and how
+// it holds its bits (representation's words: "uint1" for an 8-bit field
+// of an unsigned type or of an enumeration without negative values, which
+// GCC stores unsigned), or "", "" for any other.
+func wholeBytes(f *dwarf.StructField) (bytes, repr string) {
+	var start int64
+	switch {
+	case f.BitOffset != 0 || f.ByteSize != 0:
+		// DWARF 4: bits from the most significant of a storage unit
+		// at ByteOffset. Little-endian targets only (amd64, arm64).
+		unit := f.ByteSize
+		if unit == 0 {
+			unit = f.Type.Size()
+		}
+		start = f.ByteOffset*8 + unit*8 - f.BitOffset - f.BitSize
+	default:
+		start = f.ByteOffset*8 + f.DataBitOffset
+	}
+	switch f.BitSize {
+	case 8, 16, 32, 64:
+	default:
+		return "", ""
+	}
+	if start%8 != 0 {
+		return "", ""
+	}
+	sign := ""
+	switch t := underlying(f.Type).(type) {
+	case *dwarf.IntType, *dwarf.CharType:
+	case *dwarf.UintType, *dwarf.UcharType:
+		sign = "u"
+	case *dwarf.EnumType:
+		sign = "u"
+		for _, v := range t.Val {
+			if v.Val < 0 {
+				sign = ""
+			}
+		}
+	default:
+		return "", ""
+	}
+	return fmt.Sprintf("%d+%d", start/8, f.BitSize/8), fmt.Sprintf("%sint%d", sign, f.BitSize/8)
+}
+
+// storage is where a member that is not a structure of its own holds its
+// bits, as "offset+size" bytes, or "" for a bit field that does not fill
+// whole bytes.
+func storage(m userMember) string {
+	if m.bits == "" {
+		return fmt.Sprintf("%d+%d", m.offset, m.size)
+	}
+	return m.bytes
+}
+
+// underlying is t without typedefs and const.
+func underlying(t dwarf.Type) dwarf.Type {
+	for {
+		switch u := t.(type) {
+		case *dwarf.TypedefType:
+			t = u.Type
+		case *dwarf.QualType:
+			if u.Qual != "const" {
+				return t
+			}
+			t = u.Type
+		default:
+			return t
+		}
+	}
 }
 
 // representation says how a member's type holds its bits, where another

@@ -41,6 +41,14 @@ func TestSameForUsers(t *testing.T) {
 		{"in-anonymous-union", "struct s { union { int (*f)(void); long x; }; };", "struct s { union { int (*f)(int); long x; }; };", false, "f"},
 		{"int-to-float", "struct s { int a; };", "struct s { float a; };", false, "-"},
 		{"char-to-bool", "struct s { unsigned char a; };", "struct s { _Bool a; };", false, "-"},
+		// netdevice.h in 6.1.190: reg_state's bit field of an
+		// enumeration becomes a u8, the same byte.
+		{"enum-bitfield-to-byte", "struct s { void *p; enum { A, B } r:8; char d; };", "struct s { void *p; unsigned char r; char d; };", false, "r"},
+		{"unsigned-bitfield-to-short", "struct s { int a; unsigned r:16; };", "struct s { int a; unsigned short r; };", false, "r"},
+		{"signed-bitfield-to-byte", "struct s { int a; int r:8; };", "struct s { int a; unsigned char r; };", false, "-"},
+		{"negative-enum-bitfield-to-byte", "struct s { int a; enum { M = -1, N } r:8; };", "struct s { int a; unsigned char r; };", false, "-"},
+		{"bitfield-off-byte-to-byte", "struct s { unsigned a:4, r:8; };", "struct s { unsigned char a; unsigned char r; };", false, "-"},
+		{"narrow-bitfield-to-byte", "struct s { int a; unsigned r:7; };", "struct s { int a; unsigned char r; };", false, "-"},
 		{"pointer-to-long", "struct s { void *a; };", "struct s { unsigned long a; };", false, "-"},
 	}
 	for _, dw := range []string{"-gdwarf-4", "-gdwarf-5"} {
