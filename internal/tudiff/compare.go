@@ -2,6 +2,7 @@ package tudiff
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,6 +99,11 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 				a := aggregates[d.defines[0]]
 				a[side] = d
 				aggregates[d.defines[0]] = a
+				for _, n := range d.nested {
+					if before[n] {
+						changed[n] = d
+					}
+				}
 			default:
 				for _, n := range d.defines {
 					if before[n] {
@@ -151,6 +157,12 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 	use := func(by *Decl) {
 		used = append(used, by)
 		for _, r := range by.refs {
+			if slices.Contains(by.nested, r) {
+				// Its own constants and tags: the code that
+				// names them uses them, and the layout
+				// covers the rest.
+				continue
+			}
 			if _, ok := from[r]; !ok {
 				from[r] = by
 				queue = append(queue, r)

@@ -20,6 +20,11 @@ type info struct {
 	// only defines that type, whose users may see the same layout
 	// after a change.
 	aggregate string
+	// nested are the tags and enumerators an aggregate's body defines
+	// besides the aggregate (an anonymous enum's constants before its
+	// member, netdevice.h's reg_state): they have file scope of their
+	// own, and a change of the aggregate counts as one of each.
+	nested []string
 	// unknown: the names it declares could not be found.
 	unknown bool
 	// blockExtern: a function body declares something extern, which
@@ -228,8 +233,9 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, words *wordTable) {
 		switch {
 		case len(head) == 2 && w.tagKeyword(head[0].text) && head[1].kind == kIdent:
 			d.inert = true // struct foo;
-		case w.aggregateOnly && len(w.tags) == 1 && len(w.enumerators) == 0 && head[0].text != "enum":
+		case w.aggregateOnly && len(w.tags) >= 1 && head[0].text != "enum":
 			d.aggregate = head[0].text + " " + w.tags[0]
+			d.nested = append(append(d.nested, w.tags[1:]...), w.enumerators...)
 		case len(w.tags) == 0 && len(w.enumerators) == 0:
 			d.unknown = true
 		}
@@ -494,9 +500,6 @@ func (w *walker) body(kw string, from, to int) {
 			w.tags = append(w.tags, sub.tags...)
 			w.enumerators = append(w.enumerators, sub.enumerators...)
 			w.lost = w.lost || sub.lost
-			if len(sub.tags) > 0 || len(sub.enumerators) > 0 {
-				w.aggregateOnly = false
-			}
 			j += sub.i - 1
 		}
 	}

@@ -268,6 +268,37 @@ var compareCases = []compareCase{
 		wantInReason: "its member get",
 	},
 	{
+		// netdevice.h in 6.1.190: an anonymous enum's constants move
+		// out of struct net_device into an enum of their own, and its
+		// member, a bit field of the enum, becomes a u8 of the same
+		// byte. Code naming neither compiles the same.
+		name:   "nested-enum-moves-out-unnamed",
+		before: "struct nd { int mtu; enum { R_UN = 0, R_REG } reg_state:8; char dis; };\n",
+		after:  "enum nd_state { R_UN = 0, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
+		c:      "int f(struct nd *d) { return d->mtu + d->dis; }\n",
+		layout: Layout{Same: true, Retyped: []string{"reg_state"}},
+	},
+	{
+		name:         "nested-enum-moves-out-member-named",
+		before:       "struct nd { int mtu; enum { R_UN = 0, R_REG } reg_state:8; char dis; };\n",
+		after:        "enum nd_state { R_UN = 0, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
+		c:            "int f(struct nd *d) { return d->reg_state; }\n",
+		layout:       Layout{Same: true, Retyped: []string{"reg_state"}},
+		wantAffect:   true,
+		wantInReason: "its member reg_state",
+	},
+	{
+		// The constants' own declaration changes: their users count
+		// as changed, the values unread.
+		name:         "nested-enum-moves-out-constant-named",
+		before:       "struct nd { int mtu; enum { R_UN = 0, R_REG } reg_state:8; char dis; };\n",
+		after:        "enum nd_state { R_UN = 0, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
+		c:            "int f(int s) { return s == R_REG; }\n",
+		layout:       Layout{Same: true, Retyped: []string{"reg_state"}},
+		wantAffect:   true,
+		wantInReason: "R_REG changes",
+	},
+	{
 		// Laid out otherwise, named or not.
 		name:         "member-retyped-wider",
 		before:       "struct s { int a; int b; };\n",
@@ -446,7 +477,7 @@ asm(".globl q");
 	want := []string{
 		"u32",
 		"anon_t",
-		"s,inner,E1,E2",
+		"s,inner,E1,E2 struct s nested:inner,E1,E2",
 		"inert",
 		"getter",
 		"v,w",
@@ -476,6 +507,9 @@ func flags(d *Decl) string {
 	}
 	if d.aggregate != "" {
 		f = append(f, d.aggregate)
+	}
+	if len(d.nested) > 0 {
+		f = append(f, "nested:"+strings.Join(d.nested, ","))
 	}
 	if len(f) == 0 {
 		return ""
