@@ -47,6 +47,12 @@ type Decl struct {
 	// First and Last are the lines (1-based) of its first and last
 	// token.
 	First, Last int
+	// Tag is, for a declaration that only defines a type ("struct s {
+	// ... };", maybe with attributes after its body), the type:
+	// "struct s", "union u", "enum e".
+	Tag string
+	// Macro is, for a #define, the macro's name.
+	Macro string
 }
 
 // Token is an identifier of the source, outside comments, strings and
@@ -57,12 +63,18 @@ type Token struct {
 	// Pasted is whether a ## joins it to another token: the name it
 	// makes is not itself.
 	Pasted bool
+	// Prev is the token before it ("->" as one), "" if none.
+	Prev string
+	// Directive: it is on a preprocessor line.
+	Directive bool
 }
 
 type lexer struct {
 	src  []byte
 	i    int
 	line int
+	// lineFirst: the last token next returned began a logical line.
+	lineFirst bool
 }
 
 type tok struct {
@@ -94,6 +106,7 @@ func (l *lexer) next(lineStart *bool) (t tok, directive bool, ok bool) {
 			continue
 		}
 		directive = *lineStart && c == '#'
+		l.lineFirst = *lineStart
 		*lineStart = false
 		start, line := l.i, l.line
 		switch {
@@ -194,6 +207,8 @@ func Scan(src []byte) []Decl {
 			d.Kind, d.Name = Function, name
 			d.Body = toks[len(toks)-1] == "{}"
 			d.Static = slices.Contains(toks[:params], "static")
+		} else {
+			d.Tag = typeDefinition(toks)
 		}
 		out = append(out, d)
 		toks = nil
@@ -205,7 +220,8 @@ func Scan(src []byte) []Decl {
 			break
 		}
 		if directive {
-			out = append(out, Decl{Kind: Directive, First: t.line, Last: l.restOfLine()})
+			macro := defined(src[l.i:])
+			out = append(out, Decl{Kind: Directive, First: t.line, Last: l.restOfLine(), Macro: macro})
 			lineStart = true
 			continue
 		}
@@ -237,6 +253,53 @@ func Scan(src []byte) []Decl {
 	}
 	end()
 	return out
+}
+
+// typeDefinition returns the type that toks (a declaration's tokens
+// outside braces, a body as "{}") define and nothing else: "struct s",
+// from "struct s {} ;" or "struct s {} __attribute__ ( ( packed ) ) ;".
+// "" for anything else: a variable of the type, a typedef, an anonymous
+// type.
+func typeDefinition(toks []string) string {
+	if len(toks) < 4 || toks[len(toks)-1] != ";" || toks[2] != "{}" || !isIdentStart(toks[1][0]) {
+		return ""
+	}
+	switch toks[0] {
+	case "struct", "union", "enum":
+	default:
+		return ""
+	}
+	// What follows the body are attributes (the kernel spells them
+	// __attribute__, __aligned(8), ____cacheline_aligned), not a
+	// declarator.
+	if rest := toks[3 : len(toks)-1]; len(rest) > 0 && !strings.HasPrefix(rest[0], "__") {
+		return ""
+	}
+	return toks[0] + " " + toks[1]
+}
+
+// defined returns the macro that a directive defines, given its text after
+// the "#": NAME of "define NAME ...", or "".
+func defined(rest []byte) string {
+	word := func() string {
+		for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+			rest = rest[1:]
+		}
+		n := 0
+		for n < len(rest) && isIdent(rest[n]) {
+			n++
+		}
+		w := string(rest[:n])
+		rest = rest[n:]
+		return w
+	}
+	if word() != "define" {
+		return ""
+	}
+	if w := word(); w != "" && isIdentStart(w[0]) {
+		return w
+	}
+	return ""
 }
 
 // function returns the name of the function that toks (a declaration's
@@ -338,25 +401,39 @@ func Tokens(src []byte) []Token {
 	lineStart := true
 	prevPaste := false // the token before was ##
 	prevIdent := false // the token before was out's last
+	prev := ""
+	inDirective := false
 	for {
-		t, _, ok := l.next(&lineStart)
+		t, directive, ok := l.next(&lineStart)
 		if !ok {
 			break
 		}
+		if l.lineFirst {
+			if directive || inDirective {
+				prev = "" // a directive's line is apart
+			}
+			inDirective = directive
+		}
+		text := t.text
+		if text == ">" && prev == "-" {
+			text = "->"
+		}
 		switch {
-		case t.text == "##":
+		case text == "##":
 			if prevIdent {
 				out[len(out)-1].Pasted = true
 			}
 			prevPaste, prevIdent = true, false
+			prev = text
 			continue
-		case isIdentStart(t.text[0]):
-			out = append(out, Token{Name: t.text, Line: t.line, Pasted: prevPaste})
+		case isIdentStart(text[0]):
+			out = append(out, Token{Name: text, Line: t.line, Pasted: prevPaste, Prev: prev, Directive: inDirective})
 			prevIdent = true
 		default:
 			prevIdent = false
 		}
 		prevPaste = false
+		prev = text
 	}
 	return out
 }

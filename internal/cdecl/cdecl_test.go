@@ -94,6 +94,39 @@ func TestScan(t *testing.T) {
 	}
 }
 
+// TestTags: a declaration that only defines a type says which.
+func TestTags(t *testing.T) {
+	for src, want := range map[string]string{
+		"struct s { int a; };":                                        "struct s",
+		"union u { int a; long b; } __attribute__((packed));":         "union u",
+		"enum e { A, B = 2 };":                                        "enum e",
+		"struct net_device { char name[16]; } ____cacheline_aligned;": "struct net_device",
+		"struct s { int a; } var;":                                    "",
+		"typedef struct s { int a; } s_t;":                            "",
+		"struct { int a; } anon;":                                     "",
+		"struct s;":                                                   "",
+		"enum { A = 1 };":                                             "",
+		"struct s *f(void);":                                          "",
+	} {
+		ds := Scan([]byte(src))
+		if len(ds) != 1 || ds[0].Tag != want {
+			t.Errorf("Scan(%q) = %+v, want one declaration of %q", src, ds, want)
+		}
+	}
+	for src, want := range map[string]string{
+		"#define A 1\n":             "A",
+		"# define F(x) \\\n\t(x)\n": "F",
+		"#ifdef A\n":                "",
+		"#undef A\n":                "",
+		"#define\n":                 "",
+	} {
+		ds := Scan([]byte(src))
+		if len(ds) != 1 || ds[0].Kind != Directive || ds[0].Macro != want {
+			t.Errorf("Scan(%q) = %+v, want a directive defining %q", src, ds, want)
+		}
+	}
+}
+
 func TestTokens(t *testing.T) {
 	src := "#define CALL(x) rcu_##x()\n/* rcu_momentary_eqs */ a = \"b\" + c ## d; // e\nf\n"
 	var got []string
@@ -105,6 +138,22 @@ func TestTokens(t *testing.T) {
 		got = append(got, s)
 	}
 	want := "define@1 CALL@1 x@1 rcu_@1# x@1# a@2 c@2# d@2# f@3"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
+	}
+
+	// What comes before each, and whether it is on a directive's
+	// line (continued lines too).
+	src = "#define G(d) \\\n\t(d)->m\nx = d->m + s.n + f(a, b);\n  # if y\nz\n"
+	got = nil
+	for _, tk := range Tokens([]byte(src)) {
+		s := tk.Prev + tk.Name
+		if tk.Directive {
+			s = "#" + s
+		}
+		got = append(got, s)
+	}
+	want = "##define #defineG #(d #(d #->m x =d ->m +s .n +f (a ,b ##if #ify z"
 	if strings.Join(got, " ") != want {
 		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
 	}
@@ -131,6 +180,9 @@ func FuzzScan(f *testing.F) {
 			}
 			if (d.Kind == Function) != (d.Name != "") {
 				t.Fatalf("declaration %+v: a name only for a function", d)
+			}
+			if d.Tag != "" && d.Kind != Other || d.Macro != "" && d.Kind != Directive {
+				t.Fatalf("declaration %+v: a tag only for a type, a macro only for a directive", d)
 			}
 		}
 		for _, tk := range Tokens(src) {
