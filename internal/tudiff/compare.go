@@ -153,7 +153,7 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 	var used []*Decl // the declarations the code reaches
 	// The compiler calls these for copies and clears of any object, as
 	// their declarations say.
-	compilerCalls := &Decl{File: "<the compiler's own calls>", info: info{refs: []string{"memcpy", "memset", "memmove", "memcmp"}}}
+	compilerCalls := &Decl{File: "<the compiler's own calls>", info: info{refs: compilerCalled}}
 	use := func(by *Decl) {
 		used = append(used, by)
 		for _, r := range by.refs {
