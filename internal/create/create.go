@@ -222,15 +222,20 @@ type creation struct {
 	kmodSrc string
 	scratch string // removed by cleanup
 
-	plan       *Plan
-	pairs      []Pair
-	byTarget   map[string][]patchgen.Object // carried objects per target
-	targets    []string                     // the keys of byTarget, sorted
-	hookTarget string
-	modules    []*patchgen.Module // per target, in the order of targets
-	engine     string             // the directory of the built engine
-	manifest   *update.Manifest
-	files      map[string][]byte // the tarball's files
+	plan *Plan
+	// narrowLater: a changed header's types are read from an
+	// includer's preprocessed unit (byName's witness) once the trees
+	// are made, and the scan's budget is checked then.
+	narrowLater bool
+	includers   func(string) ([]string, error)
+	pairs       []Pair
+	byTarget    map[string][]patchgen.Object // carried objects per target
+	targets     []string                     // the keys of byTarget, sorted
+	hookTarget  string
+	modules     []*patchgen.Module // per target, in the order of targets
+	engine      string             // the directory of the built engine
+	manifest    *update.Manifest
+	files       map[string][]byte // the tarball's files
 }
 
 // stage is one step of a creation. A stage whose name is "" times its own
@@ -400,13 +405,16 @@ func (c *creation) planObjects(ctx context.Context) error {
 		return err
 	}
 	c.plan, c.res.Plan = pl, pl
-	narrow := func(reached []string) ([]string, error) {
+	c.includers = includers
+	narrow := func(reached []string) ([]string, bool, error) {
 		if len(c.o.After) > 0 {
 			// The headers' text before the patch is not the
 			// pristine tree's: every includer is scanned.
-			return reached, nil
+			return reached, false, nil
 		}
-		return byName(k.Source, c.o.Patch, pl.Headers, reached, includers, c.o.Log)
+		kept, later, err := byName(k.Source, c.o.Patch, pl.Headers, reached, includers, nil, c.o.Log)
+		c.narrowLater = later
+		return kept, later, err
 	}
 	return configured(ctx, k, c.o.Resolver, pl, headerUsers, narrow, c.o.MaxObjects, c.o.MaxScan, c.o.Log)
 }
@@ -453,6 +461,22 @@ func (c *creation) scan(ctx context.Context, pre, post kbuild.Tree) ([]string, e
 	if c.o.BeforeScan != nil {
 		if err := c.o.BeforeScan(); err != nil {
 			return nil, err
+		}
+	}
+	if c.narrowLater {
+		err := c.clock.time("narrow-by-name", func() error {
+			kept, _, err := byName(c.k.Source, c.o.Patch, pl.Headers, pl.Reached, c.includers, witness(ctx, pre, post, newLayoutProbes(pre, post)), c.o.Log)
+			if err != nil {
+				return err
+			}
+			pl.narrow(kept)
+			return scanBudget(pl, c.o.MaxScan)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(pl.Reached) == 0 {
+			return pl.Objects, nil
 		}
 	}
 	// The patch's own objects first, after it: if one does not build
@@ -993,7 +1017,7 @@ var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.Er
 // narrow, if not nil, returns which of the objects that only changed
 // headers reach may change and must be scanned; the others are
 // Unaffected.
-func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), narrow func(reached []string) ([]string, error), maxObjects, maxScan int, log io.Writer) error {
+func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), narrow func(reached []string) (kept []string, later bool, err error), maxObjects, maxScan int, log io.Writer) error {
 	if maxObjects <= 0 {
 		maxObjects = DefaultMaxObjects
 	}
@@ -1134,33 +1158,57 @@ func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *P
 	if nOwn > maxObjects {
 		return fmt.Errorf("%w: the patch changes the sources of %d objects this kernel builds; the budget is %d: raise it (--max-objects %d)", ErrTooManyObjects, nOwn, maxObjects, nOwn)
 	}
+	pl.Objects, pl.Reached = built, reached
 	// Of the objects only headers reach, those that cannot name what
 	// changed are not scanned (byName).
+	later := false
 	if narrow != nil && len(reached) > 0 {
-		kept, err := narrow(reached)
+		kept, l, err := narrow(reached)
 		if err != nil {
 			return err
 		}
-		if len(kept) < len(reached) {
-			keep := map[string]bool{}
-			for _, o := range kept {
-				keep[o] = true
-			}
-			var objs []string
-			for _, o := range built {
-				if own[o] || keep[o] {
-					objs = append(objs, o)
-				} else {
-					pl.Unaffected = append(pl.Unaffected, o)
-				}
-			}
-			built, reached = objs, kept
+		pl.narrow(kept)
+		later = l
+	}
+	if later {
+		return nil // checked once the rest is narrowed
+	}
+	return scanBudget(pl, maxScan)
+}
+
+// narrow keeps, of the objects only headers reach, those of kept: the
+// others are unaffected.
+func (pl *Plan) narrow(kept []string) {
+	if len(kept) == len(pl.Reached) {
+		return
+	}
+	keep, reached := map[string]bool{}, map[string]bool{}
+	for _, o := range kept {
+		keep[o] = true
+	}
+	for _, o := range pl.Reached {
+		reached[o] = true
+	}
+	var objs []string
+	for _, o := range pl.Objects {
+		if !reached[o] || keep[o] {
+			objs = append(objs, o)
+		} else {
+			pl.Unaffected = append(pl.Unaffected, o)
 		}
 	}
-	if len(reached) > maxScan {
-		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); finding which of them it changes preprocesses each, and the budget is %d: raise it (--max-scan %d), or put the change in the .c files that need it", ErrTooManyObjects, len(reached), strings.Join(headerNames(pl), ", "), maxScan, len(reached))
+	pl.Objects, pl.Reached = objs, kept
+}
+
+// scanBudget refuses a plan whose objects only headers reach are more
+// than maxScan (DefaultMaxScan if 0).
+func scanBudget(pl *Plan, maxScan int) error {
+	if maxScan <= 0 {
+		maxScan = DefaultMaxScan
 	}
-	pl.Objects, pl.Reached = built, reached
+	if len(pl.Reached) > maxScan {
+		return fmt.Errorf("%w: the patch reaches %d objects this kernel builds (through %s); finding which of them it changes preprocesses each, and the budget is %d: raise it (--max-scan %d), or put the change in the .c files that need it", ErrTooManyObjects, len(pl.Reached), strings.Join(headerNames(pl), ", "), maxScan, len(pl.Reached))
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ksplice-go/ksplice/internal/cdecl"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/tudiff"
 )
 
 // A header whose edit changes only functions' declarations and
@@ -27,20 +28,32 @@ import (
 // rcu_momentary_dyntick_idle() to rcu_momentary_eqs()) then costs a
 // search of the tree's text, not hours of preprocessing.
 //
-// The search errs one way. A file names a function if the name is one of
-// its identifiers outside comments and strings, or if a ## there pastes
-// a piece of the name (rcu_##x); the header's includers that include such
+// A header whose edit changes types' definitions too (netdevice.h's
+// reg_state, an enum bit field that becomes a u8, its constants moved to
+// an enum of their own) is read the same way once one includer's
+// preprocessed unit, before and after, says which names the change gives
+// new meaning and that the types are laid out the same for the code that
+// names none of them (a witness: tudiff.ChangesIn, with the scan's layout
+// probes). A member's name counts only where a member can be named (after
+// . or ->, in a macro), not where another structure declares a member of
+// that name.
+//
+// The search errs one way. A file names a name if the name is one of its
+// identifiers outside comments and strings, or if a ## there pastes a
+// piece of the name (rcu_##x); the header's includers that include such
 // a file, or are it, are candidates. A changed header that changes more
-// than functions (a type, a macro, a definition with external linkage,
-// which every includer compiles), or that names its functions outside
-// their own declarations, keeps all its includers. Candidates are then
-// scanned as any includer is.
+// (a macro, a definition with external linkage, which every includer
+// compiles, a type laid out otherwise) keeps all its includers. So does
+// one that names a changed name in a declaration that is not a
+// function's or a macro's; a function or macro of the header that names
+// one is a changed name itself. Candidates are then scanned as any
+// includer is.
 
-// changedFunctions returns the functions whose declarations or
-// definitions the edit of a header changes, or why the edit changes more
-// than that.
-func changedFunctions(e *srcpatch.Edit) (names []string, why string) {
-	set := map[string]bool{}
+// headerChange returns the functions whose declarations or definitions
+// the edit of a header changes and the types ("struct s") whose
+// definitions it changes, or why the edit changes more than that.
+func headerChange(e *srcpatch.Edit) (funcs, types []string, why string) {
+	fset, tset := map[string]bool{}, map[string]bool{}
 	for _, side := range []struct {
 		src   []byte
 		lines []int
@@ -51,76 +64,145 @@ func changedFunctions(e *srcpatch.Edit) (names []string, why string) {
 				if l < d.First || l > d.Last {
 					continue
 				}
-				switch d.Kind {
-				case cdecl.Directive:
-					return nil, fmt.Sprintf("line %d is a preprocessor directive", l)
-				case cdecl.Other:
-					return nil, fmt.Sprintf("line %d is in a declaration that is not a function's", l)
-				}
-				if d.Body && !d.Static {
+				switch {
+				case d.Kind == cdecl.Directive:
+					return nil, nil, fmt.Sprintf("line %d is a preprocessor directive", l)
+				case d.Kind == cdecl.Other && d.Tag != "":
+					tset[d.Tag] = true
+				case d.Kind == cdecl.Other:
+					return nil, nil, fmt.Sprintf("line %d is in a declaration that is neither a function's nor only a type's definition", l)
+				case d.Body && !d.Static:
 					// One definition, compiled into
 					// every object that includes it,
 					// whether it names it or not.
-					return nil, fmt.Sprintf("line %d is in the definition of %s, with external linkage", l, d.Name)
+					return nil, nil, fmt.Sprintf("line %d is in the definition of %s, with external linkage", l, d.Name)
+				default:
+					fset[d.Name] = true
 				}
-				set[d.Name] = true
 			}
 		}
 	}
-	if len(set) == 0 {
-		return nil, "it changes no declaration"
+	if len(fset) == 0 && len(tset) == 0 {
+		return nil, nil, "it changes no declaration"
 	}
-	return slices.Sorted(maps.Keys(set)), ""
+	return slices.Sorted(maps.Keys(fset)), slices.Sorted(maps.Keys(tset)), ""
 }
 
-// namedElsewhere returns where the header, before or after its edit,
-// names one of the functions outside their own declarations (another
-// inline that calls one, a macro): its includers are reached that way
-// too. "" if nowhere.
-func namedElsewhere(e *srcpatch.Edit, names map[string]bool) string {
-	for _, src := range [][]byte{e.Old, e.New} {
-		decls := cdecl.Scan(src)
-		for _, t := range cdecl.Tokens(src) {
-			if !names[t.Name] && !pastesPiece(t, names) {
-				continue
-			}
-			own := false
-			for _, d := range decls {
-				if d.Kind == cdecl.Function && names[d.Name] && t.Line >= d.First && t.Line <= d.Last {
-					own = true
-					break
-				}
-			}
-			if !own {
-				return fmt.Sprintf("it names %s outside the functions' own declarations (line %d)", t.Name, t.Line)
+// nameSet is the names a search looks for: members are names only where
+// a member can be named.
+type nameSet struct {
+	names, members map[string]bool
+}
+
+func newNameSet() *nameSet {
+	return &nameSet{names: map[string]bool{}, members: map[string]bool{}}
+}
+
+func (s *nameSet) add(n string) bool {
+	if s.names[n] && !s.members[n] {
+		return false
+	}
+	s.names[n] = true
+	delete(s.members, n)
+	return true
+}
+
+func (s *nameSet) addMember(n string) {
+	if !s.names[n] {
+		s.names[n], s.members[n] = true, true
+	}
+}
+
+func (s *nameSet) sorted() []string { return slices.Sorted(maps.Keys(s.names)) }
+
+// named returns which name t names, or "": a name, a piece of one pasted
+// (##), __builtin_NAME, or a member's name where a member can be named.
+func (s *nameSet) named(t cdecl.Token) string {
+	n := strings.TrimPrefix(t.Name, "__builtin_")
+	if s.names[n] {
+		if s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted {
+			return ""
+		}
+		return n
+	}
+	if t.Pasted && len(t.Name) >= 3 {
+		for n := range s.names {
+			if strings.HasPrefix(n, t.Name) || strings.HasSuffix(n, t.Name) {
+				return n
 			}
 		}
 	}
 	return ""
 }
 
-// pastesPiece tells whether t is pasted (##) and is a piece of one of the
-// names, at its start or end: the paste may make the name.
-func pastesPiece(t cdecl.Token, names map[string]bool) bool {
-	if !t.Pasted || len(t.Name) < 3 {
-		return false
-	}
-	for n := range names {
-		if strings.HasPrefix(n, t.Name) || strings.HasSuffix(n, t.Name) {
-			return true
+// closeOver reads the header, before and after its edit, for the names
+// of set outside the declarations the edit changes: a function or macro
+// of the header that names one (another inline that calls a changed
+// one, netdevice.h's netdev_WARN) is added to set, as its includers that
+// name it change too. It returns the names added, or why the header
+// names one where no name can stand for it (a variable's declaration,
+// another type, a conditional).
+func closeOver(e *srcpatch.Edit, set *nameSet) (added []string, why string) {
+	for _, side := range []struct {
+		src   []byte
+		lines []int
+	}{{e.Old, e.Removed}, {e.New, e.Added}} {
+		decls := cdecl.Scan(side.src)
+		touched := make([]bool, len(decls))
+		for i, d := range decls {
+			for _, l := range side.lines {
+				if l >= d.First && l <= d.Last {
+					touched[i] = true
+				}
+			}
+		}
+		for _, t := range cdecl.Tokens(side.src) {
+			n := set.named(t)
+			if n == "" {
+				continue
+			}
+			at := -1
+			for i, d := range decls {
+				if t.Line >= d.First && t.Line <= d.Last {
+					at = i
+					if d.Kind == cdecl.Directive {
+						break // a directive inside a declaration
+					}
+				}
+			}
+			if at < 0 {
+				return added, fmt.Sprintf("it names %s outside any declaration (line %d)", n, t.Line)
+			}
+			d := decls[at]
+			switch {
+			case touched[at]:
+			case d.Kind == cdecl.Function && d.Body && !d.Static:
+				return added, fmt.Sprintf("it names %s in the definition of %s, with external linkage (line %d)", n, d.Name, t.Line)
+			case d.Kind == cdecl.Function:
+				if set.add(d.Name) {
+					added = append(added, d.Name)
+				}
+			case d.Kind == cdecl.Directive && d.Macro != "":
+				if set.add(d.Macro) {
+					added = append(added, d.Macro)
+				}
+			default:
+				return added, fmt.Sprintf("it names %s outside the changed declarations, where no function or macro stands for it (line %d)", n, t.Line)
+			}
 		}
 	}
-	return false
+	return added, ""
 }
 
+// witnessFunc reads a header's change in the preprocessed unit of one of
+// objs, before and after the patch (tudiff.ChangesIn), and says which
+// object it read.
+type witnessFunc func(header string, objs []string) (ch tudiff.Changes, from string, err error)
+
 // filesNaming returns the .c and .h files of tree, but skip, that name
-// one of names (an identifier outside comments and strings, or a pasted
-// piece of one), with the names each may name.
-func filesNaming(tree string, names []string, skip map[string]bool) (map[string][]string, error) {
-	set := map[string]bool{}
-	for _, n := range names {
-		set[n] = true
-	}
+// one of set's names (see nameSet.named), with the names each may name.
+func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]string, error) {
+	names := set.sorted()
 	files, err := sourceFiles(tree)
 	if err != nil {
 		return nil, err
@@ -153,10 +235,8 @@ func filesNaming(tree string, names []string, skip map[string]bool) (map[string]
 				}
 				named := map[string]bool{}
 				for _, t := range cdecl.Tokens(b) {
-					for n := range set {
-						if t.Name == n || pastesPiece(t, map[string]bool{n: true}) {
-							named[n] = true
-						}
+					if n := set.named(t); n != "" {
+						named[n] = true
 					}
 				}
 				if len(named) > 0 {
@@ -186,45 +266,24 @@ func cmpErr(a, b error) error {
 }
 
 // byName narrows reached, the objects that only changed headers reach, to
-// those whose sources may name a function whose declaration or
-// definition a header's edit changes (see changedFunctions). headers maps
-// each changed header to the objects that include it (Plan.Headers). An
-// object a header reaches whose edit changes more (a type, a macro), or
-// is not where the patch says, is kept whatever it names: rcu/tree.c's
-// own tree_plugin.h changes code, and reaches tree.o alone, while
-// rcutree.h's renamed prototype reaches twelve thousand objects.
-func byName(source string, p *srcpatch.Patch, headers map[string][]string, reached []string, includers func(string) ([]string, error), log io.Writer) ([]string, error) {
+// those whose sources may name a name whose meaning a header's edit
+// changes (see headerChange). headers maps each changed header to the
+// objects that include it (Plan.Headers). An object a header reaches
+// whose edit changes more (a macro), or is not where the patch says, is
+// kept whatever it names: rcu/tree.c's own tree_plugin.h changes code,
+// and reaches tree.o alone, while rcutree.h's renamed prototype reaches
+// twelve thousand objects.
+//
+// witness reads the headers whose edit changes types. If it is nil (the
+// trees to preprocess in are not made yet), their includers are kept and
+// later is true: byName is to be called again with one.
+func byName(source string, p *srcpatch.Patch, headers map[string][]string, reached []string, includers func(string) ([]string, error), witness witnessFunc, log io.Writer) (kept []string, later bool, err error) {
 	in := map[string]bool{}
 	for _, o := range reached {
 		in[o] = true
 	}
-	var names, eligible []string
-	own := map[string][]string{} // eligible header -> its changed functions
-	skip := map[string]bool{}
-	edits := map[string]*srcpatch.Edit{}
 	keep := map[string]bool{} // reached through a header that changes more
-	for _, h := range slices.Sorted(maps.Keys(headers)) {
-		if !strings.HasSuffix(h, ".h") {
-			continue
-		}
-		e, err := p.Edit(source, h)
-		var why string
-		switch {
-		case errors.Is(err, srcpatch.ErrOffset):
-			why = err.Error()
-		case err != nil:
-			return nil, err
-		default:
-			var ns []string
-			if ns, why = changedFunctions(e); why == "" {
-				names = append(names, ns...)
-				own[h] = ns
-				eligible = append(eligible, h)
-				skip[h] = true
-				edits[h] = e
-				continue
-			}
-		}
+	keepAll := func(h, why string) {
 		n := 0
 		for _, o := range headers[h] {
 			if in[o] && !keep[o] {
@@ -236,44 +295,114 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			fmt.Fprintf(log, "create: %s: %s: the %d objects that include it are scanned\n", h, why, n)
 		}
 	}
-	if len(eligible) == 0 {
-		return reached, nil
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	set := map[string]bool{}
-	for _, n := range names {
-		set[n] = true
-	}
-	// Each changed header is read as the tree's other files are, but
-	// for the declarations that change: a function of one header that
-	// an inline of another calls reaches that one's includers.
-	for _, h := range eligible {
-		if why := namedElsewhere(edits[h], set); why != "" {
-			n := 0
+	set := newNameSet()
+	var eligible []string
+	own := map[string]map[string]bool{} // eligible header -> the names its change gives new meaning
+	skip := map[string]bool{}
+	edits := map[string]*srcpatch.Edit{}
+	for _, h := range slices.Sorted(maps.Keys(headers)) {
+		if !strings.HasSuffix(h, ".h") {
+			continue
+		}
+		e, err := p.Edit(source, h)
+		switch {
+		case errors.Is(err, srcpatch.ErrOffset):
+			keepAll(h, err.Error())
+			continue
+		case err != nil:
+			return nil, false, err
+		}
+		funcs, types, why := headerChange(e)
+		if why != "" {
+			keepAll(h, why)
+			continue
+		}
+		mine := map[string]bool{}
+		for _, f := range funcs {
+			set.add(f)
+			mine[f] = true
+		}
+		if len(types) > 0 {
+			if witness == nil {
+				later = true
+				keepAll(h, fmt.Sprintf("it changes %s, read from an includer's preprocessed unit once the trees are made", strings.Join(types, ", ")))
+				continue
+			}
+			var objs []string
 			for _, o := range headers[h] {
-				if in[o] && !keep[o] {
-					keep[o] = true
-					n++
+				if in[o] {
+					objs = append(objs, o)
 				}
 			}
-			fmt.Fprintf(log, "create: %s: %s: the %d objects that include it are scanned\n", h, why, n)
+			ch, from, err := witness(h, objs)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s: read its change of %s: %w", h, strings.Join(types, ", "), err)
+			}
+			if ch.Why != "" {
+				keepAll(h, fmt.Sprintf("%s (in %s's unit)", ch.Why, from))
+				continue
+			}
+			if missed := slices.DeleteFunc(slices.Clone(types), func(t string) bool {
+				_, tag, _ := strings.Cut(t, " ")
+				return slices.Contains(ch.Defined, tag)
+			}); len(missed) > 0 {
+				keepAll(h, fmt.Sprintf("%s's preprocessed unit does not show its change of %s", from, strings.Join(missed, ", ")))
+				continue
+			}
+			members := map[string]bool{}
+			for _, m := range ch.Members {
+				members[m] = true
+			}
+			for _, n := range ch.Names {
+				if members[n] {
+					set.addMember(n)
+				} else {
+					set.add(n)
+				}
+				mine[n] = true
+			}
+			fmt.Fprintf(log, "create: %s: its change of %s, read in %s's unit, gives new meaning to %s\n", h, strings.Join(types, ", "), from, strings.Join(ch.Names, ", "))
+		}
+		own[h] = mine
+		eligible = append(eligible, h)
+		skip[h] = true
+		edits[h] = e
+	}
+	if len(eligible) == 0 {
+		return reached, later, nil
+	}
+	// Each changed header is read as the tree's other files are, but
+	// for the declarations that change: a function or macro of one that
+	// names a changed name (of any header) is a changed name of its
+	// own, until no more are added.
+	for grew := true; grew; {
+		grew = false
+		for _, h := range slices.Clone(eligible) {
+			added, why := closeOver(edits[h], set)
+			for _, n := range added {
+				own[h][n] = true
+			}
+			grew = grew || len(added) > 0
+			if why != "" {
+				keepAll(h, why)
+				eligible = slices.DeleteFunc(eligible, func(x string) bool { return x == h })
+			}
 		}
 	}
-	files, err := filesNaming(source, names, skip)
+	files, err := filesNaming(source, set, skip)
 	if err != nil {
-		return nil, fmt.Errorf("find the files that name %s: %w", strings.Join(names, ", "), err)
+		return nil, false, fmt.Errorf("find the files that name %s: %w", strings.Join(set.sorted(), ", "), err)
 	}
-	// An object sees a header's functions only if it includes the
-	// header: a file that names one reaches, of the header's includers,
-	// those that include the file too (a static of the same name in
-	// another header is another function).
+	// An object sees a header's names only if it includes the header:
+	// a file that names one reaches, of the header's includers, those
+	// that include the file too (a static of the same name in another
+	// header is another function).
 	candidates := maps.Clone(keep)
 	users := map[string]map[string]bool{} // file -> objects that include it or are it
 	for f := range files {
 		us, err := includers(f)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		m := map[string]bool{}
 		if strings.HasSuffix(f, ".c") {
@@ -286,7 +415,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	}
 	for _, h := range eligible {
 		for f, named := range files {
-			if !slices.ContainsFunc(named, func(n string) bool { return slices.Contains(own[h], n) }) {
+			if !slices.ContainsFunc(named, func(n string) bool { return own[h][n] }) {
 				continue
 			}
 			for _, o := range headers[h] {
@@ -296,13 +425,16 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			}
 		}
 	}
-	var kept []string
 	for _, o := range reached {
 		if candidates[o] {
 			kept = append(kept, o)
 		}
 	}
-	fmt.Fprintf(log, "create: %s change only the functions %s; %d files name them, and %d of the %d objects that only changed headers reach are scanned (the others are not)\n",
+	names := set.sorted()
+	if len(names) > 12 {
+		names = append(names[:12], fmt.Sprintf("and %d more", len(set.names)-12))
+	}
+	fmt.Fprintf(log, "create: %s change only what names %s; %d files name them, and %d of the %d objects that only changed headers reach are scanned (the others are not)\n",
 		strings.Join(eligible, ", "), strings.Join(names, ", "), len(files), len(kept), len(reached))
-	return kept, nil
+	return kept, later, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
+	"github.com/ksplice-go/ksplice/internal/tudiff"
 )
 
 const namesHeader = `#ifndef _R_H
@@ -27,6 +28,9 @@ struct r {
 	int n;
 };
 #define R_MAX 4
+extern int r_count;
+extern typeof(ratio) *r_hook;
+#define R_BARRIER() barrier_all()
 #endif
 `
 
@@ -53,20 +57,24 @@ func namesEdit(t *testing.T, after string) (*srcpatch.Edit, string) {
 	return e, diff
 }
 
-func TestChangedFunctions(t *testing.T) {
+func TestHeaderChange(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to string
-		want           []string
+		want           []string // functions, then types
+		closed         []string // the names closeOver adds
 		why            string
 	}{
 		{name: "renamed", from: "void rcu_momentary_dyntick_idle(void);", to: "void rcu_momentary_eqs(void);",
 			want: []string{"rcu_momentary_dyntick_idle", "rcu_momentary_eqs"}},
 		{name: "retyped parameter", from: "void rcu_momentary_dyntick_idle(void);", to: "void rcu_momentary_dyntick_idle(u32 *n);", want: []string{"rcu_momentary_dyntick_idle"}},
-		{name: "inline body", from: "return a / 2;", to: "return a >> 1;", want: []string{"ratio"}},
 		{name: "comment", from: "in a comment, not a use", to: "still a comment", why: "it changes no declaration"},
 		{name: "macro", from: "#define R_MAX 4", to: "#define R_MAX 5", why: "line 14 is a preprocessor directive"},
-		{name: "struct", from: "int n;", to: "long n;", why: "line 12 is in a declaration that is not a function's"},
-		{name: "used by an inline", from: "void rcu_barrier(void);", to: "void rcu_barrier(int);", why: "it names rcu_barrier outside"},
+		{name: "struct", from: "int n;", to: "long n;", want: []string{"struct r"}},
+		{name: "variable", from: "extern int r_count;", to: "extern long r_count;", why: "neither a function's nor only a type's definition"},
+		// An inline that calls a changed function, and a macro
+		// that calls that inline, change with it.
+		{name: "used by an inline", from: "void rcu_barrier(void);", to: "void rcu_barrier(int);", want: []string{"rcu_barrier"}, closed: []string{"barrier_all", "R_BARRIER"}},
+		{name: "named in a variable's declaration", from: "return a / 2;", to: "return a >> 1;", want: []string{"ratio"}, why: "it names ratio outside the changed declarations, where no function or macro stands for it (line 16)"},
 		{name: "external definition", from: "static inline int ratio(int a)", to: "int ratio(int a)", why: "line 6 is in the definition of ratio, with external linkage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,24 +83,67 @@ func TestChangedFunctions(t *testing.T) {
 				t.Fatalf("%q is not in the header", tc.from)
 			}
 			e, _ := namesEdit(t, after)
-			got, why := changedFunctions(e)
+			funcs, types, why := headerChange(e)
+			var closed []string
 			if why == "" {
-				set := map[string]bool{}
-				for _, n := range got {
-					set[n] = true
+				set := newNameSet()
+				for _, n := range funcs {
+					set.add(n)
 				}
-				why = namedElsewhere(e, set)
+				for grew := true; grew && why == ""; {
+					var added []string
+					added, why = closeOver(e, set)
+					closed = append(closed, added...)
+					grew = len(added) > 0
+				}
 			}
 			if tc.why != "" {
 				if !strings.Contains(why, tc.why) {
-					t.Fatalf("why = %q (names %v), want %q", why, got, tc.why)
+					t.Fatalf("why = %q (functions %v, types %v), want %q", why, funcs, types, tc.why)
 				}
 				return
 			}
-			if why != "" || !slices.Equal(got, tc.want) {
-				t.Errorf("got %v (%q), want %v", got, why, tc.want)
+			if got := append(funcs, types...); why != "" || !slices.Equal(got, tc.want) || !slices.Equal(closed, tc.closed) {
+				t.Errorf("got %v, closed over %v (%q), want %v and %v", got, closed, why, tc.want, tc.closed)
 			}
 		})
+	}
+}
+
+// TestMemberNames: a member's name is a use only where a member can be
+// named; another structure's member of that name is not one.
+func TestMemberNames(t *testing.T) {
+	tree := t.TempDir()
+	files := map[string]string{
+		"include/net/xdp.h":     "struct xdp_rxq_info { u32 reg_state; };\n",
+		"net/core/dev.c":        "int f(struct net_device *d) { return d->reg_state; }\n",
+		"net/core/init.c":       "struct net_device d = { .reg_state = 1 };\n",
+		"net/core/offset.c":     "size_t o = offsetof(struct net_device, reg_state);\n",
+		"net/core/macro.h":      "#define RS(d) (d)->reg_state\n",
+		"net/core/local.c":      "int g(void) { int reg_state = 0; return reg_state; }\n",
+		"drivers/net/state.c":   "int h(int x) { return x == NETREG_DUMMY; }\n",
+		"drivers/net/builtin.c": "void k(void *p) { __builtin_memset(p, 0, 4); }\n",
+	}
+	for rel, text := range files {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
+	}
+	set := newNameSet()
+	set.addMember("reg_state")
+	set.add("NETREG_DUMMY")
+	set.add("memset")
+	found, err := filesNaming(tree, set, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"drivers/net/builtin.c", "drivers/net/state.c", "net/core/dev.c", "net/core/init.c", "net/core/macro.h", "net/core/offset.c"}
+	if got := slices.Sorted(maps.Keys(found)); !slices.Equal(got, want) {
+		t.Errorf("filesNaming = %v, want %v", got, want)
+	}
+	// A member's name that is a name of its own too counts everywhere.
+	set.add("reg_state")
+	if found, err = filesNaming(tree, set, nil); err != nil || found["net/core/local.c"] == nil || found["include/net/xdp.h"] == nil {
+		t.Errorf("reg_state as a name: filesNaming = %v, %v", found, err)
 	}
 }
 
@@ -113,6 +164,7 @@ func TestByName(t *testing.T) {
 		"kernel/pasted.c":       "#include <linux/paste.h>\nvoid h(void) { MOMENT(eqs); }\n",
 		"kernel/other.c":        "#include <linux/r.h>\n/* rcu_momentary_eqs */\nvoid i(void) { rcu_barrier(); }\n",
 		"mm/plain.c":            "#include <linux/r.h>\nint j;\n",
+		"mm/usew.c":             "#include <linux/w2.h>\nvoid u(void) { w(); }\n",
 		"tools/x.c":             "void rcu_momentary_eqs(void);\n",
 	}
 	for rel, text := range files {
@@ -132,9 +184,9 @@ func TestByName(t *testing.T) {
 	}
 	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
 	reached := []string{"kernel/caller.o", "kernel/other.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}
-	got, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, io.Discard)
-	if err != nil {
-		t.Fatal(err)
+	got, later, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, io.Discard)
+	if err != nil || later {
+		t.Fatal(err, later)
 	}
 	want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o"}
 	if !slices.Equal(got, want) {
@@ -142,29 +194,56 @@ func TestByName(t *testing.T) {
 	}
 
 	// Another changed header, its own change a function's, whose
-	// unchanged inline calls the renamed function: its includers
-	// (mm/plain.o, here) are reached through it, and kept.
+	// unchanged inline calls the renamed function: the inline changes
+	// too, and its includers that call it (mm/usew.o) are kept, those
+	// that do not (mm/plain.o) are not.
 	w2 := "#include <linux/r.h>\nvoid unrelated(void);\nstatic inline void w(void) { rcu_momentary_dyntick_idle(); }\n"
 	p = changedHeaders(t, tree, map[string][2]string{
 		"include/linux/r.h":  {namesHeader, renamed},
 		"include/linux/w2.h": {w2, strings.Replace(w2, "unrelated(void)", "unrelated(int)", 1)},
 	})
 	var log strings.Builder
-	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w2.h": {"mm/plain.o"}}, reached, includers, &log)
-	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !slices.Equal(got, want) || !strings.Contains(log.String(), "include/linux/w2.h: it names rcu_momentary_dyntick_idle outside") {
-		t.Errorf("an inline of another changed header calls the function: byName = %v, %v (%s); want %v, w2.h's includer kept", got, err, log.String(), want)
+	withW := append(slices.Clone(reached), "mm/usew.o")
+	got, _, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w2.h": {"mm/plain.o", "mm/usew.o"}}, withW, includers, nil, &log)
+	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/usew.o"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("an inline of another changed header calls the function: byName = %v, %v (%s); want %v", got, err, log.String(), want)
 	}
 
 	// With another header whose change is to a type, which mm/plain.o
-	// alone includes: that object is kept, the rest narrowed by name.
+	// alone includes: without a witness, that object is kept, the rest
+	// narrowed by name, and byName is to be called again.
 	lt := "struct lt { int n; };\n"
 	p = changedHeaders(t, tree, map[string][2]string{
 		"include/linux/r.h": {namesHeader, renamed},
 		"mm/lt.h":           {lt, strings.Replace(lt, "int n", "long n", 1)},
 	})
-	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "mm/lt.h": {"mm/plain.o"}}, reached, includers, io.Discard)
-	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !slices.Equal(got, want) {
-		t.Errorf("with a type's change reaching mm/plain.o: byName = %v, %v; want %v", got, err, want)
+	ltHeaders := map[string][]string{"include/linux/r.h": reached, "mm/lt.h": {"mm/plain.o"}}
+	got, later, err = byName(tree, p, ltHeaders, reached, includers, nil, io.Discard)
+	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o", "mm/plain.o"}; err != nil || !later || !slices.Equal(got, want) {
+		t.Errorf("with a type's change reaching mm/plain.o: byName = %v, %v, %v; want %v, later", got, later, err, want)
+	}
+	// With a witness: what it says decides.
+	for _, wc := range []struct {
+		name string
+		ch   tudiff.Changes
+		kept bool
+	}{
+		{"laid out otherwise", tudiff.Changes{Why: "struct lt changes its layout", Defined: []string{"lt"}}, true},
+		{"a member retyped", tudiff.Changes{Names: []string{"n"}, Members: []string{"n"}, Defined: []string{"lt"}}, false},
+		{"a member retyped that the object names", tudiff.Changes{Names: []string{"j"}, Members: []string{"j"}, Defined: []string{"lt"}}, false},
+		{"a type's name the object uses", tudiff.Changes{Names: []string{"j"}, Defined: []string{"lt"}}, true},
+		{"the type not in the unit", tudiff.Changes{Names: []string{"n"}}, true},
+	} {
+		asked := ""
+		w := func(h string, objs []string) (tudiff.Changes, string, error) {
+			asked = h + ":" + strings.Join(objs, ",")
+			return wc.ch, "mm/plain.o", nil
+		}
+		var log strings.Builder
+		got, later, err = byName(tree, p, ltHeaders, reached, includers, w, &log)
+		if err != nil || later || asked != "mm/lt.h:mm/plain.o" || slices.Contains(got, "mm/plain.o") != wc.kept {
+			t.Errorf("witness says %s: byName = %v, %v, %v (asked %q); want mm/plain.o kept %v\n%s", wc.name, got, later, err, asked, wc.kept, &log)
+		}
 	}
 
 	// A function of a header is seen only by the objects that include
@@ -180,12 +259,13 @@ func TestByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	withNamesake := append(slices.Clone(reached), "kernel/namesake.o")
-	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w3.h": {"kernel/namesake.o"}}, withNamesake, includers, io.Discard)
+	got, _, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached, "include/linux/w3.h": {"kernel/namesake.o"}}, withNamesake, includers, nil, io.Discard)
 	if want := []string{"kernel/caller.o", "kernel/pasted.o", "kernel/wrapped.o"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("a namesake static in an object of another header: byName = %v, %v; want %v", got, err, want)
 	}
 
-	// A change that is not only functions' keeps every object.
+	// A change that is not only functions' keeps every object, until a
+	// witness reads it.
 	after = strings.Replace(namesHeader, "int n;", "long n;", 1)
 	_, diff = namesEdit(t, after)
 	if p, err = srcpatch.Parse(strings.NewReader(diff)); err != nil {
@@ -194,9 +274,9 @@ func TestByName(t *testing.T) {
 	if err := p.Resolve(tree); err != nil {
 		t.Fatal(err)
 	}
-	got, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, io.Discard)
-	if err != nil || !slices.Equal(got, reached) {
-		t.Errorf("a struct's change: byName = %v, %v; want every object", got, err)
+	got, later, err = byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, io.Discard)
+	if err != nil || !later || !slices.Equal(got, reached) {
+		t.Errorf("a struct's change: byName = %v, %v, %v; want every object, later", got, later, err)
 	}
 }
 

@@ -120,7 +120,7 @@ func scanIncluders(ctx context.Context, pre, post kbuild.Tree, all []string, cac
 	if n := len(all) - len(objs); n > 0 {
 		fmt.Fprintf(log, "create: %d of the %d objects that include a changed header were scanned with the same headers before\n", n, len(all))
 	}
-	probes := &layoutProbes{memo: map[string]probeAnswer{}, pre: pre, post: post}
+	probes := newLayoutProbes(pre, post)
 	// The next batch is preprocessed while this one is compared.
 	type batch struct {
 		objs        []string
@@ -294,6 +294,10 @@ func compareUnit(a, b []byte, preI, postI string, probes *layoutProbes) (scanVer
 		v.relaid = res.Relaid
 	}
 	return v, nil
+}
+
+func newLayoutProbes(pre, post kbuild.Tree) *layoutProbes {
+	return &layoutProbes{memo: map[string]probeAnswer{}, pre: pre, post: post}
 }
 
 // layoutProbes compile a type's declarations before and after a patch

@@ -170,7 +170,7 @@ func TestByNameAgreesWithCompiler(t *testing.T) {
 	if len(pl.Reached) < 10000 {
 		t.Fatalf("only %d objects reached; the headers are meant to reach about 12000", len(pl.Reached))
 	}
-	kept, err := byName(k.Source, p, pl.Headers, pl.Reached, includers, os.Stderr)
+	kept, _, err := byName(k.Source, p, pl.Headers, pl.Reached, includers, nil, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
