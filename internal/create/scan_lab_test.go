@@ -224,3 +224,63 @@ func planHeaderPatch(t *testing.T, k *kbuild.Kernel, name string) (*srcpatch.Pat
 	}
 	return p, pl, includers
 }
+
+// TestWitnessAgreesWithCompiler checks the narrowing of a real header
+// change of a type against the compiler: 6.1.190's netdevice.h, where
+// struct net_device's reg_state, an enum bit field of 8 bits, becomes a
+// u8 and its constants an enum of their own; about 12400 objects of
+// 6.1.0-53-amd64 include it. Planned, its includers wait for a witness
+// (later); with one, read in the trees the builds are made in, byName
+// keeps net/core/dev.o, which names reg_state, and few others; a sample
+// of those it drops is built before and after the patch, and none may
+// change.
+func TestWitnessAgreesWithCompiler(t *testing.T) {
+	k := labtest.KernelFor(t, "debian:6.1.0-53-amd64")
+	ctx := context.Background()
+	p, pl, includers := planHeaderPatch(t, k, "netdevice-reg-state-header.diff")
+	if len(pl.Reached) < 10000 {
+		t.Fatalf("only %d objects reached; netdevice.h is meant to reach about 12400", len(pl.Reached))
+	}
+	if _, later, err := byName(k.Source, p, pl.Headers, pl.Reached, includers, nil, os.Stderr); err != nil || !later {
+		t.Fatalf("without the trees: later = %v, %v; want its types read later", later, err)
+	}
+	var kept, sample []string
+	filter := func(ctx context.Context, pre, post kbuild.Tree) ([]string, error) {
+		var log strings.Builder
+		var err error
+		kept, _, err = byName(k.Source, p, pl.Headers, pl.Reached, includers, witness(ctx, pre, post, newLayoutProbes(pre, post)), io.MultiWriter(os.Stderr, &log))
+		if err != nil {
+			return nil, err
+		}
+		for _, want := range []string{"reg_state", "NETREG_UNREGISTERING", "netdev_unregistering", "netdev_WARN"} {
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("the names searched for do not include %s:\n%s", want, log.String())
+			}
+		}
+		for i := 0; i < len(pl.Reached); i += len(pl.Reached) / 24 {
+			if o := pl.Reached[i]; !slices.Contains(kept, o) {
+				sample = append(sample, o)
+			}
+		}
+		return sample, nil
+	}
+	pairs, err := buildPairs(ctx, k, p, nil, pl.Reached, pl.Goals, filter, t.TempDir(), "", &kbuild.CompilerPlan{Running: k.Compiler, Section: k.Compiler}, os.Stderr, func(_ string, fn func() error) error { return fn() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kept %d of %d", len(kept), len(pl.Reached))
+	if !slices.Contains(kept, "net/core/dev.o") {
+		t.Errorf("net/core/dev.o names reg_state, but byName dropped it")
+	}
+	if len(kept) > 1000 {
+		t.Errorf("byName kept %d objects; only those that name what changed should stay", len(kept))
+	}
+	if len(pairs) != len(sample) {
+		t.Fatalf("%d pairs built of %d sampled", len(pairs), len(sample))
+	}
+	for _, pr := range pairs {
+		if what := objectChanges(t, pr); what != "" {
+			t.Errorf("%s: byName dropped it, but its code changes: %s", pr.Rel, what)
+		}
+	}
+}
