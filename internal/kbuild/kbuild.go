@@ -191,6 +191,11 @@ func (t Tree) Preprocess(ctx context.Context, objs []string, cppFlags string) (m
 // build builds objs in one make invocation with SectionFlags (none with
 // Native).
 func (t Tree) build(ctx context.Context, objs []string, jobs int, log io.Writer, extra ...string) error {
+	if len(objs) == 0 {
+		// make with no goal builds its default one: the whole
+		// kernel, never what a caller with nothing to build means.
+		return nil
+	}
 	args := append([]string{"-C", t.Source, "O=" + t.Build}, t.MakeVars...)
 	args = append(args, extra...)
 	var flags []string

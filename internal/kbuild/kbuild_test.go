@@ -1,6 +1,7 @@
 package kbuild
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,5 +50,24 @@ make: Leaving directory '/src'`
 	}
 	if strings.Contains(got, "  CC      fs/proc/cmdline.o") || strings.Contains(got, "Entering directory") {
 		t.Errorf("kept progress lines:\n%s", got)
+	}
+}
+
+// TestNothingToBuild: no objects is no make run (whose default goal is
+// the whole kernel), in a tree where make would fail.
+func TestNothingToBuild(t *testing.T) {
+	dir := t.TempDir()
+	tr := Tree{Source: filepath.Join(dir, "no-source"), Build: filepath.Join(dir, "no-build")}
+	objs, err := tr.BuildObjects(context.Background(), nil, nil)
+	if err != nil || len(objs) != 0 {
+		t.Errorf("BuildObjects(nil) = %v, %v; want nothing, no error", objs, err)
+	}
+	units, err := tr.Preprocess(context.Background(), nil, "")
+	if err != nil || len(units) != 0 {
+		t.Errorf("Preprocess(nil) = %v, %v; want nothing, no error", units, err)
+	}
+	// The guard is what makes that so: with a goal, make runs and fails.
+	if _, err := tr.BuildObjects(context.Background(), []string{"x.o"}, nil); err == nil {
+		t.Error("BuildObjects(x.o) in a tree that does not exist succeeded")
 	}
 }
