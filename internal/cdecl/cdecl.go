@@ -67,6 +67,10 @@ type Token struct {
 	Prev string
 	// Directive: it is on a preprocessor line.
 	Directive bool
+	// Param: it is a parameter of the function-like macro whose
+	// #define it is in (or __VA_ARGS__): the argument replaces it,
+	// pasted or not.
+	Param bool
 }
 
 type lexer struct {
@@ -403,6 +407,8 @@ func Tokens(src []byte) []Token {
 	prevIdent := false // the token before was out's last
 	prev := ""
 	inDirective := false
+	var params map[string]bool // of the #define being read
+	inParams := false          // reading them
 	for {
 		t, directive, ok := l.next(&lineStart)
 		if !ok {
@@ -413,6 +419,19 @@ func Tokens(src []byte) []Token {
 				prev = "" // a directive's line is apart
 			}
 			inDirective = directive
+			params, inParams = nil, false
+		}
+		switch {
+		case inDirective && prev == "define" && isIdentStart(t.text[0]):
+			// A function-like macro's name has its "(" right
+			// after it, no space between.
+			if l.i < len(l.src) && l.src[l.i] == '(' {
+				params, inParams = map[string]bool{"__VA_ARGS__": true}, true
+			}
+		case inParams && t.text == ")":
+			inParams = false
+		case inParams && isIdentStart(t.text[0]):
+			params[t.text] = true
 		}
 		text := t.text
 		if text == ">" && prev == "-" {
@@ -427,7 +446,7 @@ func Tokens(src []byte) []Token {
 			prev = text
 			continue
 		case isIdentStart(text[0]):
-			out = append(out, Token{Name: text, Line: t.line, Pasted: prevPaste, Prev: prev, Directive: inDirective})
+			out = append(out, Token{Name: text, Line: t.line, Pasted: prevPaste, Prev: prev, Directive: inDirective, Param: params[text]})
 			prevIdent = true
 		default:
 			prevIdent = false

@@ -157,6 +157,19 @@ func TestTokens(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
 	}
+
+	// A function-like macro's parameters (asm.h's __ASM_REG), not an
+	// object-like macro's words in parentheses.
+	src = "#define R(reg, ...) e##reg, r##reg, x##__VA_ARGS__\n#define O (reg)\nreg\n"
+	got = nil
+	for _, tk := range Tokens([]byte(src)) {
+		if tk.Param {
+			got = append(got, fmt.Sprintf("%s@%d", tk.Name, tk.Line))
+		}
+	}
+	if want = "reg@1 reg@1 reg@1 __VA_ARGS__@1"; strings.Join(got, " ") != want {
+		t.Errorf("parameters: %s, want %s", strings.Join(got, " "), want)
+	}
 }
 
 // FuzzScan: any text scans without a panic, into declarations whose

@@ -2,6 +2,7 @@ package create
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -39,9 +40,10 @@ import (
 // that name.
 //
 // The search errs one way. A file names a name if the name is one of its
-// identifiers outside comments and strings, or if a ## there pastes a
-// piece of the name (rcu_##x); the header's includers that include such
-// a file, or are it, are candidates. A changed header that changes more
+// identifiers outside comments and strings, or if it is where a macro
+// that pastes a piece of the name (rcu_momentary_##x) gets the rest (eqs);
+// the header's includers that include such a file, or are it, are
+// candidates. A changed header that changes more
 // (a macro, a definition with external linkage, which every includer
 // compiles, a type laid out otherwise) keeps all its includers. So does
 // one that names a changed name in a declaration that is not a
@@ -92,6 +94,23 @@ func headerChange(e *srcpatch.Edit) (funcs, types []string, why string) {
 // a member can be named.
 type nameSet struct {
 	names, members map[string]bool
+	// rests are, of a name that a ## of the tree pastes from a piece
+	// (net_debug.h's netdev_##level makes netdev_warn), the rest of it
+	// (warn), with the names it completes and the files that paste the
+	// pieces: where the macro is used, its argument is the rest, and
+	// the file that defines it is included.
+	rests map[string][]pasted
+}
+
+// pasted is a name a file's ## may make from a piece of it.
+type pasted struct {
+	name, file string
+}
+
+// hit is a name a file may name; if via is not "", only where via (the
+// file that pastes a piece of it) is included too.
+type hit struct {
+	name, via string
 }
 
 func newNameSet() *nameSet {
@@ -117,6 +136,9 @@ func (s *nameSet) sorted() []string { return slices.Sorted(maps.Keys(s.names)) }
 
 // named returns which name t names, or "": a name, a piece of one pasted
 // (##), __builtin_NAME, or a member's name where a member can be named.
+// It reads a changed header's own text, whose macros that paste are
+// changed names themselves (closeOver); the tree's other files are read
+// with namedIn.
 func (s *nameSet) named(t cdecl.Token) string {
 	n := strings.TrimPrefix(t.Name, "__builtin_")
 	if s.names[n] {
@@ -125,7 +147,8 @@ func (s *nameSet) named(t cdecl.Token) string {
 		}
 		return n
 	}
-	if t.Pasted && len(t.Name) >= 3 {
+	// A parameter pasted is its argument, not a piece of a name.
+	if t.Pasted && !t.Param && len(t.Name) >= 3 {
 		for n := range s.names {
 			if strings.HasPrefix(n, t.Name) || strings.HasSuffix(n, t.Name) {
 				return n
@@ -133,6 +156,54 @@ func (s *nameSet) named(t cdecl.Token) string {
 		}
 	}
 	return ""
+}
+
+// namedIn is named for a file of the tree: a piece of a name pasted
+// names it only where the rest of the name is (see rests), which is
+// where the macro that pastes it makes the name.
+func (s *nameSet) namedIn(t cdecl.Token) []hit {
+	n := strings.TrimPrefix(t.Name, "__builtin_")
+	if s.names[n] {
+		if s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted {
+			return nil
+		}
+		return []hit{{name: n}}
+	}
+	var hits []hit
+	for _, p := range s.rests[t.Name] {
+		hits = append(hits, hit{name: p.name, via: p.file})
+	}
+	return hits
+}
+
+// piecesOf records in rests the rest of each name of which t, a token of
+// the tree's file rel, is a piece pasted: 3 characters or more at the
+// name's start or end, not a macro's parameter (which its argument
+// replaces).
+func (s *nameSet) piecesOf(t cdecl.Token, rel string) {
+	if !t.Pasted || t.Param || len(t.Name) < 3 {
+		return
+	}
+	for n := range s.names {
+		if len(n) <= len(t.Name) {
+			continue
+		}
+		var rest string
+		switch {
+		case strings.HasPrefix(n, t.Name):
+			rest = n[len(t.Name):]
+		case strings.HasSuffix(n, t.Name):
+			rest = n[:len(n)-len(t.Name)]
+		default:
+			continue
+		}
+		if s.rests == nil {
+			s.rests = map[string][]pasted{}
+		}
+		if p := (pasted{n, rel}); !slices.Contains(s.rests[rest], p) {
+			s.rests[rest] = append(s.rests[rest], p)
+		}
+	}
 }
 
 // closeOver reads the header, before and after its edit, for the names
@@ -200,22 +271,77 @@ func closeOver(e *srcpatch.Edit, set *nameSet) (added []string, why string) {
 type witnessFunc func(header string, objs []string) (ch tudiff.Changes, from string, err error)
 
 // filesNaming returns the .c and .h files of tree, but skip, that name
-// one of set's names (see nameSet.named), with the names each may name.
-func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]string, error) {
-	names := set.sorted()
+// one of set's names (see nameSet.namedIn), with the names each may name.
+// The files that paste (##) are read first, for the pieces of names they
+// paste (set's rests).
+func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]hit, error) {
 	files, err := sourceFiles(tree)
 	if err != nil {
 		return nil, err
 	}
 	files = slices.DeleteFunc(files, func(f string) bool { return skip[f] })
+	paste := []byte("##")
+	var mu sync.Mutex
+	err = readFiles(tree, files, func(rel string, b []byte) {
+		if !bytes.Contains(b, paste) {
+			return
+		}
+		toks := cdecl.Tokens(b)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, t := range toks {
+			set.piecesOf(t, rel)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	words := set.sorted()
+	for r := range set.rests {
+		words = append(words, r)
+	}
+	found := map[string][]hit{}
+	err = readFiles(tree, files, func(rel string, b []byte) {
+		maybe := false
+		for _, w := range words {
+			if bytes.Contains(b, []byte(w)) {
+				maybe = true
+				break
+			}
+		}
+		if !maybe {
+			return
+		}
+		named := map[hit]bool{}
+		for _, t := range cdecl.Tokens(b) {
+			for _, h := range set.namedIn(t) {
+				named[h] = true
+			}
+		}
+		if len(named) > 0 {
+			mu.Lock()
+			found[rel] = slices.SortedFunc(maps.Keys(named), func(a, b hit) int {
+				return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.via, b.via))
+			})
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// readFiles calls fn with the contents of each of files (relative to
+// tree), from as many goroutines as there are processors, and returns the
+// first error reading one.
+func readFiles(tree string, files []string, fn func(rel string, b []byte)) error {
 	var (
 		mu    sync.Mutex
-		found = map[string][]string{}
 		first error
 		wg    sync.WaitGroup
 	)
 	work := make(chan string)
-	paste := []byte("##")
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for rel := range work {
@@ -226,24 +352,7 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 					mu.Unlock()
 					continue
 				}
-				maybe := bytes.Contains(b, paste)
-				for _, n := range names {
-					maybe = maybe || bytes.Contains(b, []byte(n))
-				}
-				if !maybe {
-					continue
-				}
-				named := map[string]bool{}
-				for _, t := range cdecl.Tokens(b) {
-					if n := set.named(t); n != "" {
-						named[n] = true
-					}
-				}
-				if len(named) > 0 {
-					mu.Lock()
-					found[rel] = slices.Sorted(maps.Keys(named))
-					mu.Unlock()
-				}
+				fn(rel, b)
 			}
 		})
 	}
@@ -252,10 +361,7 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 	}
 	close(work)
 	wg.Wait()
-	if first != nil {
-		return nil, first
-	}
-	return found, nil
+	return first
 }
 
 func cmpErr(a, b error) error {
@@ -399,10 +505,13 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	// header is another function).
 	candidates := maps.Clone(keep)
 	users := map[string]map[string]bool{} // file -> objects that include it or are it
-	for f := range files {
+	usersOf := func(f string) (map[string]bool, error) {
+		if m, ok := users[f]; ok {
+			return m, nil
+		}
 		us, err := includers(f)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		m := map[string]bool{}
 		if strings.HasSuffix(f, ".c") {
@@ -412,15 +521,28 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			m[strings.TrimSuffix(u, ".c")+".o"] = true
 		}
 		users[f] = m
+		return m, nil
 	}
 	for _, h := range eligible {
-		for f, named := range files {
-			if !slices.ContainsFunc(named, func(n string) bool { return own[h][n] }) {
-				continue
-			}
-			for _, o := range headers[h] {
-				if in[o] && users[f][o] {
-					candidates[o] = true
+		for _, f := range slices.Sorted(maps.Keys(files)) {
+			for _, x := range files[f] {
+				if !own[h][x.name] {
+					continue
+				}
+				us, err := usersOf(f)
+				if err != nil {
+					return nil, false, err
+				}
+				var via map[string]bool
+				if x.via != "" {
+					if via, err = usersOf(x.via); err != nil {
+						return nil, false, err
+					}
+				}
+				for _, o := range headers[h] {
+					if in[o] && us[o] && (via == nil || via[o]) {
+						candidates[o] = true
+					}
 				}
 			}
 		}

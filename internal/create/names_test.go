@@ -316,3 +316,37 @@ func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcp
 	}
 	return p
 }
+
+// TestPastedPieces: a macro that pastes a piece of a name makes it where
+// it is used with the rest of the name; a macro that pastes a parameter
+// makes no piece of its own.
+func TestPastedPieces(t *testing.T) {
+	tree := t.TempDir()
+	files := map[string]string{
+		"include/net/dbg.h":     "#define netif_level(level, dev) netdev_##level(dev)\n",
+		"arch/x86/asm.h":        "#define __ASM_REG(reg) __ASM_SEL_RAW(e##reg, r##reg)\n",
+		"drivers/net/warns.c":   "void f(void *d) { netif_level(WARN_ONCE, d); }\n",
+		"drivers/net/warn.c":    "void g(void *d) { netif_level(warn, d); }\n",
+		"drivers/net/direct.c":  "void h(void *d) { netdev_WARN_ONCE(d); }\n",
+		"drivers/net/regular.c": "int reg;\n",
+	}
+	for rel, text := range files {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
+	}
+	set := newNameSet()
+	set.add("netdev_WARN_ONCE")
+	set.add("reg_state")
+	found, err := filesNaming(tree, set, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"drivers/net/direct.c", "drivers/net/warns.c"}
+	if got := slices.Sorted(maps.Keys(found)); !slices.Equal(got, want) {
+		t.Errorf("filesNaming = %v, want %v", got, want)
+	}
+	// The rest counts only with the file that pastes the piece.
+	if h := found["drivers/net/warns.c"]; len(h) != 1 || h[0] != (hit{"netdev_WARN_ONCE", "include/net/dbg.h"}) {
+		t.Errorf("warns.c: %+v, want netdev_WARN_ONCE through include/net/dbg.h", h)
+	}
+}
