@@ -63,14 +63,18 @@ type Token struct {
 	// Pasted is whether a ## joins it to another token: the name it
 	// makes is not itself.
 	Pasted bool
-	// Prev is the token before it ("->" as one), "" if none.
-	Prev string
+	// Prev is the token before it ("->" as one), "" if none; Next, the
+	// token after it on its line ("" if none).
+	Prev, Next string
 	// Directive: it is on a preprocessor line.
 	Directive bool
 	// Param: it is a parameter of the function-like macro whose
 	// #define it is in (or __VA_ARGS__): the argument replaces it,
 	// pasted or not.
 	Param bool
+	// Macro is the name of the macro whose #define it is in, itself
+	// included.
+	Macro string
 }
 
 type lexer struct {
@@ -397,18 +401,25 @@ func group(toks []string, open int) (int, bool) {
 	return 0, false
 }
 
-// Tokens returns the identifiers of src, outside comments, strings and
-// character constants, directives included.
-func Tokens(src []byte) []Token {
+// ctxToken is a token of the source with what surrounds it.
+type ctxToken struct {
+	text      string // "->" as one
+	line      int
+	directive bool   // on a preprocessor line
+	macro     string // the #define it is in
+	param     bool   // a parameter of that macro
+	prev      string // the token before, "" at a directive's start
+}
+
+// each calls fn with each token of src, outside comments, in order.
+func each(src []byte, fn func(ctxToken)) {
 	l := &lexer{src: src, line: 1}
-	var out []Token
 	lineStart := true
-	prevPaste := false // the token before was ##
-	prevIdent := false // the token before was out's last
 	prev := ""
 	inDirective := false
 	var params map[string]bool // of the #define being read
 	inParams := false          // reading them
+	macro := ""                // its name
 	for {
 		t, directive, ok := l.next(&lineStart)
 		if !ok {
@@ -419,10 +430,11 @@ func Tokens(src []byte) []Token {
 				prev = "" // a directive's line is apart
 			}
 			inDirective = directive
-			params, inParams = nil, false
+			params, inParams, macro = nil, false, ""
 		}
 		switch {
 		case inDirective && prev == "define" && isIdentStart(t.text[0]):
+			macro = t.text
 			// A function-like macro's name has its "(" right
 			// after it, no space between.
 			if l.i < len(l.src) && l.src[l.i] == '(' {
@@ -437,22 +449,87 @@ func Tokens(src []byte) []Token {
 		if text == ">" && prev == "-" {
 			text = "->"
 		}
+		fn(ctxToken{text: text, line: t.line, directive: inDirective, macro: macro, param: params[text], prev: prev})
+		prev = text
+	}
+}
+
+// Tokens returns the identifiers of src, outside comments, strings and
+// character constants, directives included.
+func Tokens(src []byte) []Token {
+	var out []Token
+	prevPaste := false // the token before was ##
+	prevIdent := false // the token before was out's last
+	lastIdent := false // the token before is out's last, on this line
+	each(src, func(t ctxToken) {
+		if lastIdent && t.prev != "" {
+			out[len(out)-1].Next = t.text
+		}
+		lastIdent = isIdentStart(t.text[0])
 		switch {
-		case text == "##":
+		case t.text == "##":
 			if prevIdent {
 				out[len(out)-1].Pasted = true
 			}
 			prevPaste, prevIdent = true, false
-			prev = text
-			continue
-		case isIdentStart(text[0]):
-			out = append(out, Token{Name: text, Line: t.line, Pasted: prevPaste, Prev: prev, Directive: inDirective, Param: params[text]})
+			return
+		case isIdentStart(t.text[0]):
+			out = append(out, Token{Name: t.text, Line: t.line, Pasted: prevPaste, Prev: t.prev, Directive: t.directive, Param: t.param, Macro: t.macro})
 			prevIdent = true
 		default:
 			prevIdent = false
 		}
 		prevPaste = false
-		prev = text
-	}
+	})
+	return out
+}
+
+// Paste is the tokens that ## joins into one (a ## b ## c), in a macro's
+// definition.
+type Paste struct {
+	Line  int
+	Macro string // the #define it is in
+	Parts []Part
+}
+
+// Part is a token of a Paste: Literal if it is an identifier that is not
+// one of the macro's parameters, whose text is then part of every name the
+// paste makes; any other's text is not known (an argument replaces a
+// parameter; a number is read a character at a time).
+type Part struct {
+	Text    string
+	Literal bool
+}
+
+// Pastes returns the pastes (##) of src's macro definitions.
+func Pastes(src []byte) []Paste {
+	var out []Paste
+	var last ctxToken // the token before the current one, not ##
+	tail := false     // last is the last part of out's last paste
+	joining := false  // a ## came after last
+	each(src, func(t ctxToken) {
+		part := func(c ctxToken) Part {
+			return Part{Text: c.text, Literal: isIdentStart(c.text[0]) && !c.param}
+		}
+		switch {
+		case t.text == "##":
+			if last.macro == "" || last.macro != t.macro {
+				joining = false // no paste outside a definition
+				return
+			}
+			if !tail {
+				out = append(out, Paste{Line: last.line, Macro: last.macro, Parts: []Part{part(last)}})
+			}
+			joining = true
+			return
+		case joining && t.macro == last.macro:
+			out[len(out)-1].Parts = append(out[len(out)-1].Parts, part(t))
+			tail = true
+		default:
+			tail = false
+		}
+		joining = false
+		last = t
+	})
 	return out
 }

@@ -154,6 +154,13 @@ func TestTokens(t *testing.T) {
 		got = append(got, s)
 	}
 	want = "##define #defineG #(d #(d #->m x =d ->m +s .n +f (a ,b ##if #ify z"
+	var nexts []string
+	for _, tk := range Tokens([]byte(src)) {
+		nexts = append(nexts, tk.Name+tk.Next)
+	}
+	if got, want := strings.Join(nexts, " "), "defineG G( d) d) m x= d- m+ s. n+ f( a, b) ify y z"; got != want {
+		t.Errorf("Next: %s, want %s", got, want)
+	}
 	if strings.Join(got, " ") != want {
 		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
 	}
@@ -169,6 +176,41 @@ func TestTokens(t *testing.T) {
 	}
 	if want = "reg@1 reg@1 reg@1 __VA_ARGS__@1"; strings.Join(got, " ") != want {
 		t.Errorf("parameters: %s, want %s", strings.Join(got, " "), want)
+	}
+	got = nil
+	for _, tk := range Tokens([]byte(src)) {
+		got = append(got, tk.Macro)
+	}
+	if want = ",R,R,R,R,R,R,R,R,,O,O,"; strings.Join(got, ",") != want {
+		t.Errorf("macros: %q, want %q", strings.Join(got, ","), want)
+	}
+}
+
+func TestPastes(t *testing.T) {
+	src := "#define SR(name) .name = reg ## name ## _BASE_IDX\n" +
+		"#define netif_level(level, dev) netdev_##level(dev)\n" +
+		"#define N(x) x ## 12, a##b\n" +
+		"a ## b\n"
+	var got []string
+	for _, p := range Pastes([]byte(src)) {
+		var parts []string
+		for _, pt := range p.Parts {
+			if pt.Literal {
+				parts = append(parts, pt.Text)
+			} else {
+				parts = append(parts, "<"+pt.Text+">")
+			}
+		}
+		got = append(got, fmt.Sprintf("%d %s: %s", p.Line, p.Macro, strings.Join(parts, " ")))
+	}
+	want := []string{
+		"1 SR: reg <name> _BASE_IDX",
+		"2 netif_level: netdev_ <level>",
+		"3 N: <x> <1>",
+		"3 N: a b",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Pastes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -201,6 +243,11 @@ func FuzzScan(f *testing.F) {
 		for _, tk := range Tokens(src) {
 			if tk.Name == "" || !isIdentStart(tk.Name[0]) || tk.Line < 1 || tk.Line > lines {
 				t.Fatalf("token %+v", tk)
+			}
+		}
+		for _, p := range Pastes(src) {
+			if len(p.Parts) < 2 || p.Macro == "" || p.Line < 1 || p.Line > lines {
+				t.Fatalf("paste %+v", p)
 			}
 		}
 	})

@@ -94,11 +94,15 @@ func headerChange(e *srcpatch.Edit) (funcs, types []string, why string) {
 // a member can be named.
 type nameSet struct {
 	names, members map[string]bool
+	// direct are the files whose macros paste names of the set from
+	// pieces that leave no argument to look for (see pastesOf), with
+	// the names.
+	direct map[string][]string
 	// rests are, of a name that a ## of the tree pastes from a piece
-	// (net_debug.h's netdev_##level makes netdev_warn), the rest of it
-	// (warn), with the names it completes and the files that paste the
-	// pieces: where the macro is used, its argument is the rest, and
-	// the file that defines it is included.
+	// (net_debug.h's netif_level() pastes netdev_##level, which makes
+	// netdev_warn), the rest of it (warn), with the names it completes
+	// and where the pieces are pasted: where the macro is used, the rest
+	// is an argument, and the file that defines it is included.
 	rests map[string][]pasted
 }
 
@@ -114,7 +118,7 @@ type hit struct {
 }
 
 func newNameSet() *nameSet {
-	return &nameSet{names: map[string]bool{}, members: map[string]bool{}}
+	return &nameSet{names: map[string]bool{}, members: map[string]bool{}, direct: map[string][]string{}, rests: map[string][]pasted{}}
 }
 
 func (s *nameSet) add(n string) bool {
@@ -158,52 +162,122 @@ func (s *nameSet) named(t cdecl.Token) string {
 	return ""
 }
 
-// namedIn is named for a file of the tree: a piece of a name pasted
-// names it only where the rest of the name is (see rests), which is
-// where the macro that pastes it makes the name.
-func (s *nameSet) namedIn(t cdecl.Token) []hit {
-	n := strings.TrimPrefix(t.Name, "__builtin_")
-	if s.names[n] {
-		if s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted {
-			return nil
+// namedIn returns the names of set that a file of the tree, whose tokens
+// are toks, names: those it names as named says, and those a macro
+// pastes from a piece where the file has the rest of the name as an
+// argument (see rests), with the file that pastes.
+func (s *nameSet) namedIn(toks []cdecl.Token) []hit {
+	set := map[hit]bool{}
+	for _, t := range toks {
+		n := strings.TrimPrefix(t.Name, "__builtin_")
+		switch {
+		case !s.names[n]:
+			if argument(t) {
+				for _, p := range s.rests[t.Name] {
+					set[hit{p.name, p.file}] = true
+				}
+			}
+		case s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted:
+		default:
+			set[hit{name: n}] = true
 		}
-		return []hit{{name: n}}
 	}
-	var hits []hit
-	for _, p := range s.rests[t.Name] {
-		hits = append(hits, hit{name: p.name, via: p.file})
-	}
-	return hits
+	return slices.SortedFunc(maps.Keys(set), func(a, b hit) int {
+		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.via, b.via))
+	})
 }
 
-// piecesOf records in rests the rest of each name of which t, a token of
-// the tree's file rel, is a piece pasted: 3 characters or more at the
-// name's start or end, not a macro's parameter (which its argument
-// replaces).
-func (s *nameSet) piecesOf(t cdecl.Token, rel string) {
-	if !t.Pasted || t.Param || len(t.Name) < 3 {
+// argument tells whether t may be, alone, a macro's argument: between (
+// or a comma and ) or a comma, or the whole of an object-like macro's
+// body (#define LVL WARN, passed through another macro that expands it).
+// A paste makes a name of the argument it is given whole.
+func argument(t cdecl.Token) bool {
+	if t.Directive && t.Macro != "" && t.Prev == t.Macro {
+		return true
+	}
+	return (t.Prev == "(" || t.Prev == ",") && (t.Next == ")" || t.Next == "," || t.Next == "")
+}
+
+// pastesOf records what paste p, of a macro of the tree's file rel, may
+// make of set's names. A paste of literal pieces only, or with more than
+// one unknown part (a parameter's argument, a number), that may make a
+// name makes the file name it (direct). One with a single unknown part
+// makes a name only where the rest of the name is an argument, in a file
+// that includes the one that pastes (rests). A paste whose literal pieces are shorter than 3
+// characters in all (e##reg) is not read: a piece that short is in most
+// names.
+func (s *nameSet) pastesOf(p cdecl.Paste, rel string) {
+	literal, unknown := 0, 0
+	for _, pt := range p.Parts {
+		if pt.Literal {
+			literal += len(pt.Text)
+		} else {
+			unknown++
+		}
+	}
+	if literal < 3 {
 		return
 	}
 	for n := range s.names {
-		if len(n) <= len(t.Name) {
-			continue
-		}
-		var rest string
+		rest, ok := pasteMakes(p.Parts, n)
 		switch {
-		case strings.HasPrefix(n, t.Name):
-			rest = n[len(t.Name):]
-		case strings.HasSuffix(n, t.Name):
-			rest = n[:len(n)-len(t.Name)]
+		case !ok:
+		case unknown != 1 || rest == "":
+			if !slices.Contains(s.direct[rel], n) {
+				s.direct[rel] = append(s.direct[rel], n)
+			}
 		default:
-			continue
-		}
-		if s.rests == nil {
-			s.rests = map[string][]pasted{}
-		}
-		if p := (pasted{n, rel}); !slices.Contains(s.rests[rest], p) {
-			s.rests[rest] = append(s.rests[rest], p)
+			if pd := (pasted{n, rel}); !slices.Contains(s.rests[rest], pd) {
+				s.rests[rest] = append(s.rests[rest], pd)
+			}
 		}
 	}
+}
+
+// pasteMakes tells whether the parts of a paste may make name, and with a
+// single unknown part, what it must be. An unknown part may be anything,
+// nothing included.
+func pasteMakes(parts []cdecl.Part, name string) (rest string, ok bool) {
+	i, last := 0, len(parts)-1
+	pre, post := 0, 0 // literal lengths matched at the start and the end
+	for i <= last && parts[i].Literal {
+		if !strings.HasPrefix(name[pre:], parts[i].Text) {
+			return "", false
+		}
+		pre += len(parts[i].Text)
+		i++
+	}
+	if i > last {
+		return "", pre == len(name)
+	}
+	for last > i && parts[last].Literal {
+		if len(name)-post-len(parts[last].Text) < pre || !strings.HasSuffix(name[:len(name)-post], parts[last].Text) {
+			return "", false
+		}
+		post += len(parts[last].Text)
+		last--
+	}
+	if len(name)-post < pre {
+		return "", false
+	}
+	// parts[i] and parts[last] are unknown; the literals between them
+	// must come in order.
+	mid := name[pre : len(name)-post]
+	if i == last {
+		return mid, true
+	}
+	at := 0
+	for _, pt := range parts[i+1 : last] {
+		if !pt.Literal {
+			continue
+		}
+		j := strings.Index(mid[at:], pt.Text)
+		if j < 0 {
+			return "", false
+		}
+		at += j + len(pt.Text)
+	}
+	return mid, true
 }
 
 // closeOver reads the header, before and after its edit, for the names
@@ -286,11 +360,11 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 		if !bytes.Contains(b, paste) {
 			return
 		}
-		toks := cdecl.Tokens(b)
+		pastes := cdecl.Pastes(b)
 		mu.Lock()
 		defer mu.Unlock()
-		for _, t := range toks {
-			set.piecesOf(t, rel)
+		for _, p := range pastes {
+			set.pastesOf(p, rel)
 		}
 	})
 	if err != nil {
@@ -302,7 +376,7 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 	}
 	found := map[string][]hit{}
 	err = readFiles(tree, files, func(rel string, b []byte) {
-		maybe := false
+		maybe := set.direct[rel] != nil
 		for _, w := range words {
 			if bytes.Contains(b, []byte(w)) {
 				maybe = true
@@ -312,17 +386,15 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 		if !maybe {
 			return
 		}
-		named := map[hit]bool{}
-		for _, t := range cdecl.Tokens(b) {
-			for _, h := range set.namedIn(t) {
-				named[h] = true
+		hits := set.namedIn(cdecl.Tokens(b))
+		for _, n := range set.direct[rel] {
+			if h := (hit{name: n}); !slices.Contains(hits, h) {
+				hits = append(hits, h)
 			}
 		}
-		if len(named) > 0 {
+		if len(hits) > 0 {
 			mu.Lock()
-			found[rel] = slices.SortedFunc(maps.Keys(named), func(a, b hit) int {
-				return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.via, b.via))
-			})
+			found[rel] = hits
 			mu.Unlock()
 		}
 	})

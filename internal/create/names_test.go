@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ksplice-go/ksplice/internal/cdecl"
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 	"github.com/ksplice-go/ksplice/internal/tudiff"
 )
@@ -318,12 +319,14 @@ func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcp
 }
 
 // TestPastedPieces: a macro that pastes a piece of a name makes it where
-// it is used with the rest of the name; a macro that pastes a parameter
-// makes no piece of its own.
+// the rest of the name is an argument (of it, or of a macro that passes it
+// on); a macro that pastes a parameter makes no piece of its own.
 func TestPastedPieces(t *testing.T) {
 	tree := t.TempDir()
 	files := map[string]string{
-		"include/net/dbg.h":     "#define netif_level(level, dev) netdev_##level(dev)\n",
+		"include/net/dbg.h":     "#define netif_level(level, dev) netdev_##level(dev)\n#define netif_any(l, d) netif_level(l, d)\n",
+		"drivers/net/wrapped.c": "void w(void *d) { netif_any(WARN_ONCE, d); }\n",
+		"drivers/net/plain.c":   "void p(void) { WARN_ONCE(1, \"x\"); }\n",
 		"arch/x86/asm.h":        "#define __ASM_REG(reg) __ASM_SEL_RAW(e##reg, r##reg)\n",
 		"drivers/net/warns.c":   "void f(void *d) { netif_level(WARN_ONCE, d); }\n",
 		"drivers/net/warn.c":    "void g(void *d) { netif_level(warn, d); }\n",
@@ -341,12 +344,38 @@ func TestPastedPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"drivers/net/direct.c", "drivers/net/warns.c"}
+	want := []string{"drivers/net/direct.c", "drivers/net/warns.c", "drivers/net/wrapped.c"}
 	if got := slices.Sorted(maps.Keys(found)); !slices.Equal(got, want) {
 		t.Errorf("filesNaming = %v, want %v", got, want)
 	}
 	// The rest counts only with the file that pastes the piece.
 	if h := found["drivers/net/warns.c"]; len(h) != 1 || h[0] != (hit{"netdev_WARN_ONCE", "include/net/dbg.h"}) {
 		t.Errorf("warns.c: %+v, want netdev_WARN_ONCE through include/net/dbg.h", h)
+	}
+}
+
+func TestPasteMakes(t *testing.T) {
+	lit := func(s string) cdecl.Part { return cdecl.Part{Text: s, Literal: true} }
+	arg := func(s string) cdecl.Part { return cdecl.Part{Text: s} }
+	for _, tc := range []struct {
+		parts []cdecl.Part
+		name  string
+		rest  string
+		ok    bool
+	}{
+		{[]cdecl.Part{lit("netdev_"), arg("level")}, "netdev_WARN", "WARN", true},
+		{[]cdecl.Part{lit("reg"), arg("name"), lit("_BASE_IDX")}, "reg_state", "", false},
+		{[]cdecl.Part{lit("reg"), arg("name"), lit("_BASE_IDX")}, "regFOO_BASE_IDX", "FOO", true},
+		{[]cdecl.Part{lit("rcu_momentary_"), lit("eqs")}, "rcu_momentary_eqs", "", true},
+		{[]cdecl.Part{lit("rcu_momentary_"), lit("eqs")}, "rcu_momentary_eqs2", "", false},
+		{[]cdecl.Part{arg("x"), lit("_mid_"), arg("y")}, "a_mid_b", "a_mid_b", true},
+		{[]cdecl.Part{arg("x"), lit("_mid_"), arg("y")}, "ab", "", false},
+		{[]cdecl.Part{lit("pre"), arg("x")}, "pre", "", true},
+		{[]cdecl.Part{lit("abc"), arg("x"), lit("bcd")}, "abcd", "", false},
+	} {
+		rest, ok := pasteMakes(tc.parts, tc.name)
+		if ok != tc.ok || ok && rest != tc.rest {
+			t.Errorf("pasteMakes(%v, %q) = %q, %v; want %q, %v", tc.parts, tc.name, rest, ok, tc.rest, tc.ok)
+		}
 	}
 }
