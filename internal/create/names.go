@@ -470,7 +470,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			}
 		}
 		if n > 0 {
-			fmt.Fprintf(log, "create: %s: %s: the %d objects that include it are scanned\n", h, why, n)
+			fmt.Fprintf(log, "create: by name: %s: %s: the %d objects that include it are scanned\n", h, why, n)
 		}
 	}
 	set := newNameSet()
@@ -539,7 +539,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 				}
 				mine[n] = true
 			}
-			fmt.Fprintf(log, "create: %s: its change of %s, read in %s's unit, gives new meaning to %s\n", h, strings.Join(types, ", "), from, strings.Join(ch.Names, ", "))
+			fmt.Fprintf(log, "create: by name: %s: its change of %s, read in %s's unit, gives new meaning to %s\n", h, strings.Join(types, ", "), from, strings.Join(ch.Names, ", "))
 		}
 		own[h] = mine
 		eligible = append(eligible, h)
@@ -628,7 +628,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	if len(names) > 12 {
 		names = append(names[:12], fmt.Sprintf("and %d more", len(set.names)-12))
 	}
-	fmt.Fprintf(log, "create: %s change only what names %s; %d files name them, and %d of the %d objects that only changed headers reach are scanned (the others are not)\n",
+	fmt.Fprintf(log, "create: by name: %s change only what names %s; %d files name them, and %d of the %d objects that only changed headers reach are scanned (the others are not)\n",
 		strings.Join(eligible, ", "), strings.Join(names, ", "), len(files), len(kept), len(reached))
 	return kept, later, nil
 }

@@ -954,7 +954,7 @@ func (p *scanProgress) Write(b []byte) (int, error) {
 		}
 		line := string(p.buf[:i])
 		p.buf = p.buf[i+1:]
-		if rest, ok := strings.CutPrefix(line, "create: "); ok && (strings.HasPrefix(rest, "scanned ") || strings.HasPrefix(rest, "warning: ")) {
+		if rest, ok := strings.CutPrefix(line, "create: "); ok && (strings.HasPrefix(rest, "scanned ") || strings.HasPrefix(rest, "warning: ") || strings.HasPrefix(rest, "by name: ")) {
 			p.u.logf("%s: %s", p.files, rest)
 		}
 	}
