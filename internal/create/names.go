@@ -43,13 +43,12 @@ import (
 // identifiers outside comments and strings, or if it is where a macro
 // that pastes a piece of the name (rcu_momentary_##x) gets the rest (eqs);
 // the header's includers that include such a file, or are it, are
-// candidates. A changed header that changes more
-// (a macro, a definition with external linkage, which every includer
-// compiles, a type laid out otherwise) keeps all its includers. So does
-// one that names a changed name in a declaration that is not a
-// function's or a macro's; a function or macro of the header that names
-// one is a changed name itself. Candidates are then scanned as any
-// includer is.
+// candidates. A changed header that changes more (a macro, a definition
+// with external linkage, which every includer compiles, a type laid out
+// otherwise) keeps all its includers. So does one that names a changed
+// name in a declaration that is not a function's or a macro's; a
+// function or macro of the header that names one is a changed name
+// itself. Candidates are then scanned as any includer is.
 
 // headerChange returns the functions whose declarations or definitions
 // the edit of a header changes and the types ("struct s") whose
