@@ -44,6 +44,8 @@ func TestNeededHeaders(t *testing.T) {
 		// is a keyword.
 		{"guess and type", "net/x.c:2400:29: error: implicit declaration of function ‘foo_helper’; did you mean ‘baz’? [-Werror=implicit-function-declaration]\nnet/x.c:2400:41: error: invalid type argument of ‘->’ (have ‘int’)", []string{"include/helper.h"}},
 		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
+		// ... whose code shows the member whose type changed.
+		{"member's type", "net/core/dev.c:10166:9: error: ‘sizeof’ applied to a bit-field\n10166 |  BUILD_BUG_ON(sizeof(p->baz) > 1);\n      |         ^~~~~~", []string{"include/layout.h"}},
 		// A call through a member: the member is what changed.
 		{"member call", "net/x.c:249:17: error: too many arguments to function ‘inet_csk((const struct sock *)sk)->ops->baz’", []string{"include/layout.h"}},
 		// The same, where the header's diff shows only the

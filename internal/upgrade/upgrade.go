@@ -744,22 +744,31 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 	}
 	// An unknown macro quotes nothing of its own ("expected ';' before
 	// 'void'" for a new attribute macro): the words of the code gcc
-	// shows that a changed header newly #defines.
-	words := map[string]bool{}
+	// shows that a changed header newly #defines. Nor does an error
+	// about a member's new type ("'sizeof' applied to a bit-field" of
+	// sizeof(dev->reg_state), a u8 since): the members the code shows,
+	// after . or ->, that a changed header's lines name.
+	words, members := map[string]bool{}, map[string]bool{}
 	for _, line := range strings.Split(buildErr, "\n") {
 		if m := excerpt.FindStringSubmatch(line); m != nil {
 			for _, w := range word.FindAllString(m[1], -1) {
 				words[w] = true
 			}
+			for _, a := range memberAccess.FindAllStringSubmatch(m[1], -1) {
+				members[a[1]] = true
+			}
 		}
 	}
 	for _, h := range headers {
-		if definesName(u.diffOf(ctx, h), words) {
+		if d := u.diffOf(ctx, h); definesName(d, words) || changedLinesName(d, members) {
 			out = append(out, h)
 		}
 	}
 	return out
 }
+
+// memberAccess matches a member's name after . or -> in code.
+var memberAccess = regexp.MustCompile(`(?:->|\.)\s*([A-Za-z_][A-Za-z0-9_]*)`)
 
 // excerpt matches a line of code gcc shows under a diagnostic
 // ("  911 | asmlinkage __visible __init ...").
