@@ -490,6 +490,9 @@ type Paste struct {
 	Line  int
 	Macro string // the #define it is in
 	Parts []Part
+	// Prev is the token before the first part: "->" where the name
+	// made is a member's.
+	Prev string
 }
 
 // Part is a token of a Paste: Literal if it is an identifier that is not
@@ -518,7 +521,7 @@ func Pastes(src []byte) []Paste {
 				return
 			}
 			if !tail {
-				out = append(out, Paste{Line: last.line, Macro: last.macro, Parts: []Part{part(last)}})
+				out = append(out, Paste{Line: last.line, Macro: last.macro, Parts: []Part{part(last)}, Prev: last.prev})
 			}
 			joining = true
 			return

@@ -201,13 +201,13 @@ func TestPastes(t *testing.T) {
 				parts = append(parts, "<"+pt.Text+">")
 			}
 		}
-		got = append(got, fmt.Sprintf("%d %s: %s", p.Line, p.Macro, strings.Join(parts, " ")))
+		got = append(got, fmt.Sprintf("%d %s: %s %s", p.Line, p.Macro, p.Prev, strings.Join(parts, " ")))
 	}
 	want := []string{
-		"1 SR: reg <name> _BASE_IDX",
-		"2 netif_level: netdev_ <level>",
-		"3 N: <x> <1>",
-		"3 N: a b",
+		"1 SR: = reg <name> _BASE_IDX",
+		"2 netif_level: ) netdev_ <level>",
+		"3 N: ) <x> <1>",
+		"3 N: , a b",
 	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Pastes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

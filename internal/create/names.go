@@ -217,7 +217,14 @@ func (s *nameSet) pastesOf(p cdecl.Paste, rel string) {
 	if literal < 3 {
 		return
 	}
+	// A member's name is made where a member is named (s->dev_##x),
+	// or at the start of a macro's body, which a caller may put after
+	// ->; not where the paste calls a function (dev_##level(...)).
+	member := p.Prev == "." || p.Prev == "->" || p.Prev == "(" || p.Prev == "," || p.Prev == ")" || p.Prev == p.Macro
 	for n := range s.names {
+		if s.members[n] && !member {
+			continue
+		}
 		rest, ok := pasteMakes(p.Parts, n)
 		switch {
 		case !ok:
