@@ -103,11 +103,17 @@ type nameSet struct {
 	// and where the pieces are pasted: where the macro is used, the rest
 	// is an argument, and the file that defines it is included.
 	rests map[string][]pasted
+	// callers are, of each macro that pastes a piece, the macros that
+	// use it or use one that does (netif_err, of netif_level), itself
+	// included: a rest is an argument of one of them. nil for a macro
+	// whose callers were not all found (findCallers).
+	callers map[string]map[string]bool
 }
 
-// pasted is a name a file's ## may make from a piece of it.
+// pasted is a name a file's ## may make from a piece of it, in the
+// definition of macro.
 type pasted struct {
-	name, file string
+	name, file, macro string
 }
 
 // hit is a name a file may name; if via is not "", only where via (the
@@ -117,7 +123,7 @@ type hit struct {
 }
 
 func newNameSet() *nameSet {
-	return &nameSet{names: map[string]bool{}, members: map[string]bool{}, direct: map[string][]string{}, rests: map[string][]pasted{}}
+	return &nameSet{names: map[string]bool{}, members: map[string]bool{}, direct: map[string][]string{}, rests: map[string][]pasted{}, callers: map[string]map[string]bool{}}
 }
 
 func (s *nameSet) add(n string) bool {
@@ -167,12 +173,23 @@ func (s *nameSet) named(t cdecl.Token) string {
 // argument (see rests), with the file that pastes.
 func (s *nameSet) namedIn(toks []cdecl.Token) []hit {
 	set := map[hit]bool{}
+	var words map[string]bool // the file's, once a rest is found
 	for _, t := range toks {
 		n := strings.TrimPrefix(t.Name, "__builtin_")
 		switch {
 		case !s.names[n]:
-			if argument(t) {
-				for _, p := range s.rests[t.Name] {
+			if !argument(t) || len(s.rests[t.Name]) == 0 {
+				break
+			}
+			if words == nil {
+				words = map[string]bool{}
+				for _, u := range toks {
+					words[u.Name] = true
+				}
+			}
+			for _, p := range s.rests[t.Name] {
+				cs := s.callers[p.macro]
+				if cs == nil || slices.ContainsFunc(slices.Collect(maps.Keys(cs)), func(c string) bool { return words[c] }) {
 					set[hit{p.name, p.file}] = true
 				}
 			}
@@ -195,6 +212,61 @@ func argument(t cdecl.Token) bool {
 		return true
 	}
 	return (t.Prev == "(" || t.Prev == ",") && (t.Next == ")" || t.Next == "," || t.Next == "")
+}
+
+// maxCallerRounds bounds findCallers: each round reads the tree.
+const maxCallerRounds = 3
+
+// findCallers adds to callers, of each macro that pastes a piece of a
+// name, the macros of the tree's files whose definitions use it or one
+// of its callers. Past maxCallerRounds rounds, the macros whose callers
+// still grow have none recorded (nil): their rests count wherever they
+// are an argument.
+func (s *nameSet) findCallers(tree string, files []string) error {
+	hash := []byte("#")
+	for round := 0; ; round++ {
+		known := map[string][]string{} // caller -> the pasting macros it reaches
+		for p, cs := range s.callers {
+			for c := range cs {
+				known[c] = append(known[c], p)
+			}
+		}
+		if len(known) == 0 {
+			return nil
+		}
+		grew := map[string]bool{} // pasting macros with new callers
+		var mu sync.Mutex
+		err := readFiles(tree, files, func(rel string, b []byte) {
+			if !bytes.Contains(b, hash) || !slices.ContainsFunc(slices.Collect(maps.Keys(known)), func(c string) bool { return bytes.Contains(b, []byte(c)) }) {
+				return
+			}
+			for _, t := range cdecl.Tokens(b) {
+				if t.Macro == "" || t.Name == t.Macro || known[t.Name] == nil {
+					continue
+				}
+				mu.Lock()
+				for _, p := range known[t.Name] {
+					if cs := s.callers[p]; cs != nil && !cs[t.Macro] {
+						cs[t.Macro] = true
+						grew[p] = true
+					}
+				}
+				mu.Unlock()
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if len(grew) == 0 {
+			return nil
+		}
+		if round+1 == maxCallerRounds {
+			for p := range grew {
+				s.callers[p] = nil
+			}
+			return nil
+		}
+	}
 }
 
 // pastesOf records what paste p, of a macro of the tree's file rel, may
@@ -233,9 +305,10 @@ func (s *nameSet) pastesOf(p cdecl.Paste, rel string) {
 				s.direct[rel] = append(s.direct[rel], n)
 			}
 		default:
-			if pd := (pasted{n, rel}); !slices.Contains(s.rests[rest], pd) {
+			if pd := (pasted{n, rel, p.Macro}); !slices.Contains(s.rests[rest], pd) {
 				s.rests[rest] = append(s.rests[rest], pd)
 			}
+			s.callers[p.Macro] = map[string]bool{p.Macro: true}
 		}
 	}
 }
@@ -374,6 +447,9 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 		}
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := set.findCallers(tree, files); err != nil {
 		return nil, err
 	}
 	words := set.sorted()

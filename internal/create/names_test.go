@@ -319,14 +319,16 @@ func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcp
 }
 
 // TestPastedPieces: a macro that pastes a piece of a name makes it where
-// the rest of the name is an argument (of it, or of a macro that passes it
-// on); a macro that pastes a parameter makes no piece of its own.
+// the rest of the name is an argument of it, or of a macro that passes it
+// on (not of another macro); a macro that pastes a parameter makes no
+// piece of its own.
 func TestPastedPieces(t *testing.T) {
 	tree := t.TempDir()
 	files := map[string]string{
 		"include/net/dbg.h":     "#define netif_level(level, dev) netdev_##level(dev)\n#define netif_any(l, d) netif_level(l, d)\n",
 		"drivers/net/wrapped.c": "void w(void *d) { netif_any(WARN_ONCE, d); }\n",
 		"drivers/net/plain.c":   "void p(void) { WARN_ONCE(1, \"x\"); }\n",
+		"drivers/net/other.c":   "void o(void) { DO_ONCE_LITE_IF(c, WARN_ONCE, 1); }\n",
 		"arch/x86/asm.h":        "#define __ASM_REG(reg) __ASM_SEL_RAW(e##reg, r##reg)\n",
 		"drivers/net/warns.c":   "void f(void *d) { netif_level(WARN_ONCE, d); }\n",
 		"drivers/net/warn.c":    "void g(void *d) { netif_level(warn, d); }\n",
