@@ -30,6 +30,7 @@ func TestNeededHeaders(t *testing.T) {
 	// declaration's last line; the member's name is on its first.
 	write(old, "include/ops.h", "struct ops {\n\tvoid (*other)(void);\n\tint (*recv)(struct sock *sk,\n\t\t    struct sk_buff *skb,\n\t\t    bool *own);\n\tint n;\n};\n")
 	write(new, "include/ops.h", "struct ops {\n\tvoid (*other)(void);\n\tint (*recv)(struct sock *sk,\n\t\t    struct sk_buff *skb,\n\t\t    bool *own,\n\t\t    void (*init)(struct sock *newsk));\n\tint n;\n};\n")
+	write(new, "net/x.c", "void f(struct bar *p)\n{\n\tWRITE_ONCE(p->baz, 1);\n}\n")
 	u := &upgrader{old: old, new: new}
 	headers := []string{"include/attr.h", "include/big.h", "include/helper.h", "include/layout.h", "include/ops.h"}
 	for _, c := range []struct {
@@ -44,6 +45,8 @@ func TestNeededHeaders(t *testing.T) {
 		// is a keyword.
 		{"guess and type", "net/x.c:2400:29: error: implicit declaration of function ‘foo_helper’; did you mean ‘baz’? [-Werror=implicit-function-declaration]\nnet/x.c:2400:41: error: invalid type argument of ‘->’ (have ‘int’)", []string{"include/helper.h"}},
 		{"keyword", "net/x.c:9:3: error: ‘sizeof’ applied to a bit-field", nil},
+		// ... or names the line of the macro's use that does.
+		{"member's type at a note's line", "/k/post/src/net/x.c:9:3: error: ‘sizeof’ applied to a bit-field\n/k/post/src/net/x.c:3:9: note: in expansion of macro ‘WRITE_ONCE’\n      |         ^~~~~~~~~~", []string{"include/layout.h"}},
 		// ... whose code shows the member whose type changed.
 		{"member's type", "net/core/dev.c:10166:9: error: ‘sizeof’ applied to a bit-field\n10166 |  BUILD_BUG_ON(sizeof(p->baz) > 1);\n      |         ^~~~~~", []string{"include/layout.h"}},
 		// A call through a member: the member is what changed.

@@ -758,6 +758,14 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 				members[a[1]] = true
 			}
 		}
+		// gcc shows no code for some notes of a macro's expansion
+		// (dev.c's WRITE_ONCE(dev->reg_state, ...)): the line the
+		// note names, in the release's source.
+		if m := located.FindStringSubmatch(line); m != nil {
+			for _, a := range memberAccess.FindAllStringSubmatch(u.sourceLine(m[1], m[2]), -1) {
+				members[a[1]] = true
+			}
+		}
 	}
 	for _, h := range headers {
 		if d := u.diffOf(ctx, h); definesName(d, words) || changedLinesName(d, members) {
@@ -765,6 +773,29 @@ func (u *upgrader) neededHeaders(ctx context.Context, headers []string, buildErr
 		}
 	}
 	return out
+}
+
+// located matches where a diagnostic is, in a build tree made of the
+// release's source (".../post/src/net/core/dev.c:10246:9: note:"): the
+// file's path in the tree and the line.
+var located = regexp.MustCompile(`/post/src/([^\s:]+\.[ch]):(\d+):\d+: (?:error|note):`)
+
+// sourceLine returns line n (a decimal string) of the release's file rel,
+// or "".
+func (u *upgrader) sourceLine(rel, n string) string {
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 1 || u.new == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(u.new, filepath.Clean(rel)))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	if i > len(lines) {
+		return ""
+	}
+	return lines[i-1]
 }
 
 // memberAccess matches a member's name after . or -> in code.
