@@ -1016,7 +1016,9 @@ var ErrTooManyObjects = fmt.Errorf("%w: too many objects to rebuild", verdict.Er
 //
 // narrow, if not nil, returns which of the objects that only changed
 // headers reach may change and must be scanned; the others are
-// Unaffected.
+// Unaffected. If it says later (a header's types are read by a witness
+// once the trees are made), the scan's budget is checked then
+// (scanBudget), not here.
 func configured(ctx context.Context, k *kbuild.Kernel, r *kbuild.Resolver, pl *Plan, includers func(string) ([]string, error), narrow func(reached []string) (kept []string, later bool, err error), maxObjects, maxScan int, log io.Writer) error {
 	if maxObjects <= 0 {
 		maxObjects = DefaultMaxObjects
