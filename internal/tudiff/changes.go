@@ -78,26 +78,17 @@ func ChangesIn(pre, post *Unit, in func(file string) bool, o Options) (Changes, 
 			names[tag] = true
 			continue
 		}
-		changed, why := membersChanged(a[0], a[1])
+		changed, why, _, err := aggregateChange(a, o)
+		if err != nil {
+			return ch, err
+		}
 		if why != "" {
-			ch.Why = fmt.Sprintf("%s changes (%s: %s)", a[0].aggregate, a[1].where(), why)
-			return ch, nil
-		}
-		var l Layout
-		if o.Layout != nil {
-			var err error
-			if l, err = o.Layout(a[0].aggregate); err != nil {
-				return ch, fmt.Errorf("layout of %s: %w", a[0].aggregate, err)
-			}
-		}
-		if !l.Same {
-			ch.Why = fmt.Sprintf("%s changes its layout (%s)", a[0].aggregate, a[1].where())
+			ch.Why = why
 			return ch, nil
 		}
 		// Members that are new only new code can name; they are
 		// names all the same (a file that names one changed).
-		changed = append(append(changed, l.Retyped...), membersAdded(a[0], a[1])...)
-		for _, m := range changed {
+		for _, m := range append(changed, membersAdded(a[0], a[1])...) {
 			members[m] = true
 		}
 	}

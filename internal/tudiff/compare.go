@@ -199,25 +199,19 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 		}
 		if a, ok := aggregates[n]; ok && !checked[n] {
 			checked[n] = true
-			names, why := membersChanged(a[0], a[1])
+			members, why, relaid, err := aggregateChange(a, o)
+			if err != nil {
+				return res, err
+			}
 			if why != "" {
 				res.Affected = true
-				res.Reason = fmt.Sprintf("%s changes (%s: %s) and the code uses it (%s)", a[0].aggregate, a[1].where(), why, chain(n, from))
-				return res, nil
-			}
-			var l Layout
-			if o.Layout != nil {
-				var err error
-				if l, err = o.Layout(a[0].aggregate); err != nil {
-					return res, fmt.Errorf("layout of %s: %w", a[0].aggregate, err)
+				if relaid {
+					res.Relaid = a[0].aggregate
 				}
-			}
-			if !l.Same {
-				res.Affected, res.Relaid = true, a[0].aggregate
-				res.Reason = fmt.Sprintf("%s changes its layout (%s) and the code uses it (%s)", a[0].aggregate, a[1].where(), chain(n, from))
+				res.Reason = fmt.Sprintf("%s and the code uses it (%s)", why, chain(n, from))
 				return res, nil
 			}
-			for _, m := range append(names, l.Retyped...) {
+			for _, m := range members {
 				if _, ok := named[m]; !ok {
 					named[m] = a
 				}
@@ -374,6 +368,28 @@ func (u *Unit) Extract(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// aggregateChange compares the two definitions of a changed structure or
+// union for the code that uses it: the members whose declarations change
+// (retyped ones included), which code must name to compile otherwise; or
+// why code that names none may too: its words outside the body, or its
+// layout (relaid), changed.
+func aggregateChange(a [2]*Decl, o Options) (members []string, why string, relaid bool, err error) {
+	members, why = membersChanged(a[0], a[1])
+	if why != "" {
+		return nil, fmt.Sprintf("%s changes (%s: %s)", a[0].aggregate, a[1].where(), why), false, nil
+	}
+	var l Layout
+	if o.Layout != nil {
+		if l, err = o.Layout(a[0].aggregate); err != nil {
+			return nil, "", false, fmt.Errorf("layout of %s: %w", a[0].aggregate, err)
+		}
+	}
+	if !l.Same {
+		return nil, fmt.Sprintf("%s changes its layout (%s)", a[0].aggregate, a[1].where()), true, nil
+	}
+	return append(members, l.Retyped...), "", false, nil
 }
 
 // membersChanged returns the names of the members whose declaration in an
