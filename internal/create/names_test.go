@@ -35,14 +35,11 @@ extern typeof(ratio) *r_hook;
 #endif
 `
 
-// edit returns the edit of include/linux/r.h from namesHeader to after.
+// namesEdit returns the edit of include/linux/r.h from namesHeader to after.
 func namesEdit(t *testing.T, after string) (*srcpatch.Edit, string) {
 	t.Helper()
 	dir := t.TempDir()
-	for rel, text := range map[string]string{"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": after} {
-		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(dir, rel), []byte(text), 0o644)
-	}
+	writeFiles(t, dir, map[string]string{"a/include/linux/r.h": namesHeader, "b/include/linux/r.h": after})
 	diff := unifiedDiff(t, dir, "a/include/linux/r.h", "b/include/linux/r.h")
 	p, err := srcpatch.Parse(strings.NewReader(diff))
 	if err != nil {
@@ -125,10 +122,7 @@ func TestMemberNames(t *testing.T) {
 		"drivers/net/state.c":   "int h(int x) { return x == NETREG_DUMMY; }\n",
 		"drivers/net/builtin.c": "void k(void *p) { __builtin_memset(p, 0, 4); }\n",
 	}
-	for rel, text := range files {
-		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
-	}
+	writeFiles(t, tree, files)
 	set := newNameSet()
 	set.addMember("reg_state")
 	set.add("NETREG_DUMMY")
@@ -168,10 +162,7 @@ func TestByName(t *testing.T) {
 		"mm/usew.c":             "#include <linux/w2.h>\nvoid u(void) { w(); }\n",
 		"tools/x.c":             "void rcu_momentary_eqs(void);\n",
 	}
-	for rel, text := range files {
-		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
-	}
+	writeFiles(t, tree, files)
 	p, err := srcpatch.Parse(strings.NewReader(diff))
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +242,7 @@ func TestByName(t *testing.T) {
 	// it: kernel/namesake.c, which has a static of the same name and
 	// includes only the other changed header, w3.h, is not kept.
 	w3 := "void w3fn(void);\n"
-	os.WriteFile(filepath.Join(tree, "kernel/namesake.c"), []byte("#include <linux/w3.h>\nstatic void rcu_momentary_dyntick_idle(void) { }\n"), 0o644)
+	writeFiles(t, tree, map[string]string{"kernel/namesake.c": "#include <linux/w3.h>\nstatic void rcu_momentary_dyntick_idle(void) { }\n"})
 	p = changedHeaders(t, tree, map[string][2]string{
 		"include/linux/r.h":  {namesHeader, renamed},
 		"include/linux/w3.h": {w3, "void w3fn(int);\n"},
@@ -301,11 +292,9 @@ func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcp
 	var diff string
 	for _, rel := range slices.Sorted(maps.Keys(texts)) {
 		for i, side := range []string{"a", "b"} {
-			os.MkdirAll(filepath.Join(dir, side, filepath.Dir(rel)), 0o755)
-			os.WriteFile(filepath.Join(dir, side, rel), []byte(texts[rel][i]), 0o644)
+			writeFiles(t, filepath.Join(dir, side), map[string]string{rel: texts[rel][i]})
 		}
-		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(tree, rel), []byte(texts[rel][0]), 0o644)
+		writeFiles(t, tree, map[string]string{rel: texts[rel][0]})
 		diff += unifiedDiff(t, dir, "a/"+rel, "b/"+rel)
 	}
 	p, err := srcpatch.Parse(strings.NewReader(diff))
@@ -335,10 +324,7 @@ func TestPastedPieces(t *testing.T) {
 		"drivers/net/direct.c":  "void h(void *d) { netdev_WARN_ONCE(d); }\n",
 		"drivers/net/regular.c": "int reg;\n",
 	}
-	for rel, text := range files {
-		os.MkdirAll(filepath.Join(tree, filepath.Dir(rel)), 0o755)
-		os.WriteFile(filepath.Join(tree, rel), []byte(text), 0o644)
-	}
+	writeFiles(t, tree, files)
 	set := newNameSet()
 	set.add("netdev_WARN_ONCE")
 	set.add("reg_state")
@@ -378,6 +364,20 @@ func TestPasteMakes(t *testing.T) {
 		rest, ok := pasteMakes(tc.parts, tc.name)
 		if ok != tc.ok || ok && rest != tc.rest {
 			t.Errorf("pasteMakes(%v, %q) = %q, %v; want %q, %v", tc.parts, tc.name, rest, ok, tc.rest, tc.ok)
+		}
+	}
+}
+
+// writeFiles writes files (path relative to root -> text) under root.
+func writeFiles(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for rel, text := range files {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
