@@ -166,6 +166,19 @@ func (l *lexer) restOfLine() int {
 	return l.line
 }
 
+// headerName returns the rest of a <...> header name, the closing >
+// included, up to the end of the line.
+func (l *lexer) headerName() string {
+	start := l.i
+	for l.i < len(l.src) && l.src[l.i] != '\n' {
+		l.i++
+		if l.src[l.i-1] == '>' {
+			break
+		}
+	}
+	return string(l.src[start:l.i])
+}
+
 // skipComment skips the comment at l.i.
 func (l *lexer) skipComment() {
 	if l.src[l.i+1] == '/' {
@@ -448,6 +461,11 @@ func each(src []byte, fn func(ctxToken)) {
 		text := t.text
 		if text == ">" && prev == "-" {
 			text = "->"
+		}
+		if inDirective && text == "<" && (prev == "include" || prev == "include_next" || prev == "import") {
+			// A header's name is one token: <linux/utsname.h>
+			// names no utsname.
+			text += l.headerName()
 		}
 		fn(ctxToken{text: text, line: t.line, directive: inDirective, macro: macro, param: params[text], prev: prev})
 		prev = text

@@ -142,6 +142,17 @@ func TestTokens(t *testing.T) {
 		t.Errorf("Tokens = %s, want %s", strings.Join(got, " "), want)
 	}
 
+	// A header's name is one token, not the words of its path; in
+	// quotes it is a string.
+	src = "#include <uapi/linux/utsname.h>\n# include_next <a.h> /* b */\n#include \"utsname.h\"\nx = utsname();\ny < z > w;\n"
+	got = nil
+	for _, tk := range Tokens([]byte(src)) {
+		got = append(got, tk.Name+tk.Next)
+	}
+	if got, want := strings.Join(got, " "), "include<uapi/linux/utsname.h> include_next<a.h> include\"utsname.h\" x= utsname( y< z> w;"; got != want {
+		t.Errorf("Tokens = %s, want %s", got, want)
+	}
+
 	// What comes before each, and whether it is on a directive's
 	// line (continued lines too).
 	src = "#define G(d) \\\n\t(d)->m\nx = d->m + s.n + f(a, b);\n  # if y\nz\n"

@@ -385,38 +385,99 @@ func closeOver(e *srcpatch.Edit, set *nameSet) (added []string, why string) {
 			if n == "" {
 				continue
 			}
-			at := -1
-			for i, d := range decls {
-				if t.Line >= d.First && t.Line <= d.Last {
-					at = i
-					if d.Kind == cdecl.Directive {
-						break // a directive inside a declaration
-					}
-				}
-			}
+			at := declAt(decls, t.Line)
 			if at < 0 {
 				return added, fmt.Sprintf("it names %s outside any declaration (line %d)", n, t.Line)
 			}
-			d := decls[at]
-			switch {
-			case touched[at]:
-			case d.Kind == cdecl.Function && d.Body && !d.Static:
-				return added, fmt.Sprintf("it names %s in the definition of %s, with external linkage (line %d)", n, d.Name, t.Line)
-			case d.Kind == cdecl.Function:
-				if set.add(d.Name) {
-					added = append(added, d.Name)
-				}
-			case d.Kind == cdecl.Directive && d.Macro != "":
-				if set.add(d.Macro) {
-					added = append(added, d.Macro)
-				}
-			default:
-				return added, fmt.Sprintf("it names %s outside the changed declarations, where no function or macro stands for it (line %d)", n, t.Line)
+			if touched[at] {
+				continue
+			}
+			m, why := standsFor(decls[at], n, t.Line)
+			if why != "" {
+				return added, why
+			}
+			if set.add(m) {
+				added = append(added, m)
 			}
 		}
 	}
 	return added, ""
 }
+
+// declAt returns the index of the declaration of decls that line is in,
+// -1 if none: a directive inside a declaration is the directive.
+func declAt(decls []cdecl.Decl, line int) int {
+	at := -1
+	for i, d := range decls {
+		if line >= d.First && line <= d.Last {
+			at = i
+			if d.Kind == cdecl.Directive {
+				break
+			}
+		}
+	}
+	return at
+}
+
+// standsFor returns the function or macro of a header that stands for n
+// where d names it on line: the files that use n through the header name
+// it instead. A static or inline function is compiled only into the
+// objects that use it, a macro only where it is expanded. Anything else
+// (a variable, a type, a conditional, a function with external linkage)
+// is why none does.
+func standsFor(d cdecl.Decl, n string, line int) (name, why string) {
+	switch {
+	case d.Kind == cdecl.Function && d.Body && !d.Static:
+		return "", fmt.Sprintf("it names %s in the definition of %s, with external linkage (line %d)", n, d.Name, line)
+	case d.Kind == cdecl.Function:
+		return d.Name, ""
+	case d.Kind == cdecl.Directive && d.Macro != "":
+		return d.Macro, ""
+	}
+	return "", fmt.Sprintf("it names %s outside the changed declarations, where no function or macro stands for it (line %d)", n, line)
+}
+
+// standIns reads a header the patch does not change that names some of
+// set's names (hits, as filesNaming found them): if each is named only in
+// the header's functions and macros (standsFor), it returns those, each
+// with the names of set it names, and ok. asm/elf.h names utsname() only
+// in ELF_PLATFORM: the objects that include it change only where they name
+// ELF_PLATFORM, not wherever they include it.
+func standIns(src []byte, hits []hit, set *nameSet) (map[string][]string, bool) {
+	decls := cdecl.Scan(src)
+	out := map[string][]string{}
+	seen := map[string]bool{}
+	for _, t := range cdecl.Tokens(src) {
+		n := set.named(t)
+		if n == "" {
+			continue
+		}
+		at := declAt(decls, t.Line)
+		if at < 0 {
+			return nil, false
+		}
+		m, why := standsFor(decls[at], n, t.Line)
+		if why != "" {
+			return nil, false
+		}
+		if !slices.Contains(out[m], n) {
+			out[m] = append(out[m], n)
+		}
+		seen[n] = true
+	}
+	// What filesNaming found some other way (a piece of a name pasted
+	// elsewhere, with the rest an argument here) has no stand-in.
+	for _, h := range hits {
+		if h.via != "" || !seen[h.name] {
+			return nil, false
+		}
+	}
+	return out, len(out) > 0
+}
+
+// standInRounds bounds the searches for the stand-ins of other headers
+// (standIns): each reads the whole tree again.
+const standInRounds = 3
 
 // witnessFunc reads a header's change in the preprocessed unit of one of
 // objs, before and after the patch (tudiff.ChangesIn), and says which
@@ -635,6 +696,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	// for the declarations that change: a function or macro of one that
 	// names a changed name (of any header) is a changed name of its
 	// own, until no more are added.
+	closed := map[string][]string{} // header -> the names closeOver added
 	for grew := true; grew; {
 		grew = false
 		for _, h := range slices.Clone(eligible) {
@@ -642,6 +704,7 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			for _, n := range added {
 				own[h][n] = true
 			}
+			closed[h] = append(closed[h], added...)
 			grew = grew || len(added) > 0
 			if why != "" {
 				keepAll(h, why)
@@ -649,9 +712,70 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 			}
 		}
 	}
+	for _, h := range eligible {
+		if len(closed[h]) > 0 {
+			fmt.Fprintf(log, "create: by name: %s: its functions and macros that name them change too: %s\n", h, strings.Join(closed[h], ", "))
+		}
+	}
 	files, err := filesNaming(source, set, skip)
 	if err != nil {
 		return nil, false, fmt.Errorf("find the files that name %s: %w", strings.Join(set.sorted(), ", "), err)
+	}
+	// Other headers' functions and macros that name a name are names of
+	// their own (standIns): the files are searched again for them, at
+	// most standInRounds times; past that, such a header is a file that
+	// names the names, and all its includers are candidates.
+	for round := 1; round <= standInRounds; round++ {
+		var grew []string
+		searched := map[string]bool{} // the names files were searched for
+		for n := range set.names {
+			searched[n] = !set.members[n]
+		}
+		for _, f := range slices.Sorted(maps.Keys(files)) {
+			if !strings.HasSuffix(f, ".h") || set.direct[f] != nil {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(source, f))
+			if err != nil {
+				return nil, false, err
+			}
+			ins, ok := standIns(b, files[f], set)
+			if !ok {
+				continue
+			}
+			var unsearched []string
+			for m := range ins {
+				if !searched[m] {
+					unsearched = append(unsearched, m)
+				}
+			}
+			if len(unsearched) > 0 && round == standInRounds {
+				continue // its stand-ins would not be searched for
+			}
+			for _, m := range slices.Sorted(maps.Keys(ins)) {
+				for _, h := range eligible {
+					for _, n := range ins[m] {
+						if own[h][n] {
+							own[h][m] = true
+						}
+					}
+				}
+				if set.add(m) {
+					grew = append(grew, m)
+				}
+			}
+			delete(files, f)
+			if len(unsearched) > 0 {
+				slices.Sort(unsearched)
+				fmt.Fprintf(log, "create: by name: %s names what changes only in %s: the files that name those are read, not all its includers\n", f, strings.Join(unsearched, ", "))
+			}
+		}
+		if len(grew) == 0 {
+			break
+		}
+		if files, err = filesNaming(source, set, skip); err != nil {
+			return nil, false, fmt.Errorf("find the files that name %s: %w", strings.Join(set.sorted(), ", "), err)
+		}
 	}
 	// An object sees a header's names only if it includes the header:
 	// a file that names one reaches, of the header's includers, those

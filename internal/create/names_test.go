@@ -286,6 +286,45 @@ func unifiedDiff(t *testing.T, dir, a, b string) string {
 
 // changedHeaders writes each file's old text into tree and returns the
 // patch, resolved against tree, that turns each into its new text.
+// TestByNameStandIns: a header the patch does not change that names a
+// changed function only in its own macros and inlines stands for it with
+// them (asm/elf.h's ELF_PLATFORM, of utsname()): its includers are kept
+// only where they name those, through as many headers as it takes; a
+// header that names it elsewhere (a variable's initializer) keeps all
+// its includers. A header's name in an #include names nothing.
+func TestByNameStandIns(t *testing.T) {
+	tree := t.TempDir()
+	writeFiles(t, tree, map[string]string{
+		"include/linux/elf.h":                        "#include <linux/r.h>\n#define PLATFORM (rcu_momentary_dyntick_idle())\nstatic inline void el(void) { rcu_momentary_dyntick_idle(); }\nstruct e;\n",
+		"include/linux/chain.h":                      "#include <linux/elf.h>\n#define CHAIN(x) (PLATFORM + (x))\n",
+		"include/linux/var.h":                        "#include <linux/r.h>\nstatic void (*hook)(void) = rcu_momentary_dyntick_idle;\n",
+		"include/linux/rcu_momentary_dyntick_idle.h": "",
+		"kernel/plat.c":                              "#include <linux/elf.h>\nint f(void) { return PLATFORM; }\n",
+		"kernel/el.c":                                "#include <linux/elf.h>\nvoid g(void) { el(); }\n",
+		"kernel/elf.c":                               "#include <linux/elf.h>\n#include <linux/rcu_momentary_dyntick_idle.h>\nint h;\n",
+		"kernel/chain.c":                             "#include <linux/chain.h>\nint i(void) { return CHAIN(1); }\n",
+		"kernel/var.c":                               "#include <linux/var.h>\nint j;\n",
+	})
+	renamed := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
+	p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, renamed}})
+	idx, err := indexIncludes(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
+	reached := []string{"kernel/chain.o", "kernel/el.o", "kernel/elf.o", "kernel/plat.o", "kernel/var.o"}
+	var log strings.Builder
+	got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, &log)
+	if want := []string{"kernel/chain.o", "kernel/el.o", "kernel/plat.o", "kernel/var.o"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("byName = %v, %v; want %v\n%s", got, err, want, log.String())
+	}
+	for _, w := range []string{"include/linux/elf.h names what changes only in PLATFORM, el:", "include/linux/chain.h names what changes only in CHAIN:"} {
+		if !strings.Contains(log.String(), w) {
+			t.Errorf("the log lacks %q:\n%s", w, log.String())
+		}
+	}
+}
+
 func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcpatch.Patch {
 	t.Helper()
 	dir := t.TempDir()
