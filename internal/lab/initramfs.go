@@ -17,6 +17,10 @@ import (
 type File struct {
 	Host  string // path on the host
 	Guest string // absolute path in the guest
+
+	// data is the content of a file the lab makes itself (Host is
+	// empty): the guest's modules.dep.
+	data []byte
 }
 
 // ParseFile parses HOST[:GUEST]. Without GUEST the file lands in the
@@ -174,6 +178,9 @@ func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File
 		}))
 		return nil
 	}
+	made := func(f File) {
+		recs = append(recs, cpio.StaticFile(strings.TrimPrefix(f.Guest, "/"), string(f.data), 0o644))
+	}
 	if err := add(busybox, "/bin/busybox"); err != nil {
 		return err
 	}
@@ -181,6 +188,10 @@ func writeInitramfs(w io.Writer, g *guest, busybox, ksplice string, files []File
 		return err
 	}
 	for _, f := range files {
+		if f.Host == "" && f.data != nil {
+			made(f)
+			continue
+		}
 		if err := add(f.Host, f.Guest); err != nil {
 			return err
 		}

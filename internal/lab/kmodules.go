@@ -71,13 +71,7 @@ func moduleFiles(ctx context.Context, k *kbuild.Kernel, names []string) ([]File,
 		files = append(files, File{Host: filepath.Join(k.Modules, p), Guest: path.Join(guestDir, p)})
 		fmt.Fprintf(&depLines, "%s: %s\n", p, strings.Join(deps[p], " "))
 	}
-	tmp, err := os.CreateTemp("", "ksplice-modules-dep-")
-	if err != nil {
-		return nil, err
-	}
-	tmp.WriteString(depLines.String())
-	tmp.Close()
-	files = append(files, File{Host: tmp.Name(), Guest: path.Join(guestDir, "modules.dep")})
+	files = append(files, File{Guest: path.Join(guestDir, "modules.dep"), data: []byte(depLines.String())})
 	return files, nil
 }
 

@@ -21,19 +21,55 @@ import (
 // LAB_FLAVOURS: every flavour of each series); the rest once per kernel of
 // labtest.Kernels (LAB_KERNELS: one per series and architecture).
 
-func TestLabUname(t *testing.T) { labtest.ForEachFlavour(t, testUname) }
+// TestLabFlavour boots each flavour once and checks what differs between
+// flavours: the guest is the fetched image (uname -r, and its version line
+// names the Debian package version); the image's own modules load with
+// their dependencies (ext4, vfat), and those it builds in are not loaded
+// and do not fail the run; and a module built against the flavour's
+// headers (testdata/kmod-hello) loads and unloads.
+func TestLabFlavour(t *testing.T) { labtest.ForEachFlavour(t, testFlavour) }
 
-func testUname(t *testing.T, k *kbuild.Kernel) {
-	out := labtest.Run(t, lab.RunOptions{Kernel: k, Command: []string{"uname", "-r"}})
-	if got := strings.TrimSpace(out.Stdout); got != k.Release {
-		t.Errorf("uname -r in the guest = %q, want %q", got, k.Release)
-	}
+// flavourScript prints uname -r, the modules loaded at boot, then loads and
+// unloads ksplice_lab_hello; a line of its own separates the three parts.
+const flavourScript = `uname -r
+echo ---
+cut -d' ' -f1 /proc/modules | sort | tr '\n' ' '
+echo
+echo ---
+insmod ksplice_lab_hello.ko
+grep -w ksplice_lab_hello /proc/modules | cut -d' ' -f1,5
+rmmod ksplice_lab_hello
+grep -c -w ksplice_lab_hello /proc/modules || true
+dmesg | grep 'ksplice_lab_hello:'`
+
+func testFlavour(t *testing.T, k *kbuild.Kernel) {
+	ko := buildHello(t, k)
+	f, _ := lab.ParseFile(ko)
+	out := labtest.Run(t, lab.RunOptions{
+		Kernel:  k,
+		Files:   []lab.File{f},
+		Modules: []string{"ext4", "vfat"},
+		Command: []string{"sh", "-ec", flavourScript},
+	})
 	if out.Result.ExitCode != 0 {
-		t.Errorf("exit code = %d, want 0", out.Result.ExitCode)
+		t.Fatalf("exit code = %d, want 0:\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+	}
+	parts := strings.Split(out.Stdout, "---\n")
+	if len(parts) != 3 {
+		t.Fatalf("guest output has %d parts, want 3:\n%s", len(parts), out.Stdout)
+	}
+	t.Run("uname", func(t *testing.T) { checkUname(t, k, parts[0], out.Console) })
+	t.Run("modules-of-the-image", func(t *testing.T) { checkModulesOfTheImage(t, k, parts[1]) })
+	t.Run("module-loads-and-unloads", func(t *testing.T) { checkModuleLoadsAndUnloads(t, k, parts[2]) })
+}
+
+func checkUname(t *testing.T, k *kbuild.Kernel, stdout, console string) {
+	if got := strings.TrimSpace(stdout); got != k.Release {
+		t.Errorf("uname -r in the guest = %q, want %q", got, k.Release)
 	}
 	// The guest really is the fetched image: its version line names the
 	// Debian package version.
-	if !strings.Contains(out.Console, k.Version) {
+	if !strings.Contains(console, k.Version) {
 		t.Errorf("console does not mention package version %s", k.Version)
 	}
 }
@@ -115,31 +151,16 @@ func buildHello(t *testing.T, k *kbuild.Kernel) string {
 	return kos[0]
 }
 
-func TestLabModuleLoadsAndUnloads(t *testing.T) { labtest.ForEachFlavour(t, testModuleLoadsAndUnloads) }
-
-func testModuleLoadsAndUnloads(t *testing.T, k *kbuild.Kernel) {
-	ko := buildHello(t, k)
-	f, _ := lab.ParseFile(ko)
-	out := labtest.Run(t, lab.RunOptions{
-		Kernel: k,
-		Files:  []lab.File{f},
-		Command: []string{"sh", "-ec", `
-insmod ksplice_lab_hello.ko
-grep -w ksplice_lab_hello /proc/modules | cut -d' ' -f1,5
-rmmod ksplice_lab_hello
-grep -c -w ksplice_lab_hello /proc/modules || true
-dmesg | grep 'ksplice_lab_hello:'`},
-	})
+func checkModuleLoadsAndUnloads(t *testing.T, k *kbuild.Kernel, stdout string) {
 	wantLines := []string{
 		"ksplice_lab_hello Live",
 		"0",
 		"ksplice_lab_hello: loaded into " + k.Release,
 		"ksplice_lab_hello: unloaded",
 	}
-	got := out.Stdout
 	for _, w := range wantLines {
-		if !strings.Contains(got, w) {
-			t.Errorf("guest output lacks %q:\n%s", w, got)
+		if !strings.Contains(stdout, w) {
+			t.Errorf("guest output lacks %q:\n%s", w, stdout)
 		}
 	}
 }
@@ -196,9 +217,7 @@ func testFetchIsIdempotent(t *testing.T, k *kbuild.Kernel) {
 	}
 }
 
-func TestLabModulesOfTheImage(t *testing.T) { labtest.ForEachFlavour(t, testModulesOfTheImage) }
-
-func testModulesOfTheImage(t *testing.T, k *kbuild.Kernel) {
+func checkModulesOfTheImage(t *testing.T, k *kbuild.Kernel, loadedModules string) {
 	// The cloud flavours build ext4 in; vfat (and fat, which it needs) is
 	// a module in every flavour. A module built in is not loaded, and the
 	// run does not fail for it.
@@ -210,19 +229,14 @@ func testModulesOfTheImage(t *testing.T, k *kbuild.Kernel) {
 	for _, p := range strings.Fields(string(b)) {
 		builtin[strings.TrimSuffix(filepath.Base(p), ".ko")] = true
 	}
-	out := labtest.Run(t, lab.RunOptions{
-		Kernel:  k,
-		Modules: []string{"ext4", "vfat"},
-		Command: []string{"sh", "-c", `cut -d' ' -f1 /proc/modules | sort | tr '\n' ' '`},
-	})
 	loaded := 0
 	for _, m := range []string{"ext4", "jbd2", "mbcache", "vfat", "fat"} {
-		in := strings.Contains(" "+out.Stdout, " "+m+" ")
+		in := strings.Contains(" "+loadedModules, " "+m+" ")
 		switch {
 		case builtin[m] && in:
-			t.Errorf("module %s is built into %s, yet listed in /proc/modules: %s", m, k.Release, out.Stdout)
+			t.Errorf("module %s is built into %s, yet listed in /proc/modules: %s", m, k.Release, loadedModules)
 		case !builtin[m] && !in:
-			t.Errorf("module %s not loaded in the guest; /proc/modules: %s", m, out.Stdout)
+			t.Errorf("module %s not loaded in the guest; /proc/modules: %s", m, loadedModules)
 		case in:
 			loaded++
 		}
@@ -230,6 +244,7 @@ func testModulesOfTheImage(t *testing.T, k *kbuild.Kernel) {
 	if loaded < 2 {
 		t.Errorf("%d modules loaded, want vfat and fat at least", loaded)
 	}
+	// Refused on the host, before a boot.
 	_, err = labtest.RunErr(t, lab.RunOptions{Kernel: k, Modules: []string{"no_such_module"}, Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "no_such_module") {
 		t.Errorf("unknown module: err = %v, want one naming it", err)

@@ -76,7 +76,10 @@ func TestInitramfs(t *testing.T) {
 	os.WriteFile(extra, []byte("payload"), 0o600)
 	a := mustGuest(t, "amd64")
 	var buf bytes.Buffer
-	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}}, []string{"echo", "a'b"}, []string{"ext4"}, "")
+	// A file the lab makes (modules.dep) comes from memory: no temporary
+	// file on the host to leave behind.
+	made := File{Guest: "/lib/modules/6.1.0-55-amd64/modules.dep", data: []byte("kernel/fs/ext4/ext4.ko: \n")}
+	err := writeInitramfs(&buf, a, extra, guestBin, []File{{Host: extra, Guest: "/opt/deep/extra"}, made}, []string{"echo", "a'b"}, []string{"ext4"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +101,12 @@ func TestInitramfs(t *testing.T) {
 	r.ReadAt(b, 0)
 	if string(b) != "payload" || r.Mode&0o777 != 0o600 {
 		t.Errorf("extra file = %q mode %o", b, r.Mode&0o777)
+	}
+	r = byName["lib/modules/6.1.0-55-amd64/modules.dep"]
+	b = make([]byte, r.FileSize)
+	r.ReadAt(b, 0)
+	if string(b) != string(made.data) {
+		t.Errorf("made file = %q, want %q", b, made.data)
 	}
 	init := byName["init"]
 	ib := make([]byte, init.FileSize)

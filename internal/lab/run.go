@@ -281,11 +281,6 @@ func writeGuestInitramfs(ctx context.Context, g *guest, opts RunOptions, path st
 			return err
 		}
 	}
-	for _, m := range mods {
-		if strings.HasPrefix(filepath.Base(m.Host), "ksplice-modules-dep-") {
-			defer os.Remove(m.Host)
-		}
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
