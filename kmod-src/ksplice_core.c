@@ -535,7 +535,7 @@ static int ksplice_stop(struct ksplice_round *r)
 			r->text.nmi_mask_optional = r->forced &&
 						    attempts > KSPLICE_TRIES;
 		}
-		ksplice_prescan(r->sts, r->n, r->reverse);
+		ksplice_prescan(r->sts, r->n, r->reverse, attempts);
 		cpus_read_lock();
 		ksplice_arch_lock_text();
 		t0 = ktime_get_ns();

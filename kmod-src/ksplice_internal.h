@@ -354,7 +354,7 @@ int ksplice_stack_init(void);
 void ksplice_stack_exit(void);
 void ksplice_scan_bounds(struct ksplice_state *st, bool reverse);
 void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
-		     bool reverse);
+		     bool reverse, unsigned int attempt);
 void ksplice_prescan_end(struct ksplice_state **sts, unsigned int n,
 			 unsigned int attempt, int ret);
 int ksplice_check_stacks(struct ksplice_state *st, bool reverse);

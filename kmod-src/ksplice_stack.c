@@ -41,7 +41,7 @@
  */
 static unsigned int prescan_delay_ms;
 module_param(prescan_delay_ms, uint, 0400);
-MODULE_PARM_DESC(prescan_delay_ms, "tests: sleep between the prescan and stop_machine, log each round");
+MODULE_PARM_DESC(prescan_delay_ms, "tests: sleep between the first round's prescan and stop_machine, log each round");
 
 /*
  * Stack traces of the stack check. Only one CPU at a time uses it: the
@@ -652,12 +652,12 @@ static void ksplice_note_inside(struct ksplice_state *st)
 }
 
 /*
- * Prepares the pause of one round over @sts (all of them clean): starts
- * the switch log, then walks every task. Whatever fails only makes the
- * pause check more tasks; ksplice_prescan_end() undoes it all.
+ * Prepares the pause of round @attempt over @sts (all of them clean):
+ * starts the switch log, then walks every task. Whatever fails only makes
+ * the pause check more tasks; ksplice_prescan_end() undoes it all.
  */
 void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
-		     bool reverse)
+		     bool reverse, unsigned int attempt)
 {
 	struct ksplice_prescan_ctx ctx = { sts, n, reverse, 0 };
 	const char *why;
@@ -679,7 +679,11 @@ void ksplice_prescan(struct ksplice_state **sts, unsigned int n,
 			ksplice_note_inside(sts[i]);
 		sts[i]->nr_conflicts = 0;
 	}
-	if (prescan_delay_ms) {
+	/*
+	 * Only the first round waits: the window a test needs is one round's,
+	 * and a refused apply's later rounds would each add the wait.
+	 */
+	if (prescan_delay_ms && attempt == 1) {
 		pr_info("%s: prescan done, stop_machine in %u ms\n",
 			sts[0]->u->id, prescan_delay_ms);
 		msleep(prescan_delay_ms);

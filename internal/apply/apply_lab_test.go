@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,31 @@ func TestMain(m *testing.M) {
 	if updatesDir != "" {
 		os.RemoveAll(updatesDir)
 	}
+	testDirs.Lock()
+	for _, d := range testDirs.dirs {
+		os.RemoveAll(d)
+	}
+	testDirs.Unlock()
 	os.Exit(code)
+}
+
+// testDirs are directories that outlive the test that made them (what a
+// test process builds once for several tests); TestMain removes them.
+var testDirs struct {
+	sync.Mutex
+	dirs []string
+}
+
+// testDir makes a directory that TestMain removes.
+func testDir(pattern string) (string, error) {
+	d, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	testDirs.Lock()
+	testDirs.dirs = append(testDirs.dirs, d)
+	testDirs.Unlock()
+	return d, nil
 }
 
 // buildUpdates creates the update of every observable patch, once per test
@@ -132,32 +157,69 @@ func scriptFile(t *testing.T) lab.File {
 	return lab.File{Host: lib, Guest: "/root/lib.sh"}
 }
 
-// TestApplyObservable applies and undoes every observable sample update in
-// one boot per update, watching the behaviour change and come back.
+// TestApplyObservable applies and undoes every observable sample update,
+// one after the other in one boot, watching the behaviour change and come
+// back; each update starts from a kernel that the ones before left
+// untouched.
 func TestApplyObservable(t *testing.T) {
 	k := labtest.Kernel(t)
 	ups, dir := buildUpdates(t, k)
+	files := []lab.File{scriptFile(t)}
+	var modules []string
+	script := ". ./lib.sh\n"
+	for _, c := range observable {
+		res := ups[c.patch]
+		files = append(files, lab.File{Host: filepath.Join(dir, c.patch+".tar"), Guest: "/root/" + c.patch + ".tar"})
+		for _, m := range c.modules {
+			if !slices.Contains(modules, m) {
+				modules = append(modules, m)
+			}
+		}
+		script += fmt.Sprintf("echo %s\nobserve %s %s %s %s\necho %s\n", shq(observeMark+c.patch),
+			shq(c.patch+".tar"), shq(res.ID), shq(c.read), shq(c.want), shq("PASS "+c.patch))
+	}
+	script += "echo PASS\n"
+	out := labtest.Run(t, lab.RunOptions{Files: files, Modules: modules, Command: []string{"sh", "-c", script}})
+	t.Logf("guest (boot %v, total %v)", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond))
 	for _, c := range observable {
 		t.Run(c.patch, func(t *testing.T) {
-			res := ups[c.patch]
-			script := fmt.Sprintf(". ./lib.sh\nobserve %s %s %s %s\necho PASS\n",
-				shq(c.patch+".tar"), shq(res.ID), shq(c.read), shq(c.want))
-			out := labtest.Run(t, lab.RunOptions{
-				Files:   []lab.File{scriptFile(t), {Host: filepath.Join(dir, c.patch+".tar"), Guest: "/root/" + c.patch + ".tar"}},
-				Modules: c.modules,
-				Command: []string{"sh", "-c", script},
-			})
-			t.Logf("guest (boot %v, total %v):\n%s", out.Result.Boot.Round(time.Millisecond), out.Result.Total.Round(time.Millisecond), out.Stdout)
-			if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
-				t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
+			id := ups[c.patch].ID
+			got, ok := observed(out.Stdout, c.patch)
+			if !ok {
+				t.Fatalf("the guest did not get to %s (exit %d):\n%s\n%s", c.patch, out.Result.ExitCode, out.Stdout, out.Stderr)
 			}
-			for _, want := range []string{"ok: " + res.ID + ": applied", "ok: " + res.ID + ": listed", "ok: " + res.ID + ": undone"} {
-				if !strings.Contains(out.Stdout, want) {
+			t.Logf("guest:\n%s", got)
+			if !strings.Contains(got, "\nPASS "+c.patch+"\n") {
+				t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, got, out.Stderr)
+			}
+			for _, want := range []string{"ok: " + id + ": applied", "ok: " + id + ": listed", "ok: " + id + ": undone"} {
+				if !strings.Contains(got, want) {
 					t.Errorf("guest output lacks %q", want)
 				}
 			}
 		})
 	}
+	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
+		t.Fatalf("guest script failed (exit %d)", out.Result.ExitCode)
+	}
+}
+
+// observeMark starts each update's part of TestApplyObservable's output.
+const observeMark = "=== observe "
+
+// observed returns the part of the guest's output about patch: from its
+// mark to the next one, or to the end.
+func observed(stdout, patch string) (string, bool) {
+	mark := observeMark + patch + "\n"
+	i := strings.Index(stdout, mark)
+	if i < 0 {
+		return "", false
+	}
+	rest := stdout[i+len(mark):]
+	if j := strings.Index(rest, observeMark); j >= 0 {
+		rest = rest[:j]
+	}
+	return "\n" + rest, true
 }
 
 // TestApplyBadInput feeds apply and undo what they must refuse, in one

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +27,40 @@ import (
 // that run-pre matches the module the guest loads). It returns module name
 // -> .ko path for the engine ("ksplice"), the target and the update
 // ("ksplice_ID_MODULE").
+//
+// The modules are built once per test process for each kernel and target:
+// the stack-check tests load the same ones.
 func moduleUpdate(t *testing.T, k *kbuild.Kernel, src, module, id string, rels, want []string) map[string]string {
+	t.Helper()
+	key := strings.Join(append([]string{k.Release, src, module, id, strings.Join(rels, " ")}, want...), "\x00")
+	builtModules.Lock()
+	defer builtModules.Unlock()
+	if kos, ok := builtModules.kos[key]; ok {
+		return maps.Clone(kos)
+	}
+	dir, err := testDir("ksplice-apply-modules-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kos := buildModuleUpdate(t, k, dir, src, module, id, rels, want)
+	if builtModules.kos == nil {
+		builtModules.kos = map[string]map[string]string{}
+	}
+	builtModules.kos[key] = kos
+	return maps.Clone(kos)
+}
+
+// builtModules holds moduleUpdate's modules: key -> module name -> .ko.
+var builtModules struct {
+	sync.Mutex
+	kos map[string]map[string]string
+}
+
+// buildModuleUpdate is moduleUpdate's build, in dir.
+func buildModuleUpdate(t *testing.T, k *kbuild.Kernel, dir, src, module, id string, rels, want []string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	root, _ := filepath.Abs("../..")
-	dir := t.TempDir()
 	cp := func(src, dst string) {
 		if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", src, err, out)

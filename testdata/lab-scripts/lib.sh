@@ -16,7 +16,10 @@ untouched() {
 	# it stays loaded after undo, on purpose, and pins the engine
 	# (docs/kernel-interface.md, "Undo never frees reachable code"); the
 	# engine says so. Any other module left is a failure.
-	kept=$(dmesg | sed -n 's/.*reversed, module \([a-z0-9_]*\) kept loaded.*/\1/p' | sort -u)
+	# $kept_before remembers them across calls: a script that reads
+	# the log with dmesg -c clears their lines.
+	kept_before=$( (echo $kept_before; dmesg | sed -n 's/.*reversed, module \([a-z0-9_]*\) kept loaded.*/\1/p') | tr ' ' '\n' | sort -u)
+	kept=$kept_before
 	left=
 	for m in $(lsmod | awk '/^ksplice/ {print $1}'); do
 		case " $(echo $kept) " in
