@@ -42,6 +42,7 @@ func ChangesIn(pre, post *Unit, in func(file string) bool, o Options) (Changes, 
 		return ch, nil
 	}
 	names, members, defined := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	changed := valueChanged(del, ins, in)
 	aggregates := map[string][2]*Decl{}
 	for side, ds := range [2][]*Decl{del, ins} {
 		for _, d := range ds {
@@ -61,11 +62,17 @@ func ChangesIn(pre, post *Unit, in func(file string) bool, o Options) (Changes, 
 				a[side] = d
 				aggregates[d.defines[0]] = a
 				for _, n := range d.nested {
-					names[n], defined[n] = true, true
+					defined[n] = true
+					if changed(n) {
+						names[n] = true
+					}
 				}
 			default:
 				for _, n := range d.defines {
-					names[n], defined[n] = true, true
+					defined[n] = true
+					if changed(n) {
+						names[n] = true
+					}
 				}
 			}
 		}
@@ -141,6 +148,27 @@ func ChangesIn(pre, post *Unit, in func(file string) bool, o Options) (Changes, 
 	ch.Defined = slices.Sorted(maps.Keys(defined))
 	slices.Sort(ch.Members)
 	return ch, nil
+}
+
+// valueChanged returns whether a name that the changed declarations del
+// and ins (of the files in accepts) define changes: any but an enum's
+// constant whose value is the same on both sides, which is the same int
+// wherever it is declared (netdevice.h moves reg_state's constants out of
+// struct net_device into an enum of their own).
+func valueChanged(del, ins []*Decl, in func(string) bool) func(n string) bool {
+	var values [2]map[string]string
+	for side, ds := range [2][]*Decl{del, ins} {
+		values[side] = map[string]string{}
+		for _, d := range ds {
+			if in(d.File) {
+				maps.Copy(values[side], d.values)
+			}
+		}
+	}
+	return func(n string) bool {
+		v, ok := values[0][n]
+		return !ok || values[1][n] != v
+	}
 }
 
 // compilerCalled are the functions the compiler calls for copies and

@@ -101,9 +101,20 @@ func TestChangesInNestedEnum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Why != "" || strings.Join(ch.Names, " ") != "R_REG R_UN nd_state nd_unreg reg_state" || strings.Join(ch.Members, " ") != "reg_state" ||
+	if ch.Why != "" || strings.Join(ch.Names, " ") != "nd_state nd_unreg reg_state" || strings.Join(ch.Members, " ") != "reg_state" ||
 		!slices.Contains(ch.Defined, "nd") || !slices.Contains(ch.Defined, "nd_state") {
 		t.Errorf("ChangesIn = %+v", ch)
+	}
+	// The constants keep their values: they are not names, but still
+	// defined. With another value, they are.
+	if !slices.Contains(ch.Defined, "R_REG") || !slices.Contains(ch.Defined, "R_UN") {
+		t.Errorf("Defined = %v, want R_REG and R_UN", ch.Defined)
+	}
+	renumbered := strings.Replace(after, "R_UN = 0", "R_UN = 1", 1)
+	post2, _ := preprocessAndCompile(t, dir, "post2", renumbered, "int x;\n")
+	ch, err = ChangesIn(pre, post2, inHeader, Options{Layout: func(string) (Layout, error) { return Layout{Same: true, Retyped: []string{"reg_state"}}, nil }})
+	if err != nil || !slices.Contains(ch.Names, "R_REG") || !slices.Contains(ch.Names, "R_UN") {
+		t.Errorf("renumbered: ChangesIn = %+v, %v; want R_REG and R_UN named", ch, err)
 	}
 	// Laid out otherwise: why, naming the type.
 	ch, err = ChangesIn(pre, post, inHeader, Options{Layout: func(string) (Layout, error) { return Layout{}, nil }})

@@ -83,6 +83,7 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 	}
 	changed := map[string]*Decl{}       // name -> a changed declaration defining it
 	aggregates := map[string][2]*Decl{} // tag -> its changed definitions, before and after
+	valued := valueChanged(del, ins, func(string) bool { return true })
 	for side, ds := range [2][]*Decl{del, ins} {
 		for _, d := range ds {
 			switch {
@@ -100,13 +101,13 @@ func Compare(pre, post *Unit, o Options) (Result, error) {
 				a[side] = d
 				aggregates[d.defines[0]] = a
 				for _, n := range d.nested {
-					if before[n] {
+					if before[n] && valued(n) {
 						changed[n] = d
 					}
 				}
 			default:
 				for _, n := range d.defines {
-					if before[n] {
+					if before[n] && valued(n) {
 						changed[n] = d
 					}
 				}

@@ -1,6 +1,11 @@
 package tudiff
 
-import "strings"
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+)
 
 // info is what the comparison needs of a declaration.
 type info struct {
@@ -25,6 +30,12 @@ type info struct {
 	// member, netdevice.h's reg_state): they have file scope of their
 	// own, and a change of the aggregate counts as one of each.
 	nested []string
+	// values are the values of the enumerators it defines (nested
+	// ones too), as the text of the last initializer before each and
+	// how many constants after it each comes: "0+2". Only for an enum
+	// whose every initializer is an int literal (its constants are
+	// ints, and the same text is the same value); none for another.
+	values map[string]string
 	// unknown: the names it declares could not be found.
 	unknown bool
 	// blockExtern: a function body declares something extern, which
@@ -202,6 +213,7 @@ func (d *Decl) finish(bodyAt int, typedefs map[string]bool, words *wordTable) {
 	w := walker{toks: head, typedefs: typedefs}
 	w.walk()
 	d.defines = append(append(append(d.defines, w.names...), w.tags...), w.enumerators...)
+	d.values = w.values
 	forces := false
 	for _, t := range head {
 		if t.kind == kIdent && emitWords[t.text] {
@@ -257,6 +269,7 @@ type walker struct {
 	typedefs map[string]bool
 
 	names, tags, enumerators []string
+	values                   map[string]string // see info.values
 
 	typedef, static, extern, inline bool
 	initialized                     bool // a declarator has an initializer
@@ -490,6 +503,7 @@ func (w *walker) body(kw string, from, to int) {
 				expect = false
 			}
 		}
+		w.enumValues(from, to)
 		return
 	}
 	for j := from; j < to; j++ {
@@ -499,8 +513,66 @@ func (w *walker) body(kw string, from, to int) {
 			sub.tagSpecifier()
 			w.tags = append(w.tags, sub.tags...)
 			w.enumerators = append(w.enumerators, sub.enumerators...)
+			if sub.values != nil {
+				if w.values == nil {
+					w.values = map[string]string{}
+				}
+				maps.Copy(w.values, sub.values)
+			}
 			w.lost = w.lost || sub.lost
 			j += sub.i - 1
 		}
 	}
+}
+
+// enumValues fills in w.values from the constants of an enum between from
+// and to (exclusive), if each is NAME or NAME = LITERAL (see info.values):
+// an attribute, an expression or a brace leaves them all unknown.
+func (w *walker) enumValues(from, to int) {
+	values := map[string]string{}
+	anchor, after := "0", -1
+	for j := from; j < to; {
+		k := j
+		for k < to && w.toks[k].text != "," {
+			k++
+		}
+		item := w.toks[j:k]
+		switch {
+		case len(item) == 0 && k == to:
+			// A comma after the last constant.
+		case len(item) == 1 && item[0].kind == kIdent:
+			after++
+			values[item[0].text] = fmt.Sprintf("%s+%d", anchor, after)
+		case len(item) == 3 && item[0].kind == kIdent && item[1].text == "=":
+			v, ok := intLiteral(item[2])
+			if !ok {
+				return
+			}
+			anchor, after = v, 0
+			values[item[0].text] = fmt.Sprintf("%s+%d", anchor, after)
+		default:
+			return
+		}
+		j = k + 1
+	}
+	if len(values) == 0 {
+		return
+	}
+	if w.values == nil {
+		w.values = map[string]string{}
+	}
+	maps.Copy(w.values, values)
+}
+
+// intLiteral returns the value of an integer literal without a suffix
+// that is an int wherever the kernel builds (|v| < 2^31), in decimal.
+func intLiteral(t token) (string, bool) {
+	if t.kind != kNumber {
+		return "", false
+	}
+	v, err := strconv.ParseInt(t.text, 0, 32)
+	if err != nil {
+		return "", false
+	}
+	return strconv.FormatInt(v, 10), true
 }

@@ -130,6 +130,38 @@ var compareCases = []compareCase{
 		wantAffect: true,
 	},
 	{
+		// ChangesIn reads the values: the same ints under another
+		// tag compile the same; a value that moves does not.
+		name:       "enum-retagged-same-values-used",
+		before:     "enum a { X = 0, Y, Z = 0x7, W };\n",
+		after:      "enum b { X = 0, Y, Z = 7, W };\n",
+		c:          "int f(int s) { switch (s) { case Y: return W; default: return X + Z; } }\n",
+		wantAffect: true,
+	},
+	{
+		// An attribute between a constant and its value: the values
+		// are not read, and the constants count as changed.
+		name:       "enum-constant-with-attribute-renumbered-used",
+		before:     "enum a { X __attribute__((deprecated)) = 5, Y, };\n",
+		after:      "enum b { X __attribute__((deprecated)) = 6, Y, };\n",
+		c:          "int f(void) { return Y; }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "enum-constant-renumbered-used",
+		before:     "enum e { A = 1, B };\n",
+		after:      "enum e { A = 2, B };\n",
+		c:          "int f(void) { return B; }\n",
+		wantAffect: true,
+	},
+	{
+		name:       "enum-constant-from-an-expression-used",
+		before:     "enum a { P = 1 << 2, Q };\n",
+		after:      "enum b { P = 1 << 2, Q };\n",
+		c:          "int f(void) { return Q; }\n",
+		wantAffect: true,
+	},
+	{
 		name:       "variable-added",
 		before:     "extern int g(int);\n",
 		after:      "extern int g(int);\nint counter;\n",
@@ -288,11 +320,19 @@ var compareCases = []compareCase{
 		wantInReason: "its member reg_state",
 	},
 	{
-		// The constants' own declaration changes: their users count
-		// as changed, the values unread.
-		name:         "nested-enum-moves-out-constant-named",
+		// The constants' own declaration changes, their values do
+		// not: their users compile the same.
+		name:   "nested-enum-moves-out-constant-named",
+		before: "struct nd { int mtu; enum { R_UN = 0, R_REG } reg_state:8; char dis; };\n",
+		after:  "enum nd_state { R_UN = 0, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
+		c:      "int f(int s) { return s == R_REG; }\n",
+		layout: Layout{Same: true, Retyped: []string{"reg_state"}},
+	},
+	{
+		// With another value, they change.
+		name:         "nested-enum-moves-out-renumbered-constant-named",
 		before:       "struct nd { int mtu; enum { R_UN = 0, R_REG } reg_state:8; char dis; };\n",
-		after:        "enum nd_state { R_UN = 0, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
+		after:        "enum nd_state { R_UN = 1, R_REG };\nstruct nd { int mtu; unsigned char reg_state; char dis; };\n",
 		c:            "int f(int s) { return s == R_REG; }\n",
 		layout:       Layout{Same: true, Retyped: []string{"reg_state"}},
 		wantAffect:   true,
