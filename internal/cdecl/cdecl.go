@@ -75,6 +75,11 @@ type Token struct {
 	// Macro is the name of the macro whose #define it is in, itself
 	// included.
 	Macro string
+	// Extern: an extern comes before it in its statement (since the
+	// last ;, { or }, or the start of its directive's line). A
+	// block-scope extern declaration names a file-scope entity, where
+	// the same name elsewhere in a block may be a local.
+	Extern bool
 }
 
 type lexer struct {
@@ -479,11 +484,23 @@ func Tokens(src []byte) []Token {
 	prevPaste := false // the token before was ##
 	prevIdent := false // the token before was out's last
 	lastIdent := false // the token before is out's last, on this line
+	extern := false    // an extern came before, in this statement
+	wasDirective := false
 	each(src, func(t ctxToken) {
 		if lastIdent && t.prev != "" {
 			out[len(out)-1].Next = t.text
 		}
 		lastIdent = isIdentStart(t.text[0])
+		if t.directive != wasDirective || t.directive && t.prev == "" {
+			extern = false // a directive's line is apart
+		}
+		wasDirective = t.directive
+		switch t.text {
+		case ";", "{", "}":
+			extern = false
+		case "extern":
+			extern = true
+		}
 		switch {
 		case t.text == "##":
 			if prevIdent {
@@ -492,7 +509,7 @@ func Tokens(src []byte) []Token {
 			prevPaste, prevIdent = true, false
 			return
 		case isIdentStart(t.text[0]):
-			out = append(out, Token{Name: t.text, Line: t.line, Pasted: prevPaste, Prev: t.prev, Directive: t.directive, Param: t.param, Macro: t.macro})
+			out = append(out, Token{Name: t.text, Line: t.line, Pasted: prevPaste, Prev: t.prev, Directive: t.directive, Param: t.param, Macro: t.macro, Extern: extern && t.text != "extern"})
 			prevIdent = true
 		default:
 			prevIdent = false

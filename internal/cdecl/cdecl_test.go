@@ -153,6 +153,19 @@ func TestTokens(t *testing.T) {
 		t.Errorf("Tokens = %s, want %s", got, want)
 	}
 
+	// After an extern in its statement (a block-scope extern
+	// declaration), or not.
+	src = "extern int a(int b);\nvoid c(int d) { extern int e(void); d = e(); }\n#define F(x) extern int x\ng;\n"
+	got = nil
+	for _, tk := range Tokens([]byte(src)) {
+		if tk.Extern {
+			got = append(got, tk.Name)
+		}
+	}
+	if got, want := strings.Join(got, " "), "int a int b int e void int x"; got != want {
+		t.Errorf("Extern: %s, want %s", got, want)
+	}
+
 	// What comes before each, and whether it is on a directive's
 	// line (continued lines too).
 	src = "#define G(d) \\\n\t(d)->m\nx = d->m + s.n + f(a, b);\n  # if y\nz\n"

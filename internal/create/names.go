@@ -108,6 +108,14 @@ type nameSet struct {
 	// included: a rest is an argument of one of them. nil for a macro
 	// whose callers were not all found (findCallers).
 	callers map[string]map[string]bool
+	// fresh are the functions a changed header declares that nothing
+	// declared before the patch: no changed header's text, no file of
+	// the tree (freshNames). Code the patch does not change cannot have
+	// meant one: the same name there is a local, a parameter or a
+	// member, which still shadows it (ipv6_stubs.h's parameter dst_dev,
+	// of 6.1.190's new dst_dev()). Only a block-scope extern
+	// declaration would mean it, and only such a use counts.
+	fresh map[string]bool
 }
 
 // pasted is a name a file's ## may make from a piece of it, in the
@@ -123,7 +131,8 @@ type hit struct {
 }
 
 func newNameSet() *nameSet {
-	return &nameSet{names: map[string]bool{}, members: map[string]bool{}, direct: map[string][]string{}, rests: map[string][]pasted{}, callers: map[string]map[string]bool{}}
+	return &nameSet{names: map[string]bool{}, members: map[string]bool{}, direct: map[string][]string{}, rests: map[string][]pasted{}, callers: map[string]map[string]bool{},
+		fresh: map[string]bool{}}
 }
 
 func (s *nameSet) add(n string) bool {
@@ -152,6 +161,9 @@ func (s *nameSet) named(t cdecl.Token) string {
 	n := strings.TrimPrefix(t.Name, "__builtin_")
 	if s.names[n] {
 		if s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted {
+			return ""
+		}
+		if s.fresh[n] && !t.Extern && !t.Pasted {
 			return ""
 		}
 		return n
@@ -194,6 +206,7 @@ func (s *nameSet) namedIn(toks []cdecl.Token) []hit {
 				}
 			}
 		case s.members[n] && !tudiff.MayNameMember(t.Prev, t.Directive) && !t.Pasted:
+		case s.fresh[n] && !t.Extern && !t.Pasted:
 		default:
 			set[hit{name: n}] = true
 		}
@@ -547,6 +560,67 @@ func filesNaming(tree string, set *nameSet, skip map[string]bool) (map[string][]
 	return found, nil
 }
 
+// freshNames returns those of funcs, functions the changed headers (olds,
+// their texts before the patch; skip, their paths) declare, that nothing
+// declared before the patch: no changed header names them, and no other
+// .c or .h file of the tree declares a function or defines a macro of
+// that name at file scope (see nameSet.fresh).
+func freshNames(tree string, skip map[string]bool, olds [][]byte, funcs []string) ([]string, error) {
+	cand := map[string]bool{}
+	for _, f := range funcs {
+		cand[f] = true
+		for _, old := range olds {
+			if slices.ContainsFunc(cdecl.Tokens(old), func(t cdecl.Token) bool { return t.Name == f }) {
+				delete(cand, f)
+				break
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return nil, nil
+	}
+	files, err := sourceFiles(tree)
+	if err != nil {
+		return nil, err
+	}
+	files = slices.DeleteFunc(files, func(f string) bool { return skip[f] })
+	var mu sync.Mutex
+	declared := map[string]bool{}
+	err = readFiles(tree, files, func(rel string, b []byte) {
+		var in []string
+		for f := range cand {
+			if bytes.Contains(b, []byte(f)) {
+				in = append(in, f)
+			}
+		}
+		if len(in) == 0 {
+			return
+		}
+		for _, d := range cdecl.Scan(b) {
+			name := d.Name
+			if d.Kind == cdecl.Directive {
+				name = d.Macro
+			}
+			if (d.Kind == cdecl.Function || d.Kind == cdecl.Directive) && slices.Contains(in, name) {
+				mu.Lock()
+				declared[name] = true
+				mu.Unlock()
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for f := range cand {
+		if !declared[f] {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // readFiles calls fn with the contents of each of files (relative to
 // tree), from as many goroutines as there are processors, and returns the
 // first error reading one.
@@ -621,6 +695,9 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 	own := map[string]map[string]bool{} // eligible header -> the names its change gives new meaning
 	skip := map[string]bool{}
 	edits := map[string]*srcpatch.Edit{}
+	var olds [][]byte         // every changed header's text before the patch
+	var changedFuncs []string // the eligible headers' changed functions
+	unread := false           // a changed header's text before is not known
 	for _, h := range slices.Sorted(maps.Keys(headers)) {
 		if !strings.HasSuffix(h, ".h") {
 			continue
@@ -629,10 +706,12 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 		switch {
 		case errors.Is(err, srcpatch.ErrOffset):
 			keepAll(h, err.Error())
+			unread = true
 			continue
 		case err != nil:
 			return nil, false, err
 		}
+		olds = append(olds, e.Old)
 		funcs, types, why := headerChange(e)
 		if why != "" {
 			keepAll(h, why)
@@ -688,9 +767,22 @@ func byName(source string, p *srcpatch.Patch, headers map[string][]string, reach
 		eligible = append(eligible, h)
 		skip[h] = true
 		edits[h] = e
+		changedFuncs = append(changedFuncs, funcs...)
 	}
 	if len(eligible) == 0 {
 		return reached, later, nil
+	}
+	if !unread {
+		fresh, err := freshNames(source, skip, olds, changedFuncs)
+		if err != nil {
+			return nil, false, fmt.Errorf("find what declares %s: %w", strings.Join(changedFuncs, ", "), err)
+		}
+		for _, f := range fresh {
+			set.fresh[f] = true
+		}
+		if len(fresh) > 0 {
+			fmt.Fprintf(log, "create: by name: %s: new, declared nowhere before the patch: they count only in a block-scope extern declaration\n", strings.Join(fresh, ", "))
+		}
 	}
 	// Each changed header is read as the tree's other files are, but
 	// for the declarations that change: a function or macro of one that

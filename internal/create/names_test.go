@@ -325,6 +325,49 @@ func TestByNameStandIns(t *testing.T) {
 	}
 }
 
+// TestByNameFresh: a function a header adds, which nothing declared
+// before, is meant only by a block-scope extern declaration: elsewhere
+// its name is a parameter's or a local's (ipv6_stubs.h's dst_dev). If
+// another file of the tree declares it, it counts wherever it is named.
+func TestByNameFresh(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		elsewhere string // another header's text
+		want      []string
+		log       string
+	}{
+		{name: "new", want: []string{"kernel/ext.o"}, log: "fresh_fn: new, declared nowhere before the patch"},
+		{name: "declared elsewhere", elsewhere: "int fresh_fn(void);\n", want: []string{"kernel/ext.o", "kernel/param.o"}},
+		{name: "a macro elsewhere", elsewhere: "#define fresh_fn() 0\n", want: []string{"kernel/ext.o", "kernel/param.o"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := t.TempDir()
+			writeFiles(t, tree, map[string]string{
+				"include/linux/other.h": tc.elsewhere,
+				"kernel/param.c":        "#include <linux/r.h>\nint g(int fresh_fn) { return fresh_fn; }\n",
+				"kernel/ext.c":          "#include <linux/r.h>\nint h(void) { extern int fresh_fn(void); return fresh_fn(); }\n",
+				"kernel/plain.c":        "#include <linux/r.h>\nint i;\n",
+			})
+			added := strings.Replace(namesHeader, "void rcu_barrier(void);", "void rcu_barrier(void);\nstatic inline int fresh_fn(void) { return 1; }", 1)
+			p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, added}})
+			idx, err := indexIncludes(tree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
+			reached := []string{"kernel/ext.o", "kernel/param.o", "kernel/plain.o"}
+			var log strings.Builder
+			got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, &log)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("byName = %v, %v; want %v\n%s", got, err, tc.want, log.String())
+			}
+			if !strings.Contains(log.String(), tc.log) {
+				t.Errorf("the log lacks %q:\n%s", tc.log, log.String())
+			}
+		})
+	}
+}
+
 func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcpatch.Patch {
 	t.Helper()
 	dir := t.TempDir()
