@@ -102,7 +102,14 @@ func runSafety(t *testing.T, k *kbuild.Kernel, kos map[string]string, modules []
 	if out.Result.ExitCode != 0 || !strings.Contains(out.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", out.Result.ExitCode, out.Stdout, out.Stderr)
 	}
-	rest := out.Stdout
+	inOrder(t, out.Stdout, want)
+	return out.Stdout
+}
+
+// inOrder fails t unless out has every line of want, in order.
+func inOrder(t *testing.T, out string, want []string) {
+	t.Helper()
+	rest := out
 	for _, w := range want {
 		i := strings.Index(rest, w)
 		if i < 0 {
@@ -111,7 +118,6 @@ func runSafety(t *testing.T, k *kbuild.Kernel, kos map[string]string, modules []
 		}
 		rest = rest[i+len(w):]
 	}
-	return out.Stdout
 }
 
 // runSafetyScript is runSafety with want taken from the script itself

@@ -168,15 +168,22 @@ expect "old code" "$(cat $P/result)" 1
 echo PASS
 `
 
-// TestStackCheckMutex: a kthread sleeping in mutex_lock() called from the
-// function an update replaces makes apply busy, naming the task, on every
-// lab kernel: on amd64 through the reliable unwinder (200 calls deep, the
-// stack is longer than its walk, and unreliable counts as busy), on arm64
-// (no reliable unwinder in 6.1) through the scan of every word of the
-// stack. With the arm64 walk of before, stack_trace_save_tsk(), the
-// 200-deep case applied while the thread slept inside the old function:
-// its 128 entries end before ksplice_scan_func's frame.
-func TestStackCheckMutex(t *testing.T) {
+// TestStackCheck boots each lab kernel once for two cases of a task
+// inside the function an update replaces:
+//
+// mutex: a kthread sleeping in mutex_lock() called from the function makes
+// apply busy, naming the task: on amd64 through the reliable unwinder
+// (200 calls deep, the stack is longer than its walk, and unreliable
+// counts as busy), on arm64 (no reliable unwinder in 6.1) through the scan
+// of every word of the stack. With the arm64 walk of before,
+// stack_trace_save_tsk(), the 200-deep case applied while the thread
+// slept inside the old function: its 128 entries end before
+// ksplice_scan_func's frame.
+//
+// graph-tracer: a kthread sleeping under a callee that the function graph
+// tracer traces makes apply busy, although the return address into the
+// function is no longer on its stack (graphScript).
+func TestStackCheck(t *testing.T) {
 	labtest.ForEachKernel(t, func(t *testing.T, k *kbuild.Kernel) {
 		kos := moduleUpdate(t, k, "testdata/stackscan", "ksplice_test_scan", "scan",
 			[]string{"ksplice_test_scan.o"}, []string{"ksplice_scan_func"})
@@ -185,8 +192,16 @@ func TestStackCheckMutex(t *testing.T) {
 			want200 = want0
 		}
 		start := time.Now()
-		runSafety(t, k, kos, []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"},
-			fmt.Sprintf(scanScript, want0, want200), []string{
+		const mark = "=== graph-tracer\n"
+		out := runSafety(t, k, kos, []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"},
+			fmt.Sprintf(scanScript, want0, want200)+"echo "+mark+graphScript, nil)
+		t.Logf("%s: %v", k.Release, time.Since(start).Round(time.Second))
+		mutex, graph, ok := strings.Cut(out, mark)
+		if !ok {
+			t.Fatalf("the guest did not get to the graph tracer's case:\n%s", out)
+		}
+		t.Run("mutex", func(t *testing.T) {
+			inOrder(t, mutex, []string{
 				"ok: apply scan refused: task",
 				"ok: depth 0: names the task",
 				"ok: depth 0: old code ran",
@@ -198,7 +213,13 @@ func TestStackCheckMutex(t *testing.T) {
 				"ok: reverse scan",
 				"ok: old code",
 			})
-		t.Logf("%s: %v", k.Release, time.Since(start).Round(time.Second))
+		})
+		t.Run("graph-tracer", func(t *testing.T) {
+			inOrder(t, graph, okLines(graphScript))
+			if i := strings.Index(graph, "ok: names the task: "); i >= 0 {
+				t.Logf("%s: %s", k.Release, strings.SplitN(graph[i:], "\n", 2)[0])
+			}
+		})
 	})
 }
 
@@ -379,13 +400,12 @@ echo PASS
 // of a stack scan's sight. The apply must still be refused while the
 // thread is inside: amd64's unwinder finds the real address (through the
 // ret_stack), arm64's word scan refuses on the trampoline (or on a word
-// that still holds the address). Tracer off, the update applies.
+// that still holds the address). Tracer off, the update applies. It runs
+// after scanScript, in the same boot: the modules are loaded, the update
+// reversed.
 const graphScript = `P=/sys/module/ksplice_test_scan/parameters
 T=/sys/kernel/tracing
 [ -e $T/trace ] || mount -t tracefs nodev $T
-load ksplice.ko
-load ksplice_test_scan.ko
-load ksplice_scan_ksplice_test_scan.ko
 echo ksplice_scan_deep > $T/set_ftrace_filter || fail "ksplice_scan_deep is not traceable"
 echo function_graph > $T/current_tracer || fail "no function_graph tracer"
 echo 0 > $P/depth
@@ -410,18 +430,3 @@ expect "new code" "$(cat $P/result)" 2
 stage scan reverse
 echo PASS
 `
-
-// TestStackCheckGraphTracer: a kthread sleeping under a callee that the
-// function graph tracer traces, called from the function an update
-// replaces, makes apply busy on every lab kernel, although the return
-// address into that function is no longer on its stack.
-func TestStackCheckGraphTracer(t *testing.T) {
-	labtest.ForEachKernel(t, func(t *testing.T, k *kbuild.Kernel) {
-		kos := moduleUpdate(t, k, "testdata/stackscan", "ksplice_test_scan", "scan",
-			[]string{"ksplice_test_scan.o"}, []string{"ksplice_scan_func"})
-		out := runSafetyScript(t, k, kos, []string{"ksplice", "ksplice_test_scan", "ksplice_scan_ksplice_test_scan"}, graphScript)
-		if i := strings.Index(out, "ok: names the task: "); i >= 0 {
-			t.Logf("%s: %s", k.Release, strings.SplitN(out[i:], "\n", 2)[0])
-		}
-	})
-}
