@@ -74,32 +74,13 @@ func checkUname(t *testing.T, k *kbuild.Kernel, stdout, console string) {
 	}
 }
 
-func TestLabExitStatusAndStreams(t *testing.T) { labtest.ForEachKernel(t, testExitStatusAndStreams) }
+// TestLabCommand runs a command with files and an argument that needs
+// quoting, in one boot of each kernel: its exit status, its two streams
+// kept apart (with a kernel message printed in between, which must reach
+// neither), the files where the options put them, the argument intact.
+func TestLabCommand(t *testing.T) { labtest.ForEachKernel(t, testCommand) }
 
-func testExitStatusAndStreams(t *testing.T, k *kbuild.Kernel) {
-	out := labtest.Run(t, lab.RunOptions{
-		Kernel: k,
-		// Kernel messages printed while the command runs must not reach
-		// its streams either.
-		Command: []string{"sh", "-c", `echo "to stdout"; echo '<4>ksplice-lab: kernel line' > /dev/kmsg; echo 'to stderr' >&2; exit 7`},
-	})
-	if out.Result.ExitCode != 7 {
-		t.Errorf("exit code = %d, want 7", out.Result.ExitCode)
-	}
-	if out.Stdout != "to stdout\n" {
-		t.Errorf("stdout = %q, want %q", out.Stdout, "to stdout\n")
-	}
-	if out.Stderr != "to stderr\n" {
-		t.Errorf("stderr = %q, want %q", out.Stderr, "to stderr\n")
-	}
-	if !strings.Contains(out.Console, "ksplice-lab: kernel line") {
-		t.Errorf("console lacks the kernel line the command wrote to /dev/kmsg")
-	}
-}
-
-func TestLabFilesAndArguments(t *testing.T) { labtest.ForEachKernel(t, testFilesAndArguments) }
-
-func testFilesAndArguments(t *testing.T, k *kbuild.Kernel) {
+func testCommand(t *testing.T, k *kbuild.Kernel) {
 	dir := t.TempDir()
 	host := filepath.Join(dir, "note.txt")
 	if err := os.WriteFile(host, []byte("hello from the host\n"), 0o644); err != nil {
@@ -110,12 +91,20 @@ func testFilesAndArguments(t *testing.T, k *kbuild.Kernel) {
 	out := labtest.Run(t, lab.RunOptions{
 		Kernel: k,
 		Files:  []lab.File{f1, f2},
-		// An argument with quotes and spaces must reach the guest intact.
-		Command: []string{"sh", "-c", `cat note.txt "/etc/other name.txt"; echo "$0"`, `it's "quoted"`},
+		Command: []string{"sh", "-c", `cat note.txt "/etc/other name.txt"; echo "$0"; echo '<4>ksplice-lab: kernel line' > /dev/kmsg; echo 'to stderr' >&2; exit 7`,
+			`it's "quoted"`},
 	})
-	want := "hello from the host\nhello from the host\nit's \"quoted\"\n"
-	if out.Stdout != want {
+	if out.Result.ExitCode != 7 {
+		t.Errorf("exit code = %d, want 7", out.Result.ExitCode)
+	}
+	if want := "hello from the host\nhello from the host\nit's \"quoted\"\n"; out.Stdout != want {
 		t.Errorf("stdout = %q, want %q", out.Stdout, want)
+	}
+	if out.Stderr != "to stderr\n" {
+		t.Errorf("stderr = %q, want %q", out.Stderr, "to stderr\n")
+	}
+	if !strings.Contains(out.Console, "ksplice-lab: kernel line") {
+		t.Errorf("console lacks the kernel line the command wrote to /dev/kmsg")
 	}
 }
 
