@@ -25,7 +25,9 @@ import (
 // A member that becomes the first member of an anonymous union of its own
 // size (struct dst_entry's dev in 6.1.190, joined by dev_rcu) is the same
 // layout for every user of the member: sameForUsers, as the scan of a
-// header's includers decides it.
+// header's includers decides it. So is a bit field that fills whole bytes
+// and becomes an integer of those bytes, signed as it was (sameValues:
+// struct net_device's reg_state).
 func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
 	a, ua, ok, err := layouts(pre)
 	if err != nil || !ok {
@@ -40,7 +42,7 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
 			// Only a type defined once on each side (two
 			// definitions of one shape may differ in names).
-			if len(ua[n]) == 1 && len(ub[n]) == 1 && sameForUsers(only(ua[n]), only(ub[n])) {
+			if len(ua[n]) == 1 && len(ub[n]) == 1 && (sameForUsers(only(ua[n]), only(ub[n])) || sameValues(only(ua[n]), only(ub[n]))) {
 				continue
 			}
 			names = append(names, n)

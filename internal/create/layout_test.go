@@ -101,6 +101,35 @@ func TestLayoutChangesTypedefAnonymous(t *testing.T) {
 
 // compileDebug compiles C source with gcc -g (the kernel's objects have
 // DWARF) and returns the object.
+// TestLayoutChangesBitFieldBytes: 6.1.190's struct net_device, whose
+// reg_state, an 8-bit field of an enumeration without negative values,
+// becomes a u8 of the same byte: the running kernel's objects hold the
+// same value where new code reads it, and it is no refusal. A signed
+// byte, another byte, or a field of 4 bits is.
+func TestLayoutChangesBitFieldBytes(t *testing.T) {
+	const fn = "\nint g(struct nd *p) { return p->reg_state + p->dis; }\n"
+	pre := compileDebug(t, "enum st { S0 = 0, S1, S2 };\nstruct nd { int mtu; enum st reg_state:8; char dis; short x; };"+fn)
+	for _, c := range []struct {
+		name, post string
+		refused    bool
+	}{
+		{"u8", "enum st { S0 = 0, S1, S2 };\nstruct nd { int mtu; unsigned char reg_state; char dis; short x; };" + fn, false},
+		{"signed char", "struct nd { int mtu; signed char reg_state; char dis; short x; };" + fn, true},
+		{"4 bits", "enum st { S0 = 0, S1, S2 };\nstruct nd { int mtu; enum st reg_state:4; char dis; short x; };" + fn, true},
+		{"another byte", "struct nd { int mtu; char pad; unsigned char reg_state; short x; };\nint g(struct nd *p) { return p->reg_state + p->pad; }\n", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refs, ok, err := layoutChanges(pre, compileDebug(t, c.post))
+			if err != nil || !ok {
+				t.Fatalf("layoutChanges: %v, %v", ok, err)
+			}
+			if got := len(refs) > 0; got != c.refused {
+				t.Errorf("refusals %v, want refused: %v", refs, c.refused)
+			}
+		})
+	}
+}
+
 func compileDebug(t *testing.T, src string) string {
 	t.Helper()
 	dir := t.TempDir()

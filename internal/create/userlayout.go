@@ -190,6 +190,46 @@ func sameForUsers(a, b *userLayout) bool {
 	return same && len(retyped) == 0
 }
 
+// sameValues reports whether the running kernel's objects laid out as a
+// hold what code compiled against b reads, where sameForUsers does not
+// say so: each member retyped (compareForUsers) is an integer of the same
+// storage and signedness on both sides (netdevice.h's reg_state, a bit
+// field of 8 bits of an enumeration without negative values, became a u8
+// of that byte in 6.1.190): the same bits, the same value. A pointer
+// retyped is not: it may lead to another type's data, or to a function
+// of another signature.
+func sameValues(a, b *userLayout) bool {
+	retyped, same := compareForUsers(a, b)
+	if !same || len(retyped) == 0 {
+		return false
+	}
+	for _, n := range retyped {
+		x, y := memberNamed(a, n), memberNamed(b, n)
+		if x == nil || y == nil || x.repr != y.repr || !strings.Contains(x.repr, "int") {
+			return false
+		}
+	}
+	return true
+}
+
+// memberNamed returns l's member called name, looking into its anonymous
+// structures and unions, or nil.
+func memberNamed(l *userLayout, name string) *userMember {
+	for i := range l.members {
+		m := &l.members[i]
+		if m.anonymous != nil {
+			if in := memberNamed(m.anonymous, name); in != nil {
+				return in
+			}
+			continue
+		}
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
 // compareForUsers is sameForUsers, except that members whose type changed
 // to one that holds the same bits the same way (representation) are
 // returned, not a difference: code that does not name them compiles the
