@@ -31,8 +31,14 @@ var skipDirs = map[string]bool{
 	"Documentation": true, "tools": true, "scripts": true, "samples": true, "usr": true, ".git": true,
 }
 
-// sourceFiles lists the .c and .h files of tree that may be kernel code
-// (not under skipDirs), relative to it.
+// includedExt are the extensions of the files C code is made of: .c and
+// .h, and those the kernel's .c and .h files also #include (6.1's
+// wanxl.c includes wanxlfw.inc, apparmor's match.c nulldfa.in), which
+// may name what a patch changes too.
+var includedExt = map[string]bool{".c": true, ".h": true, ".inc": true, ".inl": true, ".def": true, ".in": true, ".pro": true}
+
+// sourceFiles lists the files of tree that may be kernel code (of
+// includedExt, not under skipDirs), relative to it.
 func sourceFiles(tree string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
@@ -46,7 +52,7 @@ func sourceFiles(tree string) ([]string, error) {
 			}
 			return nil
 		}
-		if strings.HasSuffix(rel, ".c") || strings.HasSuffix(rel, ".h") {
+		if includedExt[filepath.Ext(rel)] {
 			files = append(files, rel)
 		}
 		return nil
@@ -177,7 +183,8 @@ func (idx includeIndex) includersByBase(header, srcarch string, byBase map[strin
 // made once and kept in the kernel's cache directory (7 s to make, 0.3 s
 // to load).
 func loadIncludeIndex(cacheDir, tree string) (includeIndex, error) {
-	p := filepath.Join(cacheDir, "includes.gob")
+	// v2: the files of every includedExt, not only .c and .h.
+	p := filepath.Join(cacheDir, "includes-v2.gob")
 	if f, err := os.Open(p); err == nil {
 		defer f.Close()
 		var idx includeIndex

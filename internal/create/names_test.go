@@ -368,6 +368,29 @@ func TestByNameFresh(t *testing.T) {
 	}
 }
 
+// TestByNameIncludedFiles: a file of another kind that a .c file
+// includes (wanxl.c's wanxlfw.inc) is read for names too.
+func TestByNameIncludedFiles(t *testing.T) {
+	tree := t.TempDir()
+	writeFiles(t, tree, map[string]string{
+		"drivers/net/table.inc": "static void (*const tbl[])(void) = { rcu_momentary_dyntick_idle };\n",
+		"drivers/net/user.c":    "#include <linux/r.h>\n#include \"table.inc\"\nvoid u(void) { tbl[0](); }\n",
+		"drivers/net/plain.c":   "#include <linux/r.h>\nint p;\n",
+	})
+	renamed := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
+	p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, renamed}})
+	idx, err := indexIncludes(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
+	reached := []string{"drivers/net/plain.o", "drivers/net/user.o"}
+	got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, io.Discard)
+	if want := []string{"drivers/net/user.o"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("byName = %v, %v; want %v", got, err, want)
+	}
+}
+
 func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcpatch.Patch {
 	t.Helper()
 	dir := t.TempDir()
