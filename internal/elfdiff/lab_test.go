@@ -64,6 +64,17 @@ func buildRealPairs(t testing.TB) {
 			}
 			return err
 		}
+		// The kernel's build tree is shared: a create of another
+		// process builds in it under the kernel's lock, and a copy
+		// made then would catch make's temporary files.
+		copyBuild := func(dst string) error {
+			unlock, err := k.Lock(nil)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			return run("cp", "-a", k.Build, dst)
+		}
 		src := filepath.Join(scratch, "src")
 		if realPairs.err = run("cp", "-al", k.Source, src); realPairs.err != nil {
 			return
@@ -76,7 +87,7 @@ func buildRealPairs(t testing.TB) {
 		}
 		ctx := context.Background()
 		pre := filepath.Join(scratch, "pre")
-		if realPairs.err = run("cp", "-a", k.Build, pre); realPairs.err != nil {
+		if realPairs.err = copyBuild(pre); realPairs.err != nil {
 			return
 		}
 		start := time.Now()
@@ -91,7 +102,7 @@ func buildRealPairs(t testing.TB) {
 		}
 		for i, c := range realCases {
 			post := filepath.Join(scratch, "post", strings.TrimSuffix(c.patch, ".diff"))
-			if realPairs.err = run("cp", "-a", k.Build, post); realPairs.err != nil {
+			if realPairs.err = copyBuild(post); realPairs.err != nil {
 				return
 			}
 			file := strings.TrimSuffix(c.object, ".o") + ".c"

@@ -14,6 +14,13 @@ import (
 // TestWhere asks the Debian kernel's Kbuild files where objects go.
 func TestWhere(t *testing.T) {
 	k := labtest.Kernel(t)
+	// The build tree is shared: hold the kernel's lock, as create
+	// does, while make reads it.
+	unlock, err := k.Lock(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	r := kbuild.NewResolver(kbuild.Tree{Source: k.Source, Build: k.Build, MakeVars: k.MakeVars}, "x86")
 	defer r.Close()
 	for obj, want := range map[string]string{
@@ -66,6 +73,13 @@ func TestWhere(t *testing.T) {
 // ppc64), while amdgpu's Makefile lists other objects of display/.
 func TestWhereARM64Fragments(t *testing.T) {
 	k := labtest.Kernel(t)
+	// The build tree is shared: hold the kernel's lock, as create
+	// does, while make reads it.
+	unlock, err := k.Lock(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	if k.Arch != "arm64" {
 		t.Skipf("%s is not an arm64 kernel", k.Spec)
 	}
@@ -97,6 +111,13 @@ func TestWhereARM64Fragments(t *testing.T) {
 // fragment's directory alone and the compiler finds none of its headers.
 func TestPlaceFragmentGoal(t *testing.T) {
 	k := labtest.Kernel(t)
+	// The build tree is shared: hold the kernel's lock, as create
+	// does, while make reads it (and preprocesses in it, below).
+	unlock, err := k.Lock(func() { t.Log("waiting for another ksplice using the kernel") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	if k.Arch != "amd64" {
 		t.Skipf("%s: the goals asked about are amd64's", k.Spec)
 	}
@@ -118,11 +139,6 @@ func TestPlaceFragmentGoal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := k.Lock(func() { t.Log("waiting for another ksplice using the kernel") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
 	if out, err := tree.Preprocess(context.Background(), []string{frag}, ""); err == nil || out[frag] != "" {
 		os.Remove(out[frag])
 		t.Errorf("%s preprocessed as its own path: %v", frag, out)
