@@ -2,11 +2,14 @@ package apply_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,20 +40,22 @@ var safetyModules = []struct{ dir, module string }{
 }
 
 // buildSafetyModules copies the module sources into dir (the repository
-// stays clean) and builds them against k's headers. It returns module ->
-// .ko path.
+// stays clean) and builds them against k's headers, two at a time: the
+// engine first, then the modules that need only its symbols, then the
+// safety updates, which need the target's too. It returns module -> .ko
+// path.
 func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]string {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
 	kos := map[string]string{}
 	symvers := filepath.Join(dir, "kmod-src", "Module.symvers")
-	for _, m := range safetyModules {
+	build := func(m struct{ dir, module string }) error {
 		dst := filepath.Join(dir, m.dir)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if out, err := exec.Command("cp", "-a", filepath.Join(root, m.dir), dst).CombinedOutput(); err != nil {
-			t.Fatalf("copy %s: %v\n%s", m.dir, err, out)
+			return fmt.Errorf("copy %s: %v\n%s", m.dir, err, out)
 		}
 		if m.dir != "kmod-src" && !strings.HasSuffix(m.dir, "target") && !strings.HasSuffix(m.dir, "busy") {
 			// Update modules include the engine's ksplice.h from
@@ -63,13 +68,13 @@ func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]s
 				err = os.WriteFile(filepath.Join(dst, "include", "ksplice.h"), h, 0o644)
 			}
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
-		args := []string{"-s", "-C", k.Headers, "M=" + dst, "-j2"}
+		args := []string{"-s", "-C", k.Headers, "M=" + dst}
 		if m.dir != "kmod-src" {
 			extra := symvers
-			if strings.HasSuffix(m.dir, "-update") && strings.HasPrefix(m.dir, "testdata/safety/") {
+			if safetyUpdate(m.dir) {
 				// Their new code uses the target module's exports.
 				extra += " " + filepath.Join(dir, "testdata/safety/target/Module.symvers")
 			}
@@ -79,11 +84,47 @@ func buildSafetyModules(t *testing.T, k *kbuild.Kernel, dir string) map[string]s
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("build %s: %v\n%s", m.dir, err, out.String())
+			return fmt.Errorf("build %s: %v\n%s", m.dir, err, out.String())
 		}
-		kos[m.module] = filepath.Join(dst, m.module+".ko")
+		return nil
+	}
+	var levels [3][]struct{ dir, module string }
+	for _, m := range safetyModules {
+		switch {
+		case m.dir == "kmod-src":
+			levels[0] = append(levels[0], m)
+		case safetyUpdate(m.dir):
+			levels[2] = append(levels[2], m)
+		default:
+			levels[1] = append(levels[1], m)
+		}
+	}
+	for _, level := range levels {
+		errs := make([]error, len(level))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 2)
+		for i, m := range level {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				errs[i] = build(m)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range safetyModules {
+		kos[m.module] = filepath.Join(dir, m.dir, m.module+".ko")
 	}
 	return kos
+}
+
+// safetyUpdate tells whether the module in dir is an update of the safety
+// target, built against its symbols.
+func safetyUpdate(dir string) bool {
+	return strings.HasSuffix(dir, "-update") && strings.HasPrefix(dir, "testdata/safety/")
 }
 
 // runSafety boots the lab kernel with lib.sh of the engine's tests, the
