@@ -92,7 +92,7 @@ fuzz:
 # thread each); internal/apply's, timed ones among them (a 6-s window
 # between prescan and pause, NMI cycles), run alone after both. A
 # package's timeout leaves room for a cold cache, whose first lab tests
-# fetch and prepare the kernels (internal/apply: about 23 min warm; on a
+# fetch and prepare the kernels (internal/apply: about 21 min warm; on a
 # new machine its 40 min ran out while it prepared the 6.12 trees).
 LAB_ENV = KSPLICE_LAB=1 KSPLICE_LAB_KERNEL=$(KERNEL) KSPLICE_LAB_KERNELS="$(LAB_KERNELS)" KSPLICE_LAB_FLAVOURS="$(LAB_FLAVOURS)" KSPLICE_BIN=$(CURDIR)/$(BIN)
 TEST_BESIDE := ./internal/create
