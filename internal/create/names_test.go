@@ -307,20 +307,13 @@ func TestByNameStandIns(t *testing.T) {
 	})
 	renamed := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
 	p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, renamed}})
-	idx, err := indexIncludes(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
-	reached := []string{"kernel/chain.o", "kernel/el.o", "kernel/elf.o", "kernel/plat.o", "kernel/var.o"}
-	var log strings.Builder
-	got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, &log)
-	if want := []string{"kernel/chain.o", "kernel/el.o", "kernel/plat.o", "kernel/var.o"}; err != nil || !slices.Equal(got, want) {
-		t.Errorf("byName = %v, %v; want %v\n%s", got, err, want, log.String())
+	got, log := byNameOf(t, tree, p, []string{"kernel/chain.o", "kernel/el.o", "kernel/elf.o", "kernel/plat.o", "kernel/var.o"})
+	if want := []string{"kernel/chain.o", "kernel/el.o", "kernel/plat.o", "kernel/var.o"}; !slices.Equal(got, want) {
+		t.Errorf("byName = %v; want %v\n%s", got, want, log)
 	}
 	for _, w := range []string{"include/linux/elf.h names what changes only in PLATFORM, el:", "include/linux/chain.h names what changes only in CHAIN:"} {
-		if !strings.Contains(log.String(), w) {
-			t.Errorf("the log lacks %q:\n%s", w, log.String())
+		if !strings.Contains(log, w) {
+			t.Errorf("the log lacks %q:\n%s", w, log)
 		}
 	}
 }
@@ -350,19 +343,12 @@ func TestByNameFresh(t *testing.T) {
 			})
 			added := strings.Replace(namesHeader, "void rcu_barrier(void);", "void rcu_barrier(void);\nstatic inline int fresh_fn(void) { return 1; }", 1)
 			p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, added}})
-			idx, err := indexIncludes(tree)
-			if err != nil {
-				t.Fatal(err)
+			got, log := byNameOf(t, tree, p, []string{"kernel/ext.o", "kernel/param.o", "kernel/plain.o"})
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("byName = %v; want %v\n%s", got, tc.want, log)
 			}
-			includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
-			reached := []string{"kernel/ext.o", "kernel/param.o", "kernel/plain.o"}
-			var log strings.Builder
-			got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, &log)
-			if err != nil || !slices.Equal(got, tc.want) {
-				t.Errorf("byName = %v, %v; want %v\n%s", got, err, tc.want, log.String())
-			}
-			if !strings.Contains(log.String(), tc.log) {
-				t.Errorf("the log lacks %q:\n%s", tc.log, log.String())
+			if !strings.Contains(log, tc.log) {
+				t.Errorf("the log lacks %q:\n%s", tc.log, log)
 			}
 		})
 	}
@@ -379,16 +365,28 @@ func TestByNameIncludedFiles(t *testing.T) {
 	})
 	renamed := strings.Replace(namesHeader, "void rcu_momentary_dyntick_idle(void);", "void rcu_momentary_eqs(void);", 1)
 	p := changedHeaders(t, tree, map[string][2]string{"include/linux/r.h": {namesHeader, renamed}})
+	got, log := byNameOf(t, tree, p, []string{"drivers/net/plain.o", "drivers/net/user.o"})
+	if want := []string{"drivers/net/user.o"}; !slices.Equal(got, want) {
+		t.Errorf("byName = %v; want %v\n%s", got, want, log)
+	}
+}
+
+// byNameOf runs byName over tree, where the patch p changes
+// include/linux/r.h, which reaches the objects reached: what it keeps, and
+// its log.
+func byNameOf(t *testing.T, tree string, p *srcpatch.Patch, reached []string) ([]string, string) {
+	t.Helper()
 	idx, err := indexIncludes(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	includers := func(f string) ([]string, error) { return idx.includers(f, "x86"), nil }
-	reached := []string{"drivers/net/plain.o", "drivers/net/user.o"}
-	got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, io.Discard)
-	if want := []string{"drivers/net/user.o"}; err != nil || !slices.Equal(got, want) {
-		t.Errorf("byName = %v, %v; want %v", got, err, want)
+	var log strings.Builder
+	got, _, err := byName(tree, p, map[string][]string{"include/linux/r.h": reached}, reached, includers, nil, &log)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return got, log.String()
 }
 
 func changedHeaders(t *testing.T, tree string, texts map[string][2]string) *srcpatch.Patch {
