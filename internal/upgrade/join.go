@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -228,6 +229,21 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 			oc = u.createOne(ctx, joint)
 			u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
 		}
+		// Refused in the objects of some of its files: the others
+		// may need only part of their changes.
+		var full Outcome
+		if oc.Category != Carried {
+			var whole []string // carried alone: not to be cut
+			for _, j := range append([]int{i}, partners...) {
+				if results[j].Category == Carried {
+					whole = append(whole, groups[j].Files...)
+				}
+			}
+			if g, toc, ok := u.trimJoint(ctx, joint, oc, whole); ok {
+				full, joint, oc = oc, g, toc
+				u.logf("%s: %s%s, with %s in part (%s)", strings.Join(joint.Files, " "), oc.Category, detail(oc), strings.Join(slices.Sorted(maps.Keys(joint.Partial)), " "), partsLine(joint.Partial))
+			}
+		}
 		if oc.Category != Carried {
 			if nothing || missing != "" || len(failing) > 0 {
 				how := "which call its new functions"
@@ -251,6 +267,12 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 			// The joint update replaces theirs: a tarball left in the
 			// output directory would be applied by a script that
 			// applies them all.
+			// A file it carries in part keeps its group, whose
+			// change as a whole was refused.
+			if slices.ContainsFunc(groups[j].Files, func(f string) bool { _, ok := joint.Partial[f]; return ok }) {
+				results[j] = partOutcome(groups[j], full, joint)
+				continue
+			}
 			if out := results[j].Output; out != "" {
 				os.Remove(out)
 			}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -162,6 +163,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		u.up.Release = o.Release(ctx)
 	}
 	groups := MakeGroups(files)
+	u.objects = map[string]string{}
+	for _, f := range files {
+		u.objects[f.Path] = f.Object
+	}
 	u.changedC = map[string]bool{}
 	for _, g := range groups {
 		if g.Kind == "c" {
@@ -205,6 +210,11 @@ type Group struct {
 	// Joint: the files of other groups that must go with it, made one
 	// update (joinPartners).
 	Joint bool `json:"joint,omitempty"`
+	// Partial are the files a joint update carries only in part, each
+	// with the hunks of its release diff it takes (from 0): what the
+	// other files' changes cannot build without, where the whole of its
+	// change was refused (trimJoint). The rest stays its own group's.
+	Partial map[string][]int `json:"partial,omitempty"`
 }
 
 // MakeGroups decides the updates of a classified delta: one per changed .c file
@@ -310,6 +320,9 @@ type upgrader struct {
 	// changedC are the changed .c files that have an update of their
 	// own to make.
 	changedC map[string]bool
+	// objects are the objects that hold the changed files' code
+	// (delta.File.Object).
+	objects map[string]string
 	// deferred are the groups (by ID) createAll leaves to a joint
 	// update, with the files whose build failed in them.
 	deferMu  sync.Mutex
@@ -361,6 +374,31 @@ func (u *upgrader) diffOf(ctx context.Context, file string) []byte {
 	}
 	u.diffs[file] = d
 	return d
+}
+
+// partOf is the diff of file with only the hunks keep names.
+func (u *upgrader) partOf(ctx context.Context, file string, keep []int) ([]byte, error) {
+	h, err := srcpatch.ParseHunks(u.diffOf(ctx, file))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return h.Select(keep), nil
+}
+
+// withParts appends to patch the parts of the files of partial, in the
+// order of their names.
+func (u *upgrader) withParts(ctx context.Context, patch []byte, partial map[string][]int) ([]byte, error) {
+	for _, f := range slices.Sorted(maps.Keys(partial)) {
+		if len(partial[f]) == 0 {
+			continue // its old text, as the running kernel's
+		}
+		d, err := u.partOf(ctx, f, partial[f])
+		if err != nil {
+			return nil, err
+		}
+		patch = append(patch, d...)
+	}
+	return patch, nil
 }
 
 // patchOf is the unified diff of files, in order.
@@ -570,10 +608,10 @@ func targetsOf(files []delta.File) map[string]string {
 // its .c file does not build so, with them.
 func (u *upgrader) createOne(ctx context.Context, g Group) Outcome {
 	start := time.Now()
-	oc := u.tryCreate(ctx, g, g.Files, nil)
+	oc := u.tryCreate(ctx, g, nil)
 	if oc.Rule == RuleBuildError && len(g.Headers) > 0 && oc.deferredTo == "" {
 		oc = u.withHeaders(ctx, g, oc.Reason, func(headers []string) Outcome {
-			return u.tryCreate(ctx, g, append(append([]string{}, g.Files...), headers...), headers)
+			return u.tryCreate(ctx, g, headers)
 		})
 		if oc.Rule == RuleMaxObjects {
 			oc = u.initOnlyOwn(ctx, g, oc)
@@ -942,9 +980,14 @@ const (
 	RuleError         = "error" // create failed for another reason
 )
 
-func (u *upgrader) tryCreate(ctx context.Context, g Group, files []string, headers []string) Outcome {
+// tryCreate makes the update of a group's files, of the parts of files it
+// carries in part, and of headers.
+func (u *upgrader) tryCreate(ctx context.Context, g Group, headers []string) Outcome {
 	oc := Outcome{Group: g, WithHeaders: len(headers) > 0, Headers: headers}
-	raw, err := u.patchOf(ctx, files)
+	raw, err := u.patchOf(ctx, append(append([]string{}, g.Files...), headers...))
+	if err == nil {
+		raw, err = u.withParts(ctx, raw, g.Partial)
+	}
 	if err != nil {
 		return refused(oc, RuleError, err.Error(), "")
 	}
@@ -1002,7 +1045,11 @@ func (p *scanProgress) Write(b []byte) (int, error) {
 
 // Description of a group's update.
 func (g Group) Description() string {
-	return "part of the upgrade: " + strings.Join(g.Files, ", ")
+	s := "part of the upgrade: " + strings.Join(g.Files, ", ")
+	if len(g.Partial) > 0 {
+		s += "; in part: " + strings.Join(slices.Sorted(maps.Keys(g.Partial)), ", ")
+	}
+	return s
 }
 
 // create runs create for one patch and sorts its answer.
@@ -1158,11 +1205,27 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 			}
 		}
 	}
+	// The parts of files that joint updates carry in part, unless
+	// another update carries the whole file.
+	partial := map[string][]int{}
+	for _, oc := range results {
+		if oc.Category != Carried {
+			continue
+		}
+		for f, keep := range oc.Group.Partial {
+			if !contains(files, f) {
+				partial[f] = slices.Compact(slices.Sorted(slices.Values(append(partial[f], keep...))))
+			}
+		}
+	}
 	r := u.report
 	if len(files) == 0 {
 		return errors.New("no update was carried: nothing to put in it")
 	}
 	raw, err := u.patchOf(ctx, files)
+	if err == nil {
+		raw, err = u.withParts(ctx, raw, partial)
+	}
 	if err != nil {
 		return err
 	}
@@ -1187,7 +1250,7 @@ func (u *upgrader) cumulative(ctx context.Context, groups []Group, results []Out
 	} else if u.o.CachedOnly {
 		return errors.New("not made (--cached-only)")
 	} else {
-		g := Group{ID: id, Files: files, Kind: "cumulative"}
+		g := Group{ID: id, Files: files, Kind: "cumulative", Partial: partial}
 		// Every object the carried updates rebuilt, each within the
 		// budget: the sum bounds them all.
 		budget := 0

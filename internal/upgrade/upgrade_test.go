@@ -98,6 +98,8 @@ func TestSortError(t *testing.T) {
 type fakeCreate struct {
 	mu    sync.Mutex
 	calls []string
+	// patches are the last patch of each update id.
+	patches map[string]string
 	// stopped are the creates BeforeScan stopped.
 	stopped []string
 	// slow, if set, is how long the create of ocaller.c with its
@@ -115,6 +117,10 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, o.ID+":"+strings.Join(files, ","))
+	if f.patches == nil {
+		f.patches = map[string]string{}
+	}
+	f.patches[o.ID] = string(o.Patch.Raw)
 	f.mu.Unlock()
 	hasHeader := false
 	for _, p := range files {
@@ -149,6 +155,37 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 			if !slices.Contains(files, p) {
 				return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: "In file included from /cache/source/" + p + ":2:\n/cache/source/" + p + ":7:12: error: initialization of 'int (*)(int,  int)' from incompatible pointer type", Err: fmt.Errorf("exit status 2")}
 			}
+		}
+	}
+	// yops.h changes a signature that ycaller.c calls and yimpl.c
+	// implements; yimpl.c's diff also holds another fix, which needs a
+	// new member of yproto.h's struct yctx, refused (6.1.190's
+	// mptcp/subflow.c). The diagnostics are where gcc puts them in the
+	// text the patch makes.
+	if all := string(o.Patch.Raw); strings.Contains(all, "kernel/ycaller.c") || strings.Contains(all, "kernel/yimpl.c") {
+		ops, proto := slices.Contains(files, "include/net/yops.h"), slices.Contains(files, "include/net/yproto.h")
+		sig := strings.Contains(all, "+static int yr(int a, int b)")
+		reset := strings.Contains(all, "+\tc->resetting = 1;")
+		const src = "/k/post/src/"
+		var errs []string
+		if slices.Contains(files, "kernel/ycaller.c") && !ops {
+			errs = append(errs, src+"kernel/ycaller.c:3:9: error: too many arguments to function 'o->recv'")
+		}
+		if reset && !proto {
+			errs = append(errs, src+"kernel/yimpl.c:14:10: error: 'struct yctx' has no member named 'resetting'")
+		}
+		if ops != sig {
+			line := 18 // o->recv = yr;
+			if reset {
+				line++
+			}
+			errs = append(errs, fmt.Sprintf("%skernel/yimpl.c: In function 'yinit':\n%skernel/yimpl.c:%d:17: error: assignment to 'int (*)(int,  int)' from incompatible pointer type 'int (*)(int)'", src, src, line))
+		}
+		switch {
+		case len(errs) > 0:
+			return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: strings.Join(errs, "\n"), Err: fmt.Errorf("exit status 2")}
+		case proto:
+			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "kernel/yimpl.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleStructLayout, Symbol: "struct yctx", Reason: "the layout of struct yctx changes"}}}}
 		}
 	}
 	// xops.h changes a signature that xcaller.c calls and ximpl.c
@@ -588,6 +625,70 @@ func TestJoinBuildNeeds(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d joint updates reported, want 1", n)
+	}
+}
+
+// TestJoinInPart: a joint update refused in the object of one of its
+// files is made again with that file in part: the hunks of its diff that
+// the others' changes cannot build without (its function's new
+// signature), found from the compiler's errors, and not its other fix,
+// which needs a refused layout. The file is reported refused, saying
+// which part is carried where; the cumulative update carries the part.
+func TestJoinInPart(t *testing.T) {
+	opts, fc := synthetic(t)
+	filler := strings.Repeat("\n", 6)
+	impl := func(sig, reset string) string {
+		return "#include <net/yproto.h>\n" + sig + "\n{\n\treturn a;\n}\n" + filler +
+			"void yreset(struct yctx *c)\n{\n" + reset + "\tc->state = 0;\n}\n" +
+			"void yinit(struct yops *o)\n{\n\to->recv = yr;\n}\n"
+	}
+	old := map[string]string{
+		"include/net/yops.h":   "struct yops { int (*recv)(int); };\n",
+		"include/net/yproto.h": "struct yctx { int state; int unused:8; };\n",
+		"kernel/ycaller.c":     "int f(struct yops *o)\n{\n\treturn o->recv(1);\n}\n",
+		"kernel/yimpl.c":       impl("static int yr(int a)", ""),
+	}
+	new := map[string]string{
+		"include/net/yops.h":   "struct yops { int (*recv)(int, int); };\n",
+		"include/net/yproto.h": "struct yctx { int state; int resetting:1, unused:7; };\n",
+		"kernel/ycaller.c":     "int f(struct yops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/yimpl.c":       impl("static int yr(int a, int b)", "\tc->resetting = 1;\n"),
+	}
+	// The fake's line numbers are those of this text.
+	if l := strings.Split(new["kernel/yimpl.c"], "\n"); l[13] != "\tc->resetting = 1;" || l[18] != "\to->recv = yr;" {
+		t.Fatalf("yimpl.c's lines moved:\n%s", new["kernel/yimpl.c"])
+	}
+	r := runDeltaIncluding(t, opts, old, new, map[string][]string{
+		"include/net/yops.h":   {"kernel/ycaller.c", "kernel/yimpl.c"},
+		"include/net/yproto.h": {"kernel/yimpl.c"},
+	})
+	var joint *Outcome
+	for i, u := range r.Updates {
+		if u.Group.Joint {
+			joint = &r.Updates[i]
+		}
+	}
+	if joint == nil || joint.Category != Carried {
+		t.Fatalf("no carried joint update among %+v", r.Updates)
+	}
+	if !slices.Equal(joint.Group.Files, []string{"kernel/ycaller.c"}) || !slices.Equal(joint.Group.Partial["kernel/yimpl.c"], []int{0}) || len(joint.Group.Partial) != 1 {
+		t.Errorf("joint update carries %v, in part %v; want ycaller.c, and hunk 1 of yimpl.c", joint.Group.Files, joint.Group.Partial)
+	}
+	for _, f := range r.Files {
+		switch f.Path {
+		case "kernel/ycaller.c":
+			if f.Category != Carried || f.Update != joint.Group.ID {
+				t.Errorf("ycaller.c: %s in %q", f.Category, f.Update)
+			}
+		case "kernel/yimpl.c":
+			if f.Category != Refused || f.Rule != string(elfdiff.RuleStructLayout) || !strings.Contains(f.Reason, "hunks 1 of its release diff) is carried in "+joint.Group.ID) {
+				t.Errorf("yimpl.c: %s %s (%s), want refused struct-layout, naming the part carried", f.Category, f.Rule, f.Reason)
+			}
+		}
+	}
+	cum := fc.patches[r.Cumulative.Group.ID]
+	if r.Cumulative.Category != Carried || !strings.Contains(cum, "+static int yr(int a, int b)") || strings.Contains(cum, "resetting") {
+		t.Errorf("cumulative update %s; its patch:\n%s\nwant yimpl.c's new signature and not its other fix", r.Cumulative.Category, cum)
 	}
 }
 

@@ -1,0 +1,278 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/bluekeyes/go-gitdiff/gitdiff"
+
+	"github.com/ksplice-go/ksplice/internal/cdecl"
+	"github.com/ksplice-go/ksplice/internal/srcpatch"
+)
+
+// refusedObject matches a line of create's refusal that names the object
+// refused ("  net/mptcp/subflow.o: struct mptcp_subflow_context (struct-layout): ...").
+var refusedObject = regexp.MustCompile(`(?m)^  ([^\s:]+\.o): `)
+
+// lacking matches gcc's errors about a name the text does not declare.
+var lacking = regexp.MustCompile(`error: .*(?:undeclared|implicit declaration of function|unknown type name)`)
+
+// maxTrimRounds bounds the builds trimJoint makes to find the hunks a
+// file must bring: each round adds at least one hunk.
+const maxTrimRounds = 8
+
+// trimJoint tries again a joint update that was refused (not for its
+// build) in the objects of some of its files only, with those files
+// carried in part: only the hunks of their diffs that the other files'
+// changes cannot build without. A release's diff of one file can hold
+// several fixes, and a joint update takes a file in for one of them:
+// 6.1.190 changes the signature of inet_connection_sock_af_ops's
+// syn_recv_sock in every file that calls or implements it, and
+// net/mptcp/subflow.c, one of them, also gains a fix that needs a new bit
+// of struct mptcp_subflow_context, a layout the running kernel's objects
+// do not have.
+//
+// The hunks are found from the file's old text, by the compiler: each
+// round builds the update and, for each error or note in a trimmed file,
+// takes the hunks in the definition it is in, in the definitions of the
+// functions its line names (an initializer of the wrong type: the
+// function's new signature), and those whose added lines name what it
+// quotes (a parameter the hunk declares). A hunk no diagnostic leads to
+// is not taken: what builds is not enough to take a hunk, which may be
+// half of a fix whose other half was left out.
+//
+// Files of whole, carried alone, are not cut. It returns the group and
+// its outcome, and ok, when the trimmed update is carried.
+func (u *upgrader) trimJoint(ctx context.Context, joint Group, refusal Outcome, whole []string) (Group, Outcome, bool) {
+	if refusal.Category != Refused || refusal.Rule == RuleBuildError || refusal.Rule == RuleMaxObjects || refusal.Rule == RuleError {
+		return joint, refusal, false
+	}
+	body, _, _ := strings.Cut(refusal.Reason, "\n  the patch also changes")
+	var objects []string
+	for _, m := range refusedObject.FindAllStringSubmatch(body, -1) {
+		if !contains(objects, m[1]) {
+			objects = append(objects, m[1])
+		}
+	}
+	if len(objects) == 0 {
+		return joint, refusal, false
+	}
+	// Every refused object must be one of the joint's own files': a
+	// refusal in an object only a header reaches is the header's, which
+	// some file needs whole.
+	trim := map[string][]int{}
+	for _, o := range objects {
+		var files []string
+		for _, f := range joint.Files {
+			if u.objectOf(f) == o {
+				files = append(files, f)
+			}
+		}
+		if len(files) == 0 || slices.ContainsFunc(files, func(f string) bool { return contains(whole, f) }) {
+			return joint, refusal, false
+		}
+		for _, f := range files {
+			trim[f] = []int{}
+		}
+	}
+	if len(trim) == len(joint.Files) {
+		return joint, refusal, false
+	}
+	g := joint
+	g.Files = slices.DeleteFunc(slices.Clone(joint.Files), func(f string) bool { _, ok := trim[f]; return ok })
+	g.Partial = trim
+	names := slices.Sorted(maps.Keys(trim))
+	u.logf("%s: refused in %s: trying it with only the parts of %s that the others need", strings.Join(joint.Files, " "), strings.Join(objects, ", "), strings.Join(names, ", "))
+	var oc Outcome
+	for round := 0; round < maxTrimRounds; round++ {
+		oc = u.createOne(ctx, g)
+		u.logf("%s (in part: %s): %s%s", strings.Join(g.Files, " "), partsLine(g.Partial), oc.Category, detail(oc))
+		if oc.Rule != RuleBuildError {
+			break
+		}
+		more := u.neededHunks(ctx, g.Partial, oc.Reason)
+		if len(more) == 0 {
+			break
+		}
+		next := map[string][]int{}
+		for f, keep := range g.Partial {
+			next[f] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(keep), more[f]...))))
+		}
+		g.Partial = next
+	}
+	if oc.Category != Carried {
+		return joint, refusal, false
+	}
+	return g, oc, true
+}
+
+// objectOf is the object that holds a changed file's code.
+func (u *upgrader) objectOf(file string) string {
+	if o := u.objects[file]; o != "" {
+		return o
+	}
+	return strings.TrimSuffix(file, ".c") + ".o"
+}
+
+// partsLine says which hunks of each file a group takes: "net/mptcp/subflow.c 2,3 of 6".
+func partsLine(partial map[string][]int) string {
+	var out []string
+	for _, f := range slices.Sorted(maps.Keys(partial)) {
+		out = append(out, f+" hunks "+hunkList(partial[f]))
+	}
+	return strings.Join(out, "; ")
+}
+
+// neededHunks returns, for each file carried in part (partial: the hunks
+// it takes), the hunks more that the diagnostics of buildErr in it lead
+// to (see trimJoint); none if they lead to no hunk not taken yet.
+func (u *upgrader) neededHunks(ctx context.Context, partial map[string][]int, buildErr string) map[string][]int {
+	type text struct {
+		h     *srcpatch.Hunks
+		spans []srcpatch.Span
+		decls []cdecl.Decl
+		toks  []cdecl.Token
+	}
+	texts := map[string]*text{}
+	load := func(f string) *text {
+		if t, ok := texts[f]; ok {
+			return t
+		}
+		texts[f] = nil
+		h, err := srcpatch.ParseHunks(u.diffOf(ctx, f))
+		if err != nil {
+			return nil
+		}
+		src, err := u.partialText(ctx, f, h, partial[f])
+		if err != nil {
+			return nil
+		}
+		t := &text{h: h, spans: h.Spans(partial[f]), decls: cdecl.Scan(src), toks: cdecl.Tokens(src)}
+		texts[f] = t
+		return t
+	}
+	more := map[string][]int{}
+	add := func(f string, i int) {
+		if !slices.Contains(partial[f], i) && !slices.Contains(more[f], i) {
+			more[f] = append(more[f], i)
+		}
+	}
+	take := func(f string, t *text, first, last int) {
+		for i, sp := range t.spans {
+			// A hunk that only adds, not applied, is at the line
+			// its lines would go before.
+			if sp.First <= last && first <= max(sp.Last, sp.First) {
+				add(f, i)
+			}
+		}
+	}
+	for _, line := range strings.Split(buildErr, "\n") {
+		m := located.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		f := m[1]
+		if _, ok := partial[f]; !ok {
+			continue
+		}
+		t := load(f)
+		if t == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		// The definition the diagnostic is in.
+		first, last := n, n
+		for _, d := range t.decls {
+			if d.First <= n && n <= d.Last && d.Kind != cdecl.Directive {
+				first, last = d.First, d.Last
+				break
+			}
+		}
+		take(f, t, first, last)
+		// The definitions of the functions its line names.
+		for _, tok := range t.toks {
+			if tok.Line != n {
+				continue
+			}
+			for _, d := range t.decls {
+				if d.Kind == cdecl.Function && d.Body && d.Name == tok.Name {
+					take(f, t, d.First, d.Last)
+				}
+			}
+		}
+		// A name the text lacks ("'opt_child_init' undeclared"):
+		// the hunks whose added lines name it.
+		if lacking.MatchString(line) {
+			for _, q := range quoted.FindAllStringSubmatch(line, -1) {
+				for i := range t.spans {
+					if slices.ContainsFunc(t.h.Added(i), func(l string) bool { return slices.Contains(word.FindAllString(l, -1), q[1]) }) {
+						add(f, i)
+					}
+				}
+			}
+		}
+	}
+	for f := range more {
+		slices.Sort(more[f])
+	}
+	return more
+}
+
+// partialText is the old text of file with the hunks keep names applied:
+// the text the build of a group carrying it in part compiles.
+func (u *upgrader) partialText(ctx context.Context, file string, h *srcpatch.Hunks, keep []int) ([]byte, error) {
+	old, err := os.ReadFile(filepath.Join(u.old, file))
+	if err != nil {
+		return nil, err
+	}
+	if len(keep) == 0 {
+		return old, nil
+	}
+	files, _, err := gitdiff.Parse(bytes.NewReader(h.Select(keep)))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) != 1 {
+		return nil, fmt.Errorf("%s: %d files in its diff", file, len(files))
+	}
+	var out bytes.Buffer
+	if err := gitdiff.Apply(&out, bytes.NewReader(old), files[0]); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return out.Bytes(), nil
+}
+
+// partOutcome is the outcome of a group whose files the carried joint
+// update carries in part: the refusal of the whole of their change (full,
+// the joint update's with them whole), and where the part is.
+func partOutcome(g Group, full Outcome, joint Group) Outcome {
+	var parts []string
+	for _, f := range g.Files {
+		parts = append(parts, fmt.Sprintf("%s: hunks %s", f, hunkList(joint.Partial[f])))
+	}
+	return Outcome{
+		Group: g, Category: Refused, Rule: full.Rule, Hint: full.Hint, Headers: full.Headers, WithHeaders: full.WithHeaders,
+		Reason: fmt.Sprintf("%s\n(the update of it with %s, whose changes it must go with)\nthe part of its change that they cannot build without (%s of its release diff) is carried in %s",
+			full.Reason, strings.Join(joint.Files, ", "), strings.Join(parts, "; "), joint.ID),
+	}
+}
+
+// hunkList is "2,3" for hunks 1 and 2 (from 0), "none" for none.
+func hunkList(keep []int) string {
+	var ns []string
+	for _, i := range keep {
+		ns = append(ns, strconv.Itoa(i+1))
+	}
+	if len(ns) == 0 {
+		return "none"
+	}
+	return strings.Join(ns, ",")
+}
