@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -28,10 +32,36 @@ func SystemStreams() Streams {
 
 // Main runs ksplice with args and returns the process exit code. Errors are
 // printed once, here, as "ksplice: <message>".
+//
+// SIGINT or SIGTERM cancels the command's context: builds and guests are
+// stopped, temporary trees removed and no output is left half written;
+// the command then exits 128+signal, as a shell reports a process the
+// signal killed. A second signal kills ksplice at once. apply and undo
+// finish what they started: the kernel gets a whole update or none.
 func Main(args []string, s Streams) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got atomic.Value // the signal that cancelled ctx
+	go func() {
+		select {
+		case sig := <-sigs:
+			got.Store(sig)
+			signal.Stop(sigs) // the next one takes its default action
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
 	root := NewRootCmd(s)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
+	if sig, ok := got.Load().(syscall.Signal); ok && err != nil {
+		fmt.Fprintf(s.ErrOut, "ksplice: stopped by %v: %v\n", sig, err)
+		return 128 + int(sig)
+	}
 	if err != nil {
 		var se *statusError
 		if !errors.As(err, &se) || se.msg != "" {

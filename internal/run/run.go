@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/ksplice-go/ksplice/internal/verdict"
 )
@@ -74,6 +76,18 @@ func (c *Cmd) String() string {
 func (c *Cmd) Output(ctx context.Context) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	// The command and what it starts (make's compilers) are a process
+	// group of their own, which a cancelled ctx stops whole: SIGTERM,
+	// on which make deletes the targets it was making (a half-written
+	// object would look up to date to the next build), then, if the
+	// group has not let go of the output pipes by WaitDelay, SIGKILL
+	// of the command. Killing make alone leaves its children running,
+	// holding the pipes, and Run waiting for them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = c.Dir
 	if len(c.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), c.Env...)
