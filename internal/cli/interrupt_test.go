@@ -49,8 +49,8 @@ func TestInterrupt(t *testing.T) {
 		"Kbuild": "",
 		// Every goal sleeps: the preparation is under way when the
 		// signal comes.
-		"Makefile": "%:\n\tsleep " + marker + "\n",
-		".config":  "CONFIG_X86_64=y\nCONFIG_CC_VERSION_TEXT=\"gcc (Debian 12.2.0-14+deb12u1) 12.2.0\"\n",
+		"Makefile":   "%:\n\tsleep " + marker + "\n",
+		".config":    "CONFIG_X86_64=y\nCONFIG_CC_VERSION_TEXT=\"gcc (Debian 12.2.0-14+deb12u1) 12.2.0\"\n",
 		"kernel/x.c": "int x;\n",
 	}
 	for name, body := range files {
