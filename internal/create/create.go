@@ -626,6 +626,14 @@ func (c *creation) diff(context.Context) error {
 			for _, r := range lr {
 				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"})
 			}
+			// Nor against other values of its enumerations' constants.
+			er, _, err := enumChanges(p.Pre, p.Post)
+			if err != nil {
+				return err
+			}
+			for _, r := range er {
+				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "keep the values of the constants that exist (add new ones after them), or reboot into the release"})
+			}
 		}
 		if len(d.RunningMissing) > 0 || len(d.RunningOnly()) > 0 {
 			// Inlining that differs between the two builds: only

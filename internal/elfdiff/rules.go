@@ -38,6 +38,11 @@ const (
 	// was compiled with changes (create compares the objects' DWARF):
 	// new code would misread the running kernel's objects of that type.
 	RuleStructLayout Rule = "struct-layout"
+	// RuleEnumValue: an enumeration constant the object was compiled
+	// with changes its value (create compares the objects' DWARF): the
+	// values the running kernel stored with the old numbering would be
+	// read with the new one.
+	RuleEnumValue Rule = "enum-value"
 )
 
 // The sentinels of the rules. Each wraps ErrRefused (and so
@@ -54,6 +59,7 @@ var (
 	ErrUnknownSection  = RuleUnknownSection.newSentinel("changes a section ksplice cannot carry")
 	ErrExportChanged   = RuleExportChanged.newSentinel("adds or removes an exported symbol")
 	ErrStructLayout    = RuleStructLayout.newSentinel("changes the layout of a structure or union")
+	ErrEnumValue       = RuleEnumValue.newSentinel("changes the value of an enumeration constant")
 )
 
 // ruleSentinels maps each rule to its sentinel; filled by newSentinel,
@@ -87,5 +93,6 @@ func (r Rule) Err() error {
 // Rules lists every refusal rule.
 func Rules() []Rule {
 	return []Rule{RuleInit, RuleNoFtraceSite, RuleInitData, RuleReadMostly, RuleDataOnce,
-		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleExportChanged}
+		RuleDataChanged, RuleRodataChanged, RuleMiddleReference, RuleUnknownSection, RuleExportChanged,
+		RuleStructLayout, RuleEnumValue}
 }

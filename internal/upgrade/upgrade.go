@@ -1174,6 +1174,10 @@ func hintFor(rules []string) string {
 			hs = append(hs, "the fix changes init code, which ran at boot, beside code that runs later and may rely on it: do the init code's new work in a load hook (--hooks), or reboot into the release")
 		case "no-ftrace-site":
 			hs = append(hs, "a changed function without an ftrace site cannot be redirected: change its callers instead")
+		case "struct-layout":
+			hs = append(hs, "the fix changes the layout of a type the running kernel's objects have: carry it without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release")
+		case "enum-value":
+			hs = append(hs, "the fix renumbers constants whose old values the running kernel keeps: reboot into the release")
 		}
 	}
 	return strings.Join(hs, "; ")
