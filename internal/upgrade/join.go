@@ -94,6 +94,10 @@ func (u *upgrader) othersFailing(g Group, reason string) []string {
 	return out
 }
 
+// maxJoinRounds bounds the creates of one joint update: each round takes
+// in more files, or more hunks of a file it carries in part.
+const maxJoinRounds = 24
+
 // jointID names the joint update of the group id: id_joint, cut to fit
 // an update's id (32 characters), numbered if another group has it.
 func jointID(id string, groups []Group) string {
@@ -212,37 +216,62 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		}
 		oc := u.createOne(ctx, joint)
 		u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
-		// A joint build that fails in yet other changed files takes
-		// them in: every file of one change of the release.
-		for oc.Rule == RuleBuildError {
-			more := groupsOf(groups, results, -1, u.othersFailing(joint, oc.Reason))
-			if len(more) == 0 {
+		// A joint update whose build fails in yet other changed
+		// files, or whose new code needs a function another changed
+		// file defines, takes them in: every file of one change of
+		// the release. Refused in the objects of some of its files,
+		// it carries those in part (trimFiles), with the hunks its
+		// builds need of them (neededHunks), and goes on.
+		var full Outcome // the refusal of the files it carries in part, whole
+		trimmed := false
+		for round := 0; round < maxJoinRounds; round++ {
+			if oc.Rule == RuleBuildError && len(joint.Partial) > 0 {
+				if more := u.neededHunks(ctx, joint.Partial, oc.Reason); len(more) > 0 {
+					joint.Partial = withHunks(joint.Partial, more)
+					oc = u.createOne(ctx, joint)
+					u.logf("%s (in part: %s): %s%s", strings.Join(joint.Files, " "), partsLine(joint.Partial), oc.Category, detail(oc))
+					continue
+				}
+			}
+			var more []int
+			switch oc.Rule {
+			case RuleBuildError:
+				more = groupsOf(groups, results, -1, u.othersFailing(joint, oc.Reason))
+			case RuleMissingSymbol:
+				more = u.definers(ctx, groups, results, -1, missingName(oc))
+			}
+			// Not whole the files it carries in part: whole, they
+			// are what was refused.
+			more = slices.DeleteFunc(more, func(j int) bool {
+				return slices.ContainsFunc(groups[j].Files, func(f string) bool { _, ok := joint.Partial[f]; return ok })
+			})
+			if n := len(joint.Files); len(more) > 0 {
+				add(more)
+				if len(joint.Files) > n {
+					partners = append(partners, more...)
+					u.logf("%s: needs the changes of %s too", strings.Join(joint.Files, " "), strings.Join(names, ", "))
+					oc = u.createOne(ctx, joint)
+					u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
+					continue
+				}
+			}
+			if oc.Category == Carried || trimmed {
 				break
 			}
-			n := len(joint.Files)
-			add(more)
-			if len(joint.Files) == n {
-				break
-			}
-			partners = append(partners, more...)
-			u.logf("%s: needs the changes of %s too", strings.Join(joint.Files, " "), strings.Join(names, ", "))
-			oc = u.createOne(ctx, joint)
-			u.logf("%s: %s%s", strings.Join(joint.Files, " "), oc.Category, detail(oc))
-		}
-		// Refused in the objects of some of its files: the others
-		// may need only part of their changes.
-		var full Outcome
-		if oc.Category != Carried {
 			var whole []string // carried alone: not to be cut
 			for _, j := range append([]int{i}, partners...) {
 				if results[j].Category == Carried {
 					whole = append(whole, groups[j].Files...)
 				}
 			}
-			if g, toc, ok := u.trimJoint(ctx, joint, oc, whole); ok {
-				full, joint, oc = oc, g, toc
-				u.logf("%s: %s%s, with %s in part (%s)", strings.Join(joint.Files, " "), oc.Category, detail(oc), strings.Join(slices.Sorted(maps.Keys(joint.Partial)), " "), partsLine(joint.Partial))
+			g, objects, ok := u.trimFiles(joint, oc, whole)
+			if !ok {
+				break
 			}
+			u.logf("%s: refused in %s: trying it with only the parts of %s that the others need", strings.Join(joint.Files, " "), strings.Join(objects, ", "), strings.Join(slices.Sorted(maps.Keys(g.Partial)), ", "))
+			full, joint, trimmed = oc, g, true
+			oc = u.createOne(ctx, joint)
+			u.logf("%s (in part: %s): %s%s", strings.Join(joint.Files, " "), partsLine(joint.Partial), oc.Category, detail(oc))
 		}
 		if oc.Category != Carried {
 			if nothing || missing != "" || len(failing) > 0 {

@@ -25,49 +25,34 @@ var refusedObject = regexp.MustCompile(`(?m)^  ([^\s:]+\.o): `)
 // lacking matches gcc's errors about a name the text does not declare.
 var lacking = regexp.MustCompile(`error: .*(?:undeclared|implicit declaration of function|unknown type name)`)
 
-// maxTrimRounds bounds the builds trimJoint makes to find the hunks a
-// file must bring: each round adds at least one hunk.
-const maxTrimRounds = 8
-
-// trimJoint tries again a joint update that was refused (not for its
-// build) in the objects of some of its files only, with those files
-// carried in part: only the hunks of their diffs that the other files'
-// changes cannot build without. A release's diff of one file can hold
-// several fixes, and a joint update takes a file in for one of them:
-// 6.1.190 changes the signature of inet_connection_sock_af_ops's
-// syn_recv_sock in every file that calls or implements it, and
-// net/mptcp/subflow.c, one of them, also gains a fix that needs a new bit
-// of struct mptcp_subflow_context, a layout the running kernel's objects
-// do not have.
+// trimFiles is the joint update again, after a refusal (not of its build)
+// in the objects of some of its files only, with those files carried in
+// part: at first none of their hunks, then those the compiler leads to
+// (neededHunks), as the joint update's builds fail in them. A release's
+// diff of one file can hold several fixes, and a joint update takes a file
+// in for one of them: 6.1.190 changes the signature of
+// inet_connection_sock_af_ops's syn_recv_sock in every file that calls or
+// implements it, and net/mptcp/subflow.c, one of them, also gains a fix
+// that needs a new bit of struct mptcp_subflow_context, a layout the
+// running kernel's objects do not have.
 //
-// The hunks are found from the file's old text, by the compiler: each
-// round builds the update and, for each error or note in a trimmed file,
-// takes the hunks in the definition it is in, in the definitions of the
-// functions its line names (an initializer of the wrong type: the
-// function's new signature), and those whose added lines name what it
-// quotes (a parameter the hunk declares). A hunk no diagnostic leads to
-// is not taken: what builds is not enough to take a hunk, which may be
-// half of a fix whose other half was left out.
-//
-// Files of whole, carried alone, are not cut. It returns the group and
-// its outcome, and ok, when the trimmed update is carried.
-func (u *upgrader) trimJoint(ctx context.Context, joint Group, refusal Outcome, whole []string) (Group, Outcome, bool) {
+// Files of whole, carried alone, are not cut, nor is every file: ok is
+// false then, or when a refused object is none of its files' (a refusal
+// in an object only a header reaches is the header's, which some file
+// needs whole).
+func (u *upgrader) trimFiles(joint Group, refusal Outcome, whole []string) (g Group, objects []string, ok bool) {
 	if refusal.Category != Refused || refusal.Rule == RuleBuildError || refusal.Rule == RuleMaxObjects || refusal.Rule == RuleError {
-		return joint, refusal, false
+		return joint, nil, false
 	}
 	body, _, _ := strings.Cut(refusal.Reason, "\n  the patch also changes")
-	var objects []string
 	for _, m := range refusedObject.FindAllStringSubmatch(body, -1) {
 		if !contains(objects, m[1]) {
 			objects = append(objects, m[1])
 		}
 	}
 	if len(objects) == 0 {
-		return joint, refusal, false
+		return joint, nil, false
 	}
-	// Every refused object must be one of the joint's own files': a
-	// refusal in an object only a header reaches is the header's, which
-	// some file needs whole.
 	trim := map[string][]int{}
 	for _, o := range objects {
 		var files []string
@@ -77,41 +62,32 @@ func (u *upgrader) trimJoint(ctx context.Context, joint Group, refusal Outcome, 
 			}
 		}
 		if len(files) == 0 || slices.ContainsFunc(files, func(f string) bool { return contains(whole, f) }) {
-			return joint, refusal, false
+			return joint, nil, false
 		}
 		for _, f := range files {
 			trim[f] = []int{}
 		}
 	}
 	if len(trim) == len(joint.Files) {
-		return joint, refusal, false
+		return joint, nil, false
 	}
-	g := joint
+	g = joint
 	g.Files = slices.DeleteFunc(slices.Clone(joint.Files), func(f string) bool { _, ok := trim[f]; return ok })
-	g.Partial = trim
-	names := slices.Sorted(maps.Keys(trim))
-	u.logf("%s: refused in %s: trying it with only the parts of %s that the others need", strings.Join(joint.Files, " "), strings.Join(objects, ", "), strings.Join(names, ", "))
-	var oc Outcome
-	for round := 0; round < maxTrimRounds; round++ {
-		oc = u.createOne(ctx, g)
-		u.logf("%s (in part: %s): %s%s", strings.Join(g.Files, " "), partsLine(g.Partial), oc.Category, detail(oc))
-		if oc.Rule != RuleBuildError {
-			break
-		}
-		more := u.neededHunks(ctx, g.Partial, oc.Reason)
-		if len(more) == 0 {
-			break
-		}
-		next := map[string][]int{}
-		for f, keep := range g.Partial {
-			next[f] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(keep), more[f]...))))
-		}
-		g.Partial = next
+	g.Partial = maps.Clone(joint.Partial)
+	if g.Partial == nil {
+		g.Partial = map[string][]int{}
 	}
-	if oc.Category != Carried {
-		return joint, refusal, false
+	maps.Copy(g.Partial, trim)
+	return g, objects, true
+}
+
+// withHunks adds the hunks of more to those of partial, in a new map.
+func withHunks(partial, more map[string][]int) map[string][]int {
+	out := map[string][]int{}
+	for f, keep := range partial {
+		out[f] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(keep), more[f]...))))
 	}
-	return g, oc, true
+	return out
 }
 
 // objectOf is the object that holds a changed file's code.
@@ -133,7 +109,14 @@ func partsLine(partial map[string][]int) string {
 
 // neededHunks returns, for each file carried in part (partial: the hunks
 // it takes), the hunks more that the diagnostics of buildErr in it lead
-// to (see trimJoint); none if they lead to no hunk not taken yet.
+// to; none if they lead to no hunk not taken yet. The hunks are found from
+// the file's old text, by the compiler: for each error or note in it, the
+// hunks in the definition it is in, in the definitions of the functions
+// its line names (an initializer of the wrong type: the function's new
+// signature), and those whose added lines name what it says is not
+// declared (a parameter the hunk adds). A hunk no diagnostic leads to is
+// not taken: that the file builds with it is no reason, as it may be half
+// of a fix whose other half was left out.
 func (u *upgrader) neededHunks(ctx context.Context, partial map[string][]int, buildErr string) map[string][]int {
 	type text struct {
 		h     *srcpatch.Hunks

@@ -186,6 +186,11 @@ func (f *fakeCreate) create(_ context.Context, o create.Options) (*create.Result
 			return nil, &kbuild.BuildError{Targets: []string{"x.o"}, Output: strings.Join(errs, "\n"), Err: fmt.Errorf("exit status 2")}
 		case proto:
 			return nil, &create.RefusedError{Refusals: []create.Refusal{{Object: "kernel/yimpl.o", Refusal: elfdiff.Refusal{Rule: elfdiff.RuleStructLayout, Symbol: "struct yctx", Reason: "the layout of struct yctx changes"}}}}
+		case slices.Contains(files, "kernel/ycaller.c") && !slices.Contains(files, "kernel/ydef.c"):
+			// ycaller.c's new code calls ydef.c's new ynew()
+			// (6.1.190's inet_csk_prepare_for_destroy_sock(),
+			// out of line in inet_connection_sock.c).
+			return nil, fmt.Errorf("%w: the new code refers to ynew, which only the patched kernel/ydef.c defines", create.ErrMissingSymbol)
 		}
 	}
 	// xops.h changes a signature that xcaller.c calls and ximpl.c
@@ -634,6 +639,8 @@ func TestJoinBuildNeeds(t *testing.T) {
 // signature), found from the compiler's errors, and not its other fix,
 // which needs a refused layout. The file is reported refused, saying
 // which part is carried where; the cumulative update carries the part.
+// The update in part then needs a function a third file's fix defines:
+// it takes that file in.
 func TestJoinInPart(t *testing.T) {
 	opts, fc := synthetic(t)
 	filler := strings.Repeat("\n", 6)
@@ -647,12 +654,14 @@ func TestJoinInPart(t *testing.T) {
 		"include/net/yproto.h": "struct yctx { int state; int unused:8; };\n",
 		"kernel/ycaller.c":     "int f(struct yops *o)\n{\n\treturn o->recv(1);\n}\n",
 		"kernel/yimpl.c":       impl("static int yr(int a)", ""),
+		"kernel/ydef.c":        "int yold(void)\n{\n\treturn 0;\n}\n",
 	}
 	new := map[string]string{
 		"include/net/yops.h":   "struct yops { int (*recv)(int, int); };\n",
 		"include/net/yproto.h": "struct yctx { int state; int resetting:1, unused:7; };\n",
-		"kernel/ycaller.c":     "int f(struct yops *o)\n{\n\treturn o->recv(1, 2);\n}\n",
+		"kernel/ycaller.c":     "int f(struct yops *o)\n{\n\treturn o->recv(1, 2) + ynew();\n}\n",
 		"kernel/yimpl.c":       impl("static int yr(int a, int b)", "\tc->resetting = 1;\n"),
+		"kernel/ydef.c":        "int yold(void)\n{\n\treturn 0;\n}\nint ynew(void)\n{\n\treturn 1;\n}\n",
 	}
 	// The fake's line numbers are those of this text.
 	if l := strings.Split(new["kernel/yimpl.c"], "\n"); l[13] != "\tc->resetting = 1;" || l[18] != "\to->recv = yr;" {
@@ -671,14 +680,14 @@ func TestJoinInPart(t *testing.T) {
 	if joint == nil || joint.Category != Carried {
 		t.Fatalf("no carried joint update among %+v", r.Updates)
 	}
-	if !slices.Equal(joint.Group.Files, []string{"kernel/ycaller.c"}) || !slices.Equal(joint.Group.Partial["kernel/yimpl.c"], []int{0}) || len(joint.Group.Partial) != 1 {
-		t.Errorf("joint update carries %v, in part %v; want ycaller.c, and hunk 1 of yimpl.c", joint.Group.Files, joint.Group.Partial)
+	if !slices.Equal(joint.Group.Files, []string{"kernel/ycaller.c", "kernel/ydef.c"}) || !slices.Equal(joint.Group.Partial["kernel/yimpl.c"], []int{0}) || len(joint.Group.Partial) != 1 {
+		t.Errorf("joint update carries %v, in part %v; want ycaller.c and ydef.c, which defines what it calls, and hunk 1 of yimpl.c", joint.Group.Files, joint.Group.Partial)
 	}
 	for _, f := range r.Files {
 		switch f.Path {
-		case "kernel/ycaller.c":
+		case "kernel/ycaller.c", "kernel/ydef.c":
 			if f.Category != Carried || f.Update != joint.Group.ID {
-				t.Errorf("ycaller.c: %s in %q", f.Category, f.Update)
+				t.Errorf("%s: %s in %q", f.Path, f.Category, f.Update)
 			}
 		case "kernel/yimpl.c":
 			if f.Category != Refused || f.Rule != string(elfdiff.RuleStructLayout) || !strings.Contains(f.Reason, "hunks 1 of its release diff) is carried in "+joint.Group.ID) {
