@@ -133,7 +133,7 @@ func TestUpgradeLab(t *testing.T) {
 	if res.Result.ExitCode != 0 || !strings.Contains(res.Stdout, "\nPASS\n") {
 		t.Fatalf("guest script failed (exit %d):\n%s\n%s", res.Result.ExitCode, res.Stdout, res.Stderr)
 	}
-	wants := []string{"ok: smoke: loopback", "ok: smoke: ext4", "ok: smoke: processes"}
+	wants := []string{"ok: smoke: loopback", "ok: smoke: tcp 127.0.0.1 8080", "ok: smoke: tcp ::1 8081", "ok: smoke: ext4", "ok: smoke: processes"}
 	if !partial {
 		wants = append(wants, "ok: uname -r: "+release, "ok: list: what it brings")
 	}
@@ -239,12 +239,21 @@ func resultTable(t *testing.T, r *upgrade.Report, tried []upgrade.Outcome, stdou
 }
 
 // smoke checks, with an update applied, that the kernel still does the
-// everyday things: loopback networking, a file system written and read
-// back after a remount, and many short processes.
+// everyday things: loopback networking (ICMP, and TCP connections
+// accepted over IPv4 and IPv6: 6.1.190 changes syn_recv_sock), a file
+// system written and read back after a remount, and many short processes.
 const smoke = `
 ip link set lo up
 run 0 ping -c 3 -W 2 127.0.0.1
 ok "smoke: loopback"
+mkdir -p /root/www && echo ksplice-smoke > /root/www/index.html
+run 0 httpd -p 127.0.0.1:8080 -h /root/www
+run 0 httpd -p '[::1]:8081' -h /root/www
+for a in "127.0.0.1 8080" "::1 8081"; do
+	got=$(printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 5 $a | tail -n 1)
+	[ "$got" = ksplice-smoke ] && ok "smoke: tcp $a: a connection accepted and served" || fail "smoke: tcp $a: got '$got'"
+done
+killall httpd
 dd if=/dev/zero of=/root/fs.img bs=1M count=32 2>/dev/null
 dev=$(losetup -f) && losetup "$dev" /root/fs.img || fail "smoke: no loop device"
 run 0 mke2fs -q "$dev"
