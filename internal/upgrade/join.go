@@ -145,9 +145,10 @@ func groupsOf(groups []Group, results []Outcome, i int, files []string) []int {
 // alone, linked against a function the running kernel does not have,
 // which the engine refuses at apply (6.1.190's clockevents.c and
 // tick-broadcast.c). When the joint update is carried it takes the place
-// of theirs, and each of their files is reported with it; otherwise a
-// refusal says what the joint update answered, and carried updates stay
-// as they were. Groups and outcomes stay in step.
+// of theirs, and each of their files is reported with it, but a file it
+// carries in part (trimFiles), reported refused for its whole change;
+// otherwise a refusal says what the joint update answered, and carried
+// updates stay as they were. Groups and outcomes stay in step.
 func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []Outcome) ([]Group, []Outcome) {
 	for i := 0; i < len(results); i++ {
 		nothing := results[i].Rule == RuleNothingReplaced
@@ -293,15 +294,15 @@ func (u *upgrader) joinPartners(ctx context.Context, groups []Group, results []O
 		sort.Sort(sort.Reverse(sort.IntSlice(drop)))
 		drop = slices.Compact(drop)
 		for _, j := range drop {
-			// The joint update replaces theirs: a tarball left in the
-			// output directory would be applied by a script that
-			// applies them all.
 			// A file it carries in part keeps its group, whose
 			// change as a whole was refused.
 			if slices.ContainsFunc(groups[j].Files, func(f string) bool { _, ok := joint.Partial[f]; return ok }) {
 				results[j] = partOutcome(groups[j], full, joint)
 				continue
 			}
+			// The joint update replaces theirs: a tarball left in the
+			// output directory would be applied by a script that
+			// applies them all.
 			if out := results[j].Output; out != "" {
 				os.Remove(out)
 			}
