@@ -616,23 +616,21 @@ func (c *creation) diff(context.Context) error {
 		if len(d.Carry.Functions) > 0 || len(d.Refusals) > 0 {
 			// Code changed: it must not have been compiled
 			// against another layout of the running kernel's types.
-			lr, ok, err := layoutChanges(p.Pre, p.Post)
+			// Nor against other values of its enumerations'
+			// constants.
+			tr, ok, err := typeChanges(p.Pre, p.Post)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				c.warn(p.Rel + ": no debug information: the layouts of its types were not compared")
+				c.warn(p.Rel + ": no debug information: the layouts and enumerations of its types were not compared")
 			}
-			for _, r := range lr {
-				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"})
-			}
-			// Nor against other values of its enumerations' constants.
-			er, _, err := enumChanges(p.Pre, p.Post)
-			if err != nil {
-				return err
-			}
-			for _, r := range er {
-				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: "keep the values of the constants that exist (add new ones after them), or reboot into the release"})
+			for _, r := range tr {
+				hint := "carry the fix without changing the type (a shadow variable for a new member: ksplice_shadow_*), or reboot into the release"
+				if r.Rule == elfdiff.RuleEnumValue {
+					hint = "keep the values of the constants that exist (add new ones after them), or reboot into the release"
+				}
+				refusals = append(refusals, Refusal{Object: p.Rel, Refusal: r, Hint: hint})
 			}
 		}
 		if len(d.RunningMissing) > 0 || len(d.RunningOnly()) > 0 {

@@ -2,7 +2,6 @@ package create
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,8 +10,8 @@ import (
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 )
 
-// enumChanges compares the values of the enumeration constants the
-// objects pre and post were compiled with (their DWARF) and refuses each
+// enumRefusals compares the values of the enumeration constants the
+// objects pre and post were compiled with and refuses each
 // constant both have whose value changes: a patch that inserts a
 // constant before others, or removes one (6.1.190's RPROC_DELETED, which
 // makes RPROC_ATTACHED 4 where it was 5), renumbers them, and the values
@@ -29,18 +28,9 @@ import (
 // constant is added before it and sizes arrays rather than being stored;
 // an array it sizes in a structure changes that structure's layout,
 // which the layout check refuses.
-//
-// An object without debug information has nothing to compare: ok is
-// false.
-func enumChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
-	a, ok, err := enumerators(pre)
-	if err != nil || !ok {
-		return nil, ok, err
-	}
-	b, ok, err := enumerators(post)
-	if err != nil || !ok {
-		return nil, ok, err
-	}
+func enumRefusals(pre, post *debugTypes) []elfdiff.Refusal {
+	a, b := pre.enums, post.enums
+	var refusals []elfdiff.Refusal
 	var names []string
 	for n, x := range a {
 		y, both := b[n]
@@ -57,7 +47,7 @@ func enumChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err err
 			Reason: fmt.Sprintf("the value of %s (%s) changes from %d to %d: values the running kernel stored with the old numbering would be read with the new one", n, x.enum, x.value, y.value),
 		})
 	}
-	return refusals, true, nil
+	return refusals
 }
 
 // enumerator is one enumeration constant of an object's DWARF.
@@ -76,64 +66,38 @@ type enumerator struct {
 // enumeration rather than name one of its values.
 var boundName = regexp.MustCompile(`(?:^__|(?:^|_)(?:MAX|NUM|NR|COUNT|CNT|LAST|END|LIMIT)(?:_|$))`)
 
-// enumerators maps each enumeration constant of obj's DWARF to its value.
-// A name defined twice with two values (two units' enums in one object)
-// is left out: which one code meant is not known.
-func enumerators(obj string) (map[string]enumerator, bool, error) {
-	f, err := elf.Open(obj)
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", obj, err)
+// enumSet gathers the enumeration constants of one object's DWARF. A
+// name defined twice with two values (two units' enums in one object) is
+// left out: which one code meant is not known.
+type enumSet struct {
+	values map[string]enumerator
+	twice  map[string]bool
+}
+
+// add takes in the constants of one enumeration type.
+func (s enumSet) add(et *dwarf.EnumType) {
+	name := "an anonymous enum"
+	if et.EnumName != "" {
+		name = "enum " + et.EnumName
 	}
-	defer f.Close()
-	if f.Section(".debug_info") == nil {
-		return nil, false, nil
+	for i, v := range et.Val {
+		earlier := et.Val[:i]
+		x := enumerator{
+			enum: name, value: v.Val,
+			alias: slices.ContainsFunc(earlier, func(w *dwarf.EnumValue) bool { return w.Val == v.Val }),
+			bound: boundName.MatchString(v.Name) && !slices.ContainsFunc(earlier, func(w *dwarf.EnumValue) bool { return w.Val >= v.Val }),
+		}
+		if old, seen := s.values[v.Name]; seen && old.value != x.value {
+			s.twice[v.Name] = true
+		}
+		s.values[v.Name] = x
 	}
-	d, err := f.DWARF()
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+}
+
+// result is each constant's value, those defined twice left out.
+func (s enumSet) result() map[string]enumerator {
+	for n := range s.twice {
+		delete(s.values, n)
 	}
-	out := map[string]enumerator{}
-	twice := map[string]bool{}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag != dwarf.TagEnumerationType {
-			continue
-		}
-		t, err := d.Type(e.Offset)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
-		}
-		r.SkipChildren()
-		et, ok := t.(*dwarf.EnumType)
-		if !ok || len(et.Val) == 0 {
-			continue
-		}
-		name := "an anonymous enum"
-		if et.EnumName != "" {
-			name = "enum " + et.EnumName
-		}
-		for i, v := range et.Val {
-			earlier := et.Val[:i]
-			x := enumerator{
-				enum: name, value: v.Val,
-				alias: slices.ContainsFunc(earlier, func(w *dwarf.EnumValue) bool { return w.Val == v.Val }),
-				bound: boundName.MatchString(v.Name) && !slices.ContainsFunc(earlier, func(w *dwarf.EnumValue) bool { return w.Val >= v.Val }),
-			}
-			if old, seen := out[v.Name]; seen && old.value != x.value {
-				twice[v.Name] = true
-			}
-			out[v.Name] = x
-		}
-	}
-	for n := range twice {
-		delete(out, n)
-	}
-	return out, true, nil
+	return s.values
 }

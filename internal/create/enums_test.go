@@ -37,9 +37,9 @@ func TestEnumChanges(t *testing.T) {
 			if c.pre != "" {
 				before = compileDebug(t, c.pre)
 			}
-			refs, ok, err := enumChanges(before, compileDebug(t, c.post))
+			refs, ok, err := typeChanges(before, compileDebug(t, c.post))
 			if err != nil || !ok {
-				t.Fatalf("enumChanges: %v, %v", ok, err)
+				t.Fatalf("typeChanges: %v, %v", ok, err)
 			}
 			if c.want == "" {
 				if len(refs) > 0 {

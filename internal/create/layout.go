@@ -10,17 +10,16 @@ import (
 	"github.com/ksplice-go/ksplice/internal/elfdiff"
 )
 
-// layoutChanges compares the layouts of the structures and unions the
-// object pre and post were compiled with (their DWARF), and returns a
-// refusal for each one whose size or members (offsets, sizes, the
+// layoutRefusals compares the layouts of the structures and unions the
+// objects pre and post were compiled with, and returns a refusal for each
+// one whose size or members (offsets, sizes, the
 // structures they are or point to, and where each name is) differ. A patch that changes a structure's layout, typically in a
 // header, makes new code that reads and writes the running kernel's
 // objects, laid out the old way, with the new offsets: no diff of code can
 // tell that apart from a fix, so the type information must.
 //
 // Types that only one side has (new or no longer used ones) are not
-// compared: no running object has the new layout. An object without
-// debug information has nothing to compare: ok is false.
+// compared: no running object has the new layout.
 //
 // A member that becomes the first member of an anonymous union of its own
 // size (struct dst_entry's dev in 6.1.190, joined by dev_rcu) is the same
@@ -28,15 +27,9 @@ import (
 // header's includers decides it. So is a bit field that fills whole bytes
 // and becomes an integer of those bytes, signed as it was (sameValues:
 // struct net_device's reg_state).
-func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
-	a, ua, ok, err := layouts(pre)
-	if err != nil || !ok {
-		return nil, ok, err
-	}
-	b, ub, ok, err := layouts(post)
-	if err != nil || !ok {
-		return nil, ok, err
-	}
+func layoutRefusals(pre, post *debugTypes) []elfdiff.Refusal {
+	a, ua, b, ub := pre.layouts, pre.users, post.layouts, post.users
+	var refusals []elfdiff.Refusal
 	var names []string
 	for n := range a {
 		if _, both := b[n]; both && !sameLayouts(a[n], b[n]) {
@@ -55,35 +48,75 @@ func layoutChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err e
 			Reason: fmt.Sprintf("the layout of %s changes (%s): the running kernel's objects of that type keep the old one, which new code would misread", n, layoutDelta(a[n], b[n])),
 		})
 	}
-	return refusals, true, nil
+	return refusals
 }
 
-// layouts maps "struct NAME" and "union NAME" to the layouts the
-// object's DWARF gives them (a set: a name may be defined more than once),
-// each with its description naming the members, for messages.
-func layouts(obj string) (map[string]map[string]string, map[string]map[string]*userLayout, bool, error) {
+// typeChanges compares the types the objects pre and post were compiled
+// with, read once from each one's DWARF: the layouts of their structures
+// and unions (layoutRefusals) and the values of their enumeration
+// constants (enumRefusals). An object without debug information has
+// nothing to compare: ok is false.
+func typeChanges(pre, post string) (refusals []elfdiff.Refusal, ok bool, err error) {
+	a, ok, err := readTypes(pre)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	b, ok, err := readTypes(post)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	return append(layoutRefusals(a, b), enumRefusals(a, b)...), true, nil
+}
+
+// debugTypes are the types of one object's DWARF that create compares.
+type debugTypes struct {
+	// layouts maps "struct NAME" and "union NAME" to the layouts the
+	// object gives them (a set: a name may be defined more than once),
+	// each with its description naming the members, for messages;
+	// users, to how their users see each (described with names).
+	layouts map[string]map[string]string
+	users   map[string]map[string]*userLayout
+	// enums maps each enumeration constant to its value (enumerators).
+	enums map[string]enumerator
+}
+
+// readTypes reads obj's debugTypes; ok is false if it has no debug
+// information.
+func readTypes(obj string) (*debugTypes, bool, error) {
 	f, err := elf.Open(obj)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("%s: %w", obj, err)
+		return nil, false, fmt.Errorf("%s: %w", obj, err)
 	}
 	defer f.Close()
 	if f.Section(".debug_info") == nil {
-		return nil, nil, false, nil
+		return nil, false, nil
 	}
 	d, err := f.DWARF()
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+		return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 	}
 	out := map[string]map[string]string{}
 	users := map[string]map[string]*userLayout{} // type -> described with names -> layout
+	enums := enumSet{values: map[string]enumerator{}, twice: map[string]bool{}}
 	r := d.Reader()
 	for {
 		e, err := r.Next()
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
 		if e == nil {
 			break
+		}
+		if e.Tag == dwarf.TagEnumerationType {
+			t, err := d.Type(e.Offset)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+			}
+			r.SkipChildren()
+			if et, ok := t.(*dwarf.EnumType); ok {
+				enums.add(et)
+			}
+			continue
 		}
 		if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType && e.Tag != dwarf.TagTypedef {
 			continue
@@ -99,7 +132,7 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 		}
 		t, err := d.Type(e.Offset)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
+			return nil, false, fmt.Errorf("%s: debug information: %w", obj, err)
 		}
 		key := ""
 		align, _ := e.Val(dwarf.AttrAlignment).(int64)
@@ -144,7 +177,7 @@ func layouts(obj string) (map[string]map[string]string, map[string]map[string]*u
 		}
 		users[key][named] = describeUser(st, align)
 	}
-	return out, users, true, nil
+	return &debugTypes{layouts: out, users: users, enums: enums.result()}, true, nil
 }
 
 // describeLayout is a structure's layout: its size and its members'

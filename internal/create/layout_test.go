@@ -39,9 +39,9 @@ func TestLayoutChanges(t *testing.T) {
 		{"new type", "typedef int my_int;\nstruct s { int a; my_int b; struct { short c; short d; } in; };\nunion u { int x; long y; };\nstruct n { long q; };\nint f(union u *p) { return p->x; }\nlong g(struct n *p) { return p->q; }" + fn, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			refs, ok, err := layoutChanges(pre, compile(t, c.post))
+			refs, ok, err := typeChanges(pre, compile(t, c.post))
 			if err != nil || !ok {
-				t.Fatalf("layoutChanges: %v, %v", ok, err)
+				t.Fatalf("typeChanges: %v, %v", ok, err)
 			}
 			if c.want == "" {
 				if len(refs) > 0 {
@@ -84,9 +84,9 @@ func TestLayoutChangesTypedefAnonymous(t *testing.T) {
 		{"swapped in a member array", holder, "typedef struct { short d; short c; } pair_t;\nstruct s { pair_t pr[2]; };\nint f(struct s *p) { return p->pr[1].d; }\n", []string{"struct s", "typedef pair_t"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			refs, ok, err := layoutChanges(c.pre, compile(t, c.post))
+			refs, ok, err := typeChanges(c.pre, compile(t, c.post))
 			if err != nil || !ok {
-				t.Fatalf("layoutChanges: %v, %v", ok, err)
+				t.Fatalf("typeChanges: %v, %v", ok, err)
 			}
 			var got []string
 			for _, r := range refs {
@@ -119,9 +119,9 @@ func TestLayoutChangesBitFieldBytes(t *testing.T) {
 		{"another byte", "struct nd { int mtu; char pad; unsigned char reg_state; short x; };\nint g(struct nd *p) { return p->reg_state + p->pad; }\n", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			refs, ok, err := layoutChanges(pre, compileDebug(t, c.post))
+			refs, ok, err := typeChanges(pre, compileDebug(t, c.post))
 			if err != nil || !ok {
-				t.Fatalf("layoutChanges: %v, %v", ok, err)
+				t.Fatalf("typeChanges: %v, %v", ok, err)
 			}
 			if got := len(refs) > 0; got != c.refused {
 				t.Errorf("refusals %v, want refused: %v", refs, c.refused)

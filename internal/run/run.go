@@ -79,10 +79,12 @@ func (c *Cmd) Output(ctx context.Context) ([]byte, error) {
 	// The command and what it starts (make's compilers) are a process
 	// group of their own, which a cancelled ctx stops whole: SIGTERM,
 	// on which make deletes the targets it was making (a half-written
-	// object would look up to date to the next build), then, if the
-	// group has not let go of the output pipes by WaitDelay, SIGKILL
-	// of the command. Killing make alone leaves its children running,
-	// holding the pipes, and Run waiting for them.
+	// object would look up to date to the next build). Killing make
+	// alone left its children running, holding the pipes, and Run
+	// waiting for them. WaitDelay bounds that wait: a command that has
+	// not exited that long after SIGTERM is killed, and one that exited
+	// but left something holding its pipes that long fails
+	// (exec.ErrWaitDelay).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)

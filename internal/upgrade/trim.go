@@ -18,10 +18,6 @@ import (
 	"github.com/ksplice-go/ksplice/internal/srcpatch"
 )
 
-// refusedObject matches a line of create's refusal that names the object
-// refused ("  net/mptcp/subflow.o: struct mptcp_subflow_context (struct-layout): ...").
-var refusedObject = regexp.MustCompile(`(?m)^  ([^\s:]+\.o): `)
-
 // lacking matches gcc's errors about a name the text does not declare.
 var lacking = regexp.MustCompile(`error: .*(?:undeclared|implicit declaration of function|unknown type name)`)
 
@@ -41,16 +37,8 @@ var lacking = regexp.MustCompile(`error: .*(?:undeclared|implicit declaration of
 // in an object only a header reaches is the header's, which some file
 // needs whole).
 func (u *upgrader) trimFiles(joint Group, refusal Outcome, whole []string) (g Group, objects []string, ok bool) {
-	if refusal.Category != Refused || refusal.Rule == RuleBuildError || refusal.Rule == RuleMaxObjects || refusal.Rule == RuleError {
-		return joint, nil, false
-	}
-	body, _, _ := strings.Cut(refusal.Reason, "\n  the patch also changes")
-	for _, m := range refusedObject.FindAllStringSubmatch(body, -1) {
-		if !contains(objects, m[1]) {
-			objects = append(objects, m[1])
-		}
-	}
-	if len(objects) == 0 {
+	objects = refusal.RefusedIn
+	if refusal.Category != Refused || len(objects) == 0 {
 		return joint, nil, false
 	}
 	trim := map[string][]int{}
@@ -98,7 +86,7 @@ func (u *upgrader) objectOf(file string) string {
 	return strings.TrimSuffix(file, ".c") + ".o"
 }
 
-// partsLine says which hunks of each file a group takes: "net/mptcp/subflow.c 2,3 of 6".
+// partsLine says which hunks of each file a group takes: "net/mptcp/subflow.c hunks 2,3".
 func partsLine(partial map[string][]int) string {
 	var out []string
 	for _, f := range slices.Sorted(maps.Keys(partial)) {

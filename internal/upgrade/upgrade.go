@@ -432,12 +432,15 @@ type Outcome struct {
 	Objects     int      `json:"objects,omitempty"`   // objects rebuilt
 	// Scanned are the objects only its headers reach, scanned for
 	// whether they change (most are not rebuilt).
-	Scanned int     `json:"scanned,omitempty"`
-	Rule    string  `json:"rule,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
-	Hint    string  `json:"hint,omitempty"` // what the author can do
-	Cached  bool    `json:"cached,omitempty"`
-	Seconds float64 `json:"seconds"`
+	Scanned int    `json:"scanned,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+	// RefusedIn are the objects create's refusals name, for a refusal
+	// of what the objects compiled to (not of the build).
+	RefusedIn []string `json:"refused_in,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+	Hint      string   `json:"hint,omitempty"` // what the author can do
+	Cached    bool     `json:"cached,omitempty"`
+	Seconds   float64  `json:"seconds"`
 	// StageMillis is how long each of create's stages took (create's
 	// --json stages) for a carried update made in this run.
 	StageMillis map[string]int64 `json:"stage_ms,omitempty"`
@@ -1122,6 +1125,9 @@ func sortError(oc Outcome, err error) Outcome {
 				hints = append(hints, r.Hint)
 			}
 			initOnly = initOnly && (r.Rule == "init" || r.Rule == "init-data")
+			if !contains(oc.RefusedIn, r.Object) {
+				oc.RefusedIn = append(oc.RefusedIn, r.Object)
+			}
 		}
 		oc = refused(oc, strings.Join(rules, ","), re.Error(), strings.Join(hints, "; "))
 		if oc.Hint == "" {
